@@ -1,0 +1,233 @@
+package meta
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Errors returned by DB methods, wrapped with the operation and subject.
+var (
+	// ErrNotFound means the department, user, node, version, session or
+	// upload does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means the thing to create already exists.
+	ErrExists = errors.New("already exists")
+	// ErrPrecondition means an If-Match or If-None-Match condition failed.
+	ErrPrecondition = errors.New("precondition failed")
+	// ErrNotDir means a path element that must be a folder is a file.
+	ErrNotDir = errors.New("not a folder")
+	// ErrIsDir means a file operation was applied to a folder.
+	ErrIsDir = errors.New("is a folder")
+	// ErrNotEmpty means a folder that must be empty is not.
+	ErrNotEmpty = errors.New("folder not empty")
+	// ErrInvalid means the operation makes no sense on its arguments, such
+	// as moving a folder into itself or deleting a department root.
+	ErrInvalid = errors.New("invalid operation")
+	// ErrLocked means another process holds meta.db.
+	ErrLocked = errors.New("meta.db is in use by another process (is gshare serve running?)")
+	// ErrSchema means the file was written by a newer G-Share.
+	ErrSchema = errors.New("meta.db has a newer schema than this binary knows")
+)
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketDepts    = []byte("depts")
+	bucketKEKs     = []byte("keks")
+	bucketUsers    = []byte("users")
+	bucketSessions = []byte("sessions")
+	bucketNodes    = []byte("nodes")
+	bucketNodeIdx  = []byte("nodeidx")
+	bucketVersions = []byte("versions")
+	bucketRefs     = []byte("refs")
+	bucketPending  = []byte("pending")
+	bucketGC       = []byte("gc")
+	bucketUploads  = []byte("uploads")
+	bucketChanges  = []byte("changes")
+	bucketRules    = []byte("casbin_rule")
+)
+
+// migrations[i] brings the schema from version i to i+1.
+var migrations = []func(tx *bolt.Tx) error{
+	func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketMeta, bucketDepts, bucketKEKs, bucketUsers, bucketSessions,
+			bucketNodes, bucketNodeIdx, bucketVersions, bucketRefs, bucketPending, bucketGC,
+			bucketUploads, bucketChanges, bucketRules} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		id := make([]byte, 16)
+		rand.Read(id)
+		return tx.Bucket(bucketMeta).Put([]byte("instance"), []byte(hex.EncodeToString(id)))
+	},
+}
+
+// SchemaVersion is the schema this binary writes.
+func SchemaVersion() int { return len(migrations) }
+
+// Options configures Open. The zero value is ready to use.
+type Options struct {
+	// Now returns the current time; defaults to time.Now. Tests set it.
+	Now func() time.Time
+	// LockTimeout is how long Open waits for another process to release
+	// the file; defaults to one second.
+	LockTimeout time.Duration
+	// NoSync skips fsync after each commit. Only for tests and benchmarks:
+	// a crash may lose or corrupt the database.
+	NoSync bool
+}
+
+// DB is an open metadata store. It is safe for concurrent use.
+type DB struct {
+	bolt *bolt.DB
+	now  func() time.Time
+
+	mu      sync.Mutex
+	waiters map[string]chan struct{} // per department, closed on each change
+}
+
+// Open opens (creating if needed) the metadata file at path and brings its
+// schema up to date.
+func Open(path string, opts *Options) (*DB, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = time.Second
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("meta: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w", path, err)
+	}
+	db := &DB{bolt: b, now: o.Now, waiters: make(map[string]chan struct{})}
+	if err := db.migrate(); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("meta: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (db *DB) migrate() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		v := 0
+		if b := tx.Bucket(bucketMeta); b != nil {
+			if raw := b.Get([]byte("schema")); len(raw) == 4 {
+				v = int(binary.BigEndian.Uint32(raw))
+			}
+		}
+		if v > len(migrations) {
+			return fmt.Errorf("schema %d, binary knows %d: %w", v, len(migrations), ErrSchema)
+		}
+		for ; v < len(migrations); v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, uint32(v)))
+	})
+}
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path returns the file name of the database.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Ping checks the database is usable, for /readyz.
+func (db *DB) Ping() error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketMeta) == nil {
+			return errors.New("meta: schema missing")
+		}
+		return nil
+	})
+}
+
+// InstanceID returns the random id chosen when the database was created.
+func (db *DB) InstanceID() (string, error) {
+	v, err := db.GetValue("instance")
+	return string(v), err
+}
+
+// GetValue returns a value from the meta bucket, or ErrNotFound.
+func (db *DB) GetValue(key string) ([]byte, error) {
+	var out []byte
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketMeta).Get([]byte(key))
+		if v == nil {
+			return fmt.Errorf("meta: value %s: %w", key, ErrNotFound)
+		}
+		out = append([]byte(nil), v...)
+		return nil
+	})
+	return out, err
+}
+
+// SetValue stores a value in the meta bucket.
+func (db *DB) SetValue(key string, value []byte) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put([]byte(key), value)
+	})
+}
+
+// SetValueOnce stores a value unless the key exists, and returns the stored
+// value either way: the first writer wins.
+func (db *DB) SetValueOnce(key string, value []byte) ([]byte, error) {
+	var out []byte
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMeta)
+		if v := b.Get([]byte(key)); v != nil {
+			out = append([]byte(nil), v...)
+			return nil
+		}
+		out = value
+		return b.Put([]byte(key), value)
+	})
+	return out, err
+}
+
+// WriteTo writes a consistent snapshot of the whole database to w, while
+// other transactions go on (a hot backup).
+func (db *DB) WriteTo(w interface{ Write([]byte) (int, error) }) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+func put(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
+
+func get(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	return true, json.Unmarshal(raw, v)
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

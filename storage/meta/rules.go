@@ -1,0 +1,131 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Casbin policy lines are stored as keys: ptype and values joined by NUL
+// (which no name, user or department can contain), so adding a line twice
+// stores it once and removal needs no scan.
+
+func ruleKey(r []string) ([]byte, error) {
+	if len(r) < 2 {
+		return nil, fmt.Errorf("meta: rule %q: too short: %w", r, ErrInvalid)
+	}
+	for _, v := range r {
+		if strings.ContainsRune(v, 0) {
+			return nil, fmt.Errorf("meta: rule value contains NUL: %w", ErrInvalid)
+		}
+	}
+	return []byte(strings.Join(r, "\x00")), nil
+}
+
+// Rules returns every stored policy line, each as ptype followed by its
+// values, in key order.
+func (db *DB) Rules() ([][]string, error) {
+	var out [][]string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRules).ForEach(func(k, _ []byte) error {
+			out = append(out, strings.Split(string(k), "\x00"))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AddRules stores policy lines; existing ones are left as they are.
+func (db *DB) AddRules(rules [][]string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return addRules(tx, rules) })
+}
+
+func addRules(tx *bolt.Tx, rules [][]string) error {
+	b := tx.Bucket(bucketRules)
+	for _, r := range rules {
+		k, err := ruleKey(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(k, []byte{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveRules deletes policy lines; missing ones are ignored.
+func (db *DB) RemoveRules(rules [][]string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return removeRules(tx, rules) })
+}
+
+func removeRules(tx *bolt.Tx, rules [][]string) error {
+	b := tx.Bucket(bucketRules)
+	for _, r := range rules {
+		k, err := ruleKey(r)
+		if err != nil {
+			return err
+		}
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RemoveRulesWhere deletes every policy line for which match returns true
+// and returns them.
+func (db *DB) RemoveRulesWhere(match func(rule []string) bool) ([][]string, error) {
+	var removed [][]string
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRules)
+		var doomed [][]byte
+		err := b.ForEach(func(k, _ []byte) error {
+			r := strings.Split(string(k), "\x00")
+			if match(r) {
+				doomed = append(doomed, append([]byte(nil), k...))
+				removed = append(removed, r)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range doomed {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return removed, err
+}
+
+// ReplaceRules removes old and adds new in one transaction (Casbin's
+// UpdatePolicies). len(old) must equal len(new).
+func (db *DB) ReplaceRules(old, new [][]string) error {
+	if len(old) != len(new) {
+		return errors.New("meta: replace rules: old and new differ in length")
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := removeRules(tx, old); err != nil {
+			return err
+		}
+		return addRules(tx, new)
+	})
+}
+
+// SetRules replaces every stored policy line (Casbin's SavePolicy).
+func (db *DB) SetRules(rules [][]string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketRules); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketRules); err != nil {
+			return err
+		}
+		return addRules(tx, rules)
+	})
+}

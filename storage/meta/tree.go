@@ -1,0 +1,498 @@
+package meta
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"gshare/storage/docpath"
+)
+
+// Node is a folder or a file. A file's Version, Size and SHA256 describe its
+// current version.
+type Node struct {
+	ID       ID        `json:"id"`
+	Parent   ID        `json:"parent"`
+	Dept     string    `json:"dept"`
+	Name     string    `json:"name"`
+	Dir      bool      `json:"dir,omitempty"`
+	Created  time.Time `json:"created"`
+	Modified time.Time `json:"modified"`
+	Version  int64     `json:"version,omitempty"`
+	Size     int64     `json:"size,omitempty"`
+	SHA256   Hash      `json:"sha256"`
+	Author   string    `json:"author,omitempty"`
+}
+
+func nodeKey(parent ID, name string) []byte {
+	k := make([]byte, 0, len(parent)+len(name))
+	k = append(k, parent[:]...)
+	return append(k, name...)
+}
+
+// rootParent is the parent id of department roots; a root's name is the
+// department id, so roots live in the same bucket as everything else.
+var rootParent ID
+
+func putNode(tx *bolt.Tx, n Node) error {
+	k := nodeKey(n.Parent, n.Name)
+	if err := put(tx.Bucket(bucketNodes), k, n); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketNodeIdx).Put(n.ID[:], k)
+}
+
+func deleteNode(tx *bolt.Tx, n Node) error {
+	if err := tx.Bucket(bucketNodes).Delete(nodeKey(n.Parent, n.Name)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketNodeIdx).Delete(n.ID[:])
+}
+
+func child(tx *bolt.Tx, parent ID, name string) (Node, bool, error) {
+	var n Node
+	ok, err := get(tx.Bucket(bucketNodes), nodeKey(parent, name), &n)
+	return n, ok, err
+}
+
+func nodeByID(tx *bolt.Tx, id ID) (Node, error) {
+	k := tx.Bucket(bucketNodeIdx).Get(id[:])
+	if k == nil {
+		return Node{}, fmt.Errorf("meta: node %s: %w", id, ErrNotFound)
+	}
+	var n Node
+	if _, err := get(tx.Bucket(bucketNodes), k, &n); err != nil {
+		return Node{}, err
+	}
+	return n, nil
+}
+
+// resolve walks p from its department root.
+func resolve(tx *bolt.Tx, p docpath.Path) (Node, error) {
+	n, ok, err := child(tx, rootParent, p.Dept)
+	if err != nil {
+		return Node{}, err
+	}
+	if !ok {
+		return Node{}, fmt.Errorf("meta: department %s: %w", p.Dept, ErrNotFound)
+	}
+	for i, name := range p.Names {
+		if !n.Dir {
+			return Node{}, fmt.Errorf("meta: %s: element %d: %w", p.Dept, i+1, ErrNotDir)
+		}
+		var ok bool
+		n, ok, err = child(tx, n.ID, name)
+		if err != nil {
+			return Node{}, err
+		}
+		if !ok {
+			return Node{}, fmt.Errorf("meta: lookup in %s: %w", p.Dept, ErrNotFound)
+		}
+	}
+	return n, nil
+}
+
+// Lookup returns the node at p.
+func (db *DB) Lookup(p docpath.Path) (Node, error) {
+	var n Node
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = resolve(tx, p)
+		return err
+	})
+	return n, err
+}
+
+// NodeByID returns a node by its id.
+func (db *DB) NodeByID(id ID) (Node, error) {
+	var n Node
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = nodeByID(tx, id)
+		return err
+	})
+	return n, err
+}
+
+// PathOf returns the current path of a node.
+func (db *DB) PathOf(id ID) (docpath.Path, error) {
+	var p docpath.Path
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		p, err = pathOf(tx, id)
+		return err
+	})
+	return p, err
+}
+
+func pathOf(tx *bolt.Tx, id ID) (docpath.Path, error) {
+	var names []string
+	for {
+		n, err := nodeByID(tx, id)
+		if err != nil {
+			return docpath.Path{}, err
+		}
+		if n.Parent == rootParent {
+			for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
+				names[i], names[j] = names[j], names[i]
+			}
+			return docpath.Path{Dept: n.Dept, Names: names}, nil
+		}
+		names = append(names, n.Name)
+		id = n.Parent
+	}
+}
+
+// List returns the folder at p and its entries in byte order of their
+// names (callers sort for display with a collator).
+func (db *DB) List(p docpath.Path) (Node, []Node, error) {
+	var dir Node
+	var out []Node
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		dir, err = resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		if !dir.Dir {
+			return fmt.Errorf("meta: list: %w", ErrNotDir)
+		}
+		out, err = children(tx, dir.ID)
+		return err
+	})
+	return dir, out, err
+}
+
+func children(tx *bolt.Tx, parent ID) ([]Node, error) {
+	var out []Node
+	c := tx.Bucket(bucketNodes).Cursor()
+	for k, _ := c.Seek(parent[:]); k != nil && bytes.HasPrefix(k, parent[:]); k, _ = c.Next() {
+		var n Node
+		if _, err := get(tx.Bucket(bucketNodes), k, &n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func hasChildren(tx *bolt.Tx, parent ID) bool {
+	k, _ := tx.Bucket(bucketNodes).Cursor().Seek(parent[:])
+	return k != nil && bytes.HasPrefix(k, parent[:])
+}
+
+// Mkdir creates the folder p. With parents, missing ancestors are created
+// and an existing folder at p is not an error (like mkdir -p).
+func (db *DB) Mkdir(p docpath.Path, parents bool, author string) (Node, error) {
+	var n Node
+	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		if p.IsRoot() {
+			if _, err := resolve(tx, p); err != nil {
+				return err
+			}
+			return fmt.Errorf("meta: mkdir %s: %w", p.Dept, ErrExists)
+		}
+		parent, err := resolve(tx, p.Parent())
+		if parents {
+			parent, err = mkdirAll(tx, ch, p.Parent(), author)
+		}
+		if err != nil {
+			return err
+		}
+		if !parent.Dir {
+			return fmt.Errorf("meta: mkdir: %w", ErrNotDir)
+		}
+		existing, ok, err := child(tx, parent.ID, p.Base())
+		if err != nil {
+			return err
+		}
+		if ok {
+			if parents && existing.Dir {
+				n = existing
+				return nil
+			}
+			return fmt.Errorf("meta: mkdir: %w", ErrExists)
+		}
+		n, err = newDir(tx, ch, parent, p, author)
+		return err
+	})
+	return n, err
+}
+
+func newDir(tx *bolt.Tx, ch *changeLog, parent Node, p docpath.Path, author string) (Node, error) {
+	now := ch.now
+	n := Node{ID: NewID(), Parent: parent.ID, Dept: p.Dept, Name: p.Base(), Dir: true,
+		Created: now, Modified: now, Author: author}
+	if err := putNode(tx, n); err != nil {
+		return Node{}, err
+	}
+	return n, ch.add(tx, Change{Op: OpMkdir, Path: p.String(), Dir: true})
+}
+
+// mkdirAll returns the folder at p, creating it and its ancestors as needed.
+func mkdirAll(tx *bolt.Tx, ch *changeLog, p docpath.Path, author string) (Node, error) {
+	n, ok, err := child(tx, rootParent, p.Dept)
+	if err != nil {
+		return Node{}, err
+	}
+	if !ok {
+		return Node{}, fmt.Errorf("meta: department %s: %w", p.Dept, ErrNotFound)
+	}
+	for i, name := range p.Names {
+		next, ok, err := child(tx, n.ID, name)
+		if err != nil {
+			return Node{}, err
+		}
+		if !ok {
+			next, err = newDir(tx, ch, n, docpath.Path{Dept: p.Dept, Names: p.Names[:i+1]}, author)
+			if err != nil {
+				return Node{}, err
+			}
+		} else if !next.Dir {
+			return Node{}, fmt.Errorf("meta: %s: element %d: %w", p.Dept, i+2, ErrNotDir)
+		}
+		n = next
+	}
+	return n, nil
+}
+
+// walk calls fn for n and, if n is a folder, every node below it, parents
+// before children, with each node's path.
+func walk(tx *bolt.Tx, n Node, p docpath.Path, fn func(Node, docpath.Path) error) error {
+	if err := fn(n, p); err != nil {
+		return err
+	}
+	if !n.Dir {
+		return nil
+	}
+	kids, err := children(tx, n.ID)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		kp := docpath.Path{Dept: p.Dept, Names: append(append([]string(nil), p.Names...), k.Name)}
+		if err := walk(tx, k, kp, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete removes the file or folder at p, with everything below it. Objects
+// no longer used by any version are queued for garbage collection.
+func (db *DB) Delete(p docpath.Path, author string) (Node, error) {
+	var n Node
+	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		if p.IsRoot() {
+			return fmt.Errorf("meta: delete department root: %w", ErrInvalid)
+		}
+		var err error
+		n, err = resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		if err := removeTree(tx, ch, n, p); err != nil {
+			return err
+		}
+		return ch.add(tx, Change{Op: OpDelete, Path: p.String(), Dir: n.Dir})
+	})
+	return n, err
+}
+
+func removeTree(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path) error {
+	var doomed []Node
+	err := walk(tx, n, p, func(n Node, _ docpath.Path) error {
+		doomed = append(doomed, n)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, d := range doomed {
+		if !d.Dir {
+			if err := deleteVersions(tx, d.ID, ch.now); err != nil {
+				return err
+			}
+		}
+		if err := deleteNode(tx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MoveOptions modify Move and Copy.
+type MoveOptions struct {
+	// Overwrite replaces an existing destination (WebDAV Overwrite: T).
+	Overwrite bool
+	// Parents creates missing folders above the destination.
+	Parents bool
+	// Rewrap is called for every version that changes department, so its
+	// data key can be re-wrapped with the destination department's key.
+	// It must set v.Dept, v.DEK and v.KEKVersion. Required for moves and
+	// copies across departments.
+	Rewrap func(v *Version, dept string) error
+	Author string
+}
+
+// Move renames or moves the file or folder at from to to. It reports
+// whether an existing destination was replaced.
+func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
+	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		var err error
+		replaced, err = moveOrCopy(tx, ch, from, to, o, false)
+		return err
+	})
+	return replaced, err
+}
+
+// Copy copies the file or folder at from to to. Copies share the current
+// version's object (no data is rewritten) and start with version 1.
+func (db *DB) Copy(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
+	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		var err error
+		replaced, err = moveOrCopy(tx, ch, from, to, o, true)
+		return err
+	})
+	return replaced, err
+}
+
+func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions, copying bool) (bool, error) {
+	if from.IsRoot() || to.IsRoot() {
+		return false, fmt.Errorf("meta: move department root: %w", ErrInvalid)
+	}
+	if to.Within(from) {
+		return false, fmt.Errorf("meta: move into itself: %w", ErrInvalid)
+	}
+	src, err := resolve(tx, from)
+	if err != nil {
+		return false, err
+	}
+	var parent Node
+	if o.Parents {
+		parent, err = mkdirAll(tx, ch, to.Parent(), o.Author)
+	} else {
+		parent, err = resolve(tx, to.Parent())
+	}
+	if err != nil {
+		return false, err
+	}
+	if !parent.Dir {
+		return false, fmt.Errorf("meta: move: %w", ErrNotDir)
+	}
+	replaced := false
+	if dst, ok, err := child(tx, parent.ID, to.Base()); err != nil {
+		return false, err
+	} else if ok {
+		if !o.Overwrite {
+			return false, fmt.Errorf("meta: move: destination: %w", ErrExists)
+		}
+		if err := removeTree(tx, ch, dst, to); err != nil {
+			return false, err
+		}
+		if err := ch.add(tx, Change{Op: OpDelete, Path: to.String(), Dir: dst.Dir}); err != nil {
+			return false, err
+		}
+		replaced = true
+	}
+	crossDept := from.Dept != to.Dept
+	if crossDept && o.Rewrap == nil {
+		return false, fmt.Errorf("meta: move across departments without rewrap: %w", ErrInvalid)
+	}
+	if !copying && !crossDept {
+		if err := deleteNode(tx, src); err != nil {
+			return false, err
+		}
+		src.Parent, src.Name, src.Modified = parent.ID, to.Base(), ch.now
+		if err := putNode(tx, src); err != nil {
+			return false, err
+		}
+		return replaced, ch.add(tx, Change{Op: OpMove, From: from.String(), Path: to.String(), Dir: src.Dir,
+			Version: src.Version, Size: src.Size, SHA256: hashString(src)})
+	}
+	// Copies and moves across departments rebuild the subtree: new ids, and
+	// data keys re-wrapped for the destination.
+	if err := rebuild(tx, ch, src, from, parent, to, o, copying); err != nil {
+		return false, err
+	}
+	if !copying {
+		if err := removeTree(tx, ch, src, from); err != nil {
+			return false, err
+		}
+		if err := ch.add(tx, Change{Op: OpDelete, Path: from.String(), Dir: src.Dir}); err != nil {
+			return false, err
+		}
+	}
+	return replaced, nil
+}
+
+// rebuild recreates src (at from) as to under parent. A copy carries only
+// each file's current version; a move carries every version.
+func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Node, to docpath.Path, o MoveOptions, copying bool) error {
+	n := src
+	n.ID, n.Parent, n.Dept, n.Name = NewID(), parent.ID, to.Dept, to.Base()
+	if copying {
+		n.Created, n.Modified, n.Author = ch.now, ch.now, o.Author
+	}
+	if !n.Dir {
+		vs, err := versions(tx, src.ID)
+		if err != nil {
+			return err
+		}
+		if copying {
+			vs = vs[len(vs)-1:]
+			n.Version = 1
+		}
+		for _, v := range vs {
+			v.File = n.ID
+			if copying {
+				v.Number, v.Time, v.Author = 1, ch.now, o.Author
+			}
+			if v.Dept != to.Dept {
+				if err := o.Rewrap(&v, to.Dept); err != nil {
+					return err
+				}
+			}
+			if err := addRef(tx, v.Object); err != nil {
+				return err
+			}
+			if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
+				return err
+			}
+		}
+	}
+	if err := putNode(tx, n); err != nil {
+		return err
+	}
+	op := OpCreate
+	if n.Dir {
+		op = OpMkdir
+	}
+	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n)}); err != nil {
+		return err
+	}
+	if !n.Dir {
+		return nil
+	}
+	kids, err := children(tx, src.ID)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		kf := docpath.Path{Dept: from.Dept, Names: append(append([]string(nil), from.Names...), k.Name)}
+		kt := docpath.Path{Dept: to.Dept, Names: append(append([]string(nil), to.Names...), k.Name)}
+		if err := rebuild(tx, ch, k, kf, n, kt, o, copying); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hashString(n Node) string {
+	if n.Dir || n.SHA256.IsZero() {
+		return ""
+	}
+	return n.SHA256.String()
+}

@@ -1,0 +1,187 @@
+package meta
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"gshare/storage/docpath"
+)
+
+// Upload is the durable state of a resumable (tus) upload. Offset counts
+// the bytes that are safely stored, sealed, in the object store: in
+// committed parts or in staging blobs. It only ever grows.
+type Upload struct {
+	ID         string            `json:"id"`
+	Owner      string            `json:"owner"`
+	Path       string            `json:"path"` // canonical destination
+	Size       int64             `json:"size"` // -1 while the length is deferred
+	Offset     int64             `json:"offset"`
+	Write      Write             `json:"write"`
+	PartSize   int64             `json:"part_size"`
+	DEK        []byte            `json:"dek"` // wrapped
+	KEKVersion uint32            `json:"kek_version"`
+	Multipart  string            `json:"multipart,omitempty"` // the object store's multipart upload id
+	Parts      []UploadPart      `json:"parts,omitempty"`     // committed parts, in order
+	Stages     []Stage           `json:"stages,omitempty"`    // staging blobs after the last part, in order
+	Hash       []byte            `json:"hash"`                // SHA-256 state over the plaintext of Parts
+	MetaData   map[string]string `json:"metadata,omitempty"`
+	Created    time.Time         `json:"created"`
+	Updated    time.Time         `json:"updated"`
+	Expires    time.Time         `json:"expires"`
+}
+
+// UploadPart is a committed part of an upload.
+type UploadPart struct {
+	Number int    `json:"n"`
+	ETag   string `json:"etag"`
+	Size   int64  `json:"size"`  // bytes in the object store, header included for part 1
+	Plain  int64  `json:"plain"` // plaintext bytes
+	Salt   []byte `json:"salt"`
+}
+
+// Stage is a staging blob: sealed bytes [Start, Start+Length) of an upload
+// that do not fill a part yet.
+type Stage struct {
+	Key    string `json:"key"`
+	Start  int64  `json:"start"`
+	Length int64  `json:"length"`
+	Salt   []byte `json:"salt"`
+}
+
+// Committed returns the plaintext bytes held in committed parts.
+func (u *Upload) Committed() int64 {
+	var n int64
+	for _, p := range u.Parts {
+		n += p.Plain
+	}
+	return n
+}
+
+// ReserveWrite allocates an object key and write sequence for a write to p
+// without recording anything: the caller records them with the upload.
+func (db *DB) ReserveWrite(p docpath.Path) (Write, error) {
+	var w Write
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var err error
+		w, err = allocWrite(tx, p, db.now().UTC())
+		return err
+	})
+	return w, err
+}
+
+// CreateUpload stores a new upload.
+func (db *DB) CreateUpload(u Upload) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUploads)
+		if b.Get([]byte(u.ID)) != nil {
+			return fmt.Errorf("meta: create upload %s: %w", u.ID, ErrExists)
+		}
+		return put(b, []byte(u.ID), u)
+	})
+}
+
+// Upload returns an upload.
+func (db *DB) Upload(id string) (Upload, error) {
+	var u Upload
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		ok, err := get(tx.Bucket(bucketUploads), []byte(id), &u)
+		if err == nil && !ok {
+			err = fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
+		}
+		return err
+	})
+	return u, err
+}
+
+// UpdateUpload applies fn to an upload and stores it, atomically. Object
+// keys in garbage are queued for deletion in the same transaction, so a
+// replaced staging blob is forgotten exactly when its replacement is
+// recorded.
+func (db *DB) UpdateUpload(id string, garbage []string, fn func(*Upload) error) (Upload, error) {
+	var u Upload
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUploads)
+		ok, err := get(b, []byte(id), &u)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+		u.ID, u.Updated = id, db.now().UTC()
+		for _, k := range garbage {
+			if err := queueGC(tx, k, u.Updated); err != nil {
+				return err
+			}
+		}
+		return put(b, []byte(id), u)
+	})
+	return u, err
+}
+
+// DeleteUpload removes an upload and queues the given objects (its staging
+// blobs, its object) for deletion.
+func (db *DB) DeleteUpload(id string, garbage []string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUploads)
+		if b.Get([]byte(id)) == nil {
+			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
+		}
+		for _, k := range garbage {
+			if err := queueGC(tx, k, db.now()); err != nil {
+				return err
+			}
+		}
+		return b.Delete([]byte(id))
+	})
+}
+
+// Uploads calls fn for every upload.
+func (db *DB) Uploads(fn func(Upload) error) error {
+	var all []Upload
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUploads)
+		return b.ForEach(func(k, _ []byte) error {
+			var u Upload
+			if _, err := get(b, k, &u); err != nil {
+				return err
+			}
+			all = append(all, u)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range all {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CommitUpload records a finished upload as a version (see Commit) and
+// removes the upload, in one transaction; staging blobs listed in garbage
+// are queued for deletion.
+func (db *DB) CommitUpload(id string, c Commit, garbage []string) (Node, Version, error) {
+	c.Pending = false
+	c.done = func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUploads)
+		if b.Get([]byte(id)) == nil {
+			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
+		}
+		for _, k := range garbage {
+			if err := queueGC(tx, k, db.now()); err != nil {
+				return err
+			}
+		}
+		return b.Delete([]byte(id))
+	}
+	return db.Commit(c)
+}

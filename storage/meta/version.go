@@ -1,0 +1,366 @@
+package meta
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"gshare/storage/docpath"
+)
+
+// Version is one stored version of a file: where its object is and
+// everything needed to decrypt and check it.
+type Version struct {
+	File     ID     `json:"file"`
+	Number   int64  `json:"number"` // user-visible, 1, 2, 3… in commit order
+	Object   string `json:"object"` // object store key
+	Size     int64  `json:"size"`   // plaintext length
+	PartSize int64  `json:"part_size"`
+	Salts    []byte `json:"salts"` // the committed salt of each part, 32 bytes each, in order
+	SHA256   Hash   `json:"sha256"`
+	// CryptoID and Seq are the file id and version written into the
+	// object's header (crypt.Header). They are fixed when a write starts,
+	// before the user-visible number is known.
+	CryptoID   ID        `json:"crypto_id"`
+	Seq        uint64    `json:"seq"`
+	Dept       string    `json:"dept"` // the department whose key wraps DEK
+	DEK        []byte    `json:"dek"`  // wrapped data key
+	KEKVersion uint32    `json:"kek_version"`
+	Author     string    `json:"author,omitempty"`
+	Time       time.Time `json:"time"`
+}
+
+func versionKey(file ID, n int64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), file[:]...), uint64(n))
+}
+
+// Write is an object being written: allocated by BeginWrite before the first
+// byte goes to the object store, so a crash leaves a record that lets the
+// object be collected.
+type Write struct {
+	Object   string    `json:"object"`
+	Seq      uint64    `json:"seq"`
+	CryptoID ID        `json:"crypto_id"`
+	Dept     string    `json:"dept"`
+	Started  time.Time `json:"started"`
+}
+
+// newObjectKey returns a random object key, "v1/<2 hex>/<32 hex>"; the
+// two-character fan-out keeps directory stores' folders small.
+func newObjectKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return "v1/" + h[:2] + "/" + h
+}
+
+// allocWrite reserves an object key and a write sequence number for a write
+// to p. The crypto id is the existing file's id, or a fresh id that becomes
+// the file's id if the write creates it.
+func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
+	if _, err := getDept(tx, p.Dept); err != nil {
+		return Write{}, err
+	}
+	w := Write{Object: newObjectKey(), Dept: p.Dept, Started: now, CryptoID: NewID()}
+	if p.IsRoot() {
+		return Write{}, fmt.Errorf("meta: write to a department root: %w", ErrIsDir)
+	}
+	if n, err := resolve(tx, p); err == nil {
+		if n.Dir {
+			return Write{}, fmt.Errorf("meta: write: %w", ErrIsDir)
+		}
+		w.CryptoID = n.ID
+	}
+	seq, err := tx.Bucket(bucketPending).NextSequence()
+	if err != nil {
+		return Write{}, err
+	}
+	w.Seq = seq
+	return w, nil
+}
+
+// BeginWrite reserves an object for a write to p and records it as pending.
+func (db *DB) BeginWrite(p docpath.Path) (Write, error) {
+	var w Write
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var err error
+		w, err = allocWrite(tx, p, db.now().UTC())
+		if err != nil {
+			return err
+		}
+		return put(tx.Bucket(bucketPending), []byte(w.Object), w)
+	})
+	return w, err
+}
+
+// AbortWrite gives up a pending write; its object, if any was stored, is
+// queued for garbage collection.
+func (db *DB) AbortWrite(object string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketPending).Delete([]byte(object)); err != nil {
+			return err
+		}
+		return queueGC(tx, object, db.now())
+	})
+}
+
+// RecoverWrites queues the objects of every pending write that started
+// before t for garbage collection. Run at start, it reclaims writes cut off
+// by a crash.
+func (db *DB) RecoverWrites(before time.Time) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPending)
+		var doomed []string
+		err := b.ForEach(func(k, v []byte) error {
+			var w Write
+			if err := json.Unmarshal(v, &w); err != nil {
+				return err
+			}
+			if w.Started.Before(before) {
+				doomed = append(doomed, string(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range doomed {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+			if err := queueGC(tx, k, db.now()); err != nil {
+				return err
+			}
+		}
+		n = len(doomed)
+		return nil
+	})
+	return n, err
+}
+
+// Commit describes a finished write to record as a new version.
+type Commit struct {
+	Write      Write
+	Path       docpath.Path
+	Size       int64
+	PartSize   int64
+	Salts      []byte
+	SHA256     Hash
+	DEK        []byte
+	KEKVersion uint32
+	Author     string
+	// IfMatch, when set, requires the file to exist with this digest.
+	IfMatch *Hash
+	// IfNoneMatch requires that no file exist at Path.
+	IfNoneMatch bool
+	// Pending reports whether Write is recorded in the pending bucket (a
+	// plain write) rather than elsewhere (a tus upload, which removes its
+	// own record in the same transaction through Done).
+	Pending bool
+	// Done, if set, runs inside the commit transaction.
+	done func(tx *bolt.Tx) error
+}
+
+// Commit records c as the newest version of the file at c.Path, creating
+// the file and any missing folders. It returns the file and the version.
+func (db *DB) Commit(c Commit) (Node, Version, error) {
+	var n Node
+	var v Version
+	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		var err error
+		n, v, err = commit(tx, ch, c)
+		return err
+	})
+	return n, v, err
+}
+
+func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
+	p := c.Path
+	if p.IsRoot() {
+		return Node{}, Version{}, fmt.Errorf("meta: commit to a department root: %w", ErrIsDir)
+	}
+	if c.Write.Dept != p.Dept {
+		return Node{}, Version{}, fmt.Errorf("meta: commit to %s of a write for %s: %w", p.Dept, c.Write.Dept, ErrInvalid)
+	}
+	parent, err := mkdirAll(tx, ch, p.Parent(), c.Author)
+	if err != nil {
+		return Node{}, Version{}, err
+	}
+	n, exists, err := child(tx, parent.ID, p.Base())
+	if err != nil {
+		return Node{}, Version{}, err
+	}
+	switch {
+	case exists && n.Dir:
+		return Node{}, Version{}, fmt.Errorf("meta: commit: %w", ErrIsDir)
+	case c.IfNoneMatch && exists:
+		return Node{}, Version{}, fmt.Errorf("meta: commit: file exists: %w", ErrPrecondition)
+	case c.IfMatch != nil && (!exists || n.SHA256 != *c.IfMatch):
+		return Node{}, Version{}, fmt.Errorf("meta: commit: file changed: %w", ErrPrecondition)
+	}
+	now := ch.now
+	op := OpUpdate
+	if !exists {
+		op = OpCreate
+		id := c.Write.CryptoID
+		if tx.Bucket(bucketNodeIdx).Get(id[:]) != nil {
+			id = NewID() // another write created a file with this id first
+		}
+		n = Node{ID: id, Parent: parent.ID, Dept: p.Dept, Name: p.Base(), Created: now}
+	}
+	v := Version{
+		File: n.ID, Number: n.Version + 1, Object: c.Write.Object, Size: c.Size, PartSize: c.PartSize,
+		Salts: c.Salts, SHA256: c.SHA256, CryptoID: c.Write.CryptoID, Seq: c.Write.Seq,
+		Dept: p.Dept, DEK: c.DEK, KEKVersion: c.KEKVersion, Author: c.Author, Time: now,
+	}
+	n.Version, n.Size, n.SHA256, n.Modified, n.Author = v.Number, v.Size, v.SHA256, now, c.Author
+	if err := put(tx.Bucket(bucketVersions), versionKey(n.ID, v.Number), v); err != nil {
+		return Node{}, Version{}, err
+	}
+	if err := addRef(tx, v.Object); err != nil {
+		return Node{}, Version{}, err
+	}
+	if err := putNode(tx, n); err != nil {
+		return Node{}, Version{}, err
+	}
+	if c.Pending {
+		if err := tx.Bucket(bucketPending).Delete([]byte(c.Write.Object)); err != nil {
+			return Node{}, Version{}, err
+		}
+	}
+	if c.done != nil {
+		if err := c.done(tx); err != nil {
+			return Node{}, Version{}, err
+		}
+	}
+	err = ch.add(tx, Change{Op: op, Path: p.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
+	return n, v, err
+}
+
+// Version returns version number n of a file.
+func (db *DB) Version(file ID, n int64) (Version, error) {
+	var v Version
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		ok, err := get(tx.Bucket(bucketVersions), versionKey(file, n), &v)
+		if err == nil && !ok {
+			err = fmt.Errorf("meta: version %s/%d: %w", file, n, ErrNotFound)
+		}
+		return err
+	})
+	return v, err
+}
+
+// Versions returns every version of a file, oldest first.
+func (db *DB) Versions(file ID) ([]Version, error) {
+	var out []Version
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		out, err = versions(tx, file)
+		return err
+	})
+	return out, err
+}
+
+func versions(tx *bolt.Tx, file ID) ([]Version, error) {
+	var out []Version
+	b := tx.Bucket(bucketVersions)
+	c := b.Cursor()
+	for k, _ := c.Seek(file[:]); k != nil && bytes.HasPrefix(k, file[:]); k, _ = c.Next() {
+		var v Version
+		if _, err := get(b, k, &v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func deleteVersions(tx *bolt.Tx, file ID, now time.Time) error {
+	vs, err := versions(tx, file)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if err := tx.Bucket(bucketVersions).Delete(versionKey(file, v.Number)); err != nil {
+			return err
+		}
+		if err := dropRef(tx, v.Object, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addRef(tx *bolt.Tx, object string) error {
+	b := tx.Bucket(bucketRefs)
+	var n uint32
+	if v := b.Get([]byte(object)); len(v) == 4 {
+		n = binary.BigEndian.Uint32(v)
+	}
+	return b.Put([]byte(object), binary.BigEndian.AppendUint32(nil, n+1))
+}
+
+func dropRef(tx *bolt.Tx, object string, now time.Time) error {
+	b := tx.Bucket(bucketRefs)
+	var n uint32
+	if v := b.Get([]byte(object)); len(v) == 4 {
+		n = binary.BigEndian.Uint32(v)
+	}
+	if n > 1 {
+		return b.Put([]byte(object), binary.BigEndian.AppendUint32(nil, n-1))
+	}
+	if err := b.Delete([]byte(object)); err != nil {
+		return err
+	}
+	return queueGC(tx, object, now)
+}
+
+func queueGC(tx *bolt.Tx, object string, now time.Time) error {
+	return tx.Bucket(bucketGC).Put([]byte(object), []byte(now.UTC().Format(time.RFC3339Nano)))
+}
+
+// Garbage returns up to limit object keys queued for deletion.
+func (db *DB) Garbage(limit int) ([]string, error) {
+	var out []string
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketGC).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			out = append(out, string(k))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Collected removes object keys from the garbage queue once the objects are
+// deleted.
+func (db *DB) Collected(objects []string) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketGC)
+		for _, k := range objects {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ObjectInUse reports whether any version or pending write refers to the
+// object (for consistency checks).
+func (db *DB) ObjectInUse(object string) (bool, error) {
+	used := false
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		used = tx.Bucket(bucketRefs).Get([]byte(object)) != nil ||
+			tx.Bucket(bucketPending).Get([]byte(object)) != nil
+		return nil
+	})
+	return used, err
+}
