@@ -396,13 +396,13 @@ func (s *Store) AbortMultipart(ctx context.Context, key, id string) error {
 	return nil
 }
 
-// Clean removes temporary files and multipart uploads older than age: the
-// leftovers of a crash. Live uploads are younger than their expiry, which
-// callers pass as age.
-func (s *Store) Clean(age time.Duration) (int, error) {
-	cutoff := time.Now().Add(-age)
+// Clean removes temporary files older than tmpAge and multipart uploads
+// untouched for longer than uploadAge: the leftovers of a crash. Pass the
+// upload expiry (or more) as uploadAge, so a paused upload keeps its parts.
+func (s *Store) Clean(tmpAge, uploadAge time.Duration) (int, error) {
 	n := 0
-	for _, sub := range []string{tmpDir, multipartDir} {
+	for sub, age := range map[string]time.Duration{tmpDir: tmpAge, multipartDir: uploadAge} {
+		cutoff := time.Now().Add(-age)
 		ents, err := os.ReadDir(filepath.Join(s.root, sub))
 		if err != nil {
 			return n, fmt.Errorf("objstore/dir: clean: %w", err)

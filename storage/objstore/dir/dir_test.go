@@ -50,9 +50,16 @@ func TestClean(t *testing.T) {
 	}
 	os.Chtimes(filepath.Join(root, ".multipart", id), old, old)
 	live, _ := s.CreateMultipart(t.Context(), objstoretest.Key())
-	n, err := s.Clean(24 * time.Hour)
+	paused, _ := s.CreateMultipart(t.Context(), objstoretest.Key())
+	twoDays := time.Now().Add(-48 * time.Hour)
+	os.Chtimes(filepath.Join(root, ".multipart", paused), twoDays, twoDays)
+	os.Chtimes(filepath.Join(root, ".multipart", id), old.Add(-7*24*time.Hour), old.Add(-7*24*time.Hour))
+	n, err := s.Clean(24*time.Hour, 7*24*time.Hour)
 	if err != nil || n != 2 {
 		t.Fatalf("Clean = %d, %v", n, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, ".multipart", paused)); err != nil {
+		t.Fatalf("paused upload within its expiry removed: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(root, ".multipart", live)); err != nil {
 		t.Fatalf("live upload removed: %v", err)

@@ -1,0 +1,410 @@
+// Package config loads G-Share's server configuration.
+//
+// Values come, each overriding the one before, from built-in defaults, a
+// file (TOML, or YAML when the name ends in .yaml or .yml), GSHARE_*
+// environment variables and command-line flags. Every setting has one row in
+// a table (see [Settings]) that names its file key, variable and flag, so
+// --help, the README and the loader cannot disagree. Decoding is strict: an
+// unknown key in the file is an error, and Load reports every problem at
+// once, each with the key it concerns.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole server configuration.
+type Config struct {
+	Addr string // listen address
+	Data string // data directory: meta.db, master.key, objects/
+
+	AdminPassword    string // initial admin password; random when empty
+	MasterKeyFile    string
+	MasterKeyCommand string
+
+	S3 S3
+
+	MaxUploadSize Size // largest document, in bytes
+	// MaxUploadsPerUser bounds concurrent tus uploads per user.
+	MaxUploadsPerUser int
+	// UploadExpiry is how long an unfinished tus upload is kept.
+	UploadExpiry time.Duration
+
+	SessionIdle time.Duration // a browser session ends after this long unused
+	SessionMax  time.Duration // and after this long in any case
+
+	ShutdownTimeout time.Duration
+
+	TLSCert string
+	TLSKey  string
+	// TrustedProxies are addresses or CIDR blocks whose X-Forwarded-For is
+	// believed.
+	TrustedProxies []string
+
+	LogFormat string // text or json
+	LogLevel  string // debug, info, warn, error
+
+	// ChangeRetention is how long the change feed keeps entries.
+	ChangeRetention time.Duration
+}
+
+// S3 configures the S3 object store; an empty Endpoint selects the local
+// directory DATA/objects.
+type S3 struct {
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	Region    string
+	TLS       bool
+}
+
+// Size is a byte count that parses "1048576", "512MiB", "5GiB", "2TB".
+type Size int64
+
+// UnmarshalText parses a size.
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	*s = Size(v)
+	return err
+}
+
+// ParseSize parses a byte count with an optional unit (B, KiB, MiB, GiB,
+// TiB, KB, MB, GB, TB).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q (want a number of bytes, optionally with KiB, MiB, GiB or TiB)", s)
+	}
+	return n * mult, nil
+}
+
+// Setting describes one configuration value.
+type Setting struct {
+	Key     string // file key; dotted for tables: "s3.endpoint"
+	Env     string // environment variable
+	Flag    string // command-line flag of gshare serve, or "" for none
+	Default string
+	Help    string
+	Secret  bool // never echoed
+	set     func(c *Config, v string) error
+}
+
+// Settings lists every setting in documentation order.
+func Settings() []Setting {
+	str := func(f func(*Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *f(c) = v; return nil }
+	}
+	dur := func(f func(*Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("bad duration %q (examples: 90s, 30m, 24h)", v)
+			}
+			*f(c) = d
+			return nil
+		}
+	}
+	return []Setting{
+		{Key: "addr", Env: "GSHARE_ADDR", Flag: "addr", Default: "127.0.0.1:8080", Help: "address to listen on",
+			set: str(func(c *Config) *string { return &c.Addr })},
+		{Key: "data", Env: "GSHARE_DATA", Flag: "data", Default: "./gshare-data", Help: "data directory (meta.db, master.key, objects/)",
+			set: str(func(c *Config) *string { return &c.Data })},
+		{Key: "admin_password", Env: "GSHARE_ADMIN_PASSWORD", Help: "password of the admin user created on first start (random and printed when empty)", Secret: true,
+			set: str(func(c *Config) *string { return &c.AdminPassword })},
+		{Key: "master_key_file", Env: "GSHARE_MASTER_KEY_FILE", Help: "master key file, ideally on another mount (default DATA/master.key, created on first start)",
+			set: str(func(c *Config) *string { return &c.MasterKeyFile })},
+		{Key: "master_key_command", Env: "GSHARE_MASTER_KEY_COMMAND", Help: "command whose output is the master key (a KMS or HSM client); wins over the file",
+			set: str(func(c *Config) *string { return &c.MasterKeyCommand })},
+		{Key: "s3.endpoint", Env: "GSHARE_S3_ENDPOINT", Flag: "s3-endpoint", Help: "S3 host:port; empty uses the local directory DATA/objects",
+			set: str(func(c *Config) *string { return &c.S3.Endpoint })},
+		{Key: "s3.access_key", Env: "GSHARE_S3_ACCESS_KEY", Help: "S3 access key",
+			set: str(func(c *Config) *string { return &c.S3.AccessKey })},
+		{Key: "s3.secret_key", Env: "GSHARE_S3_SECRET_KEY", Help: "S3 secret key", Secret: true,
+			set: str(func(c *Config) *string { return &c.S3.SecretKey })},
+		{Key: "s3.bucket", Env: "GSHARE_S3_BUCKET", Flag: "s3-bucket", Default: "gshare", Help: "S3 bucket, created if missing",
+			set: str(func(c *Config) *string { return &c.S3.Bucket })},
+		{Key: "s3.region", Env: "GSHARE_S3_REGION", Help: "S3 region",
+			set: str(func(c *Config) *string { return &c.S3.Region })},
+		{Key: "s3.tls", Env: "GSHARE_S3_TLS", Default: "false", Help: "use HTTPS to reach S3 (true/false)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("bad boolean %q (want true or false)", v)
+				}
+				c.S3.TLS = b
+				return nil
+			}},
+		{Key: "max_upload_size", Env: "GSHARE_MAX_UPLOAD_SIZE", Flag: "max-upload-size", Default: "50GiB", Help: "largest document accepted",
+			set: func(c *Config, v string) error {
+				n, err := ParseSize(v)
+				c.MaxUploadSize = Size(n)
+				return err
+			}},
+		{Key: "max_uploads_per_user", Env: "GSHARE_MAX_UPLOADS_PER_USER", Default: "20", Help: "unfinished resumable uploads one user may hold",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return fmt.Errorf("bad count %q", v)
+				}
+				c.MaxUploadsPerUser = n
+				return nil
+			}},
+		{Key: "upload_expiry", Env: "GSHARE_UPLOAD_EXPIRY", Default: "168h", Help: "how long an unfinished resumable upload is kept",
+			set: dur(func(c *Config) *time.Duration { return &c.UploadExpiry })},
+		{Key: "session_idle", Env: "GSHARE_SESSION_IDLE", Default: "2h", Help: "a browser session ends after this long unused",
+			set: dur(func(c *Config) *time.Duration { return &c.SessionIdle })},
+		{Key: "session_max", Env: "GSHARE_SESSION_MAX", Default: "12h", Help: "a browser session ends after this long in any case",
+			set: dur(func(c *Config) *time.Duration { return &c.SessionMax })},
+		{Key: "shutdown_timeout", Env: "GSHARE_SHUTDOWN_TIMEOUT", Default: "30s", Help: "how long shutdown waits for requests in flight",
+			set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{Key: "change_retention", Env: "GSHARE_CHANGE_RETENTION", Default: "2160h", Help: "how long the change feed keeps entries (sync clients older than this resync)",
+			set: dur(func(c *Config) *time.Duration { return &c.ChangeRetention })},
+		{Key: "tls_cert", Env: "GSHARE_TLS_CERT", Flag: "tls-cert", Help: "TLS certificate file (PEM); with tls_key, serve HTTPS",
+			set: str(func(c *Config) *string { return &c.TLSCert })},
+		{Key: "tls_key", Env: "GSHARE_TLS_KEY", Flag: "tls-key", Help: "TLS private key file (PEM)",
+			set: str(func(c *Config) *string { return &c.TLSKey })},
+		{Key: "trusted_proxies", Env: "GSHARE_TRUSTED_PROXIES", Help: "comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For is believed",
+			set: func(c *Config, v string) error {
+				c.TrustedProxies = nil
+				for _, p := range strings.Split(v, ",") {
+					if p = strings.TrimSpace(p); p != "" {
+						c.TrustedProxies = append(c.TrustedProxies, p)
+					}
+				}
+				return nil
+			}},
+		{Key: "log_format", Env: "GSHARE_LOG_FORMAT", Flag: "log-format", Default: "text", Help: "log format: text or json",
+			set: str(func(c *Config) *string { return &c.LogFormat })},
+		{Key: "log_level", Env: "GSHARE_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "log level: debug, info, warn or error",
+			set: str(func(c *Config) *string { return &c.LogLevel })},
+	}
+}
+
+// Load builds the configuration of gshare serve from args (its flags,
+// without the command name) and environ (as os.Environ returns it). The
+// file comes from --config or GSHARE_CONFIG. The returned FlagSet error
+// flag.ErrHelp means --help was asked for; its text went to out.
+func Load(args, environ []string, out io.Writer) (*Config, error) {
+	settings := Settings()
+	fs := flag.NewFlagSet("gshare serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	file := fs.String("config", "", "configuration file (TOML, or YAML by extension); also GSHARE_CONFIG")
+	flagVals := map[string]*string{}
+	for _, s := range settings {
+		if s.Flag != "" {
+			help := s.Help + " (" + s.Env + ")"
+			flagVals[s.Key] = fs.String(s.Flag, s.Default, help)
+		}
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: gshare serve [flags]\n\nStarts the G-Share server. With no configuration it stores everything under\n./gshare-data and listens on 127.0.0.1:8080.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(out, "\nEvery setting, its file key and environment variable: gshare serve --help-config\n")
+	}
+	helpConfig := fs.Bool("help-config", false, "list every setting with its file key and environment variable")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if *helpConfig {
+		PrintSettings(out)
+		return nil, flag.ErrHelp
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see gshare serve --help)", fs.Arg(0))
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	if *file == "" {
+		*file = env["GSHARE_CONFIG"]
+	}
+
+	c := &Config{}
+	var errs []error
+	apply := func(s Setting, v, from string) {
+		if err := s.set(c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s (%s): %w", s.Key, from, err))
+		}
+	}
+	for _, s := range settings {
+		if s.Default != "" {
+			apply(s, s.Default, "default")
+		}
+	}
+	if *file != "" {
+		vals, err := readFile(*file)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range settings {
+			if v, ok := vals[s.Key]; ok {
+				apply(s, v, *file)
+				delete(vals, s.Key)
+			}
+		}
+		for k := range vals {
+			errs = append(errs, fmt.Errorf("%s (%s): unknown setting", k, *file))
+		}
+	}
+	for _, s := range settings {
+		if v, ok := env[s.Env]; ok {
+			apply(s, v, s.Env)
+		}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, s := range settings {
+		if s.Flag != "" && set[s.Flag] {
+			apply(s, *flagVals[s.Key], "--"+s.Flag)
+		}
+	}
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// readFile decodes a configuration file into dotted keys and string values.
+func readFile(name string) (map[string]string, error) {
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	var tree map[string]any
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".yaml", ".yml":
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		if err := dec.Decode(&tree); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("configuration: %s: %w", name, err)
+		}
+	default:
+		if _, err := toml.Decode(string(raw), &tree); err != nil {
+			return nil, fmt.Errorf("configuration: %s: %w", name, err)
+		}
+	}
+	out := map[string]string{}
+	var flatten func(prefix string, m map[string]any) error
+	flatten = func(prefix string, m map[string]any) error {
+		for k, v := range m {
+			key := prefix + k
+			switch v := v.(type) {
+			case map[string]any:
+				if err := flatten(key+".", v); err != nil {
+					return err
+				}
+			case []any:
+				parts := make([]string, len(v))
+				for i, e := range v {
+					parts[i] = fmt.Sprint(e)
+				}
+				out[key] = strings.Join(parts, ",")
+			case nil:
+			default:
+				out[key] = fmt.Sprint(v)
+			}
+		}
+		return nil
+	}
+	if err := flatten("", tree); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", "%q is not host:port", c.Addr)
+	}
+	if c.Data == "" {
+		bad("data", "must not be empty")
+	}
+	if c.S3.Endpoint != "" {
+		if _, _, err := net.SplitHostPort(c.S3.Endpoint); err != nil {
+			bad("s3.endpoint", "%q is not host:port (no scheme; use s3.tls for HTTPS)", c.S3.Endpoint)
+		}
+		if c.S3.AccessKey == "" || c.S3.SecretKey == "" {
+			bad("s3.access_key", "S3 needs an access key and a secret key (GSHARE_S3_ACCESS_KEY, GSHARE_S3_SECRET_KEY)")
+		}
+		if n := len(c.S3.Bucket); n < 3 || n > 63 {
+			bad("s3.bucket", "%q is not a valid bucket name", c.S3.Bucket)
+		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls_cert", "tls_cert and tls_key go together")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", "%q is not text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.MaxUploadSize <= 0 {
+		bad("max_upload_size", "must be positive")
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("trusted_proxies", "%q is not an address or CIDR block", p)
+			}
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"upload_expiry", c.UploadExpiry}, {"session_idle", c.SessionIdle}, {"session_max", c.SessionMax},
+		{"shutdown_timeout", c.ShutdownTimeout}, {"change_retention", c.ChangeRetention}} {
+		if d.v <= 0 {
+			bad(d.key, "must be positive")
+		}
+	}
+	return errs
+}
+
+// PrintSettings writes the table of settings.
+func PrintSettings(w io.Writer) {
+	fmt.Fprintf(w, "%-22s %-30s %-18s %-16s %s\n", "FILE KEY", "ENVIRONMENT", "FLAG", "DEFAULT", "MEANING")
+	for _, s := range Settings() {
+		f := ""
+		if s.Flag != "" {
+			f = "--" + s.Flag
+		}
+		fmt.Fprintf(w, "%-22s %-30s %-18s %-16s %s\n", s.Key, s.Env, f, s.Default, s.Help)
+	}
+}

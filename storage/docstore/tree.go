@@ -1,0 +1,99 @@
+package docstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gshare/storage/docpath"
+	"gshare/storage/meta"
+)
+
+// CreateDept creates a department with a fresh key.
+func (s *Store) CreateDept(id, name string) (meta.Dept, error) {
+	if err := docpath.ValidDept(id); err != nil {
+		return meta.Dept{}, err
+	}
+	return s.ring.CreateDept(id, name)
+}
+
+// Mkdir creates a folder (see meta.DB.Mkdir).
+func (s *Store) Mkdir(p docpath.Path, parents bool, author string) (meta.Node, error) {
+	return s.db.Mkdir(p, parents, author)
+}
+
+// List returns a folder and its entries.
+func (s *Store) List(p docpath.Path) (meta.Node, []meta.Node, error) {
+	return s.db.List(p)
+}
+
+// Delete removes a file or folder tree; objects are deleted by Collect.
+func (s *Store) Delete(p docpath.Path, author string) (meta.Node, error) {
+	return s.db.Delete(p, author)
+}
+
+// Move moves a file or folder, re-wrapping data keys when it crosses
+// departments; no object is rewritten.
+func (s *Store) Move(from, to docpath.Path, o meta.MoveOptions) (bool, error) {
+	o.Rewrap = s.ring.Rewrap
+	return s.db.Move(from, to, o)
+}
+
+// Copy copies a file or folder; copies share objects with the original.
+func (s *Store) Copy(from, to docpath.Path, o meta.MoveOptions) (bool, error) {
+	o.Rewrap = s.ring.Rewrap
+	return s.db.Copy(from, to, o)
+}
+
+// Versions returns every version of the file at p, oldest first.
+func (s *Store) Versions(p docpath.Path) (meta.Node, []meta.Version, error) {
+	n, err := s.db.Lookup(p)
+	if err != nil {
+		return meta.Node{}, nil, err
+	}
+	if n.Dir {
+		return n, nil, meta.ErrIsDir
+	}
+	vs, err := s.db.Versions(n.ID)
+	return n, vs, err
+}
+
+// Recover reclaims writes cut off by a crash: run once at start, before
+// serving, it queues the objects of writes begun before now.
+func (s *Store) Recover() (int, error) {
+	return s.db.RecoverWrites(time.Now())
+}
+
+// Collect deletes objects no version uses any more, in batches, until the
+// queue is empty or ctx is done. It returns how many it deleted.
+func (s *Store) Collect(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		keys, err := s.db.Garbage(100)
+		if err != nil || len(keys) == 0 {
+			return total, err
+		}
+		var done []string
+		var firstErr error
+		for _, k := range keys {
+			if err := s.objs.Delete(ctx, k); err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				continue
+			}
+			done = append(done, k)
+		}
+		if err := s.db.Collected(done); err != nil {
+			return total, err
+		}
+		total += len(done)
+		if firstErr != nil {
+			return total, firstErr
+		}
+	}
+	return total, ctx.Err()
+}
+
+// IsNotFound reports whether err means a missing department, file or folder.
+func IsNotFound(err error) bool { return errors.Is(err, meta.ErrNotFound) }

@@ -1,0 +1,257 @@
+// Package keys manages G-Share's key hierarchy: the master key, one key
+// (KEK) per department and version, and one data key (DEK) per object.
+//
+// The master key never wraps data directly: [crypt.Subkey] derives a
+// separate key per purpose from it. The KEK-wrap subkey wraps each
+// department's KEK; a KEK wraps each DEK, bound (as AAD) to the object's file
+// id, write sequence, department and KEK version. Wrapped keys live in
+// meta.db; the master key lives in a file (ideally on another mount) or is
+// produced by a command (a KMS or HSM client), so a copy of meta.db alone
+// decrypts nothing.
+//
+// Unwrapped KEKs are cached in memory for the life of the process.
+package keys
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gshare/storage/crypt"
+	"gshare/storage/meta"
+)
+
+// ErrWrongMaster means the master key does not match the one this data
+// directory was created with.
+var ErrWrongMaster = errors.New("master key does not match this data directory")
+
+// Source says where the master key comes from. Command wins over File;
+// with neither, the key is DataDir/master.key, created on first start.
+type Source struct {
+	File    string // GSHARE_MASTER_KEY_FILE
+	Command string // GSHARE_MASTER_KEY_COMMAND, run with sh -c; its output is the key
+	DataDir string
+}
+
+// LoadMaster returns the master key and whether it was just created.
+// Keys are read as 32 raw bytes, 64 hex digits or base64, with surrounding
+// white space ignored.
+func LoadMaster(ctx context.Context, src Source) (crypt.Key, bool, error) {
+	switch {
+	case src.Command != "":
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "sh", "-c", src.Command)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return crypt.Key{}, false, fmt.Errorf("keys: master key command failed: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		}
+		k, err := parseKey(out)
+		if err != nil {
+			return crypt.Key{}, false, fmt.Errorf("keys: master key command output: %w", err)
+		}
+		return k, false, nil
+	case src.File != "":
+		k, err := readKeyFile(src.File)
+		return k, false, err
+	}
+	file := filepath.Join(src.DataDir, "master.key")
+	k, err := readKeyFile(file)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return k, false, err
+	}
+	k = crypt.NewKey()
+	if err := writeKeyFile(file, k); err != nil {
+		return crypt.Key{}, false, err
+	}
+	return k, true, nil
+}
+
+func readKeyFile(name string) (crypt.Key, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return crypt.Key{}, fmt.Errorf("keys: master key: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return crypt.Key{}, fmt.Errorf("keys: master key %s is readable by others (mode %v); chmod 600 it", name, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return crypt.Key{}, fmt.Errorf("keys: master key: %w", err)
+	}
+	k, err := parseKey(b)
+	if err != nil {
+		return crypt.Key{}, fmt.Errorf("keys: master key %s: %w", name, err)
+	}
+	return k, nil
+}
+
+// writeKeyFile creates name exclusively, so two processes starting at once
+// cannot each write a different key.
+func writeKeyFile(name string, k crypt.Key) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("keys: create master key: %w", err)
+	}
+	_, err = fmt.Fprintf(f, "%x\n", k[:])
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(name)
+		return fmt.Errorf("keys: write master key: %w", err)
+	}
+	return nil
+}
+
+func parseKey(b []byte) (crypt.Key, error) {
+	if len(b) == crypt.KeySize {
+		return crypt.ParseKey(b)
+	}
+	t := bytes.TrimSpace(b)
+	if raw, err := hex.DecodeString(string(t)); err == nil && len(raw) == crypt.KeySize {
+		return crypt.ParseKey(raw)
+	}
+	if raw, err := base64.StdEncoding.DecodeString(string(t)); err == nil && len(raw) == crypt.KeySize {
+		return crypt.ParseKey(raw)
+	}
+	return crypt.Key{}, errors.New("not a 32-byte key (raw, hex or base64)")
+}
+
+// Ring wraps and unwraps department and data keys.
+type Ring struct {
+	db   *meta.DB
+	wrap crypt.Key // the KEK-wrap subkey of the master key
+
+	mu   sync.RWMutex
+	keks map[kekID]crypt.Key
+}
+
+type kekID struct {
+	dept    string
+	version uint32
+}
+
+const checkKey = "master-check"
+
+// NewRing returns a ring over db. The first time, it records a check value
+// of the master key; later, a different master key is refused with
+// ErrWrongMaster before anything is written.
+func NewRing(db *meta.DB, master crypt.Key) (*Ring, error) {
+	mk := crypt.Subkey(master, crypt.PurposeMetaMAC)
+	mac := hmac.New(sha256.New, mk[:])
+	mac.Write([]byte("gshare master key check v1"))
+	want := mac.Sum(nil)
+	got, err := db.SetValueOnce(checkKey, want)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if !hmac.Equal(got, want) {
+		return nil, fmt.Errorf("keys: %w", ErrWrongMaster)
+	}
+	return &Ring{db: db, wrap: crypt.Subkey(master, crypt.PurposeKEKWrap), keks: make(map[kekID]crypt.Key)}, nil
+}
+
+// CreateDept creates a department with a fresh key.
+func (r *Ring) CreateDept(id, name string) (meta.Dept, error) {
+	kek := crypt.NewKey()
+	d, err := r.db.CreateDept(id, name, crypt.Wrap(r.wrap, kek, crypt.KEKContext(id, 1)))
+	if err != nil {
+		return meta.Dept{}, err
+	}
+	r.mu.Lock()
+	r.keks[kekID{id, 1}] = kek
+	r.mu.Unlock()
+	return d, nil
+}
+
+func (r *Ring) kek(dept string, version uint32) (crypt.Key, error) {
+	id := kekID{dept, version}
+	r.mu.RLock()
+	k, ok := r.keks[id]
+	r.mu.RUnlock()
+	if ok {
+		return k, nil
+	}
+	wrapped, err := r.db.KEK(dept, version)
+	if err != nil {
+		return crypt.Key{}, fmt.Errorf("keys: %w", err)
+	}
+	k, err = crypt.Unwrap(r.wrap, wrapped, crypt.KEKContext(dept, version))
+	if err != nil {
+		return crypt.Key{}, fmt.Errorf("keys: department key %s/%d: %w", dept, version, err)
+	}
+	r.mu.Lock()
+	r.keks[id] = k
+	r.mu.Unlock()
+	return k, nil
+}
+
+// NewDEK returns a fresh data key for an object of dept with the given
+// header identity, and the key wrapped with the department's current KEK.
+func (r *Ring) NewDEK(dept string, cryptoID meta.ID, seq uint64) (dek crypt.Key, wrapped []byte, kekVersion uint32, err error) {
+	d, err := r.db.Dept(dept)
+	if err != nil {
+		return crypt.Key{}, nil, 0, fmt.Errorf("keys: %w", err)
+	}
+	kek, err := r.kek(dept, d.KEKVersion)
+	if err != nil {
+		return crypt.Key{}, nil, 0, err
+	}
+	dek = crypt.NewKey()
+	return dek, crypt.Wrap(kek, dek, crypt.DEKContext(cryptoID, seq, dept, d.KEKVersion)), d.KEKVersion, nil
+}
+
+// DEK unwraps the data key of a version.
+func (r *Ring) DEK(v *meta.Version) (crypt.Key, error) {
+	return r.UnwrapDEK(v.Dept, v.KEKVersion, v.CryptoID, v.Seq, v.DEK)
+}
+
+// UnwrapDEK unwraps a data key from its parts.
+func (r *Ring) UnwrapDEK(dept string, kekVersion uint32, cryptoID meta.ID, seq uint64, wrapped []byte) (crypt.Key, error) {
+	kek, err := r.kek(dept, kekVersion)
+	if err != nil {
+		return crypt.Key{}, err
+	}
+	dek, err := crypt.Unwrap(kek, wrapped, crypt.DEKContext(cryptoID, seq, dept, kekVersion))
+	if err != nil {
+		return crypt.Key{}, fmt.Errorf("keys: data key of %s: %w", dept, err)
+	}
+	return dek, nil
+}
+
+// Rewrap re-wraps a version's data key for another department (a move or
+// copy across departments); the object is not touched.
+func (r *Ring) Rewrap(v *meta.Version, dept string) error {
+	dek, err := r.DEK(v)
+	if err != nil {
+		return err
+	}
+	d, err := r.db.Dept(dept)
+	if err != nil {
+		return fmt.Errorf("keys: %w", err)
+	}
+	kek, err := r.kek(dept, d.KEKVersion)
+	if err != nil {
+		return err
+	}
+	v.Dept, v.KEKVersion = dept, d.KEKVersion
+	v.DEK = crypt.Wrap(kek, dek, crypt.DEKContext(v.CryptoID, v.Seq, dept, d.KEKVersion))
+	return nil
+}
