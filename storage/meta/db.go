@@ -53,6 +53,7 @@ var (
 	bucketUploads  = []byte("uploads")
 	bucketChanges  = []byte("changes")
 	bucketRules    = []byte("casbin_rule")
+	bucketShares   = []byte("shares")
 )
 
 // migrations[i] brings the schema from version i to i+1.
@@ -60,7 +61,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketDepts, bucketKEKs, bucketUsers, bucketSessions,
 			bucketNodes, bucketNodeIdx, bucketVersions, bucketRefs, bucketPending, bucketGC,
-			bucketUploads, bucketChanges, bucketRules} {
+			bucketUploads, bucketChanges, bucketRules, bucketShares} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

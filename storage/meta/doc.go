@@ -31,6 +31,7 @@
 //	uploads    upload id → Upload (tus state)
 //	changes    nested per department: uint64 seq → Change
 //	casbin_rule  ptype ‖ 0 ‖ v0 ‖ 0 ‖ … → empty (Casbin policy lines)
+//	shares     SHA-256(link token) → Share
 //
 // A schema version and an ordered list of migrations run at Open.
 //

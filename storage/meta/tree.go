@@ -178,11 +178,6 @@ func children(tx *bolt.Tx, parent ID) ([]Node, error) {
 	return out, nil
 }
 
-func hasChildren(tx *bolt.Tx, parent ID) bool {
-	k, _ := tx.Bucket(bucketNodes).Cursor().Seek(parent[:])
-	return k != nil && bytes.HasPrefix(k, parent[:])
-}
-
 // Mkdir creates the folder p. With parents, missing ancestors are created
 // and an existing folder at p is not an error (like mkdir -p).
 func (db *DB) Mkdir(p docpath.Path, parents bool, author string) (Node, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,11 +72,14 @@ func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
 	if p.IsRoot() {
 		return Write{}, fmt.Errorf("meta: write to a department root: %w", ErrIsDir)
 	}
-	if n, err := resolve(tx, p); err == nil {
-		if n.Dir {
-			return Write{}, fmt.Errorf("meta: write: %w", ErrIsDir)
-		}
+	// Fail before any byte is stored when the path cannot take a file.
+	switch n, err := resolve(tx, p); {
+	case err == nil && n.Dir:
+		return Write{}, fmt.Errorf("meta: write: %w", ErrIsDir)
+	case err == nil:
 		w.CryptoID = n.ID
+	case errors.Is(err, ErrNotDir):
+		return Write{}, err
 	}
 	seq, err := tx.Bucket(bucketPending).NextSequence()
 	if err != nil {

@@ -1,0 +1,254 @@
+// Package apitest runs a complete G-Share server for tests: real metadata
+// store, keys, object store (a directory, or MinIO when asked), Casbin,
+// sessions and tus uploads, behind an httptest server. It has no mocks; the
+// helpers only save typing.
+package apitest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gshare/acl"
+	"gshare/acl/audit"
+	"gshare/api"
+	"gshare/api/auth"
+	"gshare/storage/crypt"
+	"gshare/storage/docstore"
+	"gshare/storage/keys"
+	"gshare/storage/meta"
+	"gshare/storage/objstore"
+	"gshare/storage/objstore/dir"
+	"gshare/storage/uploads"
+)
+
+// Env is a running test server and its parts.
+type Env struct {
+	T       testing.TB
+	URL     string
+	Server  *httptest.Server
+	API     *api.Server
+	DB      *meta.DB
+	Objects objstore.MultipartStore
+	Docs    *docstore.Store
+	ACL     *acl.Enforcer
+	Auth    *auth.Manager
+	Uploads *uploads.Store
+	Audit   *Recorder
+	DataDir string // meta.db and, for the directory store, objects/
+	Log     *bytes.Buffer
+}
+
+// Options modify New.
+type Options struct {
+	// Objects, if set, is the object store (such as MinIO); otherwise a
+	// directory store under DataDir/objects.
+	Objects       objstore.MultipartStore
+	MaxUploadSize int64
+	// MaxUploadsPerUser bounds unfinished tus uploads; default 1000.
+	MaxUploadsPerUser int
+	Now               func() time.Time
+}
+
+// fastParams keep argon2id cheap in tests; production uses
+// auth.DefaultParams.
+var fastParams = auth.Params{Memory: 64, Time: 1, Threads: 1}
+
+// New starts a server. Everything is torn down by t.Cleanup.
+func New(t testing.TB, o *Options) *Env {
+	t.Helper()
+	if o == nil {
+		o = &Options{}
+	}
+	e := &Env{T: t, DataDir: t.TempDir(), Log: &bytes.Buffer{}, Audit: &Recorder{}}
+	var err error
+	e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.DB.Close() })
+	ring, err := keys.NewRing(e.DB, crypt.NewKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Objects = o.Objects
+	if e.Objects == nil {
+		if e.Objects, err = dir.New(filepath.Join(e.DataDir, "objects")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.Log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.Docs = docstore.New(e.DB, e.Objects, ring, log)
+	e.Docs.MaxSize = o.MaxUploadSize
+	if e.ACL, err = acl.New(e.DB); err != nil {
+		t.Fatal(err)
+	}
+	e.Auth = auth.NewManager(e.DB, fastParams, time.Hour, 12*time.Hour)
+	if o.Now != nil {
+		e.Auth.Now = o.Now
+	}
+	e.Uploads = uploads.New(e.DB, e.Objects, ring, uploads.Options{Log: log, Now: o.Now})
+	ready := map[string]api.Checker{"meta": func(context.Context) error { return e.DB.Ping() }}
+	if p, ok := e.Objects.(objstore.Pinger); ok {
+		ready["objects"] = p.Ping
+	}
+	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads, Policy: e.ACL},
+		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Server = httptest.NewServer(e.API)
+	e.URL = e.Server.URL
+	t.Cleanup(func() {
+		e.Server.Close()
+		if t.Failed() && os.Getenv("GSHARE_TEST_LOG") != "" {
+			t.Logf("server log:\n%s", e.Log.String())
+		}
+	})
+	return e
+}
+
+// Dept creates a department.
+func (e *Env) Dept(id string) {
+	e.T.Helper()
+	if _, err := e.Docs.CreateDept(id, id+" department"); err != nil {
+		e.T.Fatal(err)
+	}
+}
+
+// User creates a user with password "pw-<name>", gives them role in dept
+// (skip with role ""), and returns a Bearer token.
+func (e *Env) User(name, dept, role string) string {
+	e.T.Helper()
+	if _, err := e.DB.User(name); err != nil {
+		if err := e.DB.CreateUser(meta.User{Username: name, Name: name, Hash: auth.HashPassword("pw-"+name, fastParams)}); err != nil {
+			e.T.Fatal(err)
+		}
+	}
+	if role != "" {
+		if err := e.ACL.Assign(name, dept, role); err != nil {
+			e.T.Fatal(err)
+		}
+	}
+	tok, _, err := e.Auth.NewDeviceToken(name, "test")
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	return tok
+}
+
+// Response is a finished HTTP exchange.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test on error.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+// Code returns the "code" of a JSON error body.
+func (r *Response) Code() string {
+	var e struct{ Code string }
+	json.Unmarshal(r.Body, &e)
+	return e.Code
+}
+
+// Do sends a request with a Bearer token (none if tok is "") and returns
+// the whole response. body may be nil, a []byte, a string or an io.Reader.
+func (e *Env) Do(method, path, tok string, body any, headers ...string) *Response {
+	e.T.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r = strings.NewReader(b)
+	case io.Reader:
+		r = b
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			e.T.Fatal(err)
+		}
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.URL+path, r)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.T.Fatalf("%s %s: read body: %v", method, path, err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
+}
+
+// Recorder keeps audit entries in memory.
+type Recorder struct {
+	mu      sync.Mutex
+	entries []audit.Entry
+}
+
+// Record implements api.Recorder.
+func (r *Recorder) Record(e audit.Entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.entries = append(r.entries, e)
+}
+
+// Entries returns a copy of the recorded entries.
+func (r *Recorder) Entries() []audit.Entry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]audit.Entry(nil), r.entries...)
+}
+
+// Last returns the newest entry.
+func (r *Recorder) Last() audit.Entry {
+	es := r.Entries()
+	if len(es) == 0 {
+		return audit.Entry{}
+	}
+	return es[len(es)-1]
+}
+
+// lockedWriter serialises writes to a buffer shared by goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

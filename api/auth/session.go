@@ -1,0 +1,161 @@
+package auth
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gshare/storage/meta"
+)
+
+// Errors of authentication. The API answers every one of them with the
+// same 401 text, so a caller cannot tell an unknown user from a wrong
+// password.
+var (
+	ErrBadCredentials = errors.New("wrong username or password")
+	ErrDisabled       = errors.New("account disabled")
+	ErrExpired        = errors.New("session expired")
+	ErrNoSession      = errors.New("no such session or token")
+)
+
+// Token prefixes.
+const (
+	SessionPrefix = "gss_"
+	DevicePrefix  = "gsd_"
+)
+
+// Manager creates and checks sessions and device tokens.
+type Manager struct {
+	DB     *meta.DB
+	Params Params
+	// Idle and Max bound a browser session: it ends after Idle unused or
+	// Max after login, whichever comes first.
+	Idle, Max time.Duration
+	Now       func() time.Time
+
+	dummy string // a hash checked for unknown users, so they cost as much as known ones
+}
+
+// NewManager returns a session manager.
+func NewManager(db *meta.DB, p Params, idle, max time.Duration) *Manager {
+	return &Manager{DB: db, Params: p, Idle: idle, Max: max, Now: time.Now,
+		dummy: HashPassword(RandomPassword(16), p)}
+}
+
+// NewToken returns a fresh token with the given prefix and its hash.
+func NewToken(prefix string) (string, meta.Hash) {
+	var b [32]byte
+	rand.Read(b[:])
+	tok := prefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return tok, HashToken(tok)
+}
+
+// HashToken returns the stored form of a token.
+func HashToken(tok string) meta.Hash { return sha256.Sum256([]byte(tok)) }
+
+// CheckPassword verifies a user's password. Unknown users, disabled users
+// and wrong passwords all take one argon2id computation.
+func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
+	u, err := m.DB.User(username)
+	if errors.Is(err, meta.ErrNotFound) {
+		CheckPassword(m.dummy, password)
+		return meta.User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return meta.User{}, err
+	}
+	if err := CheckPassword(u.Hash, password); err != nil {
+		return meta.User{}, ErrBadCredentials
+	}
+	if u.Disabled {
+		return meta.User{}, ErrDisabled
+	}
+	if NeedsRehash(u.Hash, m.Params) {
+		m.DB.UpdateUser(username, func(u *meta.User) error {
+			u.Hash = HashPassword(password, m.Params)
+			return nil
+		})
+	}
+	return u, nil
+}
+
+// Login checks the password and starts a browser session, returning its
+// token.
+func (m *Manager) Login(username, password, addr string) (string, meta.Session, error) {
+	u, err := m.CheckPassword(username, password)
+	if err != nil {
+		return "", meta.Session{}, err
+	}
+	tok, h := NewToken(SessionPrefix)
+	csrf, _ := NewToken("")
+	now := m.Now().UTC()
+	s := meta.Session{Hash: h, User: u.Username, CSRF: csrf, Created: now, LastUsed: now,
+		Expires: now.Add(m.Max), Address: addr}
+	if err := m.DB.PutSession(s); err != nil {
+		return "", meta.Session{}, err
+	}
+	return tok, s, nil
+}
+
+// NewDeviceToken creates a device token for a user.
+func (m *Manager) NewDeviceToken(username, name string) (string, meta.Session, error) {
+	tok, h := NewToken(DevicePrefix)
+	now := m.Now().UTC()
+	s := meta.Session{Hash: h, User: username, Device: true, Name: name, Created: now}
+	return tok, s, m.DB.PutSession(s)
+}
+
+// Authenticate returns the session a token belongs to and its user, after
+// checking expiry and that the user is still enabled. It records the use
+// (at most once a minute per session, to spare the disk).
+func (m *Manager) Authenticate(tok string) (meta.Session, meta.User, error) {
+	if !strings.HasPrefix(tok, SessionPrefix) && !strings.HasPrefix(tok, DevicePrefix) {
+		return meta.Session{}, meta.User{}, ErrNoSession
+	}
+	s, err := m.DB.Session(HashToken(tok))
+	if errors.Is(err, meta.ErrNotFound) {
+		return meta.Session{}, meta.User{}, ErrNoSession
+	}
+	if err != nil {
+		return meta.Session{}, meta.User{}, err
+	}
+	now := m.Now().UTC()
+	if !s.Device && (now.After(s.Expires) || now.Sub(s.LastUsed) > m.Idle) {
+		m.DB.DeleteSession(s.Hash)
+		return meta.Session{}, meta.User{}, ErrExpired
+	}
+	u, err := m.DB.User(s.User)
+	if errors.Is(err, meta.ErrNotFound) {
+		return meta.Session{}, meta.User{}, ErrNoSession
+	}
+	if err != nil {
+		return meta.Session{}, meta.User{}, err
+	}
+	if u.Disabled {
+		return meta.Session{}, meta.User{}, ErrDisabled
+	}
+	if now.Sub(s.LastUsed) > time.Minute {
+		s.LastUsed = now
+		if err := m.DB.TouchSession(s.Hash, now); err != nil {
+			return meta.Session{}, meta.User{}, fmt.Errorf("auth: touch session: %w", err)
+		}
+	}
+	return s, u, nil
+}
+
+// Logout revokes a session or token.
+func (m *Manager) Logout(tok string) error {
+	return m.DB.DeleteSession(HashToken(tok))
+}
+
+// Sweep removes expired browser sessions.
+func (m *Manager) Sweep() error {
+	now := m.Now().UTC()
+	return m.DB.DeleteSessions(func(s *meta.Session) bool {
+		return !s.Device && (now.After(s.Expires) || now.Sub(s.LastUsed) > m.Idle)
+	})
+}

@@ -1,0 +1,59 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"gshare/acl"
+)
+
+type deptJSON struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Created string `json:"created"`
+}
+
+func (s *Server) createDept(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var in struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	in.Name = strings.TrimSpace(in.Name)
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 {
+		return badRequest("bad_name", "name must be 1 to 200 characters")
+	}
+	rq.entry.Dept, rq.entry.Object = in.ID, in.ID
+	d, err := s.d.Docs.CreateDept(in.ID, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, deptJSON{ID: d.ID, Name: d.Name, Created: timeJSON(d.Created)})
+	return nil
+}
+
+// listDepts shows every department to those who administer them all, and
+// to everyone else only the departments they hold a role in.
+func (s *Server) listDepts(w http.ResponseWriter, r *http.Request, rq *request) error {
+	all, err := s.d.Docs.DB().Depts()
+	if err != nil {
+		return err
+	}
+	mine, everywhere := s.d.ACL.Depts(rq.user.Username)
+	admin := s.d.ACL.CanSystem(rq.user.Username, allDepts, "sys:depts", acl.ActManage) == nil
+	keep := map[string]bool{}
+	for _, d := range mine {
+		keep[d] = true
+	}
+	out := []deptJSON{}
+	for _, d := range all {
+		if admin || everywhere || keep[d.ID] {
+			out = append(out, deptJSON{ID: d.ID, Name: d.Name, Created: timeJSON(d.Created)})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"departments": out})
+	return nil
+}

@@ -1,0 +1,167 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"gshare/api/auth"
+	"gshare/storage/crypt"
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+	"gshare/storage/objstore"
+)
+
+// httpError is an error with the status, code and message the client sees.
+// err, if any, is for logs only.
+type httpError struct {
+	status     int
+	code       string
+	msg        string
+	err        error
+	retryAfter int // seconds, for 429 and 503
+}
+
+func (e *httpError) Error() string {
+	if e.err != nil {
+		return e.msg + ": " + e.err.Error()
+	}
+	return e.msg
+}
+
+func (e *httpError) Unwrap() error { return e.err }
+
+var errNotFound = &httpError{status: http.StatusNotFound, code: "not_found", msg: "not found"}
+
+func badRequest(code, msg string) error {
+	return &httpError{status: http.StatusBadRequest, code: code, msg: msg}
+}
+
+// errorResponse is the one place that turns errors into statuses. Messages
+// are fixed per kind or come from errors written for users (docpath's
+// reasons); a 500 never carries internal text.
+func (s *Server) errorResponse(err error, status int) (int, string, string) {
+	var he *httpError
+	var mbe *http.MaxBytesError
+	var pe *docpath.Error
+	switch {
+	case err == nil:
+		return status, "", ""
+	case errors.As(err, &he):
+		return he.status, he.code, he.msg
+	case errors.As(err, &pe):
+		return http.StatusBadRequest, "invalid_path", pe.Error()
+	case errors.As(err, &mbe), errors.Is(err, docstore.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large", "request body larger than the configured limit"
+	case errors.Is(err, crypt.ErrIntegrity):
+		return http.StatusBadGateway, "integrity_error", "stored data failed its integrity check; the incident has been logged"
+	case errors.Is(err, objstore.ErrUnavailable):
+		return http.StatusServiceUnavailable, "storage_unavailable", "the object store is unreachable; try again later"
+	case errors.Is(err, objstore.ErrInvalidRange):
+		return http.StatusRequestedRangeNotSatisfiable, "bad_range", "range not satisfiable"
+	case errors.Is(err, meta.ErrNotFound):
+		return http.StatusNotFound, "not_found", "not found"
+	case errors.Is(err, meta.ErrExists):
+		return http.StatusConflict, "exists", "already exists"
+	case errors.Is(err, meta.ErrPrecondition):
+		return http.StatusPreconditionFailed, "precondition_failed", "the document changed since you read it (If-Match / If-None-Match)"
+	case errors.Is(err, meta.ErrNotDir):
+		return http.StatusConflict, "not_a_folder", "a path element is a file, not a folder"
+	case errors.Is(err, meta.ErrIsDir):
+		return http.StatusConflict, "is_a_folder", "the path is a folder"
+	case errors.Is(err, meta.ErrNotEmpty):
+		return http.StatusConflict, "not_empty", "the folder is not empty"
+	case errors.Is(err, meta.ErrInvalid):
+		return http.StatusBadRequest, "invalid_operation", "the operation is not possible on these paths"
+	case errors.Is(err, meta.ErrGone):
+		return http.StatusGone, "cursor_expired", "the cursor is older than the kept history; list the tree again and continue from the cursor it returns"
+	case errors.Is(err, docstore.ErrSizeMismatch), errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest, "incomplete_body", "the request body was shorter or longer than announced"
+	case errors.Is(err, auth.ErrBadCredentials):
+		return http.StatusUnauthorized, "bad_credentials", "wrong username or password"
+	case errors.Is(err, auth.ErrNoSession), errors.Is(err, auth.ErrExpired):
+		return http.StatusUnauthorized, "unauthenticated", "sign in again: the session or token is unknown or expired"
+	case errors.Is(err, auth.ErrDisabled):
+		return http.StatusForbidden, "account_disabled", "this account is disabled"
+	case errors.Is(err, context.Canceled):
+		return 499, "canceled", "request canceled"
+	}
+	return http.StatusInternalServerError, "internal_error", "internal error; quote the request id to the administrator"
+}
+
+// writeError sends the JSON error body.
+func (s *Server) writeError(w http.ResponseWriter, rq *request, err error) {
+	status, code, msg := s.errorResponse(err, 0)
+	if status == 499 {
+		return // the client is gone
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="G-Share", Basic realm="G-Share", charset="UTF-8"`)
+	}
+	var he *httpError
+	switch {
+	case errors.As(err, &he) && he.retryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(he.retryAfter))
+	case status == http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "10")
+	}
+	writeJSON(w, status, map[string]string{"error": msg, "code": code, "request_id": rq.id})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"internal_error"}`)
+	}
+	b = append(b, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// maxJSON bounds request bodies of JSON endpoints.
+const maxJSON = 1 << 20
+
+// readJSON decodes a JSON request body strictly: unknown fields and
+// trailing data are errors, and the body is bounded.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("bad_json", "request body is not the expected JSON: "+jsonReason(err))
+	}
+	if dec.More() {
+		return badRequest("bad_json", "request body has data after the JSON value")
+	}
+	return nil
+}
+
+// jsonReason describes a decoding error without echoing the input.
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error"
+	case errors.As(err, &te):
+		return "field " + te.Field + " has the wrong type"
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	}
+	msg := err.Error()
+	if len(msg) > 100 {
+		msg = msg[:100]
+	}
+	return msg
+}

@@ -1,0 +1,259 @@
+package api
+
+import (
+	"encoding/hex"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"gshare/api/httprange"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// fileJSON answers a write.
+type fileJSON struct {
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+	Size    int64  `json:"size"`
+	SHA256  string `json:"sha256"`
+}
+
+func etag(h meta.Hash) string { return `"` + h.String() + `"` }
+
+// parseETag accepts `"hex"` (and a weak W/ prefix) and returns the digest.
+func parseETag(s string) (meta.Hash, bool) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "W/")
+	s = strings.Trim(s, `"`)
+	var h meta.Hash
+	if len(s) != 64 {
+		return h, false
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, false
+	}
+	return h, true
+}
+
+// etagMatches implements the comparison of If-None-Match and If-Match
+// lists.
+func etagMatches(header string, h meta.Hash) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			return true
+		}
+		if got, ok := parseETag(t); ok && got == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if rq.path.IsRoot() {
+		return badRequest("invalid_path", "a document path needs a name below the department")
+	}
+	size := r.ContentLength
+	if max := s.o.MaxUploadSize; max > 0 && size > max {
+		return docstore.ErrTooLarge
+	}
+	o := docstore.PutOptions{Size: size, Author: rq.user.Username}
+	if im := r.Header.Get("If-Match"); im != "" {
+		if strings.TrimSpace(im) == "*" {
+			n, err := s.d.Docs.DB().Lookup(rq.path)
+			if err != nil || n.Dir {
+				return meta.ErrPrecondition
+			}
+			o.IfMatch = &n.SHA256
+		} else {
+			h, ok := parseETag(im)
+			if !ok {
+				return badRequest("bad_precondition", `If-Match must be "*" or an ETag this server gave ("<sha256>")`)
+			}
+			o.IfMatch = &h
+		}
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		if strings.TrimSpace(inm) != "*" {
+			return badRequest("bad_precondition", `If-None-Match on PUT must be "*"`)
+		}
+		o.IfNoneMatch = true
+	}
+	n, v, err := s.d.Docs.Put(r.Context(), rq.path, r.Body, o)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object, rq.entry.Version, rq.entry.Bytes = n.ID.String(), v.Number, v.Size
+	w.Header().Set("ETag", etag(v.SHA256))
+	writeJSON(w, http.StatusCreated, fileJSON{ID: n.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
+	return nil
+}
+
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var version int64
+	if q := r.URL.Query().Get("version"); q != "" {
+		n, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || n < 1 {
+			return badRequest("bad_version", "version must be a positive whole number")
+		}
+		version = n
+	}
+	return s.serveFile(w, r, rq, version)
+}
+
+// serveFile answers GET and HEAD of version n (0: current) of rq.path,
+// with conditional requests and single ranges.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, version int64) error {
+	f, err := s.d.Docs.Stat(rq.path, version)
+	if err != nil {
+		return err
+	}
+	v := f.Version
+	rq.entry.Object, rq.entry.Version = f.Node.ID.String(), v.Number
+	tag := etag(v.SHA256)
+	h := w.Header()
+	h.Set("ETag", tag)
+	h.Set("Last-Modified", v.Time.UTC().Format(http.TimeFormat))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-GShare-Version", strconv.FormatInt(v.Number, 10))
+	h.Set("Content-Type", contentType(f.Node.Name))
+	h.Set("Content-Disposition", contentDisposition(f.Node.Name))
+	// Served documents never run as pages of this origin.
+	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
+
+	if im := r.Header.Get("If-Match"); im != "" && !etagMatches(im, v.SHA256) {
+		return meta.ErrPrecondition
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, v.SHA256) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	off, n, status := int64(0), v.Size, http.StatusOK
+	rangeHdr := r.Header.Get("Range")
+	if ir := r.Header.Get("If-Range"); ir != "" && ir != tag {
+		rangeHdr = "" // the client's copy is stale: send everything
+	}
+	rg, ok, err := httprange.Parse(rangeHdr, v.Size)
+	if errors.Is(err, httprange.ErrUnsatisfiable) {
+		h.Set("Content-Range", "bytes */"+strconv.FormatInt(v.Size, 10))
+		return &httpError{status: http.StatusRequestedRangeNotSatisfiable, code: "bad_range", msg: "range not satisfiable"}
+	}
+	if ok {
+		off, n, status = rg.Start, rg.Length, http.StatusPartialContent
+		h.Set("Content-Range", rg.ContentRange(v.Size))
+	}
+	if r.Method == http.MethodHead {
+		h.Set("Content-Length", strconv.FormatInt(n, 10))
+		w.WriteHeader(status)
+		return nil
+	}
+	rc, err := s.d.Docs.Open(r.Context(), v, off, n)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h.Set("Content-Length", strconv.FormatInt(n, 10))
+	w.WriteHeader(status)
+	written, err := copyOut(w, rc)
+	rq.entry.Bytes = written
+	if err != nil {
+		s.abortAfterHeaders(rq, err)
+	}
+	return nil
+}
+
+// copyOut copies a document to the client and returns a read error (never
+// a write error: a client that went away is not a failure to report).
+func copyOut(w io.Writer, r io.Reader) (int64, error) {
+	buf := make([]byte, 256<<10)
+	var n int64
+	for {
+		k, rerr := r.Read(buf)
+		if k > 0 {
+			m, werr := w.Write(buf[:k])
+			n += int64(m)
+			if werr != nil {
+				return n, nil
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// abortAfterHeaders ends a response whose body cannot be completed: the
+// connection is cut, so the client sees a short body against Content-Length
+// and never mistakes it for the whole document.
+func (s *Server) abortAfterHeaders(rq *request, err error) {
+	s.log.Error("download aborted after headers", "request_id", rq.id, "object", rq.entry.Object, "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, rq *request) error {
+	n, err := s.d.Docs.Delete(rq.path, rq.user.Username)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = n.ID.String()
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// contentType guesses from the name; documents are served as attachments
+// and sandboxed, so a wrong guess cannot run script.
+func contentType(name string) string {
+	if t := mime.TypeByExtension(strings.ToLower(path.Ext(name))); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// contentDisposition names the download in RFC 6266 form: an ASCII
+// fallback for old clients and the exact UTF-8 name (Lao included) in
+// filename*.
+func contentDisposition(name string) string {
+	ext := path.Ext(name)
+	var b strings.Builder
+	letter, gap := false, false
+	for _, r := range strings.TrimSuffix(name, ext) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+			letter = true
+			fallthrough
+		case r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '(', r == ')', r == ' ':
+			b.WriteRune(r)
+			gap = false
+		default:
+			if !gap {
+				b.WriteByte('_') // one mark for a run of non-ASCII letters
+			}
+			gap = true
+		}
+	}
+	fallback := strings.TrimSpace(b.String())
+	if !letter {
+		fallback = "document"
+	}
+	asciiExt := strings.Map(func(r rune) rune {
+		if r < 0x21 || r > 0x7e || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, ext)
+	return `attachment; filename="` + fallback + asciiExt + `"; filename*=UTF-8''` + url.PathEscape(name)
+}
+
+// timeJSON formats times for JSON answers.
+func timeJSON(t time.Time) string { return t.UTC().Format(time.RFC3339) }

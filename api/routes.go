@@ -1,0 +1,70 @@
+package api
+
+import (
+	"net/http"
+
+	"gshare/acl"
+)
+
+// routes registers every endpoint with its access rule and audit action.
+// This table is the whole surface of the service; the route × role test
+// walks it.
+func (s *Server) routes() {
+	const v1 = "/api/v1"
+	s.handle(http.MethodGet, "/healthz", "", publicAccess{}, s.healthz)
+	s.handle(http.MethodGet, "/readyz", "", publicAccess{}, s.readyz)
+
+	s.handle(http.MethodPost, v1+"/login", "login", publicAccess{}, s.login)
+	s.handle(http.MethodPost, v1+"/logout", "logout", userAccess{}, s.logout)
+	s.handle(http.MethodGet, v1+"/me", "", userAccess{}, s.me)
+
+	s.handle(http.MethodPost, v1+"/departments", "dept.create", sysAccess{obj: "sys:depts", act: acl.ActManage}, s.createDept)
+	s.handle(http.MethodGet, v1+"/departments", "dept.list", userAccess{}, s.listDepts)
+	s.handle(http.MethodGet, v1+"/departments/{}/members", "dept.members", sysAccess{obj: "sys:members", act: acl.ActManage, dept: deptParam}, s.members)
+	s.handle(http.MethodGet, v1+"/departments/{}/grants", "grant.list", sysAccess{obj: "sys:grants", act: acl.ActManage, dept: deptParam}, s.listGrants)
+
+	users := sysAccess{obj: "sys:users", act: acl.ActManage}
+	s.handle(http.MethodPost, v1+"/users", "user.create", users, s.createUser)
+	s.handle(http.MethodGet, v1+"/users", "user.list", users, s.listUsers)
+	s.handle(http.MethodPatch, v1+"/users/{}", "user.update", users, s.updateUser)
+	s.handle(http.MethodDelete, v1+"/users/{}", "user.delete", users, s.deleteUser)
+	s.handle(http.MethodPut, v1+"/users/{}/password", "user.password", users, s.setPassword)
+	s.handle(http.MethodGet, v1+"/users/{}/roles", "role.list", handlerAccess{"self, or sys:users manage"}, s.userRoles)
+	s.handle(http.MethodPut, v1+"/users/{}/roles", "role.grant", handlerAccess{"sys:members manage in the department for viewer and editor, sys:roles manage otherwise"}, s.grantRole)
+	s.handle(http.MethodDelete, v1+"/users/{}/roles", "role.revoke", handlerAccess{"as role.grant"}, s.revokeRole)
+	s.handle(http.MethodPut, v1+"/me/password", "user.password", userAccess{}, s.changeOwnPassword)
+	s.handle(http.MethodGet, v1+"/lockouts", "", users, s.lockouts)
+	s.handle(http.MethodDelete, v1+"/lockouts/{}", "lockout.clear", users, s.clearLockout)
+
+	s.handle(http.MethodPost, v1+"/grants", "grant.add", handlerAccess{"sys:grants manage in the folder's department"}, s.addGrant)
+	s.handle(http.MethodDelete, v1+"/grants", "grant.remove", handlerAccess{"sys:grants manage in the folder's department"}, s.removeGrant)
+
+	s.handle(http.MethodPost, v1+"/tokens", "token.create", userAccess{}, s.createToken)
+	s.handle(http.MethodGet, v1+"/tokens", "", userAccess{}, s.listTokens)
+	s.handle(http.MethodDelete, v1+"/tokens/{}", "token.revoke", userAccess{}, s.revokeToken)
+
+	s.handle(http.MethodPost, v1+"/shares", "share.create", handlerAccess{"share on the file"}, s.createShare)
+	s.handle(http.MethodGet, v1+"/shares", "", userAccess{}, s.listShares)
+	s.handle(http.MethodDelete, v1+"/shares/{}", "share.revoke", handlerAccess{"creator, or share on the file"}, s.revokeShare)
+	s.handle(http.MethodGet, "/s/{}", "share.download", shareAccess{}, s.shareDownload)
+	s.handle(http.MethodHead, "/s/{}", "share.stat", shareAccess{}, s.shareDownload)
+
+	s.handle(http.MethodGet, v1+"/files/...", "file.read", docAccess{acl.ActRead}, s.getFile)
+	s.handle(http.MethodHead, v1+"/files/...", "file.stat", docAccess{acl.ActRead}, s.getFile)
+	s.handle(http.MethodPut, v1+"/files/...", "file.write", docAccess{acl.ActWrite}, s.putFile)
+	s.handle(http.MethodDelete, v1+"/files/...", "file.delete", docAccess{acl.ActDelete}, s.deleteFile)
+	s.handle(http.MethodGet, v1+"/tree/...", "folder.list", docAccess{acl.ActRead}, s.tree)
+	s.handle(http.MethodPost, v1+"/folders/...", "folder.create", docAccess{acl.ActWrite}, s.mkdir)
+	s.handle(http.MethodPost, v1+"/move", "file.move", handlerAccess{"delete on from, write on to"}, s.move)
+	s.handle(http.MethodGet, v1+"/versions/...", "file.versions", docAccess{acl.ActRead}, s.versions)
+
+	if s.tus != nil {
+		for _, base := range []string{v1 + "/uploads", uploadsBase} {
+			s.handle(http.MethodPost, base, "upload.create", uploadCreateAccess{}, s.tusCreate)
+			s.handle(http.MethodOptions, base, "", publicAccess{}, s.tusOptions)
+		}
+		s.handle(http.MethodHead, uploadsBase+"...", "upload.stat", uploadAccess{}, s.tusHead)
+		s.handle(http.MethodPatch, uploadsBase+"...", "upload.write", uploadAccess{}, s.tusPatch)
+		s.handle(http.MethodDelete, uploadsBase+"...", "upload.terminate", uploadAccess{}, s.tusDelete)
+	}
+}

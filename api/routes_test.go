@@ -1,0 +1,351 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"gshare/acl"
+	"gshare/acl/audit"
+	"gshare/api/apitest"
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// roles are the callers of the route table: every role, an editor of
+// another department, and nobody.
+var roles = []string{"anon", "admin", "manager", "editor", "viewer", "auditor", "other"}
+
+// expect gives the status per role; roles missing from it expect def.
+type expect struct {
+	def  int
+	role map[string]int
+}
+
+func (e expect) status(role string) int {
+	if s, ok := e.role[role]; ok {
+		return s
+	}
+	return e.def
+}
+
+// Common expectations. Anonymous callers get 401 unless stated.
+var (
+	anyUser = func(ok int) expect { return expect{def: ok, role: map[string]int{"anon": 401}} }
+	only    = func(ok int, who ...string) expect {
+		m := map[string]int{"anon": 401}
+		for _, w := range who {
+			m[w] = ok
+		}
+		return expect{def: 403, role: m}
+	}
+	docRead  = only(200, "manager", "editor", "viewer")
+	docWrite = func(ok int) expect { return only(ok, "manager", "editor") }
+	everyone = func(ok int) expect { return expect{def: ok} }
+)
+
+type env struct {
+	*apitest.Env
+	tokens map[string]string
+	n      int
+}
+
+func (e *env) unique(prefix string) string {
+	e.n++
+	return fmt.Sprintf("%s%d", prefix, e.n)
+}
+
+func (e *env) file(t *testing.T, path, content string) {
+	t.Helper()
+	p, err := docpath.Parse(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Docs.Put(t.Context(), p, strings.NewReader(content), docstore.PutOptions{Size: int64(len(content)), Author: "fixture"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{Env: apitest.New(t, nil), tokens: map[string]string{}}
+	e.Dept("finance")
+	e.Dept("hr")
+	e.tokens["admin"] = e.User("root", acl.AllDepts, acl.RoleAdmin)
+	e.tokens["manager"] = e.User("mgr", "finance", acl.RoleManager)
+	e.tokens["editor"] = e.User("ed", "finance", acl.RoleEditor)
+	e.tokens["viewer"] = e.User("vw", "finance", acl.RoleViewer)
+	e.tokens["auditor"] = e.User("aud", "finance", acl.RoleAuditor)
+	e.tokens["other"] = e.User("oth", "hr", acl.RoleEditor)
+	e.file(t, "/finance/dir/doc.txt", "budget 2026")
+	return e
+}
+
+var usernames = map[string]string{"admin": "root", "manager": "mgr", "editor": "ed", "viewer": "vw", "auditor": "aud", "other": "oth"}
+
+// routeCase makes a request for a role; prepare creates what it needs.
+type routeCase struct {
+	method, pattern string
+	want            expect
+	req             func(t *testing.T, e *env, role string) (path string, body any, headers []string)
+	freshToken      bool // the request spends its token (logout)
+}
+
+func tus(extra ...string) []string {
+	return append([]string{"Tus-Resumable", "1.0.0"}, extra...)
+}
+
+func md(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
+	}
+	return strings.Join(parts, ",")
+}
+
+func routeCases() []routeCase {
+	static := func(path string, body any, headers ...string) func(*testing.T, *env, string) (string, any, []string) {
+		return func(*testing.T, *env, string) (string, any, []string) { return path, body, headers }
+	}
+	newFile := func(e *env, t *testing.T) string {
+		p := "/finance/" + e.unique("f") + ".txt"
+		e.file(t, p, "x")
+		return p
+	}
+	newUser := func(e *env, t *testing.T) string {
+		u := e.unique("target")
+		e.User(u, "", "")
+		return u
+	}
+	shareOf := func(e *env, t *testing.T) (id, url string) {
+		r := e.Do("POST", "/api/v1/shares", e.tokens["manager"], map[string]string{"path": "/finance/dir/doc.txt"})
+		if r.Status != 201 {
+			t.Fatalf("fixture share: %d %s", r.Status, r.Body)
+		}
+		var out struct{ ID, URL string }
+		r.JSON(t, &out)
+		return out.ID, out.URL
+	}
+	return []routeCase{
+		{"GET", "/healthz", everyone(200), static("/healthz", nil), false},
+		{"GET", "/readyz", everyone(200), static("/readyz", nil), false},
+		{"POST", "/api/v1/login", everyone(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := e.unique("login")
+			e.User(u, "", "")
+			return "/api/v1/login", map[string]string{"username": u, "password": "pw-" + u}, nil
+		}, false},
+		{"POST", "/api/v1/logout", anyUser(204), static("/api/v1/logout", nil), true},
+		{"GET", "/api/v1/me", anyUser(200), static("/api/v1/me", nil), false},
+		{"POST", "/api/v1/departments", only(201, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/departments", map[string]string{"id": e.unique("d"), "name": "ກົມໃໝ່"}, nil
+		}, false},
+		{"GET", "/api/v1/departments", anyUser(200), static("/api/v1/departments", nil), false},
+		{"GET", "/api/v1/departments/{}/members", only(200, "admin", "manager"), static("/api/v1/departments/finance/members", nil), false},
+		{"GET", "/api/v1/departments/{}/grants", only(200, "admin", "manager"), static("/api/v1/departments/finance/grants", nil), false},
+		{"POST", "/api/v1/users", only(201, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/users", map[string]string{"username": e.unique("new"), "password": "long enough password", "name": "ສົມສັກ"}, nil
+		}, false},
+		{"GET", "/api/v1/users", only(200, "admin"), static("/api/v1/users", nil), false},
+		{"PATCH", "/api/v1/users/{}", only(200, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/users/" + newUser(e, t), map[string]any{"name": "renamed"}, nil
+		}, false},
+		{"DELETE", "/api/v1/users/{}", only(204, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/users/" + newUser(e, t), nil, nil
+		}, false},
+		{"PUT", "/api/v1/users/{}/password", only(204, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/users/" + newUser(e, t) + "/password", map[string]string{"password": "a new long password"}, nil
+		}, false},
+		{"GET", "/api/v1/users/{}/roles", only(200, "admin", "editor"), static("/api/v1/users/ed/roles", nil), false}, // admins, and the user themself
+		{"PUT", "/api/v1/users/{}/roles", only(200, "admin", "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/users/" + newUser(e, t) + "/roles", map[string]string{"department": "finance", "role": "viewer"}, nil
+		}, false},
+		{"DELETE", "/api/v1/users/{}/roles", only(200, "admin", "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := e.unique("member")
+			e.User(u, "finance", acl.RoleViewer)
+			return "/api/v1/users/" + u + "/roles", map[string]string{"department": "finance", "role": "viewer"}, nil
+		}, false},
+		{"PUT", "/api/v1/me/password", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := usernames[role]
+			return "/api/v1/me/password", map[string]string{"old_password": currentPassword(e, u), "password": nextPassword(e, u)}, nil
+		}, false},
+		{"GET", "/api/v1/lockouts", only(200, "admin"), static("/api/v1/lockouts", nil), false},
+		{"DELETE", "/api/v1/lockouts/{}", only(404, "admin"), static("/api/v1/lockouts/user:nobody", nil), false},
+		{"POST", "/api/v1/grants", only(201, "admin", "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/grants", map[string]string{"path": "/finance/" + e.unique("g"), "department": "hr", "role": "viewer"}, nil
+		}, false},
+		{"DELETE", "/api/v1/grants", only(204, "admin", "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			p, _ := docpath.Parse("/finance/" + e.unique("g"))
+			if err := e.ACL.AddGrant(acl.Grant{Path: p, Group: "hr", Role: acl.RoleViewer}); err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/grants", map[string]string{"path": p.String(), "department": "hr", "role": "viewer"}, nil
+		}, false},
+		{"POST", "/api/v1/tokens", anyUser(201), static("/api/v1/tokens", map[string]string{"name": "ໂທລະສັບ"}), false},
+		{"GET", "/api/v1/tokens", anyUser(200), static("/api/v1/tokens", nil), false},
+		{"DELETE", "/api/v1/tokens/{}", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := usernames[role]
+			if u == "" {
+				u = "ed"
+			}
+			_, s, err := e.Auth.NewDeviceToken(u, "spare")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/tokens/" + s.Hash.String()[:16], nil, nil
+		}, false},
+		{"POST", "/api/v1/shares", only(201, "manager"), static("/api/v1/shares", map[string]string{"path": "/finance/dir/doc.txt", "expires": "48h"}), false},
+		{"GET", "/api/v1/shares", anyUser(200), static("/api/v1/shares", nil), false},
+		{"DELETE", "/api/v1/shares/{}", only(204, "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			id, _ := shareOf(e, t)
+			return "/api/v1/shares/" + id, nil, nil
+		}, false},
+		{"GET", "/s/{}", everyone(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			_, url := shareOf(e, t)
+			return url[strings.Index(url, "/s/"):], nil, nil
+		}, false},
+		{"HEAD", "/s/{}", everyone(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			_, url := shareOf(e, t)
+			return url[strings.Index(url, "/s/"):], nil, nil
+		}, false},
+		{"GET", "/api/v1/files/...", docRead, static("/api/v1/files/finance/dir/doc.txt", nil), false},
+		{"HEAD", "/api/v1/files/...", docRead, static("/api/v1/files/finance/dir/doc.txt", nil), false},
+		{"PUT", "/api/v1/files/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/files/finance/" + e.unique("put") + ".txt", "content", nil
+		}, false},
+		{"DELETE", "/api/v1/files/...", docWrite(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/files" + newFile(e, t), nil, nil
+		}, false},
+		{"GET", "/api/v1/tree/...", docRead, static("/api/v1/tree/finance/dir", nil), false},
+		{"POST", "/api/v1/folders/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/folders/finance/" + e.unique("folder"), nil, nil
+		}, false},
+		{"POST", "/api/v1/move", docWrite(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			p := newFile(e, t)
+			return "/api/v1/move", map[string]string{"from": p, "to": p + ".moved"}, nil
+		}, false},
+		{"GET", "/api/v1/versions/...", docRead, static("/api/v1/versions/finance/dir/doc.txt", nil), false},
+		{"POST", "/api/v1/uploads", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/uploads", nil, tus("Upload-Length", "5", "Upload-Metadata", md("path", "/finance/"+e.unique("up")))
+		}, false},
+		{"POST", "/api/v1/uploads/", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/uploads/", nil, tus("Upload-Length", "5", "Upload-Metadata", md("path", "/finance/"+e.unique("up")))
+		}, false},
+		{"OPTIONS", "/api/v1/uploads", everyone(200), static("/api/v1/uploads", nil, tus()...), false},
+		{"OPTIONS", "/api/v1/uploads/", everyone(200), static("/api/v1/uploads/", nil, tus()...), false},
+		// Uploads belong to the editor who created them; anyone else gets 404.
+		{"HEAD", "/api/v1/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 200}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return uploadOf(t, e), nil, tus()
+		}, false},
+		{"PATCH", "/api/v1/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 204}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return uploadOf(t, e), "hello", tus("Upload-Offset", "0", "Content-Type", "application/offset+octet-stream")
+		}, false},
+		{"DELETE", "/api/v1/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 204}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return uploadOf(t, e), nil, tus()
+		}, false},
+	}
+}
+
+// uploadOf creates an upload owned by the editor and returns its path.
+func uploadOf(t *testing.T, e *env) string {
+	t.Helper()
+	r := e.Do("POST", "/api/v1/uploads/", e.tokens["editor"], nil,
+		tus("Upload-Length", "5", "Upload-Metadata", md("path", "/finance/"+e.unique("up")))...)
+	if r.Status != 201 {
+		t.Fatalf("fixture upload: %d %s", r.Status, r.Body)
+	}
+	loc := r.Header.Get("Location")
+	return loc[strings.Index(loc, "/api/v1/uploads/"):]
+}
+
+// passwords tracks changed test passwords.
+var passwords = map[string]string{}
+
+func currentPassword(e *env, u string) string {
+	if p, ok := passwords[u]; ok {
+		return p
+	}
+	return "pw-" + u
+}
+
+func nextPassword(e *env, u string) string {
+	p := "changed-" + e.unique(u) + "-password"
+	passwords[u] = p
+	return p
+}
+
+func TestRouteTable(t *testing.T) {
+	e := newEnv(t)
+	cases := map[string]routeCase{}
+	for _, c := range routeCases() {
+		cases[c.method+" "+c.pattern] = c
+	}
+	for _, r := range e.API.Routes() {
+		key := r.Method + " " + r.Pattern
+		c, ok := cases[key]
+		if !ok {
+			t.Errorf("route %s has no case in the route × role table", key)
+			continue
+		}
+		delete(cases, key)
+		for _, role := range roles {
+			tok := e.tokens[role]
+			if c.freshToken && role != "anon" {
+				var err error
+				tok, _, err = e.Auth.NewDeviceToken(usernames[role], "spend")
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			path, body, headers := c.req(t, e, role)
+			before := len(e.Audit.Entries())
+			resp := e.Do(c.method, path, tok, body, headers...)
+			want := c.want.status(role)
+			if resp.Status != want {
+				t.Errorf("%s as %s: status %d, want %d (%s)", key, role, resp.Status, want, bytes.TrimSpace(resp.Body))
+				continue
+			}
+			if r.Action == "" {
+				continue
+			}
+			es := e.Audit.Entries()[before:]
+			if len(es) == 0 {
+				t.Errorf("%s as %s: no audit entry", key, role)
+				continue
+			}
+			last := es[len(es)-1]
+			wantResult := audit.Allowed
+			switch {
+			case want == 401 || want == 403:
+				wantResult = audit.Denied
+			case want >= 400:
+				wantResult = audit.Error
+			}
+			if last.Action != r.Action || last.Result != wantResult || last.Status != want {
+				t.Errorf("%s as %s: audit %s/%s/%d, want %s/%s/%d", key, role, last.Action, last.Result, last.Status, r.Action, wantResult, want)
+			}
+			if role != "anon" && last.User == "" && !strings.HasPrefix(key, "GET /s/") && !strings.HasPrefix(key, "HEAD /s/") {
+				t.Errorf("%s as %s: audit entry without a user", key, role)
+			}
+		}
+	}
+	for key := range cases {
+		t.Errorf("case %s matches no registered route", key)
+	}
+}
+
+// TestRouterRefusesUnguardedRoutes shows registration without an access
+// rule cannot happen.
+func TestAllRoutesGuarded(t *testing.T) {
+	e := apitest.New(t, nil)
+	for _, r := range e.API.Routes() {
+		if r.Access == "" || r.Access == "<nil>" {
+			t.Errorf("%s %s has no access rule", r.Method, r.Pattern)
+		}
+	}
+}
+
+var _ = meta.Hash{}
+var _ = http.MethodGet

@@ -1,0 +1,546 @@
+// Package api is G-Share's HTTP interface: the REST API, the tus upload
+// endpoint, WebDAV, share links and the web app, behind one router that
+// authenticates, normalises paths, authorises with Casbin and audits every
+// request.
+//
+// # Request path
+//
+// Every request goes through ServeHTTP, which: assigns a request id; finds
+// the route (each route is registered with an access rule — registration
+// without one is impossible); authenticates (session cookie, Bearer token,
+// or Basic for WebDAV); for cookie sessions, checks the CSRF token on unsafe
+// methods; parses the document path from the escaped URL with
+// docpath.ParseEscaped, so encoded slashes and dot segments are rejected
+// before anything sees them; asks the Authorizer; runs the handler; maps
+// any error to a status with one function (errorResponse), never leaking
+// internal text; and appends an audit entry, for refused requests too.
+//
+// Handlers return errors instead of writing them. A download that fails
+// after its headers were sent aborts the connection (http.ErrAbortHandler);
+// responses always carry Content-Length, so clients notice the cut.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+
+	"gshare/acl/audit"
+	"gshare/api/auth"
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+	"gshare/storage/uploads"
+)
+
+// Authorizer decides whether a user may act on a document or a system
+// object; acl.Enforcer implements it. Errors wrap acl.ErrDenied.
+type Authorizer interface {
+	Can(user string, p docpath.Path, act string) error
+	CanSystem(user, dept, obj, act string) error
+	// Depts lists the departments where user holds a role, and whether
+	// they hold one in every department.
+	Depts(user string) ([]string, bool)
+}
+
+// Recorder appends audit entries.
+type Recorder interface {
+	Record(e audit.Entry)
+}
+
+// Checker reports whether a dependency is usable, for /readyz.
+type Checker func(ctx context.Context) error
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Docs  *docstore.Store
+	Auth  *auth.Manager
+	ACL   Authorizer
+	Audit Recorder
+	Log   *slog.Logger
+	// Ready lists the checks of /readyz by name.
+	Ready map[string]Checker
+	// Policy changes roles and grants; acl.Enforcer implements it with ACL.
+	Policy Policy
+	// Uploads is the tus store; nil disables the uploads endpoint.
+	Uploads *uploads.Store
+}
+
+// Options configure the server.
+type Options struct {
+	// MaxUploadSize bounds one document (PUT, tus, WebDAV).
+	MaxUploadSize int64
+	// MaxUploadsPerUser bounds the unfinished tus uploads of one user.
+	MaxUploadsPerUser int
+	// SecureCookies sets the Secure flag on cookies; on when serving TLS.
+	SecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is used
+	// as the client address.
+	TrustedProxies []netip.Prefix
+	// PublicURL is the base of share links ("https://share.example.gov.la");
+	// empty means the scheme and host the request came to.
+	PublicURL string
+	// Now returns the current time; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTP handler of G-Share.
+type Server struct {
+	d      Deps
+	o      Options
+	log    *slog.Logger
+	exact  map[string]*endpoint
+	param  []*endpoint // patterns with {} segments, in registration order
+	prefix []*endpoint // longest prefix first
+	tus    *handler.UnroutedHandler
+
+	throttle *auth.Throttle
+}
+
+// New returns a server with every route registered.
+func New(d Deps, o Options) (*Server, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Audit == nil {
+		d.Audit = discard{}
+	}
+	s := &Server{d: d, o: o, log: d.Log, exact: map[string]*endpoint{}, throttle: auth.NewThrottle()}
+	s.throttle.Now = o.Now
+	if d.Uploads != nil {
+		var err error
+		if s.tus, err = s.newTus(d.Uploads, o.MaxUploadSize); err != nil {
+			return nil, fmt.Errorf("api: tus handler: %w", err)
+		}
+	}
+	s.routes()
+	sort.SliceStable(s.prefix, func(i, j int) bool { return len(s.prefix[i].path) > len(s.prefix[j].path) })
+	return s, nil
+}
+
+type requestIDKey struct{}
+
+// requestID returns the id of the request ctx belongs to, for logs written
+// below the router (the tus store).
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+type discard struct{}
+
+func (discard) Record(audit.Entry) {}
+
+// handlerFunc handles a routed request; it returns an error instead of
+// writing one.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
+
+// endpoint is a path (exact, with {} segments, or a prefix followed by a
+// document path) and its routes by method.
+type endpoint struct {
+	path   string
+	isPre  bool
+	segs   []string // for patterns: the segments, "{}" matching any one
+	routes map[string]*route
+}
+
+// route is one method of one endpoint. Its access rule is mandatory.
+type route struct {
+	name   string // "GET /api/v1/files/...", for logs, metrics and the route table test
+	method string
+	isPre  bool
+	access access
+	action string // audit action; "" for routes that are not audited
+	h      handlerFunc
+}
+
+// handle registers h for method on pattern. A pattern ending in "..." is a
+// prefix; the rest of the path is the document path. A "{}" segment matches
+// any one segment, available to the handler in rq.params. A nil access rule
+// is a programming error and stops the server from starting.
+func (s *Server) handle(method, pattern, action string, a access, h handlerFunc) {
+	if a == nil {
+		panic("api: route " + method + " " + pattern + " registered without an access rule")
+	}
+	path, isPre := strings.CutSuffix(pattern, "...")
+	var ep *endpoint
+	switch {
+	case isPre:
+		for _, e := range s.prefix {
+			if e.path == path {
+				ep = e
+			}
+		}
+	case strings.Contains(path, "{}"):
+		for _, e := range s.param {
+			if e.path == path {
+				ep = e
+			}
+		}
+	default:
+		ep = s.exact[path]
+	}
+	if ep == nil {
+		ep = &endpoint{path: path, isPre: isPre, routes: map[string]*route{}}
+		switch {
+		case isPre:
+			s.prefix = append(s.prefix, ep)
+		case strings.Contains(path, "{}"):
+			ep.segs = strings.Split(path, "/")
+			s.param = append(s.param, ep)
+		default:
+			s.exact[path] = ep
+		}
+	}
+	if _, dup := ep.routes[method]; dup {
+		panic("api: route " + method + " " + pattern + " registered twice")
+	}
+	ep.routes[method] = &route{name: method + " " + pattern, method: method, isPre: isPre, access: a, action: action, h: h}
+}
+
+// RouteInfo describes a registered route, for tests and documentation.
+type RouteInfo struct {
+	Method, Pattern, Access, Action string
+}
+
+// Routes lists every registered route.
+func (s *Server) Routes() []RouteInfo {
+	var out []RouteInfo
+	add := func(ep *endpoint) {
+		for m, rt := range ep.routes {
+			pat := ep.path
+			if ep.isPre {
+				pat += "..."
+			}
+			out = append(out, RouteInfo{Method: m, Pattern: pat, Access: fmt.Sprint(rt.access), Action: rt.action})
+		}
+	}
+	for _, ep := range s.exact {
+		add(ep)
+	}
+	for _, ep := range s.param {
+		add(ep)
+	}
+	for _, ep := range s.prefix {
+		add(ep)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Pattern != out[j].Pattern {
+			return out[i].Pattern < out[j].Pattern
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// request is the per-request state handlers see.
+type request struct {
+	id        string
+	start     time.Time
+	addr      string
+	route     *route
+	escaped   string   // the part of the escaped URL path after a prefix route
+	params    []string // the unescaped {} segments of a pattern route
+	user      *meta.User
+	session   *meta.Session
+	token     string
+	viaCookie bool
+	path      docpath.Path // the parsed document path of document routes
+	hasPath   bool
+	share     *meta.Share // the link of a share download
+	authz     bool        // an authorisation decision was made
+	entry     audit.Entry
+}
+
+// ServeHTTP routes, authenticates, authorises, runs and audits a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rq := &request{id: newRequestID(), start: s.o.Now(), addr: s.clientAddr(r)}
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rq.id))
+	rw := &responseWriter{ResponseWriter: w}
+	w = rw
+	h := w.Header()
+	h.Set("X-Request-Id", rq.id)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+
+	ep := s.match(r, rq)
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				s.finish(rq, r, rw, nil, true)
+				panic(p)
+			}
+			s.log.Error("panic in handler", "request_id", rq.id, "route", rq.routeName(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err := fmt.Errorf("panic: %v", p)
+			if !rw.wrote {
+				s.writeError(rw, rq, err)
+			}
+			s.finish(rq, r, rw, err, false)
+		}
+	}()
+	var err error
+	switch {
+	case ep == nil:
+		err = errNotFound
+	case rq.route == nil:
+		h.Set("Allow", strings.Join(ep.allowed(), ", "))
+		err = &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed"}
+	default:
+		err = s.serve(rw, r, rq)
+	}
+	if err != nil && !rw.wrote {
+		s.writeError(rw, rq, err)
+	}
+	s.finish(rq, r, rw, err, false)
+}
+
+func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) error {
+	if _, own := rq.route.access.(ownCredentials); !own {
+		if err := s.authenticate(w, r, rq); err != nil {
+			return err
+		}
+	}
+	if err := rq.route.access.check(s, r, rq); err != nil {
+		return err
+	}
+	if err := rq.route.h(w, r, rq); err != nil {
+		return err
+	}
+	if !rq.authz {
+		s.log.Error("route served without an authorisation decision", "route", rq.routeName(), "request_id", rq.id)
+		return fmt.Errorf("api: route %s did not authorise", rq.routeName())
+	}
+	return nil
+}
+
+// match finds the endpoint and sets rq.route to the method's route, if
+// the endpoint has one. HEAD is served by GET unless registered itself.
+func (s *Server) match(r *http.Request, rq *request) *endpoint {
+	p := r.URL.EscapedPath()
+	ep := s.exact[p]
+	if ep == nil {
+		ep = s.matchParams(p, rq)
+	}
+	if ep == nil {
+		for _, pre := range s.prefix {
+			if rest, ok := strings.CutPrefix(p, pre.path); ok {
+				ep, rq.escaped = pre, rest
+				break
+			}
+		}
+	}
+	if ep == nil {
+		return nil
+	}
+	rq.route = ep.routes[r.Method]
+	if rq.route == nil && r.Method == http.MethodHead {
+		rq.route = ep.routes[http.MethodGet]
+	}
+	return ep
+}
+
+// matchParams finds a pattern endpoint; a {} segment must be non-empty
+// and unescape cleanly.
+func (s *Server) matchParams(p string, rq *request) *endpoint {
+	segs := strings.Split(p, "/")
+next:
+	for _, ep := range s.param {
+		if len(ep.segs) != len(segs) {
+			continue
+		}
+		var params []string
+		for i, want := range ep.segs {
+			if want != "{}" {
+				if segs[i] != want {
+					continue next
+				}
+				continue
+			}
+			v, err := url.PathUnescape(segs[i])
+			if err != nil || v == "" {
+				continue next
+			}
+			params = append(params, v)
+		}
+		rq.params = params
+		return ep
+	}
+	return nil
+}
+
+func (ep *endpoint) allowed() []string {
+	var ms []string
+	for m := range ep.routes {
+		ms = append(ms, m)
+	}
+	sort.Strings(ms)
+	return ms
+}
+
+func (rq *request) routeName() string {
+	if rq.route == nil {
+		return "none"
+	}
+	return rq.route.name
+}
+
+// finish logs the request and records its audit entry.
+func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err error, aborted bool) {
+	status := w.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if aborted {
+		status = 0
+	}
+	lvl := slog.LevelInfo
+	if status >= 500 || aborted {
+		lvl = slog.LevelError
+	}
+	attrs := []any{"request_id", rq.id, "method", r.Method, "route", rq.routeName(), "status", status,
+		"bytes_out", w.bytes, "duration_ms", s.o.Now().Sub(rq.start).Milliseconds(), "addr", rq.addr}
+	if rq.user != nil {
+		attrs = append(attrs, "user", rq.user.Username)
+	}
+	if err != nil && (status >= 500 || aborted) {
+		// Internal detail goes to the log only, never to the client.
+		attrs = append(attrs, "err", err.Error())
+	}
+	s.log.Log(r.Context(), lvl, "request", attrs...)
+	if rq.route == nil || rq.route.action == "" {
+		return
+	}
+	e := rq.entry
+	e.Time = rq.start.UTC()
+	e.RequestID = rq.id
+	e.Addr = rq.addr
+	e.UserAgent = r.UserAgent()
+	e.Action = rq.route.action
+	e.Status = status
+	if rq.user != nil {
+		e.User = rq.user.Username
+	}
+	if rq.hasPath {
+		e.Path = rq.path.String()
+		e.Dept = rq.path.Dept
+	}
+	if rq.route.isPre {
+		e.RawPath = base64.StdEncoding.EncodeToString([]byte(r.URL.EscapedPath()))
+	}
+	if e.Bytes == 0 {
+		e.Bytes = w.bytes
+	}
+	switch {
+	case aborted:
+		e.Result, e.Reason = audit.Error, "aborted"
+	case err == nil && status < 400:
+		e.Result = audit.Allowed
+	default:
+		st, code, _ := s.errorResponse(err, status)
+		e.Reason = code
+		if st == http.StatusForbidden || st == http.StatusUnauthorized {
+			e.Result = audit.Denied
+		} else {
+			e.Result = audit.Error
+		}
+	}
+	s.d.Audit.Record(e)
+}
+
+// clientAddr returns the client's address, believing X-Forwarded-For only
+// from trusted proxies (and then the rightmost untrusted hop).
+func (s *Server) clientAddr(r *http.Request) string {
+	host := hostOf(r.RemoteAddr)
+	if !s.trusted(host) {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	hops := strings.Split(strings.Join(xff, ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if !s.trusted(h) {
+			return h
+		}
+		host = h
+	}
+	return host
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+func (s *Server) trusted(host string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.o.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// responseWriter records the status and size of a response.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	if code >= 200 {
+		w.wrote = true
+	}
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"net/http"
+	"sort"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+
+	"gshare/acl"
+	"gshare/storage/docpath"
+	"gshare/storage/meta"
+)
+
+type entryJSON struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Type     string `json:"type"` // "file" or "folder"
+	Size     int64  `json:"size"`
+	Version  int64  `json:"version,omitempty"`
+	Modified string `json:"modified"`
+	SHA256   string `json:"sha256,omitempty"`
+}
+
+func entry(n meta.Node) entryJSON {
+	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified)}
+	if !n.Dir {
+		e.Type, e.Size, e.Version, e.SHA256 = "file", n.Size, n.Version, n.SHA256.String()
+	}
+	return e
+}
+
+var languages = language.NewMatcher([]language.Tag{language.English, language.Lao})
+
+// collator sorts names for the caller's language (Accept-Language), as
+// LAO.md asks; folders come first.
+func collator(r *http.Request) *collate.Collator {
+	tags, _, _ := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
+	tag, _, _ := languages.Match(tags...)
+	return collate.New(tag, collate.IgnoreCase, collate.Numeric)
+}
+
+func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dir, kids, err := s.d.Docs.List(rq.path)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = dir.ID.String()
+	col := collator(r)
+	sort.SliceStable(kids, func(i, j int) bool {
+		if kids[i].Dir != kids[j].Dir {
+			return kids[i].Dir
+		}
+		return col.CompareString(kids[i].Name, kids[j].Name) < 0
+	})
+	out := make([]entryJSON, len(kids))
+	for i, k := range kids {
+		out[i] = entry(k)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"path": rq.path.String(), "entries": out})
+	return nil
+}
+
+func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if rq.path.IsRoot() {
+		return badRequest("invalid_path", "a folder path needs a name below the department")
+	}
+	// Missing parents are created; the folder itself must be new.
+	if _, err := s.d.Docs.Mkdir(rq.path.Parent(), true, rq.user.Username); err != nil && !rq.path.Parent().IsRoot() {
+		return err
+	}
+	n, err := s.d.Docs.Mkdir(rq.path, false, rq.user.Username)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = n.ID.String()
+	writeJSON(w, http.StatusCreated, entry(n))
+	return nil
+}
+
+func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var in struct {
+		From      string `json:"from"`
+		To        string `json:"to"`
+		Overwrite bool   `json:"overwrite"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		rq.authz = true
+		return err
+	}
+	from, err := docpath.Parse(in.From)
+	if err != nil {
+		rq.authz = true
+		return err
+	}
+	to, err := docpath.Parse(in.To)
+	if err != nil {
+		rq.authz = true
+		return err
+	}
+	rq.path, rq.hasPath = from, true
+	if err := s.authorize(rq, from, acl.ActDelete); err != nil {
+		return err
+	}
+	if err := s.authorize(rq, to, acl.ActWrite); err != nil {
+		return err
+	}
+	if in.Overwrite {
+		if err := s.authorize(rq, to, acl.ActDelete); err != nil {
+			return err
+		}
+	}
+	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Author: rq.user.Username}); err != nil {
+		return err
+	}
+	n, err := s.d.Docs.DB().Lookup(to)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = n.ID.String()
+	writeJSON(w, http.StatusOK, map[string]any{"path": to.String(), "entry": entry(n)})
+	return nil
+}
+
+type versionJSON struct {
+	Version  int64  `json:"version"`
+	Size     int64  `json:"size"`
+	SHA256   string `json:"sha256"`
+	Modified string `json:"modified"`
+	Author   string `json:"author,omitempty"`
+}
+
+func (s *Server) versions(w http.ResponseWriter, r *http.Request, rq *request) error {
+	n, vs, err := s.d.Docs.Versions(rq.path)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = n.ID.String()
+	out := make([]versionJSON, 0, len(vs))
+	for i := len(vs) - 1; i >= 0; i-- {
+		v := vs[i]
+		out = append(out, versionJSON{Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), Modified: timeJSON(v.Time), Author: v.Author})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"path": rq.path.String(), "current": n.Version, "versions": out})
+	return nil
+}

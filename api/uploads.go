@@ -1,0 +1,349 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/tus/tusd/v2/pkg/handler"
+	"github.com/tus/tusd/v2/pkg/memorylocker"
+	exslog "golang.org/x/exp/slog"
+
+	"gshare/acl"
+	"gshare/storage/docpath"
+	"gshare/storage/meta"
+	"gshare/storage/uploads"
+)
+
+// uploadsBase is where the tus endpoint lives.
+const uploadsBase = "/api/v1/uploads/"
+
+// newTus builds tusd's handler over G-Share's upload store. tusd parses the
+// protocol; G-Share's router authenticates, authorises and audits every
+// request before tusd sees it (tusd's hooks alone would miss PATCH).
+func (s *Server) newTus(store *uploads.Store, maxSize int64) (*handler.UnroutedHandler, error) {
+	composer := handler.NewStoreComposer()
+	ts := &tusStore{st: store, s: s}
+	composer.UseCore(ts)
+	composer.UseTerminater(ts)
+	composer.UseLengthDeferrer(ts)
+	memorylocker.New().UseIn(composer)
+	return handler.NewUnroutedHandler(handler.Config{
+		StoreComposer:        composer,
+		BasePath:             uploadsBase,
+		MaxSize:              maxSize,
+		DisableDownload:      true,
+		DisableConcatenation: true,
+		Cors:                 &handler.CorsConfig{Disable: true},
+		// tusd's own request log would duplicate ours (and name files).
+		Logger: exslog.New(exslog.NewTextHandler(io.Discard, nil)),
+	})
+}
+
+// parseTusMetadata decodes an Upload-Metadata header: comma-separated
+// "key base64value" pairs.
+func parseTusMetadata(h string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(h) == "" {
+		return out, nil
+	}
+	for _, kv := range strings.Split(h, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), " ")
+		if k == "" {
+			return nil, errors.New("empty key")
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("value of %q is not base64", k)
+		}
+		out[k] = string(raw)
+	}
+	return out, nil
+}
+
+// uploadCreateAccess authorises a tus creation: the destination in the
+// "path" metadata must be valid and writable by the user, checked before a
+// byte is stored.
+type uploadCreateAccess struct{}
+
+func (uploadCreateAccess) String() string { return "upload:create" }
+
+func (uploadCreateAccess) check(s *Server, r *http.Request, rq *request) error {
+	if err := requireUser(rq); err != nil {
+		return err
+	}
+	md, err := parseTusMetadata(r.Header.Get("Upload-Metadata"))
+	if err != nil {
+		rq.authz = true
+		return badRequest("bad_metadata", "Upload-Metadata is malformed: "+err.Error())
+	}
+	raw, ok := md["path"]
+	if !ok {
+		rq.authz = true
+		return badRequest("missing_path", `Upload-Metadata needs a "path" key: the destination /dept/folders/name`)
+	}
+	p, err := docpath.Parse(raw)
+	if err != nil {
+		rq.authz = true
+		return err
+	}
+	if p.IsRoot() {
+		rq.authz = true
+		return badRequest("invalid_path", "a document path needs a name below the department")
+	}
+	return s.authorize(rq, p, acl.ActWrite)
+}
+
+// uploadAccess authorises a request on an existing upload: only its owner
+// may touch it, and only while still allowed to write its destination.
+// Another user's upload id answers 404, like a missing one, so ids cannot
+// be probed.
+type uploadAccess struct{}
+
+func (uploadAccess) String() string { return "upload:owner+write" }
+
+func (uploadAccess) check(s *Server, r *http.Request, rq *request) error {
+	if err := requireUser(rq); err != nil {
+		return err
+	}
+	rq.authz = true
+	u, err := s.d.Uploads.Lookup(rq.escaped)
+	if errors.Is(err, meta.ErrNotFound) || err == nil && u.Owner != rq.user.Username {
+		rq.entry.Object = rq.escaped
+		return &httpError{status: http.StatusNotFound, code: "no_such_upload", msg: "no such upload (finished, expired or terminated)"}
+	}
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = u.ID
+	p, err := docpath.Parse(u.Path)
+	if err != nil {
+		return err
+	}
+	return s.authorize(rq, p, acl.ActWrite)
+}
+
+// tusCreate handles POST: per-user limits, then tusd.
+func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if n, err := s.d.Uploads.Count(rq.user.Username); err != nil {
+		return err
+	} else if s.o.MaxUploadsPerUser > 0 && n >= s.o.MaxUploadsPerUser {
+		w.Header().Set("Retry-After", "60")
+		return &httpError{status: http.StatusTooManyRequests, code: "too_many_uploads",
+			msg: fmt.Sprintf("you have %d unfinished uploads, the limit; finish or cancel some first", n)}
+	}
+	if l := r.Header.Get("Upload-Length"); l != "" {
+		if n, err := strconv.ParseInt(l, 10, 64); err == nil && s.o.MaxUploadSize > 0 && n > s.o.MaxUploadSize {
+			return &httpError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+				msg: fmt.Sprintf("upload larger than the limit of %d bytes", s.o.MaxUploadSize)}
+		}
+	}
+	if err := checkOffsetContentType(r); err != nil {
+		return err
+	}
+	r = r.WithContext(uploads.WithOwner(r.Context(), rq.user.Username))
+	return s.runTus(w, r, rq, s.tus.PostFile)
+}
+
+func (s *Server) tusHead(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return s.runTus(w, r, rq, s.tus.HeadFile)
+}
+
+func (s *Server) tusPatch(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if err := checkOffsetContentType(r); err != nil {
+		return err
+	}
+	return s.runTus(w, r, rq, s.tus.PatchFile)
+}
+
+func (s *Server) tusDelete(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return s.runTus(w, r, rq, s.tus.DelFile)
+}
+
+func (s *Server) tusOptions(w http.ResponseWriter, r *http.Request, rq *request) error {
+	return s.runTus(w, r, rq, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+}
+
+// checkOffsetContentType answers 415 (tusd would say 400) when a request
+// with a body does not declare application/offset+octet-stream.
+func checkOffsetContentType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if r.Method == http.MethodPost && ct == "" {
+		return nil // creation without data
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/offset+octet-stream" {
+		return &httpError{status: http.StatusUnsupportedMediaType, code: "bad_content_type",
+			msg: "tus chunks must be sent as Content-Type: application/offset+octet-stream"}
+	}
+	return nil
+}
+
+// runTus hands the request to tusd's middleware and method handler, with
+// the expiration extension added to its answers.
+func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h http.HandlerFunc) error {
+	tw := &tusWriter{ResponseWriter: w, s: s, rq: rq}
+	// tusd's unrouted handler expects the base path stripped: it reads the
+	// upload id from what remains.
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = rq.escaped, ""
+	r2.URL = &u
+	s.tus.Middleware(h).ServeHTTP(tw, r2)
+	tw.flush()
+	return nil
+}
+
+// tusWriter adds Upload-Expires and announces the expiration extension,
+// which tusd v2 does not do itself, records the upload id for audit, and
+// rewrites tusd's plain-text error bodies ("ERR_CODE: message") into
+// G-Share's JSON error form.
+type tusWriter struct {
+	http.ResponseWriter
+	s       *Server
+	rq      *request
+	written bool
+	status  int
+	errBody []byte
+}
+
+func (w *tusWriter) WriteHeader(code int) {
+	if !w.written {
+		w.written = true
+		h := w.Header()
+		if ext := h.Get("Tus-Extension"); ext != "" && !strings.Contains(ext, "expiration") {
+			h.Set("Tus-Extension", ext+",expiration")
+		}
+		id := w.rq.escaped
+		if loc := h.Get("Location"); loc != "" {
+			if i := strings.LastIndex(loc, "/"); i >= 0 {
+				id = loc[i+1:]
+			}
+		}
+		if id != "" {
+			w.rq.entry.Object = id
+			if u, err := w.s.d.Uploads.Lookup(id); err == nil {
+				h.Set("Upload-Expires", u.Expires.UTC().Format(http.TimeFormat))
+			}
+		}
+	}
+	w.status = code
+	if code >= 400 {
+		return // flush writes the JSON body
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *tusWriter) Write(b []byte) (int, error) {
+	if !w.written {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.status >= 400 {
+		w.errBody = append(w.errBody, b...)
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// flush sends a buffered tusd error as JSON.
+func (w *tusWriter) flush() {
+	if w.status < 400 {
+		return
+	}
+	code, msg, _ := strings.Cut(strings.TrimSpace(string(w.errBody)), ": ")
+	code = strings.ToLower(strings.TrimPrefix(code, "ERR_"))
+	if msg == "" {
+		msg, code = http.StatusText(w.status), "tus_error"
+	}
+	w.Header().Del("Content-Length")
+	writeJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.id})
+}
+
+// Unwrap gives tusd's ResponseController the connection (read deadlines).
+func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// tusStore passes the upload store's errors through the API's one error
+// mapping before tusd sees them, so tusd answers with G-Share's statuses and
+// messages (503 when S3 is down, never an internal error text).
+type tusStore struct {
+	st *uploads.Store
+	s  *Server
+}
+
+func (t *tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	u, err := t.st.NewUpload(ctx, info)
+	if err != nil {
+		return nil, t.s.tusError(ctx, err)
+	}
+	return &tusUpload{u: u, t: t}, nil
+}
+
+func (t *tusStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	u, err := t.st.GetUpload(ctx, id)
+	if err != nil {
+		return nil, t.s.tusError(ctx, err)
+	}
+	return &tusUpload{u: u, t: t}, nil
+}
+
+func (t *tusStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+	return u.(*tusUpload)
+}
+
+func (t *tusStore) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+	return u.(*tusUpload)
+}
+
+type tusUpload struct {
+	u handler.Upload
+	t *tusStore
+}
+
+func (u *tusUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (int64, error) {
+	n, err := u.u.WriteChunk(ctx, off, src)
+	return n, u.t.s.tusError(ctx, err)
+}
+
+func (u *tusUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	i, err := u.u.GetInfo(ctx)
+	return i, u.t.s.tusError(ctx, err)
+}
+
+func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
+	return nil, handler.ErrNotImplemented
+}
+
+func (u *tusUpload) FinishUpload(ctx context.Context) error {
+	return u.t.s.tusError(ctx, u.u.FinishUpload(ctx))
+}
+
+func (u *tusUpload) Terminate(ctx context.Context) error {
+	return u.t.s.tusError(ctx, u.t.st.AsTerminatableUpload(u.u).Terminate(ctx))
+}
+
+func (u *tusUpload) DeclareLength(ctx context.Context, n int64) error {
+	return u.t.s.tusError(ctx, u.t.st.AsLengthDeclarableUpload(u.u).DeclareLength(ctx, n))
+}
+
+// tusError turns a store error into a tusd error carrying the status and
+// message of errorResponse; tusd's own errors pass unchanged.
+func (s *Server) tusError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te handler.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	status, code, msg := s.errorResponse(err, 0)
+	if status >= 500 {
+		s.log.Error("upload failed", "request_id", requestID(ctx), "status", status, "err", err)
+	}
+	return handler.NewError(strings.ToUpper("ERR_"+code), msg, status)
+}

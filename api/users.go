@@ -1,0 +1,386 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+
+	"gshare/acl"
+	"gshare/api/auth"
+	"gshare/storage/meta"
+)
+
+// Policy is the part of acl.Enforcer that changes who may do what.
+type Policy interface {
+	Assign(user, dept, role string) error
+	Unassign(user, dept, role string) error
+	Assignments(user string) ([]acl.Assignment, error)
+	Members(dept string) ([]acl.Assignment, error)
+	RemoveUser(user string) error
+	AddGrant(g acl.Grant) error
+	RemoveGrant(g acl.Grant) error
+	Grants(dept string) ([]acl.Grant, error)
+}
+
+// minPassword is the shortest password accepted.
+const minPassword = 10
+
+// cleanUsername validates a user name: letters of any script, digits and
+// ". _ - @", NFC, 1 to 64 characters; ':' is refused because Casbin name
+// spaces use it.
+func cleanUsername(s string) (string, error) {
+	s = norm.NFC.String(strings.TrimSpace(s))
+	n := utf8.RuneCountInString(s)
+	if n < 1 || n > 64 {
+		return "", badRequest("bad_username", "user names are 1 to 64 characters")
+	}
+	for _, r := range s {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r) || strings.ContainsRune("._-@", r)) {
+			return "", badRequest("bad_username", "user names hold letters, digits and . _ - @ only")
+		}
+	}
+	return s, nil
+}
+
+func checkPassword(pw string) error {
+	if utf8.RuneCountInString(pw) < minPassword {
+		return badRequest("weak_password", fmt.Sprintf("passwords need at least %d characters", minPassword))
+	}
+	if len(pw) > 1024 {
+		return badRequest("bad_password", "passwords are at most 1024 bytes")
+	}
+	return nil
+}
+
+type roleJSON struct {
+	Department string `json:"department"`
+	Role       string `json:"role"`
+}
+
+type userOut struct {
+	Username string     `json:"username"`
+	Name     string     `json:"name"`
+	Disabled bool       `json:"disabled"`
+	Created  string     `json:"created"`
+	Roles    []roleJSON `json:"roles"`
+}
+
+func (s *Server) userOut(u meta.User) userOut {
+	out := userOut{Username: u.Username, Name: u.Name, Disabled: u.Disabled, Created: timeJSON(u.Created), Roles: []roleJSON{}}
+	as, _ := s.d.Policy.Assignments(u.Username)
+	for _, a := range as {
+		out.Roles = append(out.Roles, roleJSON{Department: a.Dept, Role: a.Role})
+	}
+	return out
+}
+
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var in struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	name, err := cleanUsername(in.Username)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = name
+	if err := checkPassword(in.Password); err != nil {
+		return err
+	}
+	u := meta.User{Username: name, Name: strings.TrimSpace(in.Name), Hash: auth.HashPassword(in.Password, s.d.Auth.Params)}
+	if err := s.d.Docs.DB().CreateUser(u); err != nil {
+		return err
+	}
+	u, err = s.d.Docs.DB().User(name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, s.userOut(u))
+	return nil
+}
+
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) error {
+	us, err := s.d.Docs.DB().Users()
+	if err != nil {
+		return err
+	}
+	out := make([]userOut, len(us))
+	for i, u := range us {
+		out[i] = s.userOut(u)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	return nil
+}
+
+// targetUser is the {} user of a /users/{}/… route.
+func (s *Server) targetUser(rq *request) (meta.User, error) {
+	name := norm.NFC.String(rq.params[0])
+	rq.entry.Object = name
+	return s.d.Docs.DB().User(name)
+}
+
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var in struct {
+		Name     *string `json:"name"`
+		Disabled *bool   `json:"disabled"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	target, err := s.targetUser(rq)
+	if err != nil {
+		return err
+	}
+	if in.Disabled != nil && *in.Disabled && target.Username == rq.user.Username {
+		return &httpError{status: http.StatusConflict, code: "self", msg: "you cannot disable your own account"}
+	}
+	u, err := s.d.Docs.DB().UpdateUser(target.Username, func(u *meta.User) error {
+		if in.Name != nil {
+			u.Name = strings.TrimSpace(*in.Name)
+		}
+		if in.Disabled != nil {
+			u.Disabled = *in.Disabled
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		if err := s.revokeSessions(u.Username, nil); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, s.userOut(u))
+	return nil
+}
+
+// revokeSessions ends a user's browser sessions and device tokens, except
+// keep.
+func (s *Server) revokeSessions(user string, keep *meta.Hash) error {
+	return s.d.Docs.DB().DeleteSessions(func(ss *meta.Session) bool {
+		return ss.User == user && (keep == nil || ss.Hash != *keep)
+	})
+}
+
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	target, err := s.targetUser(rq)
+	if err != nil {
+		return err
+	}
+	if target.Username == rq.user.Username {
+		return &httpError{status: http.StatusConflict, code: "self", msg: "you cannot delete your own account"}
+	}
+	if err := s.d.Policy.RemoveUser(target.Username); err != nil {
+		return err
+	}
+	if err := s.d.Docs.DB().DeleteUser(target.Username); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// setPassword is an administrator resetting someone's password; every
+// session and token of theirs ends.
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var in struct {
+		Password string `json:"password"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	target, err := s.targetUser(rq)
+	if err != nil {
+		return err
+	}
+	if err := checkPassword(in.Password); err != nil {
+		return err
+	}
+	if err := s.storePassword(target.Username, in.Password); err != nil {
+		return err
+	}
+	if err := s.revokeSessions(target.Username, nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) storePassword(user, pw string) error {
+	_, err := s.d.Docs.DB().UpdateUser(user, func(u *meta.User) error {
+		u.Hash, u.Changed = auth.HashPassword(pw, s.d.Auth.Params), s.o.Now().UTC()
+		return nil
+	})
+	return err
+}
+
+// changeOwnPassword needs the current password; the caller's other
+// sessions and tokens end, the current one stays.
+func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *request) error {
+	var in struct {
+		Old      string `json:"old_password"`
+		Password string `json:"password"`
+	}
+	if err := readJSON(w, r, &in); err != nil {
+		return err
+	}
+	rq.entry.Object = rq.user.Username
+	if _, err := s.d.Auth.CheckPassword(rq.user.Username, in.Old); err != nil {
+		return &httpError{status: http.StatusForbidden, code: "bad_credentials", msg: "the current password is wrong", err: err}
+	}
+	if err := checkPassword(in.Password); err != nil {
+		return err
+	}
+	if err := s.storePassword(rq.user.Username, in.Password); err != nil {
+		return err
+	}
+	var keep *meta.Hash
+	if rq.session != nil {
+		keep = &rq.session.Hash
+	}
+	if err := s.revokeSessions(rq.user.Username, keep); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// roleChange authorises a role change: managers hand out viewer and editor
+// in their own department; every other change (manager, auditor, admin,
+// roles in all departments) is an administrator's.
+func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *request) (meta.User, roleJSON, error) {
+	var in roleJSON
+	if err := readJSON(w, r, &in); err != nil {
+		rq.authz = true
+		return meta.User{}, in, err
+	}
+	rq.entry.Dept = in.Department
+	var err error
+	if (in.Role == acl.RoleViewer || in.Role == acl.RoleEditor) && in.Department != acl.AllDepts {
+		err = s.authorizeSystem(rq, in.Department, "sys:members", acl.ActManage)
+	} else {
+		err = s.authorizeSystem(rq, allDepts, "sys:roles", acl.ActManage)
+	}
+	if err != nil {
+		return meta.User{}, in, err
+	}
+	target, err := s.targetUser(rq)
+	if err != nil {
+		return meta.User{}, in, err
+	}
+	if in.Department != acl.AllDepts {
+		if _, err := s.d.Docs.DB().Dept(in.Department); err != nil {
+			return meta.User{}, in, err
+		}
+	}
+	return target, in, nil
+}
+
+func (s *Server) grantRole(w http.ResponseWriter, r *http.Request, rq *request) error {
+	target, in, err := s.roleChange(w, r, rq)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Policy.Assign(target.Username, in.Department, in.Role); err != nil {
+		return policyError(err)
+	}
+	writeJSON(w, http.StatusOK, s.userOut(target))
+	return nil
+}
+
+func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request, rq *request) error {
+	target, in, err := s.roleChange(w, r, rq)
+	if err != nil {
+		return err
+	}
+	if err := s.d.Policy.Unassign(target.Username, in.Department, in.Role); err != nil {
+		return policyError(err)
+	}
+	writeJSON(w, http.StatusOK, s.userOut(target))
+	return nil
+}
+
+func policyError(err error) error {
+	switch {
+	case errors.Is(err, acl.ErrInvalid):
+		return &httpError{status: http.StatusBadRequest, code: "invalid_policy", msg: "not a valid role or grant (roles: admin, manager, editor, viewer, auditor; admin only in every department \"*\"; grant paths without '*')", err: err}
+	case errors.Is(err, acl.ErrNotFound):
+		return &httpError{status: http.StatusNotFound, code: "not_found", msg: "no such role assignment or grant", err: err}
+	}
+	return err
+}
+
+// userRoles shows a user's roles to themselves and to administrators.
+func (s *Server) userRoles(w http.ResponseWriter, r *http.Request, rq *request) error {
+	name := norm.NFC.String(rq.params[0])
+	if name != rq.user.Username {
+		if err := s.authorizeSystem(rq, allDepts, "sys:users", acl.ActManage); err != nil {
+			return err
+		}
+	} else {
+		rq.authz = true
+	}
+	u, err := s.targetUser(rq)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.userOut(u))
+	return nil
+}
+
+func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept := rq.params[0]
+	if _, err := s.d.Docs.DB().Dept(dept); err != nil {
+		return err
+	}
+	as, err := s.d.Policy.Members(dept)
+	if err != nil {
+		return err
+	}
+	out := []map[string]string{}
+	for _, a := range as {
+		out = append(out, map[string]string{"username": a.User, "role": a.Role})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"department": dept, "members": out})
+	return nil
+}
+
+// deptParam is the department of /departments/{}/… routes.
+func deptParam(r *http.Request, rq *request) (string, error) { return rq.params[0], nil }
+
+func (s *Server) lockouts(w http.ResponseWriter, r *http.Request, rq *request) error {
+	out := []lockoutJSON{}
+	for _, l := range s.throttle.Lockouts() {
+		out = append(out, lockoutJSON{Key: l.Key, Failures: l.Failures, Until: timeJSON(l.Until),
+			RetryAfter: int(l.Until.Sub(s.o.Now()).Round(time.Second).Seconds())})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"lockouts": out})
+	return nil
+}
+
+type lockoutJSON struct {
+	Key        string `json:"key"`
+	Failures   int    `json:"failures"`
+	Until      string `json:"until"`
+	RetryAfter int    `json:"retry_after"`
+}
+
+func (s *Server) clearLockout(w http.ResponseWriter, r *http.Request, rq *request) error {
+	rq.entry.Object = rq.params[0]
+	if !s.throttle.Clear(rq.params[0]) {
+		return errNotFound
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

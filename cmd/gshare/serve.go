@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"gshare/acl"
+	"gshare/acl/audit"
+	"gshare/api"
+	"gshare/api/auth"
+	"gshare/config"
+	"gshare/storage/docstore"
+	"gshare/storage/keys"
+	"gshare/storage/meta"
+	"gshare/storage/objstore"
+	"gshare/storage/objstore/dir"
+	"gshare/storage/objstore/s3"
+	"gshare/storage/uploads"
+)
+
+// app is a running server's parts, wired together.
+type app struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	db   *meta.DB
+	objs objstore.MultipartStore
+	docs *docstore.Store
+	acl  *acl.Enforcer
+	auth *auth.Manager
+	api  *api.Server
+
+	uploads *uploads.Store
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := config.Load(args, os.Environ(), stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	a, err := open(ctx, cfg, log, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.serve(ctx, stdout)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(cfg.LogLevel))
+	o := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// open creates or opens the data directory and wires every part.
+func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer) (_ *app, err error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	master, created, err := keys.LoadMaster(ctx, keys.Source{File: cfg.MasterKeyFile, Command: cfg.MasterKeyCommand, DataDir: cfg.Data})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Warn("created a new master key; keep a copy somewhere safe (without it no document can be read)",
+			"file", filepath.Join(cfg.Data, "master.key"))
+	}
+	db, err := meta.Open(filepath.Join(cfg.Data, "meta.db"), nil)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, db: db}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	ring, err := keys.NewRing(db, master)
+	if err != nil {
+		if errors.Is(err, keys.ErrWrongMaster) {
+			return nil, fmt.Errorf("%w: check GSHARE_MASTER_KEY_FILE / GSHARE_MASTER_KEY_COMMAND; nothing was changed", err)
+		}
+		return nil, err
+	}
+	if a.objs, err = openObjects(ctx, cfg); err != nil {
+		return nil, err
+	}
+	a.docs = docstore.New(db, a.objs, ring, log)
+	a.docs.MaxSize = int64(cfg.MaxUploadSize)
+	if n, err := a.docs.Recover(); err != nil {
+		return nil, fmt.Errorf("recover interrupted writes: %w", err)
+	} else if n > 0 {
+		log.Info("reclaimed writes interrupted by the last shutdown", "count", n)
+	}
+	if a.acl, err = acl.New(db); err != nil {
+		return nil, err
+	}
+	a.auth = auth.NewManager(db, auth.DefaultParams, cfg.SessionIdle, cfg.SessionMax)
+	if err := a.bootstrap(stdout); err != nil {
+		return nil, err
+	}
+	var proxies []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			proxies = append(proxies, pfx)
+		} else if addr, err := netip.ParseAddr(p); err == nil {
+			proxies = append(proxies, netip.PrefixFrom(addr, addr.BitLen()))
+		}
+	}
+	ready := map[string]api.Checker{"meta": func(context.Context) error { return db.Ping() }}
+	if p, ok := a.objs.(objstore.Pinger); ok {
+		ready["objects"] = p.Ping
+	}
+	a.uploads = uploads.New(db, a.objs, ring, uploads.Options{Expiry: cfg.UploadExpiry, Log: log})
+	if n, err := a.uploads.Recover(ctx); err != nil {
+		return nil, fmt.Errorf("recover finished uploads: %w", err)
+	} else if n > 0 {
+		log.Info("finished uploads whose last byte arrived before the last shutdown", "count", n)
+	}
+	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: logRecorder{log}, Log: log, Ready: ready, Uploads: a.uploads, Policy: a.acl},
+		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
+			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func openObjects(ctx context.Context, cfg *config.Config) (objstore.MultipartStore, error) {
+	if cfg.S3.Endpoint == "" {
+		s, err := dir.New(filepath.Join(cfg.Data, "objects"))
+		if err != nil {
+			return nil, fmt.Errorf("object directory: %w", err)
+		}
+		return s, nil
+	}
+	s, err := s3.Open(ctx, s3.Options{Endpoint: cfg.S3.Endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
+		Region: cfg.S3.Region, Bucket: cfg.S3.Bucket, TLS: cfg.S3.TLS})
+	if err != nil {
+		return nil, fmt.Errorf("S3 at %s, bucket %s: %w", cfg.S3.Endpoint, cfg.S3.Bucket, err)
+	}
+	return s, nil
+}
+
+// bootstrap creates the admin user on first start.
+func (a *app) bootstrap(stdout io.Writer) error {
+	users, err := a.db.Users()
+	if err != nil || len(users) > 0 {
+		return err
+	}
+	pw, random := a.cfg.AdminPassword, false
+	if pw == "" {
+		pw, random = auth.RandomPassword(20), true
+	}
+	if err := a.db.CreateUser(meta.User{Username: "admin", Name: "Administrator", Hash: auth.HashPassword(pw, auth.DefaultParams)}); err != nil {
+		return err
+	}
+	if err := a.acl.Assign("admin", acl.AllDepts, acl.RoleAdmin); err != nil {
+		return err
+	}
+	if random {
+		file := filepath.Join(a.cfg.Data, "initial-admin-password")
+		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write initial admin password: %w", err)
+		}
+		fmt.Fprintf(stdout, "Created user \"admin\" with password %s (also in %s; change it after signing in).\n", pw, file)
+	} else {
+		fmt.Fprintf(stdout, "Created user \"admin\" with the password from GSHARE_ADMIN_PASSWORD.\n")
+	}
+	return nil
+}
+
+func (a *app) close() {
+	if a.db != nil {
+		a.db.Close()
+	}
+}
+
+// serve listens until ctx is done, then shuts down gracefully: requests in
+// flight (uploads among them) get ShutdownTimeout to finish.
+func (a *app) serve(ctx context.Context, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 15 * time.Second, // slow-header (slowloris) clients are cut off
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	scheme := "http"
+	if a.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	url := scheme + "://" + ln.Addr().String()
+	a.printWelcome(stdout, url)
+	a.log.Info("listening", "addr", ln.Addr().String(), "data", a.cfg.Data, "objects", a.objectsDesc())
+
+	var wg sync.WaitGroup
+	jctx, stopJanitor := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.janitor(jctx)
+	}()
+
+	errc := make(chan error, 1)
+	go func() {
+		if a.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, a.cfg.TLSCert, a.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		a.log.Info("shutting down; waiting for requests in flight", "timeout", a.cfg.ShutdownTimeout.String())
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			a.log.Warn("requests still running at the shutdown timeout were cut off", "err", err)
+			srv.Close()
+		}
+		err = nil
+	}
+	stopJanitor()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	a.log.Info("stopped")
+	return err
+}
+
+func (a *app) objectsDesc() string {
+	if a.cfg.S3.Endpoint != "" {
+		return "s3://" + a.cfg.S3.Endpoint + "/" + a.cfg.S3.Bucket
+	}
+	return filepath.Join(a.cfg.Data, "objects")
+}
+
+func (a *app) printWelcome(w io.Writer, url string) {
+	fmt.Fprintf(w, "G-Share is running at %s\n", url)
+	fmt.Fprintf(w, "  data:    %s (objects: %s)\n", a.cfg.Data, a.objectsDesc())
+	pwFile := filepath.Join(a.cfg.Data, "initial-admin-password")
+	how := "the password you set"
+	if _, err := os.Stat(pwFile); err == nil {
+		how = "the password in " + pwFile
+	}
+	fmt.Fprintf(w, "  sign in: user \"admin\" with %s\n", how)
+	fmt.Fprintf(w, "  try:     curl -s -X POST %s/api/v1/login -d '{\"username\":\"admin\",\"password\":\"...\"}'\n", url)
+}
+
+// janitor runs periodic housekeeping: deleting unreferenced objects,
+// expired sessions and old change-feed entries.
+func (a *app) janitor(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := a.docs.Collect(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("garbage collection stopped early; will retry", "deleted", n, "err", err)
+		} else if n > 0 {
+			a.log.Info("deleted unreferenced objects", "count", n)
+		}
+		if err := a.auth.Sweep(); err != nil {
+			a.log.Warn("session sweep failed", "err", err)
+		}
+		if n, err := a.uploads.Sweep(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("expired upload sweep failed; will retry", "discarded", n, "err", err)
+		} else if n > 0 {
+			a.log.Info("discarded expired uploads", "count", n)
+		}
+		if d, ok := a.objs.(*dir.Store); ok {
+			if n, err := d.Clean(24*time.Hour, a.cfg.UploadExpiry+24*time.Hour); err != nil {
+				a.log.Warn("cleaning temporary object files failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("removed temporary object files left by a crash", "count", n)
+			}
+		}
+		if n, err := a.db.PruneChanges(time.Now().Add(-a.cfg.ChangeRetention)); err != nil {
+			a.log.Warn("change feed pruning failed", "err", err)
+		} else if n > 0 {
+			a.log.Info("pruned old change-feed entries", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// logRecorder writes audit entries to the log until the tamper-evident
+// audit log is wired in.
+type logRecorder struct{ log *slog.Logger }
+
+func (r logRecorder) Record(e audit.Entry) {
+	r.log.Debug("audit", "action", e.Action, "user", e.User, "result", e.Result, "status", e.Status, "request_id", e.RequestID)
+}

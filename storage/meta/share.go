@@ -1,0 +1,101 @@
+package meta
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Share is a public link to a file. It names the file by id, so it follows
+// renames and moves, and always serves the current version.
+type Share struct {
+	ID        string    `json:"id"`   // public identifier for listing and revoking
+	Hash      Hash      `json:"hash"` // SHA-256 of the link's token
+	File      ID        `json:"file"`
+	CreatedBy string    `json:"created_by"`
+	Created   time.Time `json:"created"`
+	Expires   time.Time `json:"expires"`
+	Password  string    `json:"password,omitempty"` // argon2id hash, if the link has a password
+	Downloads int64     `json:"downloads"`
+}
+
+// CreateShare stores a share link.
+func (db *DB) CreateShare(s Share) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		return put(tx.Bucket(bucketShares), s.Hash[:], s)
+	})
+}
+
+// ShareByHash returns the share with a token hash.
+func (db *DB) ShareByHash(h Hash) (Share, error) {
+	var s Share
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		ok, err := get(tx.Bucket(bucketShares), h[:], &s)
+		if err == nil && !ok {
+			err = fmt.Errorf("meta: share: %w", ErrNotFound)
+		}
+		return err
+	})
+	return s, err
+}
+
+// Shares returns every share for which keep returns true.
+func (db *DB) Shares(keep func(*Share) bool) ([]Share, error) {
+	var out []Share
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShares)
+		return b.ForEach(func(k, _ []byte) error {
+			var s Share
+			if _, err := get(b, k, &s); err != nil {
+				return err
+			}
+			if keep(&s) {
+				out = append(out, s)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// CountDownload records one use of a share.
+func (db *DB) CountDownload(h Hash) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShares)
+		var s Share
+		ok, err := get(b, h[:], &s)
+		if err != nil || !ok {
+			return err
+		}
+		s.Downloads++
+		return put(b, h[:], s)
+	})
+}
+
+// DeleteShare revokes the share with the given public id.
+func (db *DB) DeleteShare(id string) (Share, error) {
+	var found Share
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShares)
+		var key []byte
+		err := b.ForEach(func(k, _ []byte) error {
+			var s Share
+			if _, err := get(b, k, &s); err != nil {
+				return err
+			}
+			if s.ID == id {
+				found, key = s, append([]byte(nil), k...)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if key == nil {
+			return fmt.Errorf("meta: share %s: %w", id, ErrNotFound)
+		}
+		return b.Delete(key)
+	})
+	return found, err
+}
