@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"io"
+	"runtime"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"gshare/storage/docpath"
 	"gshare/storage/objstore/miniotest"
@@ -18,3 +22,32 @@ func mustPath(t testing.TB, s string) docpath.Path {
 
 // startMinio runs a private MinIO the test may stop and restart.
 func startMinio(t *testing.T) *miniotest.Server { return miniotest.Start(t) }
+
+var ioEOF = io.EOF
+
+// peakHeap runs fn and returns the largest in-use heap seen meanwhile.
+func peakHeap(t *testing.T, fn func()) uint64 {
+	t.Helper()
+	runtime.GC()
+	var peak atomic.Uint64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	<-done
+	return peak.Load()
+}

@@ -34,6 +34,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
@@ -108,6 +109,10 @@ type Server struct {
 	tus    *handler.UnroutedHandler
 
 	throttle *auth.Throttle
+
+	inflight sync.WaitGroup // requests being served
+	mu       sync.Mutex
+	tusReqs  map[*request]context.CancelCauseFunc // running tus requests, for InterruptUploads
 }
 
 // New returns a server with every route registered.
@@ -121,7 +126,8 @@ func New(d Deps, o Options) (*Server, error) {
 	if d.Audit == nil {
 		d.Audit = discard{}
 	}
-	s := &Server{d: d, o: o, log: d.Log, exact: map[string]*endpoint{}, throttle: auth.NewThrottle()}
+	s := &Server{d: d, o: o, log: d.Log, exact: map[string]*endpoint{}, throttle: auth.NewThrottle(),
+		tusReqs: map[*request]context.CancelCauseFunc{}}
 	s.throttle.Now = o.Now
 	if d.Uploads != nil {
 		var err error
@@ -132,6 +138,33 @@ func New(d Deps, o Options) (*Server, error) {
 	s.routes()
 	sort.SliceStable(s.prefix, func(i, j int) bool { return len(s.prefix[i].path) > len(s.prefix[j].path) })
 	return s, nil
+}
+
+// InterruptUploads asks every running tus request to stop reading its
+// body, store what arrived and answer: the first step of a graceful
+// shutdown, so clients learn their offset instead of a reset connection.
+func (s *Server) InterruptUploads() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cancel := range s.tusReqs {
+		cancel(handler.ErrServerShutdown)
+	}
+}
+
+// Wait blocks until every request being served has returned, or ctx ends.
+// After http.Server.Close it lets handlers finish saving what they hold.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 type requestIDKey struct{}
@@ -270,6 +303,8 @@ type request struct {
 
 // ServeHTTP routes, authenticates, authorises, runs and audits a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.inflight.Add(1)
+	defer s.inflight.Done()
 	rq := &request{id: newRequestID(), start: s.o.Now(), addr: s.clientAddr(r)}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rq.id))
 	rw := &responseWriter{ResponseWriter: w}

@@ -195,6 +195,17 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h h
 	u := *r.URL
 	u.Path, u.RawPath = rq.escaped, ""
 	r2.URL = &u
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	r2 = r2.WithContext(ctx)
+	s.mu.Lock()
+	s.tusReqs[rq] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.tusReqs, rq)
+		s.mu.Unlock()
+	}()
 	s.tus.Middleware(h).ServeHTTP(tw, r2)
 	tw.flush()
 	return nil

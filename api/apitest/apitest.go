@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -251,4 +253,53 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TusCreate creates a tus upload of size bytes (negative: deferred) for
+// path and returns its URL path, failing the test unless it gets 201.
+func (e *Env) TusCreate(tok, path string, size int64, headers ...string) string {
+	e.T.Helper()
+	h := append([]string{"Tus-Resumable", "1.0.0", "Upload-Metadata", TusMetadata("path", path, "filename", "x")}, headers...)
+	if size < 0 {
+		h = append(h, "Upload-Defer-Length", "1")
+	} else {
+		h = append(h, "Upload-Length", strconv.FormatInt(size, 10))
+	}
+	r := e.Do("POST", "/api/v1/uploads/", tok, nil, h...)
+	if r.Status != 201 {
+		e.T.Fatalf("tus create %s: %d %s", path, r.Status, r.Body)
+	}
+	loc := r.Header.Get("Location")
+	return loc[strings.Index(loc, "/api/v1/uploads/"):]
+}
+
+// TusPatch sends data at offset.
+func (e *Env) TusPatch(tok, loc string, off int64, data []byte, headers ...string) *Response {
+	e.T.Helper()
+	h := append([]string{"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream",
+		"Upload-Offset", strconv.FormatInt(off, 10)}, headers...)
+	return e.Do("PATCH", loc, tok, data, h...)
+}
+
+// TusOffset returns the upload's offset from HEAD.
+func (e *Env) TusOffset(tok, loc string) int64 {
+	e.T.Helper()
+	r := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0")
+	if r.Status != 200 {
+		e.T.Fatalf("tus HEAD %s: %d", loc, r.Status)
+	}
+	n, err := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		e.T.Fatalf("tus HEAD %s: Upload-Offset %q", loc, r.Header.Get("Upload-Offset"))
+	}
+	return n
+}
+
+// TusMetadata encodes an Upload-Metadata header.
+func TusMetadata(kv ...string) string {
+	var parts []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
+	}
+	return strings.Join(parts, ",")
 }

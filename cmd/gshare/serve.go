@@ -233,12 +233,20 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 	case err = <-errc:
 	case <-ctx.Done():
 		a.log.Info("shutting down; waiting for requests in flight", "timeout", a.cfg.ShutdownTimeout.String())
+		// Uploads store what has arrived and answer with their offset;
+		// other requests (downloads) get the timeout to finish.
+		a.api.InterruptUploads()
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
 		if err != nil {
 			a.log.Warn("requests still running at the shutdown timeout were cut off", "err", err)
 			srv.Close()
+			// Closed connections make handlers return; let them finish
+			// recording what they stored before the database closes.
+			wctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			a.api.Wait(wctx)
+			cancel()
 		}
 		err = nil
 	}

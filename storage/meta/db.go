@@ -125,6 +125,20 @@ func Open(path string, opts *Options) (*DB, error) {
 }
 
 func (db *DB) migrate() error {
+	// Look first: an update transaction writes the file even when nothing
+	// changes, and a start that is refused later must leave it untouched.
+	current := -1
+	db.bolt.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketMeta); b != nil {
+			if raw := b.Get([]byte("schema")); len(raw) == 4 {
+				current = int(binary.BigEndian.Uint32(raw))
+			}
+		}
+		return nil
+	})
+	if current == len(migrations) {
+		return nil
+	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		v := 0
 		if b := tx.Bucket(bucketMeta); b != nil {
@@ -188,8 +202,12 @@ func (db *DB) SetValue(key string, value []byte) error {
 }
 
 // SetValueOnce stores a value unless the key exists, and returns the stored
-// value either way: the first writer wins.
+// value either way: the first writer wins. An existing value is read
+// without writing the file.
 func (db *DB) SetValueOnce(key string, value []byte) ([]byte, error) {
+	if v, err := db.GetValue(key); err == nil {
+		return v, nil
+	}
 	var out []byte
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMeta)

@@ -1,0 +1,445 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gshare/acl"
+	"gshare/api/apitest"
+	"gshare/storage/crypt"
+	"gshare/storage/meta"
+	"gshare/storage/objstore"
+	"gshare/storage/objstore/miniotest"
+)
+
+const part = crypt.DefaultPartSize
+
+func random(n int, seed uint64) []byte {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := range 8 {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+// backends runs a test against the directory store and, when available,
+// real MinIO.
+func backends(t *testing.T, fn func(t *testing.T, objs objstore.MultipartStore)) {
+	t.Run("dir", func(t *testing.T) { fn(t, nil) })
+	t.Run("s3", func(t *testing.T) {
+		if !miniotest.Available() {
+			t.Skip("needs MinIO; run `make test`")
+		}
+		fn(t, miniotest.Shared(t).Store(t))
+	})
+}
+
+func uploadEnv(t *testing.T, objs objstore.MultipartStore) (*apitest.Env, string) {
+	e := apitest.New(t, &apitest.Options{Objects: objs, MaxUploadSize: 1 << 30})
+	e.Dept("finance")
+	return e, e.User("ed", "finance", acl.RoleEditor)
+}
+
+// download checks the committed document against want.
+func download(t *testing.T, e *apitest.Env, tok, path string, want []byte) {
+	t.Helper()
+	r := e.Do("GET", "/api/v1/files"+escapePath(path), tok, nil)
+	if r.Status != 200 || !bytes.Equal(r.Body, want) {
+		t.Fatalf("download %s: %d, %d bytes (want %d), equal %v", path, r.Status, len(r.Body), len(want), bytes.Equal(r.Body, want))
+	}
+	if r.Header.Get("ETag") != `"`+sum(want)+`"` {
+		t.Fatalf("ETag %s, want the SHA-256 of the upload", r.Header.Get("ETag"))
+	}
+}
+
+// TestUploadChunks sends a document in chunks of awkward sizes, so parts
+// fill across PATCHes and tails are staged, then reads it back whole and
+// in ranges.
+func TestUploadChunks(t *testing.T) {
+	backends(t, func(t *testing.T, objs objstore.MultipartStore) {
+		e, tok := uploadEnv(t, objs)
+		data := random(2*part+3*crypt.SegmentSize+12345, 1)
+		loc := e.TusCreate(tok, "/finance/ໂຟນເດີ/ຂໍ້ມູນ.bin", int64(len(data)))
+		sizes := []int{1, crypt.SegmentSize - 1, 3_000_007, part, 17, part - 5}
+		off := 0
+		for i := 0; off < len(data); i++ {
+			n := min(sizes[i%len(sizes)], len(data)-off)
+			r := e.TusPatch(tok, loc, int64(off), data[off:off+n])
+			if r.Status != 204 {
+				t.Fatalf("PATCH at %d: %d %s", off, r.Status, r.Body)
+			}
+			off += n
+			if got, _ := strconv.Atoi(r.Header.Get("Upload-Offset")); got != off {
+				t.Fatalf("offset %d, want %d", got, off)
+			}
+		}
+		download(t, e, tok, "/finance/ໂຟນເດີ/ຂໍ້ມູນ.bin", data)
+		r := e.Do("GET", "/api/v1/files/finance/"+escapePath("ໂຟນເດີ/ຂໍ້ມູນ.bin"), tok, nil, "Range", fmt.Sprintf("bytes=%d-%d", part-10, part+10))
+		if r.Status != 206 || !bytes.Equal(r.Body, data[part-10:part+11]) {
+			t.Fatalf("range across parts: %d", r.Status)
+		}
+		// The upload is gone, the version, change and tree entry are there.
+		if r := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0"); r.Status != 404 {
+			t.Fatalf("finished upload still answers: %d", r.Status)
+		}
+		cs, _, _ := e.DB.Changes("finance", 0, 10)
+		if len(cs) != 2 || cs[1].Op != "create" || cs[1].Size != int64(len(data)) {
+			t.Fatalf("changes %+v", cs)
+		}
+		// Staging blobs are garbage now; collecting them leaves only the object.
+		e.Docs.Collect(context.Background())
+		var keys []string
+		e.Objects.List(context.Background(), "", func(i objstore.Info) error { keys = append(keys, i.Key); return nil })
+		if len(keys) != 1 {
+			t.Fatalf("objects left: %v", keys)
+		}
+	})
+}
+
+// TestUploadVariants: creation-with-upload, deferred length (with a chunk
+// that is exactly one part, held back until the length is known), and an
+// empty file.
+func TestUploadVariants(t *testing.T) {
+	backends(t, func(t *testing.T, objs objstore.MultipartStore) {
+		e, tok := uploadEnv(t, objs)
+		small := []byte("ສະບາຍດີ creation-with-upload")
+		r := e.Do("POST", "/api/v1/uploads/", tok, small, "Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(len(small)),
+			"Upload-Metadata", apitest.TusMetadata("path", "/finance/small.txt"), "Content-Type", "application/offset+octet-stream")
+		if r.Status != 201 || r.Header.Get("Upload-Offset") != strconv.Itoa(len(small)) {
+			t.Fatalf("creation-with-upload: %d %v %s", r.Status, r.Header, r.Body)
+		}
+		download(t, e, tok, "/finance/small.txt", small)
+
+		data := random(2*part+100, 2)
+		loc := e.TusCreate(tok, "/finance/deferred.bin", -1)
+		if r := e.TusPatch(tok, loc, 0, data[:part]); r.Status != 204 {
+			t.Fatalf("deferred part: %d %s", r.Status, r.Body)
+		}
+		if r := e.TusPatch(tok, loc, part, data[part:2*part]); r.Status != 204 {
+			t.Fatalf("deferred part 2: %d %s", r.Status, r.Body)
+		}
+		if r := e.TusPatch(tok, loc, 2*part, data[2*part:], "Upload-Length", strconv.Itoa(len(data))); r.Status != 204 {
+			t.Fatalf("deferred last: %d %s", r.Status, r.Body)
+		}
+		download(t, e, tok, "/finance/deferred.bin", data)
+
+		exact := random(part, 3)
+		loc = e.TusCreate(tok, "/finance/exact.bin", -1)
+		e.TusPatch(tok, loc, 0, exact)
+		if r := e.TusPatch(tok, loc, part, nil, "Upload-Length", strconv.Itoa(part)); r.Status != 204 {
+			t.Fatalf("declare length: %d %s", r.Status, r.Body)
+		}
+		download(t, e, tok, "/finance/exact.bin", exact)
+
+		e.TusCreate(tok, "/finance/empty", 0)
+		download(t, e, tok, "/finance/empty", []byte{})
+	})
+}
+
+// TestUploadDisconnect cuts a PATCH mid-body: the bytes that arrived are
+// kept (sealed), HEAD says how many, and the client finishes from there.
+// Every committed part and staging blob used its own salt.
+func TestUploadDisconnect(t *testing.T) {
+	backends(t, func(t *testing.T, objs objstore.MultipartStore) {
+		e, tok := uploadEnv(t, objs)
+		data := random(part+3_000_007, 4)
+		loc := e.TusCreate(tok, "/finance/cut.bin", int64(len(data)))
+		if r := e.TusPatch(tok, loc, 0, data[:1_000_000]); r.Status != 204 {
+			t.Fatal(r.Status)
+		}
+		salts := map[string]bool{}
+		record := func() {
+			u, err := e.Uploads.Lookup(loc[len("/api/v1/uploads/"):])
+			if err != nil {
+				return
+			}
+			for _, s := range u.Stages {
+				salts[string(s.Salt)] = true
+			}
+		}
+		record()
+		// Send headers for the rest, then 2 MB of it, then hang up.
+		cutPatch(t, e, tok, loc, 1_000_000, data[1_000_000:], 2_000_000)
+		var off int64
+		for range 100 {
+			if off = e.TusOffset(tok, loc); off >= 1_000_000+1 {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if off <= 1_000_000 || off > 3_000_000 {
+			t.Fatalf("offset after the cut: %d", off)
+		}
+		record()
+		// Resend from the offset, in two chunks.
+		mid := int64(part + 10)
+		if r := e.TusPatch(tok, loc, off, data[off:mid]); r.Status != 204 {
+			t.Fatal(r.Status)
+		}
+		record()
+		if r := e.TusPatch(tok, loc, mid, data[mid:]); r.Status != 204 {
+			t.Fatal(r.Status)
+		}
+		download(t, e, tok, "/finance/cut.bin", data)
+		v := version(t, e, "/finance/cut.bin")
+		for i := 0; i < len(v.Salts); i += crypt.SaltSize {
+			s := string(v.Salts[i : i+crypt.SaltSize])
+			if salts[s] {
+				t.Fatal("a part reused a staging blob's salt")
+			}
+			salts[s] = true
+		}
+		if len(salts) < 4 {
+			t.Fatalf("only %d distinct salts", len(salts))
+		}
+	})
+}
+
+// cutPatch sends a PATCH announcing all of data but sends only n bytes,
+// then closes the connection.
+func cutPatch(t *testing.T, e *apitest.Env, tok, loc string, off int64, data []byte, n int) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Content-Type: application/offset+octet-stream\r\nUpload-Offset: %d\r\nContent-Length: %d\r\n\r\n", loc, tok, off, len(data))
+	conn.Write(data[:n])
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+}
+
+func TestUploadBadInput(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	viewer := e.User("vw", "finance", acl.RoleViewer)
+	md := apitest.TusMetadata
+	loc := e.TusCreate(tok, "/finance/x.bin", 100)
+	e.TusPatch(tok, loc, 0, make([]byte, 10))
+	for _, c := range []struct {
+		name    string
+		method  string
+		path    string
+		tok     string
+		body    []byte
+		headers []string
+		status  int
+	}{
+		{"wrong offset", "PATCH", loc, tok, []byte("x"), []string{"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream", "Upload-Offset", "5"}, 409},
+		{"no Tus-Resumable", "PATCH", loc, tok, []byte("x"), []string{"Content-Type", "application/offset+octet-stream", "Upload-Offset", "10"}, 412},
+		{"bad Tus-Resumable", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "0.2.0", "Upload-Length", "1", "Upload-Metadata", md("path", "/finance/y")}, 412},
+		{"wrong content type", "PATCH", loc, tok, []byte("x"), []string{"Tus-Resumable", "1.0.0", "Content-Type", "text/plain", "Upload-Offset", "10"}, 415},
+		{"beyond the length", "PATCH", loc, tok, make([]byte, 200), []string{"Tus-Resumable", "1.0.0", "Content-Type", "application/offset+octet-stream", "Upload-Offset", "10"}, 413},
+		{"no path", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1", "Upload-Metadata", md("filename", "a")}, 400},
+		{"bad metadata", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1", "Upload-Metadata", "path !!!"}, 400},
+		{"traversal in path", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1", "Upload-Metadata", md("path", "/finance/../hr/x")}, 400},
+		{"department root", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1", "Upload-Metadata", md("path", "/finance")}, 400},
+		{"viewer", "POST", "/api/v1/uploads/", viewer, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1", "Upload-Metadata", md("path", "/finance/y")}, 403},
+		{"other department", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", "1", "Upload-Metadata", md("path", "/hr/y")}, 403},
+		{"too large", "POST", "/api/v1/uploads/", tok, nil, []string{"Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(2 << 30), "Upload-Metadata", md("path", "/finance/y")}, 413},
+		{"another user's upload", "HEAD", loc, viewer, nil, []string{"Tus-Resumable", "1.0.0"}, 404},
+		{"unknown upload", "HEAD", "/api/v1/uploads/0123456789abcdef0123456789abcdef", tok, nil, []string{"Tus-Resumable", "1.0.0"}, 404},
+	} {
+		r := e.Do(c.method, c.path, c.tok, c.body, c.headers...)
+		if r.Status != c.status {
+			t.Errorf("%s: %d, want %d (%s)", c.name, r.Status, c.status, r.Body)
+		}
+		if c.method != "HEAD" && r.Status >= 400 && r.Code() == "" {
+			t.Errorf("%s: error body is not G-Share's JSON: %s", c.name, r.Body)
+		}
+	}
+	// None of that touched the upload.
+	if off := e.TusOffset(tok, loc); off != 10 {
+		t.Fatalf("offset after bad requests: %d", off)
+	}
+	e.TusPatch(tok, loc, 10, make([]byte, 90))
+	download(t, e, tok, "/finance/x.bin", make([]byte, 100))
+}
+
+func TestUploadLimits(t *testing.T) {
+	e := apitest.New(t, &apitest.Options{MaxUploadsPerUser: 2})
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	a := e.TusCreate(tok, "/finance/a", 10)
+	e.TusCreate(tok, "/finance/b", 10)
+	r := e.Do("POST", "/api/v1/uploads/", tok, nil, "Tus-Resumable", "1.0.0", "Upload-Length", "10", "Upload-Metadata", apitest.TusMetadata("path", "/finance/c"))
+	if r.Status != 429 || r.Code() != "too_many_uploads" {
+		t.Fatalf("third upload: %d %s", r.Status, r.Body)
+	}
+	// Terminating one frees a slot.
+	if r := e.Do("DELETE", a, tok, nil, "Tus-Resumable", "1.0.0"); r.Status != 204 {
+		t.Fatalf("terminate: %d", r.Status)
+	}
+	e.TusCreate(tok, "/finance/c", 10)
+}
+
+// TestUploadTerminateAndExpire: both discard the multipart upload and the
+// staging blobs.
+func TestUploadTerminateAndExpire(t *testing.T) {
+	backends(t, func(t *testing.T, objs objstore.MultipartStore) {
+		now := time.Now()
+		e := apitest.New(t, &apitest.Options{Objects: objs, Now: func() time.Time { return now }})
+		e.Dept("finance")
+		tok := e.User("ed", "finance", acl.RoleEditor)
+		data := random(part+500, 5)
+		for _, name := range []string{"term", "expire"} {
+			loc := e.TusCreate(tok, "/finance/"+name, int64(len(data)))
+			if r := e.TusPatch(tok, loc, 0, data[:part+100]); r.Status != 204 { // one part and a staged tail
+				t.Fatalf("%s: %d", name, r.Status)
+			}
+			if name == "term" {
+				if r := e.Do("DELETE", loc, tok, nil, "Tus-Resumable", "1.0.0"); r.Status != 204 {
+					t.Fatalf("terminate: %d", r.Status)
+				}
+				if r := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0"); r.Status != 404 {
+					t.Fatalf("terminated upload answers %d", r.Status)
+				}
+			}
+		}
+		now = now.Add(8 * 24 * time.Hour)
+		n, err := e.Uploads.Sweep(context.Background())
+		if err != nil || n != 1 {
+			t.Fatalf("Sweep = %d, %v", n, err)
+		}
+		e.Docs.Collect(context.Background())
+		var keys []string
+		e.Objects.List(context.Background(), "", func(i objstore.Info) error { keys = append(keys, i.Key); return nil })
+		if len(keys) != 0 {
+			t.Fatalf("objects left after terminate and expiry: %v", keys)
+		}
+	})
+}
+
+// TestUploadConcurrentPatches: two clients PATCH the same upload at once;
+// one wins, the other gets 409 or 423, and the data never interleaves.
+func TestUploadConcurrentPatches(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	a, b := bytes.Repeat([]byte("A"), 3_000_000), bytes.Repeat([]byte("B"), 3_000_000)
+	loc := e.TusCreate(tok, "/finance/race", 3_000_000)
+	var wg sync.WaitGroup
+	statuses := make([]int, 2)
+	for i, d := range [][]byte{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = e.TusPatch(tok, loc, 0, d).Status
+		}()
+	}
+	wg.Wait()
+	for _, s := range statuses {
+		switch s {
+		case 204, 409, 423, 400, 503:
+		case 404: // the other request finished the upload first
+		default:
+			t.Errorf("status %d", s)
+		}
+	}
+	if r := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0"); r.Status == 200 {
+		// The winner was interrupted by the loser's lock request: finish
+		// with one client.
+		off := e.TusOffset(tok, loc)
+		e.TusPatch(tok, loc, off, a[off:])
+	}
+	r := e.Do("GET", "/api/v1/files/finance/race", tok, nil)
+	if r.Status != 200 || len(r.Body) != len(a) {
+		t.Fatalf("download: %d, %d bytes", r.Status, len(r.Body))
+	}
+	// All from one client, or a prefix from B completed by A: never A then B.
+	if i := bytes.IndexByte(r.Body, 'B'); i >= 0 && bytes.IndexByte(r.Body[i:], 'A') >= 0 && bytes.IndexByte(r.Body[:i], 'A') >= 0 {
+		t.Fatal("interleaved data")
+	}
+	if j := bytes.IndexByte(r.Body, 'A'); j >= 0 && bytes.IndexByte(r.Body[j:], 'B') >= 0 {
+		t.Fatal("interleaved data: B after A")
+	}
+}
+
+// TestUploadMinioRestart: MinIO goes away mid-upload; the PATCH fails with
+// 503, the acknowledged offset stays, and the upload completes afterwards.
+func TestUploadMinioRestart(t *testing.T) {
+	m := miniotest.Start(t)
+	e, tok := uploadEnv(t, m.Store(t))
+	data := random(2*part+1000, 6)
+	loc := e.TusCreate(tok, "/finance/restart.bin", int64(len(data)))
+	if r := e.TusPatch(tok, loc, 0, data[:3_000_007]); r.Status != 204 {
+		t.Fatal(r.Status)
+	}
+	m.Stop()
+	r := e.TusPatch(tok, loc, 3_000_007, data[3_000_007:part+5])
+	if r.Status != 503 {
+		t.Errorf("PATCH with MinIO down: %d %s", r.Status, r.Body)
+	}
+	m.Restart(t)
+	off := e.TusOffset(tok, loc)
+	if off < 3_000_007 {
+		t.Fatalf("acknowledged offset went back to %d", off)
+	}
+	if r := e.TusPatch(tok, loc, off, data[off:]); r.Status != 204 {
+		t.Fatalf("resume: %d %s", r.Status, r.Body)
+	}
+	download(t, e, tok, "/finance/restart.bin", data)
+}
+
+// TestUploadMemory keeps the heap bounded during a large upload: one part
+// buffer, not the document. The figure is reported; the bound is loose on
+// purpose (the benchmark measures RSS precisely).
+func TestUploadMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large upload")
+	}
+	e, tok := uploadEnv(t, nil)
+	const size = 512 << 20
+	loc := e.TusCreate(tok, "/finance/big.bin", size)
+	chunk := random(4<<20, 7)
+	peak := peakHeap(t, func() {
+		req, _ := http.NewRequest("PATCH", e.URL+loc, &repeatReader{b: chunk, n: size})
+		req.ContentLength = size
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Upload-Offset", "0")
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 204 {
+			t.Fatalf("PATCH: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+	t.Logf("peak heap during a %d MiB upload: %d MiB", size>>20, peak>>20)
+	if peak > 128<<20 {
+		t.Errorf("heap peaked at %d MiB", peak>>20)
+	}
+	f, err := e.Docs.Stat(mustPath(t, "/finance/big.bin"), 0)
+	if err != nil || f.Version.Size != size {
+		t.Fatalf("stored: %+v %v", f.Version.Size, err)
+	}
+}
+
+type repeatReader struct {
+	b   []byte
+	n   int64
+	off int64
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.off >= r.n {
+		return 0, ioEOF
+	}
+	k := copy(p, r.b[r.off%int64(len(r.b)):])
+	k = int(min(int64(k), r.n-r.off))
+	r.off += int64(k)
+	return k, nil
+}
+
+var _ = meta.Hash{}

@@ -1,0 +1,351 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binary is the gshare binary built once for the process tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gshare-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "gshare")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build gshare: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a gshare serve process.
+type server struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	URL  string
+	Data string
+	env  []string
+	out  *syncBuffer
+	done chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs gshare serve on data with extra environment and waits until
+// it listens.
+func start(t *testing.T, data string, env ...string) *server {
+	t.Helper()
+	s := &server{t: t, Data: data, env: env}
+	s.run()
+	t.Cleanup(func() { s.kill() })
+	return s
+}
+
+func (s *server) run() {
+	t := s.t
+	addr := freePort(t)
+	s.URL = "http://" + addr
+	s.cmd = exec.Command(binary, "serve", "--addr", addr, "--data", s.Data)
+	s.cmd.Env = append(append(os.Environ(), "GSHARE_SHUTDOWN_TIMEOUT=20s"), s.env...)
+	s.out = &syncBuffer{}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.done = make(chan error, 1)
+	go func(c *exec.Cmd) { s.done <- c.Wait() }(s.cmd)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.out.String(), "G-Share is running at") {
+			return
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("gshare serve exited: %v\n%s", err, s.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("gshare serve did not start:\n%s", s.out.String())
+}
+
+func (s *server) kill() {
+	if s.cmd != nil && s.cmd.ProcessState == nil {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *server) stop() {
+	s.t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		if err != nil {
+			s.t.Fatalf("exit after SIGTERM: %v\n%s", err, s.out.String())
+		}
+	case <-time.After(60 * time.Second):
+		s.t.Fatalf("no exit after SIGTERM:\n%s", s.out.String())
+	}
+}
+
+func (s *server) restart() {
+	s.kill()
+	s.run()
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (s *server) do(method, path, tok string, body any, headers ...string) resp {
+	s.t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		r = bytes.NewReader(b)
+	case string:
+		r = strings.NewReader(b)
+	case io.Reader:
+		r = b
+	default:
+		raw, _ := json.Marshal(b)
+		r = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.URL+path, r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+func (s *server) must(want int, method, path, tok string, body any, headers ...string) resp {
+	s.t.Helper()
+	r := s.do(method, path, tok, body, headers...)
+	if r.status != want {
+		s.t.Fatalf("%s %s: %d, want %d: %s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+func (s *server) login(user, pw string) string {
+	s.t.Helper()
+	r := s.must(200, "POST", "/api/v1/login", "", map[string]string{"username": user, "password": pw})
+	var out struct{ Token string }
+	json.Unmarshal(r.body, &out)
+	return out.Token
+}
+
+// editor sets up department finance and an editor in it, returning the
+// editor's token.
+func (s *server) editor() string {
+	s.t.Helper()
+	admin := s.login("admin", "admin-password-for-tests")
+	s.must(201, "POST", "/api/v1/departments", admin, map[string]string{"id": "finance", "name": "ກົມການເງິນ"})
+	s.must(201, "POST", "/api/v1/users", admin, map[string]string{"username": "ed", "password": "editor-password", "name": "Ed"})
+	s.must(200, "PUT", "/api/v1/users/ed/roles", admin, map[string]string{"department": "finance", "role": "editor"})
+	return s.login("ed", "editor-password")
+}
+
+var adminEnv = "GSHARE_ADMIN_PASSWORD=admin-password-for-tests"
+
+func md(kv ...string) string {
+	var p []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		p = append(p, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
+	}
+	return strings.Join(p, ",")
+}
+
+func (s *server) tusCreate(tok, path string, size int) string {
+	s.t.Helper()
+	r := s.must(201, "POST", "/api/v1/uploads/", tok, nil, "Tus-Resumable", "1.0.0",
+		"Upload-Length", strconv.Itoa(size), "Upload-Metadata", md("path", path))
+	loc := r.header.Get("Location")
+	return loc[strings.Index(loc, "/api/v1/"):]
+}
+
+func (s *server) offset(tok, loc string) int64 {
+	s.t.Helper()
+	r := s.must(200, "HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0")
+	n, _ := strconv.ParseInt(r.header.Get("Upload-Offset"), 10, 64)
+	return n
+}
+
+func (s *server) patch(tok, loc string, off int, data []byte) resp {
+	return s.do("PATCH", loc, tok, data, "Tus-Resumable", "1.0.0",
+		"Content-Type", "application/offset+octet-stream", "Upload-Offset", strconv.Itoa(off))
+}
+
+// slowPatch starts a PATCH announcing all of data, sends first bytes and
+// keeps the connection open; closing the returned function hangs up.
+func (s *server) slowPatch(tok, loc string, off int, data []byte, first int) (net.Conn, *bufio.Reader) {
+	s.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Content-Type: application/offset+octet-stream\r\nUpload-Offset: %d\r\nContent-Length: %d\r\n\r\n", loc, tok, off, len(data))
+	conn.Write(data[:first])
+	return conn, bufio.NewReader(conn)
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*31 + i/7)
+	}
+	return b
+}
+
+func TestRunUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"help"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "serve") {
+		t.Fatalf("help: %v %s", err, out.String())
+	}
+	if err := run(context.Background(), []string{"bogus"}, &out, &errOut); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	if err := run(context.Background(), nil, &out, &errOut); err == nil {
+		t.Fatal("no command accepted")
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "gshare ") {
+		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
+
+// TestFreshStart is the README's first command: no configuration, a new
+// data directory, a printed password that works.
+func TestFreshStart(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "gshare-data")
+	s := start(t, data)
+	out := s.out.String()
+	i := strings.Index(out, "with password ")
+	if i < 0 {
+		t.Fatalf("no password printed:\n%s", out)
+	}
+	pw := strings.Fields(out[i+len("with password "):])[0]
+	file, err := os.ReadFile(filepath.Join(data, "initial-admin-password"))
+	if err != nil || strings.TrimSpace(string(file)) != pw {
+		t.Fatalf("initial-admin-password %q, printed %q", file, pw)
+	}
+	for _, f := range []string{"master.key", "initial-admin-password", "meta.db"} {
+		fi, err := os.Stat(filepath.Join(data, f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v", f, fi.Mode(), err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(data, "objects")); err != nil || !fi.IsDir() {
+		t.Errorf("objects/: %v", err)
+	}
+	s.login("admin", pw)
+	s.must(200, "GET", "/readyz", "", nil)
+	// A second server on the same data directory refuses clearly.
+	cmd := exec.Command(binary, "serve", "--addr", freePort(t), "--data", data)
+	o, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(o), "in use by another process") {
+		t.Errorf("second server: %v\n%s", err, o)
+	}
+	s.stop()
+	if !strings.Contains(s.out.String(), "stopped") {
+		t.Errorf("no clean stop:\n%s", s.out.String())
+	}
+	// Restart: no new password, the old one still works.
+	s.run()
+	if strings.Count(s.out.String(), "Created user") != 0 {
+		t.Error("restart created the admin again")
+	}
+	s.login("admin", pw)
+}
+
+func TestWrongMasterKey(t *testing.T) {
+	data := t.TempDir()
+	s := start(t, data, adminEnv)
+	s.stop()
+	other := filepath.Join(t.TempDir(), "other.key")
+	os.WriteFile(other, []byte(strings.Repeat("ab", 32)+"\n"), 0o600)
+	before, _ := os.ReadFile(filepath.Join(data, "meta.db"))
+	cmd := exec.Command(binary, "serve", "--addr", freePort(t), "--data", data)
+	cmd.Env = append(os.Environ(), "GSHARE_MASTER_KEY_FILE="+other)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "master key does not match") {
+		t.Fatalf("wrong master key: %v\n%s", err, out)
+	}
+	after, _ := os.ReadFile(filepath.Join(data, "meta.db"))
+	if !bytes.Equal(before, after) {
+		t.Error("a refused start changed meta.db")
+	}
+	os.Chmod(other, 0o644)
+	cmd = exec.Command(binary, "serve", "--addr", freePort(t), "--data", data)
+	cmd.Env = append(os.Environ(), "GSHARE_MASTER_KEY_FILE="+other)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "readable by others") {
+		t.Fatalf("world-readable key file: %v\n%s", err, out)
+	}
+	cmd = exec.Command(binary, "serve", "--addr", "nonsense", "--data", data)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "addr") {
+		t.Fatalf("bad --addr: %v\n%s", err, out)
+	}
+}
