@@ -424,6 +424,23 @@ func TestUploadMemory(t *testing.T) {
 	if err != nil || f.Version.Size != size {
 		t.Fatalf("stored: %+v %v", f.Version.Size, err)
 	}
+	// PUT with a length streams; PUT without one holds one part.
+	for _, length := range []int64{size, -1} {
+		peak := peakHeap(t, func() {
+			req, _ := http.NewRequest("PUT", e.URL+"/api/v1/files/finance/put.bin", &repeatReader{b: chunk, n: size})
+			req.ContentLength = length
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil || resp.StatusCode != 201 {
+				t.Fatalf("PUT: %v %v", resp, err)
+			}
+			resp.Body.Close()
+		})
+		t.Logf("peak heap during a %d MiB PUT (Content-Length %d): %d MiB", size>>20, length, peak>>20)
+		if peak > 128<<20 {
+			t.Errorf("PUT heap peaked at %d MiB", peak>>20)
+		}
+	}
 }
 
 type repeatReader struct {

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,6 +57,10 @@ type Config struct {
 
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
+
+	// PublicURL is the base of share links; empty means the address a
+	// request came to.
+	PublicURL string
 
 	// ChangeRetention is how long the change feed keeps entries.
 	ChangeRetention time.Duration
@@ -200,6 +205,8 @@ func Settings() []Setting {
 				}
 				return nil
 			}},
+		{Key: "public_url", Env: "GSHARE_PUBLIC_URL", Help: "public base URL for share links, e.g. https://share.example.gov.la (default: the address a request came to)",
+			set: str(func(c *Config) *string { return &c.PublicURL })},
 		{Key: "log_format", Env: "GSHARE_LOG_FORMAT", Flag: "log-format", Default: "text", Help: "log format: text or json",
 			set: str(func(c *Config) *string { return &c.LogFormat })},
 		{Key: "log_level", Env: "GSHARE_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "log level: debug, info, warn or error",
@@ -362,6 +369,11 @@ func (c *Config) validate() []error {
 		}
 		if n := len(c.S3.Bucket); n < 3 || n > 63 {
 			bad("s3.bucket", "%q is not a valid bucket name", c.S3.Bucket)
+		}
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("public_url", "%q is not an http(s) URL", c.PublicURL)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

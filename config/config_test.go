@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -106,6 +107,19 @@ func TestParseSize(t *testing.T) {
 		got, err := config.ParseSize(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("ParseSize(%q) = %d, %v", tt.in, got, err)
+		}
+	}
+}
+
+// TestREADMEListsEverySetting keeps the README's table complete.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range config.Settings() {
+		if !strings.Contains(string(readme), "| "+s.Key+" | "+s.Env+" |") {
+			t.Errorf("README's configuration table lacks %s (%s)", s.Key, s.Env)
 		}
 	}
 }

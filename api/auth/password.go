@@ -92,7 +92,7 @@ func parseHash(hash string) (Params, []byte, []byte, error) {
 	if _, err := fmt.Sscanf(f[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
 		return p, nil, nil, errors.New("auth: bad argon2 parameters")
 	}
-	if p.Memory < 8 || p.Memory > 4<<20 || p.Time < 1 || p.Time > 100 || p.Threads < 1 {
+	if p.Memory < 8 || p.Memory > 1<<20 || p.Time < 1 || p.Time > 20 || p.Threads < 1 {
 		return p, nil, nil, errors.New("auth: argon2 parameters out of range")
 	}
 	enc := base64.RawStdEncoding

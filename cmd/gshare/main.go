@@ -1,6 +1,8 @@
 // Command gshare is the G-Share server and its command-line tools.
 //
 //	gshare serve      start the server (embedded defaults need no configuration)
+//	gshare user       add, list, disable, enable users; reset passwords
+//	gshare role       grant and revoke roles
 //	gshare version    print the version
 //
 // Run "gshare help" or "gshare COMMAND --help" for details.
@@ -20,7 +22,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -45,16 +47,18 @@ type command struct {
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-func commands() []command {
+func commands(stdin io.Reader) []command {
 	return []command{
 		{"serve", "start the server", serve},
+		{"user", "add, list, disable, enable users; reset a password (against a running server)", userCmd(stdin)},
+		{"role", "grant or revoke a role in a department (against a running server)", roleCmd},
 		{"version", "print the version", version},
 	}
 }
 
 // run is the whole program, testable without a process: it returns
 // instead of exiting.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		usage(stderr)
 		return usageError{"no command given"}
@@ -64,7 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		usage(stdout)
 		return nil
 	}
-	for _, c := range commands() {
+	for _, c := range commands(stdin) {
 		if c.name == name {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
@@ -75,7 +79,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "G-Share: encrypted document repository for government departments.\n\nUsage: gshare COMMAND [flags]\n\nCommands:\n")
-	for _, c := range commands() {
+	for _, c := range commands(nil) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun \"gshare COMMAND --help\" for the flags of a command.\n")

@@ -262,18 +262,57 @@ func pattern(n int) []byte {
 
 func TestRunUsage(t *testing.T) {
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), []string{"help"}, &out, &errOut); err != nil || !strings.Contains(out.String(), "serve") {
+	if err := run(context.Background(), []string{"help"}, nil, &out, &errOut); err != nil || !strings.Contains(out.String(), "serve") {
 		t.Fatalf("help: %v %s", err, out.String())
 	}
-	if err := run(context.Background(), []string{"bogus"}, &out, &errOut); err == nil {
+	if err := run(context.Background(), []string{"bogus"}, nil, &out, &errOut); err == nil {
 		t.Fatal("unknown command accepted")
 	}
-	if err := run(context.Background(), nil, &out, &errOut); err == nil {
+	if err := run(context.Background(), nil, nil, &out, &errOut); err == nil {
 		t.Fatal("no command accepted")
 	}
 	out.Reset()
-	if err := run(context.Background(), []string{"version"}, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "gshare ") {
+	if err := run(context.Background(), []string{"version"}, nil, &out, &errOut); err != nil || !strings.HasPrefix(out.String(), "gshare ") {
 		t.Fatalf("version: %v %q", err, out.String())
+	}
+}
+
+// TestAdminCLI drives gshare user and gshare role against a server.
+func TestAdminCLI(t *testing.T) {
+	s := start(t, t.TempDir(), adminEnv)
+	admin := s.login("admin", "admin-password-for-tests")
+	s.must(201, "POST", "/api/v1/departments", admin, map[string]string{"id": "finance", "name": "f"})
+	var tok struct{ Token string }
+	json.Unmarshal(s.must(201, "POST", "/api/v1/tokens", admin, map[string]string{"name": "cli"}).body, &tok)
+	cli := func(stdin string, args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	env := []string{"--server", s.URL, "--token", tok.Token}
+	steps := []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"a-long-password\n", append([]string{"user", "add", "--name", "ສົມສັກ"}, append(env, "somsak")...), "created user somsak"},
+		{"", append([]string{"role", "grant"}, append(env, "somsak", "finance", "editor")...), "granted editor in finance for somsak"},
+		{"", append([]string{"user", "list"}, env...), "editor@finance"},
+		{"", append([]string{"user", "disable"}, append(env, "somsak")...), "disabled user somsak"},
+		{"another-long-password\n", append([]string{"user", "passwd"}, append(env, "somsak")...), "password of somsak changed"},
+		{"", append([]string{"role", "revoke"}, append(env, "somsak", "finance", "editor")...), "revoked editor"},
+	}
+	for _, st := range steps {
+		out, err := cli(st.stdin, st.args...)
+		if err != nil || !strings.Contains(out, st.want) {
+			t.Fatalf("%v: %v\n%s", st.args[:2], err, out)
+		}
+	}
+	if out, err := cli("", "user", "list", "--server", s.URL, "--token", "gsd_bad"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("bad token: %v %s", err, out)
+	}
+	if _, err := cli("", "user", "list"); err == nil || !strings.Contains(err.Error(), "GSHARE_SERVER") {
+		t.Fatalf("no server: %v", err)
 	}
 }
 

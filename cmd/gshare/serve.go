@@ -133,7 +133,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	}
 	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: logRecorder{log}, Log: log, Ready: ready, Uploads: a.uploads, Policy: a.acl},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
-			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies})
+			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return nil, err
 	}

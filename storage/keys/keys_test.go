@@ -1,0 +1,95 @@
+package keys_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gshare/storage/crypt"
+	"gshare/storage/keys"
+	"gshare/storage/meta"
+)
+
+func TestLoadMaster(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	k1, created, err := keys.LoadMaster(ctx, keys.Source{DataDir: dir})
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "master.key")); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	k2, created, err := keys.LoadMaster(ctx, keys.Source{DataDir: dir})
+	if err != nil || created || k2 != k1 {
+		t.Fatalf("reload: %v %v", created, err)
+	}
+	hex := strings.Repeat("0f", 32)
+	k3, _, err := keys.LoadMaster(ctx, keys.Source{Command: "echo " + hex, File: "/nonexistent", DataDir: dir})
+	if err != nil || k3[0] != 0x0f {
+		t.Fatalf("command: %v", err)
+	}
+	if _, _, err := keys.LoadMaster(ctx, keys.Source{Command: "echo short"}); err == nil {
+		t.Fatal("short key from a command accepted")
+	}
+	if _, _, err := keys.LoadMaster(ctx, keys.Source{Command: "echo oops >&2; exit 3"}); err == nil || !strings.Contains(err.Error(), "oops") {
+		t.Fatalf("failing command: %v", err)
+	}
+	f := filepath.Join(t.TempDir(), "k")
+	os.WriteFile(f, []byte("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"), 0o600)
+	if k, _, err := keys.LoadMaster(ctx, keys.Source{File: f}); err != nil || k != (crypt.Key{}) {
+		t.Fatalf("base64 file: %v", err)
+	}
+	os.Chmod(f, 0o640)
+	if _, _, err := keys.LoadMaster(ctx, keys.Source{File: f}); err == nil {
+		t.Fatal("group-readable key file accepted")
+	}
+}
+
+func TestRing(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	master := crypt.NewKey()
+	r, err := keys.NewRing(db, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.NewRing(db, crypt.NewKey()); !errors.Is(err, keys.ErrWrongMaster) {
+		t.Fatalf("other master key: %v", err)
+	}
+	r.CreateDept("finance", "f")
+	r.CreateDept("hr", "h")
+	dek, wrapped, kv, err := r.NewDEK("finance", meta.ID{1}, 7)
+	if err != nil || kv != 1 || len(wrapped) != crypt.WrappedKeySize {
+		t.Fatal(err)
+	}
+	v := meta.Version{Dept: "finance", KEKVersion: 1, CryptoID: meta.ID{1}, Seq: 7, DEK: wrapped}
+	// A fresh ring (new process) unwraps through meta.db.
+	r2, _ := keys.NewRing(db, master)
+	if got, err := r2.DEK(&v); err != nil || got != dek {
+		t.Fatalf("DEK: %v", err)
+	}
+	moved := v
+	if err := r2.Rewrap(&moved, "hr"); err != nil || moved.Dept != "hr" {
+		t.Fatal(err)
+	}
+	if got, err := r2.DEK(&moved); err != nil || got != dek {
+		t.Fatalf("rewrapped DEK: %v", err)
+	}
+	// A wrapped key moved to another record does not open.
+	for _, bad := range []meta.Version{
+		{Dept: "hr", KEKVersion: 1, CryptoID: meta.ID{1}, Seq: 7, DEK: wrapped},
+		{Dept: "finance", KEKVersion: 1, CryptoID: meta.ID{2}, Seq: 7, DEK: wrapped},
+		{Dept: "finance", KEKVersion: 1, CryptoID: meta.ID{1}, Seq: 8, DEK: wrapped},
+	} {
+		if _, err := r2.DEK(&bad); !errors.Is(err, crypt.ErrUnwrap) {
+			t.Errorf("%+v: %v", bad.Dept, err)
+		}
+	}
+}
