@@ -277,7 +277,7 @@ func TestIntegrity(t *testing.T) {
 	if r.Status != 502 || r.Code() != "integrity_error" || len(r.Body) > 300 {
 		t.Fatalf("swapped object: %d %s", r.Status, r.Body)
 	}
-	if !strings.Contains(e.Log.String(), va.Object) {
+	if !strings.Contains(e.Output.String(), va.Object) {
 		t.Fatal("the log does not name the object")
 	}
 	// A flipped byte in the third segment: the first segment is fine, so
@@ -335,9 +335,8 @@ func version(t *testing.T, e *apitest.Env, path string) meta.Version {
 
 // TestSessions covers cookies, CSRF, logout and expiry.
 func TestSessions(t *testing.T) {
-	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	e := apitest.New(t, &apitest.Options{Now: clock})
+	clock := apitest.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	e := apitest.New(t, &apitest.Options{Now: clock.Now})
 	e.Dept("finance")
 	e.User("ed", "finance", acl.RoleEditor)
 	r := e.Do("POST", "/api/v1/login", "", map[string]string{"username": "ed", "password": "pw-ed"})
@@ -381,12 +380,12 @@ func TestSessions(t *testing.T) {
 		t.Errorf("cookie GET: %d", st)
 	}
 	// Idle expiry (one hour in the test environment).
-	now = now.Add(61 * time.Minute)
+	clock.Advance(61 * time.Minute)
 	if st := withCookie("GET", "/api/v1/files/finance/x", ""); st != 401 {
 		t.Errorf("idle session: %d", st)
 	}
 	// Logout revokes: the token is dead afterwards.
-	now = now.Add(time.Minute)
+	clock.Advance(time.Minute)
 	r = e.Do("POST", "/api/v1/login", "", map[string]string{"username": "ed", "password": "pw-ed"})
 	r.JSON(t, &login)
 	if r := e.Do("POST", "/api/v1/logout", login.Token, nil); r.Status != 204 {
@@ -427,8 +426,8 @@ func TestLoginBackoff(t *testing.T) {
 }
 
 func TestShareLinks(t *testing.T) {
-	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	e := apitest.New(t, &apitest.Options{Now: func() time.Time { return now }})
+	clock := apitest.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	e := apitest.New(t, &apitest.Options{Now: clock.Now})
 	e.Dept("finance")
 	mgr := e.User("mgr", "finance", acl.RoleManager)
 	content := []byte("ລາຍງານການເງິນ 2026")
@@ -496,7 +495,7 @@ func TestShareLinks(t *testing.T) {
 	}
 	e.ACL.Assign("mgr", "finance", acl.RoleManager)
 	// Expiry.
-	now = now.Add(25 * time.Hour)
+	clock.Advance(25 * time.Hour)
 	if r := e.Do("GET", link, "", nil); r.Status != 410 || r.Code() != "link_expired" {
 		t.Fatalf("expired link: %d", r.Status)
 	}

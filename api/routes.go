@@ -58,6 +58,18 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, v1+"/move", "file.move", handlerAccess{"delete on from, write on to"}, s.move)
 	s.handle(http.MethodGet, v1+"/versions/...", "file.versions", docAccess{acl.ActRead}, s.versions)
 
+	if s.d.AuditLog != nil {
+		auditor := sysAccess{obj: "sys:audit", act: acl.ActAudit, dept: auditDept}
+		s.handle(http.MethodGet, v1+"/audit", "audit.read", auditor, s.auditSearch)
+		s.handle(http.MethodGet, v1+"/audit/export", "audit.export", auditor, s.auditExport)
+		s.handle(http.MethodGet, v1+"/audit/checkpoint", "audit.checkpoint", auditor, s.auditCheckpoint)
+		s.handle(http.MethodGet, v1+"/audit/verify", "audit.verify", sysAccess{obj: "sys:audit", act: acl.ActAudit}, s.auditVerify)
+		s.handle(http.MethodGet, v1+"/reports/document", "report.document", handlerAccess{"sys:audit in the document's department"}, s.reportDocument)
+		s.handle(http.MethodGet, v1+"/reports/user", "report.user", auditor, s.reportUser)
+		s.handle(http.MethodGet, v1+"/reports/department", "report.department", auditor, s.reportDepartment)
+		s.handle(http.MethodGet, v1+"/reports/unusual", "report.unusual", auditor, s.reportUnusual)
+	}
+
 	if s.tus != nil {
 		for _, base := range []string{v1 + "/uploads", uploadsBase} {
 			s.handle(http.MethodPost, base, "upload.create", uploadCreateAccess{}, s.tusCreate)

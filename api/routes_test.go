@@ -50,8 +50,9 @@ var (
 
 type env struct {
 	*apitest.Env
-	tokens map[string]string
-	n      int
+	tokens    map[string]string
+	passwords map[string]string // changed test passwords
+	n         int
 }
 
 func (e *env) unique(prefix string) string {
@@ -71,7 +72,7 @@ func (e *env) file(t *testing.T, path, content string) {
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{Env: apitest.New(t, nil), tokens: map[string]string{}}
+	e := &env{Env: apitest.New(t, nil), tokens: map[string]string{}, passwords: map[string]string{}}
 	e.Dept("finance")
 	e.Dept("hr")
 	e.tokens["admin"] = e.User("root", acl.AllDepts, acl.RoleAdmin)
@@ -227,6 +228,14 @@ func routeCases() []routeCase {
 			return "/api/v1/move", map[string]string{"from": p, "to": p + ".moved"}, nil
 		}, false},
 		{"GET", "/api/v1/versions/...", docRead, static("/api/v1/versions/finance/dir/doc.txt", nil), false},
+		{"GET", "/api/v1/audit", only(200, "admin", "auditor"), static("/api/v1/audit?dept=finance&limit=5", nil), false},
+		{"GET", "/api/v1/audit/export", only(200, "admin", "auditor"), static("/api/v1/audit/export?dept=finance", nil), false},
+		{"GET", "/api/v1/audit/checkpoint", only(200, "admin", "auditor"), static("/api/v1/audit/checkpoint?dept=finance", nil), false},
+		{"GET", "/api/v1/audit/verify", only(200, "admin"), static("/api/v1/audit/verify", nil), false},
+		{"GET", "/api/v1/reports/document", only(200, "admin", "auditor"), static("/api/v1/reports/document?path=/finance/dir/doc.txt", nil), false},
+		{"GET", "/api/v1/reports/user", only(200, "admin", "auditor"), static("/api/v1/reports/user?user=ed&dept=finance", nil), false},
+		{"GET", "/api/v1/reports/department", only(200, "admin", "auditor"), static("/api/v1/reports/department?dept=finance", nil), false},
+		{"GET", "/api/v1/reports/unusual", only(200, "admin", "auditor"), static("/api/v1/reports/unusual?dept=finance&format=csv", nil), false},
 		{"POST", "/api/v1/uploads", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/uploads", nil, tus("Upload-Length", "5", "Upload-Metadata", md("path", "/finance/"+e.unique("up")))
 		}, false},
@@ -260,11 +269,8 @@ func uploadOf(t *testing.T, e *env) string {
 	return loc[strings.Index(loc, "/api/v1/uploads/"):]
 }
 
-// passwords tracks changed test passwords.
-var passwords = map[string]string{}
-
 func currentPassword(e *env, u string) string {
-	if p, ok := passwords[u]; ok {
+	if p, ok := e.passwords[u]; ok {
 		return p
 	}
 	return "pw-" + u
@@ -272,7 +278,7 @@ func currentPassword(e *env, u string) string {
 
 func nextPassword(e *env, u string) string {
 	p := "changed-" + e.unique(u) + "-password"
-	passwords[u] = p
+	e.passwords[u] = p
 	return p
 }
 
@@ -349,3 +355,28 @@ func TestAllRoutesGuarded(t *testing.T) {
 
 var _ = meta.Hash{}
 var _ = http.MethodGet
+
+// TestAuditorsNeverReadContent: every route that serves or changes document
+// content refuses an auditor. (TestRouteTable checks the statuses; this
+// keeps the table itself from ever granting one.)
+func TestAuditorsNeverReadContent(t *testing.T) {
+	e := newEnv(t)
+	content := 0
+	for _, c := range routeCases() {
+		if !strings.Contains(c.pattern, "/files/") && !strings.Contains(c.pattern, "/tree/") && !strings.Contains(c.pattern, "/versions/") &&
+			!strings.Contains(c.pattern, "/uploads") && !strings.Contains(c.pattern, "/folders/") && c.pattern != "/api/v1/move" && c.pattern != "/api/v1/shares" {
+			continue
+		}
+		if c.method == "OPTIONS" || c.method == "GET" && c.pattern == "/api/v1/shares" {
+			continue // tus discovery; listing one's own (no) links
+		}
+		content++
+		path, body, headers := c.req(t, e, "auditor")
+		if r := e.Do(c.method, path, e.tokens["auditor"], body, headers...); r.Status != 403 && r.Status != 404 {
+			t.Errorf("%s %s as auditor: %d", c.method, c.pattern, r.Status)
+		}
+	}
+	if content < 12 {
+		t.Fatalf("only %d content routes found", content)
+	}
+}

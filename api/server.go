@@ -76,6 +76,8 @@ type Deps struct {
 	Ready map[string]Checker
 	// Policy changes roles and grants; acl.Enforcer implements it with ACL.
 	Policy Policy
+	// AuditLog answers the audit and report routes; nil leaves them out.
+	AuditLog AuditLog
 	// Uploads is the tus store; nil disables the uploads endpoint.
 	Uploads *uploads.Store
 }
@@ -479,7 +481,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	if rq.route.isPre {
 		e.RawPath = base64.StdEncoding.EncodeToString([]byte(r.URL.EscapedPath()))
 	}
-	if e.Bytes == 0 {
+	if e.Bytes == 0 && status < 400 {
 		e.Bytes = w.bytes
 	}
 	switch {

@@ -64,6 +64,13 @@ type Config struct {
 
 	// ChangeRetention is how long the change feed keeps entries.
 	ChangeRetention time.Duration
+	// AuditRetention is how long audit entries are kept; 0 keeps them
+	// forever.
+	AuditRetention time.Duration
+	// AllowAuditRollback starts even when meta.db's audit log is behind
+	// the checkpoint anchored in the object store (after a deliberate
+	// restore); the override is itself audited.
+	AllowAuditRollback bool
 }
 
 // S3 configures the S3 object store; an empty Endpoint selects the local
@@ -191,6 +198,17 @@ func Settings() []Setting {
 			set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{Key: "change_retention", Env: "GSHARE_CHANGE_RETENTION", Default: "2160h", Help: "how long the change feed keeps entries (sync clients older than this resync)",
 			set: dur(func(c *Config) *time.Duration { return &c.ChangeRetention })},
+		{Key: "audit_retention", Env: "GSHARE_AUDIT_RETENTION", Default: "0s", Help: "how long audit entries are kept (0s: forever); pruning keeps the log verifiable",
+			set: dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
+		{Key: "audit_allow_rollback", Env: "GSHARE_AUDIT_ALLOW_ROLLBACK", Flag: "allow-audit-rollback", Default: "false", Help: "start even if meta.db's audit log is behind its anchored checkpoint (after a deliberate restore; audited)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("bad boolean %q (want true or false)", v)
+				}
+				c.AllowAuditRollback = b
+				return nil
+			}},
 		{Key: "tls_cert", Env: "GSHARE_TLS_CERT", Flag: "tls-cert", Help: "TLS certificate file (PEM); with tls_key, serve HTTPS",
 			set: str(func(c *Config) *string { return &c.TLSCert })},
 		{Key: "tls_key", Env: "GSHARE_TLS_KEY", Flag: "tls-key", Help: "TLS private key file (PEM)",

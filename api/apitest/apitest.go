@@ -47,9 +47,10 @@ type Env struct {
 	ACL     *acl.Enforcer
 	Auth    *auth.Manager
 	Uploads *uploads.Store
-	Audit   *Recorder
-	DataDir string // meta.db and, for the directory store, objects/
-	Log     *bytes.Buffer
+	Audit   *Recorder  // every entry, in memory, for assertions
+	Log     *audit.Log // the real, tamper-evident log the entries also go to
+	DataDir string     // meta.db and, for the directory store, objects/
+	Output  *bytes.Buffer
 }
 
 // Options modify New.
@@ -73,14 +74,15 @@ func New(t testing.TB, o *Options) *Env {
 	if o == nil {
 		o = &Options{}
 	}
-	e := &Env{T: t, DataDir: t.TempDir(), Log: &bytes.Buffer{}, Audit: &Recorder{}}
+	e := &Env{T: t, DataDir: t.TempDir(), Output: &bytes.Buffer{}, Audit: &Recorder{}}
 	var err error
 	e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.DB.Close() })
-	ring, err := keys.NewRing(e.DB, crypt.NewKey())
+	master := crypt.NewKey()
+	ring, err := keys.NewRing(e.DB, master)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,13 @@ func New(t testing.TB, o *Options) *Env {
 			t.Fatal(err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.Log}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.Output}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if e.Log, err = audit.Open(e.DB, master, e.Objects, audit.Options{FlushEvery: time.Millisecond, Log: log, Now: o.Now}); err != nil {
+		t.Fatal(err)
+	}
+	e.Log.Start()
+	e.Audit.next = e.Log
+	t.Cleanup(func() { e.Log.Close(context.Background()) })
 	e.Docs = docstore.New(e.DB, e.Objects, ring, log)
 	e.Docs.MaxSize = o.MaxUploadSize
 	if e.ACL, err = acl.New(e.DB); err != nil {
@@ -105,7 +113,7 @@ func New(t testing.TB, o *Options) *Env {
 	if p, ok := e.Objects.(objstore.Pinger); ok {
 		ready["objects"] = p.Ping
 	}
-	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads, Policy: e.ACL},
+	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads, Policy: e.ACL, AuditLog: e.Log},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +123,7 @@ func New(t testing.TB, o *Options) *Env {
 	t.Cleanup(func() {
 		e.Server.Close()
 		if t.Failed() && os.Getenv("GSHARE_TEST_LOG") != "" {
-			t.Logf("server log:\n%s", e.Log.String())
+			t.Logf("server log:\n%s", e.Output.String())
 		}
 	})
 	return e
@@ -214,17 +222,21 @@ func (e *Env) Do(method, path, tok string, body any, headers ...string) *Respons
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: data}
 }
 
-// Recorder keeps audit entries in memory.
+// Recorder keeps audit entries in memory and passes them on to the log.
 type Recorder struct {
 	mu      sync.Mutex
 	entries []audit.Entry
+	next    api.Recorder
 }
 
 // Record implements api.Recorder.
 func (r *Recorder) Record(e audit.Entry) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.entries = append(r.entries, e)
+	r.mu.Unlock()
+	if r.next != nil {
+		r.next.Record(e)
+	}
 }
 
 // Entries returns a copy of the recorded entries.
@@ -302,4 +314,27 @@ func TusMetadata(kv ...string) string {
 		parts = append(parts, kv[i]+" "+base64.StdEncoding.EncodeToString([]byte(kv[i+1])))
 	}
 	return strings.Join(parts, ",")
+}
+
+// Clock is a settable clock safe to read from server goroutines.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock set to t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

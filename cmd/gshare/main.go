@@ -3,6 +3,7 @@
 //	gshare serve      start the server (embedded defaults need no configuration)
 //	gshare user       add, list, disable, enable users; reset passwords
 //	gshare role       grant and revoke roles
+//	gshare audit      export the audit log; verify an export offline
 //	gshare version    print the version
 //
 // Run "gshare help" or "gshare COMMAND --help" for details.
@@ -52,6 +53,7 @@ func commands(stdin io.Reader) []command {
 		{"serve", "start the server", serve},
 		{"user", "add, list, disable, enable users; reset a password (against a running server)", userCmd(stdin)},
 		{"role", "grant or revoke a role in a department (against a running server)", roleCmd},
+		{"audit", "export the audit log, or verify an export offline", auditCmd},
 		{"version", "print the version", version},
 	}
 }

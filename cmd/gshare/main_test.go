@@ -308,6 +308,20 @@ func TestAdminCLI(t *testing.T) {
 			t.Fatalf("%v: %v\n%s", st.args[:2], err, out)
 		}
 	}
+	// Export the audit log (it now holds the steps above) and verify it.
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	if out, err := cli("", append([]string{"audit", "export", "--out", file}, env...)...); err != nil {
+		t.Fatalf("audit export: %v %s", err, out)
+	}
+	out, err := cli("", "audit", "verify", file)
+	if err != nil || !strings.Contains(out, "OK: ") {
+		t.Fatalf("audit verify: %v %s", err, out)
+	}
+	raw, _ := os.ReadFile(file)
+	os.WriteFile(file, bytes.Replace(raw, []byte(`"result":"allowed"`), []byte(`"result":"denied"`), 1), 0o600)
+	if out, err := cli("", "audit", "verify", file); err == nil || !strings.Contains(out, "FAILED") {
+		t.Fatalf("tampered export verified: %v %s", err, out)
+	}
 	if out, err := cli("", "user", "list", "--server", s.URL, "--token", "gsd_bad"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("bad token: %v %s", err, out)
 	}
@@ -386,5 +400,31 @@ func TestWrongMasterKey(t *testing.T) {
 	cmd = exec.Command(binary, "serve", "--addr", "nonsense", "--data", data)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "addr") {
 		t.Fatalf("bad --addr: %v\n%s", err, out)
+	}
+}
+
+// TestAuditRollbackRefused restores an older meta.db: the server refuses
+// to start, naming the problem, until the operator overrides.
+func TestAuditRollbackRefused(t *testing.T) {
+	data := t.TempDir()
+	s := start(t, data, adminEnv)
+	s.editor()
+	s.stop()
+	old, _ := os.ReadFile(filepath.Join(data, "meta.db"))
+	s.run()
+	s.login("admin", "admin-password-for-tests")
+	s.stop()
+	os.WriteFile(filepath.Join(data, "meta.db"), old, 0o600)
+	cmd := exec.Command(binary, "serve", "--addr", freePort(t), "--data", data)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "rolled back") || !strings.Contains(string(out), "--allow-audit-rollback") {
+		t.Fatalf("rolled-back meta.db: %v\n%s", err, out)
+	}
+	s.env = append(s.env, "GSHARE_AUDIT_ALLOW_ROLLBACK=true")
+	s.run()
+	admin := s.login("admin", "admin-password-for-tests")
+	r := s.must(200, "GET", "/api/v1/audit?action=audit.override", admin, nil)
+	if !bytes.Contains(r.body, []byte("audit.override")) {
+		t.Fatalf("the override was not audited: %s", r.body)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"gshare/api"
 	"gshare/api/auth"
 	"gshare/config"
+	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
 	"gshare/storage/meta"
@@ -40,6 +41,7 @@ type app struct {
 	api  *api.Server
 
 	uploads *uploads.Store
+	audit   *audit.Log
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -109,6 +111,9 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if a.acl, err = acl.New(db); err != nil {
 		return nil, err
 	}
+	if a.audit, err = openAudit(ctx, cfg, db, master, a.objs, log); err != nil {
+		return nil, err
+	}
 	a.auth = auth.NewManager(db, auth.DefaultParams, cfg.SessionIdle, cfg.SessionMax)
 	if err := a.bootstrap(stdout); err != nil {
 		return nil, err
@@ -131,7 +136,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	} else if n > 0 {
 		log.Info("finished uploads whose last byte arrived before the last shutdown", "count", n)
 	}
-	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: logRecorder{log}, Log: log, Ready: ready, Uploads: a.uploads, Policy: a.acl},
+	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
+		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL})
 	if err != nil {
@@ -184,7 +190,37 @@ func (a *app) bootstrap(stdout io.Writer) error {
 	return nil
 }
 
+// openAudit opens the audit log and refuses to go on if meta.db's log is
+// behind or different from the checkpoint anchored in the object store,
+// unless the operator says so (and that is audited).
+func openAudit(ctx context.Context, cfg *config.Config, db *meta.DB, master crypt.Key, objs objstore.MultipartStore, log *slog.Logger) (*audit.Log, error) {
+	l, err := audit.Open(db, master, objs, audit.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	l.Start()
+	if err := l.CheckAnchor(ctx); err != nil {
+		if !errors.Is(err, audit.ErrRolledBack) || !cfg.AllowAuditRollback {
+			l.Close(ctx)
+			if errors.Is(err, audit.ErrRolledBack) {
+				return nil, fmt.Errorf("refusing to start: %w\n(if meta.db was restored on purpose, start once with --allow-audit-rollback; the override is recorded)", err)
+			}
+			return nil, err
+		}
+		log.Error("starting although the audit log was rolled back, as the operator asked", "err", err)
+		l.Record(audit.Entry{Time: time.Now().UTC(), Action: "audit.override", Result: audit.Allowed, Reason: err.Error()})
+	}
+	return l, nil
+}
+
 func (a *app) close() {
+	if a.audit != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := a.audit.Close(ctx); err != nil {
+			a.log.Error("audit log not flushed at shutdown", "err", err)
+		}
+		cancel()
+	}
 	if a.db != nil {
 		a.db.Close()
 	}
@@ -304,6 +340,13 @@ func (a *app) janitor(ctx context.Context) {
 				a.log.Info("removed temporary object files left by a crash", "count", n)
 			}
 		}
+		if a.cfg.AuditRetention > 0 {
+			if n, err := a.audit.Prune(ctx, time.Now().Add(-a.cfg.AuditRetention)); err != nil && ctx.Err() == nil {
+				a.log.Warn("audit pruning failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("pruned audit entries past retention", "count", n)
+			}
+		}
 		if n, err := a.db.PruneChanges(time.Now().Add(-a.cfg.ChangeRetention)); err != nil {
 			a.log.Warn("change feed pruning failed", "err", err)
 		} else if n > 0 {
@@ -315,12 +358,4 @@ func (a *app) janitor(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// logRecorder writes audit entries to the log until the tamper-evident
-// audit log is wired in.
-type logRecorder struct{ log *slog.Logger }
-
-func (r logRecorder) Record(e audit.Entry) {
-	r.log.Debug("audit", "action", e.Action, "user", e.User, "result", e.Result, "status", e.Status, "request_id", e.RequestID)
 }

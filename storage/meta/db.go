@@ -61,7 +61,8 @@ var migrations = []func(tx *bolt.Tx) error{
 	func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketDepts, bucketKEKs, bucketUsers, bucketSessions,
 			bucketNodes, bucketNodeIdx, bucketVersions, bucketRefs, bucketPending, bucketGC,
-			bucketUploads, bucketChanges, bucketRules, bucketShares} {
+			bucketUploads, bucketChanges, bucketRules, bucketShares,
+			bucketAudit, bucketAuditHash, bucketAuditTime, bucketAuditState} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -121,6 +121,22 @@ func (s *Server) start(t testing.TB) {
 		b, _ := os.ReadFile(s.log)
 		t.Fatalf("MinIO did not start: %v\n%s", err, b)
 	}
+	// The health endpoints can answer before S3 calls are served ("Server
+	// not initialized yet"): wait for a real one.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := s3.Open(ctx, s.Options("gshare-probe"))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			t.Fatalf("MinIO does not serve S3 calls: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (s *Server) waitHealthy(d time.Duration) error {
@@ -131,7 +147,7 @@ func (s *Server) waitHealthy(d time.Duration) error {
 			return fmt.Errorf("exited")
 		default:
 		}
-		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/live")
+		resp, err := http.Get("http://" + s.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

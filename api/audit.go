@@ -1,0 +1,302 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"gshare/acl"
+	"gshare/acl/audit"
+	"gshare/storage/docpath"
+)
+
+// AuditLog is what the audit and report routes need from audit.Log.
+type AuditLog interface {
+	Find(q audit.Query) ([]audit.Stored, int64, error)
+	Verify(ctx context.Context) (audit.Report, error)
+	Export(ctx context.Context, w io.Writer, o audit.ExportOptions) error
+	Latest() (audit.Checkpoint, error)
+	PublicKey() string
+}
+
+// auditDept is the department an audit request concerns: the dept
+// parameter, or all of them.
+func auditDept(r *http.Request, rq *request) (string, error) {
+	d := r.URL.Query().Get("dept")
+	if d == "" {
+		return allDepts, nil
+	}
+	if err := docpath.ValidDept(d); err != nil {
+		return "", badRequest("bad_dept", "dept must be a department id")
+	}
+	return d, nil
+}
+
+// parseTime accepts RFC 3339 or a date (midnight, Lao time).
+func parseTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", v, time.FixedZone("ICT", 7*3600)); err == nil {
+		return t, nil
+	}
+	return time.Time{}, errors.New("bad time")
+}
+
+// auditQuery builds a query from URL parameters, reporting the first bad
+// one by name.
+func auditQuery(v url.Values, dept string) (audit.Query, error) {
+	q := audit.Query{User: v.Get("user"), Path: v.Get("path"), Action: v.Get("action"), After: -1, Limit: 1000}
+	if dept != allDepts {
+		q.Dept = dept
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		if s := v.Get(f.name); s != "" {
+			t, err := parseTime(s)
+			if err != nil {
+				return q, badRequest("bad_"+f.name, f.name+" must be an RFC 3339 time or a date (2026-11-25)")
+			}
+			*f.dst = t
+		}
+	}
+	switch r := v.Get("result"); r {
+	case "", audit.Allowed, audit.Denied, audit.Error:
+		q.Result = r
+	default:
+		return q, badRequest("bad_result", "result must be allowed, denied or error")
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			return q, badRequest("bad_limit", "limit must be 1 to 10000")
+		}
+		q.Limit = n
+	}
+	if s := v.Get("cursor"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return q, badRequest("bad_cursor", "cursor must be a value returned as next")
+		}
+		q.After = n
+	}
+	if q.Path != "" {
+		p, err := docpath.Parse(q.Path)
+		if err != nil {
+			return q, err
+		}
+		q.Path = p.String()
+	}
+	if f := v.Get("format"); f != "" && f != "json" && f != "csv" {
+		return q, badRequest("bad_format", "format must be json or csv")
+	}
+	return q, nil
+}
+
+func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, _ := auditDept(r, rq)
+	q, err := auditQuery(r.URL.Query(), dept)
+	if err != nil {
+		return err
+	}
+	es, next, err := s.d.AuditLog.Find(q)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		return writeCSV(w, "audit.csv", []string{"index", "time", "user", "address", "department", "action", "path", "object", "version", "result", "status", "bytes", "request_id", "reason"},
+			func(emit func(...string)) {
+				for _, e := range es {
+					emit(strconv.FormatInt(e.Index, 10), e.Time.Format(time.RFC3339Nano), e.User, e.Addr, e.Dept, e.Action, e.Path, e.Object,
+						strconv.FormatInt(e.Version, 10), e.Result, strconv.Itoa(e.Status), strconv.FormatInt(e.Bytes, 10), e.RequestID, e.Reason)
+				}
+			})
+	}
+	out := map[string]any{"entries": es, "next": nil}
+	if es == nil {
+		out["entries"] = []audit.Stored{}
+	}
+	if next >= 0 {
+		out["next"] = strconv.FormatInt(next, 10)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func writeCSV(w http.ResponseWriter, name string, header []string, rows func(emit func(...string))) error {
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	rows(func(f ...string) {
+		for i, v := range f {
+			// Cells starting with = + - @ run as formulas in spreadsheets.
+			if v != "" && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') {
+				f[i] = "'" + v
+			}
+		}
+		cw.Write(f)
+	})
+	cw.Flush()
+	return nil
+}
+
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, rq *request) error {
+	rep, err := s.d.AuditLog.Verify(r.Context())
+	if err != nil && !errors.Is(err, audit.ErrTampered) {
+		return err
+	}
+	if !rep.OK {
+		s.log.Error("audit log verification failed", "bad_at", rep.BadAt, "problem", rep.Problem)
+	}
+	writeJSON(w, http.StatusOK, rep)
+	return nil
+}
+
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, _ := auditDept(r, rq)
+	q, err := auditQuery(r.URL.Query(), dept)
+	if err != nil {
+		return err
+	}
+	o := audit.ExportOptions{Query: q}
+	if v := r.URL.Query().Get("since"); v != "" {
+		if o.Since, err = strconv.ParseInt(v, 10, 64); err != nil || o.Since < 1 {
+			return badRequest("bad_since", "since must be the size of an earlier checkpoint")
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="gshare-audit.jsonl"`)
+	return s.d.AuditLog.Export(r.Context(), w, o)
+}
+
+func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, rq *request) error {
+	cp, err := s.d.AuditLog.Latest()
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"checkpoint": string(cp.Signed), "size": cp.Size, "public_key": s.d.AuditLog.PublicKey()})
+	return nil
+}
+
+// reportScope parses a report's time range (default: the last 30 days).
+func (s *Server) reportScope(r *http.Request, dept string) (audit.Query, error) {
+	q, err := auditQuery(r.URL.Query(), dept)
+	if err != nil {
+		return q, err
+	}
+	if q.From.IsZero() {
+		q.From = s.o.Now().Add(-30 * 24 * time.Hour)
+	}
+	q.Limit = 1 << 30
+	return q, nil
+}
+
+// reportDocument is the access history of one document (or folder).
+func (s *Server) reportDocument(w http.ResponseWriter, r *http.Request, rq *request) error {
+	p, err := docpath.Parse(r.URL.Query().Get("path"))
+	if err != nil {
+		rq.authz = true
+		return err
+	}
+	rq.path, rq.hasPath = p, true
+	if err := s.authorizeSystem(rq, p.Dept, "sys:audit", acl.ActAudit); err != nil {
+		return err
+	}
+	q, err := s.reportScope(r, p.Dept)
+	if err != nil {
+		return err
+	}
+	return s.entriesReport(w, r, q, "document-history.csv")
+}
+
+// reportUser is the activity of one user, in the departments the caller
+// audits.
+func (s *Server) reportUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, _ := auditDept(r, rq)
+	if r.URL.Query().Get("user") == "" {
+		return badRequest("missing_user", "user is required")
+	}
+	q, err := s.reportScope(r, dept)
+	if err != nil {
+		return err
+	}
+	return s.entriesReport(w, r, q, "user-activity.csv")
+}
+
+func (s *Server) entriesReport(w http.ResponseWriter, r *http.Request, q audit.Query, name string) error {
+	es, _, err := s.d.AuditLog.Find(q)
+	if err != nil {
+		return err
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		return writeCSV(w, name, []string{"time", "user", "address", "action", "path", "result", "bytes"}, func(emit func(...string)) {
+			for _, e := range es {
+				emit(e.Time.Format(time.RFC3339), e.User, e.Addr, e.Action, e.Path, e.Result, strconv.FormatInt(e.Bytes, 10))
+			}
+		})
+	}
+	if es == nil {
+		es = []audit.Stored{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+	return nil
+}
+
+func (s *Server) reportDepartment(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, _ := auditDept(r, rq)
+	if dept == allDepts {
+		return badRequest("missing_dept", "dept is required")
+	}
+	q, err := s.reportScope(r, dept)
+	if err != nil {
+		return err
+	}
+	es, _, err := s.d.AuditLog.Find(q)
+	if err != nil {
+		return err
+	}
+	rows := audit.Summary(es)
+	if r.URL.Query().Get("format") == "csv" {
+		return writeCSV(w, "department-"+dept+".csv", []string{"day", "uploads", "downloads", "bytes_in", "bytes_out", "users", "denied"}, func(emit func(...string)) {
+			for _, d := range rows {
+				emit(d.Day, strconv.Itoa(d.Uploads), strconv.Itoa(d.Downloads), strconv.FormatInt(d.BytesIn, 10),
+					strconv.FormatInt(d.BytesOut, 10), strconv.Itoa(d.Users), strconv.Itoa(d.Denied))
+			}
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"department": dept, "days": rows})
+	return nil
+}
+
+func (s *Server) reportUnusual(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, _ := auditDept(r, rq)
+	q, err := s.reportScope(r, dept)
+	if err != nil {
+		return err
+	}
+	es, _, err := s.d.AuditLog.Find(q)
+	if err != nil {
+		return err
+	}
+	fs := audit.Unusual(es)
+	if r.URL.Query().Get("format") == "csv" {
+		return writeCSV(w, "unusual.csv", []string{"day", "user", "kind", "detail", "value"}, func(emit func(...string)) {
+			for _, f := range fs {
+				emit(f.Day, f.User, f.Kind, f.Detail, strconv.FormatInt(f.Value, 10))
+			}
+		})
+	}
+	if fs == nil {
+		fs = []audit.Finding{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"findings": fs})
+	return nil
+}
