@@ -11,7 +11,7 @@ MINIO := $(CACHE)/minio-$(MINIO_VERSION)/minio
 STATICCHECK := $(CACHE)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 GO ?= go
 
-.PHONY: all build run test test-short lint tools fuzz clean
+.PHONY: all build run test test-short lint tools debian-packages fuzz clean
 
 all: build
 
@@ -23,7 +23,7 @@ run:
 	$(GO) run ./cmd/gshare serve
 
 # Every test: format, vet and staticcheck, then the whole suite under the
-# race detector against a real MinIO.
+# race detector against a real MinIO (and litmus for WebDAV).
 test: tools lint
 	GSHARE_TEST_MINIO_BIN=$(MINIO) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
 
@@ -37,7 +37,19 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-tools: $(MINIO) $(STATICCHECK)
+tools: $(MINIO) $(STATICCHECK) debian-packages
+
+# Debian packages some tests use; installed when running as root on Debian,
+# otherwise those tests skip and say why.
+DEBIAN_PACKAGES := litmus
+debian-packages:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "Not installing$$missing (needs root and apt-get); their tests will skip"; fi; \
+	fi
 
 $(MINIO):
 	@echo "Installing MinIO $(MINIO_VERSION) into $(dir $@) (takes a few minutes once)..."

@@ -57,6 +57,15 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, v1+"/folders/...", "folder.create", docAccess{acl.ActWrite}, s.mkdir)
 	s.handle(http.MethodPost, v1+"/move", "file.move", handlerAccess{"delete on from, write on to"}, s.move)
 	s.handle(http.MethodGet, v1+"/versions/...", "file.versions", docAccess{acl.ActRead}, s.versions)
+	s.handle(http.MethodGet, v1+"/changes", "", handlerAccess{"read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
+
+	for method, action := range map[string]string{
+		"OPTIONS": "", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
+		"GET": "file.read", "HEAD": "file.stat", "PUT": "file.write", "DELETE": "file.delete",
+		"COPY": "file.copy", "MOVE": "file.move", "LOCK": "file.lock", "UNLOCK": "file.unlock",
+	} {
+		s.handle(method, davPrefix+"/...", action, davAccess{}, s.dav)
+	}
 
 	if s.d.AuditLog != nil {
 		auditor := sysAccess{obj: "sys:audit", act: acl.ActAudit, dept: auditDept}

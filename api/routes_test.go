@@ -228,6 +228,42 @@ func routeCases() []routeCase {
 			return "/api/v1/move", map[string]string{"from": p, "to": p + ".moved"}, nil
 		}, false},
 		{"GET", "/api/v1/versions/...", docRead, static("/api/v1/versions/finance/dir/doc.txt", nil), false},
+		{"OPTIONS", "/dav/...", docRead, static("/dav/finance/dir/doc.txt", nil), false},
+		{"PROPFIND", "/dav/...", only(207, "manager", "editor", "viewer"), static("/dav/finance/dir/", nil, "Depth", "1"), false},
+		{"GET", "/dav/...", docRead, static("/dav/finance/dir/doc.txt", nil), false},
+		{"HEAD", "/dav/...", docRead, static("/dav/finance/dir/doc.txt", nil), false},
+		{"PUT", "/dav/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/dav/finance/" + e.unique("dav") + ".txt", "x", nil
+		}, false},
+		{"DELETE", "/dav/...", docWrite(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/dav" + newFile(e, t), nil, nil
+		}, false},
+		{"MKCOL", "/dav/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/dav/finance/" + e.unique("col"), nil, nil
+		}, false},
+		{"COPY", "/dav/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			p := newFile(e, t)
+			return "/dav" + p, nil, []string{"Destination", e.URL + "/dav" + p + ".copy"}
+		}, false},
+		{"MOVE", "/dav/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			p := newFile(e, t)
+			return "/dav" + p, nil, []string{"Destination", e.URL + "/dav" + p + ".moved"}
+		}, false},
+		{"PROPPATCH", "/dav/...", docWrite(207), static("/dav/finance/dir/doc.txt",
+			`<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><x xmlns="urn:g">ລາວ</x></D:prop></D:set></D:propertyupdate>`), false},
+		{"LOCK", "/dav/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/dav/finance/" + e.unique("lock"), lockBody, nil
+		}, false},
+		{"UNLOCK", "/dav/...", docWrite(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			p := "/dav/finance/" + e.unique("unlock")
+			token := "opaquelocktoken:none"
+			if tok := e.tokens[role]; role == "manager" || role == "editor" {
+				r := e.Do("LOCK", p, tok, lockBody)
+				token = strings.Trim(r.Header.Get("Lock-Token"), "<>")
+			}
+			return p, nil, []string{"Lock-Token", "<" + token + ">"}
+		}, false},
+		{"GET", "/api/v1/changes", docRead, static("/api/v1/changes?dept=finance&cursor=0", nil), false},
 		{"GET", "/api/v1/audit", only(200, "admin", "auditor"), static("/api/v1/audit?dept=finance&limit=5", nil), false},
 		{"GET", "/api/v1/audit/export", only(200, "admin", "auditor"), static("/api/v1/audit/export?dept=finance", nil), false},
 		{"GET", "/api/v1/audit/checkpoint", only(200, "admin", "auditor"), static("/api/v1/audit/checkpoint?dept=finance", nil), false},
@@ -256,6 +292,8 @@ func routeCases() []routeCase {
 		}, false},
 	}
 }
+
+const lockBody = `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`
 
 // uploadOf creates an upload owned by the editor and returns its path.
 func uploadOf(t *testing.T, e *env) string {

@@ -112,6 +112,9 @@ type Server struct {
 
 	throttle *auth.Throttle
 
+	davLocks *davLocks  // WebDAV locks, in memory
+	propsMu  sync.Mutex // WebDAV dead property updates
+
 	inflight sync.WaitGroup // requests being served
 	mu       sync.Mutex
 	tusReqs  map[*request]context.CancelCauseFunc // running tus requests, for InterruptUploads
@@ -129,7 +132,7 @@ func New(d Deps, o Options) (*Server, error) {
 		d.Audit = discard{}
 	}
 	s := &Server{d: d, o: o, log: d.Log, exact: map[string]*endpoint{}, throttle: auth.NewThrottle(),
-		tusReqs: map[*request]context.CancelCauseFunc{}}
+		tusReqs: map[*request]context.CancelCauseFunc{}, davLocks: newDavLocks()}
 	s.throttle.Now = o.Now
 	if d.Uploads != nil {
 		var err error
@@ -299,6 +302,8 @@ type request struct {
 	path      docpath.Path // the parsed document path of document routes
 	hasPath   bool
 	share     *meta.Share // the link of a share download
+	davErr    error       // why the WebDAV file system failed, for davWriter
+	shortETag bool        // WebDAV: ETags are davETag
 	authz     bool        // an authorisation decision was made
 	entry     audit.Entry
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"sort"
+	"strconv"
 
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
@@ -41,6 +42,12 @@ func collator(r *http.Request) *collate.Collator {
 }
 
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error {
+	// The cursor is read before the listing: a change in between is then
+	// also in the feed, and replaying it is harmless.
+	cursor, err := s.d.Docs.DB().LatestChange(rq.path.Dept)
+	if err != nil {
+		return err
+	}
 	dir, kids, err := s.d.Docs.List(rq.path)
 	if err != nil {
 		return err
@@ -57,7 +64,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error
 	for i, k := range kids {
 		out[i] = entry(k)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"path": rq.path.String(), "entries": out})
+	writeJSON(w, http.StatusOK, map[string]any{"path": rq.path.String(), "entries": out, "cursor": strconv.FormatUint(cursor, 10)})
 	return nil
 }
 

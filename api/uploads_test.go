@@ -441,6 +441,20 @@ func TestUploadMemory(t *testing.T) {
 			t.Errorf("PUT heap peaked at %d MiB", peak>>20)
 		}
 	}
+	peak = peakHeap(t, func() {
+		req, _ := http.NewRequest("PUT", e.URL+"/dav/finance/dav.bin", &repeatReader{b: chunk, n: size})
+		req.ContentLength = size
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 201 {
+			t.Fatalf("WebDAV PUT: %v %v", resp, err)
+		}
+		resp.Body.Close()
+	})
+	t.Logf("peak heap during a %d MiB WebDAV PUT: %d MiB", size>>20, peak>>20)
+	if peak > 128<<20 {
+		t.Errorf("WebDAV PUT heap peaked at %d MiB", peak>>20)
+	}
 }
 
 type repeatReader struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -154,6 +155,14 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			conn.Close()
 			waitOffset(t, s, tok, loc2, 1_234_568)
 			s.patch(tok, loc, 9_000_001, doc[9_000_001:])
+			// WebDAV, with a device token as its password.
+			var dt struct{ Token string }
+			json.Unmarshal(s.must(201, "POST", "/api/v1/tokens", tok, map[string]string{"name": "dav"}).body, &dt)
+			req, _ := http.NewRequest("PUT", s.URL+"/dav/finance/dav-"+name+".txt", bytes.NewReader(doc))
+			req.SetBasicAuth("ed", dt.Token)
+			if res, err := http.DefaultClient.Do(req); err != nil || res.StatusCode != 201 {
+				t.Fatalf("WebDAV PUT: %v %v", res, err)
+			}
 			got := s.must(200, "GET", "/api/v1/files/finance/tus-"+name+".txt", tok, nil)
 			if !bytes.Equal(got.body, doc) {
 				t.Fatal("tus document differs")

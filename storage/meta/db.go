@@ -54,6 +54,7 @@ var (
 	bucketChanges  = []byte("changes")
 	bucketRules    = []byte("casbin_rule")
 	bucketShares   = []byte("shares")
+	bucketProps    = []byte("props")
 )
 
 // migrations[i] brings the schema from version i to i+1.
@@ -62,7 +63,7 @@ var migrations = []func(tx *bolt.Tx) error{
 		for _, b := range [][]byte{bucketMeta, bucketDepts, bucketKEKs, bucketUsers, bucketSessions,
 			bucketNodes, bucketNodeIdx, bucketVersions, bucketRefs, bucketPending, bucketGC,
 			bucketUploads, bucketChanges, bucketRules, bucketShares,
-			bucketAudit, bucketAuditHash, bucketAuditTime, bucketAuditState} {
+			bucketAudit, bucketAuditHash, bucketAuditTime, bucketAuditState, bucketProps} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -32,6 +32,7 @@
 //	changes    nested per department: uint64 seq → Change
 //	casbin_rule  ptype ‖ 0 ‖ v0 ‖ 0 ‖ … → empty (Casbin policy lines)
 //	shares     SHA-256(link token) → Share
+//	props      node id → WebDAV dead properties
 //	audit, audit_hash, audit_time, audit_state
 //	           the audit log: records by index, Merkle tree hashes by storage
 //	           index, a time index, and the tree size and latest checkpoint

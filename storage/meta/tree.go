@@ -314,6 +314,9 @@ func removeTree(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path) error {
 		if err := deleteNode(tx, d); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bucketProps).Delete(d.ID[:]); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -1,0 +1,574 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"io/fs"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"golang.org/x/net/webdav"
+
+	"gshare/acl"
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// WebDAV lives at /dav/{dept}/…, served by golang.org/x/net/webdav over a
+// file system backed by the document store, so every byte goes through the
+// same encryption, authorisation and audit as the REST API. GET and HEAD of
+// files use the REST download path (integrity checked before headers).
+// Locks are kept in memory.
+const davPrefix = "/dav"
+
+// davAccess authorises a WebDAV request by method: reading, writing,
+// deleting, and for COPY and MOVE the Destination too (parsed by the same
+// normaliser; another host is refused).
+type davAccess struct{}
+
+func (davAccess) String() string { return "dav:method" }
+
+func (davAccess) check(s *Server, r *http.Request, rq *request) error {
+	if err := requireUser(rq); err != nil {
+		return err
+	}
+	if rq.escaped == "" || rq.escaped == "/" {
+		rq.authz = true // the root lists only the caller's departments
+		if r.Method != "PROPFIND" && r.Method != http.MethodOptions && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "the WebDAV root holds departments only"}
+		}
+		return nil
+	}
+	p, err := docpath.ParseEscaped(rq.escaped)
+	if err != nil {
+		rq.authz = true
+		return err
+	}
+	rq.path, rq.hasPath = p, true
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, "PROPFIND", http.MethodOptions:
+		return s.authorize(rq, p, acl.ActRead)
+	case http.MethodDelete:
+		return s.authorize(rq, p, acl.ActDelete)
+	case "COPY", "MOVE":
+		dst, err := davDestination(r)
+		if err != nil {
+			rq.authz = true
+			return err
+		}
+		srcAct := acl.ActRead
+		if r.Method == "MOVE" {
+			srcAct = acl.ActDelete
+		}
+		if err := s.authorize(rq, p, srcAct); err != nil {
+			return err
+		}
+		if err := s.authorize(rq, dst, acl.ActWrite); err != nil {
+			return err
+		}
+		if r.Header.Get("Overwrite") != "F" {
+			return s.authorize(rq, dst, acl.ActDelete)
+		}
+		return nil
+	default: // PUT, MKCOL, PROPPATCH, LOCK, UNLOCK
+		return s.authorize(rq, p, acl.ActWrite)
+	}
+}
+
+// davDestination parses a COPY or MOVE Destination header.
+func davDestination(r *http.Request) (docpath.Path, error) {
+	u, err := url.Parse(r.Header.Get("Destination"))
+	if err != nil || u.Path == "" {
+		return docpath.Path{}, badRequest("bad_destination", "Destination must be a URL below "+davPrefix+"/")
+	}
+	if u.Host != "" && u.Host != r.Host {
+		return docpath.Path{}, &httpError{status: http.StatusBadGateway, code: "other_server", msg: "Destination is on another server"}
+	}
+	rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
+	if !ok {
+		return docpath.Path{}, badRequest("bad_destination", "Destination must be below "+davPrefix+"/")
+	}
+	return docpath.ParseEscaped(rest)
+}
+
+func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *request) error {
+	rq.shortETag = true
+	if r.Method == "LOCK" {
+		return s.davLockRequest(w, r, rq)
+	}
+	if h := r.Header.Get("If"); strings.Contains(h, "[") && rq.hasPath {
+		ok, rewritten := s.evalIf(r, rq, h)
+		if !ok {
+			return &httpError{status: http.StatusPreconditionFailed, code: "precondition_failed", msg: "the If header's conditions do not hold"}
+		}
+		r.Header.Set("If", rewritten)
+	}
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && rq.hasPath {
+		if n, err := s.d.Docs.DB().Lookup(rq.path); err == nil && !n.Dir {
+			return s.serveFile(w, r, rq, 0)
+		}
+	}
+	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
+		if err != nil {
+			return err
+		}
+		if err := checkXMLNamespaces(body); err != nil {
+			return badRequest("bad_xml", "the request body is not namespace-well-formed XML: "+err.Error())
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	fsys := &davFS{s: s, user: rq.user.Username, rq: rq}
+	h := &webdav.Handler{Prefix: davPrefix, FileSystem: fsys, LockSystem: s.davLocks}
+	dw := &davWriter{ResponseWriter: w, s: s, rq: rq}
+	h.ServeHTTP(dw, r)
+	return nil
+}
+
+// checkXMLNamespaces rejects what Go's XML decoder lets through but XML
+// Namespaces 1.0 forbids: undeclaring a prefix (xmlns:p=""). RFC 4918
+// servers must answer 400 to such bodies.
+func checkXMLNamespaces(body []byte) error {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := d.RawToken()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return errors.New("syntax error")
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			for _, a := range se.Attr {
+				if a.Name.Space == "xmlns" && a.Value == "" {
+					return errors.New("a namespace prefix is declared empty")
+				}
+			}
+		}
+	}
+}
+
+// davWriter replaces x/net/webdav's error answers (it reports most file
+// system failures as 403 or 405) with G-Share's mapping when the file
+// system recorded why it failed, such as S3 being down.
+type davWriter struct {
+	http.ResponseWriter
+	s        *Server
+	rq       *request
+	replaced bool
+}
+
+func (w *davWriter) WriteHeader(code int) {
+	if code >= 400 && w.rq.davErr != nil {
+		if st, _, _ := w.s.errorResponse(w.rq.davErr, 0); st >= 500 || st == http.StatusRequestEntityTooLarge || st == http.StatusBadRequest {
+			w.replaced = true
+			w.s.writeError(w.ResponseWriter, w.rq, w.rq.davErr)
+			return
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *davWriter) Write(b []byte) (int, error) {
+	if w.replaced {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// davFS is the WebDAV view of the documents one user may see.
+type davFS struct {
+	s    *Server
+	user string
+	rq   *request
+}
+
+// fail records err for davWriter and returns the os error x/net/webdav
+// understands.
+func (f *davFS) fail(op, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	f.rq.davErr = err
+	switch {
+	case errors.Is(err, meta.ErrNotFound), errors.Is(err, meta.ErrNotDir), errors.Is(err, docpath.ErrInvalid):
+		return &os.PathError{Op: op, Path: name, Err: os.ErrNotExist}
+	case errors.Is(err, meta.ErrExists):
+		return &os.PathError{Op: op, Path: name, Err: os.ErrExist}
+	}
+	return &os.PathError{Op: op, Path: name, Err: err}
+}
+
+func (f *davFS) parse(name string) (docpath.Path, bool, error) {
+	if strings.Trim(name, "/") == "" {
+		return docpath.Path{}, true, nil
+	}
+	p, err := docpath.Parse(name)
+	return p, false, err
+}
+
+func (f *davFS) Mkdir(ctx context.Context, name string, perm os.FileMode) error {
+	p, root, err := f.parse(name)
+	if err != nil || root || p.IsRoot() {
+		return f.fail("mkdir", name, cmpErr(err, meta.ErrExists))
+	}
+	_, err = f.s.d.Docs.Mkdir(p, false, f.user)
+	return f.fail("mkdir", name, err)
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
+}
+
+func (f *davFS) RemoveAll(ctx context.Context, name string) error {
+	p, root, err := f.parse(name)
+	if err != nil || root || p.IsRoot() {
+		return f.fail("remove", name, cmpErr(err, meta.ErrInvalid))
+	}
+	_, err = f.s.d.Docs.Delete(p, f.user)
+	return f.fail("remove", name, err)
+}
+
+func (f *davFS) Rename(ctx context.Context, oldName, newName string) error {
+	from, r1, err1 := f.parse(oldName)
+	to, r2, err2 := f.parse(newName)
+	if err := errors.Join(err1, err2); err != nil || r1 || r2 {
+		return f.fail("rename", oldName, cmpErr(err, meta.ErrInvalid))
+	}
+	_, err := f.s.d.Docs.Move(from, to, meta.MoveOptions{Author: f.user})
+	return f.fail("rename", oldName, err)
+}
+
+func (f *davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
+	p, root, err := f.parse(name)
+	if root {
+		return davInfo{name: "/", dir: true, mod: time.Now()}, nil
+	}
+	if err != nil {
+		return nil, f.fail("stat", name, err)
+	}
+	n, err := f.s.d.Docs.DB().Lookup(p)
+	if err != nil {
+		return nil, f.fail("stat", name, err)
+	}
+	return nodeInfo(n), nil
+}
+
+func (f *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.FileMode) (webdav.File, error) {
+	p, root, err := f.parse(name)
+	if root {
+		return &davFile{fs: f, info: davInfo{name: "/", dir: true, mod: time.Now()}, root: true}, nil
+	}
+	if err != nil {
+		return nil, f.fail("open", name, err)
+	}
+	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
+		return f.create(ctx, p, name)
+	}
+	n, err := f.s.d.Docs.DB().Lookup(p)
+	if err != nil {
+		return nil, f.fail("open", name, err)
+	}
+	return &davFile{fs: f, path: p, node: n, info: nodeInfo(n), ctx: ctx}, nil
+}
+
+// create starts a write: the body streams through a pipe into the document
+// store, sealed part by part; Close waits for the commit.
+func (f *davFS) create(ctx context.Context, p docpath.Path, name string) (webdav.File, error) {
+	if p.IsRoot() {
+		return nil, f.fail("create", name, meta.ErrIsDir)
+	}
+	parent, err := f.s.d.Docs.DB().Lookup(p.Parent())
+	if err != nil || !parent.Dir {
+		return nil, f.fail("create", name, cmpErr(err, meta.ErrNotFound)) // WebDAV: no implicit folders (409)
+	}
+	if n, err := f.s.d.Docs.DB().Lookup(p); err == nil && n.Dir {
+		return nil, f.fail("create", name, meta.ErrIsDir)
+	}
+	pr, pw := io.Pipe()
+	wf := &davFile{fs: f, path: p, info: davInfo{name: p.Base(), mod: time.Now()}, pw: pw, done: make(chan struct{}), ctx: ctx}
+	go func() {
+		defer close(wf.done)
+		n, v, err := f.s.d.Docs.Put(ctx, p, pr, docstore.PutOptions{Size: -1, Author: f.user})
+		pr.CloseWithError(err) // unblocks a writer if the store gave up
+		wf.node, wf.err = n, err
+		if err == nil {
+			f.rq.entry.Object, f.rq.entry.Version, f.rq.entry.Bytes = n.ID.String(), v.Number, v.Size
+		}
+	}()
+	return wf, nil
+}
+
+// davFile is an open file or folder. A file opened for writing has pw
+// set; one opened for reading streams from the store from its offset.
+type davFile struct {
+	fs   *davFS
+	path docpath.Path
+	node meta.Node
+	info davInfo
+	root bool
+	ctx  context.Context
+
+	// reading
+	off int64
+	rc  io.ReadCloser
+
+	// writing
+	pw      *io.PipeWriter
+	written int64
+	done    chan struct{}
+	err     error
+	props   []webdav.Proppatch // patches made before the file exists
+
+	dirRead bool
+}
+
+func (d *davFile) Write(b []byte) (int, error) {
+	if d.pw == nil {
+		return 0, fs.ErrPermission
+	}
+	n, err := d.pw.Write(b)
+	d.written += int64(n)
+	return n, err
+}
+
+func (d *davFile) Read(b []byte) (int, error) {
+	if d.pw != nil || d.info.dir {
+		return 0, fs.ErrInvalid
+	}
+	if d.rc == nil {
+		if d.off >= d.node.Size {
+			return 0, io.EOF
+		}
+		v, err := d.fs.s.d.Docs.DB().Version(d.node.ID, d.node.Version)
+		if err != nil {
+			return 0, d.fs.fail("read", d.path.String(), err)
+		}
+		if d.rc, err = d.fs.s.d.Docs.Open(d.ctx, v, d.off, v.Size-d.off); err != nil {
+			return 0, d.fs.fail("read", d.path.String(), err)
+		}
+	}
+	n, err := d.rc.Read(b)
+	d.off += int64(n)
+	return n, err
+}
+
+func (d *davFile) Seek(offset int64, whence int) (int64, error) {
+	if d.pw != nil {
+		return 0, fs.ErrInvalid
+	}
+	var pos int64
+	switch whence {
+	case io.SeekStart:
+		pos = offset
+	case io.SeekCurrent:
+		pos = d.off + offset
+	case io.SeekEnd:
+		pos = d.node.Size + offset
+	}
+	if pos < 0 {
+		return 0, fs.ErrInvalid
+	}
+	if pos != d.off && d.rc != nil {
+		d.rc.Close()
+		d.rc = nil
+	}
+	d.off = pos
+	return pos, nil
+}
+
+func (d *davFile) Close() error {
+	if d.rc != nil {
+		d.rc.Close()
+	}
+	if d.pw == nil {
+		return nil
+	}
+	d.pw.Close()
+	<-d.done
+	if d.err != nil {
+		return d.fs.fail("write", d.path.String(), d.err)
+	}
+	if len(d.props) > 0 {
+		if _, err := d.fs.s.patchProps(d.node.ID, d.props); err != nil {
+			return d.fs.fail("proppatch", d.path.String(), err)
+		}
+	}
+	return nil
+}
+
+func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
+	if !d.info.dir || d.dirRead {
+		if count > 0 {
+			return nil, io.EOF
+		}
+		return nil, nil
+	}
+	d.dirRead = true
+	var out []fs.FileInfo
+	if d.root {
+		ds, err := d.fs.s.d.Docs.DB().Depts()
+		if err != nil {
+			return nil, d.fs.fail("readdir", "/", err)
+		}
+		for _, dept := range ds {
+			if d.fs.s.d.ACL.Can(d.fs.user, docpath.Path{Dept: dept.ID}, acl.ActRead) == nil {
+				out = append(out, davInfo{name: dept.ID, dir: true, mod: dept.Created})
+			}
+		}
+		return out, nil
+	}
+	_, kids, err := d.fs.s.d.Docs.List(d.path)
+	if err != nil {
+		return nil, d.fs.fail("readdir", d.path.String(), err)
+	}
+	for _, k := range kids {
+		kp := docpath.Path{Dept: d.path.Dept, Names: append(append([]string(nil), d.path.Names...), k.Name)}
+		if d.fs.s.d.ACL.Can(d.fs.user, kp, acl.ActRead) == nil {
+			out = append(out, nodeInfo(k))
+		}
+	}
+	return out, nil
+}
+
+func (d *davFile) Stat() (fs.FileInfo, error) {
+	if d.pw != nil {
+		i := d.info
+		i.size = d.written
+		return i, nil
+	}
+	return d.info, nil
+}
+
+// DeadProps implements webdav.DeadPropsHolder.
+func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
+	if d.root || d.pw != nil || d.path.IsRoot() {
+		return nil, nil
+	}
+	ps, err := d.fs.s.d.Docs.DB().Props(d.node.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[xml.Name]webdav.Property, len(ps))
+	for _, p := range ps {
+		n := xml.Name{Space: p.Space, Local: p.Local}
+		out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.InnerXML}
+	}
+	return out, nil
+}
+
+// Patch implements webdav.DeadPropsHolder; all patches apply or none.
+func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	if d.pw != nil {
+		d.props = append(d.props, patches...)
+		return okPropstats(patches), nil
+	}
+	if d.root || d.path.IsRoot() {
+		return nil, fs.ErrPermission
+	}
+	return d.fs.s.patchProps(d.node.ID, patches)
+}
+
+// patchProps applies patches to a node's dead properties; the server's
+// propsMu serialises the read-modify-write.
+func (s *Server) patchProps(id meta.ID, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	s.propsMu.Lock()
+	defer s.propsMu.Unlock()
+	db := s.d.Docs.DB()
+	ps, err := db.Props(id)
+	if err != nil {
+		return nil, err
+	}
+	m := map[xml.Name]meta.Prop{}
+	for _, p := range ps {
+		m[xml.Name{Space: p.Space, Local: p.Local}] = p
+	}
+	for _, patch := range patches {
+		for _, p := range patch.Props {
+			if patch.Remove {
+				delete(m, p.XMLName)
+			} else {
+				m[p.XMLName] = meta.Prop{Space: p.XMLName.Space, Local: p.XMLName.Local, Lang: p.Lang, InnerXML: p.InnerXML}
+			}
+		}
+	}
+	out := make([]meta.Prop, 0, len(m))
+	for _, p := range m {
+		out = append(out, p)
+	}
+	if err := db.SetProps(id, out); err != nil {
+		return nil, err
+	}
+	return okPropstats(patches), nil
+}
+
+func okPropstats(patches []webdav.Proppatch) []webdav.Propstat {
+	st := webdav.Propstat{Status: http.StatusOK}
+	for _, patch := range patches {
+		for _, p := range patch.Props {
+			st.Props = append(st.Props, webdav.Property{XMLName: p.XMLName})
+		}
+	}
+	return []webdav.Propstat{st}
+}
+
+// davInfo is the fs.FileInfo of a node, with the ETag and content type
+// x/net/webdav would otherwise compute by reading the file.
+type davInfo struct {
+	name string
+	size int64
+	dir  bool
+	mod  time.Time
+	etag string
+}
+
+func nodeInfo(n meta.Node) davInfo {
+	i := davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified}
+	if !n.Dir {
+		i.etag = davETag(n.SHA256)
+	}
+	return i
+}
+
+func (i davInfo) Name() string       { return i.name }
+func (i davInfo) Size() int64        { return i.size }
+func (i davInfo) ModTime() time.Time { return i.mod }
+func (i davInfo) IsDir() bool        { return i.dir }
+func (i davInfo) Sys() any           { return nil }
+func (i davInfo) Mode() fs.FileMode {
+	if i.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+
+// ETag implements webdav.ETager.
+func (i davInfo) ETag(ctx context.Context) (string, error) {
+	if i.etag == "" {
+		return "", webdav.ErrNotImplemented
+	}
+	return i.etag, nil
+}
+
+// ContentType implements webdav.ContentTyper without reading the file.
+func (i davInfo) ContentType(ctx context.Context) (string, error) {
+	if i.dir {
+		return "", webdav.ErrNotImplemented
+	}
+	if t := mime.TypeByExtension(path.Ext(i.name)); t != "" {
+		return t, nil
+	}
+	return "application/octet-stream", nil
+}

@@ -1,0 +1,71 @@
+package api_test
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"gshare/acl"
+	"gshare/api/apitest"
+)
+
+// TestLitmus runs the litmus WebDAV suite's basic, copymove, props and
+// locks groups; make test installs litmus (Debian package) when it can.
+func TestLitmus(t *testing.T) {
+	bin, err := exec.LookPath("litmus")
+	if err != nil {
+		t.Skip("litmus not installed (apt-get install litmus; make test does it when run as root on Debian)")
+	}
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	// Basic with a device token, as WebDAV apps should use.
+	cmd := exec.Command(bin, e.URL+"/dav/finance/", "ed", tok)
+	cmd.Env = append(cmd.Environ(), "TESTS=basic copymove props locks")
+	cmd.Dir = t.TempDir() // litmus writes debug.log and child.log there
+	out, err := cmd.CombinedOutput()
+	if err != nil || bytes.Contains(out, []byte("FAIL")) {
+		t.Fatalf("litmus: %v\n%s", err, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "<- summary") {
+			t.Log(strings.TrimSpace(l))
+		}
+	}
+}
+
+// TestDavConditionalPut: lock a file, then PUT with If headers mixing the
+// lock token and entity tags, as WebDAV clients do.
+func TestDavConditionalPut(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	e.Do("PUT", "/dav/finance/f.txt", tok, "one")
+	lock := e.Do("LOCK", "/dav/finance/f.txt", tok, `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>ed</D:owner></D:lockinfo>`)
+	if lock.Status != 200 {
+		t.Fatalf("LOCK: %d %s", lock.Status, lock.Body)
+	}
+	lt := strings.Trim(lock.Header.Get("Lock-Token"), "<>")
+	cur := e.Do("HEAD", "/api/v1/files/finance/f.txt", tok, nil).Header.Get("ETag")
+	for _, c := range []struct {
+		ifh    string
+		status int
+	}{
+		{"", 423},
+		{"(<" + lt + ">)", 201},
+		{"(<" + lt + "x>) (Not <DAV:no-lock>)", 412},
+		{"(<" + lt + "> [CUR]) (Not <DAV:no-lock> [CUR])", 201},
+		{`(<` + lt + `> ["bogus"]) (Not <DAV:no-lock> ["bogus"])`, 412},
+	} {
+		var h []string
+		if c.ifh != "" {
+			h = []string{"If", strings.ReplaceAll(c.ifh, "CUR", cur)}
+		}
+		r := e.Do("PUT", "/dav/finance/f.txt", tok, "two", h...)
+		if r.Status != c.status {
+			t.Errorf("If %q: %d %s, want %d", c.ifh, r.Status, r.Body, c.status)
+		}
+		cur = e.Do("HEAD", "/api/v1/files/finance/f.txt", tok, nil).Header.Get("ETag")
+	}
+}

@@ -1,0 +1,412 @@
+package api
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/webdav"
+
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// davLocks is a WebDAV lock system with exclusive and shared write locks.
+// x/net/webdav's own refuses shared locks; this one implements its
+// LockSystem interface, so the handler's other methods still confirm
+// against it. Locks live in memory: a restart releases them (RFC 4918
+// allows a server to lose locks), and several nodes would need a shared
+// store.
+type davLocks struct {
+	mu    sync.Mutex
+	locks map[string]*davLock // by token
+}
+
+type davLock struct {
+	token   string
+	details webdav.LockDetails
+	shared  bool
+	expiry  time.Time // zero: never
+}
+
+var _ webdav.LockSystem = (*davLocks)(nil)
+
+func newDavLocks() *davLocks { return &davLocks{locks: map[string]*davLock{}} }
+
+// covers reports whether lock l applies to the resource name.
+func (l *davLock) covers(name string) bool {
+	root := l.details.Root
+	if name == root {
+		return true
+	}
+	if l.details.ZeroDepth {
+		return false
+	}
+	return strings.HasPrefix(name, strings.TrimSuffix(root, "/")+"/")
+}
+
+func (ls *davLocks) expire(now time.Time) {
+	for t, l := range ls.locks {
+		if !l.expiry.IsZero() && now.After(l.expiry) {
+			delete(ls.locks, t)
+		}
+	}
+}
+
+func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool) (string, error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	n := &davLock{details: d, shared: shared}
+	for _, l := range ls.locks {
+		if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
+			return "", webdav.ErrLocked
+		}
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	n.token = "opaquelocktoken:" + hex.EncodeToString(b[:])
+	if d.Duration >= 0 {
+		n.expiry = now.Add(d.Duration)
+	}
+	ls.locks[n.token] = n
+	return n.token, nil
+}
+
+// Create implements webdav.LockSystem (exclusive locks).
+func (ls *davLocks) Create(now time.Time, d webdav.LockDetails) (string, error) {
+	return ls.create(now, d, false)
+}
+
+// Confirm implements webdav.LockSystem: every token named must be a live
+// lock on one of the resources, and the tokens held must cover every lock
+// on them (for shared locks, holding any one of them will do).
+func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	held := map[string]bool{}
+	for _, c := range conditions {
+		if c.Not || c.Token == "" {
+			continue
+		}
+		l := ls.locks[c.Token]
+		if l == nil || !(name0 != "" && l.covers(name0) || name1 != "" && l.covers(name1)) {
+			return nil, webdav.ErrConfirmationFailed
+		}
+		held[c.Token] = true
+	}
+	for _, name := range []string{name0, name1} {
+		if name == "" {
+			continue
+		}
+		sharedHeld, sharedSeen := false, false
+		for t, l := range ls.locks {
+			if !l.covers(name) {
+				continue
+			}
+			if !l.shared && !held[t] {
+				// x/net/webdav turns anything but ErrConfirmationFailed
+				// into a 500; a list that confers no access fails this way
+				// (412 when every list fails, RFC 4918 §10.4.1).
+				return nil, webdav.ErrConfirmationFailed
+			}
+			if l.shared {
+				sharedSeen = true
+				sharedHeld = sharedHeld || held[t]
+			}
+		}
+		if sharedSeen && !sharedHeld {
+			return nil, webdav.ErrConfirmationFailed
+		}
+	}
+	return func() {}, nil
+}
+
+// Refresh implements webdav.LockSystem.
+func (ls *davLocks) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	l := ls.locks[token]
+	if l == nil {
+		return webdav.LockDetails{}, webdav.ErrNoSuchLock
+	}
+	l.details.Duration = d
+	l.expiry = time.Time{}
+	if d >= 0 {
+		l.expiry = now.Add(d)
+	}
+	return l.details, nil
+}
+
+// Unlock implements webdav.LockSystem.
+func (ls *davLocks) Unlock(now time.Time, token string) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	if ls.locks[token] == nil {
+		return webdav.ErrNoSuchLock
+	}
+	delete(ls.locks, token)
+	return nil
+}
+
+func (ls *davLocks) lookup(token string) *davLock {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.locks[token]
+}
+
+// davName is the lock system's name of a document path.
+func davName(p docpath.Path) string { return p.String() }
+
+type lockInfo struct {
+	XMLName   xml.Name  `xml:"DAV: lockinfo"`
+	Exclusive *struct{} `xml:"lockscope>exclusive"`
+	Shared    *struct{} `xml:"lockscope>shared"`
+	Write     *struct{} `xml:"locktype>write"`
+	Owner     struct {
+		InnerXML string `xml:",innerxml"`
+	} `xml:"owner"`
+}
+
+// parseTimeout reads the first usable value of a Timeout header; the
+// default and the cap are one day.
+func parseTimeout(h string) time.Duration {
+	const maxTimeout = 24 * time.Hour
+	for _, v := range strings.Split(h, ",") {
+		v = strings.TrimSpace(v)
+		if v == "Infinite" {
+			return maxTimeout
+		}
+		if n, err := strconv.ParseInt(strings.TrimPrefix(v, "Second-"), 10, 64); err == nil && strings.HasPrefix(v, "Second-") && n > 0 {
+			return min(time.Duration(n)*time.Second, maxTimeout)
+		}
+	}
+	return maxTimeout
+}
+
+// davLock answers LOCK: a new exclusive or shared lock (creating an empty
+// file when the resource does not exist), or a refresh.
+func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
+	if err != nil {
+		return err
+	}
+	now := s.o.Now()
+	timeout := parseTimeout(r.Header.Get("Timeout"))
+	if len(bytes.TrimSpace(body)) == 0 {
+		token := ""
+		if ih, ok := parseIf(r.Header.Get("If")); ok && len(ih) == 1 && len(ih[0].conds) == 1 {
+			token = ih[0].conds[0].token
+		}
+		if token == "" {
+			return badRequest("bad_lock", "a LOCK without a body refreshes the lock named in the If header")
+		}
+		d, err := s.davLocks.Refresh(now, token, timeout)
+		if err != nil {
+			return &httpError{status: http.StatusPreconditionFailed, code: "no_such_lock", msg: "no such lock"}
+		}
+		return writeLock(w, http.StatusOK, token, d, s.davLocks.lookup(token).shared)
+	}
+	if err := checkXMLNamespaces(body); err != nil {
+		return badRequest("bad_xml", "the lock request is not well-formed XML")
+	}
+	var li lockInfo
+	if err := xml.Unmarshal(body, &li); err != nil || li.Write == nil || (li.Exclusive == nil) == (li.Shared == nil) {
+		return badRequest("bad_lock", "the lock request must ask for an exclusive or a shared write lock")
+	}
+	depth := r.Header.Get("Depth")
+	if depth != "" && depth != "0" && depth != "infinity" {
+		return badRequest("bad_depth", "Depth of a LOCK is 0 or infinity")
+	}
+	d := webdav.LockDetails{Root: davName(rq.path), Duration: timeout, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
+	token, err := s.davLocks.create(now, d, li.Shared != nil)
+	if err != nil {
+		return &httpError{status: http.StatusLocked, code: "locked", msg: "the resource is locked"}
+	}
+	status := http.StatusOK
+	if _, err := s.d.Docs.DB().Lookup(rq.path); err != nil {
+		// Locking an unmapped URL creates an empty file (RFC 4918 §9.10.4).
+		parent, perr := s.d.Docs.DB().Lookup(rq.path.Parent())
+		if perr != nil || !parent.Dir {
+			s.davLocks.Unlock(now, token)
+			return &httpError{status: http.StatusConflict, code: "no_parent", msg: "the parent collection does not exist"}
+		}
+		if _, _, err := s.d.Docs.Put(r.Context(), rq.path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.user.Username}); err != nil {
+			s.davLocks.Unlock(now, token)
+			return err
+		}
+		status = http.StatusCreated
+	}
+	w.Header().Set("Lock-Token", "<"+token+">")
+	return writeLock(w, status, token, d, li.Shared != nil)
+}
+
+func writeLock(w http.ResponseWriter, status int, token string, d webdav.LockDetails, shared bool) error {
+	depth, scope := "infinity", "exclusive"
+	if d.ZeroDepth {
+		depth = "0"
+	}
+	if shared {
+		scope = "shared"
+	}
+	var root, owner, tok bytes.Buffer
+	xml.EscapeText(&root, []byte(davPrefix+d.Root))
+	xml.EscapeText(&tok, []byte(token))
+	owner.WriteString(d.OwnerXML) // verbatim, as the client sent it
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	w.WriteHeader(status)
+	_, err := fmt.Fprintf(w, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"+
+		"<D:prop xmlns:D=\"DAV:\"><D:lockdiscovery><D:activelock>"+
+		"<D:locktype><D:write/></D:locktype><D:lockscope><D:%s/></D:lockscope>"+
+		"<D:depth>%s</D:depth><D:owner>%s</D:owner><D:timeout>Second-%d</D:timeout>"+
+		"<D:locktoken><D:href>%s</D:href></D:locktoken><D:lockroot><D:href>%s</D:href></D:lockroot>"+
+		"</D:activelock></D:lockdiscovery></D:prop>", scope, depth, owner.String(), int64(d.Duration/time.Second), tok.String(), root.String())
+	return err
+}
+
+// An If header is a disjunction of lists, each a conjunction of
+// conditions on a resource (RFC 4918 §10.4).
+type ifList struct {
+	resource string // tagged list: its URL; "" for the request's resource
+	conds    []ifCond
+}
+
+type ifCond struct {
+	not   bool
+	token string // a state token, or
+	etag  string // an entity tag
+}
+
+// parseIf parses an If header; ok is false when it is malformed.
+func parseIf(h string) ([]ifList, bool) {
+	var out []ifList
+	res := ""
+	s := strings.TrimSpace(h)
+	for s != "" {
+		switch s[0] {
+		case '<':
+			end := strings.IndexByte(s, '>')
+			if end < 0 {
+				return nil, false
+			}
+			res, s = s[1:end], strings.TrimSpace(s[end+1:])
+		case '(':
+			end := strings.IndexByte(s, ')')
+			if end < 0 {
+				return nil, false
+			}
+			l := ifList{resource: res}
+			body := strings.TrimSpace(s[1:end])
+			for body != "" {
+				c := ifCond{}
+				if strings.HasPrefix(body, "Not") {
+					c.not, body = true, strings.TrimSpace(body[3:])
+				}
+				switch {
+				case strings.HasPrefix(body, "<"):
+					e := strings.IndexByte(body, '>')
+					if e < 0 {
+						return nil, false
+					}
+					c.token, body = body[1:e], strings.TrimSpace(body[e+1:])
+				case strings.HasPrefix(body, "["):
+					e := strings.IndexByte(body, ']')
+					if e < 0 {
+						return nil, false
+					}
+					c.etag, body = body[1:e], strings.TrimSpace(body[e+1:])
+				default:
+					return nil, false
+				}
+				l.conds = append(l.conds, c)
+			}
+			if len(l.conds) == 0 {
+				return nil, false
+			}
+			out = append(out, l)
+			s = strings.TrimSpace(s[end+1:])
+		default:
+			return nil, false
+		}
+	}
+	return out, len(out) > 0
+}
+
+// evalIf evaluates an If header with entity tags, which x/net/webdav
+// ignores: false means 412 Precondition Failed. When it holds, it returns
+// the lists that held with their entity tags removed, for x/net/webdav to
+// confirm the lock tokens.
+func (s *Server) evalIf(r *http.Request, rq *request, h string) (bool, string) {
+	lists, ok := parseIf(h)
+	if !ok {
+		return true, h // x/net/webdav answers the syntax error itself
+	}
+	var kept []string
+	for _, l := range lists {
+		p := rq.path
+		if l.resource != "" {
+			u, err := url.Parse(l.resource)
+			if err != nil {
+				continue
+			}
+			rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
+			if q, err := docpath.ParseEscaped(rest); ok && err == nil {
+				p = q
+			}
+		}
+		var cur meta.Hash
+		found := false
+		if n, err := s.d.Docs.DB().Lookup(p); err == nil && !n.Dir {
+			cur, found = n.SHA256, true
+		}
+		all := true
+		for _, c := range l.conds {
+			var v bool
+			if c.token != "" {
+				lk := s.davLocks.lookup(c.token)
+				v = lk != nil && lk.covers(davName(p))
+			} else {
+				v = found && etagMatches(c.etag, cur)
+			}
+			if v == c.not {
+				all = false
+				break
+			}
+		}
+		if !all {
+			continue
+		}
+		var conds []string
+		for _, c := range l.conds {
+			if c.token != "" {
+				not := ""
+				if c.not {
+					not = "Not "
+				}
+				conds = append(conds, not+"<"+c.token+">")
+			}
+		}
+		if len(conds) == 0 {
+			conds = []string{"Not <DAV:no-lock>"} // always true
+		}
+		tag := ""
+		if l.resource != "" {
+			tag = "<" + l.resource + "> "
+		}
+		kept = append(kept, tag+"("+strings.Join(conds, " ")+")")
+	}
+	return len(kept) > 0, strings.Join(kept, " ")
+}

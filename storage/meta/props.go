@@ -1,0 +1,33 @@
+package meta
+
+import (
+	bolt "go.etcd.io/bbolt"
+)
+
+// Prop is a WebDAV dead property of a node, stored as its XML.
+type Prop struct {
+	Space    string `json:"space"`
+	Local    string `json:"local"`
+	Lang     string `json:"lang,omitempty"`
+	InnerXML []byte `json:"xml"`
+}
+
+// Props returns a node's dead properties.
+func (db *DB) Props(id ID) ([]Prop, error) {
+	var out []Prop
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		_, err := get(tx.Bucket(bucketProps), id[:], &out)
+		return err
+	})
+	return out, err
+}
+
+// SetProps replaces a node's dead properties (none: deletes them).
+func (db *DB) SetProps(id ID, props []Prop) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		if len(props) == 0 {
+			return tx.Bucket(bucketProps).Delete(id[:])
+		}
+		return put(tx.Bucket(bucketProps), id[:], props)
+	})
+}
