@@ -11,7 +11,7 @@ MINIO := $(CACHE)/minio-$(MINIO_VERSION)/minio
 STATICCHECK := $(CACHE)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
 GO ?= go
 
-.PHONY: all build run test test-short lint tools debian-packages fuzz clean
+.PHONY: all build run test test-short lint cross tools debian-packages fuzz clean
 
 all: build
 
@@ -24,8 +24,14 @@ run:
 
 # Every test: format, vet and staticcheck, then the whole suite under the
 # race detector against a real MinIO (and litmus for WebDAV).
-test: tools lint
+test: tools lint cross
 	GSHARE_TEST_MINIO_BIN=$(MINIO) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
+
+# The sync client must build for phones: a static android/arm64 binary,
+# and every package for ios/arm64 (linking for iOS needs Apple's toolchain).
+cross:
+	GOOS=android GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/gshare
+	GOOS=ios GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./acl/... ./api/... ./config ./storage/...
 
 # The suite without MinIO-backed tests (they skip with a message).
 test-short:

@@ -14,6 +14,7 @@ import (
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
+	"gshare/storage/uploads"
 )
 
 // httpError is an error with the status, code and message the client sees.
@@ -81,6 +82,10 @@ func (s *Server) errorResponse(err error, status int) (int, string, string) {
 		return http.StatusGone, "cursor_expired", "the cursor is older than the kept history; list the tree again and continue from the cursor it returns"
 	case errors.Is(err, docstore.ErrSizeMismatch), errors.Is(err, io.ErrUnexpectedEOF):
 		return http.StatusBadRequest, "incomplete_body", "the request body was shorter or longer than announced"
+	case errors.Is(err, uploads.ErrChecksum):
+		return 460, "checksum_mismatch", "the uploaded bytes do not match the announced sha256 (did the file change while it was sent?); upload it again"
+	case errors.Is(err, uploads.ErrBadMetadata):
+		return http.StatusBadRequest, "bad_metadata", "sha256 and if_match metadata must be 64 hex digits"
 	case errors.Is(err, auth.ErrBadCredentials):
 		return http.StatusUnauthorized, "bad_credentials", "wrong username or password"
 	case errors.Is(err, auth.ErrNoSession), errors.Is(err, auth.ErrExpired):

@@ -474,3 +474,35 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 }
 
 var _ = meta.Hash{}
+
+// TestUploadChecks: the sha256 metadata rejects a torn upload, if_match a
+// stale one; neither leaves an upload behind.
+func TestUploadChecks(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	data := []byte("ເອກະສານ version one")
+	create := func(path string, kv ...string) *apitest.Response {
+		return e.Do("POST", "/api/v1/uploads/", tok, data, "Tus-Resumable", "1.0.0", "Upload-Length", strconv.Itoa(len(data)),
+			"Content-Type", "application/offset+octet-stream", "Upload-Metadata", apitest.TusMetadata(append([]string{"path", path}, kv...)...))
+	}
+	if r := create("/finance/a.txt", "sha256", sum(data)); r.Status != 201 {
+		t.Fatalf("matching sha256: %d %s", r.Status, r.Body)
+	}
+	if r := create("/finance/b.txt", "sha256", sum([]byte("other"))); r.Status != 460 || r.Code() != "checksum_mismatch" {
+		t.Fatalf("torn upload: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("HEAD", "/api/v1/files/finance/b.txt", tok, nil); r.Status != 404 {
+		t.Fatalf("torn upload stored: %d", r.Status)
+	}
+	if r := create("/finance/a.txt", "if_match", sum([]byte("stale"))); r.Status != 412 {
+		t.Fatalf("stale if_match: %d %s", r.Status, r.Body)
+	}
+	if r := create("/finance/a.txt", "if_match", sum(data)); r.Status != 201 {
+		t.Fatalf("current if_match: %d %s", r.Status, r.Body)
+	}
+	if r := create("/finance/c.txt", "sha256", "xyz"); r.Status != 400 {
+		t.Fatalf("malformed sha256: %d", r.Status)
+	}
+	if n, _ := e.Uploads.Count("ed"); n != 0 {
+		t.Fatalf("%d uploads left behind", n)
+	}
+}

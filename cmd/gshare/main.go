@@ -4,6 +4,7 @@
 //	gshare user       add, list, disable, enable users; reset passwords
 //	gshare role       grant and revoke roles
 //	gshare audit      export the audit log; verify an export offline
+//	gshare sync       two-way sync of a directory with a department
 //	gshare version    print the version
 //
 // Run "gshare help" or "gshare COMMAND --help" for details.
@@ -54,6 +55,7 @@ func commands(stdin io.Reader) []command {
 		{"user", "add, list, disable, enable users; reset a password (against a running server)", userCmd(stdin)},
 		{"role", "grant or revoke a role in a department (against a running server)", roleCmd},
 		{"audit", "export the audit log, or verify an export offline", auditCmd},
+		{"sync", "keep a local directory and a department in two-way sync", syncCmd},
 		{"version", "print the version", version},
 	}
 }

@@ -48,6 +48,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,7 +70,26 @@ var (
 	ErrNoPath = errors.New("upload metadata lacks a valid path")
 	// ErrOffset means a chunk does not start at the upload's offset.
 	ErrOffset = errors.New("chunk offset differs from the upload offset")
+	// ErrChecksum means the received bytes do not hash to the SHA-256 the
+	// client announced in the "sha256" metadata (the file changed while it
+	// was being sent); the upload is discarded.
+	ErrChecksum = errors.New("uploaded bytes do not match the announced SHA-256")
+	// ErrBadMetadata means "sha256" or "if_match" metadata is malformed.
+	ErrBadMetadata = errors.New("malformed upload metadata")
 )
+
+// hashMeta reads an optional SHA-256 from upload metadata.
+func hashMeta(md map[string]string, key string) (*meta.Hash, error) {
+	v, ok := md[key]
+	if !ok {
+		return nil, nil
+	}
+	var h meta.Hash
+	if err := h.UnmarshalText([]byte(strings.Trim(v, `"`))); err != nil {
+		return nil, fmt.Errorf("uploads: %s: %w", key, ErrBadMetadata)
+	}
+	return &h, nil
+}
 
 // maxStages bounds the staging blobs of an upload: beyond it, a PATCH
 // rewrites the staged bytes as one blob instead of adding another, so a
@@ -139,6 +159,11 @@ func (s *Store) NewUpload(ctx context.Context, info handler.FileInfo) (handler.U
 	p, err := docpath.Parse(info.MetaData["path"])
 	if err != nil || p.IsRoot() {
 		return nil, fmt.Errorf("uploads: %w", ErrNoPath)
+	}
+	for _, k := range []string{"sha256", "if_match"} {
+		if _, err := hashMeta(info.MetaData, k); err != nil {
+			return nil, err
+		}
 	}
 	size := info.Size
 	if info.SizeIsDeferred {
@@ -546,10 +571,27 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	}
 	var sum meta.Hash
 	ss.hash.Sum(sum[:0])
+	want, _ := hashMeta(rec.MetaData, "sha256")
+	ifMatch, _ := hashMeta(rec.MetaData, "if_match")
+	if want != nil && *want != sum {
+		// A torn file (changed while it was sent) must never become a
+		// version; the client uploads again.
+		if derr := u.s.discard(dctx, rec); derr != nil {
+			return errors.Join(ErrChecksum, derr)
+		}
+		return fmt.Errorf("uploads: finish %s: %w", rec.ID, ErrChecksum)
+	}
 	_, _, err = u.s.db.CommitUpload(rec.ID, meta.Commit{
 		Write: rec.Write, Path: p, Size: rec.Size, PartSize: rec.PartSize, Salts: salts, SHA256: sum,
-		DEK: rec.DEK, KEKVersion: rec.KEKVersion, Author: rec.Owner,
+		DEK: rec.DEK, KEKVersion: rec.KEKVersion, Author: rec.Owner, IfMatch: ifMatch,
 	}, stageKeys(rec.Stages))
+	if errors.Is(err, meta.ErrPrecondition) {
+		// The file changed on the server since the client read it: this
+		// upload can never commit, so it must not linger.
+		if derr := u.s.discard(dctx, rec); derr != nil {
+			return errors.Join(err, derr)
+		}
+	}
 	return err
 }
 
