@@ -13,6 +13,7 @@ func (s *Server) routes() {
 	const v1 = "/api/v1"
 	s.handle(http.MethodGet, "/healthz", "", publicAccess{}, s.healthz)
 	s.handle(http.MethodGet, "/readyz", "", publicAccess{}, s.readyz)
+	s.handle(http.MethodGet, "/metrics", "", publicAccess{}, s.metricsHandler)
 
 	s.handle(http.MethodPost, v1+"/login", "login", publicAccess{}, s.login)
 	s.handle(http.MethodPost, v1+"/logout", "logout", userAccess{}, s.logout)
@@ -77,6 +78,17 @@ func (s *Server) routes() {
 		s.handle(http.MethodGet, v1+"/reports/user", "report.user", auditor, s.reportUser)
 		s.handle(http.MethodGet, v1+"/reports/department", "report.department", auditor, s.reportDepartment)
 		s.handle(http.MethodGet, v1+"/reports/unusual", "report.unusual", auditor, s.reportUnusual)
+	}
+
+	if s.d.Ops != nil {
+		keysRule := sysAccess{obj: "sys:keys", act: acl.ActManage}
+		s.handle(http.MethodGet, v1+"/keys", "", keysRule, s.keysStatus)
+		s.handle(http.MethodPost, v1+"/keys/rotate", "key.rotate", keysRule, s.rotateKey)
+		s.handle(http.MethodPost, v1+"/keys/rotate-master", "key.rotate-master", keysRule, s.rotateMaster)
+		s.handle(http.MethodDelete, v1+"/keys/master-old", "key.confirm-master", keysRule, s.confirmMaster)
+		s.handle(http.MethodPost, v1+"/keys/shred", "key.shred", keysRule, s.shred)
+		s.handle(http.MethodGet, v1+"/backup", "backup.create", sysAccess{obj: "sys:backup", act: acl.ActManage}, s.backupDownload)
+		s.handle(http.MethodGet, v1+"/check", "check.run", sysAccess{obj: "sys:check", act: acl.ActManage}, s.check)
 	}
 
 	if s.tus != nil {

@@ -35,8 +35,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tus/tusd/v2/pkg/handler"
 
 	"gshare/acl/audit"
@@ -78,6 +80,10 @@ type Deps struct {
 	Policy Policy
 	// AuditLog answers the audit and report routes; nil leaves them out.
 	AuditLog AuditLog
+	// Ops are key management, backups and checks; nil leaves them out.
+	Ops *Ops
+	// Metrics is the Prometheus registry /metrics serves; nil makes one.
+	Metrics *prometheus.Registry
 	// Uploads is the tus store; nil disables the uploads endpoint.
 	Uploads *uploads.Store
 }
@@ -115,6 +121,8 @@ type Server struct {
 	davLocks *davLocks  // WebDAV locks, in memory
 	propsMu  sync.Mutex // WebDAV dead property updates
 
+	metrics  *metrics
+	active   atomic.Int64   // requests being served, for metrics
 	inflight sync.WaitGroup // requests being served
 	mu       sync.Mutex
 	tusReqs  map[*request]context.CancelCauseFunc // running tus requests, for InterruptUploads
@@ -140,6 +148,7 @@ func New(d Deps, o Options) (*Server, error) {
 			return nil, fmt.Errorf("api: tus handler: %w", err)
 		}
 	}
+	s.metrics = newMetrics(s, d.Metrics)
 	s.routes()
 	sort.SliceStable(s.prefix, func(i, j int) bool { return len(s.prefix[i].path) > len(s.prefix[j].path) })
 	return s, nil
@@ -302,9 +311,10 @@ type request struct {
 	path      docpath.Path // the parsed document path of document routes
 	hasPath   bool
 	share     *meta.Share // the link of a share download
-	davErr    error       // why the WebDAV file system failed, for davWriter
-	shortETag bool        // WebDAV: ETags are davETag
-	authz     bool        // an authorisation decision was made
+	bodyIn    *countingBody
+	davErr    error // why the WebDAV file system failed, for davWriter
+	shortETag bool  // WebDAV: ETags are davETag
+	authz     bool  // an authorisation decision was made
 	entry     audit.Entry
 }
 
@@ -312,8 +322,13 @@ type request struct {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inflight.Add(1)
 	defer s.inflight.Done()
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	body := &countingBody{r: r.Body}
+	r.Body = body
 	rq := &request{id: newRequestID(), start: s.o.Now(), addr: s.clientAddr(r)}
 	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rq.id))
+	rq.bodyIn = body
 	rw := &responseWriter{ResponseWriter: w}
 	w = rw
 	h := w.Header()
@@ -466,6 +481,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 		attrs = append(attrs, "err", err.Error())
 	}
 	s.log.Log(r.Context(), lvl, "request", attrs...)
+	s.metrics.observe(rq, status, rq.bodyIn.n, w.bytes, s.o.Now().Sub(rq.start))
 	if rq.route == nil || rq.route.action == "" {
 		return
 	}

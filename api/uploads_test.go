@@ -347,11 +347,21 @@ func TestUploadConcurrentPatches(t *testing.T) {
 			t.Errorf("status %d", s)
 		}
 	}
-	if r := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0"); r.Status == 200 {
-		// The winner was interrupted by the loser's lock request: finish
-		// with one client.
-		off := e.TusOffset(tok, loc)
-		e.TusPatch(tok, loc, off, a[off:])
+	// If neither request finished (one interrupted, one stale), finish with
+	// one client, retrying while the interrupted one still holds the lock,
+	// as tus clients do.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		r := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0")
+		if r.Status == 404 {
+			break // finished
+		}
+		if r.Status != 200 {
+			continue
+		}
+		off, _ := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+		if p := e.TusPatch(tok, loc, off, a[off:]); p.Status == 204 {
+			break
+		}
 	}
 	r := e.Do("GET", "/api/v1/files/finance/race", tok, nil)
 	if r.Status != 200 || len(r.Body) != len(a) {

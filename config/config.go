@@ -67,6 +67,11 @@ type Config struct {
 	// AuditRetention is how long audit entries are kept; 0 keeps them
 	// forever.
 	AuditRetention time.Duration
+	// BackupInterval is how often a backup is written to BackupDir; 0
+	// disables scheduled backups.
+	BackupInterval time.Duration
+	BackupDir      string
+	BackupKeep     int
 	// AllowAuditRollback starts even when meta.db's audit log is behind
 	// the checkpoint anchored in the object store (after a deliberate
 	// restore); the override is itself audited.
@@ -207,6 +212,26 @@ func Settings() []Setting {
 					return fmt.Errorf("bad boolean %q (want true or false)", v)
 				}
 				c.AllowAuditRollback = b
+				return nil
+			}},
+		{Key: "backup_interval", Env: "GSHARE_BACKUP_INTERVAL", Default: "0s", Help: "write a sealed backup of meta.db this often (0s: never; e.g. 24h)",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 {
+					return fmt.Errorf("bad duration %q", v)
+				}
+				c.BackupInterval = d
+				return nil
+			}},
+		{Key: "backup_dir", Env: "GSHARE_BACKUP_DIR", Help: "where scheduled backups go (default DATA/backups; put it on another disk)",
+			set: str(func(c *Config) *string { return &c.BackupDir })},
+		{Key: "backup_keep", Env: "GSHARE_BACKUP_KEEP", Default: "14", Help: "how many scheduled backups to keep",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return fmt.Errorf("bad count %q", v)
+				}
+				c.BackupKeep = n
 				return nil
 			}},
 		{Key: "tls_cert", Env: "GSHARE_TLS_CERT", Flag: "tls-cert", Help: "TLS certificate file (PEM); with tls_key, serve HTTPS",

@@ -136,6 +136,17 @@ func Open(db *meta.DB, master crypt.Key, anchor Anchor, o Options) (*Log, error)
 	return l, nil
 }
 
+// Pending returns how many recorded entries wait to be written (the audit
+// lag, for metrics).
+func (l *Log) Pending() int { return len(l.ch) }
+
+// SigningKeyValue names the meta.db value holding the wrapped signing key,
+// the master subkey purpose wrapping it and its context, so a master key
+// rotation can re-wrap it.
+func (l *Log) SigningKeyValue() (name, purpose string, context []byte) {
+	return "audit-sign-key", crypt.PurposeSignWrap, []byte("gshare/audit-sign/v1 " + l.origin)
+}
+
 // PublicKey returns the note verifier key of the log's checkpoints.
 func (l *Log) PublicKey() string { return l.vkey }
 

@@ -47,6 +47,8 @@ type Env struct {
 	ACL     *acl.Enforcer
 	Auth    *auth.Manager
 	Uploads *uploads.Store
+	Ring    *keys.Ring
+	Master  crypt.Key
 	Audit   *Recorder  // every entry, in memory, for assertions
 	Log     *audit.Log // the real, tamper-evident log the entries also go to
 	DataDir string     // meta.db and, for the directory store, objects/
@@ -83,6 +85,7 @@ func New(t testing.TB, o *Options) *Env {
 	t.Cleanup(func() { e.DB.Close() })
 	master := crypt.NewKey()
 	ring, err := keys.NewRing(e.DB, master)
+	e.Ring, e.Master = ring, master
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +116,12 @@ func New(t testing.TB, o *Options) *Env {
 	if p, ok := e.Objects.(objstore.Pinger); ok {
 		ready["objects"] = p.Ping
 	}
-	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads, Policy: e.ACL, AuditLog: e.Log},
+	bg, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	ops := &api.Ops{Ring: ring, Master: func() crypt.Key { return master }, SetMaster: func(crypt.Key) {},
+		Background: bg, AbortMultipart: e.Objects.AbortMultipart}
+	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
+		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,9 @@
 //	gshare role       grant and revoke roles
 //	gshare audit      export the audit log; verify an export offline
 //	gshare sync       two-way sync of a directory with a department
+//	gshare keys       key status, rotation, shredding
+//	gshare backup     sealed backup of the metadata; gshare restore puts one back
+//	gshare check      orphan, missing and damaged objects
 //	gshare version    print the version
 //
 // Run "gshare help" or "gshare COMMAND --help" for details.
@@ -56,6 +59,10 @@ func commands(stdin io.Reader) []command {
 		{"role", "grant or revoke a role in a department (against a running server)", roleCmd},
 		{"audit", "export the audit log, or verify an export offline", auditCmd},
 		{"sync", "keep a local directory and a department in two-way sync", syncCmd},
+		{"keys", "key status, rotation and shredding (against a running server)", keysCmd},
+		{"backup", "write a sealed backup of the metadata (from a running server)", backupCmd},
+		{"restore", "restore a backup into a data directory (server stopped)", restoreCmd},
+		{"check", "find orphan, missing and damaged objects (against a running server)", checkCmd},
 		{"version", "print the version", version},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gshare/acl"
 	"gshare/acl/audit"
@@ -25,20 +29,28 @@ import (
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
+	"gshare/storage/objstore/metered"
 	"gshare/storage/objstore/s3"
 	"gshare/storage/uploads"
 )
 
 // app is a running server's parts, wired together.
 type app struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	db   *meta.DB
-	objs objstore.MultipartStore
-	docs *docstore.Store
-	acl  *acl.Enforcer
-	auth *auth.Manager
-	api  *api.Server
+	cfg     *config.Config
+	log     *slog.Logger
+	db      *meta.DB
+	objs    objstore.MultipartStore // metered
+	rawObjs objstore.MultipartStore
+	ring    *keys.Ring
+	master  atomic.Pointer[crypt.Key]
+	metrics *prometheus.Registry
+	// bg lives as long as the app: background jobs (key rotation) end with it.
+	bg     context.Context
+	stopBg context.CancelFunc
+	docs   *docstore.Store
+	acl    *acl.Enforcer
+	auth   *auth.Manager
+	api    *api.Server
 
 	uploads *uploads.Store
 	audit   *audit.Log
@@ -85,12 +97,23 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db}
+	a := &app{cfg: cfg, log: log, db: db, metrics: prometheus.NewRegistry()}
+	a.bg, a.stopBg = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
+	src := keys.Source{File: cfg.MasterKeyFile, Command: cfg.MasterKeyCommand, DataDir: cfg.Data}
+	if file := keys.MasterFile(src); file != "" {
+		var recovered bool
+		if master, recovered, err = keys.RecoverMaster(db, file, master); err != nil {
+			return nil, err
+		} else if recovered {
+			log.Warn("finished a master key rotation interrupted by a crash", "file", file)
+		}
+	}
+	a.master.Store(&master)
 	ring, err := keys.NewRing(db, master)
 	if err != nil {
 		if errors.Is(err, keys.ErrWrongMaster) {
@@ -98,9 +121,11 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		}
 		return nil, err
 	}
-	if a.objs, err = openObjects(ctx, cfg); err != nil {
+	a.ring = ring
+	if a.rawObjs, err = openObjects(ctx, cfg); err != nil {
 		return nil, err
 	}
+	a.objs = metered.New(a.rawObjs, a.metrics)
 	a.docs = docstore.New(db, a.objs, ring, log)
 	a.docs.MaxSize = int64(cfg.MaxUploadSize)
 	if n, err := a.docs.Recover(); err != nil {
@@ -136,12 +161,25 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	} else if n > 0 {
 		log.Info("finished uploads whose last byte arrived before the last shutdown", "count", n)
 	}
+	name, purpose, context := a.audit.SigningKeyValue()
+	ops := &api.Ops{Ring: ring, MasterFile: keys.MasterFile(src), Background: a.bg, AbortMultipart: a.objs.AbortMultipart,
+		Master:        func() crypt.Key { return *a.master.Load() },
+		SetMaster:     func(k crypt.Key) { a.master.Store(&k) },
+		WrappedValues: []keys.WrappedValue{{Name: name, Purpose: purpose, Context: context}}}
 	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
-		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit},
+		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL})
 	if err != nil {
 		return nil, err
+	}
+	pending, err := ring.PendingRotations()
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range pending {
+		log.Info("resuming a department key rotation interrupted by the last shutdown", "dept", d)
+		go a.api.RunRotation(d)
 	}
 	return a, nil
 }
@@ -214,6 +252,9 @@ func openAudit(ctx context.Context, cfg *config.Config, db *meta.DB, master cryp
 }
 
 func (a *app) close() {
+	if a.stopBg != nil {
+		a.stopBg()
+	}
 	if a.audit != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := a.audit.Close(ctx); err != nil {
@@ -257,14 +298,31 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 		a.janitor(jctx)
 	}()
 
+	if a.cfg.BackupInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.scheduledBackups(jctx)
+		}()
+	}
 	errc := make(chan error, 1)
-	go func() {
-		if a.cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, a.cfg.TLSCert, a.cfg.TLSKey)
-		} else {
-			errc <- srv.Serve(ln)
+	if a.cfg.TLSCert != "" {
+		certs, err := newCertReloader(a.cfg.TLSCert, a.cfg.TLSKey, a.log)
+		if err != nil {
+			stopJanitor()
+			wg.Wait()
+			return err
 		}
-	}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			certs.watch(jctx)
+		}()
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.get}
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
@@ -333,7 +391,7 @@ func (a *app) janitor(ctx context.Context) {
 		} else if n > 0 {
 			a.log.Info("discarded expired uploads", "count", n)
 		}
-		if d, ok := a.objs.(*dir.Store); ok {
+		if d, ok := a.rawObjs.(*dir.Store); ok {
 			if n, err := d.Clean(24*time.Hour, a.cfg.UploadExpiry+24*time.Hour); err != nil {
 				a.log.Warn("cleaning temporary object files failed", "err", err)
 			} else if n > 0 {

@@ -111,6 +111,7 @@ func (s *Store) Put(ctx context.Context, p docpath.Path, body io.Reader, o PutOp
 		return meta.Node{}, meta.Version{}, err
 	}
 	c.Author, c.IfMatch, c.IfNoneMatch = o.Author, o.IfMatch, o.IfNoneMatch
+	c.Rewrap = s.ring.CommitRewrap
 	n, v, err := s.db.Commit(c)
 	if err != nil {
 		s.abort(w.Object)

@@ -154,10 +154,7 @@ const checkKey = "master-check"
 // of the master key; later, a different master key is refused with
 // ErrWrongMaster before anything is written.
 func NewRing(db *meta.DB, master crypt.Key) (*Ring, error) {
-	mk := crypt.Subkey(master, crypt.PurposeMetaMAC)
-	mac := hmac.New(sha256.New, mk[:])
-	mac.Write([]byte("gshare master key check v1"))
-	want := mac.Sum(nil)
+	want := masterCheck(master)
 	got, err := db.SetValueOnce(checkKey, want)
 	if err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
@@ -168,10 +165,26 @@ func NewRing(db *meta.DB, master crypt.Key) (*Ring, error) {
 	return &Ring{db: db, wrap: crypt.Subkey(master, crypt.PurposeKEKWrap), keks: make(map[kekID]crypt.Key)}, nil
 }
 
+// masterCheck is the value recorded to recognise the master key: an HMAC
+// under its meta-MAC subkey, which reveals nothing of the key.
+func masterCheck(master crypt.Key) []byte {
+	mk := crypt.Subkey(master, crypt.PurposeMetaMAC)
+	mac := hmac.New(sha256.New, mk[:])
+	mac.Write([]byte("gshare master key check v1"))
+	return mac.Sum(nil)
+}
+
+// CheckMaster reports whether master is the key db was created with,
+// without writing anything.
+func CheckMaster(db *meta.DB, master crypt.Key) bool {
+	got, err := db.GetValue(checkKey)
+	return err == nil && hmac.Equal(got, masterCheck(master))
+}
+
 // CreateDept creates a department with a fresh key.
 func (r *Ring) CreateDept(id, name string) (meta.Dept, error) {
 	kek := crypt.NewKey()
-	d, err := r.db.CreateDept(id, name, crypt.Wrap(r.wrap, kek, crypt.KEKContext(id, 1)))
+	d, err := r.db.CreateDept(id, name, crypt.Wrap(r.wrapKey(), kek, crypt.KEKContext(id, 1)))
 	if err != nil {
 		return meta.Dept{}, err
 	}
@@ -193,7 +206,7 @@ func (r *Ring) kek(dept string, version uint32) (crypt.Key, error) {
 	if err != nil {
 		return crypt.Key{}, fmt.Errorf("keys: %w", err)
 	}
-	k, err = crypt.Unwrap(r.wrap, wrapped, crypt.KEKContext(dept, version))
+	k, err = crypt.Unwrap(r.wrapKey(), wrapped, crypt.KEKContext(dept, version))
 	if err != nil {
 		return crypt.Key{}, fmt.Errorf("keys: department key %s/%d: %w", dept, version, err)
 	}
@@ -254,4 +267,57 @@ func (r *Ring) Rewrap(v *meta.Version, dept string) error {
 	v.Dept, v.KEKVersion = dept, d.KEKVersion
 	v.DEK = crypt.Wrap(kek, dek, crypt.DEKContext(v.CryptoID, v.Seq, dept, d.KEKVersion))
 	return nil
+}
+
+// MasterFile returns the file a master key source reads, or "" when the key
+// comes from a command (and cannot be rotated by G-Share).
+func MasterFile(src Source) string {
+	switch {
+	case src.Command != "":
+		return ""
+	case src.File != "":
+		return src.File
+	}
+	return filepath.Join(src.DataDir, "master.key")
+}
+
+// StageMaster writes a new master key beside file, as file.new, before the
+// database is switched to it; CommitMaster then puts it in place.
+func StageMaster(file string, k crypt.Key) error {
+	os.Remove(file + ".new") // a leftover of an interrupted rotation that never switched
+	return writeKeyFile(file+".new", k)
+}
+
+// CommitMaster moves file to file.old (kept until the operator confirms)
+// and file.new to file.
+func CommitMaster(file string) (old string, err error) {
+	old = file + ".old"
+	if err := os.Rename(file, old); err != nil {
+		return "", fmt.Errorf("keys: keep the old master key: %w", err)
+	}
+	if err := os.Rename(file+".new", file); err != nil {
+		return "", fmt.Errorf("keys: install the new master key: %w", err)
+	}
+	if d, err := os.Open(filepath.Dir(file)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return old, nil
+}
+
+// RecoverMaster finishes a master key rotation cut off between switching
+// the database and renaming the files: when file's key no longer matches
+// but file.new's does, file.new is put in place. It returns the key to use.
+func RecoverMaster(db *meta.DB, file string, current crypt.Key) (crypt.Key, bool, error) {
+	if CheckMaster(db, current) {
+		return current, false, nil
+	}
+	next, err := readKeyFile(file + ".new")
+	if err != nil || !CheckMaster(db, next) {
+		return current, false, nil
+	}
+	if _, err := CommitMaster(file); err != nil {
+		return current, false, err
+	}
+	return next, true, nil
 }

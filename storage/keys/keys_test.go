@@ -93,3 +93,46 @@ func TestRing(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoverMaster: a crash after meta.db switched to the new master key
+// but before the files were renamed is finished at the next start.
+func TestRecoverMaster(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "master.key")
+	oldKey, _, err := keys.LoadMaster(context.Background(), keys.Source{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := meta.Open(filepath.Join(dir, "meta.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	r, _ := keys.NewRing(db, oldKey)
+	r.CreateDept("finance", "f")
+	next := crypt.NewKey()
+	if err := keys.StageMaster(file, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RotateMaster(next, oldKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Crash here: master.key is still the old key.
+	got, recovered, err := keys.RecoverMaster(db, file, oldKey)
+	if err != nil || !recovered || got != next {
+		t.Fatalf("RecoverMaster: %v %v", recovered, err)
+	}
+	if k, _, _ := keys.LoadMaster(context.Background(), keys.Source{DataDir: dir}); k != next {
+		t.Fatal("master.key is not the new key")
+	}
+	if _, err := os.Stat(file + ".old"); err != nil {
+		t.Fatal("old key file not kept")
+	}
+	r2, err := keys.NewRing(db, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := r2.NewDEK("finance", meta.ID{1}, 1); err != nil {
+		t.Fatalf("department key under the new master: %v", err)
+	}
+}

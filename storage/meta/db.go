@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -223,16 +224,19 @@ func (db *DB) SetValueOnce(key string, value []byte) ([]byte, error) {
 	return out, err
 }
 
-// WriteTo writes a consistent snapshot of the whole database to w, while
-// other transactions go on (a hot backup).
-func (db *DB) WriteTo(w interface{ Write([]byte) (int, error) }) (int64, error) {
-	var n int64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
+// Snapshot passes fn a consistent copy of the whole database, of the
+// given size, while other transactions go on (a hot backup).
+func (db *DB) Snapshot(fn func(size int64, r io.Reader) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error {
+		pr, pw := io.Pipe()
+		go func() {
+			_, err := tx.WriteTo(pw)
+			pw.CloseWithError(err)
+		}()
+		err := fn(tx.Size(), pr)
+		pr.CloseWithError(errors.New("meta: snapshot reader closed"))
 		return err
 	})
-	return n, err
 }
 
 func put(b *bolt.Bucket, key []byte, v any) error {

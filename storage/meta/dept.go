@@ -16,6 +16,17 @@ type Dept struct {
 	Created    time.Time `json:"created"`
 	Root       ID        `json:"root"`        // the root folder's node id
 	KEKVersion uint32    `json:"kek_version"` // the key version new data keys are wrapped with
+	// Shredded is when the department's keys were destroyed; its documents
+	// are gone and the id cannot be used again.
+	Shredded time.Time `json:"shredded,omitzero"`
+}
+
+// KEKRecord is a stored (wrapped) department key.
+type KEKRecord struct {
+	Dept    string    `json:"dept"`
+	Version uint32    `json:"version"`
+	Wrapped []byte    `json:"wrapped"`
+	Created time.Time `json:"created"`
 }
 
 func kekKey(dept string, version uint32) []byte {
@@ -32,7 +43,7 @@ func (db *DB) CreateDept(id, name string, wrappedKEK []byte) (Dept, error) {
 		if b.Get([]byte(id)) != nil {
 			return fmt.Errorf("meta: create department %s: %w", id, ErrExists)
 		}
-		if err := tx.Bucket(bucketKEKs).Put(kekKey(id, 1), wrappedKEK); err != nil {
+		if err := put(tx.Bucket(bucketKEKs), kekKey(id, 1), KEKRecord{Dept: id, Version: 1, Wrapped: wrappedKEK, Created: d.Created}); err != nil {
 			return err
 		}
 		root := Node{ID: d.Root, Parent: rootParent, Dept: id, Name: id, Dir: true, Created: d.Created, Modified: d.Created}
@@ -89,14 +100,102 @@ func (db *DB) Depts() ([]Dept, error) {
 
 // KEK returns a wrapped department key.
 func (db *DB) KEK(dept string, version uint32) ([]byte, error) {
-	var out []byte
+	var r KEKRecord
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketKEKs).Get(kekKey(dept, version))
-		if v == nil {
-			return fmt.Errorf("meta: key %s/%d: %w", dept, version, ErrNotFound)
+		ok, err := get(tx.Bucket(bucketKEKs), kekKey(dept, version), &r)
+		if err == nil && !ok {
+			err = fmt.Errorf("meta: key %s/%d: %w", dept, version, ErrNotFound)
 		}
-		out = append([]byte(nil), v...)
-		return nil
+		return err
+	})
+	return r.Wrapped, err
+}
+
+// KEKs returns every stored department key, by department and version.
+func (db *DB) KEKs() ([]KEKRecord, error) {
+	var out []KEKRecord
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKEKs)
+		return b.ForEach(func(k, _ []byte) error {
+			var r KEKRecord
+			if _, err := get(b, k, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+			return nil
+		})
 	})
 	return out, err
+}
+
+// AddKEK stores a new key version for a department and makes it the one
+// new data keys are wrapped with.
+func (db *DB) AddKEK(dept string, wrapped []byte) (uint32, error) {
+	var v uint32
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		d, err := getDept(tx, dept)
+		if err != nil {
+			return err
+		}
+		if !d.Shredded.IsZero() {
+			return fmt.Errorf("meta: department %s was shredded: %w", dept, ErrInvalid)
+		}
+		d.KEKVersion++
+		v = d.KEKVersion
+		if err := put(tx.Bucket(bucketKEKs), kekKey(dept, v), KEKRecord{Dept: dept, Version: v, Wrapped: wrapped, Created: db.now().UTC()}); err != nil {
+			return err
+		}
+		return put(tx.Bucket(bucketDepts), []byte(dept), d)
+	})
+	return v, err
+}
+
+// ReplaceKEKs rewrites wrapped department keys (a master key rotation), in
+// one transaction with the new master key's check value and any other
+// values given.
+func (db *DB) ReplaceKEKs(records []KEKRecord, values map[string][]byte) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, r := range records {
+			if err := put(tx.Bucket(bucketKEKs), kekKey(r.Dept, r.Version), r); err != nil {
+				return err
+			}
+		}
+		for k, v := range values {
+			if err := tx.Bucket(bucketMeta).Put([]byte(k), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteKEKs removes a department's key versions below keep (0: all of
+// them): after a rotation finished, or to shred the department.
+func (db *DB) DeleteKEKs(dept string, keep uint32) (int, error) {
+	n := 0
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketKEKs)
+		var doomed [][]byte
+		err := b.ForEach(func(k, _ []byte) error {
+			var r KEKRecord
+			if _, err := get(b, k, &r); err != nil {
+				return err
+			}
+			if r.Dept == dept && (keep == 0 || r.Version < keep) {
+				doomed = append(doomed, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range doomed {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(doomed)
+		return nil
+	})
+	return n, err
 }

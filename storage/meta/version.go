@@ -65,8 +65,10 @@ func newObjectKey() string {
 // to p. The crypto id is the existing file's id, or a fresh id that becomes
 // the file's id if the write creates it.
 func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
-	if _, err := getDept(tx, p.Dept); err != nil {
+	if d, err := getDept(tx, p.Dept); err != nil {
 		return Write{}, err
+	} else if !d.Shredded.IsZero() {
+		return Write{}, fmt.Errorf("meta: department %s was shredded: %w", p.Dept, ErrNotFound)
 	}
 	w := Write{Object: newObjectKey(), Dept: p.Dept, Started: now, CryptoID: NewID()}
 	if p.IsRoot() {
@@ -168,6 +170,11 @@ type Commit struct {
 	// plain write) rather than elsewhere (a tus upload, which removes its
 	// own record in the same transaction through Done).
 	Pending bool
+	// Rewrap, if set, is called inside the commit transaction when the
+	// department's key changed since the write began (a rotation): it
+	// re-wraps v.DEK for the current key version, so no version is ever
+	// committed under a key a rotation is about to retire.
+	Rewrap func(v *Version, kekVersion uint32) error
 	// Done, if set, runs inside the commit transaction.
 	done func(tx *bolt.Tx) error
 }
@@ -223,6 +230,18 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 		File: n.ID, Number: n.Version + 1, Object: c.Write.Object, Size: c.Size, PartSize: c.PartSize,
 		Salts: c.Salts, SHA256: c.SHA256, CryptoID: c.Write.CryptoID, Seq: c.Write.Seq,
 		Dept: p.Dept, DEK: c.DEK, KEKVersion: c.KEKVersion, Author: c.Author, Time: now,
+	}
+	d, err := getDept(tx, p.Dept)
+	if err != nil {
+		return Node{}, Version{}, err
+	}
+	if !d.Shredded.IsZero() {
+		return Node{}, Version{}, fmt.Errorf("meta: department %s was shredded: %w", p.Dept, ErrNotFound)
+	}
+	if v.KEKVersion != d.KEKVersion && c.Rewrap != nil {
+		if err := c.Rewrap(&v, d.KEKVersion); err != nil {
+			return Node{}, Version{}, err
+		}
 	}
 	n.Version, n.Size, n.SHA256, n.Modified, n.Author = v.Number, v.Size, v.SHA256, now, c.Author
 	if err := put(tx.Bucket(bucketVersions), versionKey(n.ID, v.Number), v); err != nil {
@@ -367,4 +386,56 @@ func (db *DB) ObjectInUse(object string) (bool, error) {
 		return nil
 	})
 	return used, err
+}
+
+// ObjectRefs returns every object key meta.db refers to: versions, pending
+// writes, unfinished uploads (their objects and staging blobs) and the
+// garbage queue (objects still to delete).
+func (db *DB) ObjectRefs() (map[string]bool, error) {
+	out := map[string]bool{}
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketRefs, bucketPending, bucketGC} {
+			if err := tx.Bucket(b).ForEach(func(k, _ []byte) error { out[string(k)] = true; return nil }); err != nil {
+				return err
+			}
+		}
+		ub := tx.Bucket(bucketUploads)
+		return ub.ForEach(func(k, _ []byte) error {
+			var u Upload
+			if _, err := get(ub, k, &u); err != nil {
+				return err
+			}
+			out[u.Write.Object] = true
+			for _, s := range u.Stages {
+				out[s.Key] = true
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// AllVersions calls fn for every version of every file.
+func (db *DB) AllVersions(fn func(Version) error) error {
+	var all []Version
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketVersions)
+		return b.ForEach(func(k, _ []byte) error {
+			var v Version
+			if _, err := get(b, k, &v); err != nil {
+				return err
+			}
+			all = append(all, v)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	for _, v := range all {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

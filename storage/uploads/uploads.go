@@ -583,7 +583,7 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 	}
 	_, _, err = u.s.db.CommitUpload(rec.ID, meta.Commit{
 		Write: rec.Write, Path: p, Size: rec.Size, PartSize: rec.PartSize, Salts: salts, SHA256: sum,
-		DEK: rec.DEK, KEKVersion: rec.KEKVersion, Author: rec.Owner, IfMatch: ifMatch,
+		DEK: rec.DEK, KEKVersion: rec.KEKVersion, Author: rec.Owner, IfMatch: ifMatch, Rewrap: u.s.ring.CommitRewrap,
 	}, stageKeys(rec.Stages))
 	if errors.Is(err, meta.ErrPrecondition) {
 		// The file changed on the server since the client read it: this

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own
+// (never the global default).
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	transfer *prometheus.HistogramVec
+	bytesIn  prometheus.Counter
+	bytesOut prometheus.Counter
+}
+
+func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gshare_http_requests_total",
+			Help: "HTTP requests by route, method and status."}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gshare_http_request_duration_seconds",
+			Help: "Time to answer a request, by route.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"route"}),
+		transfer: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gshare_transfer_duration_seconds",
+			Help: "Duration of document uploads and downloads.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"kind"}),
+		bytesIn:  prometheus.NewCounter(prometheus.CounterOpts{Name: "gshare_bytes_in_total", Help: "Request body bytes received."}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "gshare_bytes_out_total", Help: "Response body bytes sent."}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.transfer, m.bytesIn, m.bytesOut,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gshare_uploads_active", Help: "tus requests being served."},
+			func() float64 {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				return float64(len(s.tusReqs))
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gshare_requests_in_flight", Help: "Requests being served."},
+			func() float64 { return float64(s.active.Load()) }))
+	if p, ok := s.d.AuditLog.(interface{ Pending() int }); ok {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gshare_audit_pending_entries",
+			Help: "Audit entries recorded but not yet written (audit lag)."}, func() float64 { return float64(p.Pending()) }))
+	}
+	return m
+}
+
+func (m *metrics) observe(rq *request, status int, in, out int64, took time.Duration) {
+	route := rq.routeName()
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(took.Seconds())
+	m.bytesIn.Add(float64(in))
+	m.bytesOut.Add(float64(out))
+	if rq.route != nil {
+		switch rq.route.action {
+		case "file.write", "upload.write":
+			m.transfer.WithLabelValues("upload").Observe(took.Seconds())
+		case "file.read", "share.download":
+			m.transfer.WithLabelValues("download").Observe(took.Seconds())
+		}
+	}
+}
+
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, rq *request) error {
+	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	return nil
+}
+
+// countingBody counts request body bytes for the metrics.
+type countingBody struct {
+	r interface {
+		Read([]byte) (int, error)
+		Close() error
+	}
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingBody) Close() error { return c.r.Close() }

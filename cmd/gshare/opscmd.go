@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"gshare/storage/backup"
+	"gshare/storage/keys"
+	"gshare/storage/meta"
+)
+
+// keysCmd is "gshare keys status|rotate|rotate-master|confirm-master|shred".
+func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "usage: gshare keys status | rotate --dept D | rotate-master | confirm-master | shred --dept D --confirm D"
+	if len(args) == 0 {
+		return usageError{usage}
+	}
+	fs := flag.NewFlagSet("gshare keys "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dept := fs.String("dept", "", "department")
+	confirm := fs.String("confirm", "", "for shred: the department id again")
+	newClient := clientFlags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	var out map[string]any
+	switch args[0] {
+	case "status":
+		var st struct {
+			Keys []struct {
+				Dept     string
+				Version  uint32
+				Current  bool
+				Created  string
+				DataKeys int `json:"data_keys"`
+				Rotating bool
+			}
+			OldMaster string `json:"old_master_key_file"`
+		}
+		if err := c.call(ctx, "GET", "/api/v1/keys", nil, &st); err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEPARTMENT\tKEY VERSION\tCREATED\tDATA KEYS\tSTATE")
+		for _, k := range st.Keys {
+			state := "old"
+			if k.Current {
+				state = "current"
+			}
+			if k.Rotating {
+				state += ", rotation under way"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", k.Dept, k.Version, k.Created, k.DataKeys, state)
+		}
+		tw.Flush()
+		if st.OldMaster != "" {
+			fmt.Fprintf(stdout, "\nThe old master key is kept at %s until you run: gshare keys confirm-master\n", st.OldMaster)
+		}
+		return nil
+	case "rotate":
+		if *dept == "" {
+			return usageError{usage}
+		}
+		err = c.call(ctx, "POST", "/api/v1/keys/rotate", map[string]string{"dept": *dept}, &out)
+	case "rotate-master":
+		err = c.call(ctx, "POST", "/api/v1/keys/rotate-master", nil, &out)
+	case "confirm-master":
+		if err = c.call(ctx, "DELETE", "/api/v1/keys/master-old", nil, nil); err == nil {
+			fmt.Fprintln(stdout, "old master key file deleted")
+		}
+		return err
+	case "shred":
+		if *dept == "" || *confirm == "" {
+			return usageError{usage}
+		}
+		err = c.call(ctx, "POST", "/api/v1/keys/shred", map[string]string{"dept": *dept, "confirm": *confirm}, &out)
+	default:
+		return usageError{usage}
+	}
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(stdout, string(b))
+	return nil
+}
+
+// backupCmd is "gshare backup --out FILE": a sealed snapshot from the
+// running server.
+func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gshare backup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "file to write")
+	newClient := clientFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{"usage: gshare backup --out FILE   (scheduled backups: backup_interval in the server's configuration)"}
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	return c.download(ctx, "/api/v1/backup", *out, stdout)
+}
+
+// restoreCmd is "gshare restore FILE --data DIR [--force]", offline.
+func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gshare restore", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	data := fs.String("data", "", "data directory to restore into")
+	force := fs.Bool("force", false, "replace meta.db in a data directory that is not empty")
+	keyFile := fs.String("master-key-file", os.Getenv("GSHARE_MASTER_KEY_FILE"), "the master key the backup was made under (default DATA/master.key)")
+	// Flags may follow the file: gshare restore FILE --data DIR.
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	}
+	if file == "" || *data == "" {
+		return usageError{"usage: gshare restore FILE --data DIR [--force] [--master-key-file F]"}
+	}
+	if ents, err := os.ReadDir(*data); err == nil && !*force {
+		for _, e := range ents {
+			if e.Name() != "master.key" {
+				return fmt.Errorf("%s is not empty; restore into a new directory, or add --force to replace its meta.db", *data)
+			}
+		}
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return err
+	}
+	src := keys.Source{File: *keyFile, Command: os.Getenv("GSHARE_MASTER_KEY_COMMAND"), DataDir: *data}
+	if src.File == "" && src.Command == "" {
+		if _, err := os.Stat(filepath.Join(*data, "master.key")); err != nil {
+			return fmt.Errorf("restore needs the master key the backup was made under: copy it to %s, or pass --master-key-file", filepath.Join(*data, "master.key"))
+		}
+	}
+	master, _, err := keys.LoadMaster(ctx, src)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	r, size, err := backup.Open(f, fi.Size(), master)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(*data, "meta.db.restoring")
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(out, r)
+	if err == nil && n != size {
+		err = errors.New("backup shorter than announced")
+	}
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		var db *meta.DB
+		if db, err = meta.Open(tmp, nil); err == nil {
+			if !keys.CheckMaster(db, master) {
+				err = keys.ErrWrongMaster
+			}
+			db.Close()
+		}
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(*data, "meta.db"))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	fmt.Fprintf(stdout, "restored %s into %s (%d bytes of metadata).\n", file, *data, n)
+	fmt.Fprintf(stdout, "Start the server with the same object store. The audit log anchored in the object store is newer\n"+
+		"than this backup, so start once with --allow-audit-rollback (the override is audited).\n")
+	return nil
+}
+
+// checkCmd is "gshare check [--deep] [--repair] [--grace D]" against the
+// running server.
+func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("gshare check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	deep := fs.Bool("deep", false, "decrypt and authenticate every segment of every version (reads all data)")
+	repair := fs.Bool("repair", false, "delete orphan objects older than --grace (nothing else is changed)")
+	grace := fs.Duration("grace", 0, "with --repair: only orphans older than this (default 24h)")
+	newClient := clientFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	q := fmt.Sprintf("/api/v1/check?deep=%t&repair=%t", *deep, *repair)
+	if *grace > 0 {
+		q += "&grace=" + grace.String()
+	}
+	var rep struct {
+		Summary                     map[string]int
+		Orphans, Missing, Integrity []struct{ Object, File, Problem string }
+	}
+	if err := c.call(ctx, "GET", q, nil, &rep); err != nil {
+		return err
+	}
+	for _, f := range rep.Orphans {
+		fmt.Fprintf(stdout, "orphan     %s %s\n", f.Object, f.Problem)
+	}
+	for _, f := range rep.Missing {
+		fmt.Fprintf(stdout, "missing    %s (file %s)\n", f.Object, f.File)
+	}
+	for _, f := range rep.Integrity {
+		fmt.Fprintf(stdout, "integrity  %s (file %s): %s\n", f.Object, f.File, f.Problem)
+	}
+	s := rep.Summary
+	fmt.Fprintf(stdout, "%d objects, %d versions: %d orphans (%d deleted), %d missing, %d failing integrity\n",
+		s["objects"], s["versions"], s["orphans"], s["repaired"], s["missing"], s["integrity"])
+	if s["missing"] > 0 || s["integrity"] > 0 {
+		return errors.New("check found damage")
+	}
+	return nil
+}
