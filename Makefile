@@ -9,9 +9,11 @@ MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 STATICCHECK_VERSION := v0.8.2
 MINIO := $(CACHE)/minio-$(MINIO_VERSION)/minio
 STATICCHECK := $(CACHE)/staticcheck-$(STATICCHECK_VERSION)/staticcheck
+TUSD_VERSION := v2.9.1
+TUSD := $(CACHE)/tusd-$(TUSD_VERSION)/tusd
 GO ?= go
 
-.PHONY: all build run test test-short lint cross tools debian-packages fuzz clean
+.PHONY: all build run test test-short lint cross tools debian-packages fuzz clean bench bench-quick bench-tools
 
 all: build
 
@@ -74,6 +76,21 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The benchmark of docs/benchmarks.md: G-Share against minio-go (the
+# ceiling) and tusd (the peer) in one run. Not part of `make test`: timings
+# are never asserted in tests.
+bench-tools: $(MINIO) $(TUSD)
+
+bench: bench-tools
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_BENCH_TUSD_BIN=$(TUSD) $(GO) run ./cmd/gshare-bench --out bench.md --json bench.json $(BENCHFLAGS)
+
+bench-quick: bench-tools
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_BENCH_TUSD_BIN=$(TUSD) $(GO) run ./cmd/gshare-bench --quick $(BENCHFLAGS)
+
+$(TUSD):
+	@mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install github.com/tus/tusd/v2/cmd/tusd@$(TUSD_VERSION)
 
 clean:
 	rm -rf bin

@@ -55,6 +55,10 @@ type Config struct {
 	// believed.
 	TrustedProxies []string
 
+	// DebugAddr, when set, serves net/http/pprof there (keep it on
+	// loopback: profiles show memory, not documents, but are not audited).
+	DebugAddr string
+
 	LogFormat string // text or json
 	LogLevel  string // debug, info, warn, error
 
@@ -87,6 +91,9 @@ type S3 struct {
 	Bucket    string
 	Region    string
 	TLS       bool
+	// SignedPayloads signs payloads with SHA-256 instead of sending
+	// them with a CRC32C trailer (for S3 services without trailers).
+	SignedPayloads bool
 }
 
 // Size is a byte count that parses "1048576", "512MiB", "5GiB", "2TB".
@@ -178,6 +185,15 @@ func Settings() []Setting {
 				c.S3.TLS = b
 				return nil
 			}},
+		{Key: "s3.signed_payloads", Env: "GSHARE_S3_SIGNED_PAYLOADS", Default: "false", Help: "sign payloads with SHA-256 instead of a CRC32C trailer (slower; for S3 services without trailing checksums)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("bad boolean %q (want true or false)", v)
+				}
+				c.S3.SignedPayloads = b
+				return nil
+			}},
 		{Key: "max_upload_size", Env: "GSHARE_MAX_UPLOAD_SIZE", Flag: "max-upload-size", Default: "50GiB", Help: "largest document accepted",
 			set: func(c *Config, v string) error {
 				n, err := ParseSize(v)
@@ -250,6 +266,8 @@ func Settings() []Setting {
 			}},
 		{Key: "public_url", Env: "GSHARE_PUBLIC_URL", Help: "public base URL for share links, e.g. https://share.example.gov.la (default: the address a request came to)",
 			set: str(func(c *Config) *string { return &c.PublicURL })},
+		{Key: "debug_addr", Env: "GSHARE_DEBUG_ADDR", Help: "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty",
+			set: str(func(c *Config) *string { return &c.DebugAddr })},
 		{Key: "log_format", Env: "GSHARE_LOG_FORMAT", Flag: "log-format", Default: "text", Help: "log format: text or json",
 			set: str(func(c *Config) *string { return &c.LogFormat })},
 		{Key: "log_level", Env: "GSHARE_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "log level: debug, info, warn or error",

@@ -24,6 +24,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -53,7 +54,7 @@ var ErrMismatch = errors.New("password does not match")
 func HashPassword(password string, p Params) string {
 	salt := make([]byte, saltLen)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, keyLen)
+	key := idKey([]byte(password), salt, p, keyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.Memory, p.Time, p.Threads,
 		enc.EncodeToString(salt), enc.EncodeToString(key))
@@ -66,11 +67,23 @@ func CheckPassword(hash, password string) error {
 	if err != nil {
 		return err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	got := idKey([]byte(password), salt, p, uint32(len(key)))
 	if subtle.ConstantTimeCompare(got, key) != 1 {
 		return ErrMismatch
 	}
 	return nil
+}
+
+// idKey is argon2.IDKey followed by handing its memory back to the
+// system. Without that, the 64 MiB block memory of one login stayed in the
+// server's resident set for minutes (the Go scavenger is lazy), and a
+// login during a 1 GiB upload doubled the upload's peak RSS
+// (docs/benchmarks.md). A forced collection of G-Share's small heap costs
+// about a millisecond, next to argon2id's 60.
+func idKey(password, salt []byte, p Params, n uint32) []byte {
+	key := argon2.IDKey(password, salt, p.Time, p.Memory, p.Threads, n)
+	debug.FreeOSMemory()
+	return key
 }
 
 // NeedsRehash reports whether hash was made with weaker parameters than p.

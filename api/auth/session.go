@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -38,12 +39,15 @@ type Manager struct {
 	Now       func() time.Time
 
 	dummy string // a hash checked for unknown users, so they cost as much as known ones
+	// slots bounds concurrent password checks: each holds Params.Memory,
+	// and a burst of logins must not exhaust the server's memory.
+	slots chan struct{}
 }
 
 // NewManager returns a session manager.
 func NewManager(db *meta.DB, p Params, idle, max time.Duration) *Manager {
 	return &Manager{DB: db, Params: p, Idle: idle, Max: max, Now: time.Now,
-		dummy: HashPassword(RandomPassword(16), p)}
+		dummy: HashPassword(RandomPassword(16), p), slots: make(chan struct{}, runtime.NumCPU())}
 }
 
 // NewToken returns a fresh token with the given prefix and its hash.
@@ -60,6 +64,10 @@ func HashToken(tok string) meta.Hash { return sha256.Sum256([]byte(tok)) }
 // CheckPassword verifies a user's password. Unknown users, disabled users
 // and wrong passwords all take one argon2id computation.
 func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
+	if m.slots != nil {
+		m.slots <- struct{}{}
+		defer func() { <-m.slots }()
+	}
 	u, err := m.DB.User(username)
 	if errors.Is(err, meta.ErrNotFound) {
 		CheckPassword(m.dummy, password)

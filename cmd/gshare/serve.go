@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -193,7 +194,7 @@ func openObjects(ctx context.Context, cfg *config.Config) (objstore.MultipartSto
 		return s, nil
 	}
 	s, err := s3.Open(ctx, s3.Options{Endpoint: cfg.S3.Endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
-		Region: cfg.S3.Region, Bucket: cfg.S3.Bucket, TLS: cfg.S3.TLS})
+		Region: cfg.S3.Region, Bucket: cfg.S3.Bucket, TLS: cfg.S3.TLS, SignedPayloads: cfg.S3.SignedPayloads})
 	if err != nil {
 		return nil, fmt.Errorf("S3 at %s, bucket %s: %w", cfg.S3.Endpoint, cfg.S3.Bucket, err)
 	}
@@ -305,6 +306,15 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 			a.scheduledBackups(jctx)
 		}()
 	}
+	if a.cfg.DebugAddr != "" {
+		dbg, err := a.debugServer()
+		if err != nil {
+			stopJanitor()
+			wg.Wait()
+			return err
+		}
+		defer dbg.Close()
+	}
 	errc := make(chan error, 1)
 	if a.cfg.TLSCert != "" {
 		certs, err := newCertReloader(a.cfg.TLSCert, a.cfg.TLSKey, a.log)
@@ -351,6 +361,25 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 	}
 	a.log.Info("stopped")
 	return err
+}
+
+// debugServer serves the Go profiles on their own listener, so they are
+// never reachable through the public address.
+func (a *app) debugServer() (*http.Server, error) {
+	ln, err := net.Listen("tcp", a.cfg.DebugAddr)
+	if err != nil {
+		return nil, fmt.Errorf("debug listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 15 * time.Second}
+	a.log.Info("serving Go profiles", "addr", ln.Addr().String())
+	go srv.Serve(ln)
+	return srv, nil
 }
 
 func (a *app) objectsDesc() string {

@@ -103,6 +103,9 @@ type Options struct {
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
 	Log *slog.Logger
+	// ExtraBuffers bounds the part buffers all uploads together may use
+	// to send parts in parallel (see window); default 4.
+	ExtraBuffers int
 }
 
 // Store implements tusd's handler.DataStore and its termination and
@@ -113,6 +116,8 @@ type Store struct {
 	ring *keys.Ring
 	o    Options
 	bufs sync.Pool // *[]byte part buffers
+	// extra holds a token for each extra part buffer in use.
+	extra chan struct{}
 }
 
 var (
@@ -132,7 +137,10 @@ func New(db *meta.DB, objs objstore.MultipartStore, ring *keys.Ring, o Options) 
 	if o.Expiry == 0 {
 		o.Expiry = 7 * 24 * time.Hour
 	}
-	return &Store{db: db, objs: objs, ring: ring, o: o}
+	if o.ExtraBuffers == 0 {
+		o.ExtraBuffers = 4
+	}
+	return &Store{db: db, objs: objs, ring: ring, o: o, extra: make(chan struct{}, o.ExtraBuffers)}
 }
 
 // UseIn registers the store and its extensions with a tusd composer.
@@ -318,10 +326,18 @@ func (u *upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) (i
 	if offset != start {
 		return 0, fmt.Errorf("uploads: %w: %d, upload at %d", ErrOffset, offset, start)
 	}
-	buf := u.s.buffer(ss.rec.PartSize)
-	defer u.s.bufs.Put(buf)
-	err = ss.write(*buf, src)
+	err = ss.write(src)
 	return ss.rec.Offset - start, err
+}
+
+// takeExtra takes a token for an extra part buffer if one is free.
+func (s *Store) takeExtra() bool {
+	select {
+	case s.extra <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Store) buffer(size int64) *[]byte {
@@ -332,14 +348,61 @@ func (s *Store) buffer(size int64) *[]byte {
 	return &b
 }
 
-// write is the PATCH loop: fill the part buffer, seal and record whole
-// parts, stage the rest.
-func (ss *session) write(buf []byte, src io.Reader) error {
+// window is how many parts of one upload go to the object store at once.
+// One part at a time left MinIO waiting on each request in turn; with
+// three, the store and the network both stay busy (docs/benchmarks.md).
+// Each costs a part buffer (8 MiB by default) beyond the one every upload
+// has, and those come from Options.ExtraBuffers, shared by all uploads, so
+// many uploads at once fall back to one part at a time instead of taking
+// memory without bound.
+const window = 3
+
+// write is the PATCH loop: fill a part buffer, seal and send whole parts,
+// stage the rest. Up to window parts go up at once while the next is read
+// from the client; they are recorded strictly in order, so the offset
+// only ever covers a gapless run of stored parts.
+func (ss *session) write(src io.Reader) error {
+	// commitPart and record replace ss.rec while the loop reads: the loop
+	// keeps to these copies, which no PATCH changes.
+	size, partSize := ss.rec.Size, ss.rec.PartSize
+	var spare []*[]byte
+	extras := 0 // tokens taken from ss.s.extra
+	defer func() {
+		for _, b := range spare {
+			ss.s.bufs.Put(b)
+		}
+		for range extras {
+			<-ss.s.extra
+		}
+	}()
+	cur := ss.s.buffer(partSize) // the buffer being filled; parts own theirs
+	defer func() {
+		if cur != nil {
+			ss.s.bufs.Put(cur)
+		}
+	}()
+	buf := *cur
 	k, err := ss.loadStages(buf)
 	if err != nil {
 		return err
 	}
 	staged := k // buf[:staged] is already durable in staging blobs
+	var queue []*pendingPart
+	defer func() {
+		// Never leave a part going up, or its buffer in use, on return.
+		for _, p := range queue {
+			p.wait()
+		}
+	}()
+	// next records the oldest part in flight and takes back its buffer.
+	next := func() error {
+		p := queue[0]
+		queue = queue[1:]
+		err := ss.record(p)
+		spare = append(spare, p.buf)
+		return err
+	}
+	base := ss.rec.Committed() // bytes recorded, or going up
 	br := bufio.NewReaderSize(src, 64<<10)
 	var readErr error
 	for {
@@ -348,27 +411,51 @@ func (ss *session) write(buf []byte, src io.Reader) error {
 		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 			readErr = err // save what arrived, then report
 		}
-		committed := ss.rec.Committed()
-		final := ss.rec.Size >= 0 && committed+int64(k) == ss.rec.Size && k > 0
+		final := size >= 0 && base+int64(k) == size && k > 0
 		full := k == len(buf)
-		if full && !final && ss.rec.Size < 0 {
+		if full && !final && size < 0 {
 			// The length is deferred: a whole part may still turn out to be
 			// the last, so seal it only once another byte has arrived.
 			if _, err := br.Peek(1); err != nil {
 				break
 			}
 		}
-		if full || final {
-			if err := ss.commitPart(buf[:k], final); err != nil {
+		if !full && !final {
+			break // the body ended short of a part
+		}
+		p, err := ss.startPart(cur, k, final, queue)
+		if err != nil {
+			return err
+		}
+		queue, cur = append(queue, p), nil
+		if final {
+			for len(queue) > 0 {
+				if err := next(); err != nil {
+					return err
+				}
+			}
+			return readErr
+		}
+		base += int64(k)
+		k, staged = 0, 0
+		if len(spare) == 0 && !(len(queue) < window && ss.s.takeExtra()) {
+			// No buffer to spare: wait for the oldest part to be stored.
+			if err := next(); err != nil {
 				return err
 			}
-			k, staged = 0, 0
-			if final {
-				return readErr
-			}
-			continue
 		}
-		break // the body ended short of a part
+		if len(spare) > 0 {
+			cur, spare = spare[len(spare)-1], spare[:len(spare)-1]
+		} else {
+			extras++
+			cur = ss.s.buffer(partSize)
+		}
+		buf = *cur
+	}
+	for len(queue) > 0 {
+		if err := next(); err != nil {
+			return err
+		}
 	}
 	if k > staged {
 		if err := ss.stage(buf[:k], staged); err != nil {
@@ -410,57 +497,112 @@ func (ss *session) durable() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ss.ctx), 2*time.Minute)
 }
 
-// commitPart seals plain as the next part and records it.
+// pendingPart is a part on its way to the object store.
+type pendingPart struct {
+	buf    *[]byte
+	part   meta.UploadPart
+	stored chan struct{} // closed when the part is stored, or failed (err)
+	err    error
+	hashed chan struct{} // closed when the document hash has taken it in
+	state  []byte        // the hash state just after this part
+}
+
+func (p *pendingPart) wait() {
+	<-p.stored
+	<-p.hashed
+}
+
+// commitPart seals plain as the next part, stores and records it.
 func (ss *session) commitPart(plain []byte, final bool) error {
-	ctx, cancel := ss.durable()
-	defer cancel()
-	n := len(ss.rec.Parts) + 1
-	pr := ss.obj.SealPart(bytes.NewReader(plain), n, int64(len(plain)), final)
-	var r io.Reader = pr
-	size := pr.Size()
-	if n == 1 {
-		r = io.MultiReader(bytes.NewReader(ss.obj.HeaderBytes()), pr)
-		size += crypt.HeaderSize
-	}
-	part := meta.UploadPart{Number: n, Size: size, Plain: int64(len(plain))}
-	if n == 1 && final {
-		// The whole document is one part: a plain Put, no multipart.
-		if err := ss.s.objs.Put(ctx, ss.rec.Write.Object, r, size); err != nil {
-			return err
-		}
-	} else {
-		if ss.rec.Multipart == "" {
-			id, err := ss.s.objs.CreateMultipart(ctx, ss.rec.Write.Object)
-			if err != nil {
-				return err
-			}
-			// Record the id before any part goes up, so an abandoned
-			// upload can always be aborted.
-			rec, err := ss.s.db.UpdateUpload(ss.rec.ID, nil, func(u *meta.Upload) error { u.Multipart = id; return nil })
-			if err != nil {
-				ss.s.objs.AbortMultipart(ctx, ss.rec.Write.Object, id)
-				return err
-			}
-			ss.rec = rec
-		}
-		p, err := ss.s.objs.PutPart(ctx, ss.rec.Write.Object, ss.rec.Multipart, n, r, size)
-		if err != nil {
-			return err
-		}
-		part.ETag = p.ETag
-	}
-	salt := pr.Salt()
-	part.Salt = salt[:]
-	ss.hash.Write(plain)
-	state, err := ss.hash.(encoding.BinaryMarshaler).MarshalBinary()
+	b := &plain
+	p, err := ss.startPart(b, len(plain), final, nil)
 	if err != nil {
 		return err
 	}
+	return ss.record(p)
+}
+
+// startPart seals (*buf)[:k] as the part after those recorded and queued,
+// and starts storing it and hashing it (after the queued parts) in the
+// background.
+func (ss *session) startPart(buf *[]byte, k int, final bool, queued []*pendingPart) (*pendingPart, error) {
+	plain := (*buf)[:k]
+	n := len(ss.rec.Parts) + len(queued) + 1
+	p := &pendingPart{buf: buf, stored: make(chan struct{}), hashed: make(chan struct{}),
+		part: meta.UploadPart{Number: n, Plain: int64(k)}}
+	if !(n == 1 && final) && ss.rec.Multipart == "" {
+		ctx, cancel := ss.durable()
+		id, err := ss.s.objs.CreateMultipart(ctx, ss.rec.Write.Object)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		// Record the id before any part goes up, so an abandoned upload
+		// can always be aborted.
+		rec, err := ss.s.db.UpdateUpload(ss.rec.ID, nil, func(u *meta.Upload) error { u.Multipart = id; return nil })
+		if err != nil {
+			ss.s.objs.AbortMultipart(ctx, ss.rec.Write.Object, id)
+			cancel()
+			return nil, err
+		}
+		cancel()
+		ss.rec = rec
+	}
+	// The document's SHA-256 runs beside the upload, in part order; both
+	// only read plain.
+	var prev chan struct{}
+	if len(queued) > 0 {
+		prev = queued[len(queued)-1].hashed
+	}
+	go func() {
+		defer close(p.hashed)
+		if prev != nil {
+			<-prev
+		}
+		ss.hash.Write(plain)
+		p.state, _ = ss.hash.(encoding.BinaryMarshaler).MarshalBinary()
+	}()
+	pr := ss.obj.SealPart(bytes.NewReader(plain), n, int64(k), final)
+	salt := pr.Salt()
+	p.part.Salt = salt[:]
+	object, multipart := ss.rec.Write.Object, ss.rec.Multipart
+	go func() {
+		defer close(p.stored)
+		ctx, cancel := ss.durable()
+		defer cancel()
+		var r io.Reader = pr
+		size := pr.Size()
+		if n == 1 {
+			r = io.MultiReader(bytes.NewReader(ss.obj.HeaderBytes()), pr)
+			size += crypt.HeaderSize
+		}
+		p.part.Size = size
+		if multipart == "" {
+			// The whole document is one part: a plain Put, no multipart.
+			p.err = ss.s.objs.Put(ctx, object, r, size)
+			return
+		}
+		stored, err := ss.s.objs.PutPart(ctx, object, multipart, n, r, size)
+		p.part.ETag, p.err = stored.ETag, err
+	}()
+	return p, nil
+}
+
+// record waits for p and records it as the next part of the upload.
+func (ss *session) record(p *pendingPart) error {
+	p.wait()
+	if p.err != nil {
+		return p.err
+	}
+	part := p.part
 	old := stageKeys(ss.rec.Stages)
 	rec, err := ss.s.db.UpdateUpload(ss.rec.ID, old, func(u *meta.Upload) error {
+		if len(u.Parts)+1 != part.Number {
+			return fmt.Errorf("uploads: part %d recorded out of order after %d", part.Number, len(u.Parts))
+		}
 		u.Parts = append(u.Parts, part)
 		u.Stages = nil
-		u.Hash = state
+		u.Hash = p.state
 		u.Offset = u.Committed()
 		u.Expires = ss.s.o.Now().UTC().Add(ss.s.o.Expiry)
 		return nil

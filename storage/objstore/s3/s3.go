@@ -16,8 +16,11 @@ package s3
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
 	"net"
 	"net/http"
@@ -44,11 +47,14 @@ type Options struct {
 	// Timeout bounds connecting and waiting for response headers; default
 	// 30 seconds (dialling: 5 seconds).
 	Timeout time.Duration
-	// DisableContentSHA256 sends payloads unsigned instead of computing
-	// their SHA-256 (over TLS only; minio-go signs plain-HTTP payloads
-	// regardless). G-Share's payloads are already authenticated by its
-	// AEAD, so the hash only costs CPU.
-	DisableContentSHA256 bool
+	// SignedPayloads signs every payload with SHA-256 (minio-go's
+	// streaming signature over plain HTTP) instead of sending it unsigned
+	// with a CRC32C trailing checksum. The hash was half the CPU of an
+	// upload (docs/benchmarks.md) and buys nothing here: the payload is
+	// ciphertext authenticated by G-Share's AEAD, and the CRC32C, which
+	// the server verifies before it stores a byte, catches corruption on
+	// the way. Set it for S3 services without trailing-checksum support.
+	SignedPayloads bool
 }
 
 // minioAPI lists the minio-go calls this package makes (minio.Core
@@ -69,9 +75,9 @@ type minioAPI interface {
 
 // Store is an S3 object store.
 type Store struct {
-	api      minioAPI
-	bucket   string
-	unsigned bool
+	api    minioAPI
+	bucket string
+	signed bool // see Options.SignedPayloads
 }
 
 var (
@@ -99,11 +105,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	core, err := minio.NewCore(o.Endpoint, &minio.Options{
 		Creds: credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""), Secure: o.TLS,
 		Region: o.Region, Transport: tr, MaxRetries: o.MaxRetries,
+		// Lets Put send a CRC32C trailer with an unsigned payload.
+		TrailingHeaders: !o.SignedPayloads,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("objstore/s3: %w", err)
 	}
-	s := &Store{api: core, bucket: o.Bucket, unsigned: o.DisableContentSHA256}
+	s := &Store{api: core, bucket: o.Bucket, signed: o.SignedPayloads}
 	ok, err := core.BucketExists(ctx, o.Bucket)
 	if err != nil {
 		return nil, s.wrap("bucket", o.Bucket, err)
@@ -157,6 +165,32 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// crcTrailer computes the CRC32C of what is read through it and sets it
+// as the x-amz-checksum-crc32c trailer at EOF, as minio-go does for the
+// objects it uploads itself.
+type crcTrailer struct {
+	r       io.Reader
+	h       hash.Hash32
+	trailer http.Header
+}
+
+const crcTrailerKey = "x-amz-checksum-crc32c"
+
+func newCRCTrailer(r io.Reader, trailer http.Header) *crcTrailer {
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	trailer.Set(crcTrailerKey, base64.StdEncoding.EncodeToString(h.Sum(nil)))
+	return &crcTrailer{r: r, h: h, trailer: trailer}
+}
+
+func (c *crcTrailer) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	if err == io.EOF {
+		c.trailer.Set(crcTrailerKey, base64.StdEncoding.EncodeToString(c.h.Sum(nil)))
+	}
+	return n, err
+}
+
 func (s *Store) short(op, key string, cr *countingReader, size int64, err error) error {
 	if cr.eof && cr.n < size {
 		return fmt.Errorf("objstore/s3: %s %s: %d of %d bytes: %w", op, key, cr.n, size, objstore.ErrShortBody)
@@ -167,7 +201,7 @@ func (s *Store) short(op, key string, cr *countingReader, size int64, err error)
 // Put implements objstore.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	cr := &countingReader{r: io.LimitReader(r, size)}
-	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: s.unsigned}
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: !s.signed}
 	_, err := s.api.PutObject(ctx, s.bucket, key, cr, size, "", "", opts)
 	if err != nil {
 		return s.short("put", key, cr, size, err)
@@ -295,7 +329,15 @@ func (s *Store) CreateMultipart(ctx context.Context, key string) (string, error)
 // PutPart implements objstore.Multipart.
 func (s *Store) PutPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (objstore.Part, error) {
 	cr := &countingReader{r: io.LimitReader(r, size)}
-	p, err := s.api.PutObjectPart(ctx, s.bucket, key, id, n, cr, size, minio.PutObjectPartOptions{DisableContentSha256: s.unsigned})
+	opts := minio.PutObjectPartOptions{DisableContentSha256: !s.signed}
+	var body io.Reader = cr
+	if !s.signed {
+		// minio-go adds no checksum to a part on its own: send CRC32C as
+		// a trailer, filled in when the body has been read to its end.
+		opts.Trailer = http.Header{}
+		body = newCRCTrailer(cr, opts.Trailer)
+	}
+	p, err := s.api.PutObjectPart(ctx, s.bucket, key, id, n, body, size, opts)
 	if err != nil {
 		return objstore.Part{}, s.short("put part", key, cr, size, err)
 	}

@@ -74,3 +74,44 @@ func TestUnavailable(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestConformanceSigned runs the suite with SHA-256-signed payloads, the
+// setting for S3 services without trailing checksums.
+func TestConformanceSigned(t *testing.T) {
+	m := miniotest.Shared(t)
+	objstoretest.Run(t, func(t *testing.T) objstore.MultipartStore {
+		opts := m.Options(miniotest.NewBucketName(t))
+		opts.SignedPayloads = true
+		s, err := s3.Open(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestPartChecksumVerified shows that the CRC32C trailer sent with
+// unsigned parts is checked by the server: a part whose bytes do not
+// match it is refused, so corruption on the way is never stored.
+func TestPartChecksumVerified(t *testing.T) {
+	m := miniotest.Shared(t)
+	s := m.Store(t)
+	ctx := context.Background()
+	key := objstoretest.Key()
+	id, err := s.CreateMultipart(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.AbortMultipart(ctx, key, id)
+	data := []byte(strings.Repeat("part bytes ", 1000))
+	if err := s.PutPartWrongCRC(ctx, key, id, 1, data); err == nil {
+		t.Fatal("a part with a wrong CRC32C trailer was accepted")
+	}
+	p, err := s.PutPart(ctx, key, id, 1, strings.NewReader(string(data)), int64(len(data)))
+	if err != nil {
+		t.Fatalf("the same part with its right CRC32C: %v", err)
+	}
+	if err := s.CompleteMultipart(ctx, key, id, []objstore.Part{p}); err != nil {
+		t.Fatal(err)
+	}
+}

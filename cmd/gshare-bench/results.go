@@ -1,0 +1,191 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Results is everything one run measured. The JSON field names are
+// stable: runs of different versions are compared by them.
+type Results struct {
+	Command    string            `json:"command"`
+	Machine    string            `json:"machine"`
+	Started    string            `json:"started"`
+	Versions   map[string]string `json:"versions"`
+	Throughput []Throughput      `json:"throughput"`
+	Ranged     *Latency          `json:"ranged_read,omitempty"`
+	Listing    *Timing           `json:"listing,omitempty"`
+	CreateRate float64           `json:"create_files_per_s,omitempty"`
+	Changes    []Timing          `json:"change_feed,omitempty"`
+	RSS        []RSS             `json:"peak_rss,omitempty"`
+	Targets    []Target          `json:"targets"`
+}
+
+// Throughput is one transfer measured several times.
+type Throughput struct {
+	ID        string  `json:"id"` // e.g. "s3.upload", "ceiling.put", "tusd.upload"
+	Label     string  `json:"label"`
+	Size      int64   `json:"size_bytes"`
+	Runs      stats   `json:"mb_per_s_runs"`
+	Median    float64 `json:"mb_per_s_median"`
+	Spread    float64 `json:"mb_per_s_spread"`
+	Ceiling   float64 `json:"ratio_ceiling,omitempty"`
+	VersusTus float64 `json:"ratio_tusd,omitempty"`
+}
+
+// Latency is the distribution of ranged reads, in milliseconds.
+type Latency struct {
+	Size  int64   `json:"file_bytes"`
+	Reads int     `json:"reads"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+// Timing is the median time to return Entries entries.
+type Timing struct {
+	Entries int     `json:"entries"`
+	MS      float64 `json:"ms_median"`
+	Spread  float64 `json:"ms_spread"`
+}
+
+// RSS is the peak resident set size of a server during a transfer.
+type RSS struct {
+	Server    string `json:"server"`
+	During    string `json:"during"`
+	Size      int64  `json:"size_bytes"`
+	PeakBytes int64  `json:"peak_bytes"`
+}
+
+// Target is one of the goals of DESIGN §11 with what this run measured.
+type Target struct {
+	Name     string `json:"name"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+// ceilingOf names the direct minio-go figure each G-Share figure is
+// compared with, and tusOf the tusd one.
+var ceilingOf = map[string]string{
+	"s3.upload": "ceiling.put", "s3.put": "ceiling.put", "s3.download": "ceiling.get",
+	"dir.upload": "ceiling.put", "dir.download": "ceiling.get", "tusd.upload": "ceiling.put",
+	"tusd.download": "ceiling.get", "s3.upload16": "ceiling.put16", "tusd.upload16": "ceiling.put16",
+}
+
+var tusOf = map[string]string{
+	"s3.upload": "tusd.upload", "s3.put": "tusd.upload", "dir.upload": "tusd.upload",
+	"s3.download": "tusd.download", "dir.download": "tusd.download", "s3.upload16": "tusd.upload16",
+}
+
+func (r *Results) add(t Throughput) {
+	t.Median, t.Spread = t.Runs.median(), t.Runs.spread()
+	r.Throughput = append(r.Throughput, t)
+}
+
+func (r *Results) find(id string, size int64) *Throughput {
+	for i := range r.Throughput {
+		if r.Throughput[i].ID == id && r.Throughput[i].Size == size {
+			return &r.Throughput[i]
+		}
+	}
+	return nil
+}
+
+// judge computes the ratios and checks the targets.
+func (r *Results) judge() {
+	for i := range r.Throughput {
+		t := &r.Throughput[i]
+		if c := r.find(ceilingOf[t.ID], t.Size); c != nil && c.Median > 0 {
+			t.Ceiling = t.Median / c.Median
+		}
+		if c := r.find(tusOf[t.ID], t.Size); c != nil && c.Median > 0 {
+			t.VersusTus = t.Median / c.Median
+		}
+	}
+	r.Targets = nil
+	for _, t := range r.Throughput {
+		if t.Size < 64<<20 || strings.HasSuffix(t.ID, "16") {
+			continue
+		}
+		switch t.ID {
+		case "s3.upload":
+			r.target(fmt.Sprintf("tus upload %s ≥ 0.85 × PutObject", human(t.Size)), fmt.Sprintf("%.2f ×", t.Ceiling), t.Ceiling >= 0.85)
+			r.target(fmt.Sprintf("tus upload %s ≥ 1.0 × tusd", human(t.Size)), fmt.Sprintf("%.2f ×", t.VersusTus), t.VersusTus >= 1.0)
+		case "s3.download":
+			r.target(fmt.Sprintf("download %s ≥ 0.70 × GetObject", human(t.Size)), fmt.Sprintf("%.2f ×", t.Ceiling), t.Ceiling >= 0.70)
+		}
+	}
+	for _, m := range r.RSS {
+		if strings.HasPrefix(m.Server, "gshare") {
+			r.target(fmt.Sprintf("%s peak RSS during %s %s < 100 MiB", m.Server, human(m.Size), m.During), human(m.PeakBytes), m.PeakBytes < 100<<20)
+		}
+	}
+	if r.Ranged != nil {
+		r.target(fmt.Sprintf("ranged 1 MiB read in a %s file: p50 < 20 ms", human(r.Ranged.Size)), fmt.Sprintf("%.1f ms", r.Ranged.P50), r.Ranged.P50 < 20)
+	}
+	if r.Listing != nil {
+		r.target(fmt.Sprintf("listing %d entries < 1 s", r.Listing.Entries), fmt.Sprintf("%.0f ms", r.Listing.MS), r.Listing.MS < 1000)
+	}
+	if n := len(r.Changes); n >= 2 {
+		// Proportional: the time per change returned must not grow when
+		// fewer changes are asked for (allowing a fixed request cost).
+		lo, hi := r.Changes[0], r.Changes[n-1]
+		perHi := hi.MS / float64(hi.Entries)
+		r.target(fmt.Sprintf("change feed time ∝ changes returned (%d vs %d)", lo.Entries, hi.Entries),
+			fmt.Sprintf("%.1f ms vs %.1f ms", lo.MS, hi.MS), lo.MS <= perHi*float64(lo.Entries)+5)
+	}
+}
+
+func (r *Results) target(name, measured string, met bool) {
+	r.Targets = append(r.Targets, Target{Name: name, Measured: measured, Met: met})
+}
+
+func (r *Results) markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Command: `%s`  \nMachine: %s  \nStarted: %s  \n", r.Command, r.Machine, r.Started)
+	if len(r.Versions) > 0 {
+		fmt.Fprintf(&b, "Versions: gshare %s; MinIO %s; tusd %s\n", r.Versions["gshare"], r.Versions["minio"], r.Versions["tusd"])
+	}
+	b.WriteString("\n| Transfer | Size | MB/s (median) | spread | runs | × ceiling | × tusd |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, t := range r.Throughput {
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %d | %s | %s |\n", t.Label, human(t.Size), t.Median, t.Spread, len(t.Runs), ratio(t.Ceiling), ratio(t.VersusTus))
+	}
+	if r.Ranged != nil {
+		fmt.Fprintf(&b, "\nRanged 1 MiB reads at random offsets in the middle of a %s file (%d reads): p50 %.1f ms, p99 %.1f ms, max %.1f ms.\n",
+			human(r.Ranged.Size), r.Ranged.Reads, r.Ranged.P50, r.Ranged.P99, r.Ranged.Max)
+	}
+	if r.Listing != nil {
+		fmt.Fprintf(&b, "\nListing a folder of %d files: %.0f ms (median of 5, spread %.0f ms). Files were created at %.0f/s by 16 clients.\n",
+			r.Listing.Entries, r.Listing.MS, r.Listing.Spread, r.CreateRate)
+	}
+	if len(r.Changes) > 0 {
+		b.WriteString("\n| Change feed: changes returned | ms (median of 3) | ms per change |\n|---:|---:|---:|\n")
+		for _, c := range r.Changes {
+			fmt.Fprintf(&b, "| %d | %.1f | %.3f |\n", c.Entries, c.MS, c.MS/float64(c.Entries))
+		}
+	}
+	if len(r.RSS) > 0 {
+		b.WriteString("\n| Server | during | size | peak RSS |\n|---|---|---:|---:|\n")
+		for _, m := range r.RSS {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", m.Server, m.During, human(m.Size), human(m.PeakBytes))
+		}
+	}
+	if len(r.Targets) > 0 {
+		b.WriteString("\n| Target | measured | met |\n|---|---:|:---:|\n")
+		for _, t := range r.Targets {
+			met := "yes"
+			if !t.Met {
+				met = "**no**"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Measured, met)
+		}
+	}
+	return b.String()
+}
+
+func ratio(x float64) string {
+	if x == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", x)
+}
