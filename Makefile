@@ -13,7 +13,7 @@ TUSD_VERSION := v2.9.1
 TUSD := $(CACHE)/tusd-$(TUSD_VERSION)/tusd
 GO ?= go
 
-.PHONY: all build run test test-short lint cross tools debian-packages fuzz clean bench bench-quick bench-tools
+.PHONY: screenshots all build run test test-short lint cross tools debian-packages fuzz clean bench bench-quick bench-tools
 
 all: build
 
@@ -47,9 +47,10 @@ lint: $(STATICCHECK)
 
 tools: $(MINIO) $(STATICCHECK) debian-packages
 
-# Debian packages some tests use; installed when running as root on Debian,
+# Debian packages some tests use (litmus for WebDAV; Chromium and the Lao
+# fonts for the browser tests); installed when running as root on Debian,
 # otherwise those tests skip and say why.
-DEBIAN_PACKAGES := litmus
+DEBIAN_PACKAGES := litmus chromium fonts-lao
 debian-packages:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -76,6 +77,10 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The README's screenshots of the web app, taken by the browser test.
+screenshots: tools
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowser ./api/web/
 
 # The benchmark of docs/benchmarks.md: G-Share against minio-go (the
 # ceiling) and tusd (the peer) in one run. Not part of `make test`: timings

@@ -49,6 +49,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		if rq.viaCookie && !errors.Is(err, auth.ErrDisabled) {
 			s.clearCookie(w)
+			if _, public := rq.route.access.(publicAccess); public && rq.route.page {
+				// An expired session must not stop anyone from reaching the
+				// login page, or signing in again.
+				return nil
+			}
 		}
 		return err
 	}

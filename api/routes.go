@@ -58,6 +58,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, v1+"/folders/...", "folder.create", docAccess{acl.ActWrite}, s.mkdir)
 	s.handle(http.MethodPost, v1+"/move", "file.move", handlerAccess{"delete on from, write on to"}, s.move)
 	s.handle(http.MethodGet, v1+"/versions/...", "file.versions", docAccess{acl.ActRead}, s.versions)
+	s.handle(http.MethodPost, v1+"/restore/...", "file.restore", docAccess{acl.ActWrite}, s.restore)
 	s.handle(http.MethodGet, v1+"/changes", "", handlerAccess{"read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
 
 	for method, action := range map[string]string{
@@ -67,6 +68,8 @@ func (s *Server) routes() {
 	} {
 		s.handle(method, davPrefix+"/...", action, davAccess{}, s.dav)
 	}
+
+	s.pageRoutes()
 
 	if s.d.AuditLog != nil {
 		auditor := sysAccess{obj: "sys:audit", act: acl.ActAudit, dept: auditDept}

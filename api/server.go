@@ -43,6 +43,7 @@ import (
 
 	"gshare/acl/audit"
 	"gshare/api/auth"
+	"gshare/api/web"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
@@ -115,6 +116,7 @@ type Server struct {
 	param  []*endpoint // patterns with {} segments, in registration order
 	prefix []*endpoint // longest prefix first
 	tus    *handler.UnroutedHandler
+	web    *web.Site // the web app's pages
 
 	throttle *auth.Throttle
 
@@ -147,6 +149,10 @@ func New(d Deps, o Options) (*Server, error) {
 		if s.tus, err = s.newTus(d.Uploads, o.MaxUploadSize); err != nil {
 			return nil, fmt.Errorf("api: tus handler: %w", err)
 		}
+	}
+	var err error
+	if s.web, err = web.New(); err != nil {
+		return nil, err
 	}
 	s.metrics = newMetrics(s, d.Metrics)
 	s.routes()
@@ -215,6 +221,7 @@ type route struct {
 	access access
 	action string // audit action; "" for routes that are not audited
 	h      handlerFunc
+	page   bool // a web page: errors are answered in HTML
 }
 
 // handle registers h for method on pattern. A pattern ending in "..." is a
@@ -334,7 +341,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Request-Id", rq.id)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer, browsers send
+	// "Origin: null" on form posts, which sameOrigin must refuse.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 
 	ep := s.match(r, rq)
@@ -363,7 +372,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.serve(rw, r, rq)
 	}
 	if err != nil && !rw.wrote {
-		s.writeError(rw, rq, err)
+		if rq.route != nil && rq.route.page {
+			s.pageError(rw, r, rq, err)
+		} else {
+			s.writeError(rw, rq, err)
+		}
 	}
 	s.finish(rq, r, rw, err, false)
 }

@@ -188,6 +188,10 @@ func (r *Response) Code() string {
 	return e.Code
 }
 
+// noRedirects returns redirects as responses: tests check where the web
+// app sends a browser, not the page at the end.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // Do sends a request with a Bearer token (none if tok is "") and returns
 // the whole response. body may be nil, a []byte, a string or an io.Reader.
 func (e *Env) Do(method, path, tok string, body any, headers ...string) *Response {
@@ -218,7 +222,7 @@ func (e *Env) Do(method, path, tok string, body any, headers ...string) *Respons
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		e.T.Fatalf("%s %s: %v", method, path, err)
 	}

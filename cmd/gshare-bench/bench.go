@@ -530,7 +530,8 @@ func (b *bench) listing(g *gshare) error {
 	var lat stats
 	for range 5 {
 		t := time.Now()
-		var out struct{ Entries []json_raw }
+		// A client reads the names (and would read the rest the same way).
+		var out struct{ Entries []struct{ Name string } }
 		if err := jsonCall(http.MethodGet, g.url+"/api/v1/tree/bench/many", g.token, nil, &out); err != nil {
 			return err
 		}

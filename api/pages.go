@@ -1,0 +1,618 @@
+package api
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+	"golang.org/x/text/unicode/norm"
+
+	"gshare/acl"
+	"gshare/acl/audit"
+	"gshare/api/auth"
+	"gshare/api/web"
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// The web app's pages. They go through the same router, authentication,
+// Casbin decisions and audit as the REST API; package web only renders.
+// State changes are made by app.js calling the REST API with the
+// session's CSRF token, so there is one implementation of each action.
+
+// pageChunkSize is the tus PATCH size of the web uploader: a lost
+// connection costs at most this much, and each PATCH is a few seconds on
+// a slow provincial link.
+const pageChunkSize = 8 << 20
+
+// searchLimit bounds a search's results, and searchVisit the entries it
+// looks at, so a search of a huge department answers promptly.
+const (
+	searchLimit = 200
+	searchVisit = 50_000
+)
+
+func (s *Server) pageRoutes() {
+	s.page(http.MethodGet, "/", "", publicAccess{}, s.pageRoot)
+	s.page(http.MethodGet, "/login", "", publicAccess{}, s.pageLogin)
+	s.page(http.MethodPost, "/login", "login", publicAccess{}, s.pageLoginPost)
+	s.page(http.MethodPost, "/app/logout", "logout", userAccess{}, s.pageLogout)
+	s.handle(http.MethodGet, "/static/...", "", publicAccess{}, s.static)
+	s.page(http.MethodGet, "/app/", "", userAccess{}, s.pageDepts)
+	s.page(http.MethodGet, "/app/files/...", "folder.list", docAccess{acl.ActRead}, s.pageFiles)
+	s.page(http.MethodGet, "/app/versions/...", "file.versions", docAccess{acl.ActRead}, s.pageVersions)
+	s.page(http.MethodGet, "/app/account", "", userAccess{}, s.pageAccount)
+	s.page(http.MethodGet, "/app/admin", "", handlerAccess{"sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
+	s.page(http.MethodGet, "/app/audit", "report.department", handlerAccess{"sys:audit in the department shown"}, s.pageAudit)
+}
+
+// page registers a web page: like handle, but errors are answered with an
+// HTML page (or a redirect to the login page) instead of JSON.
+func (s *Server) page(method, pattern, action string, a access, h handlerFunc) {
+	s.handle(method, pattern, action, a, h)
+	path, _ := strings.CutSuffix(pattern, "...")
+	for _, eps := range [][]*endpoint{s.prefix, s.param} {
+		for _, ep := range eps {
+			if ep.path == path {
+				ep.routes[method].page = true
+			}
+		}
+	}
+	if ep := s.exact[path]; ep != nil {
+		ep.routes[method].page = true
+	}
+}
+
+func (s *Server) static(w http.ResponseWriter, r *http.Request, rq *request) error {
+	s.web.Static().ServeHTTP(w, r)
+	return nil
+}
+
+// newPage starts the data of a page for the request's user and language.
+func (s *Server) newPage(w http.ResponseWriter, r *http.Request, rq *request, title string, data any) *web.Page {
+	lang, chosen := s.web.Lang(r)
+	if chosen {
+		web.RememberLang(w, lang, s.o.SecureCookies)
+	}
+	p := &web.Page{Lang: lang, Title: title, Path: r.URL.Path, Data: data}
+	if rq.user != nil {
+		p.User = s.webUser(rq.user)
+		if rq.session != nil {
+			p.CSRF = rq.session.CSRF
+		}
+	}
+	return p
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, rq *request, status int, name, title string, data any) error {
+	return s.web.Render(w, status, name, s.newPage(w, r, rq, title, data))
+}
+
+// webUser says which parts of the app the user may open, for the menu.
+func (s *Server) webUser(u *meta.User) *web.User {
+	wu := &web.User{Username: u.Username, Name: cmpOr(u.Name, u.Username)}
+	wu.Admin = s.d.ACL.CanSystem(u.Username, allDepts, "sys:users", acl.ActManage) == nil
+	wu.Auditor = len(s.auditDepts(u.Username)) > 0
+	wu.Manager = len(s.managedDepts(u.Username)) > 0
+	return wu
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// pageError answers a page request that failed: the login page for a
+// missing session, an error page in the user's language otherwise. The
+// message comes from the catalogue; no internal detail reaches the page.
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *request, err error) {
+	status, _, _ := s.errorResponse(err, 0)
+	if status == 499 {
+		return
+	}
+	if status == http.StatusUnauthorized && r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	key := "err_internal"
+	switch {
+	case status == http.StatusUnauthorized:
+		key = "err_unauthenticated"
+	case status == http.StatusForbidden:
+		key = "err_forbidden"
+	case status == http.StatusNotFound:
+		key = "err_not_found"
+	case status == http.StatusTooManyRequests:
+		key = "err_too_many"
+	case status == http.StatusServiceUnavailable:
+		key = "err_unavailable"
+	case status < 500:
+		key = "err_bad_request"
+	}
+	if rerr := s.render(w, r, rq, status, "error", "title_error", web.Error{Status: status, Message: key}); rerr != nil {
+		s.log.Error("error page failed", "request_id", rq.id, "err", rerr)
+		http.Error(w, http.StatusText(status), status)
+	}
+}
+
+func (s *Server) pageRoot(w http.ResponseWriter, r *http.Request, rq *request) error {
+	to := "/login"
+	if rq.user != nil {
+		to = "/app/"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request, rq *request) error {
+	next := safeNext(r.URL.Query().Get("next"))
+	if rq.user != nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, r, rq, http.StatusOK, "login", "title_login", web.Login{Next: next})
+}
+
+// safeNext keeps a post-login redirect inside the app.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/app/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+		return "/app/"
+	}
+	return next
+}
+
+// pageLoginPost signs in from the login form: the same checks and
+// back-off as POST /api/v1/login, with the answer as a page.
+func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *request) error {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return badRequest("bad_form", "the form could not be read")
+	}
+	user := norm.NFC.String(strings.TrimSpace(r.PostForm.Get("username")))
+	next := safeNext(r.PostForm.Get("next"))
+	rq.entry.Object = user
+	data := web.Login{Username: user, Next: next}
+	fail := func(status int, key string, wait time.Duration, err error) error {
+		data.Error = key
+		data.Wait = int(wait.Round(time.Second).Seconds())
+		if wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(data.Wait))
+		}
+		if rerr := s.render(w, r, rq, status, "login", "title_login", data); rerr != nil {
+			return rerr
+		}
+		return err
+	}
+	if wait := s.throttle.Wait(user, rq.addr); wait > 0 {
+		return fail(http.StatusTooManyRequests, "err_too_many", wait, tooManyAttempts(wait))
+	}
+	tok, sess, err := s.d.Auth.Login(user, r.PostForm.Get("password"), rq.addr)
+	switch {
+	case errors.Is(err, auth.ErrBadCredentials):
+		s.throttle.Fail(user, rq.addr)
+		wait := s.throttle.Wait(user, rq.addr)
+		return fail(http.StatusUnauthorized, "err_bad_credentials", wait, err)
+	case errors.Is(err, auth.ErrDisabled):
+		return fail(http.StatusForbidden, "err_disabled", 0, err)
+	case err != nil:
+		return err
+	}
+	s.throttle.Succeed(user)
+	u, err := s.d.Docs.DB().User(sess.User)
+	if err != nil {
+		return err
+	}
+	rq.user = &u
+	s.setSessionCookie(w, tok, sess.Expires)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if rq.token != "" {
+		if err := s.d.Auth.Logout(rq.token); err != nil {
+			return err
+		}
+	}
+	s.clearCookie(w)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+	return nil
+}
+
+// readableDepts are the departments the user may open, in name order.
+func (s *Server) readableDepts(user string) ([]web.Dept, error) {
+	all, err := s.d.Docs.DB().Depts()
+	if err != nil {
+		return nil, err
+	}
+	var out []web.Dept
+	for _, d := range all {
+		if s.d.ACL.Can(user, docpath.Path{Dept: d.ID}, acl.ActRead) == nil || s.hasGrantIn(user, d.ID) {
+			out = append(out, web.Dept{ID: d.ID, Name: d.Name})
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *request) error {
+	depts, err := s.readableDepts(rq.user.Username)
+	if err != nil {
+		return err
+	}
+	if len(depts) == 1 {
+		http.Redirect(w, r, "/app/files/"+url.PathEscape(depts[0].ID)+"/", http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, r, rq, http.StatusOK, "departments", "title_departments", web.Departments{Depts: depts})
+}
+
+// docURL is the URL of a document path under prefix, each segment escaped.
+func docURL(prefix string, p docpath.Path) string {
+	var b strings.Builder
+	b.WriteString(prefix)
+	b.WriteString("/" + url.PathEscape(p.Dept))
+	for _, seg := range p.Names {
+		b.WriteString("/" + url.PathEscape(seg))
+	}
+	return b.String()
+}
+
+func (s *Server) crumbs(p docpath.Path, deptName string) []web.Crumb {
+	out := []web.Crumb{{Name: deptName, URL: docURL("/app/files", docpath.Path{Dept: p.Dept}) + "/"}}
+	q := docpath.Path{Dept: p.Dept}
+	for _, seg := range p.Names {
+		q = child(q, seg)
+		out = append(out, web.Crumb{Name: seg, URL: docURL("/app/files", q) + "/"})
+	}
+	return out
+}
+
+func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) error {
+	db := s.d.Docs.DB()
+	n, err := db.Lookup(rq.path)
+	if err != nil {
+		return err
+	}
+	if !n.Dir {
+		http.Redirect(w, r, docURL("/api/v1/files", rq.path), http.StatusSeeOther)
+		return nil
+	}
+	rq.entry.Object = n.ID.String()
+	dept, err := db.Dept(rq.path.Dept)
+	if err != nil {
+		return err
+	}
+	user := rq.user.Username
+	q := r.URL.Query()
+	data := web.Folder{
+		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.path.String(), Crumbs: s.crumbs(rq.path, dept.Name),
+		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Query: norm.NFC.String(strings.TrimSpace(q.Get("q"))),
+		CanWrite:  s.d.ACL.Can(user, rq.path, acl.ActWrite) == nil,
+		CanShare:  s.d.ACL.Can(user, rq.path, acl.ActShare) == nil,
+		ChunkSize: pageChunkSize,
+	}
+	if len(data.Query) > 200 {
+		return badRequest("bad_query", "the search is too long")
+	}
+	var nodes []entryNode
+	if data.Query != "" {
+		nodes, data.Limited, err = s.search(user, docpath.Path{Dept: rq.path.Dept}, data.Query)
+	} else {
+		var kids []meta.Node
+		_, kids, err = s.d.Docs.List(rq.path)
+		for _, k := range kids {
+			nodes = append(nodes, entryNode{k, child(rq.path, k.Name)})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	lang, _ := s.web.Lang(r)
+	sortEntries(nodes, data.Sort, data.Desc, collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
+	for _, e := range nodes {
+		we := web.Entry{Name: e.n.Name, Path: e.p.String(), Folder: e.n.Dir, Size: e.n.Size, Modified: e.n.Modified, Version: e.n.Version}
+		if e.n.Dir {
+			we.URL = docURL("/app/files", e.p) + "/"
+		} else {
+			we.URL = docURL("/api/v1/files", e.p)
+		}
+		data.Entries = append(data.Entries, we)
+	}
+	return s.render(w, r, rq, http.StatusOK, "files", "title_files", data)
+}
+
+// child is p/name for a name already in the tree (so already valid).
+func child(p docpath.Path, name string) docpath.Path {
+	return docpath.Path{Dept: p.Dept, Names: append(append([]string(nil), p.Names...), name)}
+}
+
+type entryNode struct {
+	n meta.Node
+	p docpath.Path
+}
+
+// sortEntries orders folders first, then by name (collated for the
+// language, with keys computed once as sortByName does), date or size.
+func sortEntries(es []entryNode, by string, desc bool, col *collate.Collator) {
+	var buf collate.Buffer
+	keys := make(map[string][]byte, len(es))
+	for _, e := range es {
+		if _, ok := keys[e.n.Name]; !ok {
+			keys[e.n.Name] = col.KeyFromString(&buf, e.n.Name)
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i].n, es[j].n
+		if a.Dir != b.Dir {
+			return a.Dir
+		}
+		var c int
+		switch by {
+		case "date":
+			c = a.Modified.Compare(b.Modified)
+		case "size":
+			c = cmp.Compare(a.Size, b.Size)
+		}
+		if c == 0 {
+			c = bytes.Compare(keys[a.Name], keys[b.Name])
+		}
+		if desc {
+			c = -c
+		}
+		return c < 0
+	})
+}
+
+// search finds names containing q in the department, breadth first,
+// skipping what the user may not read.
+func (s *Server) search(user string, root docpath.Path, q string) ([]entryNode, bool, error) {
+	needle := strings.ToLower(q)
+	var out []entryNode
+	queue := []docpath.Path{root}
+	visited := 0
+	for len(queue) > 0 {
+		dir := queue[0]
+		queue = queue[1:]
+		_, kids, err := s.d.Docs.List(dir)
+		if err != nil {
+			if errors.Is(err, meta.ErrNotFound) {
+				continue // removed while we looked
+			}
+			return nil, false, err
+		}
+		for _, k := range kids {
+			visited++
+			if visited > searchVisit {
+				return out, true, nil
+			}
+			p := child(dir, k.Name)
+			if !s.mayRead(user, p.String()) {
+				continue
+			}
+			if strings.Contains(strings.ToLower(k.Name), needle) {
+				out = append(out, entryNode{k, p})
+				if len(out) >= searchLimit {
+					return out, true, nil
+				}
+			}
+			if k.Dir {
+				queue = append(queue, p)
+			}
+		}
+	}
+	return out, false, nil
+}
+
+func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *request) error {
+	n, vs, err := s.d.Docs.Versions(rq.path)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object = n.ID.String()
+	dept, err := s.d.Docs.DB().Dept(rq.path.Dept)
+	if err != nil {
+		return err
+	}
+	data := web.Versions{Name: n.Name, Path: rq.path.String(), Crumbs: s.crumbs(rq.path.Parent(), dept.Name), Current: n.Version,
+		CanWrite: s.d.ACL.Can(rq.user.Username, rq.path, acl.ActWrite) == nil}
+	for i := len(vs) - 1; i >= 0; i-- {
+		v := vs[i]
+		data.Versions = append(data.Versions, web.Version{Number: v.Number, Size: v.Size, Modified: v.Time, Author: v.Author,
+			SHA256: v.SHA256.String(), URL: docURL("/api/v1/files", rq.path) + "?version=" + strconv.FormatInt(v.Number, 10)})
+	}
+	return s.render(w, r, rq, http.StatusOK, "versions", "title_versions", data)
+}
+
+// restore makes an earlier version of a file its newest version. The old
+// version is read and stored again, so the new version has its own key,
+// like any other.
+func (s *Server) restore(w http.ResponseWriter, r *http.Request, rq *request) error {
+	n, err := strconv.ParseInt(r.URL.Query().Get("version"), 10, 64)
+	if err != nil || n < 1 {
+		return badRequest("bad_version", "version must be a positive whole number")
+	}
+	if err := s.authorize(rq, rq.path, acl.ActRead); err != nil {
+		return err
+	}
+	f, err := s.d.Docs.Stat(rq.path, n)
+	if err != nil {
+		return err
+	}
+	rc, err := s.d.Docs.Open(r.Context(), f.Version, 0, f.Version.Size)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	node, v, err := s.d.Docs.Put(r.Context(), rq.path, rc, docstore.PutOptions{Size: f.Version.Size, Author: rq.user.Username})
+	if err != nil {
+		return err
+	}
+	rq.entry.Object, rq.entry.Version, rq.entry.Bytes = node.ID.String(), v.Number, v.Size
+	writeJSON(w, http.StatusCreated, fileJSON{ID: node.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
+	return nil
+}
+
+func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *request) error {
+	ss, err := s.d.Docs.DB().Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.user.Username })
+	if err != nil {
+		return err
+	}
+	var data web.Account
+	for _, t := range ss {
+		data.Tokens = append(data.Tokens, web.Token{ID: tokenID(t.Hash), Name: t.Name, Created: t.Created, LastUsed: t.LastUsed})
+	}
+	return s.render(w, r, rq, http.StatusOK, "account", "title_account", data)
+}
+
+// managedDepts are the departments whose members the user manages.
+func (s *Server) managedDepts(user string) []string {
+	all, err := s.d.Docs.DB().Depts()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range all {
+		if s.d.ACL.CanSystem(user, d.ID, "sys:members", acl.ActManage) == nil {
+			out = append(out, d.ID)
+		}
+	}
+	return out
+}
+
+// auditDepts are the departments whose audit reports the user may read.
+func (s *Server) auditDepts(user string) []string {
+	if s.d.AuditLog == nil {
+		return nil
+	}
+	all, err := s.d.Docs.DB().Depts()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range all {
+		if s.d.ACL.CanSystem(user, d.ID, "sys:audit", acl.ActAudit) == nil {
+			out = append(out, d.ID)
+		}
+	}
+	return out
+}
+
+// pageAdmin shows administrators every user, role and lockout, and
+// managers the members of their departments.
+func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) error {
+	user := rq.user.Username
+	all := s.authorizeSystem(rq, allDepts, "sys:users", acl.ActManage) == nil
+	var depts []string
+	if all {
+		ds, err := s.d.Docs.DB().Depts()
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			depts = append(depts, d.ID)
+		}
+	} else if depts = s.managedDepts(user); len(depts) == 0 {
+		return forbidden(errors.New("neither sys:users nor sys:members"))
+	}
+	data := web.Admin{All: all, Roles: []string{"viewer", "editor"}}
+	if all {
+		data.Roles = []string{"viewer", "editor", "manager", "auditor", "admin"}
+		for _, l := range s.throttle.Lockouts() {
+			data.Lockouts = append(data.Lockouts, web.Lockout{Key: l.Key, Until: l.Until})
+		}
+	}
+	mine := map[string]bool{}
+	for _, id := range depts {
+		mine[id] = true
+		d, err := s.d.Docs.DB().Dept(id)
+		if err != nil {
+			return err
+		}
+		data.Depts = append(data.Depts, web.Dept{ID: d.ID, Name: d.Name})
+		gs, err := s.d.Policy.Grants(id)
+		if err != nil {
+			return err
+		}
+		for _, g := range gs {
+			subject := g.User
+			if g.Group != "" {
+				subject = g.Group
+			}
+			data.Grants = append(data.Grants, web.Grant{Pattern: g.Path.String(), Subject: subject, Role: cmpOr(g.Role, "deny")})
+		}
+	}
+	us, err := s.d.Docs.DB().Users()
+	if err != nil {
+		return err
+	}
+	for _, u := range us {
+		as, _ := s.d.Policy.Assignments(u.Username)
+		au := web.AdminUser{Username: u.Username, Name: u.Name, Disabled: u.Disabled}
+		member := false
+		for _, a := range as {
+			if all || mine[a.Dept] {
+				au.Roles = append(au.Roles, a.Role+" @ "+a.Dept)
+				member = true
+			}
+		}
+		if all || member {
+			data.Users = append(data.Users, au)
+		}
+	}
+	return s.render(w, r, rq, http.StatusOK, "admin", "title_admin", data)
+}
+
+// pageAudit shows a department's activity over the last 30 days with a
+// chart, and unusual patterns. Auditors see paths and actions, never
+// document contents.
+func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
+	depts := s.auditDepts(rq.user.Username)
+	if len(depts) == 0 {
+		rq.authz = true
+		return forbidden(errors.New("no sys:audit"))
+	}
+	dept := r.URL.Query().Get("dept")
+	if dept == "" {
+		dept = depts[0]
+	}
+	if err := docpath.ValidDept(dept); err != nil {
+		rq.authz = true
+		return badRequest("bad_dept", "dept must be a department id")
+	}
+	if err := s.authorizeSystem(rq, dept, "sys:audit", acl.ActAudit); err != nil {
+		return err
+	}
+	data := web.AuditReport{Dept: dept}
+	for _, id := range depts {
+		d, err := s.d.Docs.DB().Dept(id)
+		if err != nil {
+			return err
+		}
+		data.Depts = append(data.Depts, web.Dept{ID: d.ID, Name: d.Name})
+	}
+	q := audit.Query{Dept: dept, From: s.o.Now().Add(-30 * 24 * time.Hour), After: -1, Limit: 1 << 30}
+	es, _, err := s.d.AuditLog.Find(q)
+	if err != nil {
+		return err
+	}
+	for _, d := range audit.Summary(es) {
+		data.Days = append(data.Days, web.Day{Day: d.Day, Uploads: d.Uploads, Downloads: d.Downloads, Denied: d.Denied,
+			Users: d.Users, BytesIn: d.BytesIn, BytesOut: d.BytesOut})
+	}
+	data.Bars, data.Max = web.Chart(data.Days)
+	for _, f := range audit.Unusual(es) {
+		data.Unusual = append(data.Unusual, web.Finding{Day: f.Day, User: f.User, Kind: f.Kind, Detail: f.Detail, Value: f.Value})
+	}
+	return s.render(w, r, rq, http.StatusOK, "audit", "title_audit", data)
+}

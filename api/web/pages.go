@@ -1,0 +1,170 @@
+package web
+
+import "time"
+
+// The data of each page, filled in by package api.
+
+// Crumb is one step of the breadcrumbs.
+type Crumb struct{ Name, URL string }
+
+// Dept is a department.
+type Dept struct{ ID, Name string }
+
+// Entry is a file or folder in a listing.
+type Entry struct {
+	Name     string
+	Path     string // the document path, /dept/…/name
+	URL      string // the page (folder) or download (file) URL
+	Folder   bool
+	Size     int64
+	Modified time.Time
+	Version  int64
+}
+
+// Folder is the folder browser.
+type Folder struct {
+	Dept     Dept
+	Path     string // the document path of the folder
+	Crumbs   []Crumb
+	Entries  []Entry
+	Sort     string // name, date or size
+	Desc     bool
+	Query    string // a search in the department, when set
+	Limited  bool   // the search stopped at its limit
+	CanWrite bool
+	CanShare bool
+	// ChunkSize is the tus PATCH size the uploader uses, in bytes.
+	ChunkSize int64
+}
+
+// Departments is the list of departments the user can open.
+type Departments struct{ Depts []Dept }
+
+// Version is one version of a file.
+type Version struct {
+	Number   int64
+	Size     int64
+	Modified time.Time
+	Author   string
+	SHA256   string
+	URL      string
+}
+
+// Versions is a file's history.
+type Versions struct {
+	Name     string
+	Path     string
+	Crumbs   []Crumb
+	Current  int64
+	Versions []Version
+	CanWrite bool
+}
+
+// Token is a device token.
+type Token struct {
+	ID, Name          string
+	Created, LastUsed time.Time
+}
+
+// Account is the user's own settings.
+type Account struct{ Tokens []Token }
+
+// AdminUser is a user on the admin page.
+type AdminUser struct {
+	Username, Name string
+	Disabled       bool
+	Roles          []string // "role in dept"
+}
+
+// Lockout is an account or address in login back-off.
+type Lockout struct {
+	Key   string
+	Until time.Time
+}
+
+// Grant is a folder grant to a department or user.
+type Grant struct{ Pattern, Subject, Role string }
+
+// Admin is the users, roles and grants page.
+type Admin struct {
+	Users    []AdminUser
+	Depts    []Dept
+	Lockouts []Lockout
+	Grants   []Grant
+	Roles    []string
+	// All is true for administrators; managers see their departments.
+	All bool
+}
+
+// Day is one day of a department's activity.
+type Day struct {
+	Day                        string
+	Uploads, Downloads, Denied int
+	Users                      int
+	BytesIn, BytesOut          int64
+}
+
+// Bar is one bar of a chart, in SVG units.
+type Bar struct {
+	X, Y, W, H float64
+	Label      string
+	Value      int
+	Class      string
+}
+
+// Finding is an unusual pattern.
+type Finding struct {
+	Day, User, Kind, Detail string
+	Value                   int64
+}
+
+// AuditReport is the auditor's page.
+type AuditReport struct {
+	Dept    string
+	Depts   []Dept
+	Days    []Day
+	Bars    []Bar
+	Max     int
+	Unusual []Finding
+}
+
+// Login is the sign-in page.
+type Login struct {
+	Username string
+	Error    string // a catalogue key
+	Wait     int    // seconds of back-off left
+	Next     string
+}
+
+// Error is an error page.
+type Error struct {
+	Status  int
+	Message string // a catalogue key
+}
+
+// Chart lays out bars for days: uploads and downloads side by side, and
+// refusals, scaled to a 600×200 drawing.
+func Chart(days []Day) ([]Bar, int) {
+	maxV := 1
+	for _, d := range days {
+		maxV = max(maxV, d.Uploads, d.Downloads, d.Denied)
+	}
+	const width, height = 600.0, 200.0
+	if len(days) == 0 {
+		return nil, maxV
+	}
+	slot := width / float64(len(days))
+	w := slot / 4
+	var bars []Bar
+	for i, d := range days {
+		x := float64(i) * slot
+		for j, v := range []struct {
+			n     int
+			class string
+		}{{d.Uploads, "up"}, {d.Downloads, "down"}, {d.Denied, "denied"}} {
+			h := height * float64(v.n) / float64(maxV)
+			bars = append(bars, Bar{X: x + float64(j)*w + w/2, Y: height - h, W: w, H: h, Label: d.Day, Value: v.n, Class: v.class})
+		}
+	}
+	return bars, maxV
+}

@@ -1,0 +1,389 @@
+// G-Share web app: resumable uploads (tus-js-client) and the actions that
+// call the REST API. Pages work without it for reading; it only adds what
+// a plain page cannot do. No inline script anywhere (the CSP forbids it).
+(function () {
+  'use strict';
+
+  var M = {};
+  try { M = JSON.parse(document.getElementById('messages').textContent || '{}'); } catch (e) { M = {}; }
+  // t returns the catalogue text of key with {0}, {1}… filled in.
+  function t(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    return (M[key] || key).replace(/\{(\d)\}/g, function (_, i) { return args[+i]; });
+  }
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = csrfMeta ? csrfMeta.content : '';
+  var lang = document.documentElement.lang || 'en';
+  var numFmt = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
+
+  function bytes(n) {
+    var units = ['B', 'KB', 'MB', 'GB', 'TB'], u = 0;
+    while (n >= 1000 && u < units.length - 1) { n /= 1000; u++; }
+    return numFmt.format(n) + ' ' + units[u];
+  }
+  function duration(s) {
+    if (!isFinite(s) || s < 0) return '…';
+    s = Math.round(s);
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), sec = s % 60;
+    return (h ? h + ':' + String(m).padStart(2, '0') : m) + ':' + String(sec).padStart(2, '0');
+  }
+  // encPath escapes each segment of a document path for a URL.
+  function encPath(p) { return p.split('/').map(encodeURIComponent).join('/'); }
+
+  function api(method, url, body) {
+    var opts = { method: method, credentials: 'same-origin', headers: { 'X-CSRF-Token': csrf } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(url, opts).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var err = new Error((data && data.error) || res.statusText);
+          err.status = res.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+
+  // Dialogs: a name prompt and a confirmation, both <dialog> elements of
+  // the page, so they are translated and styled like the rest.
+  function ask(label, value) {
+    var d = document.getElementById('name-dialog');
+    var input = document.getElementById('name-input');
+    document.getElementById('name-label').textContent = label;
+    input.value = value || '';
+    d.returnValue = '';
+    d.showModal();
+    input.focus();
+    return new Promise(function (resolve) {
+      d.addEventListener('close', function () {
+        resolve(d.returnValue === 'ok' && input.value.trim() ? input.value.trim() : null);
+      }, { once: true });
+    });
+  }
+  function confirmDialog(text) {
+    var d = document.getElementById('confirm-dialog');
+    if (!d) return Promise.resolve(window.confirm(text));
+    document.getElementById('confirm-text').textContent = text;
+    d.returnValue = '';
+    d.showModal();
+    return new Promise(function (resolve) {
+      d.addEventListener('close', function () { resolve(d.returnValue === 'ok'); }, { once: true });
+    });
+  }
+  function fail(err) { window.alert(t('js_error', err.message)); }
+
+  // ---- Uploads ----
+
+  var uploader = document.getElementById('uploader');
+  if (uploader && window.tus) setupUploads(uploader);
+
+  function setupUploads(zone) {
+    var folder = zone.dataset.folder.replace(/\/$/, '');
+    var chunk = parseInt(zone.dataset.chunk, 10) || 8 * 1024 * 1024;
+    var list = document.getElementById('upload-list');
+    var totalBox = document.getElementById('upload-total');
+    var totalBar = document.getElementById('total-progress');
+    var totalText = document.getElementById('total-text');
+    var items = [];
+
+    function refreshTotal() {
+      var sent = 0, size = 0, done = 0, speed = 0;
+      items.forEach(function (it) {
+        if (it.state === 'cancelled') return;
+        sent += it.sent; size += it.file.size;
+        if (it.state === 'done') done++;
+        if (it.state === 'uploading') speed += it.speed;
+      });
+      var active = items.filter(function (it) { return it.state !== 'cancelled'; }).length;
+      totalBox.hidden = active === 0;
+      totalBar.value = size ? sent / size * 100 : 100;
+      var left = speed > 0 ? (size - sent) / speed : Infinity;
+      totalText.textContent = t('js_total', done, active, bytes(sent) + ' / ' + bytes(size)) +
+        (speed > 0 ? ' · ' + bytes(speed) + '/s · ' + t('js_time_left', duration(left)) : '');
+      if (active > 0 && done === active && !zone.dataset.reloading) {
+        zone.dataset.reloading = '1';
+        setTimeout(function () { window.location.reload(); }, 800);
+      }
+    }
+
+    function add(file, rel) {
+      var dest = folder + '/' + (rel || file.name);
+      var li = document.createElement('li');
+      li.className = 'upload';
+      var name = document.createElement('span');
+      name.className = 'upload-name';
+      name.textContent = rel || file.name;
+      var bar = document.createElement('progress');
+      bar.max = 100; bar.value = 0;
+      var status = document.createElement('span');
+      status.className = 'upload-status';
+      status.textContent = t('js_uploading');
+      var pause = document.createElement('button');
+      pause.type = 'button'; pause.className = 'small pause'; pause.textContent = t('js_pause');
+      var cancel = document.createElement('button');
+      cancel.type = 'button'; cancel.className = 'small danger cancel'; cancel.textContent = t('js_cancel');
+      li.append(name, bar, status, pause, cancel);
+      list.appendChild(li);
+      var it = { file: file, dest: dest, sent: 0, speed: 0, state: 'uploading', lastT: Date.now(), lastSent: 0 };
+      items.push(it);
+
+      var up = new window.tus.Upload(file, {
+        endpoint: '/api/v1/uploads/',
+        chunkSize: chunk,
+        retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+        metadata: { path: dest, filename: file.name },
+        headers: { 'X-CSRF-Token': csrf },
+        // The destination is part of the fingerprint: the same file sent
+        // to two folders is two uploads. Chosen again after a reload, a
+        // file resumes from the offset the server acknowledged.
+        fingerprint: function (f) {
+          return Promise.resolve(['gshare', dest, f.size, f.lastModified].join('|'));
+        },
+        removeFingerprintOnSuccess: true,
+        onProgress: function (sent, total) {
+          var now = Date.now(), dt = (now - it.lastT) / 1000;
+          if (dt >= 0.5) {
+            var inst = (sent - it.lastSent) / dt;
+            it.speed = it.speed ? it.speed * 0.7 + inst * 0.3 : inst;
+            it.lastT = now; it.lastSent = sent;
+          }
+          it.sent = sent;
+          bar.value = total ? sent / total * 100 : 100;
+          var left = it.speed > 0 ? (total - sent) / it.speed : Infinity;
+          status.textContent = bytes(sent) + ' / ' + bytes(total) +
+            (it.speed > 0 ? ' · ' + bytes(it.speed) + '/s · ' + t('js_time_left', duration(left)) : '');
+          refreshTotal();
+        },
+        onSuccess: function () {
+          it.state = 'done'; it.sent = file.size; bar.value = 100;
+          status.textContent = t('js_done');
+          li.classList.add('done');
+          pause.remove(); cancel.remove();
+          refreshTotal();
+        },
+        onError: function (err) {
+          it.state = 'failed';
+          var msg = err && err.originalResponse ? err.originalResponse.getBody() : String(err);
+          try { msg = JSON.parse(msg).error || msg; } catch (e) { /* not JSON */ }
+          status.textContent = t('js_failed') + ': ' + msg;
+          li.classList.add('failed');
+          pause.textContent = t('js_resume');
+          refreshTotal();
+        }
+      });
+      pause.addEventListener('click', function () {
+        if (it.state === 'uploading') {
+          up.abort();
+          it.state = 'paused'; it.speed = 0;
+          status.textContent = t('js_paused') + ' · ' + bytes(it.sent) + ' / ' + bytes(file.size);
+          pause.textContent = t('js_resume');
+        } else {
+          it.state = 'uploading'; it.lastT = Date.now(); it.lastSent = it.sent;
+          li.classList.remove('failed');
+          up.start();
+          pause.textContent = t('js_pause');
+        }
+        refreshTotal();
+      });
+      cancel.addEventListener('click', function () {
+        up.abort(true).catch(function () { /* already gone */ });
+        it.state = 'cancelled';
+        li.remove();
+        refreshTotal();
+      });
+      up.findPreviousUploads().then(function (prev) {
+        if (prev.length) {
+          up.resumeFromPreviousUpload(prev[0]);
+          li.classList.add('resumed');
+        }
+        up.start();
+      });
+      refreshTotal();
+    }
+
+    function addFiles(files) {
+      Array.prototype.forEach.call(files, function (f) { add(f, f.webkitRelativePath || ''); });
+    }
+    document.getElementById('upload-input').addEventListener('change', function (e) { addFiles(e.target.files); e.target.value = ''; });
+    document.getElementById('upload-folder-input').addEventListener('change', function (e) { addFiles(e.target.files); e.target.value = ''; });
+
+    // Drag and drop, folders included (walked through the entries API).
+    function walk(entry, prefix) {
+      if (entry.isFile) {
+        entry.file(function (f) { add(f, prefix + f.name); });
+      } else if (entry.isDirectory) {
+        var reader = entry.createReader();
+        var more = function () {
+          reader.readEntries(function (entries) {
+            if (!entries.length) return;
+            entries.forEach(function (e) { walk(e, prefix + entry.name + '/'); });
+            more();
+          });
+        };
+        more();
+      }
+    }
+    ['dragenter', 'dragover'].forEach(function (ev) {
+      document.addEventListener(ev, function (e) { e.preventDefault(); zone.classList.add('over'); });
+    });
+    ['dragleave', 'drop'].forEach(function (ev) {
+      document.addEventListener(ev, function (e) { e.preventDefault(); zone.classList.remove('over'); });
+    });
+    document.addEventListener('drop', function (e) {
+      var dt = e.dataTransfer;
+      if (!dt) return;
+      if (dt.items && dt.items.length && dt.items[0].webkitGetAsEntry) {
+        Array.prototype.forEach.call(dt.items, function (item) {
+          var entry = item.webkitGetAsEntry();
+          if (entry) walk(entry, '');
+        });
+      } else {
+        addFiles(dt.files);
+      }
+    });
+  }
+
+  // ---- Folder actions ----
+
+  var newFolder = document.getElementById('new-folder');
+  if (newFolder) {
+    newFolder.addEventListener('click', function () {
+      ask(t('js_new_folder_name')).then(function (name) {
+        if (!name) return;
+        var folder = newFolder.dataset.folder.replace(/\/$/, '');
+        api('POST', '/api/v1/folders' + encPath(folder + '/' + name)).then(function () {
+          window.location.reload();
+        }, fail);
+      });
+    });
+  }
+
+  document.querySelectorAll('#listing tbody tr').forEach(function (row) {
+    var path = row.dataset.path, name = row.dataset.name;
+    var parent = path.slice(0, path.lastIndexOf('/'));
+    function on(cls, fn) {
+      var b = row.querySelector('button.' + cls);
+      if (b) b.addEventListener('click', fn);
+    }
+    on('rename', function () {
+      ask(t('js_rename_to'), name).then(function (to) {
+        if (!to || to === name) return;
+        api('POST', '/api/v1/move', { from: path, to: parent + '/' + to }).then(function () { window.location.reload(); }, fail);
+      });
+    });
+    on('move', function () {
+      ask(t('js_move_to'), parent).then(function (dest) {
+        if (!dest) return;
+        api('POST', '/api/v1/move', { from: path, to: dest.replace(/\/$/, '') + '/' + name }).then(function () { window.location.reload(); }, fail);
+      });
+    });
+    on('delete', function () {
+      confirmDialog(t('js_confirm_delete', name)).then(function (ok) {
+        if (!ok) return;
+        api('DELETE', '/api/v1/files' + encPath(path)).then(function () { window.location.reload(); }, fail);
+      });
+    });
+    on('share', function () { openShare(path, name); });
+  });
+
+  function openShare(path, name) {
+    var d = document.getElementById('share-dialog');
+    var exp = document.getElementById('share-expires');
+    var result = document.getElementById('share-result');
+    var url = document.getElementById('share-url');
+    var errBox = document.getElementById('share-error');
+    document.getElementById('share-name').textContent = name;
+    var week = new Date(Date.now() + 7 * 24 * 3600 * 1000);
+    exp.value = week.toISOString().slice(0, 10);
+    exp.min = new Date(Date.now() + 24 * 3600 * 1000).toISOString().slice(0, 10);
+    document.getElementById('share-password').value = '';
+    result.hidden = true; errBox.hidden = true;
+    var create = document.getElementById('share-create');
+    create.onclick = function () {
+      var body = { path: path, expires: exp.value + 'T23:59:59+07:00' };
+      var pw = document.getElementById('share-password').value;
+      if (pw) body.password = pw;
+      api('POST', '/api/v1/shares', body).then(function (s) {
+        url.value = s.url;
+        result.hidden = false;
+        url.select();
+      }, function (err) {
+        errBox.textContent = t('js_error', err.message);
+        errBox.hidden = false;
+      });
+    };
+    document.getElementById('share-copy').onclick = function (e) {
+      var btn = e.target;
+      var done = function () { btn.textContent = t('js_copied'); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(url.value).then(done, function () { url.select(); document.execCommand('copy'); done(); });
+      } else {
+        url.select(); document.execCommand('copy'); done();
+      }
+    };
+    d.showModal();
+  }
+
+  // ---- Versions ----
+
+  var versions = document.getElementById('versions');
+  if (versions) {
+    versions.querySelectorAll('button.restore').forEach(function (b) {
+      b.addEventListener('click', function () {
+        confirmDialog(b.textContent + ' ' + b.dataset.version + '?').then(function (ok) {
+          if (!ok) return;
+          api('POST', '/api/v1/restore' + encPath(versions.dataset.path) + '?version=' + b.dataset.version)
+            .then(function () { window.location.reload(); }, fail);
+        });
+      });
+    });
+  }
+
+  // ---- Generic API forms and buttons (account, admin) ----
+
+  document.querySelectorAll('form.api-form').forEach(function (form) {
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var body = {};
+      new FormData(form).forEach(function (v, k) {
+        if (k !== 'csrf_token' && v !== '') body[k] = v;
+      });
+      var url = form.dataset.url;
+      if (form.dataset.urlTemplate) {
+        url = form.dataset.urlTemplate.replace(/\{(\w+)\}/g, function (_, k) {
+          var v = body[k]; delete body[k]; return encodeURIComponent(v || '');
+        });
+      }
+      var status = form.querySelector('.status');
+      api(form.dataset.method, url, body).then(function (res) {
+        form.reset();
+        if (form.dataset.show && res && res[form.dataset.show]) {
+          status.textContent = t('js_token_shown_once', res[form.dataset.show]);
+          status.classList.add('secret');
+          return;
+        }
+        status.textContent = form.dataset.done || t('js_saved');
+        if (form.dataset.reload) setTimeout(function () { window.location.reload(); }, 500);
+      }, function (err) {
+        status.textContent = t('js_error', err.message);
+      });
+    });
+  });
+
+  document.querySelectorAll('button.api-action').forEach(function (b) {
+    b.addEventListener('click', function () {
+      var go = b.dataset.confirm ? confirmDialog(b.dataset.confirm) : Promise.resolve(true);
+      go.then(function (ok) {
+        if (!ok) return;
+        var body = b.dataset.body ? JSON.parse(b.dataset.body) : undefined;
+        api(b.dataset.method, b.dataset.url, body).then(function () { window.location.reload(); }, fail);
+      });
+    });
+  });
+})();
