@@ -49,9 +49,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		if rq.viaCookie && !errors.Is(err, auth.ErrDisabled) {
 			s.clearCookie(w)
-			if _, public := rq.route.access.(publicAccess); public && rq.route.page {
-				// An expired session must not stop anyone from reaching the
-				// login page, or signing in again.
+			if _, public := rq.route.access.(publicAccess); public {
+				// A stale or planted session cookie must not stop anyone
+				// from reaching public routes, or signing in again (which
+				// issues a new session: no fixation).
 				return nil
 			}
 		}

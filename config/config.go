@@ -94,6 +94,9 @@ type S3 struct {
 	// SignedPayloads signs payloads with SHA-256 instead of sending
 	// them with a CRC32C trailer (for S3 services without trailers).
 	SignedPayloads bool
+	// Timeout bounds connecting to S3 and waiting for its answer to
+	// start; a request that takes longer fails with 503.
+	Timeout time.Duration
 }
 
 // Size is a byte count that parses "1048576", "512MiB", "5GiB", "2TB".
@@ -194,6 +197,8 @@ func Settings() []Setting {
 				c.S3.SignedPayloads = b
 				return nil
 			}},
+		{Key: "s3.timeout", Env: "GSHARE_S3_TIMEOUT", Default: "30s", Help: "how long to wait for S3 to answer a request before it fails (503); data transfer itself is not limited",
+			set: dur(func(c *Config) *time.Duration { return &c.S3.Timeout })},
 		{Key: "max_upload_size", Env: "GSHARE_MAX_UPLOAD_SIZE", Flag: "max-upload-size", Default: "50GiB", Help: "largest document accepted",
 			set: func(c *Config, v string) error {
 				n, err := ParseSize(v)
@@ -462,7 +467,7 @@ func (c *Config) validate() []error {
 		key string
 		v   time.Duration
 	}{{"upload_expiry", c.UploadExpiry}, {"session_idle", c.SessionIdle}, {"session_max", c.SessionMax},
-		{"shutdown_timeout", c.ShutdownTimeout}, {"change_retention", c.ChangeRetention}} {
+		{"shutdown_timeout", c.ShutdownTimeout}, {"change_retention", c.ChangeRetention}, {"s3.timeout", c.S3.Timeout}} {
 		if d.v <= 0 {
 			bad(d.key, "must be positive")
 		}

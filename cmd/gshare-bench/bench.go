@@ -103,21 +103,8 @@ func (b *bench) build() error {
 		return fmt.Errorf("go build ./cmd/gshare (run gshare-bench from the repository root): %w", err)
 	}
 	out, _ := exec.Command(b.gshareBin, "version").Output()
-	b.res.Versions = map[string]string{"gshare": strings.TrimSpace(string(out)), "minio": filepath.Base(filepath.Dir(b.o.minio)), "tusd": version(b.o.tusd, "-version")}
+	b.res.Versions = map[string]string{"gshare": strings.TrimSpace(string(out)), "minio": filepath.Base(filepath.Dir(b.o.minio)), "tusd": filepath.Base(filepath.Dir(b.o.tusd))}
 	return nil
-}
-
-func version(bin string, flag string) string {
-	out, err := exec.Command(bin, flag).CombinedOutput()
-	if err != nil {
-		return "unknown"
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(strings.ToLower(l), "version") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 }
 
 // makeFiles writes one file of random (incompressible) bytes per size.

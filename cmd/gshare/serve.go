@@ -194,7 +194,7 @@ func openObjects(ctx context.Context, cfg *config.Config) (objstore.MultipartSto
 		return s, nil
 	}
 	s, err := s3.Open(ctx, s3.Options{Endpoint: cfg.S3.Endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey,
-		Region: cfg.S3.Region, Bucket: cfg.S3.Bucket, TLS: cfg.S3.TLS, SignedPayloads: cfg.S3.SignedPayloads})
+		Region: cfg.S3.Region, Bucket: cfg.S3.Bucket, TLS: cfg.S3.TLS, SignedPayloads: cfg.S3.SignedPayloads, Timeout: cfg.S3.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("S3 at %s, bucket %s: %w", cfg.S3.Endpoint, cfg.S3.Bucket, err)
 	}
@@ -397,7 +397,7 @@ func (a *app) printWelcome(w io.Writer, url string) {
 	if _, err := os.Stat(pwFile); err == nil {
 		how = "the password in " + pwFile
 	}
-	fmt.Fprintf(w, "  sign in: user \"admin\" with %s\n", how)
+	fmt.Fprintf(w, "  sign in: open %s/ in a browser, user \"admin\" with %s\n", url, how)
 	fmt.Fprintf(w, "  try:     curl -s -X POST %s/api/v1/login -d '{\"username\":\"admin\",\"password\":\"...\"}'\n", url)
 }
 

@@ -110,6 +110,10 @@ func (c *Client) listTree(ctx context.Context, rel string, out map[string]meta.R
 		if rel != "" {
 			key = rel + "/" + e.Name
 		}
+		if !validKey(key) {
+			c.logf("! ignoring %q in the server's listing: not a valid name", e.Name)
+			continue
+		}
 		if e.Type == "folder" {
 			out[key] = meta.RemoteEntry{Dir: true}
 			if _, err := c.listTree(ctx, key, out); err != nil {
@@ -197,11 +201,35 @@ func (c *Client) rel(p string) (string, bool) {
 	return k, ok
 }
 
+// validKey reports whether a key built from what the server sent is a
+// clean relative path that the client may create: a broken or hostile
+// server must never make it write outside its directory ("../x"), to an
+// odd alias of a name, or over its own state files.
+func validKey(k string) bool {
+	if clean, err := cleanRel(k); err != nil || clean != k {
+		return false
+	}
+	for _, seg := range strings.Split(k, "/") {
+		if strings.HasPrefix(seg, statePrefix) {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *Client) applyChange(ctx context.Context, op, p, from string, dir bool, e meta.RemoteEntry) error {
 	key, in := c.rel(p)
 	fromKey, fromIn := c.rel(from)
 	if key == "" && in {
 		return nil // the root itself
+	}
+	if in && !validKey(key) {
+		c.logf("! ignoring a change to %q from the server: not a valid path", p)
+		in = false
+	}
+	if fromIn && from != "" && !validKey(fromKey) {
+		c.logf("! ignoring a move from %q from the server: not a valid path", from)
+		fromIn = false
 	}
 	switch op {
 	case "create", "update":

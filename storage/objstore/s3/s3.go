@@ -131,8 +131,14 @@ func (s *Store) wrap(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("objstore/s3: %s %s: %w", op, key, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		// S3 did not answer within Options.Timeout (net/http's header
+		// timeout also reports itself as DeadlineExceeded): unavailable.
+		return fmt.Errorf("objstore/s3: %s %s: timed out: %w: %w", op, key, objstore.ErrUnavailable, err)
 	}
 	resp := minio.ToErrorResponse(err)
 	switch {

@@ -1,0 +1,183 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"gshare/acl"
+	"gshare/api/apitest"
+	"gshare/storage/objstore/miniotest"
+	"gshare/storage/objstore/s3"
+)
+
+// TestFaultMinioKilledMidDownload: MinIO dies while a document streams
+// out. The client gets fewer bytes than Content-Length (an error), never
+// wrong ones; once MinIO is back, the download is whole.
+func TestFaultMinioKilledMidDownload(t *testing.T) {
+	m := miniotest.Start(t)
+	e := apitest.New(t, &apitest.Options{Objects: m.Store(t)})
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	data := make([]byte, 48<<20)
+	rand.Read(data)
+	if r := e.Do("PUT", "/api/v1/files/finance/big.bin", tok, data); r.Status != 201 {
+		t.Fatalf("PUT: %d %s", r.Status, r.Body)
+	}
+	req, _ := http.NewRequest("GET", e.URL+"/api/v1/files/finance/big.bin", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 1<<20)
+	if _, err := io.ReadFull(res.Body, head); err != nil {
+		t.Fatal(err)
+	}
+	m.Kill()
+	rest, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	got := append(head, rest...)
+	if err == nil && len(got) == len(data) {
+		// MinIO had already sent everything: nothing to prove this time.
+		t.Log("the whole document was in flight before MinIO died")
+	} else if err == nil {
+		t.Fatalf("a short download (%d of %d bytes) ended without an error", len(got), len(data))
+	}
+	if !bytes.Equal(got, data[:len(got)]) {
+		t.Fatal("bytes received before the failure differ from the document")
+	}
+	// While MinIO is down: a clear 503.
+	if r := e.Do("GET", "/api/v1/files/finance/big.bin", tok, nil); r.Status != 503 {
+		t.Errorf("download with MinIO down: %d %s", r.Status, r.Body)
+	}
+	m.Restart(t)
+	if r := e.Do("GET", "/api/v1/files/finance/big.bin", tok, nil); r.Status != 200 || !bytes.Equal(r.Body, data) {
+		t.Fatalf("download after MinIO restarted: %d, %d bytes", r.Status, len(r.Body))
+	}
+}
+
+// proxy forwards TCP to MinIO, adding latency to every chunk, or holding
+// everything (a stalled S3) while stalled is set.
+type proxy struct {
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	delay   time.Duration
+	stalled bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	return p
+}
+
+func (p *proxy) set(delay time.Duration, stalled bool) {
+	p.mu.Lock()
+	p.delay, p.stalled = delay, stalled
+	p.mu.Unlock()
+}
+
+func (p *proxy) wait() {
+	for {
+		p.mu.Lock()
+		d, s := p.delay, p.stalled
+		p.mu.Unlock()
+		if !s {
+			time.Sleep(d)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *proxy) serve(c net.Conn) {
+	defer c.Close()
+	u, err := net.Dial("tcp", p.target)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				p.wait()
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		dst.Close()
+		src.Close()
+	}
+	go pipe(u, c)
+	pipe(c, u)
+}
+
+// TestFaultSlowS3: with 20 ms added to every chunk each way, uploads and
+// downloads still complete intact; when S3 stops answering, requests fail
+// with 503 after the configured timeout instead of hanging; when it
+// answers again, service resumes.
+func TestFaultSlowS3(t *testing.T) {
+	m := miniotest.Shared(t)
+	p := newProxy(t, m.Endpoint)
+	opts := m.Options(miniotest.NewBucketName(t))
+	opts.Endpoint = p.ln.Addr().String()
+	opts.Timeout = 2 * time.Second
+	opts.MaxRetries = 1
+	store, err := s3.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := apitest.New(t, &apitest.Options{Objects: store})
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	p.set(20*time.Millisecond, false)
+	data := make([]byte, 9<<20+17)
+	rand.Read(data)
+	loc := e.TusCreate(tok, "/finance/slow.bin", int64(len(data)))
+	if r := e.TusPatch(tok, loc, 0, data); r.Status != 204 {
+		t.Fatalf("tus on slow S3: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/slow.bin", tok, nil); r.Status != 200 || !bytes.Equal(r.Body, data) {
+		t.Fatalf("download on slow S3: %d", r.Status)
+	}
+	p.set(0, true)
+	start := time.Now()
+	r := e.Do("GET", "/api/v1/files/finance/slow.bin", tok, nil)
+	if r.Status != 503 || r.Code() != "storage_unavailable" {
+		t.Errorf("download from a stalled S3: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("a stalled S3 held the request for %v; the timeout is 2s", d)
+	}
+	p.set(0, false)
+	if r := e.Do("GET", "/api/v1/files/finance/slow.bin", tok, nil); r.Status != 200 || !bytes.Equal(r.Body, data) {
+		t.Fatalf("download after S3 recovered: %d", r.Status)
+	}
+}
