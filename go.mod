@@ -2,6 +2,8 @@ module gshare
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/casbin/casbin/v2 v2.135.0

@@ -477,17 +477,7 @@ func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *request
 
 // managedDepts are the departments whose members the user manages.
 func (s *Server) managedDepts(user string) []string {
-	all, err := s.d.Docs.DB().Depts()
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, d := range all {
-		if s.d.ACL.CanSystem(user, d.ID, "sys:members", acl.ActManage) == nil {
-			out = append(out, d.ID)
-		}
-	}
-	return out
+	return s.deptsWhere(user, "sys:members", acl.ActManage)
 }
 
 // auditDepts are the departments whose audit reports the user may read.
@@ -495,13 +485,18 @@ func (s *Server) auditDepts(user string) []string {
 	if s.d.AuditLog == nil {
 		return nil
 	}
+	return s.deptsWhere(user, "sys:audit", acl.ActAudit)
+}
+
+// deptsWhere are the departments in which the user may act on obj.
+func (s *Server) deptsWhere(user, obj, act string) []string {
 	all, err := s.d.Docs.DB().Depts()
 	if err != nil {
 		return nil
 	}
 	var out []string
 	for _, d := range all {
-		if s.d.ACL.CanSystem(user, d.ID, "sys:audit", acl.ActAudit) == nil {
+		if s.d.ACL.CanSystem(user, d.ID, obj, act) == nil {
 			out = append(out, d.ID)
 		}
 	}

@@ -158,6 +158,16 @@ func Settings() []Setting {
 			return nil
 		}
 	}
+	boolean := func(f func(*Config) *bool) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("bad boolean %q (want true or false)", v)
+			}
+			*f(c) = b
+			return nil
+		}
+	}
 	return []Setting{
 		{Key: "addr", Env: "GSHARE_ADDR", Flag: "addr", Default: "127.0.0.1:8080", Help: "address to listen on",
 			set: str(func(c *Config) *string { return &c.Addr })},
@@ -180,23 +190,9 @@ func Settings() []Setting {
 		{Key: "s3.region", Env: "GSHARE_S3_REGION", Help: "S3 region",
 			set: str(func(c *Config) *string { return &c.S3.Region })},
 		{Key: "s3.tls", Env: "GSHARE_S3_TLS", Default: "false", Help: "use HTTPS to reach S3 (true/false)",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("bad boolean %q (want true or false)", v)
-				}
-				c.S3.TLS = b
-				return nil
-			}},
+			set: boolean(func(c *Config) *bool { return &c.S3.TLS })},
 		{Key: "s3.signed_payloads", Env: "GSHARE_S3_SIGNED_PAYLOADS", Default: "false", Help: "sign payloads with SHA-256 instead of a CRC32C trailer (slower; for S3 services without trailing checksums)",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("bad boolean %q (want true or false)", v)
-				}
-				c.S3.SignedPayloads = b
-				return nil
-			}},
+			set: boolean(func(c *Config) *bool { return &c.S3.SignedPayloads })},
 		{Key: "s3.timeout", Env: "GSHARE_S3_TIMEOUT", Default: "30s", Help: "how long to wait for S3 to answer a request before it fails (503); data transfer itself is not limited",
 			set: dur(func(c *Config) *time.Duration { return &c.S3.Timeout })},
 		{Key: "max_upload_size", Env: "GSHARE_MAX_UPLOAD_SIZE", Flag: "max-upload-size", Default: "50GiB", Help: "largest document accepted",
@@ -227,14 +223,7 @@ func Settings() []Setting {
 		{Key: "audit_retention", Env: "GSHARE_AUDIT_RETENTION", Default: "0s", Help: "how long audit entries are kept (0s: forever); pruning keeps the log verifiable",
 			set: dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
 		{Key: "audit_allow_rollback", Env: "GSHARE_AUDIT_ALLOW_ROLLBACK", Flag: "allow-audit-rollback", Default: "false", Help: "start even if meta.db's audit log is behind its anchored checkpoint (after a deliberate restore; audited)",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("bad boolean %q (want true or false)", v)
-				}
-				c.AllowAuditRollback = b
-				return nil
-			}},
+			set: boolean(func(c *Config) *bool { return &c.AllowAuditRollback })},
 		{Key: "backup_interval", Env: "GSHARE_BACKUP_INTERVAL", Default: "0s", Help: "write a sealed backup of meta.db this often (0s: never; e.g. 24h)",
 			set: func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)

@@ -223,3 +223,54 @@ func TestDiskFull(t *testing.T) {
 	s.must(201, "PUT", "/api/v1/files/finance/full/after.bin", tok, pattern(4<<20))
 	checkClean(t, s)
 }
+
+// TestAttackSlowloris: a client that sends its headers a byte at a time
+// is cut off after the server's ReadHeaderTimeout (15 s), so slow
+// clients cannot hold connections open for ever.
+func TestAttackSlowloris(t *testing.T) {
+	s := start(t, t.TempDir(), adminEnv)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	closed := make(chan time.Duration, 1)
+	go func() {
+		buf := make([]byte, 1)
+		conn.Read(buf) // returns when the server closes
+		closed <- time.Since(start)
+	}()
+	header := "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 100)
+	for i := 0; i < len(header); i++ {
+		if _, err := conn.Write([]byte{header[i]}); err != nil {
+			break // closed by the server
+		}
+		select {
+		case d := <-closed:
+			if d > 20*time.Second {
+				t.Fatalf("closed only after %v", d)
+			}
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	select {
+	case d := <-closed:
+		if d > 20*time.Second {
+			t.Fatalf("closed only after %v", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a slow-header client kept its connection for 20 s")
+	}
+}
+
+// TestAttackOversizedHeaders: headers beyond 64 KiB are refused with 431
+// before any handler runs.
+func TestAttackOversizedHeaders(t *testing.T) {
+	s := start(t, t.TempDir(), adminEnv)
+	r := s.do("GET", "/healthz", "", nil, "X-Big", strings.Repeat("a", 200<<10))
+	if r.status != 431 {
+		t.Fatalf("200 KiB of headers: %d", r.status)
+	}
+}
