@@ -21,6 +21,7 @@ import (
 
 	"gshare/acl"
 	"gshare/api/apitest"
+	"gshare/storage/meta"
 	"gshare/storage/objstore/miniotest"
 )
 
@@ -130,6 +131,29 @@ func TestLoad(t *testing.T) {
 		t.Errorf("%d× %s", *v.(*int), k)
 		return true
 	})
+	// Every upload the clients finished is gone from the upload table;
+	// only those a failure cut short may remain.
+	unfinished := 0
+	for i := range toks {
+		n, err := e.Uploads.Count(fmt.Sprintf("load%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unfinished += n
+	}
+	failed := 0
+	failures.Range(func(_, v any) bool { failed += *v.(*int); return true })
+	if unfinished > failed {
+		shown := 0
+		e.DB.Uploads(func(u meta.Upload) error {
+			if shown < 5 {
+				t.Logf("left: %s %s offset %d of %d, %d parts, %d stages", u.ID, u.Path, u.Offset, u.Size, len(u.Parts), len(u.Stages))
+			}
+			shown++
+			return nil
+		})
+		t.Errorf("%d unfinished uploads left after the run, %d requests failed", unfinished, failed)
+	}
 	g1, fd1 := settle(g0 + 10)
 	report := stats.table(duration, clients, g0, g1, fd0, fd1)
 	t.Log("\n" + report)

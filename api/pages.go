@@ -99,18 +99,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, rq *request, sta
 
 // webUser says which parts of the app the user may open, for the menu.
 func (s *Server) webUser(u *meta.User) *web.User {
-	wu := &web.User{Username: u.Username, Name: cmpOr(u.Name, u.Username)}
+	wu := &web.User{Username: u.Username, Name: cmp.Or(u.Name, u.Username)}
 	wu.Admin = s.d.ACL.CanSystem(u.Username, allDepts, "sys:users", acl.ActManage) == nil
 	wu.Auditor = len(s.auditDepts(u.Username)) > 0
 	wu.Manager = len(s.managedDepts(u.Username)) > 0
 	return wu
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // pageError answers a page request that failed: the login page for a
@@ -544,7 +537,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 			if g.Group != "" {
 				subject = g.Group
 			}
-			data.Grants = append(data.Grants, web.Grant{Pattern: g.Path.String(), Subject: subject, Role: cmpOr(g.Role, "deny")})
+			data.Grants = append(data.Grants, web.Grant{Pattern: g.Path.String(), Subject: subject, Role: cmp.Or(g.Role, "deny")})
 		}
 	}
 	us, err := s.d.Docs.DB().Users()

@@ -202,7 +202,7 @@ func NewBucketName(t testing.TB) string {
 
 // Options returns S3 options for bucket on this server.
 func (s *Server) Options(bucket string) s3.Options {
-	return s3.Options{Endpoint: s.Endpoint, AccessKey: s.AccessKey, SecretKey: s.SecretKey, Bucket: bucket, Timeout: 10 * time.Second}
+	return s3.Options{Endpoint: s.Endpoint, AccessKey: s.AccessKey, SecretKey: s.SecretKey, Bucket: bucket, Timeout: 30 * time.Second} // the production default
 }
 
 // Store opens a store on a fresh bucket.
