@@ -183,7 +183,7 @@ func TestTreeFoldersMove(t *testing.T) {
 	} {
 		p := c.path
 		if strings.HasPrefix(p, "/api/v1/files/") || strings.HasPrefix(p, "/api/v1/folders/") || strings.HasPrefix(p, "/api/v1/tree/") {
-			p = escapePath(p)
+			p = apitest.EscapePath(p)
 		}
 		if r := e.Do(c.method, p, tok, c.body); r.Status != c.status {
 			t.Errorf("%s %s: %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
@@ -194,14 +194,6 @@ func TestTreeFoldersMove(t *testing.T) {
 	if err != nil || n != 1 {
 		t.Errorf("Collect = %d, %v", n, err)
 	}
-}
-
-func escapePath(p string) string {
-	parts := strings.Split(p, "/")
-	for i := range parts {
-		parts[i] = url.PathEscape(parts[i])
-	}
-	return strings.Join(parts, "/")
 }
 
 func TestBadInput(t *testing.T) {

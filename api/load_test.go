@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,8 +84,9 @@ func TestLoad(t *testing.T) {
 	stats := newLatencies()
 	var failures sync.Map
 	fail := func(op string, err error) {
-		n, _ := failures.LoadOrStore(op+": "+err.Error(), new(int))
-		*n.(*int)++
+		// Clients fail concurrently, often with the same message.
+		n, _ := failures.LoadOrStore(op+": "+err.Error(), new(atomic.Int64))
+		n.(*atomic.Int64).Add(1)
 	}
 	run := func(d time.Duration, record bool) {
 		deadline := time.Now().Add(d)
@@ -128,7 +130,7 @@ func TestLoad(t *testing.T) {
 	g0, fd0 := settle(1 << 30)
 	run(duration, true)
 	failures.Range(func(k, v any) bool {
-		t.Errorf("%d× %s", *v.(*int), k)
+		t.Errorf("%d× %s", v.(*atomic.Int64).Load(), k)
 		return true
 	})
 	// Every upload the clients finished is gone from the upload table;
@@ -142,7 +144,7 @@ func TestLoad(t *testing.T) {
 		unfinished += n
 	}
 	failed := 0
-	failures.Range(func(_, v any) bool { failed += *v.(*int); return true })
+	failures.Range(func(_, v any) bool { failed += int(v.(*atomic.Int64).Load()); return true })
 	if unfinished > failed {
 		shown := 0
 		e.DB.Uploads(func(u meta.Upload) error {

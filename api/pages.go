@@ -1,12 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -58,18 +56,7 @@ func (s *Server) pageRoutes() {
 // page registers a web page: like handle, but errors are answered with an
 // HTML page (or a redirect to the login page) instead of JSON.
 func (s *Server) page(method, pattern, action string, a access, h handlerFunc) {
-	s.handle(method, pattern, action, a, h)
-	path, _ := strings.CutSuffix(pattern, "...")
-	for _, eps := range [][]*endpoint{s.prefix, s.param} {
-		for _, ep := range eps {
-			if ep.path == path {
-				ep.routes[method].page = true
-			}
-		}
-	}
-	if ep := s.exact[path]; ep != nil {
-		ep.routes[method].page = true
-	}
+	s.handle(method, pattern, action, a, h).page = true
 }
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -174,42 +161,33 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *reque
 	}
 	user := norm.NFC.String(strings.TrimSpace(r.PostForm.Get("username")))
 	next := safeNext(r.PostForm.Get("next"))
-	rq.entry.Object = user
+	_, _, err := s.signIn(w, rq, user, r.PostForm.Get("password"))
+	if err == nil {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return nil
+	}
+	// A refusal is the login page again, saying why.
 	data := web.Login{Username: user, Next: next}
-	fail := func(status int, key string, wait time.Duration, err error) error {
-		data.Error = key
-		data.Wait = int(wait.Round(time.Second).Seconds())
-		if wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(data.Wait))
-		}
-		if rerr := s.render(w, r, rq, status, "login", "title_login", data); rerr != nil {
-			return rerr
-		}
-		return err
-	}
-	if wait := s.throttle.Wait(user, rq.addr); wait > 0 {
-		return fail(http.StatusTooManyRequests, "err_too_many", wait, tooManyAttempts(wait))
-	}
-	tok, sess, err := s.d.Auth.Login(user, r.PostForm.Get("password"), rq.addr)
+	var status int
+	var he *httpError
 	switch {
+	case errors.As(err, &he) && he.retryAfter > 0:
+		status, data.Error, data.Wait = http.StatusTooManyRequests, "err_too_many", he.retryAfter
 	case errors.Is(err, auth.ErrBadCredentials):
-		s.throttle.Fail(user, rq.addr)
-		wait := s.throttle.Wait(user, rq.addr)
-		return fail(http.StatusUnauthorized, "err_bad_credentials", wait, err)
+		status, data.Error = http.StatusUnauthorized, "err_bad_credentials"
+		data.Wait = int(s.throttle.Wait(user, rq.addr).Round(time.Second).Seconds())
 	case errors.Is(err, auth.ErrDisabled):
-		return fail(http.StatusForbidden, "err_disabled", 0, err)
-	case err != nil:
+		status, data.Error = http.StatusForbidden, "err_disabled"
+	default:
 		return err
 	}
-	s.throttle.Succeed(user)
-	u, err := s.d.Docs.DB().User(sess.User)
-	if err != nil {
-		return err
+	if data.Wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(data.Wait))
 	}
-	rq.user = &u
-	s.setSessionCookie(w, tok, sess.Expires)
-	http.Redirect(w, r, next, http.StatusSeeOther)
-	return nil
+	if rerr := s.render(w, r, rq, status, "login", "title_login", data); rerr != nil {
+		return rerr
+	}
+	return err
 }
 
 func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -312,7 +290,8 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 		return err
 	}
 	lang, _ := s.web.Lang(r)
-	sortEntries(nodes, data.Sort, data.Desc, collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
+	sortNodes(nodes, func(e *entryNode) *meta.Node { return &e.n }, data.Sort, data.Desc,
+		collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
 	for _, e := range nodes {
 		we := web.Entry{Name: e.n.Name, Path: e.p.String(), Folder: e.n.Dir, Size: e.n.Size, Modified: e.n.Modified, Version: e.n.Version}
 		if e.n.Dir {
@@ -333,38 +312,6 @@ func child(p docpath.Path, name string) docpath.Path {
 type entryNode struct {
 	n meta.Node
 	p docpath.Path
-}
-
-// sortEntries orders folders first, then by name (collated for the
-// language, with keys computed once as sortByName does), date or size.
-func sortEntries(es []entryNode, by string, desc bool, col *collate.Collator) {
-	var buf collate.Buffer
-	keys := make(map[string][]byte, len(es))
-	for _, e := range es {
-		if _, ok := keys[e.n.Name]; !ok {
-			keys[e.n.Name] = col.KeyFromString(&buf, e.n.Name)
-		}
-	}
-	sort.SliceStable(es, func(i, j int) bool {
-		a, b := es[i].n, es[j].n
-		if a.Dir != b.Dir {
-			return a.Dir
-		}
-		var c int
-		switch by {
-		case "date":
-			c = a.Modified.Compare(b.Modified)
-		case "size":
-			c = cmp.Compare(a.Size, b.Size)
-		}
-		if c == 0 {
-			c = bytes.Compare(keys[a.Name], keys[b.Name])
-		}
-		if desc {
-			c = -c
-		}
-		return c < 0
-	})
 }
 
 // search finds names containing q in the department, breadth first,

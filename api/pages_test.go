@@ -41,7 +41,7 @@ func TestPages(t *testing.T) {
 	e.Dept("finance")
 	ed := e.User("ed", "finance", acl.RoleEditor)
 	for _, f := range []string{"/finance/ບົດລາຍງານ ປະຈຳປີ 2026.pdf", "/finance/a/Budget 2027.xlsx", "/finance/a/b/budget notes.txt"} {
-		e.Do("PUT", "/api/v1/files"+escapePath(f), ed, strings.Repeat("x", len(f)))
+		e.Do("PUT", "/api/v1/files"+apitest.EscapePath(f), ed, strings.Repeat("x", len(f)))
 	}
 	e.Do("POST", "/api/v1/folders/finance/empty", ed, nil)
 	page := func(path, lang string) (int, string) {

@@ -227,8 +227,9 @@ type route struct {
 // handle registers h for method on pattern. A pattern ending in "..." is a
 // prefix; the rest of the path is the document path. A "{}" segment matches
 // any one segment, available to the handler in rq.params. A nil access rule
-// is a programming error and stops the server from starting.
-func (s *Server) handle(method, pattern, action string, a access, h handlerFunc) {
+// is a programming error and stops the server from starting. It returns
+// the route, for page to mark.
+func (s *Server) handle(method, pattern, action string, a access, h handlerFunc) *route {
 	if a == nil {
 		panic("api: route " + method + " " + pattern + " registered without an access rule")
 	}
@@ -265,7 +266,9 @@ func (s *Server) handle(method, pattern, action string, a access, h handlerFunc)
 	if _, dup := ep.routes[method]; dup {
 		panic("api: route " + method + " " + pattern + " registered twice")
 	}
-	ep.routes[method] = &route{name: method + " " + pattern, method: method, isPre: isPre, access: a, action: action, h: h}
+	rt := &route{name: method + " " + pattern, method: method, isPre: isPre, access: a, action: action, h: h}
+	ep.routes[method] = rt
+	return rt
 }
 
 // RouteInfo describes a registered route, for tests and documentation.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"gshare/api/auth"
+	"gshare/storage/meta"
 )
 
 type userJSON struct {
@@ -21,24 +22,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if err := readJSON(w, r, &in); err != nil {
 		return err
 	}
-	rq.entry.Object = in.Username
-	if wait := s.throttle.Wait(in.Username, rq.addr); wait > 0 {
-		return tooManyAttempts(wait)
-	}
-	tok, sess, err := s.d.Auth.Login(in.Username, in.Password, rq.addr)
-	if err != nil {
-		if errors.Is(err, auth.ErrBadCredentials) {
-			s.throttle.Fail(in.Username, rq.addr)
-		}
-		return err
-	}
-	s.throttle.Succeed(in.Username)
-	u, err := s.d.Docs.DB().User(sess.User)
+	tok, sess, err := s.signIn(w, rq, in.Username, in.Password)
 	if err != nil {
 		return err
 	}
-	rq.user = &u
-	s.setSessionCookie(w, tok, sess.Expires)
+	u := rq.user
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token":   tok,
 		"csrf":    sess.CSRF,
@@ -46,6 +34,31 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 		"user":    userJSON{Username: u.Username, Name: u.Name},
 	})
 	return nil
+}
+
+// signIn checks a password under the login back-off and, when it is
+// right, starts a browser session, sets its cookie and makes the user the
+// request's: the one sign-in of the API and of the login page.
+func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password string) (string, meta.Session, error) {
+	rq.entry.Object = username
+	if wait := s.throttle.Wait(username, rq.addr); wait > 0 {
+		return "", meta.Session{}, tooManyAttempts(wait)
+	}
+	tok, sess, err := s.d.Auth.Login(username, password, rq.addr)
+	if err != nil {
+		if errors.Is(err, auth.ErrBadCredentials) {
+			s.throttle.Fail(username, rq.addr)
+		}
+		return "", meta.Session{}, err
+	}
+	s.throttle.Succeed(username)
+	u, err := s.d.Docs.DB().User(sess.User)
+	if err != nil {
+		return "", meta.Session{}, err
+	}
+	rq.user = &u
+	s.setSessionCookie(w, tok, sess.Expires)
+	return tok, sess, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *request) error {

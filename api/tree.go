@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"net/http"
 	"sort"
 	"strconv"
@@ -42,28 +43,44 @@ func collator(r *http.Request) *collate.Collator {
 	return collate.New(tag, collate.IgnoreCase, collate.Numeric)
 }
 
-// sortByName orders folders first, then names as col orders them. The
-// collation key of each name is computed once: comparing names with the
-// collator inside the sort was most of the time of listing a folder of
-// 100,000 files (docs/benchmarks.md).
-func sortByName(kids []meta.Node, col *collate.Collator) {
+// sortNodes orders xs, whose nodes node returns, folders first, then by
+// "name" (as col orders names), "date" or "size", with names breaking
+// ties; desc reverses all but folders-first. The collation key of each
+// name is computed once: comparing names through the collator inside the
+// sort was most of the time of listing a folder of 100,000 files
+// (docs/benchmarks.md).
+func sortNodes[T any](xs []T, node func(*T) *meta.Node, by string, desc bool, col *collate.Collator) {
 	var buf collate.Buffer
 	type keyed struct {
 		key []byte
-		n   meta.Node
+		x   T
 	}
-	ks := make([]keyed, len(kids))
-	for i, k := range kids {
-		ks[i] = keyed{col.KeyFromString(&buf, k.Name), k}
+	ks := make([]keyed, len(xs))
+	for i := range xs {
+		ks[i] = keyed{col.KeyFromString(&buf, node(&xs[i]).Name), xs[i]}
 	}
 	sort.SliceStable(ks, func(i, j int) bool {
-		if ks[i].n.Dir != ks[j].n.Dir {
-			return ks[i].n.Dir
+		a, b := node(&ks[i].x), node(&ks[j].x)
+		if a.Dir != b.Dir {
+			return a.Dir
 		}
-		return bytes.Compare(ks[i].key, ks[j].key) < 0
+		var c int
+		switch by {
+		case "date":
+			c = a.Modified.Compare(b.Modified)
+		case "size":
+			c = cmp.Compare(a.Size, b.Size)
+		}
+		if c == 0 {
+			c = bytes.Compare(ks[i].key, ks[j].key)
+		}
+		if desc {
+			c = -c
+		}
+		return c < 0
 	})
 	for i := range ks {
-		kids[i] = ks[i].n
+		xs[i] = ks[i].x
 	}
 }
 
@@ -79,7 +96,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error
 		return err
 	}
 	rq.entry.Object = dir.ID.String()
-	sortByName(kids, collator(r))
+	sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, "name", false, collator(r))
 	out := make([]entryJSON, len(kids))
 	for i, k := range kids {
 		out[i] = entry(k)

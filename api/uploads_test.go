@@ -56,7 +56,7 @@ func uploadEnv(t *testing.T, objs objstore.MultipartStore) (*apitest.Env, string
 // download checks the committed document against want.
 func download(t *testing.T, e *apitest.Env, tok, path string, want []byte) {
 	t.Helper()
-	r := e.Do("GET", "/api/v1/files"+escapePath(path), tok, nil)
+	r := e.Do("GET", "/api/v1/files"+apitest.EscapePath(path), tok, nil)
 	if r.Status != 200 || !bytes.Equal(r.Body, want) {
 		t.Fatalf("download %s: %d, %d bytes (want %d), equal %v", path, r.Status, len(r.Body), len(want), bytes.Equal(r.Body, want))
 	}
@@ -87,7 +87,7 @@ func TestUploadChunks(t *testing.T) {
 			}
 		}
 		download(t, e, tok, "/finance/ໂຟນເດີ/ຂໍ້ມູນ.bin", data)
-		r := e.Do("GET", "/api/v1/files/finance/"+escapePath("ໂຟນເດີ/ຂໍ້ມູນ.bin"), tok, nil, "Range", fmt.Sprintf("bytes=%d-%d", part-10, part+10))
+		r := e.Do("GET", "/api/v1/files/finance/"+apitest.EscapePath("ໂຟນເດີ/ຂໍ້ມູນ.bin"), tok, nil, "Range", fmt.Sprintf("bytes=%d-%d", part-10, part+10))
 		if r.Status != 206 || !bytes.Equal(r.Body, data[part-10:part+11]) {
 			t.Fatalf("range across parts: %d", r.Status)
 		}

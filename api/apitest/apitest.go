@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -186,6 +187,15 @@ func (r *Response) Code() string {
 	var e struct{ Code string }
 	json.Unmarshal(r.Body, &e)
 	return e.Code
+}
+
+// EscapePath escapes each segment of a document path for a URL.
+func EscapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i := range parts {
+		parts[i] = url.PathEscape(parts[i])
+	}
+	return strings.Join(parts, "/")
 }
 
 // noRedirects returns redirects as responses: tests check where the web

@@ -156,7 +156,7 @@ func TestBrowser(t *testing.T) {
 	edTok := e.User("ed", "finance", acl.RoleManager)
 	e.User("vw", "finance", acl.RoleViewer)
 	for _, f := range []string{"/finance/ບົດລາຍງານ ປະຈຳປີ 2026.pdf", "/finance/Budget 2027.xlsx"} {
-		if r := e.Do("PUT", "/api/v1/files"+escape(f), edTok, strings.Repeat("x", 123456)); r.Status != 201 {
+		if r := e.Do("PUT", "/api/v1/files"+apitest.EscapePath(f), edTok, strings.Repeat("x", 123456)); r.Status != 201 {
 			t.Fatalf("fixture %s: %d %s", f, r.Status, r.Body)
 		}
 	}
@@ -212,7 +212,7 @@ func TestBrowser(t *testing.T) {
 	if creates != 1 {
 		t.Errorf("%d uploads created for %s; the reload should have resumed the first", creates, dest)
 	}
-	r := e.Do("GET", "/api/v1/files"+escape(dest), edTok, nil)
+	r := e.Do("GET", "/api/v1/files"+apitest.EscapePath(dest), edTok, nil)
 	if r.Status != 200 || sha256.Sum256(r.Body) != sha256.Sum256(data) {
 		t.Fatalf("download after resume: %d, %d bytes, SHA-256 equal: %v", r.Status, len(r.Body), sha256.Sum256(r.Body) == sha256.Sum256(data))
 	}
@@ -270,14 +270,6 @@ func TestBrowser(t *testing.T) {
 	if dir := os.Getenv("GSHARE_SCREENSHOTS"); dir != "" {
 		screenshots(t, b, e.URL, dir)
 	}
-}
-
-func escape(p string) string {
-	segs := strings.Split(p, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
-	}
-	return strings.Join(segs, "/")
 }
 
 // screenshots saves the department folder, desktop and phone, English and

@@ -90,7 +90,13 @@ func New() (*Site, error) {
 		s.pages[strings.TrimSuffix(base, ".html")] = t
 	}
 	sub, _ := fs.Sub(staticFS, "static")
-	s.static = http.FileServerFS(sub)
+	files := http.FileServerFS(sub)
+	s.static = http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Vendored files carry their version in the name; ours change
+		// with releases, so they are revalidated.
+		w.Header().Set("Cache-Control", "no-cache")
+		files.ServeHTTP(w, r)
+	}))
 	return s, nil
 }
 
@@ -99,14 +105,7 @@ var funcs = template.FuncMap{
 }
 
 // Static serves the embedded assets under /static/.
-func (s *Site) Static() http.Handler {
-	return http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Vendored files carry their version in the name; ours change
-		// with releases, so they are revalidated.
-		w.Header().Set("Cache-Control", "no-cache")
-		s.static.ServeHTTP(w, r)
-	}))
-}
+func (s *Site) Static() http.Handler { return s.static }
 
 // Lang picks the language of a request: ?lang=, then the cookie the
 // switch set, then Accept-Language. It reports whether ?lang= chose it, so

@@ -386,7 +386,7 @@ func (b *bench) gshareTransfers(g *gshare, server, backend string) error {
 		}
 		if backend == "s3" {
 			rss := b.sampleIf(size, g.proc)
-			err = b.measure(backend+".put", "G-Share PUT", size, func(int) error { return g.put(b.hc, "/bench/put/"+filepath.Base(name), b.files[size], size) })
+			err = b.measure(backend+".put", "G-Share PUT", size, func(int) error { return g.putFile(b.hc, "/bench/put/"+filepath.Base(name), b.files[size], size) })
 			b.recordRSS(rss, server, "PUT", size)
 			if err != nil {
 				return err
@@ -433,13 +433,9 @@ func fileSHA256(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (g *gshare) put(hc *http.Client, path, file string, size int64) error {
-	f, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	req, _ := http.NewRequest(http.MethodPut, g.url+"/api/v1/files"+path, f)
+// put stores size bytes of body as the file at path.
+func (g *gshare) put(hc *http.Client, path string, body io.Reader, size int64) error {
+	req, _ := http.NewRequest(http.MethodPut, g.url+"/api/v1/files"+path, body)
 	req.ContentLength = size
 	req.Header.Set("Authorization", "Bearer "+g.token)
 	res, err := hc.Do(req)
@@ -447,11 +443,22 @@ func (g *gshare) put(hc *http.Client, path, file string, size int64) error {
 		return err
 	}
 	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	io.Copy(io.Discard, res.Body) // keep the connection reusable
 	if res.StatusCode >= 300 {
-		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		return fmt.Errorf("PUT %s: %s %s", path, res.Status, raw)
 	}
 	return nil
+}
+
+// putFile stores the local file at path.
+func (g *gshare) putFile(hc *http.Client, path, file string, size int64) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return g.put(hc, path, f, size)
 }
 
 // ranged reads 1 MiB at random offsets from the middle half of the
@@ -538,7 +545,7 @@ func (b *bench) listing(g *gshare) error {
 			for {
 				var out struct {
 					Cursor  string
-					Changes []json_raw
+					Changes []any
 					More    bool
 				}
 				if err := jsonCall(http.MethodGet, g.url+"/api/v1/changes?dept=bench&cursor="+url.QueryEscape(cur), g.token, nil, &out); err != nil {
@@ -562,9 +569,6 @@ func (b *bench) listing(g *gshare) error {
 	return nil
 }
 
-// json_raw accepts any JSON value; the benchmark only counts them.
-type json_raw = any
-
 // createFiles creates the empty files f{from}..f{to-1} in /bench/many
 // with 16 clients.
 func (g *gshare) createFiles(hc *http.Client, from, to int) error {
@@ -576,7 +580,7 @@ func (g *gshare) createFiles(hc *http.Client, from, to int) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := g.putBytes(hc, fmt.Sprintf("/bench/many/f%06d.txt", i), nil); err != nil {
+				if err := g.put(hc, fmt.Sprintf("/bench/many/f%06d.txt", i), http.NoBody, 0); err != nil {
 					errs <- err
 					return
 				}
@@ -597,21 +601,6 @@ func (g *gshare) createFiles(hc *http.Client, from, to int) error {
 		return err
 	}
 	return <-errs
-}
-
-func (g *gshare) putBytes(hc *http.Client, path string, body []byte) error {
-	req, _ := http.NewRequest(http.MethodPut, g.url+"/api/v1/files"+path, strings.NewReader(string(body)))
-	req.Header.Set("Authorization", "Bearer "+g.token)
-	res, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	io.Copy(io.Discard, res.Body)
-	if res.StatusCode >= 300 {
-		return fmt.Errorf("PUT %s: %s", path, res.Status)
-	}
-	return nil
 }
 
 // tusClient is the one tus 1.0 client used for tusd and G-Share alike:
