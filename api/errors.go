@@ -63,8 +63,9 @@ func (s *Server) errorResponse(err error, status int) (int, string, string) {
 		return http.StatusBadGateway, "integrity_error", "stored data failed its integrity check; the incident has been logged"
 	case errors.Is(err, objstore.ErrUnavailable):
 		return http.StatusServiceUnavailable, "storage_unavailable", "the object store is unreachable; try again later"
-	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
-		// The data directory is full: nothing was stored, nothing lost.
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, objstore.ErrFull):
+		// The data directory or the object store is full: nothing was
+		// stored, nothing lost.
 		return http.StatusInsufficientStorage, "insufficient_storage", "the server's storage is full; nothing was stored, try again later"
 	case errors.Is(err, objstore.ErrInvalidRange):
 		return http.StatusRequestedRangeNotSatisfiable, "bad_range", "range not satisfiable"

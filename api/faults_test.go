@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -179,5 +181,53 @@ func TestFaultSlowS3(t *testing.T) {
 	p.set(0, false)
 	if r := e.Do("GET", "/api/v1/files/finance/slow.bin", tok, nil); r.Status != 200 || !bytes.Equal(r.Body, data) {
 		t.Fatalf("download after S3 recovered: %d", r.Status)
+	}
+}
+
+// TestFaultS3Full: the object store has no room (MinIO on a 12 MiB tmpfs
+// refuses any 8 MiB part with 507 XMinioStorageFull). A PUT and a tus
+// PATCH answer 507 insufficient_storage, not 503 (retrying soon will not
+// help), the upload keeps its offset, and what is stored stays readable
+// and small writes keep working.
+func TestFaultS3Full(t *testing.T) {
+	m := miniotest.StartSmall(t, "12m")
+	e := apitest.New(t, &apitest.Options{Objects: m.Store(t)})
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	small := []byte("fits easily")
+	if r := e.Do("PUT", "/api/v1/files/finance/small.txt", tok, small); r.Status != 201 {
+		t.Fatalf("small PUT: %d %s", r.Status, r.Body)
+	}
+	big := make([]byte, 10<<20)
+	rand.Read(big)
+	if r := e.Do("PUT", "/api/v1/files/finance/big.bin", tok, big); r.Status != 507 || r.Code() != "insufficient_storage" {
+		t.Errorf("PUT larger than the room left: %d %s, want 507 insufficient_storage", r.Status, r.Body)
+	}
+	if r := e.Do("HEAD", "/api/v1/files/finance/big.bin", tok, nil); r.Status != 404 {
+		t.Errorf("refused PUT left a document: HEAD %d", r.Status)
+	}
+	r := e.Do("POST", "/api/v1/uploads/", tok, nil, "Tus-Resumable", "1.0.0",
+		"Upload-Length", fmt.Sprint(len(big)), "Upload-Metadata", apitest.TusMetadata("path", "/finance/tus.bin"))
+	if r.Status != 201 {
+		t.Fatalf("tus creation: %d %s", r.Status, r.Body)
+	}
+	loc := strings.TrimPrefix(r.Header.Get("Location"), e.URL)
+	r = e.Do("PATCH", loc, tok, big, "Tus-Resumable", "1.0.0", "Upload-Offset", "0",
+		"Content-Type", "application/offset+octet-stream")
+	if r.Status != 507 || r.Code() != "insufficient_storage" {
+		t.Errorf("PATCH larger than the room left: %d %s, want 507 insufficient_storage", r.Status, r.Body)
+	}
+	r = e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0")
+	if r.Status != 200 {
+		t.Fatalf("HEAD of the upload after a refused PATCH: %d", r.Status)
+	}
+	if off := r.Header.Get("Upload-Offset"); off != "0" {
+		t.Errorf("offset after a refused PATCH: %s, want 0 (no part fitted)", off)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/small.txt", tok, nil); r.Status != 200 || !bytes.Equal(r.Body, small) {
+		t.Errorf("stored document on a full store: %d %q", r.Status, r.Body)
+	}
+	if r := e.Do("PUT", "/api/v1/files/finance/small2.txt", tok, small); r.Status != 201 {
+		t.Errorf("small PUT after refusals: %d %s", r.Status, r.Body)
 	}
 }

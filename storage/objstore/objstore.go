@@ -38,6 +38,10 @@ var (
 	// ErrUnavailable means the store could not be reached or failed
 	// internally; the request may succeed later.
 	ErrUnavailable = errors.New("object store unavailable")
+	// ErrFull means the store refused a write for want of space (S3's 507
+	// Insufficient Storage, MinIO's XMinioStorageFull). Nothing was stored;
+	// reads still work.
+	ErrFull = errors.New("object store full")
 	// ErrInvalidRange means an offset or length lies outside the object.
 	ErrInvalidRange = errors.New("invalid range")
 	// ErrShortBody means the reader given to Put or PutPart ended before the

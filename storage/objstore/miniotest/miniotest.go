@@ -63,12 +63,19 @@ func Available() bool {
 // directory; it is killed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return StartIn(t, filepath.Join(t.TempDir(), "data"))
+}
+
+// StartIn is Start with the data in dataDir, for tests that must place it
+// (on a small file system, say).
+func StartIn(t testing.TB, dataDir string) *Server {
+	t.Helper()
 	bin := os.Getenv("GSHARE_TEST_MINIO_BIN")
 	if bin == "" {
 		t.Skip(skipMsg)
 	}
 	dir := t.TempDir()
-	s := &Server{AccessKey: "gshare-test", SecretKey: "gshare-test-secret", DataDir: filepath.Join(dir, "data"),
+	s := &Server{AccessKey: "gshare-test", SecretKey: "gshare-test-secret", DataDir: dataDir,
 		bin: bin, port: freePort(t), console: freePort(t), log: filepath.Join(dir, "minio.log")}
 	s.Endpoint = fmt.Sprintf("127.0.0.1:%d", s.port)
 	s.start(t)
@@ -84,6 +91,27 @@ func Start(t testing.TB) *Server {
 		}
 	})
 	return s
+}
+
+// StartSmall is Start with the data on a tmpfs of the given size ("64m"),
+// for tests of a full store. Mounting needs root; without it, or where
+// mounting is not allowed, the test is skipped.
+func StartSmall(t testing.TB, size string) *Server {
+	t.Helper()
+	if os.Getenv("GSHARE_TEST_MINIO_BIN") == "" {
+		t.Skip(skipMsg)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs")
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	// Registered before StartIn's cleanup, so it runs after MinIO is
+	// killed.
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	return StartIn(t, filepath.Join(mnt, "data"))
 }
 
 func freePort(t testing.TB) int {

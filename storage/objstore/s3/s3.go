@@ -146,6 +146,10 @@ func (s *Store) wrap(op, key string, err error) error {
 		return fmt.Errorf("objstore/s3: %s %s: %w", op, key, objstore.ErrNotExist)
 	case resp.Code == "InvalidRange" || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return fmt.Errorf("objstore/s3: %s %s: %w", op, key, objstore.ErrInvalidRange)
+	case resp.StatusCode == http.StatusInsufficientStorage || resp.Code == "XMinioStorageFull":
+		// Not "unavailable": retrying soon will not help, an operator
+		// must make room.
+		return fmt.Errorf("objstore/s3: %s %s: %w: %w", op, key, objstore.ErrFull, err)
 	case resp.StatusCode >= 500 || resp.StatusCode == 0 || resp.Code == "NoSuchBucket" || resp.StatusCode == http.StatusForbidden:
 		// Network failures (no HTTP answer), server errors, a vanished
 		// bucket or rejected credentials: the store is not usable now.
