@@ -1,8 +1,10 @@
 package docstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"gshare/storage/docpath"
@@ -64,6 +66,12 @@ func (s *Store) Recover() (int, error) {
 	return s.db.RecoverWrites(time.Now())
 }
 
+// collectWorkers is how many deletes Collect keeps in flight. One at a
+// time, a store answering in 20-50 ms under load deletes fewer objects
+// than busy clients turn into garbage (the 20-minute soak found the queue
+// growing by 2 GiB a minute).
+const collectWorkers = 8
+
 // Collect deletes objects no version uses any more, in batches, until the
 // queue is empty or ctx is done. It returns how many it deleted.
 func (s *Store) Collect(ctx context.Context) (int, error) {
@@ -73,13 +81,26 @@ func (s *Store) Collect(ctx context.Context) (int, error) {
 		if err != nil || len(keys) == 0 {
 			return total, err
 		}
+		errs := make([]error, len(keys))
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range min(collectWorkers, len(keys)) {
+			wg.Go(func() {
+				for i := range next {
+					errs[i] = s.objs.Delete(ctx, keys[i])
+				}
+			})
+		}
+		for i := range keys {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
 		var done []string
 		var firstErr error
-		for _, k := range keys {
-			if err := s.objs.Delete(ctx, k); err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
+		for i, k := range keys {
+			if errs[i] != nil {
+				firstErr = cmp.Or(firstErr, errs[i])
 				continue
 			}
 			done = append(done, k)
