@@ -2,14 +2,18 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -17,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -28,7 +33,8 @@ import (
 
 // TestLoad runs 50 clients against one server on real MinIO for a bounded
 // time, mixing resumable and single-request uploads (each read back and
-// compared), ranged downloads, listings and change-feed long polls. No
+// compared; resumable ones then deleted), ranged downloads, listings and
+// change-feed long polls, while unreferenced objects are collected. No
 // request may fail, no byte may differ, and afterwards the process must
 // have as many goroutines and open files as before. `make test` runs it
 // for 15 seconds; `make soak` for 20 minutes (GSHARE_LOAD_DURATION), with
@@ -47,6 +53,12 @@ func TestLoad(t *testing.T) {
 	}
 	const clients = 50
 	m := miniotest.Shared(t)
+	// The kept versions of the PUTs grow MinIO's data by about 0.6 GiB a
+	// minute on the 2-core build machine: a disk that fills makes every
+	// write fail, which measures the disk, not G-Share.
+	if free := freeBytes(m.DataDir); free > 0 && free < int64(duration.Minutes()+2)<<30 {
+		t.Fatalf("MinIO's disk has %.1f GiB free; a %v run needs about %d GiB", float64(free)/(1<<30), duration, int(duration.Minutes()+2))
+	}
 	e := apitest.New(t, &apitest.Options{Objects: m.Store(t)})
 	e.Dept("finance")
 	var toks []string
@@ -84,8 +96,10 @@ func TestLoad(t *testing.T) {
 	stats := newLatencies()
 	var failures sync.Map
 	fail := func(op string, err error) {
-		// Clients fail concurrently, often with the same message.
-		n, _ := failures.LoadOrStore(op+": "+err.Error(), new(atomic.Int64))
+		// Clients fail concurrently, often for the same reason: group by
+		// the message without its request and upload ids.
+		key := op + ": " + volatileIDs.ReplaceAllString(err.Error(), "…")
+		n, _ := failures.LoadOrStore(key, new(atomic.Int64))
 		n.(*atomic.Int64).Add(1)
 	}
 	run := func(d time.Duration, record bool) {
@@ -102,7 +116,18 @@ func TestLoad(t *testing.T) {
 					var err error
 					switch op {
 					case "tus":
-						err = l.tus(i)
+						var path string
+						if path, err = l.tus(i); err == nil {
+							if record {
+								stats.add(op, time.Since(start))
+							}
+							// Deleting what was read back exercises
+							// deletes and collection, and keeps the
+							// soak within the disk (5.5 GiB a minute
+							// otherwise).
+							op, start = "delete", time.Now()
+							err = l.del(path)
+						}
 					case "put":
 						err = l.put(i)
 					case "range":
@@ -128,11 +153,55 @@ func TestLoad(t *testing.T) {
 	// clients), so what is measured after the run is growth, not pools.
 	run(3*time.Second, false)
 	g0, fd0 := settle(1 << 30)
+	stored0 := dirSize(m.DataDir)
+	// Collect unreferenced objects (replaced staging blobs, deleted
+	// files) while the clients run, as the server's janitor does every
+	// minute (under this load a collection hardly ever finds the queue
+	// empty), and empty MinIO's trash (see EmptyTrash).
+	var coll struct{ objects, trash atomic.Int64 }
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	every := func(d time.Duration, f func()) {
+		bg.Go(func() {
+			tick := time.NewTicker(d)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					f()
+				}
+			}
+		})
+	}
+	every(10*time.Second, func() {
+		n, err := e.Docs.Collect(context.Background())
+		if err != nil {
+			fail("collect", err)
+		}
+		coll.objects.Add(int64(n))
+	})
+	every(10*time.Second, func() {
+		freed, err := m.EmptyTrash()
+		if err != nil {
+			t.Logf("emptying MinIO's trash: %v", err)
+		}
+		coll.trash.Add(freed)
+	})
 	run(duration, true)
+	close(stop)
+	bg.Wait()
+	failed := 0
+	failures.Range(func(_, v any) bool { failed += int(v.(*atomic.Int64).Load()); return true })
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed:", failed, failed+stats.count())
+	}
 	failures.Range(func(k, v any) bool {
 		t.Errorf("%d× %s", v.(*atomic.Int64).Load(), k)
 		return true
 	})
+	stored := dirSize(m.DataDir) - stored0
 	// Every upload the clients finished is gone from the upload table;
 	// only those a failure cut short may remain.
 	unfinished := 0
@@ -143,8 +212,6 @@ func TestLoad(t *testing.T) {
 		}
 		unfinished += n
 	}
-	failed := 0
-	failures.Range(func(_, v any) bool { failed += int(v.(*atomic.Int64).Load()); return true })
 	if unfinished > failed {
 		shown := 0
 		e.DB.Uploads(func(u meta.Upload) error {
@@ -157,7 +224,9 @@ func TestLoad(t *testing.T) {
 		t.Errorf("%d unfinished uploads left after the run, %d requests failed", unfinished, failed)
 	}
 	g1, fd1 := settle(g0 + 10)
-	report := stats.table(duration, clients, g0, g1, fd0, fd1)
+	report := stats.table(duration, clients, g0, g1, fd0, fd1, stored)
+	report += fmt.Sprintf("%d unreferenced objects collected during the run; %.1f GiB emptied from MinIO's trash.\n",
+		coll.objects.Load(), float64(coll.trash.Load())/(1<<30))
 	t.Log("\n" + report)
 	if p := os.Getenv("GSHARE_LOAD_REPORT"); p != "" {
 		if err := os.WriteFile(p, []byte(report), 0o644); err != nil {
@@ -174,6 +243,38 @@ func TestLoad(t *testing.T) {
 	if fd1 > fd0+10 {
 		t.Errorf("open files: %d before, %d after: a leak", fd0, fd1)
 	}
+}
+
+// volatileIDs matches the parts of an error that differ between
+// otherwise equal failures: request ids, upload ids, unfinished counts.
+var volatileIDs = regexp.MustCompile(`[0-9a-f]{16,32}|\b\d{3,}\b unfinished`)
+
+// dirSize returns the bytes in the files under dir (0 if unknown, as for
+// a shared MinIO without GSHARE_TEST_MINIO_DATA).
+func dirSize(dir string) int64 {
+	if dir == "" {
+		return 0
+	}
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// freeBytes returns the bytes available on dir's file system (0 if
+// unknown).
+func freeBytes(dir string) int64 {
+	var st syscall.Statfs_t
+	if dir == "" || syscall.Statfs(dir, &st) != nil {
+		return 0
+	}
+	return int64(st.Bavail) * st.Bsize
 }
 
 func openFiles() int {
@@ -221,8 +322,9 @@ func (l *loadClient) readBack(path string, want []byte) error {
 	return nil
 }
 
-// tus uploads 1–2 MiB in two PATCHes that do not end on a segment.
-func (l *loadClient) tus(i int) error {
+// tus uploads 1–2 MiB in two PATCHes that do not end on a segment, reads
+// it back, and returns its path.
+func (l *loadClient) tus(i int) (string, error) {
 	data := make([]byte, 1<<20+l.rng.IntN(1<<20))
 	rand.Read(data)
 	path := fmt.Sprintf("/finance/load/c%d/t%d.bin", l.id, i)
@@ -232,7 +334,7 @@ func (l *loadClient) tus(i int) error {
 	req.Header.Set("Upload-Metadata", apitest.TusMetadata("path", path))
 	_, res, err := l.do(req, 201)
 	if err != nil {
-		return err
+		return "", err
 	}
 	loc := res.Header.Get("Location")
 	cut := len(data)/2 + 13
@@ -242,10 +344,16 @@ func (l *loadClient) tus(i int) error {
 		req.Header.Set("Upload-Offset", strconv.Itoa(c[0]))
 		req.Header.Set("Content-Type", "application/offset+octet-stream")
 		if _, _, err := l.do(req, 204); err != nil {
-			return err
+			return "", err
 		}
 	}
-	return l.readBack(path, data)
+	return path, l.readBack(path, data)
+}
+
+func (l *loadClient) del(path string) error {
+	req, _ := http.NewRequest("DELETE", l.e.URL+"/api/v1/files"+path, nil)
+	_, _, err := l.do(req, 204)
+	return err
 }
 
 func (l *loadClient) put(i int) error {
@@ -316,7 +424,17 @@ func (l *latencies) add(op string, d time.Duration) {
 	l.mu.Unlock()
 }
 
-func (l *latencies) table(dur time.Duration, clients, g0, g1, fd0, fd1 int) string {
+func (l *latencies) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, ds := range l.d {
+		n += len(ds)
+	}
+	return n
+}
+
+func (l *latencies) table(dur time.Duration, clients, g0, g1, fd0, fd1 int, stored int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Load: %d clients for %v on real MinIO (%s, %d cores).\n\n", clients, dur, runtime.GOOS+"/"+runtime.GOARCH, runtime.NumCPU())
 	b.WriteString("| operation | count | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|\n")
@@ -334,5 +452,8 @@ func (l *latencies) table(dur time.Duration, clients, g0, g1, fd0, fd1 int) stri
 		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f |\n", op, len(ds), pct(0.5), pct(0.99), pct(1))
 	}
 	fmt.Fprintf(&b, "\nGoroutines %d before, %d after; open files %d before, %d after.\n", g0, g1, fd0, fd1)
+	if stored > 0 {
+		fmt.Fprintf(&b, "MinIO's data grew by %.1f GiB (%.0f MiB a minute).\n", float64(stored)/(1<<30), float64(stored)/(1<<20)/dur.Minutes())
+	}
 	return b.String()
 }
