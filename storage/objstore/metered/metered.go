@@ -29,7 +29,7 @@ var (
 func New(s objstore.MultipartStore, reg prometheus.Registerer) *Store {
 	m := &Store{s: s,
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gshare_objstore_requests_total",
-			Help: "Object store requests by operation and result (ok, not_found, unavailable, error)."}, []string{"op", "result"}),
+			Help: "Object store requests by operation and result (ok, not_found, unavailable, full, error)."}, []string{"op", "result"}),
 		dur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "gshare_objstore_request_duration_seconds",
 			Help: "Object store request latency by operation.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, []string{"op"}),
 	}
@@ -48,6 +48,8 @@ func (m *Store) observe(op string, start time.Time, err error) {
 		result = "not_found"
 	case errors.Is(err, objstore.ErrUnavailable):
 		result = "unavailable"
+	case errors.Is(err, objstore.ErrFull):
+		result = "full"
 	default:
 		result = "error"
 	}
