@@ -64,12 +64,12 @@ func Available() bool {
 // directory; it is killed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return StartIn(t, filepath.Join(t.TempDir(), "data"))
+	return startIn(t, filepath.Join(t.TempDir(), "data"))
 }
 
-// StartIn is Start with the data in dataDir, for tests that must place it
+// startIn is Start with the data in dataDir, for tests that must place it
 // (on a small file system, say).
-func StartIn(t testing.TB, dataDir string) *Server {
+func startIn(t testing.TB, dataDir string) *Server {
 	t.Helper()
 	bin := os.Getenv("GSHARE_TEST_MINIO_BIN")
 	if bin == "" {
@@ -109,10 +109,10 @@ func StartSmall(t testing.TB, size string) *Server {
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
 	}
-	// Registered before StartIn's cleanup, so it runs after MinIO is
+	// Registered before startIn's cleanup, so it runs after MinIO is
 	// killed.
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	return StartIn(t, filepath.Join(mnt, "data"))
+	return startIn(t, filepath.Join(mnt, "data"))
 }
 
 func freePort(t testing.TB) int {
