@@ -53,7 +53,7 @@ func TestLoad(t *testing.T) {
 	}
 	const clients = 50
 	m := miniotest.Shared(t)
-	// The kept versions of the PUTs grow MinIO's data by about 0.6 GiB a
+	// The kept versions of the PUTs grow MinIO's data by about 0.7 GiB a
 	// minute on the 2-core build machine: a disk that fills makes every
 	// write fail, which measures the disk, not G-Share.
 	if free := freeBytes(m.DataDir); free > 0 && free < int64(duration.Minutes()+2)<<30 {
