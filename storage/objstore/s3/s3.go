@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -208,11 +209,42 @@ func (s *Store) short(op, key string, cr *countingReader, size int64, err error)
 	return s.wrap(op, key, err)
 }
 
+// fence passes reads through until it is closed, and close waits for a
+// read in progress. net/http's Transport may go on reading a request body
+// after the call that sent it has returned (when S3 answers before the
+// body is sent: 507, 403); the bodies given to Put and PutPart read from a
+// client's request and from pooled buffers, which belong to others again
+// once Put returns.
+type fence struct {
+	mu     sync.Mutex
+	r      io.Reader
+	closed bool
+}
+
+var errFenced = errors.New("objstore/s3: body read after the request ended")
+
+func (f *fence) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, errFenced
+	}
+	return f.r.Read(p)
+}
+
+func (f *fence) close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}
+
 // Put implements objstore.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	cr := &countingReader{r: io.LimitReader(r, size)}
+	body := &fence{r: cr}
 	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableContentSha256: !s.signed}
-	_, err := s.api.PutObject(ctx, s.bucket, key, cr, size, "", "", opts)
+	_, err := s.api.PutObject(ctx, s.bucket, key, body, size, "", "", opts)
+	body.close()
 	if err != nil {
 		return s.short("put", key, cr, size, err)
 	}
@@ -347,7 +379,9 @@ func (s *Store) PutPart(ctx context.Context, key, id string, n int, r io.Reader,
 		opts.Trailer = http.Header{}
 		body = newCRCTrailer(cr, opts.Trailer)
 	}
-	p, err := s.api.PutObjectPart(ctx, s.bucket, key, id, n, body, size, opts)
+	f := &fence{r: body}
+	p, err := s.api.PutObjectPart(ctx, s.bucket, key, id, n, f, size, opts)
+	f.close()
 	if err != nil {
 		return objstore.Part{}, s.short("put part", key, cr, size, err)
 	}
