@@ -214,7 +214,8 @@ func (s *Store) short(op, key string, cr *countingReader, size int64, err error)
 // after the call that sent it has returned (when S3 answers before the
 // body is sent: 507, 403); the bodies given to Put and PutPart read from a
 // client's request and from pooled buffers, which belong to others again
-// once Put returns.
+// once Put returns. close may wait for a read from a slow client in
+// progress; that is the price of never touching the body afterwards.
 type fence struct {
 	mu     sync.Mutex
 	r      io.Reader
