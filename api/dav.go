@@ -435,7 +435,7 @@ func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 		return nil, d.fs.fail("readdir", d.path.String(), err)
 	}
 	for _, k := range kids {
-		kp := docpath.Path{Dept: d.path.Dept, Names: append(append([]string(nil), d.path.Names...), k.Name)}
+		kp := d.path.Child(k.Name)
 		if d.fs.s.d.ACL.Can(d.fs.user, kp, acl.ActRead) == nil {
 			out = append(out, nodeInfo(k))
 		}

@@ -243,7 +243,7 @@ func (s *Server) crumbs(p docpath.Path, deptName string) []web.Crumb {
 	out := []web.Crumb{{Name: deptName, URL: docURL("/app/files", docpath.Path{Dept: p.Dept}) + "/"}}
 	q := docpath.Path{Dept: p.Dept}
 	for _, seg := range p.Names {
-		q = child(q, seg)
+		q = q.Child(seg)
 		out = append(out, web.Crumb{Name: seg, URL: docURL("/app/files", q) + "/"})
 	}
 	return out
@@ -283,7 +283,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 		var kids []meta.Node
 		_, kids, err = s.d.Docs.List(rq.path)
 		for _, k := range kids {
-			nodes = append(nodes, entryNode{k, child(rq.path, k.Name)})
+			nodes = append(nodes, entryNode{k, rq.path.Child(k.Name)})
 		}
 	}
 	if err != nil {
@@ -302,11 +302,6 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 		data.Entries = append(data.Entries, we)
 	}
 	return s.render(w, r, rq, http.StatusOK, "files", "title_files", data)
-}
-
-// child is p/name for a name already in the tree (so already valid).
-func child(p docpath.Path, name string) docpath.Path {
-	return docpath.Path{Dept: p.Dept, Names: append(append([]string(nil), p.Names...), name)}
 }
 
 type entryNode struct {
@@ -336,7 +331,7 @@ func (s *Server) search(user string, root docpath.Path, q string) ([]entryNode, 
 			if visited > searchVisit {
 				return out, true, nil
 			}
-			p := child(dir, k.Name)
+			p := dir.Child(k.Name)
 			if !s.mayRead(user, p.String()) {
 				continue
 			}

@@ -242,13 +242,20 @@ func (p Path) Join(name string) (Path, error) {
 	if err != nil {
 		return Path{}, err
 	}
-	names := make([]string, len(p.Names), len(p.Names)+1)
-	copy(names, p.Names)
-	q := Path{Dept: p.Dept, Names: append(names, n)}
+	q := p.Child(n)
 	if len(q.String()) > MaxPathBytes {
 		return Path{}, &Error{Reason: fmt.Sprintf("longer than %d bytes", MaxPathBytes)}
 	}
 	return q, nil
+}
+
+// Child returns p extended by name without validating it: for names that
+// are already in the tree (and so were valid when stored). Use Join for a
+// name from outside.
+func (p Path) Child(name string) Path {
+	names := make([]string, len(p.Names), len(p.Names)+1)
+	copy(names, p.Names)
+	return Path{Dept: p.Dept, Names: append(names, name)}
 }
 
 // Within reports whether p is q or lies below q.

@@ -178,3 +178,17 @@ func FuzzParse(f *testing.F) {
 		check(docpath.ParseEscaped(s))
 	})
 }
+
+// TestChild checks that Child copies: children of one parent never share
+// (and overwrite) each other's names.
+func TestChild(t *testing.T) {
+	p, err := docpath.Parse("/finance/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Names = append(make([]string, 0, 8), p.Names...) // room to append in place
+	b, c := p.Child("b"), p.Child("c")
+	if b.String() != "/finance/a/b" || c.String() != "/finance/a/c" || p.String() != "/finance/a" {
+		t.Errorf("Child: %s, %s from %s", b, c, p)
+	}
+}

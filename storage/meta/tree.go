@@ -267,7 +267,7 @@ func walk(tx *bolt.Tx, n Node, p docpath.Path, fn func(Node, docpath.Path) error
 		return err
 	}
 	for _, k := range kids {
-		kp := docpath.Path{Dept: p.Dept, Names: append(append([]string(nil), p.Names...), k.Name)}
+		kp := p.Child(k.Name)
 		if err := walk(tx, k, kp, fn); err != nil {
 			return err
 		}
@@ -479,8 +479,8 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 		return err
 	}
 	for _, k := range kids {
-		kf := docpath.Path{Dept: from.Dept, Names: append(append([]string(nil), from.Names...), k.Name)}
-		kt := docpath.Path{Dept: to.Dept, Names: append(append([]string(nil), to.Names...), k.Name)}
+		kf := from.Child(k.Name)
+		kt := to.Child(k.Name)
 		if err := rebuild(tx, ch, k, kf, n, kt, o, copying); err != nil {
 			return err
 		}
