@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -85,6 +86,19 @@ func newEnv(t *testing.T) *env {
 	e.tokens["auditor"] = e.User("aud", "finance", acl.RoleAuditor)
 	e.tokens["other"] = e.User("oth", "hr", acl.RoleEditor)
 	e.file(t, "/finance/dir/doc.txt", "budget 2026")
+	// Have a checkpoint signed now: the log signs one at most a second
+	// after its first entry, and GET /api/v1/audit/checkpoint answers 404
+	// until there is one, so a table that reached it early failed. The
+	// fixtures above are not requests, so record one.
+	if r := e.Do("GET", "/api/v1/files/finance/dir/doc.txt", e.tokens["editor"], nil); r.Status != 200 {
+		t.Fatalf("fixture read: %d", r.Status)
+	}
+	if err := e.Log.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Log.Latest(); err != nil {
+		t.Fatalf("no checkpoint after a flush: %v", err)
+	}
 	return e
 }
 
