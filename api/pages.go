@@ -411,12 +411,12 @@ func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 // managedDepts are the departments whose members the user manages.
-func (s *Server) managedDepts(user string) []string {
+func (s *Server) managedDepts(user string) []meta.Dept {
 	return s.deptsWhere(user, "sys:members", acl.ActManage)
 }
 
 // auditDepts are the departments whose audit reports the user may read.
-func (s *Server) auditDepts(user string) []string {
+func (s *Server) auditDepts(user string) []meta.Dept {
 	if s.d.AuditLog == nil {
 		return nil
 	}
@@ -424,15 +424,15 @@ func (s *Server) auditDepts(user string) []string {
 }
 
 // deptsWhere are the departments in which the user may act on obj.
-func (s *Server) deptsWhere(user, obj, act string) []string {
+func (s *Server) deptsWhere(user, obj, act string) []meta.Dept {
 	all, err := s.d.Docs.DB().Depts()
 	if err != nil {
 		return nil
 	}
-	var out []string
+	var out []meta.Dept
 	for _, d := range all {
 		if s.d.ACL.CanSystem(user, d.ID, obj, act) == nil {
-			out = append(out, d.ID)
+			out = append(out, d)
 		}
 	}
 	return out
@@ -443,14 +443,11 @@ func (s *Server) deptsWhere(user, obj, act string) []string {
 func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) error {
 	user := rq.user.Username
 	all := s.authorizeSystem(rq, allDepts, "sys:users", acl.ActManage) == nil
-	var depts []string
+	var depts []meta.Dept
 	if all {
-		ds, err := s.d.Docs.DB().Depts()
-		if err != nil {
+		var err error
+		if depts, err = s.d.Docs.DB().Depts(); err != nil {
 			return err
-		}
-		for _, d := range ds {
-			depts = append(depts, d.ID)
 		}
 	} else if depts = s.managedDepts(user); len(depts) == 0 {
 		return forbidden(errors.New("neither sys:users nor sys:members"))
@@ -463,14 +460,10 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 		}
 	}
 	mine := map[string]bool{}
-	for _, id := range depts {
-		mine[id] = true
-		d, err := s.d.Docs.DB().Dept(id)
-		if err != nil {
-			return err
-		}
+	for _, d := range depts {
+		mine[d.ID] = true
 		data.Depts = append(data.Depts, web.Dept{ID: d.ID, Name: d.Name})
-		gs, err := s.d.Policy.Grants(id)
+		gs, err := s.d.Policy.Grants(d.ID)
 		if err != nil {
 			return err
 		}
@@ -514,7 +507,7 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *request) 
 	}
 	dept := r.URL.Query().Get("dept")
 	if dept == "" {
-		dept = depts[0]
+		dept = depts[0].ID
 	}
 	if err := docpath.ValidDept(dept); err != nil {
 		rq.authz = true
@@ -524,11 +517,7 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *request) 
 		return err
 	}
 	data := web.AuditReport{Dept: dept}
-	for _, id := range depts {
-		d, err := s.d.Docs.DB().Dept(id)
-		if err != nil {
-			return err
-		}
+	for _, d := range depts {
 		data.Depts = append(data.Depts, web.Dept{ID: d.ID, Name: d.Name})
 	}
 	q := audit.Query{Dept: dept, From: s.o.Now().Add(-30 * 24 * time.Hour), After: -1, Limit: 1 << 30}
