@@ -121,8 +121,11 @@ var grantActs = map[string]string{
 // Enforcer makes decisions and changes the policy. It is safe for
 // concurrent use.
 type Enforcer struct {
-	e  *casbin.SyncedCachedEnforcer
-	mu sync.Mutex // serialises policy changes
+	e *casbin.SyncedCachedEnforcer
+	// gate is held for reading by decisions and for writing by policy
+	// changes, including a change of the tree that carries rules along
+	// (Change): a decision never sees a tree and rules out of step.
+	gate sync.RWMutex
 }
 
 // New loads the policy from s, adding the built-in role policies if they
@@ -162,6 +165,12 @@ func subject(user string) (string, error) {
 }
 
 func (e *Enforcer) decide(user, dom, obj, act string) error {
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	return e.decideLocked(user, dom, obj, act)
+}
+
+func (e *Enforcer) decideLocked(user, dom, obj, act string) error {
 	sub, err := subject(user)
 	if err != nil {
 		return fmt.Errorf("acl: %w", ErrDenied)
@@ -231,8 +240,8 @@ func (e *Enforcer) Assign(user, dept, role string) error {
 	if role == RoleAdmin && dept != AllDepts {
 		return fmt.Errorf("acl: admin is held in every department, not in %s: %w", dept, ErrInvalid)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.gate.Lock()
+	defer e.gate.Unlock()
 	rules := [][]string{{sub, "r:" + role, dept}}
 	if role != RoleAuditor && role != RoleAdmin && dept != AllDepts {
 		rules = append(rules, []string{sub, "d:" + dept, AllDepts})
@@ -249,8 +258,8 @@ func (e *Enforcer) Unassign(user, dept, role string) error {
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.gate.Lock()
+	defer e.gate.Unlock()
 	ok, err := e.e.RemoveGroupingPolicy(sub, "r:"+role, dept)
 	if err != nil {
 		return fmt.Errorf("acl: unassign: %w", err)
@@ -346,8 +355,8 @@ func (e *Enforcer) RemoveUser(user string) error {
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.gate.Lock()
+	defer e.gate.Unlock()
 	if _, err := e.e.RemoveFilteredGroupingPolicy(0, sub); err != nil {
 		return fmt.Errorf("acl: remove user: %w", err)
 	}
@@ -430,8 +439,8 @@ func (e *Enforcer) AddGrant(g Grant) error {
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.gate.Lock()
+	defer e.gate.Unlock()
 	if _, err := e.e.AddPoliciesEx(rules); err != nil {
 		return fmt.Errorf("acl: add grant: %w", err)
 	}
@@ -444,8 +453,8 @@ func (e *Enforcer) RemoveGrant(g Grant) error {
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.gate.Lock()
+	defer e.gate.Unlock()
 	ok, err := e.e.RemovePolicies(rules)
 	if err != nil {
 		return fmt.Errorf("acl: remove grant: %w", err)

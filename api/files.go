@@ -254,11 +254,12 @@ func (s *Server) abortAfterHeaders(rq *request, err error) {
 }
 
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, rq *request) error {
-	n, err := s.d.Docs.Delete(rq.path, rq.user.Username)
+	e, err := s.d.Docs.Delete(rq.path, rq.user.Username)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = n.ID.String()
+	rq.entry.Object = e.Node.String()
+	w.Header().Set("X-GShare-Trash-Id", e.ID.String())
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -79,7 +79,7 @@ func New(t testing.TB, o *Options) *Env {
 	}
 	e := &Env{T: t, DataDir: t.TempDir(), Output: &bytes.Buffer{}, Audit: &Recorder{}}
 	var err error
-	e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now})
+	e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +108,7 @@ func New(t testing.TB, o *Options) *Env {
 	if e.ACL, err = acl.New(e.DB); err != nil {
 		t.Fatal(err)
 	}
+	e.Docs.Rules = e.ACL
 	e.Auth = auth.NewManager(e.DB, fastParams, time.Hour, 12*time.Hour)
 	if o.Now != nil {
 		e.Auth.Now = o.Now

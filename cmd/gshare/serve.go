@@ -94,7 +94,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		log.Warn("created a new master key; keep a copy somewhere safe (without it no document can be read)",
 			"file", filepath.Join(cfg.Data, "master.key"))
 	}
-	db, err := meta.Open(filepath.Join(cfg.Data, "meta.db"), nil)
+	db, err := meta.Open(filepath.Join(cfg.Data, "meta.db"), &meta.Options{Rules: acl.Paths{}})
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +137,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if a.acl, err = acl.New(db); err != nil {
 		return nil, err
 	}
+	a.docs.Rules = a.acl
 	if a.audit, err = openAudit(ctx, cfg, db, master, a.objs, log); err != nil {
 		return nil, err
 	}

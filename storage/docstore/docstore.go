@@ -60,6 +60,10 @@ type Store struct {
 
 	// MaxSize bounds a single document; 0 means only the format's limit.
 	MaxSize int64
+	// Rules is the access policy whose rules follow the tree
+	// (acl.Enforcer): moves, copies, deletes, restores and purges run
+	// inside its Change. Nil leaves the policy alone (tests of storage).
+	Rules Rules
 
 	bufs sync.Pool // *[]byte of crypt.DefaultPartSize, for writes of unknown length
 }
@@ -80,6 +84,13 @@ func (s *Store) Objects() objstore.MultipartStore { return s.objs }
 
 // Ring returns the key ring.
 func (s *Store) Ring() *keys.Ring { return s.ring }
+
+// Rules is the access policy that follows the folder tree.
+type Rules interface {
+	// Change runs fn, a change of the tree and its stored rules, and
+	// makes the new rules take effect with it.
+	Change(fn func() error) error
+}
 
 // PutOptions modify Put.
 type PutOptions struct {

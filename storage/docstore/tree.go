@@ -29,22 +29,91 @@ func (s *Store) List(p docpath.Path) (meta.Node, []meta.Node, error) {
 	return s.db.List(p)
 }
 
-// Delete removes a file or folder tree; objects are deleted by Collect.
-func (s *Store) Delete(p docpath.Path, author string) (meta.Node, error) {
-	return s.db.Delete(p, author)
+// Delete moves a file or folder, with everything below it, to the
+// department's trash; nothing is destroyed until the entry is purged.
+func (s *Store) Delete(p docpath.Path, author string) (meta.TrashEntry, error) {
+	var e meta.TrashEntry
+	err := s.change(func() error {
+		var err error
+		e, err = s.db.Delete(p, author)
+		return err
+	})
+	return e, err
 }
 
 // Move moves a file or folder, re-wrapping data keys when it crosses
 // departments; no object is rewritten.
 func (s *Store) Move(from, to docpath.Path, o meta.MoveOptions) (bool, error) {
 	o.Rewrap = s.ring.Rewrap
-	return s.db.Move(from, to, o)
+	var replaced bool
+	err := s.change(func() error {
+		var err error
+		replaced, err = s.db.Move(from, to, o)
+		return err
+	})
+	return replaced, err
 }
 
 // Copy copies a file or folder; copies share objects with the original.
 func (s *Store) Copy(from, to docpath.Path, o meta.MoveOptions) (bool, error) {
 	o.Rewrap = s.ring.Rewrap
-	return s.db.Copy(from, to, o)
+	var replaced bool
+	err := s.change(func() error {
+		var err error
+		replaced, err = s.db.Copy(from, to, o)
+		return err
+	})
+	return replaced, err
+}
+
+// Trash lists a department's trash, newest first.
+func (s *Store) Trash(dept string) ([]meta.TrashEntry, error) { return s.db.Trash(dept) }
+
+// TrashEntry returns one entry of a department's trash.
+func (s *Store) TrashEntry(dept string, id meta.ID) (meta.TrashEntry, error) {
+	return s.db.TrashEntry(dept, id)
+}
+
+// Restore puts a trash entry back and returns its path.
+func (s *Store) Restore(dept string, id meta.ID, t meta.RestoreTarget, author string) (docpath.Path, error) {
+	var p docpath.Path
+	err := s.change(func() error {
+		var err error
+		p, err = s.db.Restore(dept, id, t, author)
+		return err
+	})
+	return p, err
+}
+
+// Purge destroys a trash entry; its objects are deleted by Collect.
+func (s *Store) Purge(dept string, id meta.ID) (meta.TrashEntry, error) {
+	var e meta.TrashEntry
+	err := s.change(func() error {
+		var err error
+		e, err = s.db.Purge(dept, id)
+		return err
+	})
+	return e, err
+}
+
+// PurgeTrash destroys every trash entry deleted before t.
+func (s *Store) PurgeTrash(before time.Time) ([]meta.TrashEntry, error) {
+	var es []meta.TrashEntry
+	err := s.change(func() error {
+		var err error
+		es, err = s.db.PurgeTrash(before)
+		return err
+	})
+	return es, err
+}
+
+// change runs a change of the tree that may carry access rules along
+// inside the policy's Change, when there is a policy.
+func (s *Store) change(fn func() error) error {
+	if s.Rules == nil {
+		return fn()
+	}
+	return s.Rules.Change(fn)
 }
 
 // Versions returns every version of the file at p, oldest first.

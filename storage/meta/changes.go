@@ -39,6 +39,7 @@ type changeLog struct {
 	db    *DB
 	now   time.Time
 	depts map[string]bool
+	rev   uint64 // the transaction's folder revision (Node.Rev), once allocated
 }
 
 func (l *changeLog) add(tx *bolt.Tx, c Change) error {

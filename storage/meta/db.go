@@ -73,6 +73,11 @@ var migrations = []func(tx *bolt.Tx) error{
 		rand.Read(id)
 		return tx.Bucket(bucketMeta).Put([]byte("instance"), []byte(hex.EncodeToString(id)))
 	},
+	// 2: the trash.
+	func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketTrash)
+		return err
+	},
 }
 
 // SchemaVersion is the schema this binary writes.
@@ -88,12 +93,17 @@ type Options struct {
 	// NoSync skips fsync after each commit. Only for tests and benchmarks:
 	// a crash may lose or corrupt the database.
 	NoSync bool
+	// Rules lets moves, copies, deletes and restores carry access rules
+	// along with the nodes they name; acl.Paths implements it. Without
+	// it rules stay on their paths (for tests of this package alone).
+	Rules RuleMapper
 }
 
 // DB is an open metadata store. It is safe for concurrent use.
 type DB struct {
-	bolt *bolt.DB
-	now  func() time.Time
+	bolt  *bolt.DB
+	now   func() time.Time
+	rules RuleMapper
 
 	mu      sync.Mutex
 	waiters map[string]chan struct{} // per department, closed on each change
@@ -119,7 +129,7 @@ func Open(path string, opts *Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", path, err)
 	}
-	db := &DB{bolt: b, now: o.Now, waiters: make(map[string]chan struct{})}
+	db := &DB{bolt: b, now: o.Now, rules: o.Rules, waiters: make(map[string]chan struct{})}
 	if err := db.migrate(); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", path, err)

@@ -206,8 +206,16 @@ func TestMoveCopyDelete(t *testing.T) {
 		t.Fatalf("copied version %+v from %+v", hv, fv)
 	}
 
-	// Deleting the original keeps the shared object alive.
-	if _, err := db.Delete(path(t, "/finance/e"), "alice"); err != nil {
+	// Deleting goes to the trash: nothing becomes garbage until a purge.
+	e1, err := db.Delete(path(t, "/finance/e"), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := db.Garbage(10); len(g) != 0 {
+		t.Fatalf("garbage after a delete to the trash = %v", g)
+	}
+	// Purging the original keeps the shared object alive.
+	if _, err := db.Purge("finance", e1.ID); err != nil {
 		t.Fatal(err)
 	}
 	g, _ := db.Garbage(10)
@@ -217,7 +225,11 @@ func TestMoveCopyDelete(t *testing.T) {
 	if used, _ := db.ObjectInUse(fv.Object); !used {
 		t.Fatal("shared object not in use after deleting one user")
 	}
-	if _, err := db.Delete(path(t, "/hr/e"), "bob"); err != nil {
+	e2, err := db.Delete(path(t, "/hr/e"), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Purge("hr", e2.ID); err != nil {
 		t.Fatal(err)
 	}
 	g, _ = db.Garbage(10)
@@ -260,11 +272,20 @@ func TestOverwriteOnMove(t *testing.T) {
 	if err != nil || !replaced {
 		t.Fatalf("overwrite move: %v %v", replaced, err)
 	}
+	// A file moved onto a file becomes its newest version: the
+	// destination keeps its id and its history, nothing becomes garbage.
 	b, _ := db.Lookup(path(t, "/finance/b"))
-	if b.SHA256 != (meta.Hash{1}) {
+	if b.SHA256 != (meta.Hash{1}) || b.Version != 2 {
 		t.Fatalf("b = %+v", b)
 	}
-	if g, _ := db.Garbage(10); len(g) != 1 {
+	vs, _ := db.Versions(b.ID)
+	if len(vs) != 2 || vs[0].SHA256 != (meta.Hash{2}) || vs[1].SHA256 != (meta.Hash{1}) {
+		t.Fatalf("b's history = %+v", vs)
+	}
+	if _, err := db.Lookup(path(t, "/finance/a")); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("source still there: %v", err)
+	}
+	if g, _ := db.Garbage(10); len(g) != 0 {
 		t.Fatalf("garbage = %v", g)
 	}
 }

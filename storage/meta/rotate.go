@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 
 	bolt "go.etcd.io/bbolt"
-
-	"gshare/storage/docpath"
 )
 
 // Rewrap re-wraps data keys of a department that are older than target, in
@@ -129,9 +127,12 @@ func (db *DB) Shred(dept string) (map[string]string, error) {
 			return err
 		}
 		for _, k := range kids {
-			if err := removeTree(tx, ch, k, pathFor(dept, k.Name)); err != nil {
+			if err := removeTree(tx, ch, k); err != nil {
 				return err
 			}
+		}
+		if err := purgeDept(tx, ch, dept); err != nil {
+			return err
 		}
 		ub := tx.Bucket(bucketUploads)
 		var doomed []Upload
@@ -173,8 +174,4 @@ func (db *DB) Shred(dept string) (map[string]string, error) {
 		return ch.add(tx, Change{Op: OpDelete, Path: "/" + dept, Dir: true})
 	})
 	return multipart, err
-}
-
-func pathFor(dept, name string) docpath.Path {
-	return docpath.Path{Dept: dept, Names: []string{name}}
 }

@@ -29,10 +29,18 @@ func ruleKey(r []string) ([]byte, error) {
 func (db *DB) Rules() ([][]string, error) {
 	var out [][]string
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRules).ForEach(func(k, _ []byte) error {
-			out = append(out, strings.Split(string(k), "\x00"))
-			return nil
-		})
+		var err error
+		out, err = allRules(tx)
+		return err
+	})
+	return out, err
+}
+
+func allRules(tx *bolt.Tx) ([][]string, error) {
+	var out [][]string
+	err := tx.Bucket(bucketRules).ForEach(func(k, _ []byte) error {
+		out = append(out, strings.Split(string(k), "\x00"))
+		return nil
 	})
 	return out, err
 }

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,6 +25,11 @@ type Node struct {
 	Size     int64     `json:"size,omitempty"`
 	SHA256   Hash      `json:"sha256"`
 	Author   string    `json:"author,omitempty"`
+	// Rev changes whenever anything at or below a folder changes (a
+	// write, a new or removed entry, a move in or out): a folder's ETag is
+	// made from its id and Rev, so WebDAV and sync clients can tell a
+	// changed subtree without listing it.
+	Rev uint64 `json:"rev,omitempty"`
 }
 
 func nodeKey(parent ID, name string) []byte {
@@ -223,6 +229,9 @@ func newDir(tx *bolt.Tx, ch *changeLog, parent Node, p docpath.Path, author stri
 	if err := putNode(tx, n); err != nil {
 		return Node{}, err
 	}
+	if err := touch(tx, ch, n.ID); err != nil {
+		return Node{}, err
+	}
 	return n, ch.add(tx, Change{Op: OpMkdir, Path: p.String(), Dir: true})
 }
 
@@ -275,33 +284,77 @@ func walk(tx *bolt.Tx, n Node, p docpath.Path, fn func(Node, docpath.Path) error
 	return nil
 }
 
-// Delete removes the file or folder at p, with everything below it. Objects
-// no longer used by any version are queued for garbage collection.
-func (db *DB) Delete(p docpath.Path, author string) (Node, error) {
-	var n Node
+// subtree returns n and every node below it, parents before children.
+func subtree(tx *bolt.Tx, n Node) ([]Node, error) {
+	out := []Node{n}
+	for i := 0; i < len(out); i++ {
+		if !out[i].Dir {
+			continue
+		}
+		kids, err := children(tx, out[i].ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, kids...)
+	}
+	return out, nil
+}
+
+// touch records that something changed at or below the node id: it and
+// every folder above it get this transaction's revision (Node.Rev).
+func touch(tx *bolt.Tx, ch *changeLog, id ID) error {
+	if ch.rev == 0 {
+		seq, err := tx.Bucket(bucketNodes).NextSequence()
+		if err != nil {
+			return err
+		}
+		ch.rev = seq
+	}
+	for !id.IsZero() {
+		n, err := nodeByID(tx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil // the top of a subtree in the trash
+		}
+		if err != nil {
+			return err
+		}
+		if n.Rev == ch.rev {
+			return nil // it and everything above it are done
+		}
+		n.Rev = ch.rev
+		if err := put(tx.Bucket(bucketNodes), nodeKey(n.Parent, n.Name), n); err != nil {
+			return err
+		}
+		id = n.Parent
+	}
+	return nil
+}
+
+// Delete moves the file or folder at p, with everything below it and every
+// version, to its department's trash (see Restore and Purge). Access rules
+// that name it or a path below it go with it.
+func (db *DB) Delete(p docpath.Path, author string) (TrashEntry, error) {
+	var e TrashEntry
 	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
 		if p.IsRoot() {
 			return fmt.Errorf("meta: delete department root: %w", ErrInvalid)
 		}
-		var err error
-		n, err = resolve(tx, p)
+		n, err := resolve(tx, p)
 		if err != nil {
 			return err
 		}
-		if err := removeTree(tx, ch, n, p); err != nil {
-			return err
-		}
-		return ch.add(tx, Change{Op: OpDelete, Path: p.String(), Dir: n.Dir})
+		e, err = trash(tx, ch, n, p, author)
+		return err
 	})
-	return n, err
+	return e, err
 }
 
-func removeTree(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path) error {
-	var doomed []Node
-	err := walk(tx, n, p, func(n Node, _ docpath.Path) error {
-		doomed = append(doomed, n)
-		return nil
-	})
+// removeTree deletes n and everything below it for good: nodes, versions
+// (their objects are queued for garbage collection once no version uses
+// them) and dead properties. Users never reach it: their deletes go to the
+// trash; purging the trash and shredding a department end here.
+func removeTree(tx *bolt.Tx, ch *changeLog, n Node) error {
+	doomed, err := subtree(tx, n)
 	if err != nil {
 		return err
 	}
@@ -324,6 +377,9 @@ func removeTree(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path) error {
 // MoveOptions modify Move and Copy.
 type MoveOptions struct {
 	// Overwrite replaces an existing destination (WebDAV Overwrite: T).
+	// A file replacing a file keeps the destination's history: the
+	// source's versions (a copy: its current one) become its newest. In
+	// every other case the destination goes to the trash first.
 	Overwrite bool
 	// Parents creates missing folders above the destination.
 	Parents bool
@@ -336,7 +392,8 @@ type MoveOptions struct {
 }
 
 // Move renames or moves the file or folder at from to to. It reports
-// whether an existing destination was replaced.
+// whether an existing destination was replaced. Access rules that name
+// from or a path below it follow the nodes to their new paths.
 func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
 	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
 		var err error
@@ -347,7 +404,8 @@ func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err err
 }
 
 // Copy copies the file or folder at from to to. Copies share the current
-// version's object (no data is rewritten) and start with version 1.
+// version's object (no data is rewritten) and start with version 1. The
+// copies carry copies of the access rules that name from or a path below it.
 func (db *DB) Copy(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
 	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
 		var err error
@@ -368,6 +426,10 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 	if err != nil {
 		return false, err
 	}
+	crossDept := from.Dept != to.Dept
+	if crossDept && o.Rewrap == nil {
+		return false, fmt.Errorf("meta: move across departments without rewrap: %w", ErrInvalid)
+	}
 	var parent Node
 	if o.Parents {
 		parent, err = mkdirAll(tx, ch, to.Parent(), o.Author)
@@ -380,6 +442,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 	if !parent.Dir {
 		return false, fmt.Errorf("meta: move: %w", ErrNotDir)
 	}
+	srcParent := src.Parent
 	replaced := false
 	if dst, ok, err := child(tx, parent.ID, to.Base()); err != nil {
 		return false, err
@@ -387,17 +450,25 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 		if !o.Overwrite {
 			return false, fmt.Errorf("meta: move: destination: %w", ErrExists)
 		}
-		if err := removeTree(tx, ch, dst, to); err != nil {
-			return false, err
+		if !src.Dir && !dst.Dir {
+			if err := mergeFile(tx, ch, src, from, dst, to, o, copying); err != nil {
+				return false, err
+			}
+			if err := carryRules(tx, ch, from, to, copying); err != nil {
+				return false, err
+			}
+			if err := touch(tx, ch, dst.ID); err != nil {
+				return false, err
+			}
+			return true, touch(tx, ch, srcParent)
 		}
-		if err := ch.add(tx, Change{Op: OpDelete, Path: to.String(), Dir: dst.Dir}); err != nil {
+		if _, err := trash(tx, ch, dst, to, o.Author); err != nil {
 			return false, err
 		}
 		replaced = true
 	}
-	crossDept := from.Dept != to.Dept
-	if crossDept && o.Rewrap == nil {
-		return false, fmt.Errorf("meta: move across departments without rewrap: %w", ErrInvalid)
+	if err := carryRules(tx, ch, from, to, copying); err != nil {
+		return false, err
 	}
 	if !copying && !crossDept {
 		if err := deleteNode(tx, src); err != nil {
@@ -407,28 +478,89 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 		if err := putNode(tx, src); err != nil {
 			return false, err
 		}
+		if err := touch(tx, ch, src.ID); err != nil {
+			return false, err
+		}
+		if err := touch(tx, ch, srcParent); err != nil {
+			return false, err
+		}
 		return replaced, ch.add(tx, Change{Op: OpMove, From: from.String(), Path: to.String(), Dir: src.Dir,
 			Version: src.Version, Size: src.Size, SHA256: hashString(src)})
 	}
 	// Copies and moves across departments rebuild the subtree: new ids, and
 	// data keys re-wrapped for the destination.
-	if err := rebuild(tx, ch, src, from, parent, to, o, copying); err != nil {
+	top, err := rebuild(tx, ch, src, from, parent, to, o, copying)
+	if err != nil {
 		return false, err
 	}
 	if !copying {
-		if err := removeTree(tx, ch, src, from); err != nil {
+		if err := removeTree(tx, ch, src); err != nil {
 			return false, err
 		}
 		if err := ch.add(tx, Change{Op: OpDelete, Path: from.String(), Dir: src.Dir}); err != nil {
 			return false, err
 		}
+		if err := touch(tx, ch, srcParent); err != nil {
+			return false, err
+		}
 	}
-	return replaced, nil
+	return replaced, touch(tx, ch, top.ID)
 }
 
-// rebuild recreates src (at from) as to under parent. A copy carries only
-// each file's current version; a move carries every version.
-func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Node, to docpath.Path, o MoveOptions, copying bool) error {
+// mergeFile makes the source file's versions (a copy: its current one) the
+// newest versions of the destination file, which keeps its id and its
+// history: the save-to-a-temporary-file-then-rename pattern of office
+// applications adds a version instead of losing the document's past. A
+// move then removes the source node; its versions live on in dst.
+func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool) error {
+	vs, err := versions(tx, src.ID)
+	if err != nil {
+		return err
+	}
+	if len(vs) == 0 {
+		return fmt.Errorf("meta: file %s has no version: %w", src.ID, ErrNotFound)
+	}
+	if copying {
+		vs = vs[len(vs)-1:]
+	}
+	number := dst.Version
+	for _, v := range vs {
+		number++
+		v.File, v.Number = dst.ID, number
+		if copying {
+			v.Time, v.Author = ch.now, o.Author
+		}
+		if v.Dept != to.Dept {
+			if err := o.Rewrap(&v, to.Dept); err != nil {
+				return err
+			}
+		}
+		if err := addRef(tx, v.Object); err != nil {
+			return err
+		}
+		if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
+			return err
+		}
+		dst.Size, dst.SHA256 = v.Size, v.SHA256
+	}
+	dst.Version, dst.Modified, dst.Author = number, ch.now, o.Author
+	if err := putNode(tx, dst); err != nil {
+		return err
+	}
+	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst)}
+	if !copying {
+		if err := removeTree(tx, ch, src); err != nil {
+			return err
+		}
+		c.Op, c.From = OpMove, from.String()
+	}
+	return ch.add(tx, c)
+}
+
+// rebuild recreates src (at from) as to under parent and returns the new
+// node. A copy carries only each file's current version; a move carries
+// every version.
+func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Node, to docpath.Path, o MoveOptions, copying bool) (Node, error) {
 	n := src
 	n.ID, n.Parent, n.Dept, n.Name = NewID(), parent.ID, to.Dept, to.Base()
 	if copying {
@@ -437,7 +569,7 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 	if !n.Dir {
 		vs, err := versions(tx, src.ID)
 		if err != nil {
-			return err
+			return Node{}, err
 		}
 		if copying {
 			vs = vs[len(vs)-1:]
@@ -450,42 +582,40 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 			}
 			if v.Dept != to.Dept {
 				if err := o.Rewrap(&v, to.Dept); err != nil {
-					return err
+					return Node{}, err
 				}
 			}
 			if err := addRef(tx, v.Object); err != nil {
-				return err
+				return Node{}, err
 			}
 			if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
-				return err
+				return Node{}, err
 			}
 		}
 	}
 	if err := putNode(tx, n); err != nil {
-		return err
+		return Node{}, err
 	}
 	op := OpCreate
 	if n.Dir {
 		op = OpMkdir
 	}
 	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n)}); err != nil {
-		return err
+		return Node{}, err
 	}
 	if !n.Dir {
-		return nil
+		return n, nil
 	}
 	kids, err := children(tx, src.ID)
 	if err != nil {
-		return err
+		return Node{}, err
 	}
 	for _, k := range kids {
-		kf := from.Child(k.Name)
-		kt := to.Child(k.Name)
-		if err := rebuild(tx, ch, k, kf, n, kt, o, copying); err != nil {
-			return err
+		if _, err := rebuild(tx, ch, k, from.Child(k.Name), n, to.Child(k.Name), o, copying); err != nil {
+			return Node{}, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 func hashString(n Node) string {

@@ -253,6 +253,9 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 	if err := putNode(tx, n); err != nil {
 		return Node{}, Version{}, err
 	}
+	if err := touch(tx, ch, n.ID); err != nil {
+		return Node{}, Version{}, err
+	}
 	if c.Pending {
 		if err := tx.Bucket(bucketPending).Delete([]byte(c.Write.Object)); err != nil {
 			return Node{}, Version{}, err

@@ -1,0 +1,165 @@
+package acl_test
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"gshare/acl"
+	"gshare/storage/meta"
+)
+
+func TestPathsRebase(t *testing.T) {
+	line := func(dept, obj, eft string) []string {
+		return []string{"p", "u:x", dept, obj, "^(read)$", eft}
+	}
+	tests := []struct {
+		name     string
+		rule     []string
+		from, to string
+		want     []string // nil: not rebased
+	}{
+		{"the folder itself", line("finance", "/finance/a", "deny"), "/finance/a", "/finance/b", line("finance", "/finance/b", "deny")},
+		{"its star line", line("finance", "/finance/a/*", "deny"), "/finance/a", "/finance/b", line("finance", "/finance/b/*", "deny")},
+		{"below it", line("finance", "/finance/a/s/t/*", "allow"), "/finance/a", "/hr/z", line("hr", "/hr/z/s/t/*", "allow")},
+		{"a sibling with the same start", line("finance", "/finance/ab", "deny"), "/finance/a", "/finance/b", nil},
+		{"above it", line("finance", "/finance/*", "deny"), "/finance/a", "/finance/b", nil},
+		{"another department", line("hr", "/hr/a", "deny"), "/finance/a", "/finance/b", nil},
+		{"a role policy", []string{"p", "r:editor", "*", "/*", "^(read)$", "allow"}, "/finance/a", "/finance/b", nil},
+		{"a grouping line", []string{"g", "u:x", "r:viewer", "finance"}, "/finance/a", "/finance/b", nil},
+		{"a system object", line("finance", "sys:audit", "allow"), "/finance/a", "/finance/b", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := acl.Paths{}.Rebase(tt.rule, p(t, tt.from), p(t, tt.to))
+			if ok != (tt.want != nil) || !slices.Equal(got, tt.want) {
+				t.Fatalf("Rebase = %q %v, want %q", got, ok, tt.want)
+			}
+			if ok && tt.rule[3] != got[3] && slices.Equal(tt.rule, got) {
+				t.Fatal("Rebase changed its argument")
+			}
+		})
+	}
+}
+
+func TestPathsInheritedReattach(t *testing.T) {
+	d := func(obj string) []string { return []string{"p", "u:x", "finance", obj, "^(read)$", "deny"} }
+	ps := acl.Paths{}
+	for _, tt := range []struct {
+		rule []string
+		path string
+		want bool
+	}{
+		{d("/finance/s"), "/finance/s/doc", true},
+		{d("/finance/s/*"), "/finance/s/doc", true},
+		{d("/finance/s"), "/finance/s", false}, // on it, not above it
+		{d("/finance/s"), "/finance/s2/doc", false},
+		{[]string{"p", "u:x", "finance", "/finance/s", "^(read)$", "allow"}, "/finance/s/doc", false},
+	} {
+		if got := ps.Inherited(tt.rule, p(t, tt.path)); got != tt.want {
+			t.Errorf("Inherited(%q, %s) = %v", tt.rule, tt.path, got)
+		}
+	}
+	inh := [][]string{d("/finance/s"), d("/finance/s/*")}
+	got := ps.Reattach(nil, inh, p(t, "/finance/s/doc"), p(t, "/finance/o/doc"))
+	want := [][]string{d("/finance/o/doc"), d("/finance/o/doc/*")}
+	if !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("Reattach = %q", got)
+	}
+	if got := ps.Reattach(inh, inh, p(t, "/finance/s/doc"), p(t, "/finance/s/doc")); len(got) != 0 {
+		t.Fatalf("Reattach under the same rule = %q", got)
+	}
+}
+
+func TestCanAll(t *testing.T) {
+	db := openStore(t)
+	e := newEnforcer(t, db)
+	e.Assign("ed", "finance", acl.RoleEditor)
+	e.Assign("other", "finance", acl.RoleEditor)
+	if err := e.AddGrant(acl.Grant{Path: p(t, "/finance/a/b/keep"), User: "ed", Deny: true, Actions: []string{acl.ActDelete}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddGrant(acl.Grant{Path: p(t, "/finance/ab"), User: "ed", Deny: true, Actions: []string{acl.ActDelete}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		user, path string
+		ok         bool
+	}{
+		{"ed", "/finance/a/b/keep/x", false},
+		{"ed", "/finance/a/b/keep", false},
+		{"ed", "/finance/a/b", false}, // its parent
+		{"ed", "/finance/a", false},
+		{"ed", "/finance/a/c", true},  // a sibling
+		{"ed", "/finance/abc", true},  // not below /finance/ab
+		{"ed", "/finance/ab", false},  // the rule itself
+		{"other", "/finance/a", true}, // someone else
+	} {
+		if err := e.CanAll(tt.user, p(t, tt.path), acl.ActDelete); (err == nil) != tt.ok || err != nil && !errors.Is(err, acl.ErrDenied) {
+			t.Errorf("CanAll(%s, %s) = %v", tt.user, tt.path, err)
+		}
+	}
+	// Extra rules (a trash entry's) count with their denies only.
+	extra := [][]string{{"p", "d:finance", "finance", "/finance/z/q/*", "^(write)$", "deny"}}
+	if err := e.CanAllWith("other", p(t, "/finance/z"), acl.ActWrite, extra); !errors.Is(err, acl.ErrDenied) {
+		t.Fatalf("CanAllWith a group deny below = %v", err)
+	}
+	if err := e.CanWith("other", p(t, "/finance/z"), acl.ActWrite, extra); err != nil {
+		t.Fatalf("CanWith on the folder above the deny = %v", err)
+	}
+	allow := [][]string{{"p", "u:nobody", "finance", "/finance/z", "^(read)$", "allow"}}
+	if err := e.CanWith("nobody", p(t, "/finance/z"), acl.ActRead, allow); err == nil {
+		t.Fatal("an extra allow granted access")
+	}
+}
+
+// TestChangeReloads checks that rules rewritten by the tree take effect
+// with the change, and that decisions wait for it.
+func TestChangeReloads(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true, Rules: acl.Paths{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateDept("finance", "f", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Mkdir(p(t, "/finance/plans/secret"), true, "m"); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnforcer(t, db)
+	e.Assign("x", "finance", acl.RoleEditor)
+	e.AddGrant(acl.Grant{Path: p(t, "/finance/plans/secret"), User: "x", Deny: true, Actions: []string{acl.ActRead}})
+
+	var wg sync.WaitGroup
+	err = e.Change(func() error {
+		// A decision asked for during the change waits for its end.
+		wg.Go(func() {
+			if err := e.Can("x", p(t, "/finance/moved/secret/doc"), acl.ActRead); err == nil {
+				t.Error("a decision during the change saw the old rules")
+			}
+		})
+		_, err := db.Move(p(t, "/finance/plans"), p(t, "/finance/moved"), meta.MoveOptions{})
+		return err
+	})
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Can("x", p(t, "/finance/moved/secret/doc"), acl.ActRead); err == nil {
+		t.Fatal("the deny did not follow the folder")
+	}
+	if err := e.Can("x", p(t, "/finance/plans/secret/doc"), acl.ActRead); err != nil {
+		t.Fatalf("the old path is still denied: %v", err)
+	}
+	gs, _ := e.Grants("finance")
+	if len(gs) != 1 || gs[0].Path.String() != "/finance/moved/secret" {
+		t.Fatalf("grants after the move = %+v", gs)
+	}
+	// Roles survive the reload (the domain matching of roles included).
+	if err := e.Can("x", p(t, "/finance/moved/other"), acl.ActWrite); err != nil {
+		t.Fatalf("editor after reload: %v", err)
+	}
+}
