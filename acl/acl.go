@@ -13,8 +13,8 @@
 //
 //	admin    sys:* manage|audit, in every department — users, departments,
 //	         roles, keys, audit; no document content
-//	manager  documents read|write|delete|share; sys:members and sys:grants
-//	         manage — in its own department
+//	manager  documents read|write|delete|share; sys:members, sys:grants
+//	         and sys:trash (purging) manage — in its own department
 //	editor   documents read|write|delete
 //	viewer   documents read
 //	auditor  sys:audit audit — never content
@@ -107,6 +107,7 @@ var builtin = [][]string{
 	{"r:" + RoleManager, "*", "/*", acts(ActRead, ActWrite, ActDelete, ActShare), "allow"},
 	{"r:" + RoleManager, "*", "sys:members", acts(ActManage), "allow"},
 	{"r:" + RoleManager, "*", "sys:grants", acts(ActManage), "allow"},
+	{"r:" + RoleManager, "*", "sys:trash", acts(ActManage), "allow"},
 	{"r:" + RoleEditor, "*", "/*", acts(ActRead, ActWrite, ActDelete), "allow"},
 	{"r:" + RoleViewer, "*", "/*", acts(ActRead), "allow"},
 	{"r:" + RoleAuditor, "*", "sys:audit", acts(ActAudit), "allow"},

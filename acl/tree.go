@@ -70,6 +70,12 @@ func (Paths) Rebase(rule []string, from, to docpath.Path) ([]string, bool) {
 	return nr, true
 }
 
+// Names implements meta.RuleMapper.
+func (Paths) Names(rule []string, p docpath.Path) bool {
+	f, ok := ruleFolder(rule, p.Dept)
+	return ok && f == p.String()
+}
+
 // Inherited implements meta.RuleMapper.
 func (Paths) Inherited(rule []string, p docpath.Path) bool {
 	f, ok := ruleFolder(rule, p.Dept)
@@ -211,4 +217,34 @@ func (e *Enforcer) deniedBy(rules [][]string, user, dept, obj, act string) bool 
 		}
 	}
 	return false
+}
+
+// CanEach decides, for each name in the folder dir, whether user may act
+// on dir/name, as Can would, for listings. Decisions differ between
+// children only where a rule names a child, so it costs one decision for
+// all the others, however many there are.
+func (e *Enforcer) CanEach(user string, dir docpath.Path, act string, names []string) []bool {
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	out := make([]bool, len(names))
+	rows, err := e.e.GetFilteredPolicy(1, dir.Dept)
+	if err != nil {
+		return out
+	}
+	base := dir.String() + "/"
+	named := map[string]bool{}
+	for _, r := range rows {
+		if len(r) == 5 && strings.HasPrefix(r[2], base) && !strings.HasSuffix(r[2], "/*") && !strings.Contains(r[2][len(base):], "/") {
+			named[r[2][len(base):]] = true
+		}
+	}
+	def := e.decideLocked(user, dir.Dept, base+"*", act) == nil
+	for i, n := range names {
+		if named[n] {
+			out[i] = e.decideLocked(user, dir.Dept, base+n, act) == nil
+		} else {
+			out[i] = def
+		}
+	}
+	return out
 }

@@ -163,3 +163,30 @@ func TestChangeReloads(t *testing.T) {
 		t.Fatalf("editor after reload: %v", err)
 	}
 }
+
+func TestCanEach(t *testing.T) {
+	e := newEnforcer(t, openStore(t))
+	e.Assign("v", "finance", acl.RoleViewer)
+	e.AddGrant(acl.Grant{Path: p(t, "/finance/d/secret"), User: "v", Deny: true, Actions: []string{acl.ActRead}})
+	e.AddGrant(acl.Grant{Path: p(t, "/finance/d/x/deeper"), User: "v", Deny: true, Actions: []string{acl.ActRead}})
+	e.AddGrant(acl.Grant{Path: p(t, "/hr/shared"), User: "v", Role: acl.RoleViewer})
+	names := []string{"open", "secret", "secret2", "x"}
+	for _, tt := range []struct {
+		dir  string
+		want []bool
+	}{
+		{"/finance/d", []bool{true, false, true, true}},
+		{"/finance/d/secret", []bool{false, false, false, false}},
+		{"/hr", []bool{false, false, false, false}},
+	} {
+		got := e.CanEach("v", p(t, tt.dir), acl.ActRead, names)
+		for i, n := range names {
+			if direct := e.Can("v", p(t, tt.dir+"/"+n), acl.ActRead) == nil; got[i] != direct || got[i] != tt.want[i] {
+				t.Errorf("CanEach(%s/%s) = %v, Can = %v, want %v", tt.dir, n, got[i], direct, tt.want[i])
+			}
+		}
+	}
+	if got := e.CanEach("v", p(t, "/hr"), acl.ActRead, []string{"shared", "other"}); !got[0] || got[1] {
+		t.Errorf("CanEach on a folder grant = %v", got)
+	}
+}

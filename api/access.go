@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"gshare/acl"
 	"gshare/storage/docpath"
 )
 
@@ -39,8 +40,11 @@ func (userAccess) check(s *Server, r *http.Request, rq *request) error {
 func (userAccess) String() string { return "user" }
 
 // docAccess authorises an action on the document path that follows the
-// route's prefix.
-type docAccess struct{ act string }
+// route's prefix; with tree, on everything below it too (a delete).
+type docAccess struct {
+	act  string
+	tree bool
+}
 
 func (a docAccess) check(s *Server, r *http.Request, rq *request) error {
 	if err := requireUser(rq); err != nil {
@@ -52,9 +56,18 @@ func (a docAccess) check(s *Server, r *http.Request, rq *request) error {
 		return err
 	}
 	rq.path, rq.hasPath = p, true
+	if a.tree {
+		return s.authorizeAll(rq, p, a.act)
+	}
 	return s.authorize(rq, p, a.act)
 }
-func (a docAccess) String() string { return "doc:" + a.act }
+
+func (a docAccess) String() string {
+	if a.tree {
+		return "doc-tree:" + a.act
+	}
+	return "doc:" + a.act
+}
 
 // sysAccess authorises an action on a system object (users, departments,
 // roles, keys, audit) in a department chosen per request (or all of them).
@@ -114,6 +127,52 @@ func (s *Server) authorize(rq *request, p docpath.Path, act string) error {
 		return forbidden(err)
 	}
 	return nil
+}
+
+// authorizeAll is authorize for an operation on p and everything below it.
+func (s *Server) authorizeAll(rq *request, p docpath.Path, act string) error {
+	rq.authz = true
+	if !rq.hasPath {
+		rq.path, rq.hasPath = p, true
+	}
+	if err := s.d.ACL.CanAll(rq.user.Username, p, act); err != nil {
+		return forbidden(err)
+	}
+	return nil
+}
+
+// authorizeMove decides a move or copy of from (and everything below it)
+// to to. A move takes content out of where it was and changes both
+// places, so it needs read, write and delete on every node it moves: a
+// deny on any of them keeps the content where its rules protect it. A
+// copy needs read on every node it copies. The destination needs write,
+// and when an existing destination is replaced: write to add a version to
+// a file replaced by a file, delete on everything below it otherwise (it
+// goes to the trash).
+func (s *Server) authorizeMove(rq *request, from, to docpath.Path, overwrite, copying bool) error {
+	acts := []string{acl.ActRead, acl.ActWrite, acl.ActDelete}
+	if copying {
+		acts = acts[:1]
+	}
+	for _, act := range acts {
+		if err := s.authorizeAll(rq, from, act); err != nil {
+			return err
+		}
+	}
+	if err := s.authorize(rq, to, acl.ActWrite); err != nil {
+		return err
+	}
+	if !overwrite {
+		return nil
+	}
+	dst, err := s.d.Docs.DB().Lookup(to)
+	if err != nil {
+		return nil // nothing to replace
+	}
+	if src, err := s.d.Docs.DB().Lookup(from); err == nil && !src.Dir && !dst.Dir {
+		return nil
+	}
+	return s.authorizeAll(rq, to, acl.ActDelete)
 }
 
 func (s *Server) authorizeSystem(rq *request, dept, obj, act string) error {

@@ -9,6 +9,7 @@ import (
 
 	"gshare/acl"
 	"gshare/storage/docpath"
+	"gshare/storage/meta"
 )
 
 const (
@@ -85,19 +86,70 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 		}
 	}
 	out := []changeJSON{}
+	f := feedFilter{s: s, user: rq.user.Username, trash: map[string][][]string{}}
 	for _, c := range cs {
-		if !s.mayRead(rq.user.Username, c.Path) && (c.From == "" || !s.mayRead(rq.user.Username, c.From)) {
-			continue
+		if j, ok := f.show(c); ok {
+			out = append(out, j)
 		}
-		typ := "file"
-		if c.Dir {
-			typ = "folder"
-		}
-		out = append(out, changeJSON{Seq: c.Seq, Op: c.Op, Path: c.Path, From: c.From, Type: typ, Version: c.Version,
-			Size: c.Size, SHA256: c.SHA256, Time: timeJSON(c.Time)})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"cursor": strconv.FormatUint(next, 10), "changes": out, "more": len(cs) == maxChanges})
 	return nil
+}
+
+// feedFilter decides what of the change feed a user sees: only paths they
+// may read. A move between a place they may read and one they may not is
+// shown as what it looks like from where they stand: a file that appears
+// (moved out of a denied folder: its old path is never named) or one that
+// disappears (moved into one). A delete is judged with the rules that went
+// to the trash with it, while the entry is there.
+type feedFilter struct {
+	s     *Server
+	user  string
+	trash map[string][][]string // trash entry id → its rules, as looked up
+}
+
+func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
+	typ := "file"
+	if c.Dir {
+		typ = "folder"
+	}
+	j := changeJSON{Seq: c.Seq, Op: c.Op, Path: c.Path, From: c.From, Type: typ, Version: c.Version,
+		Size: c.Size, SHA256: c.SHA256, Time: timeJSON(c.Time)}
+	pathOK := f.mayRead(c.Path, c.Trash)
+	fromOK := c.From != "" && f.s.mayRead(f.user, c.From)
+	switch {
+	case pathOK && (c.From == "" || fromOK):
+	case pathOK:
+		j.Op, j.From = meta.OpCreate, ""
+		if c.Dir {
+			j.Op = meta.OpMkdir
+		}
+	case fromOK:
+		j = changeJSON{Seq: c.Seq, Op: meta.OpDelete, Path: c.From, Type: typ, Time: j.Time}
+	default:
+		return changeJSON{}, false
+	}
+	return j, true
+}
+
+func (f *feedFilter) mayRead(path, trashID string) bool {
+	if trashID == "" {
+		return f.s.mayRead(f.user, path)
+	}
+	p, err := docpath.Parse(path)
+	if err != nil {
+		return false
+	}
+	extra, seen := f.trash[trashID]
+	if !seen {
+		if id, err := meta.ParseID(trashID); err == nil {
+			if e, err := f.s.d.Docs.TrashEntry(p.Dept, id); err == nil {
+				extra = append(e.Rules, e.Inherited...)
+			}
+		}
+		f.trash[trashID] = extra
+	}
+	return f.s.d.ACL.CanWith(f.user, p, acl.ActRead, extra) == nil
 }
 
 func (s *Server) mayRead(user, path string) bool {

@@ -19,7 +19,6 @@ import (
 
 	"gshare/acl"
 	"gshare/storage/docpath"
-	"gshare/storage/docstore"
 	"gshare/storage/meta"
 )
 
@@ -58,27 +57,14 @@ func (davAccess) check(s *Server, r *http.Request, rq *request) error {
 	case http.MethodGet, http.MethodHead, "PROPFIND", http.MethodOptions:
 		return s.authorize(rq, p, acl.ActRead)
 	case http.MethodDelete:
-		return s.authorize(rq, p, acl.ActDelete)
+		return s.authorizeAll(rq, p, acl.ActDelete)
 	case "COPY", "MOVE":
 		dst, err := davDestination(r)
 		if err != nil {
 			rq.authz = true
 			return err
 		}
-		srcAct := acl.ActRead
-		if r.Method == "MOVE" {
-			srcAct = acl.ActDelete
-		}
-		if err := s.authorize(rq, p, srcAct); err != nil {
-			return err
-		}
-		if err := s.authorize(rq, dst, acl.ActWrite); err != nil {
-			return err
-		}
-		if r.Header.Get("Overwrite") != "F" {
-			return s.authorize(rq, dst, acl.ActDelete)
-		}
-		return nil
+		return s.authorizeMove(rq, p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY")
 	default: // PUT, MKCOL, PROPPATCH, LOCK, UNLOCK
 		return s.authorize(rq, p, acl.ActWrite)
 	}
@@ -112,9 +98,24 @@ func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *request) error 
 		}
 		r.Header.Set("If", rewritten)
 	}
-	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && rq.hasPath {
-		if n, err := s.d.Docs.DB().Lookup(rq.path); err == nil && !n.Dir {
-			return s.serveFile(w, r, rq, 0)
+	if rq.hasPath {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			if n, err := s.d.Docs.DB().Lookup(rq.path); err == nil && !n.Dir {
+				return s.serveFile(w, r, rq, 0)
+			}
+		case http.MethodOptions, "PROPFIND":
+		default:
+			cur, exists, err := s.davPreconditions(r, rq)
+			if err != nil {
+				return err
+			}
+			switch r.Method {
+			case http.MethodPut:
+				return s.davPut(w, r, rq, cur, exists)
+			case "COPY", "MOVE":
+				return s.davCopyMove(w, r, rq, exists)
+			}
 		}
 	}
 	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" {
@@ -241,14 +242,11 @@ func (f *davFS) RemoveAll(ctx context.Context, name string) error {
 	return f.fail("remove", name, err)
 }
 
+// Rename is part of webdav.FileSystem but never called: G-Share answers
+// MOVE and COPY itself (davCopyMove), so that a file moved onto a file
+// keeps the destination's history and access rules go with the nodes.
 func (f *davFS) Rename(ctx context.Context, oldName, newName string) error {
-	from, r1, err1 := f.parse(oldName)
-	to, r2, err2 := f.parse(newName)
-	if err := errors.Join(err1, err2); err != nil || r1 || r2 {
-		return f.fail("rename", oldName, cmpErr(err, meta.ErrInvalid))
-	}
-	_, err := f.s.d.Docs.Move(from, to, meta.MoveOptions{Author: f.user})
-	return f.fail("rename", oldName, err)
+	return &os.PathError{Op: "rename", Path: oldName, Err: fs.ErrPermission}
 }
 
 func (f *davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
@@ -274,8 +272,10 @@ func (f *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.Fil
 	if err != nil {
 		return nil, f.fail("open", name, err)
 	}
-	if flag&(os.O_CREATE|os.O_TRUNC) != 0 {
-		return f.create(ctx, p, name)
+	if flag&(os.O_CREATE|os.O_TRUNC|os.O_WRONLY) != 0 {
+		// Writes are G-Share's own (davPut, davCopyMove); x/net/webdav
+		// opens for writing only for those.
+		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	}
 	n, err := f.s.d.Docs.DB().Lookup(p)
 	if err != nil {
@@ -284,35 +284,8 @@ func (f *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.Fil
 	return &davFile{fs: f, path: p, node: n, info: nodeInfo(n), ctx: ctx}, nil
 }
 
-// create starts a write: the body streams through a pipe into the document
-// store, sealed part by part; Close waits for the commit.
-func (f *davFS) create(ctx context.Context, p docpath.Path, name string) (webdav.File, error) {
-	if p.IsRoot() {
-		return nil, f.fail("create", name, meta.ErrIsDir)
-	}
-	parent, err := f.s.d.Docs.DB().Lookup(p.Parent())
-	if err != nil || !parent.Dir {
-		return nil, f.fail("create", name, cmpErr(err, meta.ErrNotFound)) // WebDAV: no implicit folders (409)
-	}
-	if n, err := f.s.d.Docs.DB().Lookup(p); err == nil && n.Dir {
-		return nil, f.fail("create", name, meta.ErrIsDir)
-	}
-	pr, pw := io.Pipe()
-	wf := &davFile{fs: f, path: p, info: davInfo{name: p.Base(), mod: time.Now()}, pw: pw, done: make(chan struct{}), ctx: ctx}
-	go func() {
-		defer close(wf.done)
-		n, v, err := f.s.d.Docs.Put(ctx, p, pr, docstore.PutOptions{Size: -1, Author: f.user})
-		pr.CloseWithError(err) // unblocks a writer if the store gave up
-		wf.node, wf.err = n, err
-		if err == nil {
-			f.rq.entry.Object, f.rq.entry.Version, f.rq.entry.Bytes = n.ID.String(), v.Number, v.Size
-		}
-	}()
-	return wf, nil
-}
-
-// davFile is an open file or folder. A file opened for writing has pw
-// set; one opened for reading streams from the store from its offset.
+// davFile is an open file or folder, for reading: a file streams from the
+// store from its offset.
 type davFile struct {
 	fs   *davFS
 	path docpath.Path
@@ -321,31 +294,16 @@ type davFile struct {
 	root bool
 	ctx  context.Context
 
-	// reading
 	off int64
 	rc  io.ReadCloser
-
-	// writing
-	pw      *io.PipeWriter
-	written int64
-	done    chan struct{}
-	err     error
-	props   []webdav.Proppatch // patches made before the file exists
 
 	dirRead bool
 }
 
-func (d *davFile) Write(b []byte) (int, error) {
-	if d.pw == nil {
-		return 0, fs.ErrPermission
-	}
-	n, err := d.pw.Write(b)
-	d.written += int64(n)
-	return n, err
-}
+func (d *davFile) Write(b []byte) (int, error) { return 0, fs.ErrPermission }
 
 func (d *davFile) Read(b []byte) (int, error) {
-	if d.pw != nil || d.info.dir {
+	if d.info.dir {
 		return 0, fs.ErrInvalid
 	}
 	if d.rc == nil {
@@ -366,9 +324,6 @@ func (d *davFile) Read(b []byte) (int, error) {
 }
 
 func (d *davFile) Seek(offset int64, whence int) (int64, error) {
-	if d.pw != nil {
-		return 0, fs.ErrInvalid
-	}
 	var pos int64
 	switch whence {
 	case io.SeekStart:
@@ -392,19 +347,6 @@ func (d *davFile) Seek(offset int64, whence int) (int64, error) {
 func (d *davFile) Close() error {
 	if d.rc != nil {
 		d.rc.Close()
-	}
-	if d.pw == nil {
-		return nil
-	}
-	d.pw.Close()
-	<-d.done
-	if d.err != nil {
-		return d.fs.fail("write", d.path.String(), d.err)
-	}
-	if len(d.props) > 0 {
-		if _, err := d.fs.s.patchProps(d.node.ID, d.props); err != nil {
-			return d.fs.fail("proppatch", d.path.String(), err)
-		}
 	}
 	return nil
 }
@@ -434,27 +376,17 @@ func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 	if err != nil {
 		return nil, d.fs.fail("readdir", d.path.String(), err)
 	}
-	for _, k := range kids {
-		kp := d.path.Child(k.Name)
-		if d.fs.s.d.ACL.Can(d.fs.user, kp, acl.ActRead) == nil {
-			out = append(out, nodeInfo(k))
-		}
+	for _, k := range d.fs.s.readable(d.fs.user, d.path, kids) {
+		out = append(out, nodeInfo(k))
 	}
 	return out, nil
 }
 
-func (d *davFile) Stat() (fs.FileInfo, error) {
-	if d.pw != nil {
-		i := d.info
-		i.size = d.written
-		return i, nil
-	}
-	return d.info, nil
-}
+func (d *davFile) Stat() (fs.FileInfo, error) { return d.info, nil }
 
 // DeadProps implements webdav.DeadPropsHolder.
 func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	if d.root || d.pw != nil || d.path.IsRoot() {
+	if d.root || d.path.IsRoot() {
 		return nil, nil
 	}
 	ps, err := d.fs.s.d.Docs.DB().Props(d.node.ID)
@@ -471,10 +403,6 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 
 // Patch implements webdav.DeadPropsHolder; all patches apply or none.
 func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	if d.pw != nil {
-		d.props = append(d.props, patches...)
-		return okPropstats(patches), nil
-	}
 	if d.root || d.path.IsRoot() {
 		return nil, fs.ErrPermission
 	}
@@ -535,11 +463,15 @@ type davInfo struct {
 }
 
 func nodeInfo(n meta.Node) davInfo {
-	i := davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified}
-	if !n.Dir {
-		i.etag = davETag(n.SHA256)
+	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified, etag: nodeETag(n)}
+}
+
+// nodeETag is the WebDAV entity tag of a file or folder.
+func nodeETag(n meta.Node) string {
+	if n.Dir {
+		return folderETag(n)
 	}
-	return i
+	return davETag(n.SHA256)
 }
 
 func (i davInfo) Name() string       { return i.name }

@@ -53,9 +53,9 @@ func TestDavConditionalPut(t *testing.T) {
 		status int
 	}{
 		{"", 423},
-		{"(<" + lt + ">)", 201},
+		{"(<" + lt + ">)", 204}, // an existing resource modified: 204 (RFC 4918 §9.7.1)
 		{"(<" + lt + "x>) (Not <DAV:no-lock>)", 412},
-		{"(<" + lt + "> [CUR]) (Not <DAV:no-lock> [CUR])", 201},
+		{"(<" + lt + "> [CUR]) (Not <DAV:no-lock> [CUR])", 204},
 		{`(<` + lt + `> ["bogus"]) (Not <DAV:no-lock> ["bogus"])`, 412},
 	} {
 		var h []string

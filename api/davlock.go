@@ -18,7 +18,6 @@ import (
 
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
-	"gshare/storage/meta"
 )
 
 // davLocks is a WebDAV lock system with exclusive and shared write locks.
@@ -367,11 +366,8 @@ func (s *Server) evalIf(r *http.Request, rq *request, h string) (bool, string) {
 				p = q
 			}
 		}
-		var cur meta.Hash
-		found := false
-		if n, err := s.d.Docs.DB().Lookup(p); err == nil && !n.Dir {
-			cur, found = n.SHA256, true
-		}
+		n, err := s.d.Docs.DB().Lookup(p)
+		found := err == nil
 		all := true
 		for _, c := range l.conds {
 			var v bool
@@ -379,7 +375,7 @@ func (s *Server) evalIf(r *http.Request, rq *request, h string) (bool, string) {
 				lk := s.davLocks.lookup(c.token)
 				v = lk != nil && lk.covers(davName(p))
 			} else {
-				v = found && etagMatches(c.etag, cur)
+				v = found && nodeMatches(c.etag, n)
 			}
 			if v == c.not {
 				all = false

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -155,6 +156,20 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return badRequest("bad_json", "request body has data after the JSON value")
 	}
 	return nil
+}
+
+// readOptionalJSON is readJSON for a body that may be left out: an empty
+// body leaves v as it is.
+func readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return readJSON(w, r, v)
 }
 
 // jsonReason describes a decoding error without echoing the input.

@@ -189,7 +189,17 @@ func TestTreeFoldersMove(t *testing.T) {
 			t.Errorf("%s %s: %d, want %d (%s)", c.method, c.path, r.Status, c.status, r.Body)
 		}
 	}
-	// Deleted objects are collected.
+	// Deleted objects stay in the trash; once purged they are collected.
+	if n, err := e.Docs.Collect(context.Background()); err != nil || n != 0 {
+		t.Errorf("Collect before purging = %d, %v", n, err)
+	}
+	list, err := e.Docs.Trash("finance")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("trash = %+v, %v", list, err)
+	}
+	if _, err := e.Docs.Purge("finance", list[0].ID); err != nil {
+		t.Fatal(err)
+	}
 	n, err := e.Docs.Collect(context.Background())
 	if err != nil || n != 1 {
 		t.Errorf("Collect = %d, %v", n, err)

@@ -46,8 +46,8 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodPost, "/app/logout", "logout", userAccess{}, s.pageLogout)
 	s.handle(http.MethodGet, "/static/...", "", publicAccess{}, s.static)
 	s.page(http.MethodGet, "/app/", "", userAccess{}, s.pageDepts)
-	s.page(http.MethodGet, "/app/files/...", "folder.list", docAccess{acl.ActRead}, s.pageFiles)
-	s.page(http.MethodGet, "/app/versions/...", "file.versions", docAccess{acl.ActRead}, s.pageVersions)
+	s.page(http.MethodGet, "/app/files/...", "folder.list", docAccess{act: acl.ActRead}, s.pageFiles)
+	s.page(http.MethodGet, "/app/versions/...", "file.versions", docAccess{act: acl.ActRead}, s.pageVersions)
 	s.page(http.MethodGet, "/app/account", "", userAccess{}, s.pageAccount)
 	s.page(http.MethodGet, "/app/admin", "", handlerAccess{"sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", handlerAccess{"sys:audit in the department shown"}, s.pageAudit)
@@ -282,7 +282,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 	} else {
 		var kids []meta.Node
 		_, kids, err = s.d.Docs.List(rq.path)
-		for _, k := range kids {
+		for _, k := range s.readable(user, rq.path, kids) {
 			nodes = append(nodes, entryNode{k, rq.path.Child(k.Name)})
 		}
 	}

@@ -128,11 +128,6 @@ func routeCases() []routeCase {
 	static := func(path string, body any, headers ...string) func(*testing.T, *env, string) (string, any, []string) {
 		return func(*testing.T, *env, string) (string, any, []string) { return path, body, headers }
 	}
-	newFile := func(e *env, t *testing.T) string {
-		p := "/finance/" + e.unique("f") + ".txt"
-		e.file(t, p, "x")
-		return p
-	}
 	newUser := func(e *env, t *testing.T) string {
 		u := e.unique("target")
 		e.User(u, "", "")
@@ -267,6 +262,23 @@ func routeCases() []routeCase {
 		{"DELETE", "/api/v1/files/...", docWrite(204), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/files" + newFile(e, t), nil, nil
 		}, false},
+		// "other" holds a folder grant in finance (grantHR): it may list the
+		// trash, but sees no entry it could not read where it was.
+		{"GET", "/api/v1/trash/{}", expect{def: 403, role: map[string]int{"anon": 401, "manager": 200, "editor": 200, "viewer": 200, "other": 200}},
+			func(t *testing.T, e *env, role string) (string, any, []string) {
+				grantHR(e, t)
+				return "/api/v1/trash/finance", nil, nil
+			}, false},
+		{"POST", "/api/v1/trash/{}/{}/restore", expect{def: 403, role: map[string]int{"anon": 401, "manager": 200, "editor": 200, "other": 404}},
+			func(t *testing.T, e *env, role string) (string, any, []string) {
+				grantHR(e, t)
+				return "/api/v1/trash/finance/" + trashed(e, t) + "/restore", nil, nil
+			}, false},
+		{"DELETE", "/api/v1/trash/{}/{}", expect{def: 403, role: map[string]int{"anon": 401, "manager": 204, "other": 404}},
+			func(t *testing.T, e *env, role string) (string, any, []string) {
+				grantHR(e, t)
+				return "/api/v1/trash/finance/" + trashed(e, t), nil, nil
+			}, false},
 		{"GET", "/api/v1/tree/...", docRead, static("/api/v1/tree/finance/dir", nil), false},
 		{"POST", "/api/v1/folders/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/folders/finance/" + e.unique("folder"), nil, nil
@@ -339,6 +351,35 @@ func routeCases() []routeCase {
 			return uploadOf(t, e), nil, tus()
 		}, false},
 	}
+}
+
+// newFile creates a file and returns its path.
+func newFile(e *env, t *testing.T) string {
+	p := "/finance/" + e.unique("f") + ".txt"
+	e.file(t, p, "x")
+	return p
+}
+
+// grantHR lets the members of hr read one folder of finance.
+func grantHR(e *env, t *testing.T) {
+	t.Helper()
+	if err := e.ACL.AddGrant(acl.Grant{Path: docpath.Path{Dept: "finance", Names: []string{"shared-with-hr"}}, Group: "hr", Role: acl.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trashed deletes a new file and returns its trash entry's id.
+func trashed(e *env, t *testing.T) string {
+	t.Helper()
+	p, err := docpath.Parse(newFile(e, t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := e.Docs.Delete(p, "fixture")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return te.ID.String()
 }
 
 const lockBody = `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`

@@ -54,6 +54,15 @@ import (
 // object; acl.Enforcer implements it. Errors wrap acl.ErrDenied.
 type Authorizer interface {
 	Can(user string, p docpath.Path, act string) error
+	// CanAll decides an operation on p and everything below it: it must
+	// be allowed on every node it touches.
+	CanAll(user string, p docpath.Path, act string) error
+	// CanWith and CanAllWith are Can and CanAll with the denies of extra
+	// rules (a trash entry's) in force too.
+	CanWith(user string, p docpath.Path, act string, extra [][]string) error
+	CanAllWith(user string, p docpath.Path, act string, extra [][]string) error
+	// CanEach decides for each name in the folder dir, for listings.
+	CanEach(user string, dir docpath.Path, act string, names []string) []bool
 	CanSystem(user, dept, obj, act string) error
 	// Depts lists the departments where user holds a role, and whether
 	// they hold one in every department.
@@ -100,6 +109,10 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is used
 	// as the client address.
 	TrustedProxies []netip.Prefix
+	// TrashRetention is how long deleted files stay in the trash before
+	// the janitor purges them; shown to users as each entry's expiry. Zero
+	// shows none.
+	TrashRetention time.Duration
 	// PublicURL is the base of share links ("https://share.example.gov.la");
 	// empty means the scheme and host the request came to.
 	PublicURL string

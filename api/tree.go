@@ -3,6 +3,9 @@ package api
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"net/http"
 	"sort"
 	"strconv"
@@ -23,10 +26,11 @@ type entryJSON struct {
 	Version  int64  `json:"version,omitempty"`
 	Modified string `json:"modified"`
 	SHA256   string `json:"sha256,omitempty"`
+	ETag     string `json:"etag,omitempty"` // folders: changes when anything below changes
 }
 
 func entry(n meta.Node) entryJSON {
-	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified)}
+	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified), ETag: folderETag(n)}
 	if !n.Dir {
 		e.Type, e.Size, e.Version, e.SHA256 = "file", n.Size, n.Version, n.SHA256.String()
 	}
@@ -84,6 +88,37 @@ func sortNodes[T any](xs []T, node func(*T) *meta.Node, by string, desc bool, co
 	}
 }
 
+// readable keeps the entries of the folder dir that user may read:
+// listings never show what a deny hides, by any door.
+func (s *Server) readable(user string, dir docpath.Path, kids []meta.Node) []meta.Node {
+	names := make([]string, len(kids))
+	for i, k := range kids {
+		names[i] = k.Name
+	}
+	ok := s.d.ACL.CanEach(user, dir, acl.ActRead, names)
+	out := kids[:0]
+	for i, k := range kids {
+		if ok[i] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// folderETag is a folder's entity tag: it changes whenever anything below
+// the folder changes (meta.Node.Rev). Like davETag, 32 hex digits, short
+// enough for WebDAV If headers.
+func folderETag(n meta.Node) string {
+	if !n.Dir {
+		return ""
+	}
+	var b [24]byte
+	copy(b[:16], n.ID[:])
+	binary.BigEndian.PutUint64(b[16:], n.Rev)
+	sum := sha256.Sum256(b[:])
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error {
 	// The cursor is read before the listing: a change in between is then
 	// also in the feed, and replaying it is harmless.
@@ -95,6 +130,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error
 	if err != nil {
 		return err
 	}
+	kids = s.readable(rq.user.Username, rq.path, kids)
 	rq.entry.Object = dir.ID.String()
 	sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, "name", false, collator(r))
 	out := make([]entryJSON, len(kids))
@@ -143,16 +179,8 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *request) error
 		return err
 	}
 	rq.path, rq.hasPath = from, true
-	if err := s.authorize(rq, from, acl.ActDelete); err != nil {
+	if err := s.authorizeMove(rq, from, to, in.Overwrite, false); err != nil {
 		return err
-	}
-	if err := s.authorize(rq, to, acl.ActWrite); err != nil {
-		return err
-	}
-	if in.Overwrite {
-		if err := s.authorize(rq, to, acl.ActDelete); err != nil {
-			return err
-		}
 	}
 	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Author: rq.user.Username}); err != nil {
 		return err

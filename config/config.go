@@ -68,6 +68,9 @@ type Config struct {
 
 	// ChangeRetention is how long the change feed keeps entries.
 	ChangeRetention time.Duration
+	// TrashRetention is how long deleted files stay in the trash before
+	// they are purged for good.
+	TrashRetention time.Duration
 	// AuditRetention is how long audit entries are kept; 0 keeps them
 	// forever.
 	AuditRetention time.Duration
@@ -220,6 +223,8 @@ func Settings() []Setting {
 			set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{Key: "change_retention", Env: "GSHARE_CHANGE_RETENTION", Default: "2160h", Help: "how long the change feed keeps entries (sync clients older than this resync)",
 			set: dur(func(c *Config) *time.Duration { return &c.ChangeRetention })},
+		{Key: "trash_retention", Env: "GSHARE_TRASH_RETENTION", Default: "720h", Help: "how long deleted files and folders stay in their department's trash before they are purged for good",
+			set: dur(func(c *Config) *time.Duration { return &c.TrashRetention })},
 		{Key: "audit_retention", Env: "GSHARE_AUDIT_RETENTION", Default: "0s", Help: "how long audit entries are kept (0s: forever); pruning keeps the log verifiable",
 			set: dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
 		{Key: "audit_allow_rollback", Env: "GSHARE_AUDIT_ALLOW_ROLLBACK", Flag: "allow-audit-rollback", Default: "false", Help: "start even if meta.db's audit log is behind its anchored checkpoint (after a deliberate restore; audited)",
@@ -456,7 +461,7 @@ func (c *Config) validate() []error {
 		key string
 		v   time.Duration
 	}{{"upload_expiry", c.UploadExpiry}, {"session_idle", c.SessionIdle}, {"session_max", c.SessionMax},
-		{"shutdown_timeout", c.ShutdownTimeout}, {"change_retention", c.ChangeRetention}, {"s3.timeout", c.S3.Timeout}} {
+		{"shutdown_timeout", c.ShutdownTimeout}, {"change_retention", c.ChangeRetention}, {"trash_retention", c.TrashRetention}, {"s3.timeout", c.S3.Timeout}} {
 		if d.v <= 0 {
 			bad(d.key, "must be positive")
 		}

@@ -171,7 +171,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
 		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
-			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL})
+			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL,
+			TrashRetention: cfg.TrashRetention})
 	if err != nil {
 		return nil, err
 	}
@@ -433,6 +434,17 @@ func (a *app) janitor(ctx context.Context) {
 				a.log.Warn("audit pruning failed", "err", err)
 			} else if n > 0 {
 				a.log.Info("pruned audit entries past retention", "count", n)
+			}
+		}
+		if es, err := a.docs.PurgeTrash(time.Now().Add(-a.cfg.TrashRetention)); err != nil {
+			a.log.Warn("purging the trash failed; will retry", "err", err)
+		} else {
+			for _, e := range es {
+				a.audit.Record(audit.Entry{Time: time.Now().UTC(), User: "janitor", Dept: e.Dept, Action: "trash.expire",
+					Path: e.Path, Object: e.Node.String(), Result: audit.Allowed, Bytes: e.Size, Reason: "trash_retention"})
+			}
+			if len(es) > 0 {
+				a.log.Info("purged trash entries past retention", "count", len(es))
 			}
 		}
 		if n, err := a.db.PruneChanges(time.Now().Add(-a.cfg.ChangeRetention)); err != nil {

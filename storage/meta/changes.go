@@ -31,6 +31,9 @@ type Change struct {
 	Size    int64     `json:"size,omitempty"`
 	SHA256  string    `json:"sha256,omitempty"`
 	Time    time.Time `json:"time"`
+	// Trash is the trash entry a delete went to, so the feed can still
+	// decide who may see it with the rules that went with it.
+	Trash string `json:"trash,omitempty"`
 }
 
 // changeLog collects the changes of one transaction and wakes the feed's

@@ -67,6 +67,8 @@ type RuleMapper interface {
 	// Inherited reports whether rule is a deny rule on a folder strictly
 	// above p, so that it covers p.
 	Inherited(rule []string, p docpath.Path) bool
+	// Names reports whether rule names p itself (not only a path below).
+	Names(rule []string, p docpath.Path) bool
 	// Reattach returns the rules to add so that every rule of inherited,
 	// taken from above from, covers to as well; current are the rules in
 	// force, so one already covering to is not added twice.
@@ -124,7 +126,7 @@ func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (T
 	if err := touch(tx, ch, parent); err != nil {
 		return TrashEntry{}, err
 	}
-	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir})
+	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir, Trash: e.ID.String()})
 }
 
 func getTrash(tx *bolt.Tx, dept string, id ID) (TrashEntry, error) {
@@ -372,8 +374,9 @@ func purgeDept(tx *bolt.Tx, ch *changeLog, dept string) error {
 }
 
 // carryRules makes the access rules that name from or a path below it
-// name the same places below to: moved (a move) or copied (a copy).
-func carryRules(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, copying bool) error {
+// name the same places below to: moved (a move) or copied (a copy). With
+// only, just the rules naming from itself (the folder, not its contents).
+func carryRules(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, copying, only bool) error {
 	m := ch.db.rules
 	if m == nil {
 		return nil
@@ -385,6 +388,9 @@ func carryRules(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, copying bool)
 	var old, add [][]string
 	for _, r := range all {
 		if nr, ok := m.Rebase(r, from, to); ok {
+			if only && !m.Names(r, from) {
+				continue
+			}
 			old, add = append(old, r), append(add, nr)
 		}
 	}

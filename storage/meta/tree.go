@@ -388,7 +388,10 @@ type MoveOptions struct {
 	// It must set v.Dept, v.DEK and v.KEKVersion. Required for moves and
 	// copies across departments.
 	Rewrap func(v *Version, dept string) error
-	Author string
+	// Shallow copies a folder without its contents (WebDAV COPY with
+	// Depth: 0); only rules naming the folder itself are copied.
+	Shallow bool
+	Author  string
 }
 
 // Move renames or moves the file or folder at from to to. It reports
@@ -454,7 +457,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 			if err := mergeFile(tx, ch, src, from, dst, to, o, copying); err != nil {
 				return false, err
 			}
-			if err := carryRules(tx, ch, from, to, copying); err != nil {
+			if err := carryRules(tx, ch, from, to, copying, false); err != nil {
 				return false, err
 			}
 			if err := touch(tx, ch, dst.ID); err != nil {
@@ -467,7 +470,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 		}
 		replaced = true
 	}
-	if err := carryRules(tx, ch, from, to, copying); err != nil {
+	if err := carryRules(tx, ch, from, to, copying, o.Shallow && copying); err != nil {
 		return false, err
 	}
 	if !copying && !crossDept {
@@ -596,6 +599,12 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 	if err := putNode(tx, n); err != nil {
 		return Node{}, err
 	}
+	// Dead properties (WebDAV) go with the node.
+	if props := tx.Bucket(bucketProps).Get(src.ID[:]); props != nil {
+		if err := tx.Bucket(bucketProps).Put(n.ID[:], append([]byte(nil), props...)); err != nil {
+			return Node{}, err
+		}
+	}
 	op := OpCreate
 	if n.Dir {
 		op = OpMkdir
@@ -603,7 +612,7 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n)}); err != nil {
 		return Node{}, err
 	}
-	if !n.Dir {
+	if !n.Dir || o.Shallow && copying {
 		return n, nil
 	}
 	kids, err := children(tx, src.ID)

@@ -1,0 +1,218 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/webdav"
+
+	"gshare/storage/docpath"
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// WebDAV writes are G-Share's own, not x/net/webdav's: its PUT ignores
+// If-Match and If-None-Match, its COPY re-encrypts every file through the
+// file system, and its MOVE deletes an existing destination before
+// renaming, which would lose a document's history on every
+// save-to-a-temporary-file-then-rename of an office application. Here a
+// PUT, COPY or MOVE goes through the document store in one step: a file
+// that replaces a file adds versions to it, anything else replaced goes to
+// the trash, and access rules follow the nodes (meta, acl).
+
+var errLocked = &httpError{status: http.StatusLocked, code: "locked", msg: "the resource is locked; send its lock token in an If header"}
+
+// davPreconditions evaluates If-Match and If-None-Match (RFC 9110 §13.1)
+// against the request's resource for the methods that change it: a file's
+// ETag is its content's, a folder's changes when anything below it changes.
+// It returns the resource and whether it exists.
+func (s *Server) davPreconditions(r *http.Request, rq *request) (meta.Node, bool, error) {
+	n, err := s.d.Docs.DB().Lookup(rq.path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, meta.ErrNotFound) && !errors.Is(err, meta.ErrNotDir) {
+		return meta.Node{}, false, err
+	}
+	if im := r.Header.Get("If-Match"); im != "" && !(exists && nodeMatches(im, n)) {
+		return meta.Node{}, false, meta.ErrPrecondition
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && nodeMatches(inm, n) {
+		return meta.Node{}, false, meta.ErrPrecondition
+	}
+	return n, exists, nil
+}
+
+// nodeMatches compares an If-Match or If-None-Match list with a node.
+func nodeMatches(header string, n meta.Node) bool {
+	if !n.Dir {
+		return etagMatches(header, n.SHA256)
+	}
+	tag := folderETag(n)
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == tag {
+			return true
+		}
+	}
+	return false
+}
+
+// davConfirm checks the request's lock tokens (its If header, already
+// stripped of entity tags by evalIf) against the locks on src and dst, as
+// x/net/webdav does for the methods it serves: without an If header the
+// resources must not be locked by anyone (423); with one, some list must
+// hold (412 otherwise, RFC 4918 §10.4.1).
+func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
+	now := s.o.Now()
+	h := r.Header.Get("If")
+	if h == "" {
+		release, err := s.davLocks.Confirm(now, src, dst)
+		if err != nil {
+			return nil, errLocked
+		}
+		return release, nil
+	}
+	lists, ok := parseIf(h)
+	if !ok {
+		return nil, badRequest("bad_if", "the If header is malformed")
+	}
+	for _, l := range lists {
+		lsrc := src
+		if l.resource != "" {
+			u, err := url.Parse(l.resource)
+			if err != nil || u.Host != "" && u.Host != r.Host {
+				continue
+			}
+			rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
+			p, err := docpath.ParseEscaped(rest)
+			if !ok || err != nil {
+				continue
+			}
+			lsrc = davName(p)
+		}
+		var conds []webdav.Condition
+		for _, c := range l.conds {
+			conds = append(conds, webdav.Condition{Not: c.not, Token: c.token, ETag: c.etag})
+		}
+		release, err := s.davLocks.Confirm(now, lsrc, dst, conds...)
+		if err == nil {
+			return release, nil
+		}
+	}
+	return nil, &httpError{status: http.StatusPreconditionFailed, code: "precondition_failed", msg: "no lock token of the If header matches the locks on the resource"}
+}
+
+// davPut stores the body as the newest version of the file. Unlike the
+// REST PUT it creates no folders (RFC 4918 §9.7.1: 409).
+func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *request, cur meta.Node, exists bool) error {
+	if rq.path.IsRoot() || exists && cur.Dir {
+		return &httpError{status: http.StatusMethodNotAllowed, code: "is_a_folder", msg: "a folder cannot be written with PUT"}
+	}
+	release, err := s.davConfirm(r, davName(rq.path), "")
+	if err != nil {
+		return err
+	}
+	defer release()
+	if parent, err := s.d.Docs.DB().Lookup(rq.path.Parent()); err != nil || !parent.Dir {
+		return errNoParent
+	}
+	if max := s.o.MaxUploadSize; max > 0 && r.ContentLength > max {
+		return docstore.ErrTooLarge
+	}
+	o := docstore.PutOptions{Size: r.ContentLength, Author: rq.user.Username}
+	// The conditions checked above hold at the commit too, or it fails.
+	if exists && r.Header.Get("If-Match") != "" {
+		o.IfMatch = &cur.SHA256
+	}
+	if strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
+		o.IfNoneMatch = true
+	}
+	n, v, err := s.d.Docs.Put(r.Context(), rq.path, r.Body, o)
+	if err != nil {
+		return err
+	}
+	rq.entry.Object, rq.entry.Version, rq.entry.Bytes = n.ID.String(), v.Number, v.Size
+	w.Header().Set("ETag", davETag(v.SHA256))
+	if exists {
+		w.WriteHeader(http.StatusNoContent)
+	} else {
+		w.WriteHeader(http.StatusCreated)
+	}
+	return nil
+}
+
+var errNoParent = &httpError{status: http.StatusConflict, code: "no_parent", msg: "the parent collection does not exist"}
+
+// davCopyMove answers COPY and MOVE (RFC 4918 §9.8, §9.9) with the
+// document store's Copy and Move: no data is re-encrypted, a file onto a
+// file keeps the destination's history, and what else is replaced goes
+// to the trash.
+func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request, exists bool) error {
+	if !exists {
+		return errNotFound
+	}
+	dst, err := davDestination(r)
+	if err != nil {
+		return err
+	}
+	if dst.String() == rq.path.String() {
+		return &httpError{status: http.StatusForbidden, code: "same_resource", msg: "the destination is the source"}
+	}
+	copying := r.Method == "COPY"
+	shallow := false
+	switch d := r.Header.Get("Depth"); {
+	case d == "" || d == "infinity":
+	case d == "0" && copying:
+		shallow = true
+	default:
+		return badRequest("bad_depth", "Depth of a COPY is 0 or infinity, of a MOVE infinity")
+	}
+	var overwrite bool
+	switch o := r.Header.Get("Overwrite"); o {
+	case "", "T", "t":
+		overwrite = true
+	case "F", "f":
+	default:
+		return badRequest("bad_overwrite", "Overwrite is T or F")
+	}
+	// A COPY only changes the destination (RFC 4918 §7.5.1).
+	src := davName(rq.path)
+	if copying {
+		src = ""
+	}
+	release, err := s.davConfirm(r, src, davName(dst))
+	if err != nil {
+		return err
+	}
+	defer release()
+	if dst.IsRoot() {
+		return &httpError{status: http.StatusForbidden, code: "department_root", msg: "a department's root cannot be replaced"}
+	}
+	if parent, err := s.d.Docs.DB().Lookup(dst.Parent()); err != nil || !parent.Dir {
+		return errNoParent
+	}
+	_, err = s.d.Docs.DB().Lookup(dst)
+	replacing := err == nil
+	if replacing && !overwrite {
+		return &httpError{status: http.StatusPreconditionFailed, code: "exists", msg: "the destination exists and Overwrite is F"}
+	}
+	o := meta.MoveOptions{Overwrite: overwrite, Shallow: shallow, Author: rq.user.Username}
+	if copying {
+		_, err = s.d.Docs.Copy(rq.path, dst, o)
+	} else {
+		_, err = s.d.Docs.Move(rq.path, dst, o)
+	}
+	if err != nil {
+		return err
+	}
+	if n, err := s.d.Docs.DB().Lookup(dst); err == nil {
+		rq.entry.Object = n.ID.String()
+	}
+	if replacing {
+		w.WriteHeader(http.StatusNoContent)
+	} else {
+		w.WriteHeader(http.StatusCreated)
+	}
+	return nil
+}

@@ -1,0 +1,191 @@
+package api
+
+import (
+	"net/http"
+
+	"gshare/acl"
+	"gshare/storage/docpath"
+	"gshare/storage/meta"
+)
+
+// The trash: every delete, by any door, moves the file or folder with all
+// its versions into its department's trash (meta's trash.go). Who may see
+// an entry is decided where it was, with the rules that went with it and
+// the denies above it then (a deny hides an entry as it hid the file);
+// restoring needs write on everything restored, where it lands, and
+// purging is for managers, with delete on everything purged.
+
+type trashJSON struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Path      string `json:"path"` // where it was
+	Type      string `json:"type"` // file or folder
+	Size      int64  `json:"size"`
+	Files     int    `json:"files"`
+	Deleted   string `json:"deleted"`
+	DeletedBy string `json:"deleted_by"`
+	Expires   string `json:"expires,omitempty"` // when the janitor purges it
+}
+
+func (s *Server) trashEntry(e meta.TrashEntry) trashJSON {
+	j := trashJSON{ID: e.ID.String(), Name: e.Name, Path: e.Path, Type: "file", Size: e.Size, Files: e.Files,
+		Deleted: timeJSON(e.Deleted), DeletedBy: e.DeletedBy}
+	if e.Dir {
+		j.Type = "folder"
+	}
+	if s.o.TrashRetention > 0 {
+		j.Expires = timeJSON(e.Deleted.Add(s.o.TrashRetention))
+	}
+	return j
+}
+
+// trashRules are the rules a decision about a trash entry counts besides
+// those in force.
+func trashRules(e meta.TrashEntry) [][]string {
+	return append(append([][]string(nil), e.Rules...), e.Inherited...)
+}
+
+// mayReadDept reports whether user may read anything in dept: the
+// department itself, or a folder granted to them in it.
+func (s *Server) mayReadDept(user, dept string) bool {
+	return s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActRead) == nil || s.hasGrantIn(user, dept)
+}
+
+// trashDept authorises a trash route for the department in the URL: the
+// caller must be able to read something in it.
+func (s *Server) trashDept(rq *request) (string, error) {
+	dept := rq.params[0]
+	if err := docpath.ValidDept(dept); err != nil {
+		rq.authz = true
+		return "", badRequest("bad_dept", "not a department id")
+	}
+	root := docpath.Path{Dept: dept}
+	rq.entry.Dept = dept
+	if !s.mayReadDept(rq.user.Username, dept) {
+		return "", s.authorize(rq, root, acl.ActRead) // refused, and recorded as such
+	}
+	rq.authz = true
+	return dept, nil
+}
+
+// visibleEntry returns the trash entry of the URL if the caller may see
+// it; one they may not answers 404, like one that does not exist.
+func (s *Server) visibleEntry(rq *request, dept string) (meta.TrashEntry, docpath.Path, error) {
+	id, err := meta.ParseID(rq.params[1])
+	if err != nil {
+		return meta.TrashEntry{}, docpath.Path{}, errNotFound
+	}
+	rq.entry.Object = id.String()
+	e, err := s.d.Docs.TrashEntry(dept, id)
+	if err != nil {
+		return meta.TrashEntry{}, docpath.Path{}, err
+	}
+	orig, err := e.OriginalPath()
+	if err != nil {
+		return meta.TrashEntry{}, docpath.Path{}, err
+	}
+	rq.path, rq.hasPath = orig, true
+	if s.d.ACL.CanWith(rq.user.Username, orig, acl.ActRead, trashRules(e)) != nil {
+		return meta.TrashEntry{}, docpath.Path{}, errNotFound
+	}
+	return e, orig, nil
+}
+
+func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, err := s.trashDept(rq)
+	if err != nil {
+		return err
+	}
+	es, err := s.d.Docs.Trash(dept)
+	if err != nil {
+		return err
+	}
+	out := []trashJSON{}
+	for _, e := range es {
+		orig, err := e.OriginalPath()
+		if err != nil || s.d.ACL.CanWith(rq.user.Username, orig, acl.ActRead, trashRules(e)) != nil {
+			continue
+		}
+		out = append(out, s.trashEntry(e))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"dept": dept, "entries": out})
+	return nil
+}
+
+func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, err := s.trashDept(rq)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		To string `json:"to"`
+	}
+	if err := readOptionalJSON(w, r, &in); err != nil {
+		return err
+	}
+	e, orig, err := s.visibleEntry(rq, dept)
+	if err != nil {
+		return err
+	}
+	t := meta.RestoreTarget{Rename: true}
+	dest := orig
+	if in.To != "" {
+		if dest, err = docpath.Parse(in.To); err != nil {
+			return err
+		}
+		if dest.Dept != dept {
+			return badRequest("other_department", "a trash entry is restored within its department; move it afterwards")
+		}
+		t = meta.RestoreTarget{To: dest}
+	}
+	// Write on everything restored, where it lands, with its rules.
+	extra := rebased(e.Rules, orig, dest)
+	extra = append(extra, acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)...)
+	if err := s.d.ACL.CanAllWith(rq.user.Username, dest, acl.ActWrite, extra); err != nil {
+		return forbidden(err)
+	}
+	p, err := s.d.Docs.Restore(dept, e.ID, t, rq.user.Username)
+	if err != nil {
+		return err
+	}
+	n, err := s.d.Docs.DB().Lookup(p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"path": p.String(), "entry": entry(n)})
+	return nil
+}
+
+// rebased returns rules moved from below from to below to.
+func rebased(rules [][]string, from, to docpath.Path) [][]string {
+	var out [][]string
+	for _, r := range rules {
+		if nr, ok := (acl.Paths{}).Rebase(r, from, to); ok {
+			out = append(out, nr)
+		}
+	}
+	return out
+}
+
+func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, err := s.trashDept(rq)
+	if err != nil {
+		return err
+	}
+	e, orig, err := s.visibleEntry(rq, dept)
+	if err != nil {
+		return err
+	}
+	if err := s.d.ACL.CanSystem(rq.user.Username, dept, "sys:trash", acl.ActManage); err != nil {
+		return forbidden(err)
+	}
+	if err := s.d.ACL.CanAllWith(rq.user.Username, orig, acl.ActDelete, trashRules(e)); err != nil {
+		return forbidden(err)
+	}
+	if _, err := s.d.Docs.Purge(dept, e.ID); err != nil {
+		return err
+	}
+	rq.entry.Bytes = e.Size
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
