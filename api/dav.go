@@ -385,21 +385,31 @@ func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 func (d *davFile) Stat() (fs.FileInfo, error) { return d.info, nil }
 
 // DeadProps implements webdav.DeadPropsHolder.
+// x/net/webdav reports getetag for files only (its own ETags of
+// folders would be meaningless); a folder's, which changes with anything
+// below it, is given here, where the properties it looks at first are.
 func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	if d.root || d.path.IsRoot() {
+	if d.root {
 		return nil, nil
 	}
-	ps, err := d.fs.s.d.Docs.DB().Props(d.node.ID)
-	if err != nil {
-		return nil, err
+	out := map[xml.Name]webdav.Property{}
+	if !d.path.IsRoot() {
+		ps, err := d.fs.s.d.Docs.DB().Props(d.node.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			n := xml.Name{Space: p.Space, Local: p.Local}
+			out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.InnerXML}
+		}
 	}
-	out := make(map[xml.Name]webdav.Property, len(ps))
-	for _, p := range ps {
-		n := xml.Name{Space: p.Space, Local: p.Local}
-		out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.InnerXML}
+	if d.info.dir {
+		out[getETag] = webdav.Property{XMLName: getETag, InnerXML: []byte(d.info.etag)}
 	}
 	return out, nil
 }
+
+var getETag = xml.Name{Space: "DAV:", Local: "getetag"}
 
 // Patch implements webdav.DeadPropsHolder; all patches apply or none.
 func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {

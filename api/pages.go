@@ -48,6 +48,7 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodGet, "/app/", "", userAccess{}, s.pageDepts)
 	s.page(http.MethodGet, "/app/files/...", "folder.list", docAccess{act: acl.ActRead}, s.pageFiles)
 	s.page(http.MethodGet, "/app/versions/...", "file.versions", docAccess{act: acl.ActRead}, s.pageVersions)
+	s.page(http.MethodGet, "/app/trash/{}", "trash.list", handlerAccess{"read in the department; each entry filtered by read where it was"}, s.pageTrash)
 	s.page(http.MethodGet, "/app/account", "", userAccess{}, s.pageAccount)
 	s.page(http.MethodGet, "/app/admin", "", handlerAccess{"sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", handlerAccess{"sys:audit in the department shown"}, s.pageAudit)
@@ -347,6 +348,38 @@ func (s *Server) search(user string, root docpath.Path, q string) ([]entryNode, 
 		}
 	}
 	return out, false, nil
+}
+
+func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+	dept, err := s.trashDept(rq)
+	if err != nil {
+		return err
+	}
+	d, err := s.d.Docs.DB().Dept(dept)
+	if err != nil {
+		return err
+	}
+	es, err := s.d.Docs.Trash(dept)
+	if err != nil {
+		return err
+	}
+	user := rq.user.Username
+	data := web.Trash{Dept: web.Dept{ID: d.ID, Name: d.Name}, RetentionDays: int(s.o.TrashRetention / (24 * time.Hour)),
+		CanRestore: s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
+		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
+	for _, e := range es {
+		orig, err := e.OriginalPath()
+		if err != nil || s.d.ACL.CanWith(user, orig, acl.ActRead, trashRules(e)) != nil {
+			continue
+		}
+		te := web.TrashEntry{ID: e.ID.String(), Name: e.Name, Path: e.Path, Folder: e.Dir, Files: e.Files, Size: e.Size,
+			Deleted: e.Deleted, DeletedBy: e.DeletedBy}
+		if s.o.TrashRetention > 0 {
+			te.Expires = e.Deleted.Add(s.o.TrashRetention)
+		}
+		data.Entries = append(data.Entries, te)
+	}
+	return s.render(w, r, rq, http.StatusOK, "trash", "title_trash", data)
 }
 
 func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *request) error {

@@ -279,6 +279,12 @@ func routeCases() []routeCase {
 				grantHR(e, t)
 				return "/api/v1/trash/finance/" + trashed(e, t), nil, nil
 			}, false},
+		{"GET", "/app/trash/{}", expect{def: 403, role: map[string]int{"anon": 303, "manager": 200, "editor": 200, "viewer": 200, "other": 200}},
+			func(t *testing.T, e *env, role string) (string, any, []string) {
+				grantHR(e, t)
+				trashed(e, t)
+				return "/app/trash/finance", nil, nil
+			}, false},
 		{"GET", "/api/v1/tree/...", docRead, static("/api/v1/tree/finance/dir", nil), false},
 		{"POST", "/api/v1/folders/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/folders/finance/" + e.unique("folder"), nil, nil

@@ -253,6 +253,25 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("viewer's upload: %d, want 403", status)
 	}
 
+	// Delete a file: it goes to the trash, and comes back from there.
+	do(t, ed, "delete a file",
+		chromedp.Navigate(e.URL+"/app/files/finance/"),
+		poll(`document.querySelector('tr[data-name="Budget 2027.xlsx"] button.delete') !== null`),
+		chromedp.Click(chromedp.CSS(`tr[data-name="Budget 2027.xlsx"] button.delete`)),
+		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
+		chromedp.Click(chromedp.ID("confirm-ok")),
+		poll(`document.readyState === "complete" && document.querySelector('tr[data-name="Budget 2027.xlsx"]') === null`),
+	)
+	do(t, ed, "restore it from the trash",
+		chromedp.Click(chromedp.ID("trash-link")),
+		poll(`document.querySelector('#trash tr[data-name="Budget 2027.xlsx"] button.trash-restore') !== null`),
+		chromedp.Click(chromedp.CSS(`#trash tr[data-name="Budget 2027.xlsx"] button.trash-restore`)),
+		poll(`document.getElementById("empty") !== null`),
+	)
+	if r := e.Do("GET", "/api/v1/files/finance/"+url.PathEscape("Budget 2027.xlsx"), edTok, nil); r.Status != 200 || len(r.Body) != 123456 {
+		t.Errorf("restored from the web app's trash: %d, %d bytes", r.Status, len(r.Body))
+	}
+
 	// Switch to Lao: the page and the next ones are in Lao.
 	do(t, ed, "switch to Lao",
 		chromedp.Navigate(folderURL),
@@ -265,6 +284,10 @@ func TestBrowser(t *testing.T) {
 	do(t, ed, "next page", chromedp.Navigate(e.URL+"/app/account"), poll(`document.readyState === "complete"`))
 	if h := eval[string](t, ed, `document.querySelector("h1").textContent`); h != "ບັນຊີຂອງຂ້ອຍ" {
 		t.Errorf("account page after the switch: %q, want Lao", h)
+	}
+	do(t, ed, "the trash in Lao", chromedp.Navigate(e.URL+"/app/trash/finance"), poll(`document.readyState === "complete"`))
+	if h := eval[string](t, ed, `document.querySelector("h1").textContent`); h != "ຖັງຂີ້ເຫຍື້ອ" {
+		t.Errorf("trash page in Lao: %q", h)
 	}
 
 	if dir := os.Getenv("GSHARE_SCREENSHOTS"); dir != "" {

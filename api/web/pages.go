@@ -37,6 +37,25 @@ type Folder struct {
 	ChunkSize int64
 }
 
+// TrashEntry is a deleted file or folder.
+type TrashEntry struct {
+	ID, Name, Path   string
+	Folder           bool
+	Files            int
+	Size             int64
+	Deleted, Expires time.Time
+	DeletedBy        string
+}
+
+// Trash is a department's trash.
+type Trash struct {
+	Dept          Dept
+	Entries       []TrashEntry
+	RetentionDays int
+	CanRestore    bool // the user may write somewhere in the department
+	CanPurge      bool // a manager of it
+}
+
 // Departments is the list of departments the user can open.
 type Departments struct{ Depts []Dept }
 

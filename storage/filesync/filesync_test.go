@@ -364,3 +364,39 @@ func TestEditedDuringUpload(t *testing.T) {
 		t.Fatalf("server holds %d bytes, %d n's: torn or stale", len(got), strings.Count(got, "n"))
 	}
 }
+
+// TestLocalDeleteGoesToTheTrash: a file deleted on a laptop is deleted on
+// the server into the department's trash, with its versions; restored
+// there, it comes back to the laptop.
+func TestLocalDeleteGoesToTheTrash(t *testing.T) {
+	w := newWorld(t, nil)
+	p := "/finance/" + escape("ລາຍງານ/ໄຕມາດ 3.xlsx")
+	w.e.Do("PUT", "/api/v1/files"+p, w.tok, "q3 v1")
+	w.e.Do("PUT", "/api/v1/files"+p, w.tok, "q3 v2")
+	dir := t.TempDir()
+	c := w.client(dir)
+	pass(t, c)
+	os.Remove(filepath.Join(dir, "ລາຍງານ", "ໄຕມາດ 3.xlsx"))
+	if s := pass(t, c); s.DeletedRemote != 1 {
+		t.Fatalf("push of the delete: %v", s)
+	}
+	var tr struct {
+		Entries []struct{ ID, Path string } `json:"entries"`
+	}
+	w.e.Do("GET", "/api/v1/trash/finance", w.tok, nil).JSON(t, &tr)
+	if len(tr.Entries) != 1 || tr.Entries[0].Path != "/finance/ລາຍງານ/ໄຕມາດ 3.xlsx" {
+		t.Fatalf("trash after a synced delete: %+v", tr.Entries)
+	}
+	if r := w.e.Do("POST", "/api/v1/trash/finance/"+tr.Entries[0].ID+"/restore", w.tok, nil); r.Status != 200 {
+		t.Fatalf("restore: %d %s", r.Status, r.Body)
+	}
+	if s := pass(t, c); s.Downloaded != 1 {
+		t.Fatalf("pull of the restored file: %v", s)
+	}
+	same(t, "after the restore", tree(t, dir), map[string]string{"ລາຍງານ": "/", "ລາຍງານ/ໄຕມາດ 3.xlsx": "q3 v2"})
+	var vs struct{ Versions []struct{ Version int } }
+	w.e.Do("GET", "/api/v1/versions"+p, w.tok, nil).JSON(t, &vs)
+	if len(vs.Versions) != 2 {
+		t.Fatalf("versions after the round trip: %+v", vs)
+	}
+}

@@ -345,6 +345,29 @@
     });
   }
 
+  // ---- Trash ----
+
+  var trash = document.getElementById('trash');
+  if (trash) {
+    trash.querySelectorAll('tbody tr').forEach(function (row) {
+      var url = '/api/v1/trash/' + encodeURIComponent(trash.dataset.dept) + '/' + row.dataset.id;
+      var restore = row.querySelector('button.trash-restore');
+      if (restore) restore.addEventListener('click', function () {
+        api('POST', url + '/restore').then(function (res) {
+          restore.textContent = t('js_restored_to', res.path);
+          setTimeout(function () { window.location.reload(); }, 800);
+        }, fail);
+      });
+      var purge = row.querySelector('button.trash-purge');
+      if (purge) purge.addEventListener('click', function () {
+        confirmDialog(t('js_confirm_purge', row.dataset.name)).then(function (ok) {
+          if (!ok) return;
+          api('DELETE', url).then(function () { window.location.reload(); }, fail);
+        });
+      });
+    });
+  }
+
   // ---- Generic API forms and buttons (account, admin) ----
 
   document.querySelectorAll('form.api-form').forEach(function (form) {
