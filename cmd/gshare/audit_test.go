@@ -4,11 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gshare/storage/objstore"
+	"gshare/storage/objstore/dir"
+	"gshare/storage/objstore/miniotest"
+	"gshare/storage/objstore/s3"
 )
 
 // cli runs a gshare command in-process and returns what it printed.
@@ -114,24 +120,62 @@ func TestAuditDeptExport(t *testing.T) {
 // TestAuditReplayRefused is issue 16's report: an older meta.db restored
 // together with an older, validly signed checkpoint put back as the newest
 // object. The server refuses to start; the override starts a new epoch,
-// after which the log verifies and restarts are normal.
+// after which the log verifies and restarts are normal. On the directory
+// store, and on MinIO when it is there.
 func TestAuditReplayRefused(t *testing.T) {
-	data := t.TempDir()
-	latest := filepath.Join(data, "objects", "audit", "checkpoint", "latest")
-	s := start(t, data, adminEnv)
+	t.Run("directory", func(t *testing.T) {
+		data := t.TempDir()
+		objs, err := dir.New(filepath.Join(data, "objects"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay(t, data, objs)
+	})
+	t.Run("minio", func(t *testing.T) {
+		if !miniotest.Available() {
+			t.Skip("needs MinIO")
+		}
+		m := miniotest.Shared(t)
+		env := s3Env(t, m)
+		var bucket string
+		for _, e := range env {
+			if b, ok := strings.CutPrefix(e, "GSHARE_S3_BUCKET="); ok {
+				bucket = b
+			}
+		}
+		objs, err := s3.Open(context.Background(), s3.Options{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: bucket})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replay(t, t.TempDir(), objs, env...)
+	})
+}
+
+func replay(t *testing.T, data string, objs objstore.Store, env ...string) {
+	ctx := context.Background()
+	read := func(key string) []byte {
+		rd, err := objs.Get(ctx, key, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rd.Close()
+		b, _ := io.ReadAll(rd)
+		return b
+	}
+	s := start(t, data, append(env, adminEnv)...)
 	s.editor()
 	s.stop()
 	oldDB, _ := os.ReadFile(filepath.Join(data, "meta.db"))
-	oldCP, err := os.ReadFile(latest)
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldCP := read("audit/checkpoint/latest")
 	s.run()
 	s.login("admin", "admin-password-for-tests")
 	s.stop()
 	os.WriteFile(filepath.Join(data, "meta.db"), oldDB, 0o600)
-	os.WriteFile(latest, oldCP, 0o600)
+	if err := objs.Put(ctx, "audit/checkpoint/latest", bytes.NewReader(oldCP), int64(len(oldCP))); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(binary, "serve", "--addr", freePort(t), "--data", data)
+	cmd.Env = append(append(os.Environ(), env...), adminEnv)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "rolled back") || !strings.Contains(string(out), "--allow-audit-rollback") {
 		t.Fatalf("replayed meta.db and checkpoint: %v\n%s", err, out)
@@ -140,11 +184,12 @@ func TestAuditReplayRefused(t *testing.T) {
 	s.run()
 	admin := s.login("admin", "admin-password-for-tests")
 	var rep struct {
-		OK    bool
-		Epoch int64
+		OK      bool
+		Epoch   int64
+		Anchors int
 	}
 	json.Unmarshal(s.must(200, "GET", "/api/v1/audit/verify", admin, nil).body, &rep)
-	if !rep.OK || rep.Epoch != 1 {
+	if !rep.OK || rep.Epoch != 1 || rep.Anchors == 0 {
 		t.Fatalf("verify after the override: %+v", rep)
 	}
 	s.stop()
