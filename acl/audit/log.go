@@ -3,23 +3,21 @@ package audit
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"gshare/storage/crypt"
 	"gshare/storage/meta"
-	"gshare/storage/objstore"
 )
 
 // Errors of the log.
@@ -33,15 +31,6 @@ var (
 	ErrTampered = errors.New("audit log tampered")
 )
 
-// Anchor is where checkpoints are copied, outside meta.db; the object
-// store (an Object Lock bucket where the operator has one).
-type Anchor interface {
-	Put(ctx context.Context, key string, r io.Reader, size int64) error
-	Get(ctx context.Context, key string, off, n int64) (*objstore.Reader, error)
-}
-
-const anchorKey = "audit/checkpoint/latest"
-
 // Options configure a Log.
 type Options struct {
 	// FlushEvery bounds how long an entry waits before its batch is
@@ -50,8 +39,12 @@ type Options struct {
 	// CheckpointEvery is how often a checkpoint is signed while entries
 	// arrive; default one second.
 	CheckpointEvery time.Duration
-	Now             func() time.Time
-	Log             *slog.Logger
+	// KeepAnchors is how many of the newest anchored checkpoints of each
+	// history PruneAnchors keeps besides the last one of each day;
+	// default 3,600 (an hour of continuous signing).
+	KeepAnchors int
+	Now         func() time.Time
+	Log         *slog.Logger
 }
 
 // Log is the tamper-evident audit log.
@@ -68,13 +61,21 @@ type Log struct {
 	done    chan struct{}
 	stop    context.CancelFunc
 
+	// leaf2 is the first index whose leaf is an envelope (leaf.go).
+	leaf2 int64
+
 	mu      sync.Mutex
-	lastCP  int64 // size of the newest checkpoint
+	epoch   int64 // the history the next checkpoint belongs to
 	started bool
+
+	// cpMu is held from signing a checkpoint until it is anchored, so a
+	// check of the anchors sees meta.db and the object store agree.
+	cpMu sync.Mutex
 }
 
 type pending struct {
 	rec    []byte
+	dept   string // the department the leaf envelope names
 	at     time.Time
 	urgent bool
 }
@@ -94,6 +95,9 @@ func Open(db *meta.DB, master crypt.Key, anchor Anchor, o Options) (*Log, error)
 	}
 	if o.CheckpointEvery == 0 {
 		o.CheckpointEvery = time.Second
+	}
+	if o.KeepAnchors <= 0 {
+		o.KeepAnchors = 3600
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -127,12 +131,27 @@ func Open(db *meta.DB, master crypt.Key, anchor Anchor, o Options) (*Log, error)
 	}
 	l := &Log{db: db, anchor: anchor, o: o, origin: origin, signer: signer, vkey: vkey,
 		ch: make(chan pending, 4096), flushed: make(chan chan error), done: make(chan struct{})}
-	db.AuditView(func(tx meta.AuditTx) error {
-		if cp, err := parseCheckpoint(tx.State("checkpoint")); err == nil {
-			l.lastCP = cp.Size
+	// Entries appended from now on get envelope leaves; remember where
+	// they start (once: the first start of a version that writes them).
+	err = db.AuditUpdate(func(tx meta.AuditTx) error {
+		v := tx.State("leaf2")
+		if len(v) == 0 {
+			l.leaf2 = tx.Size()
+			return tx.SetState("leaf2", []byte(strconv.FormatInt(l.leaf2, 10)))
 		}
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("audit: meta.db's leaf2 value %q is damaged", v)
+		}
+		l.leaf2 = n
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	if cp, err := l.Latest(); err == nil {
+		l.epoch = cp.Epoch
+	}
 	return l, nil
 }
 
@@ -174,7 +193,16 @@ func (l *Log) Record(e Entry) {
 		l.o.Log.Error("audit entry cannot be encoded", "err", err)
 		return
 	}
-	l.ch <- pending{rec: rec, at: e.Time, urgent: urgent[e.Action]}
+	// The envelope must name the department exactly as a reader decodes it
+	// from rec. encoding/json round-trips valid UTF-8 unchanged and
+	// replaces invalid bytes, so only then is rec decoded again.
+	dept := e.Dept
+	if !utf8.ValidString(dept) {
+		if d, err := recordDept(rec); err == nil {
+			dept = d
+		}
+	}
+	l.ch <- pending{rec: rec, dept: dept, at: e.Time, urgent: urgent[e.Action]}
 }
 
 // Flush writes every entry recorded so far and signs a checkpoint
@@ -305,7 +333,12 @@ func (l *Log) write(batch []pending) error {
 		r := hashReader(tx)
 		for _, p := range batch {
 			n := tx.Size()
-			hs, err := tlog.StoredHashes(n, p.rec, r)
+			leaf := p.rec
+			if n >= l.leaf2 {
+				sum := sha256.Sum256(p.rec)
+				leaf = envelopeOf(p.dept, sum[:])
+			}
+			hs, err := tlog.StoredHashes(n, leaf, r)
 			if err != nil {
 				return err
 			}
@@ -321,96 +354,44 @@ func (l *Log) write(batch []pending) error {
 	})
 }
 
-// Checkpoint is a signed statement of the tree's size and root.
-type Checkpoint struct {
-	Origin string
-	Size   int64
-	Root   tlog.Hash
-	Signed []byte // the whole signed note
-}
-
-// checkpointText formats a C2SP tlog-checkpoint body.
-func checkpointText(origin string, size int64, root tlog.Hash) string {
-	return fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root[:]))
-}
-
-// parseCheckpoint reads the body of a signed checkpoint without checking
-// its signature.
-func parseCheckpoint(signed []byte) (Checkpoint, error) {
-	text, _, ok := strings.Cut(string(signed), "\n\n")
-	if !ok {
-		return Checkpoint{}, errors.New("audit: not a signed note")
-	}
-	lines := strings.Split(text, "\n")
-	if len(lines) < 3 {
-		return Checkpoint{}, errors.New("audit: checkpoint too short")
-	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 0 {
-		return Checkpoint{}, errors.New("audit: bad checkpoint size")
-	}
-	raw, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(raw) != tlog.HashSize {
-		return Checkpoint{}, errors.New("audit: bad checkpoint root")
-	}
-	return Checkpoint{Origin: lines[0], Size: size, Root: tlog.Hash(raw), Signed: signed}, nil
-}
-
-// OpenCheckpoint verifies a signed checkpoint with the verifier key vkey.
-func OpenCheckpoint(signed []byte, vkey string) (Checkpoint, error) {
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("audit: public key: %w", err)
-	}
-	n, err := note.Open(signed, note.VerifierList(v))
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("audit: checkpoint signature: %v: %w", err, ErrTampered)
-	}
-	cp, err := parseCheckpoint(signed)
-	if err != nil {
-		return Checkpoint{}, fmt.Errorf("%v: %w", err, ErrTampered)
-	}
-	if cp.Origin != v.Name() || n.Text != checkpointText(cp.Origin, cp.Size, cp.Root) {
-		return Checkpoint{}, fmt.Errorf("audit: checkpoint body malformed: %w", ErrTampered)
-	}
-	return cp, nil
-}
-
 // checkpoint signs the current tree, stores the checkpoint in meta.db and
-// copies it to the anchor.
+// copies it to the anchor. Each checkpoint names the one before it; when
+// nothing was appended since the stored one (its anchoring failed and is
+// being retried), that one is anchored again instead of a new one signed.
 func (l *Log) checkpoint(ctx context.Context) error {
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	l.mu.Lock()
+	epoch := l.epoch
+	l.mu.Unlock()
 	var cp Checkpoint
 	err := l.db.AuditUpdate(func(tx meta.AuditTx) error {
 		size := tx.Size()
+		stored := tx.State("checkpoint")
+		prev, perr := parseCheckpoint(stored)
+		if perr == nil && prev.Size == size && prev.Epoch == epoch && !prev.Legacy {
+			cp = prev
+			return nil
+		}
 		root, err := tlog.TreeHash(size, hashReader(tx))
 		if err != nil {
 			return err
 		}
-		signed, err := note.Sign(&note.Note{Text: checkpointText(l.origin, size, root)}, l.signer)
-		if err != nil {
+		cp = Checkpoint{Origin: l.origin, Size: size, Root: root, Epoch: epoch, PrevSize: -1, Leaf2: l.leaf2}
+		if perr == nil && prev.Size < size {
+			cp.PrevSize, cp.Prev = prev.Size, prev.Hash()
+		} else if len(stored) > 0 {
+			l.o.Log.Warn("the previous audit checkpoint in meta.db is unreadable or not older; the new one names none", "err", perr)
+		}
+		if cp.Signed, err = note.Sign(&note.Note{Text: cp.text()}, l.signer); err != nil {
 			return err
 		}
-		cp = Checkpoint{Origin: l.origin, Size: size, Root: root, Signed: signed}
-		return tx.SetState("checkpoint", signed)
+		return tx.SetState("checkpoint", cp.Signed)
 	})
 	if err != nil {
 		return fmt.Errorf("audit: checkpoint: %w", err)
 	}
-	l.mu.Lock()
-	l.lastCP = cp.Size
-	l.mu.Unlock()
-	if l.anchor == nil {
-		return nil
-	}
-	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	day := "audit/checkpoint/" + l.o.Now().UTC().Format("2006-01-02")
-	for _, k := range []string{anchorKey, day} {
-		if err := l.anchor.Put(actx, k, bytes.NewReader(cp.Signed), int64(len(cp.Signed))); err != nil {
-			return fmt.Errorf("audit: anchor checkpoint: %w", err)
-		}
-	}
-	return nil
+	return l.anchorCheckpoint(ctx, cp)
 }
 
 // Latest returns the newest signed checkpoint in meta.db.
@@ -424,41 +405,4 @@ func (l *Log) Latest() (Checkpoint, error) {
 		return Checkpoint{}, fmt.Errorf("audit: no checkpoint yet: %w", meta.ErrNotFound)
 	}
 	return OpenCheckpoint(signed, l.vkey)
-}
-
-// CheckAnchor compares meta.db's log with the newest checkpoint in the
-// object store. A shorter log, a different tree or a forged anchor mean
-// meta.db was rolled back or edited: the caller refuses to start unless
-// the operator overrides.
-func (l *Log) CheckAnchor(ctx context.Context) error {
-	if l.anchor == nil {
-		return nil
-	}
-	rd, err := l.anchor.Get(ctx, anchorKey, 0, -1)
-	if errors.Is(err, objstore.ErrNotExist) {
-		return nil // no checkpoint anchored yet
-	}
-	if err != nil {
-		return fmt.Errorf("audit: read anchored checkpoint: %w", err)
-	}
-	signed, err := io.ReadAll(io.LimitReader(rd, 1<<16))
-	rd.Close()
-	if err != nil {
-		return fmt.Errorf("audit: read anchored checkpoint: %w", err)
-	}
-	cp, err := OpenCheckpoint(signed, l.vkey)
-	if err != nil {
-		return fmt.Errorf("audit: the checkpoint anchored in the object store does not verify with this instance's key (%v): %w", err, ErrRolledBack)
-	}
-	return l.db.AuditView(func(tx meta.AuditTx) error {
-		size := tx.Size()
-		if size < cp.Size {
-			return fmt.Errorf("audit: meta.db holds %d audit entries but the object store has a signed checkpoint of %d: meta.db was rolled back or replaced: %w", size, cp.Size, ErrRolledBack)
-		}
-		root, err := tlog.TreeHash(cp.Size, hashReader(tx))
-		if err != nil || root != cp.Root {
-			return fmt.Errorf("audit: meta.db's first %d audit entries differ from the signed checkpoint in the object store: %w", cp.Size, ErrRolledBack)
-		}
-		return nil
-	})
 }

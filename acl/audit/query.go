@@ -1,15 +1,11 @@
 package audit
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -99,11 +95,27 @@ func (l *Log) Find(q Query) ([]Stored, int64, error) {
 // Report is the outcome of a verification.
 type Report struct {
 	OK      bool   `json:"ok"`
-	Entries int64  `json:"entries"`          // entries checked
+	Entries int64  `json:"entries"`          // entries checked (in an export: shown in full)
 	Size    int64  `json:"size"`             // tree size
 	Signed  int64  `json:"signed"`           // size covered by the checkpoint
 	BadAt   int64  `json:"bad_at,omitempty"` // first bad entry, if any
 	Problem string `json:"problem,omitempty"`
+
+	// Of the live log (Verify):
+	Epoch    int64 `json:"epoch,omitempty"`    // deliberate rollbacks (overrides) so far
+	Anchored int64 `json:"anchored,omitempty"` // size of the newest checkpoint anchored in the object store
+	Anchors  int   `json:"anchors,omitempty"`  // anchored checkpoints read and checked
+
+	// Of an export (VerifyExport):
+	Dept     string      `json:"dept,omitempty"`     // the department exported
+	Complete *IndexRange `json:"complete,omitempty"` // the entries proven to be all there
+	Redacted int64       `json:"redacted,omitempty"` // entries of other departments shown by hash
+}
+
+// IndexRange is the entries From ≤ index < To.
+type IndexRange struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
 }
 
 func (r *Report) fail(at int64, format string, a ...any) error {
@@ -113,7 +125,10 @@ func (r *Report) fail(at int64, format string, a ...any) error {
 
 // Verify checks the whole log in meta.db: every entry against its stored
 // hash, the tree rebuilt from the entries against the stored hashes and
-// against the newest signed checkpoint. It names the first bad entry.
+// against the newest signed checkpoint, and then meta.db against every
+// checkpoint anchored in the object store (CheckAnchor's check, on all of
+// them), so a meta.db put back from an older copy is reported too. It
+// names the first bad entry.
 func (l *Log) Verify(ctx context.Context) (Report, error) {
 	if err := l.Flush(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		l.o.Log.Warn("audit flush before verification failed", "err", err)
@@ -141,13 +156,13 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 			switch {
 			case err == nil:
 				rep.Entries++
-				if tlog.RecordHash(rec) != leaf {
+				if h, err := leafHash(n, l.leaf2, rec); err != nil || h != leaf {
 					return rep.fail(n, "entry %d was altered: it no longer matches its hash", n)
 				}
 			case n >= pruned:
 				return rep.fail(n, "entry %d was deleted", n)
 			}
-			leaves.append(leaf)
+			leaves.push(leaf, 1)
 			if cpErr == nil && n+1 == cp.Size && leaves.root() != cp.Root {
 				return rep.fail(n, "the first %d entries do not match the signed checkpoint: entries were inserted, deleted, reordered or rewritten at or before entry %d", cp.Size, n)
 			}
@@ -166,18 +181,34 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	} else if !errors.Is(cpErr, meta.ErrNotFound) && err == nil {
 		err = rep.fail(0, "the newest checkpoint does not verify: %v", cpErr)
 	}
-	return rep, err
+	if err != nil {
+		return rep, err
+	}
+	st, err := l.checkAnchors(ctx, true)
+	rep.Epoch, rep.Anchored, rep.Anchors = st.own.Epoch, max(st.newest, 0), st.checked
+	switch {
+	case errors.Is(err, ErrRolledBack):
+		rep.OK, rep.BadAt, rep.Problem = false, -1, strings.TrimPrefix(strings.TrimSuffix(err.Error(), ": "+ErrRolledBack.Error()), "audit: ")
+		return rep, fmt.Errorf("%w: %w", ErrTampered, err)
+	case err != nil:
+		return rep, err
+	case st.missing && l.anchor != nil:
+		return rep, rep.fail(-1, "the object store lacks meta.db's newest checkpoint (size %d; the newest anchored is %d): anchored checkpoints were deleted, or the object store was unreachable", st.own.Size, max(st.newest, 0))
+	}
+	return rep, nil
 }
 
-// compactRange computes an RFC 6962 root from leaf hashes in order with
-// O(log n) memory: a stack of perfect subtree roots.
+// compactRange computes an RFC 6962 root from consecutive perfect subtree
+// hashes (leaves are subtrees of size 1) with O(log n) memory: a stack of
+// perfect subtree roots, merged as they pair up. A subtree pushed after
+// covering p leaves must be aligned: its size divides p.
 type compactRange struct {
 	hashes []tlog.Hash
 	sizes  []int64
 }
 
-func (c *compactRange) append(h tlog.Hash) {
-	c.hashes, c.sizes = append(c.hashes, h), append(c.sizes, 1)
+func (c *compactRange) push(h tlog.Hash, size int64) {
+	c.hashes, c.sizes = append(c.hashes, h), append(c.sizes, size)
 	for k := len(c.sizes); k >= 2 && c.sizes[k-1] == c.sizes[k-2]; k = len(c.sizes) {
 		c.hashes[k-2] = tlog.NodeHash(c.hashes[k-2], c.hashes[k-1])
 		c.sizes[k-2] *= 2
@@ -196,174 +227,27 @@ func (c *compactRange) root() tlog.Hash {
 	return h
 }
 
-// Export lines, JSON each.
-type exportLine struct {
-	Type       string      `json:"type"`
-	Origin     string      `json:"origin,omitempty"`
-	PublicKey  string      `json:"public_key,omitempty"`
-	Index      int64       `json:"index,omitempty"`
-	Record     string      `json:"record,omitempty"` // base64 of the entry exactly as stored and hashed
-	Entry      *Entry      `json:"entry,omitempty"`  // the same, decoded, for people
-	Proof      []tlog.Hash `json:"proof,omitempty"`
-	OldSize    int64       `json:"old_size,omitempty"`
-	Checkpoint string      `json:"checkpoint,omitempty"`
-	Exported   string      `json:"exported,omitempty"`
+// subtree is a perfect subtree of 2^level leaves starting at leaf start.
+type subtree struct {
+	level int
+	start int64
 }
 
-// ExportOptions select what Export writes.
-type ExportOptions struct {
-	Query Query
-	// Since, when positive, adds a consistency proof from a tree of that
-	// size (an earlier checkpoint the auditor kept) to the exported one.
-	Since int64
-}
-
-// Export writes matching entries as JSON Lines: a header with the public
-// key, one line per entry with its inclusion proof, an optional
-// consistency proof, and a signed checkpoint covering the last entry.
-func (l *Log) Export(ctx context.Context, w io.Writer, o ExportOptions) error {
-	if err := l.Flush(ctx); err != nil {
-		return err
+// subtrees splits the leaves [lo, hi) into the fewest aligned perfect
+// subtrees, left to right: for lo = 0 the binary decomposition of hi (at
+// most 63 subtrees), in general at most two per level. Their hashes are
+// what a reader needs to rebuild a root around the entries it holds.
+func subtrees(lo, hi int64) []subtree {
+	var out []subtree
+	for p := lo; p < hi; {
+		k := 0
+		for k < 62 && p%(int64(2)<<k) == 0 && p+int64(2)<<k <= hi {
+			k++
+		}
+		out = append(out, subtree{k, p})
+		p += int64(1) << k
 	}
-	cp, err := l.Latest()
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(exportLine{Type: "header", Origin: l.origin, PublicKey: l.vkey, Exported: l.o.Now().UTC().Format(time.RFC3339)}); err != nil {
-		return err
-	}
-	q := o.Query
-	q.Limit = 1 << 30
-	return l.db.AuditView(func(tx meta.AuditTx) error {
-		r := hashReader(tx)
-		start := q.After + 1
-		if !q.From.IsZero() {
-			start = max(start, tx.FirstAt(q.From))
-		}
-		err := tx.Records(start, cp.Size, func(n int64, rec []byte) error {
-			var e Entry
-			if json.Unmarshal(rec, &e) != nil || !q.Match(e) {
-				return nil
-			}
-			proof, err := tlog.ProveRecord(cp.Size, n, r)
-			if err != nil {
-				return err
-			}
-			return enc.Encode(exportLine{Type: "entry", Index: n, Record: base64.StdEncoding.EncodeToString(rec), Entry: &e, Proof: proof})
-		})
-		if err != nil {
-			return err
-		}
-		if o.Since > 0 && o.Since <= cp.Size {
-			proof, err := tlog.ProveTree(cp.Size, o.Since, r)
-			if err != nil {
-				return err
-			}
-			if err := enc.Encode(exportLine{Type: "consistency", OldSize: o.Since, Proof: proof}); err != nil {
-				return err
-			}
-		}
-		return enc.Encode(exportLine{Type: "checkpoint", Checkpoint: string(cp.Signed)})
-	})
-}
-
-// VerifyExport checks an export offline: the checkpoint's signature (with
-// the export's own key, or trustedKey when given), every entry's inclusion
-// proof against it, and, when previous (an earlier signed checkpoint) is
-// given, that the log only grew since. It names the first bad entry.
-func VerifyExport(r io.Reader, trustedKey string, previous []byte) (Report, error) {
-	rep := Report{OK: true}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var header exportLine
-	var entries []exportLine
-	var consistency *exportLine
-	var signed []byte
-	line := 0
-	for sc.Scan() {
-		line++
-		var x exportLine
-		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
-			return rep, rep.fail(-1, "line %d is not JSON", line)
-		}
-		switch x.Type {
-		case "header":
-			header = x
-		case "entry":
-			entries = append(entries, x)
-		case "consistency":
-			consistency = &x
-		case "checkpoint":
-			signed = []byte(x.Checkpoint)
-		default:
-			return rep, rep.fail(-1, "line %d has unknown type %q", line, x.Type)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return rep, fmt.Errorf("audit: read export: %w", err)
-	}
-	key := header.PublicKey
-	if trustedKey != "" {
-		key = trustedKey
-	}
-	if key == "" || signed == nil {
-		return rep, rep.fail(-1, "the export lacks its public key or checkpoint (truncated?)")
-	}
-	cp, err := OpenCheckpoint(signed, key)
-	if err != nil {
-		return rep, rep.fail(-1, "the checkpoint's signature does not verify with %s", keyName(key))
-	}
-	rep.Size, rep.Signed = cp.Size, cp.Size
-	last := int64(-1)
-	for _, x := range entries {
-		raw, err := base64.StdEncoding.DecodeString(x.Record)
-		if err != nil {
-			return rep, rep.fail(x.Index, "entry %d: record is not base64", x.Index)
-		}
-		if x.Index <= last {
-			return rep, rep.fail(x.Index, "entry %d comes after entry %d: entries reordered or duplicated", x.Index, last)
-		}
-		last = x.Index
-		if err := tlog.CheckRecord(x.Proof, cp.Size, cp.Root, x.Index, tlog.RecordHash(raw)); err != nil {
-			return rep, rep.fail(x.Index, "entry %d is not in the signed log: altered, inserted, or its proof was changed", x.Index)
-		}
-		if x.Entry != nil {
-			var e Entry
-			if json.Unmarshal(raw, &e) != nil || !sameEntry(e, *x.Entry) {
-				return rep, rep.fail(x.Index, "entry %d: the readable copy differs from the hashed record", x.Index)
-			}
-		}
-		rep.Entries++
-	}
-	if previous != nil {
-		old, err := OpenCheckpoint(previous, key)
-		if err != nil {
-			return rep, rep.fail(-1, "the earlier checkpoint does not verify: %v", err)
-		}
-		switch {
-		case old.Size > cp.Size:
-			return rep, rep.fail(cp.Size, "the log shrank from %d to %d entries since the earlier checkpoint", old.Size, cp.Size)
-		case consistency == nil || consistency.OldSize != old.Size:
-			return rep, rep.fail(-1, "the export has no consistency proof from size %d (export again with --since %d)", old.Size, old.Size)
-		}
-		if err := tlog.CheckTree(consistency.Proof, cp.Size, cp.Root, old.Size, old.Root); err != nil {
-			return rep, rep.fail(old.Size, "the log was rewritten: the first %d entries differ from the earlier checkpoint", old.Size)
-		}
-	}
-	return rep, nil
-}
-
-func sameEntry(a, b Entry) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return bytes.Equal(x, y)
-}
-
-func keyName(vkey string) string {
-	name, _, _ := strings.Cut(vkey, "+")
-	return "the key of " + name
+	return out
 }
 
 // Prune drops entries recorded before t. Their tree hashes stay, and a

@@ -16,7 +16,7 @@ import (
 // auditCmd is "gshare audit export|verify".
 func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := "usage: gshare audit export --out FILE [--from T] [--to T] [--dept D] [--since N]\n" +
-		"       gshare audit verify [--key PUBLIC-KEY] [--previous CHECKPOINT-FILE] FILE"
+		"       gshare audit verify [--key PUBLIC-KEY] [--previous CHECKPOINT-FILE] [--dept D] FILE"
 	if len(args) == 0 {
 		return usageError{usage}
 	}
@@ -53,6 +53,7 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "verify":
 		key := fs.String("key", "", "trust this public key instead of the one in the file (as from GET /api/v1/audit/checkpoint)")
 		prev := fs.String("previous", "", "a signed checkpoint kept from earlier: check the log only grew since")
+		dept := fs.String("dept", "", "require the file to prove it holds every entry of this department in its range")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
@@ -71,6 +72,14 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		rep, err := audit.VerifyExport(f, *key, previous)
+		if err == nil && *dept != "" && (rep.Complete == nil || rep.Dept != *dept && rep.Dept != "") {
+			kind := "a filtered export, with inclusion proofs only"
+			if rep.Complete != nil {
+				kind = "an export of department " + rep.Dept
+			}
+			rep.Problem = fmt.Sprintf("the file does not prove it holds every entry of department %s: it is %s", *dept, kind)
+			err = fmt.Errorf("audit: %s: %w", rep.Problem, audit.ErrTampered)
+		}
 		if err != nil {
 			if errors.Is(err, audit.ErrTampered) {
 				fmt.Fprintf(stdout, "FAILED: %s\n", rep.Problem)
@@ -78,6 +87,25 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "OK: %d entries, each proven in the signed log of %d entries\n", rep.Entries, rep.Size)
+		if c := rep.Complete; c != nil {
+			of := "every department"
+			if rep.Dept != "" {
+				of = "department " + rep.Dept
+			}
+			fmt.Fprintf(stdout, "complete: every entry of %s with an index from %d up to %d is in the file", of, c.From, c.To)
+			if rep.Redacted > 0 {
+				fmt.Fprintf(stdout, " (%d entries of other departments appear only as department and hash)", rep.Redacted)
+			}
+			fmt.Fprintln(stdout)
+			if c.From > 0 {
+				fmt.Fprintf(stdout, "entries before index %d are proven to be in the log, not to be all there\n", c.From)
+			}
+			if c.To < rep.Size {
+				fmt.Fprintf(stdout, "entries from index %d on are not in the file\n", c.To)
+			}
+		} else {
+			fmt.Fprintln(stdout, "not a complete export: entries left out would not be noticed")
+		}
 		return nil
 	}
 	return usageError{usage}

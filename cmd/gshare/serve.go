@@ -248,8 +248,11 @@ func openAudit(ctx context.Context, cfg *config.Config, db *meta.DB, master cryp
 			}
 			return nil, err
 		}
-		log.Error("starting although the audit log was rolled back, as the operator asked", "err", err)
-		l.Record(audit.Entry{Time: time.Now().UTC(), Action: "audit.override", Result: audit.Allowed, Reason: err.Error()})
+		log.Error("starting although the audit log was rolled back, as the operator asked; a new epoch of the log begins", "err", err)
+		if err := l.AcceptRollback(ctx, err); err != nil {
+			l.Close(ctx)
+			return nil, fmt.Errorf("audit log override: %w", err)
+		}
 	}
 	return l, nil
 }
@@ -404,10 +407,12 @@ func (a *app) printWelcome(w io.Writer, url string) {
 }
 
 // janitor runs periodic housekeeping: deleting unreferenced objects,
+// thinning anchored audit checkpoints (hourly),
 // expired sessions and old change-feed entries.
 func (a *app) janitor(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
+	var anchorsPruned time.Time
 	for {
 		if n, err := a.docs.Collect(ctx); err != nil && ctx.Err() == nil {
 			a.log.Warn("garbage collection stopped early; will retry", "deleted", n, "err", err)
@@ -446,6 +451,14 @@ func (a *app) janitor(ctx context.Context) {
 			if len(es) > 0 {
 				a.log.Info("purged trash entries past retention", "count", len(es))
 			}
+		}
+		if time.Since(anchorsPruned) >= time.Hour {
+			if n, err := a.audit.PruneAnchors(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("pruning anchored audit checkpoints failed; will retry in an hour", "deleted", n, "err", err)
+			} else if n > 0 {
+				a.log.Info("pruned anchored audit checkpoints", "count", n)
+			}
+			anchorsPruned = time.Now()
 		}
 		if n, err := a.db.PruneChanges(time.Now().Add(-a.cfg.ChangeRetention)); err != nil {
 			a.log.Warn("change feed pruning failed", "err", err)

@@ -12,13 +12,13 @@ import (
 // The audit log's storage: records by index, the Merkle tree's stored
 // hashes by storage index (computed by acl/audit with x/mod's tlog), and a
 // time index for range queries. meta only stores bytes; it never
-// re-encodes a record, because the tree hashes the record exactly as
-// stored.
+// re-encodes a record, because the tree commits to the record exactly as
+// stored (through an envelope holding its SHA-256, from index "leaf2" on).
 var (
 	bucketAudit      = []byte("audit")       // uint64 index → record bytes
 	bucketAuditHash  = []byte("audit_hash")  // uint64 storage index → 32-byte hash
 	bucketAuditTime  = []byte("audit_time")  // uint64 unix nanos ‖ uint64 index → empty
-	bucketAuditState = []byte("audit_state") // "size", "pruned", "checkpoint", ...
+	bucketAuditState = []byte("audit_state") // "size", "pruned", "checkpoint", "leaf2"
 )
 
 // AuditTx is a view of the audit log inside one transaction.
