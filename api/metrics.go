@@ -98,18 +98,24 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, rq *requ
 	return nil
 }
 
-// countingBody counts request body bytes for the metrics.
+// countingBody counts request body bytes for the metrics, and keeps the
+// first keep bytes of the body (for aim, on the few JSON routes it reads).
 type countingBody struct {
 	r interface {
 		Read([]byte) (int, error)
 		Close() error
 	}
-	n int64
+	n    int64
+	keep int
+	kept []byte
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if k := min(n, c.keep-len(c.kept)); k > 0 {
+		c.kept = append(c.kept, p[:k]...)
+	}
 	return n, err
 }
 

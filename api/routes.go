@@ -59,7 +59,7 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, v1+"/move", "file.move", handlerAccess{"delete on from, write on to"}, s.move)
 	s.handle(http.MethodGet, v1+"/versions/...", "file.versions", docAccess{acl.ActRead}, s.versions)
 	s.handle(http.MethodPost, v1+"/restore/...", "file.restore", docAccess{acl.ActWrite}, s.restore)
-	s.handle(http.MethodGet, v1+"/changes", "", handlerAccess{"read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
+	s.handle(http.MethodGet, v1+"/changes", "changes.read", handlerAccess{"read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
 
 	for method, action := range map[string]string{
 		"OPTIONS": "", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",

@@ -351,6 +351,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 
 	ep := s.match(r, rq)
+	if rq.route != nil && aimKeys[rq.route.action] != nil {
+		body.keep = maxAimBody
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -374,6 +377,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed"}
 	default:
 		err = s.serve(rw, r, rq)
+	}
+	if err != nil {
+		s.aim(r, rq)
 	}
 	if err != nil && !rw.wrote {
 		if rq.route != nil && rq.route.page {
