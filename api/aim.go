@@ -43,20 +43,27 @@ func (s *Server) aim(r *http.Request, rq *request) {
 	if rq.route == nil || rq.route.action == "" || rq.hasPath || rq.entry.Dept != "" {
 		return
 	}
-	p, dept := s.aimedAt(r, rq)
-	if p.Dept != "" {
-		dept = p.Dept
-	}
-	if docpath.ValidDept(dept) != nil {
+	dept, path := aimed(s.aimedAt(r, rq))
+	if dept == "" {
 		return
 	}
 	if _, err := s.d.Docs.DB().Dept(dept); err != nil {
 		return // no such department: the id stays in raw_path only
 	}
-	rq.entry.Dept = dept
+	rq.entry.Dept, rq.entry.Path = dept, path
+}
+
+// aimed turns what a request names into the department and path to
+// record: a parsed path's own, or a valid department id with no path, or
+// nothing.
+func aimed(p docpath.Path, dept string) (string, string) {
 	if p.Dept != "" {
-		rq.entry.Path = p.String()
+		return p.Dept, p.String()
 	}
+	if docpath.ValidDept(dept) != nil {
+		return "", ""
+	}
+	return dept, ""
 }
 
 // aimedAt returns the document path (zero if none parsed) or the
@@ -135,6 +142,12 @@ func aimBody(r *http.Request, rq *request, keys []string) (docpath.Path, string)
 			return docpath.Path{}, ""
 		}
 	}
+	return aimJSON(b, keys)
+}
+
+// aimJSON reads the first of keys in a JSON object that names a document
+// path that parses, or a department ("department").
+func aimJSON(b []byte, keys []string) (docpath.Path, string) {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(b, &fields) != nil {
 		return docpath.Path{}, ""
