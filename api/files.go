@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -187,7 +186,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, 
 	written, err := copyOut(w, rc)
 	rq.entry.Bytes = written
 	if err != nil {
-		s.abortAfterHeaders(rq, cutCause(r, err))
+		s.abortAfterHeaders(rq, err)
 	}
 	return nil
 }
@@ -195,10 +194,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, 
 // errClientGone is why a download stopped when the client stopped reading.
 var errClientGone = fmt.Errorf("the client went away: %w", context.Canceled)
 
-// cutCause classifies why a download stopped after its headers: the
+// cutCause classifies why a response stopped after its headers: the
 // stored data failing its check (an integrity failure, whatever else
 // happened), the client going away (its context ends, or writing to it
-// fails), or the object store failing mid-stream.
+// failed), or anything else (the object store failing mid-stream).
 func cutCause(r *http.Request, err error) error {
 	switch {
 	case errors.Is(err, crypt.ErrIntegrity):
@@ -276,18 +275,12 @@ func copyOut(w io.Writer, r io.Reader) (int64, error) {
 
 // abortAfterHeaders ends a response whose body cannot be completed: the
 // connection is cut, so the client sees a short body against Content-Length
-// and never mistakes it for the whole document. err is why; the request's
-// log line, metrics and audit entry report it as errorResponse classifies
-// it (integrity_error, storage_unavailable, canceled for a client that went
-// away), not as a success.
+// and never mistakes it for the whole document. err is why: finish reports
+// the request as cutCause and errorResponse classify it (integrity_error,
+// storage_unavailable, canceled for a client that went away) in its log
+// line, the metrics and the audit entry, never as a success.
 func (s *Server) abortAfterHeaders(rq *request, err error) {
 	rq.cut = err
-	status, code, _ := s.errorResponse(err, 0)
-	lvl := slog.LevelError
-	if status < 500 {
-		lvl = slog.LevelInfo // the client went away: nothing failed here
-	}
-	s.log.Log(context.Background(), lvl, "response cut after its headers", "request_id", rq.id, "object", rq.entry.Object, "code", code, "err", err)
 	panic(http.ErrAbortHandler)
 }
 

@@ -495,6 +495,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 		// storage_unavailable, 499 canceled when the client went away), in
 		// the log, the metrics and the audit entry alike, never as the
 		// success its headers announced.
+		err = cutCause(r, err)
 		status, code, _ = s.errorResponse(err, 0)
 	case aborted:
 		status, code = 0, "aborted" // cut by something that gave no reason
@@ -511,7 +512,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 		attrs = append(attrs, "code", code)
 	}
 	if aborted {
-		attrs = append(attrs, "cut_after_status", sent)
+		attrs = append(attrs, "cut_after_status", sent, "object", rq.entry.Object)
 	}
 	if rq.user != nil {
 		attrs = append(attrs, "user", rq.user.Username)
