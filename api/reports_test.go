@@ -1,6 +1,9 @@
 package api_test
 
 import (
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +122,43 @@ func TestReportCountsTusUploads(t *testing.T) {
 			t.Errorf("department report: %d uploads and %d bytes in, want 4 and %d", uploads-uploads0, in-in0, wantIn)
 		}
 	})
+}
+
+// TestPutBytesAreWhatWasStored: a PUT's entry carries the bytes stored:
+// the document's size, 0 for an empty document (not the size of the JSON
+// answer), and 0 for a PUT cut off before its end, which stores nothing.
+func TestPutBytesAreWhatWasStored(t *testing.T) {
+	e, tok := setup(t, nil)
+	for _, c := range []struct {
+		path string
+		body []byte
+	}{{"/api/v1/files/finance/empty.txt", nil}, {"/dav/finance/empty-dav.txt", []byte{}}, {"/api/v1/files/finance/full.bin", random(70_000, 9)}} {
+		r := e.Do("PUT", c.path, tok, c.body)
+		if r.Status != 201 {
+			t.Fatalf("PUT %s: %d", c.path, r.Status)
+		}
+		if x := entryOf(t, e, r.Header.Get("X-Request-Id")); x.Result != audit.Allowed || x.Bytes != int64(len(c.body)) || x.Version != 1 {
+			t.Errorf("PUT %s of %d bytes audited as %s with %d bytes, version %d", c.path, len(c.body), x.Result, x.Bytes, x.Version)
+		}
+	}
+	// Announce 1 MB, send 100 KB, hang up.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PUT /api/v1/files/finance/cut.bin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 1000000\r\n\r\n", tok)
+	conn.Write(random(100_000, 10))
+	time.Sleep(100 * time.Millisecond)
+	conn.Close()
+	for range 200 {
+		es := e.Audit.Entries()
+		if x := es[len(es)-1]; x.Action == "file.write" && x.Result != audit.Allowed {
+			if x.Bytes != 0 {
+				t.Errorf("a PUT cut off stored nothing, but its entry says %d bytes", x.Bytes)
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("no entry for the PUT that was cut off")
 }
