@@ -111,7 +111,8 @@ func (o outcome) String() string { return [...]string{"whole", "refused", "cut"}
 // TestIntegrityEveryDoor tampers with a stored object in every way the
 // threat table names, and downloads it through every door that serves
 // document bytes: REST GET (whole, a range at the start, a range near the
-// end, a suffix range), HEAD, WebDAV GET and a share link. A tampered
+// end, a suffix range), HEAD, WebDAV GET, a share link, and a restore of
+// the version (which reads it to store it again). A tampered
 // object is answered 502 integrity_error before the headers, or, when the
 // damage lies beyond the first segment sent, the connection is cut after
 // them; a range that never touches the damage is served, authenticated.
@@ -178,6 +179,8 @@ func TestIntegrityEveryDoor(t *testing.T) {
 			{name: "WebDAV GET", method: "GET", path: "/dav/finance/t.bin", basic: true, n: size, flipped: cut},
 			{name: "share link", method: "GET", path: link, n: size, flipped: cut},
 			{name: "share link HEAD", method: "HEAD", path: link, n: 0, flipped: whole},
+			// Restoring a version reads it whole before anything is answered.
+			{name: "restore", method: "POST", path: "/api/v1/restore/finance/t.bin?version=1", n: 0, flipped: refused},
 		}
 		for _, tm := range tampers {
 			writeObject(t, e, v.Object, tm.fn(append([]byte(nil), orig...)))
@@ -296,6 +299,68 @@ func TestDownloadClientGone(t *testing.T) {
 		}
 		if n := metricSum(t, e, "gshare_http_requests_total", `status="499"`); n != 1 {
 			t.Errorf("%v requests counted with status 499, want 1", n)
+		}
+	})
+}
+
+// TestIntegrityTusStagingBlob: the door that receives bytes and reads
+// stored ones back is a tus PATCH (the bytes a previous PATCH staged are
+// opened and sealed into the next part). A staging blob flipped,
+// truncated, extended or gone is refused with 502 integrity_error, and the
+// audit entry, the log line and the metrics say so; the offset does not
+// move, and a fresh upload still works.
+func TestIntegrityTusStagingBlob(t *testing.T) {
+	backends(t, func(t *testing.T, objs objstore.MultipartStore) {
+		e, tok := uploadEnv(t, objs)
+		data := random(part+100_000, 31)
+		for _, tc := range []struct {
+			name string
+			fn   func([]byte) []byte // nil: delete the blob
+		}{
+			{"flipped", func(b []byte) []byte { b[len(b)/2] ^= 1; return b }},
+			{"truncated", func(b []byte) []byte { return b[:len(b)-1] }},
+			{"extended", func(b []byte) []byte { return append(b, 0) }},
+			{"gone", nil},
+		} {
+			loc := e.TusCreate(tok, "/finance/staged-"+tc.name+".bin", int64(len(data)))
+			if r := e.TusPatch(tok, loc, 0, data[:100_000]); r.Status != 204 {
+				t.Fatalf("%s: first PATCH: %d %s", tc.name, r.Status, r.Body)
+			}
+			u, err := e.Uploads.Lookup(loc[len("/api/v1/uploads/"):])
+			if err != nil || len(u.Stages) != 1 {
+				t.Fatalf("%s: %d stages, %v", tc.name, len(u.Stages), err)
+			}
+			key := u.Stages[0].Key
+			if tc.fn == nil {
+				if err := e.Objects.Delete(context.Background(), key); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				writeObject(t, e, key, tc.fn(readObject(t, e, key)))
+			}
+			before := metricSum(t, e, "gshare_integrity_errors_total", `when="before_headers"`)
+			r := e.TusPatch(tok, loc, 100_000, data[100_000:])
+			if r.Status != 502 || r.Code() != "integrity_error" {
+				t.Errorf("%s: PATCH after the staging blob was tampered with: %d %s", tc.name, r.Status, r.Body)
+				continue
+			}
+			id := r.Header.Get("X-Request-Id")
+			if x := entryOf(t, e, id); x.Result != audit.Error || x.Reason != "integrity_error" || x.Status != 502 || x.Dept != "finance" || x.Bytes != 0 {
+				t.Errorf("%s: audit %s/%s/%d %s, %d bytes", tc.name, x.Result, x.Reason, x.Status, x.Dept, x.Bytes)
+			}
+			if line := requestLog(e, id); !strings.Contains(line, "code=integrity_error") {
+				t.Errorf("%s: log line %q", tc.name, line)
+			}
+			if after := metricSum(t, e, "gshare_integrity_errors_total", `when="before_headers"`); after != before+1 {
+				t.Errorf("%s: gshare_integrity_errors_total %v, then %v", tc.name, before, after)
+			}
+			if off := e.TusOffset(tok, loc); off != 100_000 {
+				t.Errorf("%s: offset %d after the refused PATCH, want 100000", tc.name, off)
+			}
+		}
+		loc := e.TusCreate(tok, "/finance/fresh.bin", int64(len(data)))
+		if r := e.TusPatch(tok, loc, 0, data); r.Status != 204 {
+			t.Fatalf("a fresh upload: %d", r.Status)
 		}
 	})
 }

@@ -207,8 +207,10 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h h
 		s.mu.Unlock()
 	}()
 	s.tus.Middleware(h).ServeHTTP(tw, r2)
-	tw.flush()
-	return nil
+	// The error tusd answered (already written) is also returned, so the
+	// request's log line, metrics and audit entry carry its code
+	// (integrity_error for a tampered staging blob), not just its status.
+	return tw.flush()
 }
 
 // tusWriter adds Upload-Expires and announces the expiration extension,
@@ -262,10 +264,10 @@ func (w *tusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// flush sends a buffered tusd error as JSON.
-func (w *tusWriter) flush() {
+// flush sends a buffered tusd error as JSON, and returns it.
+func (w *tusWriter) flush() error {
 	if w.status < 400 {
-		return
+		return nil
 	}
 	code, msg, _ := strings.Cut(strings.TrimSpace(string(w.errBody)), ": ")
 	code = strings.ToLower(strings.TrimPrefix(code, "ERR_"))
@@ -274,6 +276,7 @@ func (w *tusWriter) flush() {
 	}
 	w.Header().Del("Content-Length")
 	writeJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.id})
+	return &httpError{status: w.status, code: code, msg: msg}
 }
 
 // Unwrap gives tusd's ResponseController the connection (read deadlines).

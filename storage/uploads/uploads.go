@@ -474,6 +474,12 @@ func (ss *session) loadStages(buf []byte) (int, error) {
 			return 0, fmt.Errorf("uploads: staging blobs of %s exceed a part: %w", ss.rec.ID, crypt.ErrIntegrity)
 		}
 		rd, err := ss.s.objs.Get(ss.ctx, st.Key, 0, -1)
+		if errors.Is(err, objstore.ErrNotExist) {
+			// meta.db records it as durable: its loss is damage, like a
+			// missing object on download.
+			ss.s.o.Log.Error("staging blob missing", "upload", ss.rec.ID, "object", st.Key)
+			return 0, fmt.Errorf("uploads: staging blob %s: %w: %w", st.Key, crypt.ErrIntegrity, err)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("uploads: staging blob %s: %w", st.Key, err)
 		}
