@@ -500,7 +500,11 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	case aborted:
 		status, code = 0, "aborted" // cut by something that gave no reason
 	case err != nil || status >= 400:
-		_, code, _ = s.errorResponse(err, status)
+		st, c, _ := s.errorResponse(err, status)
+		code = c
+		if w.status == 0 {
+			status = st // nothing was answered: the client went away (499)
+		}
 	}
 	lvl := slog.LevelInfo
 	if status >= 500 || status == 0 {
