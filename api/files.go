@@ -203,7 +203,7 @@ func cutCause(r *http.Request, err error) error {
 	case errors.Is(err, crypt.ErrIntegrity):
 		return err
 	case errors.Is(err, errClientGone), r.Context().Err() != nil:
-		return fmt.Errorf("%w (%w)", errClientGone, err)
+		return fmt.Errorf("%w (%v)", errClientGone, err) // not %w: the store failing because the client left is not a storage failure
 	}
 	return err
 }
