@@ -55,6 +55,17 @@ func TestFaultMinioKilledMidDownload(t *testing.T) {
 	if !bytes.Equal(got, data[:len(got)]) {
 		t.Fatal("bytes received before the failure differ from the document")
 	}
+	if err != nil {
+		// A store failing mid-stream is a storage error, never counted as
+		// tampering.
+		x := entryOf(t, e, res.Header.Get("X-Request-Id"))
+		if x.Result != "error" || x.Reason != "storage_unavailable" || x.Status != 503 {
+			t.Errorf("audit of the download MinIO cut: %s/%s/%d", x.Result, x.Reason, x.Status)
+		}
+		if n := metricSum(t, e, "gshare_integrity_errors_total"); n != 0 {
+			t.Errorf("%v integrity failures counted for a store that died", n)
+		}
+	}
 	// While MinIO is down: a clear 503.
 	if r := e.Do("GET", "/api/v1/files/finance/big.bin", tok, nil); r.Status != 503 {
 		t.Errorf("download with MinIO down: %d %s", r.Status, r.Body)

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"gshare/api/httprange"
+	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
 )
@@ -163,18 +166,23 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, 
 		off, n, status = rg.Start, rg.Length, http.StatusPartialContent
 		h.Set("Content-Range", rg.ContentRange(v.Size))
 	}
+	// HEAD answers what GET would: the same checks before the headers
+	// (object size, header tag, the range's first segment), without the
+	// body.
+	open := n
 	if r.Method == http.MethodHead {
-		h.Set("Content-Length", strconv.FormatInt(n, 10))
-		w.WriteHeader(status)
-		return nil
+		open = min(n, 1)
 	}
-	rc, err := s.d.Docs.Open(r.Context(), v, off, n)
+	rc, err := s.d.Docs.Open(r.Context(), v, off, open)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
 	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return nil
+	}
 	written, err := copyOut(w, rc)
 	rq.entry.Bytes = written
 	if err != nil {
@@ -183,8 +191,25 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, 
 	return nil
 }
 
-// copyOut copies a document to the client and returns a read error (never
-// a write error: a client that went away is not a failure to report).
+// errClientGone is why a download stopped when the client stopped reading.
+var errClientGone = fmt.Errorf("the client went away: %w", context.Canceled)
+
+// cutCause classifies why a response stopped after its headers: the
+// stored data failing its check (an integrity failure, whatever else
+// happened), the client going away (its context ends, or writing to it
+// failed), or anything else (the object store failing mid-stream).
+func cutCause(r *http.Request, err error) error {
+	switch {
+	case errors.Is(err, crypt.ErrIntegrity):
+		return err
+	case errors.Is(err, errClientGone), r.Context().Err() != nil:
+		return fmt.Errorf("%w (%v)", errClientGone, err) // not %w: the store failing because the client left is not a storage failure
+	}
+	return err
+}
+
+// copyOut copies a document to the client. It returns errClientGone when
+// writing to the client failed, and the reader's error when reading failed.
 func copyOut(w io.Writer, r io.Reader) (int64, error) {
 	// Reading (from the object store, decrypting) runs one buffer ahead of
 	// writing to the client, so the two use both cores instead of taking
@@ -231,7 +256,10 @@ func copyOut(w io.Writer, r io.Reader) (int64, error) {
 			m, werr := w.Write(c.buf)
 			n += int64(m)
 			if werr != nil {
-				return n, nil
+				if c.err != nil && c.err != io.EOF {
+					return n, c.err // the read failed too: report the stored data
+				}
+				return n, fmt.Errorf("%w: %w", errClientGone, werr)
 			}
 		}
 		if c.err == io.EOF {
@@ -247,9 +275,12 @@ func copyOut(w io.Writer, r io.Reader) (int64, error) {
 
 // abortAfterHeaders ends a response whose body cannot be completed: the
 // connection is cut, so the client sees a short body against Content-Length
-// and never mistakes it for the whole document.
+// and never mistakes it for the whole document. err is why: finish reports
+// the request as cutCause and errorResponse classify it (integrity_error,
+// storage_unavailable, canceled for a client that went away) in its log
+// line, the metrics and the audit entry, never as a success.
 func (s *Server) abortAfterHeaders(rq *request, err error) {
-	s.log.Error("download aborted after headers", "request_id", rq.id, "object", rq.entry.Object, "err", err)
+	rq.cut = err
 	panic(http.ErrAbortHandler)
 }
 

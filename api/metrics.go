@@ -19,6 +19,10 @@ type metrics struct {
 	transfer *prometheus.HistogramVec
 	bytesIn  prometheus.Counter
 	bytesOut prometheus.Counter
+	// integrity counts integrity failures by route and by whether they
+	// were answered (502 before the headers) or cut the connection after
+	// them, so an alert need not know which statuses mean what.
+	integrity *prometheus.CounterVec
 }
 
 func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
@@ -35,8 +39,11 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 			Help: "Duration of document uploads and downloads.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"kind"}),
 		bytesIn:  prometheus.NewCounter(prometheus.CounterOpts{Name: "gshare_bytes_in_total", Help: "Request body bytes received."}),
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "gshare_bytes_out_total", Help: "Response body bytes sent."}),
+		integrity: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gshare_integrity_errors_total",
+			Help: "Requests that failed because stored data failed its integrity check, by route and when (before_headers: answered 502; after_headers: connection cut)."},
+			[]string{"route", "when"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.transfer, m.bytesIn, m.bytesOut,
+	reg.MustRegister(m.requests, m.duration, m.transfer, m.bytesIn, m.bytesOut, m.integrity,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gshare_uploads_active", Help: "tus requests being served."},
 			func() float64 {
@@ -53,12 +60,23 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 	return m
 }
 
-func (m *metrics) observe(rq *request, status int, in, out int64, took time.Duration) {
+// observe counts a finished request. status is the one finish settled on:
+// for a response cut after its headers, the status of what cut it (502 for
+// an integrity failure), not the 200 the headers said; code is the error
+// code, if any.
+func (m *metrics) observe(rq *request, status int, code string, cut bool, in, out int64, took time.Duration) {
 	route := rq.routeName()
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(took.Seconds())
 	m.bytesIn.Add(float64(in))
 	m.bytesOut.Add(float64(out))
+	if code == "integrity_error" {
+		when := "before_headers"
+		if cut {
+			when = "after_headers"
+		}
+		m.integrity.WithLabelValues(route, when).Inc()
+	}
 	if rq.route != nil {
 		switch rq.route.action {
 		case "file.write", "upload.write":
@@ -69,23 +87,35 @@ func (m *metrics) observe(rq *request, status int, in, out int64, took time.Dura
 	}
 }
 
+// isUpload reports whether an audit action brings document bytes in; its
+// entry's bytes are the bytes stored, set by the handler.
+func isUpload(action string) bool {
+	return action == "file.write" || action == "upload.write" || action == "upload.create"
+}
+
 func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, rq *request) error {
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
 }
 
-// countingBody counts request body bytes for the metrics.
+// countingBody counts request body bytes for the metrics, and keeps the
+// first keep bytes of the body (for aim, on the few JSON routes it reads).
 type countingBody struct {
 	r interface {
 		Read([]byte) (int, error)
 		Close() error
 	}
-	n int64
+	n    int64
+	keep int
+	kept []byte
 }
 
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if k := min(n, c.keep-len(c.kept)); k > 0 {
+		c.kept = append(c.kept, p[:k]...)
+	}
 	return n, err
 }
 

@@ -48,7 +48,7 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodGet, "/app/", "", userAccess{}, s.pageDepts)
 	s.page(http.MethodGet, "/app/files/...", "folder.list", docAccess{act: acl.ActRead}, s.pageFiles)
 	s.page(http.MethodGet, "/app/versions/...", "file.versions", docAccess{act: acl.ActRead}, s.pageVersions)
-	s.page(http.MethodGet, "/app/trash/{}", "trash.list", handlerAccess{"read in the department; each entry filtered by read where it was"}, s.pageTrash)
+	s.page(http.MethodGet, "/app/trash/{}", "trash.list", handlerAccess{"read in the department; each entry filtered by read where it was"}, s.pageTrash).deptParam = true
 	s.page(http.MethodGet, "/app/account", "", userAccess{}, s.pageAccount)
 	s.page(http.MethodGet, "/app/admin", "", handlerAccess{"sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", handlerAccess{"sys:audit in the department shown"}, s.pageAudit)
@@ -56,8 +56,10 @@ func (s *Server) pageRoutes() {
 
 // page registers a web page: like handle, but errors are answered with an
 // HTML page (or a redirect to the login page) instead of JSON.
-func (s *Server) page(method, pattern, action string, a access, h handlerFunc) {
-	s.handle(method, pattern, action, a, h).page = true
+func (s *Server) page(method, pattern, action string, a access, h handlerFunc) *route {
+	rt := s.handle(method, pattern, action, a, h)
+	rt.page = true
+	return rt
 }
 
 func (s *Server) static(w http.ResponseWriter, r *http.Request, rq *request) error {

@@ -59,10 +59,10 @@ func (s *Server) routes() {
 	s.handle(http.MethodPost, v1+"/move", "file.move", handlerAccess{"delete on from, write on to"}, s.move)
 	s.handle(http.MethodGet, v1+"/versions/...", "file.versions", docAccess{act: acl.ActRead}, s.versions)
 	s.handle(http.MethodPost, v1+"/restore/...", "file.restore", docAccess{act: acl.ActWrite}, s.restore)
-	s.handle(http.MethodGet, v1+"/trash/{}", "trash.list", handlerAccess{"read in the department; each entry filtered by read where it was"}, s.listTrash)
-	s.handle(http.MethodPost, v1+"/trash/{}/{}/restore", "trash.restore", handlerAccess{"read on the entry where it was, write on everything restored where it lands"}, s.restoreTrash)
-	s.handle(http.MethodDelete, v1+"/trash/{}/{}", "trash.purge", handlerAccess{"read on the entry, sys:trash manage, delete on everything purged"}, s.purgeTrash)
-	s.handle(http.MethodGet, v1+"/changes", "", handlerAccess{"read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
+	s.handle(http.MethodGet, v1+"/trash/{}", "trash.list", handlerAccess{"read in the department; each entry filtered by read where it was"}, s.listTrash).deptParam = true
+	s.handle(http.MethodPost, v1+"/trash/{}/{}/restore", "trash.restore", handlerAccess{"read on the entry where it was, write on everything restored where it lands"}, s.restoreTrash).deptParam = true
+	s.handle(http.MethodDelete, v1+"/trash/{}/{}", "trash.purge", handlerAccess{"read on the entry, sys:trash manage, delete on everything purged"}, s.purgeTrash).deptParam = true
+	s.handle(http.MethodGet, v1+"/changes", "changes.read", handlerAccess{"read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
 
 	for method, action := range map[string]string{
 		"OPTIONS": "", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",

@@ -235,6 +235,9 @@ type route struct {
 	action string // audit action; "" for routes that are not audited
 	h      handlerFunc
 	page   bool // a web page: errors are answered in HTML
+	// deptParam: the route's first {} segment is a department id, which
+	// the audit entry of a refused request names (aim).
+	deptParam bool
 }
 
 // handle registers h for method on pattern. A pattern ending in "..." is a
@@ -338,6 +341,7 @@ type request struct {
 	davErr    error // why the WebDAV file system failed, for davWriter
 	shortETag bool  // WebDAV: ETags are davETag
 	authz     bool  // an authorisation decision was made
+	cut       error // why a response was cut after its headers (abortAfterHeaders)
 	entry     audit.Entry
 }
 
@@ -363,10 +367,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 
 	ep := s.match(r, rq)
+	if rq.route != nil && aimKeys[rq.route.action] != nil {
+		body.keep = maxAimBody
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
-				s.finish(rq, r, rw, nil, true)
+				s.finish(rq, r, rw, rq.cut, true)
 				panic(p)
 			}
 			s.log.Error("panic in handler", "request_id", rq.id, "route", rq.routeName(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -386,6 +393,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed"}
 	default:
 		err = s.serve(rw, r, rq)
+	}
+	if err != nil {
+		s.aim(r, rq)
 	}
 	if err != nil && !rw.wrote {
 		if rq.route != nil && rq.route.page {
@@ -493,15 +503,37 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	if status == 0 {
 		status = http.StatusOK
 	}
-	if aborted {
-		status = 0
+	sent, code := status, ""
+	switch {
+	case aborted && err != nil:
+		// The headers went out, then the connection was cut. The request
+		// counts as what cut it (502 integrity_error, 503
+		// storage_unavailable, 499 canceled when the client went away), in
+		// the log, the metrics and the audit entry alike, never as the
+		// success its headers announced.
+		err = cutCause(r, err)
+		status, code, _ = s.errorResponse(err, 0)
+	case aborted:
+		status, code = 0, "aborted" // cut by something that gave no reason
+	case err != nil || status >= 400:
+		st, c, _ := s.errorResponse(err, status)
+		code = c
+		if w.status == 0 {
+			status = st // nothing was answered: the client went away (499)
+		}
 	}
 	lvl := slog.LevelInfo
-	if status >= 500 || aborted {
+	if status >= 500 || status == 0 {
 		lvl = slog.LevelError
 	}
 	attrs := []any{"request_id", rq.id, "method", r.Method, "route", rq.routeName(), "status", status,
 		"bytes_out", w.bytes, "duration_ms", s.o.Now().Sub(rq.start).Milliseconds(), "addr", rq.addr}
+	if code != "" {
+		attrs = append(attrs, "code", code)
+	}
+	if aborted {
+		attrs = append(attrs, "cut_after_status", sent, "object", rq.entry.Object)
+	}
 	if rq.user != nil {
 		attrs = append(attrs, "user", rq.user.Username)
 	}
@@ -510,7 +542,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 		attrs = append(attrs, "err", err.Error())
 	}
 	s.log.Log(r.Context(), lvl, "request", attrs...)
-	s.metrics.observe(rq, status, rq.bodyIn.n, w.bytes, s.o.Now().Sub(rq.start))
+	s.metrics.observe(rq, status, code, aborted, rq.bodyIn.n, w.bytes, s.o.Now().Sub(rq.start))
 	if rq.route == nil || rq.route.action == "" {
 		return
 	}
@@ -531,16 +563,18 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	if rq.route.isPre {
 		e.RawPath = base64.StdEncoding.EncodeToString([]byte(r.URL.EscapedPath()))
 	}
-	if e.Bytes == 0 && status < 400 {
+	if e.Bytes == 0 && status < 400 && !isUpload(e.Action) {
+		// An upload's bytes are what it stored, set by its handler; the
+		// response body is not them.
 		e.Bytes = w.bytes
 	}
 	switch {
 	case aborted:
-		e.Result, e.Reason = audit.Error, "aborted"
+		e.Result, e.Reason = audit.Error, code
 	case err == nil && status < 400:
 		e.Result = audit.Allowed
 	default:
-		st, code, _ := s.errorResponse(err, status)
+		st, _, _ := s.errorResponse(err, status)
 		e.Reason = code
 		if st == http.StatusForbidden || st == http.StatusUnauthorized {
 			e.Result = audit.Denied

@@ -197,7 +197,7 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h h
 	r2.URL = &u
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	r2 = r2.WithContext(ctx)
+	r2 = r2.WithContext(context.WithValue(ctx, tusRequestKey{}, rq))
 	s.mu.Lock()
 	s.tusReqs[rq] = cancel
 	s.mu.Unlock()
@@ -207,8 +207,10 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h h
 		s.mu.Unlock()
 	}()
 	s.tus.Middleware(h).ServeHTTP(tw, r2)
-	tw.flush()
-	return nil
+	// The error tusd answered (already written) is also returned, so the
+	// request's log line, metrics and audit entry carry its code
+	// (integrity_error for a tampered staging blob), not just its status.
+	return tw.flush()
 }
 
 // tusWriter adds Upload-Expires and announces the expiration extension,
@@ -262,10 +264,10 @@ func (w *tusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// flush sends a buffered tusd error as JSON.
-func (w *tusWriter) flush() {
+// flush sends a buffered tusd error as JSON, and returns it.
+func (w *tusWriter) flush() error {
 	if w.status < 400 {
-		return
+		return nil
 	}
 	code, msg, _ := strings.Cut(strings.TrimSpace(string(w.errBody)), ": ")
 	code = strings.ToLower(strings.TrimPrefix(code, "ERR_"))
@@ -274,6 +276,7 @@ func (w *tusWriter) flush() {
 	}
 	w.Header().Del("Content-Length")
 	writeJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.id})
+	return &httpError{status: w.status, code: code, msg: msg}
 }
 
 // Unwrap gives tusd's ResponseController the connection (read deadlines).
@@ -316,8 +319,24 @@ type tusUpload struct {
 	t *tusStore
 }
 
+// tusRequestKey carries the request on the context tusd passes to the
+// store, so the store's calls can fill the request's audit entry.
+type tusRequestKey struct{}
+
+// tusRequest returns the request a tusd call serves (nil outside one).
+func tusRequest(ctx context.Context) *request {
+	rq, _ := ctx.Value(tusRequestKey{}).(*request)
+	return rq
+}
+
+// WriteChunk stores a chunk. The request's audit entry counts the bytes
+// the store kept (durable, sealed), also when the chunk failed part-way:
+// a PATCH cut off after 4.6 MB is an error that kept 4.6 MB.
 func (u *tusUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (int64, error) {
 	n, err := u.u.WriteChunk(ctx, off, src)
+	if rq := tusRequest(ctx); rq != nil {
+		rq.entry.Bytes += n
+	}
 	return n, u.t.s.tusError(ctx, err)
 }
 
@@ -330,8 +349,19 @@ func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 	return nil, handler.ErrNotImplemented
 }
 
+// FinishUpload commits the upload as a version. The request that did it
+// records the version in its audit entry: that is how reports count a tus
+// upload once, however many PATCHes it took.
 func (u *tusUpload) FinishUpload(ctx context.Context) error {
-	return u.t.s.tusError(ctx, u.u.FinishUpload(ctx))
+	f, ok := u.u.(uploads.Finisher)
+	if !ok {
+		return u.t.s.tusError(ctx, u.u.FinishUpload(ctx))
+	}
+	v, err := f.Finish(ctx)
+	if rq := tusRequest(ctx); rq != nil && err == nil {
+		rq.entry.Version = v.Number
+	}
+	return u.t.s.tusError(ctx, err)
 }
 
 func (u *tusUpload) Terminate(ctx context.Context) error {

@@ -330,6 +330,35 @@ func TestReports(t *testing.T) {
 	}
 }
 
+// TestReportsCountWhatHappened: a tus upload in several PATCHes (one cut
+// off after keeping some bytes) counts once as an upload, when it
+// completes, and its bytes once, by the PATCHes that stored them; a
+// failed PUT stored nothing; a download cut short sent bytes but is not a
+// download.
+func TestReportsCountWhatHappened(t *testing.T) {
+	at := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	var es []audit.Stored
+	add := func(action, result string, bytes, version int64) {
+		es = append(es, audit.Stored{Index: int64(len(es)), Entry: audit.Entry{Time: at, User: "ed", Dept: "finance",
+			Action: action, Result: result, Bytes: bytes, Version: version}})
+	}
+	add("upload.create", audit.Allowed, 0, 0)
+	add("upload.write", audit.Allowed, 8<<20, 0)
+	add("upload.write", audit.Error, 4_600_000, 0) // cut off; kept what arrived
+	add("upload.write", audit.Allowed, 1000, 1)    // the last PATCH completes version 1
+	add("upload.create", audit.Allowed, 300, 2)    // creation with the whole (small) upload
+	add("file.write", audit.Allowed, 7, 3)
+	add("file.write", audit.Error, 0, 0) // refused by a precondition: nothing stored
+	add("file.read", audit.Allowed, 100, 3)
+	add("file.read", audit.Error, 40, 3) // the connection was cut after 40 bytes
+	add("share.download", audit.Error, 0, 0)
+	rows := audit.Summary(es)
+	want := audit.DayRow{Day: "2026-11-25", Uploads: 3, Downloads: 1, BytesIn: 8<<20 + 4_600_000 + 1000 + 300 + 7, BytesOut: 140, Users: 1}
+	if len(rows) != 1 || rows[0] != want {
+		t.Fatalf("summary %+v, want %+v", rows, want)
+	}
+}
+
 // FuzzVerifyExport feeds the export verifier arbitrary files (seeded with
 // real exports of every line type and format, and damaged copies). It must
 // never panic, and it may only call a file verified when every entry in it

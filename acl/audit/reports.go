@@ -28,7 +28,26 @@ type DayRow struct {
 
 func isDownload(a string) bool { return a == "file.read" || a == "share.download" }
 
-// Summary counts a department's activity per day.
+// isUpload reports whether an action brings document bytes in: a PUT
+// (REST or WebDAV), a tus creation with data, a tus PATCH.
+func isUpload(a string) bool { return a == "file.write" || a == "upload.create" || a == "upload.write" }
+
+// committed reports whether an upload entry made a new version. A PUT
+// that succeeded did; a tus request did when it completed its upload,
+// which its entry records as the version (its other PATCHes carry only
+// the bytes they stored).
+func committed(s Stored) bool {
+	return s.Version > 0 || s.Action == "file.write" && s.Result == Allowed
+}
+
+// Summary counts a department's activity per day. Counts are of what
+// happened, not of requests: uploads are new versions written (a tus
+// upload counts once, however many PATCHes it took); downloads are
+// complete ones; bytes in are the bytes stored, by every request that
+// stored some (an interrupted PATCH keeps what arrived before the cut, and
+// each byte is counted by the one request that stored it, never again at
+// completion); bytes out are the bytes sent, a download cut short
+// included.
 func Summary(entries []Stored) []DayRow {
 	rows := map[string]*DayRow{}
 	users := map[string]map[string]bool{}
@@ -45,13 +64,16 @@ func Summary(entries []Stored) []DayRow {
 		switch {
 		case s.Result == Denied:
 			r.Denied++
-		case s.Result != Allowed:
-		case s.Action == "file.write" || s.Action == "upload.write":
-			r.Uploads++
+		case isUpload(s.Action):
 			r.BytesIn += s.Bytes
+			if committed(s) {
+				r.Uploads++
+			}
 		case isDownload(s.Action):
-			r.Downloads++
 			r.BytesOut += s.Bytes
+			if s.Result == Allowed {
+				r.Downloads++
+			}
 		}
 	}
 	out := make([]DayRow, 0, len(rows))
@@ -89,8 +111,8 @@ func Unusual(entries []Stored) []Finding {
 		switch {
 		case s.Result == Denied:
 			denied[k]++
-		case s.Result == Allowed && isDownload(s.Action):
-			volume[k] += s.Bytes
+		case isDownload(s.Action):
+			volume[k] += s.Bytes // bytes sent, a download cut short included
 		}
 		if s.Action == "login" && s.Result == Allowed && (local.Hour() < officeStart || local.Hour() >= officeEnd) {
 			out = append(out, Finding{User: s.User, Day: k.day, Kind: "hours",

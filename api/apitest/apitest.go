@@ -54,6 +54,7 @@ type Env struct {
 	Log     *audit.Log // the real, tamper-evident log the entries also go to
 	DataDir string     // meta.db and, for the directory store, objects/
 	Output  *bytes.Buffer
+	out     *lockedWriter // writes to Output
 }
 
 // Options modify New.
@@ -96,7 +97,8 @@ func New(t testing.TB, o *Options) *Env {
 			t.Fatal(err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: e.Output}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.out = &lockedWriter{w: e.Output}
+	log := slog.New(slog.NewTextHandler(e.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if e.Log, err = audit.Open(e.DB, master, e.Objects, audit.Options{FlushEvery: time.Millisecond, Log: log, Now: o.Now}); err != nil {
 		t.Fatal(err)
 	}
@@ -276,6 +278,14 @@ func (r *Recorder) Last() audit.Entry {
 		return audit.Entry{}
 	}
 	return es[len(es)-1]
+}
+
+// Logs returns the server's log so far. Unlike reading Output, it is safe
+// while background goroutines still log.
+func (e *Env) Logs() string {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	return e.Output.String()
 }
 
 // lockedWriter serialises writes to a buffer shared by goroutines.

@@ -38,10 +38,16 @@ func (s *Store) Stat(p docpath.Path, n int64) (File, error) {
 }
 
 // Open returns a reader of plaintext bytes [off, off+n) of a version. Before
-// it returns, the object's size is checked against meta.db and the first
-// segment of the range is authenticated; later failures surface from Read as
-// errors satisfying errors.Is(err, crypt.ErrIntegrity). off+n must not exceed
-// the version's size.
+// it returns, the object's size is checked against meta.db, the object's
+// header tag is verified and the first segment of the range is
+// authenticated; later failures surface from Read as errors satisfying
+// errors.Is(err, crypt.ErrIntegrity). off+n must not exceed the version's
+// size.
+//
+// The range is judged against the plaintext length in meta.db only, never
+// against the object's actual length: an object store refusing the
+// ciphertext range (it starts past the end of a truncated object) is an
+// integrity failure of that object, not a bad range of the caller.
 func (s *Store) Open(ctx context.Context, v meta.Version, off, n int64) (io.ReadCloser, error) {
 	if off < 0 || n < 0 || off+n > v.Size {
 		return nil, fmt.Errorf("docstore: open %s: range %d+%d of %d: %w", v.Object, off, n, v.Size, objstore.ErrInvalidRange)
@@ -60,29 +66,113 @@ func (s *Store) Open(ctx context.Context, v meta.Version, off, n int64) (io.Read
 		return nil, s.integrity(v, "salts", err)
 	}
 	cOff, cLen := lay.CipherRange(off, n)
-	rd, err := s.objs.Get(ctx, v.Object, cOff, cLen)
-	if errors.Is(err, objstore.ErrNotExist) {
-		return nil, s.integrity(v, "object missing", err)
+	// A range that does not start at the object's beginning does not read
+	// the header: fetch it beside the range, so checking it costs no
+	// round trip.
+	var header chan error
+	if cOff > 0 {
+		header = make(chan error, 1)
+		go func() { header <- s.checkHeader(ctx, v, obj) }()
+	}
+	rc, err := s.open(ctx, v, obj, lay, salts, off, n, cOff, cLen)
+	if header != nil {
+		if herr := <-header; herr != nil && err == nil {
+			rc.Close()
+			rc, err = nil, herr
+		}
 	}
 	if err != nil {
+		return nil, err
+	}
+	return rc, nil
+}
+
+// open gets the ciphertext range, checks the object's size and opens the
+// first segment.
+func (s *Store) open(ctx context.Context, v meta.Version, obj *crypt.Object, lay crypt.Layout, salts [][crypt.SaltSize]byte, off, n, cOff, cLen int64) (*reader, error) {
+	rd, err := s.objs.Get(ctx, v.Object, cOff, cLen)
+	switch {
+	case errors.Is(err, objstore.ErrNotExist):
+		return nil, s.integrity(v, "object missing", err)
+	case errors.Is(err, objstore.ErrInvalidRange):
+		// cOff lies inside the ciphertext meta.db describes, so the object
+		// is shorter than it must be.
+		return nil, s.integrity(v, "object size", fmt.Errorf("%s, want %d bytes: %w", s.sizeOf(ctx, v.Object), lay.CipherSize(), err))
+	case err != nil:
 		return nil, err
 	}
 	if rd.Size != lay.CipherSize() {
 		rd.Close()
 		return nil, s.integrity(v, "object size", fmt.Errorf("%d bytes, want %d: %w", rd.Size, lay.CipherSize(), crypt.ErrIntegrity))
 	}
-	cr, err := obj.NewReader(rd, lay, salts, off, n)
+	src := &storeReader{r: rd}
+	cr, err := obj.NewReader(src, lay, salts, off, n)
 	if err == nil {
 		err = cr.Open()
 	}
 	if err != nil {
 		rd.Close()
+		if src.err != nil {
+			return nil, src.err // the store failed, not the data
+		}
 		if errors.Is(err, crypt.ErrIntegrity) {
 			return nil, s.integrity(v, "first segment", err)
 		}
 		return nil, err
 	}
-	return &reader{cr: cr, rc: rd, s: s, v: v}, nil
+	return &reader{cr: cr, rc: rd, src: src, s: s, v: v}, nil
+}
+
+// storeReader remembers the object store's read error. The decoder sees a
+// body the store cut short (S3 restarted, the connection dropped) as
+// truncated ciphertext; the reader reports the store's error instead, so
+// a storage failure is never counted as tampering. The size check before
+// the first byte is what catches an object that really is short.
+type storeReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *storeReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// checkHeader reads the object's header and verifies its tag.
+func (s *Store) checkHeader(ctx context.Context, v meta.Version, obj *crypt.Object) error {
+	rd, err := s.objs.Get(ctx, v.Object, 0, crypt.HeaderSize)
+	switch {
+	case errors.Is(err, objstore.ErrNotExist):
+		return s.integrity(v, "object missing", err)
+	case errors.Is(err, objstore.ErrInvalidRange):
+		return s.integrity(v, "header", err)
+	case err != nil:
+		return err
+	}
+	defer rd.Close()
+	var h [crypt.HeaderSize]byte
+	if _, err := io.ReadFull(rd, h[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return s.integrity(v, "header", fmt.Errorf("%w: %w", crypt.ErrIntegrity, err))
+		}
+		return err // the store failed while sending
+	}
+	if err := obj.CheckHeader(h[:]); err != nil {
+		return s.integrity(v, "header", err)
+	}
+	return nil
+}
+
+// sizeOf describes an object's actual size for a log line.
+func (s *Store) sizeOf(ctx context.Context, key string) string {
+	info, err := s.objs.Stat(ctx, key)
+	if err != nil {
+		return "size unknown"
+	}
+	return fmt.Sprintf("%d bytes", info.Size)
 }
 
 func splitSalts(b []byte, parts int) ([][crypt.SaltSize]byte, error) {
@@ -110,6 +200,7 @@ func (s *Store) integrity(v meta.Version, what string, err error) error {
 type reader struct {
 	cr     *crypt.Reader
 	rc     io.Closer
+	src    *storeReader
 	s      *Store
 	v      meta.Version
 	logged bool
@@ -117,7 +208,11 @@ type reader struct {
 
 func (r *reader) Read(p []byte) (int, error) {
 	n, err := r.cr.Read(p)
-	if err != nil && err != io.EOF && errors.Is(err, crypt.ErrIntegrity) && !r.logged {
+	switch {
+	case err == nil || err == io.EOF:
+	case r.src.err != nil:
+		err = fmt.Errorf("docstore: read %s: %w", r.v.Object, r.src.err)
+	case errors.Is(err, crypt.ErrIntegrity) && !r.logged:
 		r.logged = true
 		err = r.s.integrity(r.v, "segment", err)
 	}

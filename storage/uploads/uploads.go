@@ -474,6 +474,12 @@ func (ss *session) loadStages(buf []byte) (int, error) {
 			return 0, fmt.Errorf("uploads: staging blobs of %s exceed a part: %w", ss.rec.ID, crypt.ErrIntegrity)
 		}
 		rd, err := ss.s.objs.Get(ss.ctx, st.Key, 0, -1)
+		if errors.Is(err, objstore.ErrNotExist) {
+			// meta.db records it as durable: its loss is damage, like a
+			// missing object on download.
+			ss.s.o.Log.Error("staging blob missing", "upload", ss.rec.ID, "object", st.Key)
+			return 0, fmt.Errorf("uploads: staging blob %s: %w: %w", st.Key, crypt.ErrIntegrity, err)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("uploads: staging blob %s: %w", st.Key, err)
 		}
@@ -667,23 +673,38 @@ func stageKeys(st []meta.Stage) []string {
 // the upload in the same transaction. It is idempotent: run again after a
 // crash, it picks up where it stopped.
 func (u *upload) FinishUpload(ctx context.Context) error {
+	_, err := u.Finish(ctx)
+	return err
+}
+
+// Finisher is implemented by this store's uploads: FinishUpload that also
+// returns the version it committed, so the request that completed an
+// upload can say so in its audit entry.
+type Finisher interface {
+	Finish(ctx context.Context) (meta.Version, error)
+}
+
+var _ Finisher = (*upload)(nil)
+
+// Finish is FinishUpload, returning the committed version.
+func (u *upload) Finish(ctx context.Context) (meta.Version, error) {
 	ss, err := u.open(ctx)
 	if err != nil {
-		return err
+		return meta.Version{}, err
 	}
 	rec := ss.rec
 	if rec.Size < 0 || rec.Offset != rec.Size {
-		return fmt.Errorf("uploads: finish %s at offset %d of %d", rec.ID, rec.Offset, rec.Size)
+		return meta.Version{}, fmt.Errorf("uploads: finish %s at offset %d of %d", rec.ID, rec.Offset, rec.Size)
 	}
 	if rec.Committed() < rec.Size || rec.Size == 0 && len(rec.Parts) == 0 {
 		buf := u.s.buffer(rec.PartSize)
 		defer u.s.bufs.Put(buf)
 		k, err := ss.loadStages(*buf)
 		if err != nil {
-			return err
+			return meta.Version{}, err
 		}
 		if err := ss.commitPart((*buf)[:k], true); err != nil {
-			return err
+			return meta.Version{}, err
 		}
 		rec = ss.rec
 	}
@@ -699,13 +720,13 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 			lay := crypt.Layout{PartSize: rec.PartSize, Size: rec.Size}
 			info, serr := u.s.objs.Stat(dctx, rec.Write.Object)
 			if !errors.Is(err, objstore.ErrNotExist) || serr != nil || info.Size != lay.CipherSize() {
-				return err
+				return meta.Version{}, err
 			}
 		}
 	}
 	p, err := docpath.Parse(rec.Path)
 	if err != nil {
-		return err
+		return meta.Version{}, err
 	}
 	salts := make([]byte, 0, len(rec.Parts)*crypt.SaltSize)
 	for _, part := range rec.Parts {
@@ -719,11 +740,11 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 		// A torn file (changed while it was sent) must never become a
 		// version; the client uploads again.
 		if derr := u.s.discard(dctx, rec); derr != nil {
-			return errors.Join(ErrChecksum, derr)
+			return meta.Version{}, errors.Join(ErrChecksum, derr)
 		}
-		return fmt.Errorf("uploads: finish %s: %w", rec.ID, ErrChecksum)
+		return meta.Version{}, fmt.Errorf("uploads: finish %s: %w", rec.ID, ErrChecksum)
 	}
-	_, _, err = u.s.db.CommitUpload(rec.ID, meta.Commit{
+	_, v, err := u.s.db.CommitUpload(rec.ID, meta.Commit{
 		Write: rec.Write, Path: p, Size: rec.Size, PartSize: rec.PartSize, Salts: salts, SHA256: sum,
 		DEK: rec.DEK, KEKVersion: rec.KEKVersion, Author: rec.Owner, IfMatch: ifMatch, Rewrap: u.s.ring.CommitRewrap,
 	}, stageKeys(rec.Stages))
@@ -731,10 +752,10 @@ func (u *upload) FinishUpload(ctx context.Context) error {
 		// The file changed on the server since the client read it: this
 		// upload can never commit, so it must not linger.
 		if derr := u.s.discard(dctx, rec); derr != nil {
-			return errors.Join(err, derr)
+			return meta.Version{}, errors.Join(err, derr)
 		}
 	}
-	return err
+	return v, err
 }
 
 // Terminate discards an upload: its multipart upload is aborted and its
