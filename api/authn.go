@@ -47,6 +47,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 		return nil
 	}
 	sess, u, err := s.d.Auth.Authenticate(tok)
+	if err == nil && rq.viaCookie && sess.Device {
+		// The session cookie only ever holds a browser session: a device
+		// token planted there would pass as an interactive sign-in and
+		// carry no CSRF token.
+		err = auth.ErrNoSession
+	}
 	if err != nil {
 		if rq.viaCookie && !errors.Is(err, auth.ErrDisabled) {
 			s.clearCookie(w)
