@@ -170,7 +170,9 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
 		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
-			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL})
+			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL,
+			AccountLimit: auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
+			AddressLimit: auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
 	if err != nil {
 		return nil, err
 	}
