@@ -191,7 +191,7 @@ func forbidden(err error) error {
 }
 
 var errUnauthenticated = &httpError{status: http.StatusUnauthorized, code: "unauthenticated",
-	msg: "sign in first: send a session cookie, Authorization: Bearer TOKEN, or Basic credentials for WebDAV"}
+	msg: "sign in first: send a session cookie, Authorization: Bearer TOKEN, or (WebDAV) HTTP Basic with a device token as the password"}
 
 // String helps tests print rules.
 var _ fmt.Stringer = docAccess{}

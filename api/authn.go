@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gshare/api/auth"
+	"gshare/api/clip"
 )
 
 // sessionCookie is the browser session's cookie.
@@ -46,6 +47,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 		return nil
 	}
 	sess, u, err := s.d.Auth.Authenticate(tok)
+	if err == nil && rq.viaCookie && sess.Device {
+		// The session cookie only ever holds a browser session: a device
+		// token planted there would pass as an interactive sign-in and
+		// carry no CSRF token.
+		err = auth.ErrNoSession
+	}
 	if err != nil {
 		if rq.viaCookie && !errors.Is(err, auth.ErrDisabled) {
 			s.clearCookie(w)
@@ -73,31 +80,35 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 	return nil
 }
 
-// authBasic accepts a device token as the password (cheap) or the account
-// password (argon2id, so WebDAV clients should use device tokens).
+// errBasicNeedsToken refuses HTTP Basic with anything but a device token
+// as the password.
+var errBasicNeedsToken = &httpError{status: http.StatusUnauthorized, code: "device_token_required",
+	msg: "HTTP Basic (WebDAV) takes a device token as the password, not the account password: " +
+		"create one in the web app (Account → Device tokens) or with POST /api/v1/tokens, " +
+		"and enter it as the password with your user name"}
+
+// authBasic accepts HTTP Basic whose password is a device token, and
+// refuses any other password at once, without hashing it. Checking the
+// account password cost an argon2id computation (about 1.2 s on a busy
+// server) on every request of a WebDAV client, which sends Basic with
+// each one; refusing it makes the answer fast, makes Basic no password
+// oracle (nothing is checked, so nothing needs throttling), and keeps
+// account passwords out of the apps that store them.
 func (s *Server) authBasic(rq *request, user, pass string) error {
-	if strings.HasPrefix(pass, auth.DevicePrefix) {
-		sess, u, err := s.d.Auth.Authenticate(pass)
-		if err != nil {
-			return err
-		}
-		if u.Username != user {
-			return auth.ErrBadCredentials
-		}
-		rq.user, rq.session, rq.token = &u, &sess, pass
-		return nil
+	if !strings.HasPrefix(pass, auth.DevicePrefix) {
+		rq.entry.Object = clip.String(user, capObject)
+		return errBasicNeedsToken
 	}
-	if wait := s.throttle.Wait(user, rq.addr); wait > 0 {
-		return tooManyAttempts(wait)
-	}
-	u, err := s.d.Auth.CheckPassword(user, pass)
+	sess, u, err := s.d.Auth.Authenticate(pass)
 	if err != nil {
-		if errors.Is(err, auth.ErrBadCredentials) {
-			s.throttle.Fail(user, rq.addr)
-		}
+		rq.entry.Object = clip.String(user, capObject)
 		return err
 	}
-	rq.user = &u
+	if u.Username != user {
+		rq.entry.Object = clip.String(user, capObject)
+		return auth.ErrBadCredentials
+	}
+	rq.user, rq.session, rq.token = &u, &sess, pass
 	return nil
 }
 

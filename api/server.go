@@ -43,6 +43,7 @@ import (
 
 	"gshare/acl/audit"
 	"gshare/api/auth"
+	"gshare/api/clip"
 	"gshare/api/web"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
@@ -116,6 +117,9 @@ type Options struct {
 	// PublicURL is the base of share links ("https://share.example.gov.la");
 	// empty means the scheme and host the request came to.
 	PublicURL string
+	// AccountLimit and AddressLimit are the sign-in budgets per account
+	// and per client address; a zero Free means auth's defaults.
+	AccountLimit, AddressLimit auth.Limit
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
 }
@@ -157,6 +161,12 @@ func New(d Deps, o Options) (*Server, error) {
 	s := &Server{d: d, o: o, log: d.Log, exact: map[string]*endpoint{}, throttle: auth.NewThrottle(),
 		tusReqs: map[*request]context.CancelCauseFunc{}, davLocks: newDavLocks()}
 	s.throttle.Now = o.Now
+	if o.AccountLimit.Free > 0 {
+		s.throttle.Account = o.AccountLimit
+	}
+	if o.AddressLimit.Free > 0 {
+		s.throttle.Address = o.AddressLimit
+	}
 	if d.Uploads != nil {
 		var err error
 		if s.tus, err = s.newTus(d.Uploads, o.MaxUploadSize); err != nil {
@@ -539,7 +549,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	}
 	if err != nil && (status >= 500 || aborted) {
 		// Internal detail goes to the log only, never to the client.
-		attrs = append(attrs, "err", err.Error())
+		attrs = append(attrs, "err", clip.String(err.Error(), capLogError))
 	}
 	s.log.Log(r.Context(), lvl, "request", attrs...)
 	s.metrics.observe(rq, status, code, aborted, rq.bodyIn.n, w.bytes, s.o.Now().Sub(rq.start))
@@ -550,7 +560,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	e.Time = rq.start.UTC()
 	e.RequestID = rq.id
 	e.Addr = rq.addr
-	e.UserAgent = r.UserAgent()
+	e.UserAgent = clip.String(r.UserAgent(), capUserAgent)
 	e.Action = rq.route.action
 	e.Status = status
 	if rq.user != nil {
@@ -561,8 +571,9 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 		e.Dept = rq.path.Dept
 	}
 	if rq.route.isPre {
-		e.RawPath = base64.StdEncoding.EncodeToString([]byte(r.URL.EscapedPath()))
+		e.RawPath = base64.StdEncoding.EncodeToString([]byte(clip.String(r.URL.EscapedPath(), capRawPath)))
 	}
+	e.Object, e.Dept = clip.String(e.Object, capObject), clip.String(e.Dept, capDept)
 	if e.Bytes == 0 && status < 400 && !isUpload(e.Action) {
 		// An upload's bytes are what it stored, set by its handler; the
 		// response body is not them.
@@ -586,9 +597,17 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 }
 
 // clientAddr returns the client's address, believing X-Forwarded-For only
-// from trusted proxies (and then the rightmost untrusted hop).
+// from trusted proxies (and then the rightmost untrusted hop). It is an IP
+// address in canonical form: a hop that is not one (the client wrote it)
+// ends the walk at the last address known, so the text a client puts in
+// the header never reaches the logs, the audit log or the throttle.
 func (s *Server) clientAddr(r *http.Request) string {
 	host := hostOf(r.RemoteAddr)
+	if a, err := netip.ParseAddr(host); err == nil {
+		host = a.WithZone("").Unmap().String()
+	} else {
+		host = clip.String(host, capAddr)
+	}
 	if !s.trusted(host) {
 		return host
 	}
@@ -599,6 +618,15 @@ func (s *Server) clientAddr(r *http.Request) string {
 		if h == "" {
 			continue
 		}
+		a, err := netip.ParseAddr(h)
+		if err != nil {
+			ap, perr := netip.ParseAddrPort(h) // "192.0.2.1:4711", "[2001:db8::1]:4711"
+			if perr != nil {
+				return host
+			}
+			a = ap.Addr()
+		}
+		h = a.WithZone("").Unmap().String()
 		if !s.trusted(h) {
 			return h
 		}

@@ -3,9 +3,13 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
+
 	"gshare/api/auth"
+	"gshare/api/clip"
 	"gshare/storage/meta"
 )
 
@@ -36,22 +40,22 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 	return nil
 }
 
-// signIn checks a password under the login back-off and, when it is
+// signIn checks a password under the sign-in throttle and, when it is
 // right, starts a browser session, sets its cookie and makes the user the
-// request's: the one sign-in of the API and of the login page.
+// request's: the one sign-in of the API and of the login page, and the
+// only way to a session that may create device tokens.
 func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password string) (string, meta.Session, error) {
-	rq.entry.Object = username
-	if wait := s.throttle.Wait(username, rq.addr); wait > 0 {
-		return "", meta.Session{}, tooManyAttempts(wait)
-	}
-	tok, sess, err := s.d.Auth.Login(username, password, rq.addr)
+	username = norm.NFC.String(strings.TrimSpace(username))
+	rq.entry.Object = clip.String(username, capObject)
+	var tok string
+	var sess meta.Session
+	err := s.throttled(rq, username, func() (err error) {
+		tok, sess, err = s.d.Auth.Login(username, password, rq.addr)
+		return err
+	})
 	if err != nil {
-		if errors.Is(err, auth.ErrBadCredentials) {
-			s.throttle.Fail(username, rq.addr)
-		}
 		return "", meta.Session{}, err
 	}
-	s.throttle.Succeed(username)
 	u, err := s.d.Docs.DB().User(sess.User)
 	if err != nil {
 		return "", meta.Session{}, err
@@ -59,6 +63,28 @@ func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password s
 	rq.user = &u
 	s.setSessionCookie(w, tok, sess.Expires)
 	return tok, sess, nil
+}
+
+// throttled runs check, a password check for account, under the sign-in
+// throttle. The attempt takes its place in the account's and the
+// address's budgets before check runs, so parallel attempts cannot all be
+// checked once the budget is spent; auth.ErrBadCredentials from check
+// counts as a failure, success clears the account, any other error counts
+// as neither.
+func (s *Server) throttled(rq *request, account string, check func() error) error {
+	a, wait := s.throttle.Begin(account, rq.addr)
+	if wait > 0 {
+		return tooManyAttempts(wait)
+	}
+	defer a.Abandon()
+	err := check()
+	switch {
+	case err == nil:
+		a.Succeed()
+	case errors.Is(err, auth.ErrBadCredentials):
+		a.Fail()
+	}
+	return err
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *request) error {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -182,7 +183,10 @@ type shareAccess struct{}
 func (shareAccess) ownCredentials() {}
 func (shareAccess) String() string  { return "share:link" }
 
-var errNoShare = &httpError{status: http.StatusNotFound, code: "no_such_link", msg: "this share link does not exist or was revoked"}
+var (
+	errNoShare      = &httpError{status: http.StatusNotFound, code: "no_such_link", msg: "this share link does not exist or was revoked"}
+	errLinkPassword = &httpError{status: http.StatusUnauthorized, code: "link_password", msg: "this share link needs its password (HTTP Basic, any user name)"}
+)
 
 func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
 	rq.authz = true
@@ -203,15 +207,26 @@ func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
 		return &httpError{status: http.StatusGone, code: "link_expired", msg: "this share link has expired"}
 	}
 	if sh.Password != "" {
-		if wait := s.throttle.Wait("share:"+sh.ID, rq.addr); wait > 0 {
-			return tooManyAttempts(wait)
-		}
+		// A link's password is throttled like a sign-in, with the link as
+		// the account; a request without one is not an attempt.
 		_, pw, ok := r.BasicAuth()
-		if !ok || auth.CheckPassword(sh.Password, pw) != nil {
-			if ok {
-				s.throttle.Fail("share:"+sh.ID, rq.addr)
+		if !ok {
+			if wait := s.throttle.Wait("share:"+sh.ID, rq.addr); wait > 0 {
+				return tooManyAttempts(wait)
 			}
-			return &httpError{status: http.StatusUnauthorized, code: "link_password", msg: "this share link needs its password (HTTP Basic, any user name)"}
+			return errLinkPassword
+		}
+		err := s.throttled(rq, "share:"+sh.ID, func() error {
+			if err := s.d.Auth.Verify(sh.Password, pw); err != nil {
+				return fmt.Errorf("share link password: %w", auth.ErrBadCredentials)
+			}
+			return nil
+		})
+		if errors.Is(err, auth.ErrBadCredentials) {
+			return errLinkPassword
+		}
+		if err != nil {
+			return err
 		}
 	}
 	p, err := db.PathOf(sh.File)

@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"gshare/storage/meta"
@@ -20,7 +21,24 @@ type tokenJSON struct {
 // reveals nothing of the token.
 func tokenID(h meta.Hash) string { return h.String()[:16] }
 
+// errNeedsSignIn refuses to create a device token from a request that a
+// device token authenticated.
+var errNeedsSignIn = &httpError{status: http.StatusForbidden, code: "sign_in_required",
+	msg: "device tokens are created from a session of an interactive sign-in (the web app's Account page, " +
+		"or a token from POST /api/v1/login), never with another device token"}
+
+// createToken makes a device token. Only a session made by an interactive
+// sign-in (the login API or form, so someone typed the password) may: a
+// token that could make tokens could outlive its own revocation through
+// them. Since that is so, a token never has dependants, and revoking one
+// leaves nothing of it usable; tokens made by tokens before this rule
+// cannot be told apart (nothing recorded their maker), which is why a
+// password change, which ends every other session and token of the
+// account, is the advice after a lost device (docs/security.md).
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, rq *request) error {
+	if rq.session == nil || rq.session.Device {
+		return errNeedsSignIn
+	}
 	var in struct {
 		Name string `json:"name"`
 	}
@@ -28,7 +46,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, rq *request
 		return err
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	if in.Name == "" || utf8.RuneCountInString(in.Name) > 100 {
+	if in.Name == "" || utf8.RuneCountInString(in.Name) > capTokenName || strings.IndexFunc(in.Name, unicode.IsControl) >= 0 {
 		return badRequest("bad_name", "a token needs a name of 1 to 100 characters, such as the device it is for")
 	}
 	tok, sess, err := s.d.Auth.NewDeviceToken(rq.user.Username, in.Name)

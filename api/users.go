@@ -48,6 +48,16 @@ func cleanUsername(s string) (string, error) {
 	return s, nil
 }
 
+// cleanDisplayName trims a user's display name and refuses one that is too
+// long or holds control characters: it is stored and shown on every page.
+func cleanDisplayName(s string) (string, error) {
+	s = norm.NFC.String(strings.TrimSpace(s))
+	if utf8.RuneCountInString(s) > capDisplayName || strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "", badRequest("bad_name", fmt.Sprintf("display names are at most %d characters, without control characters", capDisplayName))
+	}
+	return s, nil
+}
+
 func checkPassword(pw string) error {
 	if utf8.RuneCountInString(pw) < minPassword {
 		return badRequest("weak_password", fmt.Sprintf("passwords need at least %d characters", minPassword))
@@ -97,7 +107,11 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if err := checkPassword(in.Password); err != nil {
 		return err
 	}
-	u := meta.User{Username: name, Name: strings.TrimSpace(in.Name), Hash: auth.HashPassword(in.Password, s.d.Auth.Params)}
+	display, err := cleanDisplayName(in.Name)
+	if err != nil {
+		return err
+	}
+	u := meta.User{Username: name, Name: display, Hash: auth.HashPassword(in.Password, s.d.Auth.Params)}
 	if err := s.d.Docs.DB().CreateUser(u); err != nil {
 		return err
 	}
@@ -141,12 +155,18 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
+	var display string
+	if in.Name != nil {
+		if display, err = cleanDisplayName(*in.Name); err != nil {
+			return err
+		}
+	}
 	if in.Disabled != nil && *in.Disabled && target.Username == rq.user.Username {
 		return &httpError{status: http.StatusConflict, code: "self", msg: "you cannot disable your own account"}
 	}
 	u, err := s.d.Docs.DB().UpdateUser(target.Username, func(u *meta.User) error {
 		if in.Name != nil {
-			u.Name = strings.TrimSpace(*in.Name)
+			u.Name = display
 		}
 		if in.Disabled != nil {
 			u.Disabled = *in.Disabled
@@ -236,8 +256,17 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *r
 		return err
 	}
 	rq.entry.Object = rq.user.Username
-	if _, err := s.d.Auth.CheckPassword(rq.user.Username, in.Old); err != nil {
+	// Throttled like a sign-in: whoever holds a device token must not get
+	// an unlimited password oracle here.
+	err := s.throttled(rq, rq.user.Username, func() error {
+		_, err := s.d.Auth.CheckPassword(rq.user.Username, in.Old)
+		return err
+	})
+	if errors.Is(err, auth.ErrBadCredentials) {
 		return &httpError{status: http.StatusForbidden, code: "bad_credentials", msg: "the current password is wrong", err: err}
+	}
+	if err != nil {
+		return err
 	}
 	if err := checkPassword(in.Password); err != nil {
 		return err

@@ -47,6 +47,12 @@ type Config struct {
 	SessionIdle time.Duration // a browser session ends after this long unused
 	SessionMax  time.Duration // and after this long in any case
 
+	// LoginFailuresPerAccount and LoginFailuresPerAddress are how many
+	// failed sign-ins in a row an account, and a client address, may make
+	// before a lockout (docs/security.md).
+	LoginFailuresPerAccount int
+	LoginFailuresPerAddress int
+
 	ShutdownTimeout time.Duration
 
 	TLSCert string
@@ -144,7 +150,15 @@ type Setting struct {
 	Help    string
 	Secret  bool // never echoed
 	set     func(c *Config, v string) error
+	// onOff is the field of an on/off setting. Its flag may be given bare
+	// (--allow-audit-rollback) or with a value after "=" (--flag=false),
+	// as Go's boolean flags are; its file and environment values are
+	// true or false.
+	onOff func(c *Config) *bool
 }
+
+// OnOff reports whether the setting is on or off (true or false).
+func (s Setting) OnOff() bool { return s.onOff != nil }
 
 // Settings lists every setting in documentation order.
 func Settings() []Setting {
@@ -161,6 +175,16 @@ func Settings() []Setting {
 			return nil
 		}
 	}
+	count := func(f func(*Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("bad count %q (want a whole number, 1 or more)", v)
+			}
+			*f(c) = n
+			return nil
+		}
+	}
 	boolean := func(f func(*Config) *bool) func(*Config, string) error {
 		return func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
@@ -171,7 +195,7 @@ func Settings() []Setting {
 			return nil
 		}
 	}
-	return []Setting{
+	settings := []Setting{
 		{Key: "addr", Env: "GSHARE_ADDR", Flag: "addr", Default: "127.0.0.1:8080", Help: "address to listen on",
 			set: str(func(c *Config) *string { return &c.Addr })},
 		{Key: "data", Env: "GSHARE_DATA", Flag: "data", Default: "./gshare-data", Help: "data directory (meta.db, master.key, objects/)",
@@ -193,9 +217,9 @@ func Settings() []Setting {
 		{Key: "s3.region", Env: "GSHARE_S3_REGION", Help: "S3 region",
 			set: str(func(c *Config) *string { return &c.S3.Region })},
 		{Key: "s3.tls", Env: "GSHARE_S3_TLS", Default: "false", Help: "use HTTPS to reach S3 (true/false)",
-			set: boolean(func(c *Config) *bool { return &c.S3.TLS })},
+			onOff: func(c *Config) *bool { return &c.S3.TLS }},
 		{Key: "s3.signed_payloads", Env: "GSHARE_S3_SIGNED_PAYLOADS", Default: "false", Help: "sign payloads with SHA-256 instead of a CRC32C trailer (slower; for S3 services without trailing checksums)",
-			set: boolean(func(c *Config) *bool { return &c.S3.SignedPayloads })},
+			onOff: func(c *Config) *bool { return &c.S3.SignedPayloads }},
 		{Key: "s3.timeout", Env: "GSHARE_S3_TIMEOUT", Default: "30s", Help: "how long to wait for S3 to answer a request before it fails (503); data transfer itself is not limited",
 			set: dur(func(c *Config) *time.Duration { return &c.S3.Timeout })},
 		{Key: "max_upload_size", Env: "GSHARE_MAX_UPLOAD_SIZE", Flag: "max-upload-size", Default: "50GiB", Help: "largest document accepted",
@@ -219,6 +243,10 @@ func Settings() []Setting {
 			set: dur(func(c *Config) *time.Duration { return &c.SessionIdle })},
 		{Key: "session_max", Env: "GSHARE_SESSION_MAX", Default: "12h", Help: "a browser session ends after this long in any case",
 			set: dur(func(c *Config) *time.Duration { return &c.SessionMax })},
+		{Key: "login_failures_per_account", Env: "GSHARE_LOGIN_FAILURES_PER_ACCOUNT", Default: "5", Help: "failed sign-ins in a row an account may make before it is locked (30 s, doubling up to 15 min; one failure forgotten every 15 min)",
+			set: count(func(c *Config) *int { return &c.LoginFailuresPerAccount })},
+		{Key: "login_failures_per_address", Env: "GSHARE_LOGIN_FAILURES_PER_ADDRESS", Default: "100", Help: "failed sign-ins in a row one client address (an IPv6 /64) may make, for all accounts together, before it is locked; high, as an office shares one NAT address (one failure forgotten every minute)",
+			set: count(func(c *Config) *int { return &c.LoginFailuresPerAddress })},
 		{Key: "shutdown_timeout", Env: "GSHARE_SHUTDOWN_TIMEOUT", Default: "30s", Help: "how long shutdown waits for requests in flight",
 			set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{Key: "change_retention", Env: "GSHARE_CHANGE_RETENTION", Default: "2160h", Help: "how long the change feed keeps entries (sync clients older than this resync)",
@@ -228,7 +256,7 @@ func Settings() []Setting {
 		{Key: "audit_retention", Env: "GSHARE_AUDIT_RETENTION", Default: "0s", Help: "how long audit entries are kept (0s: forever); pruning keeps the log verifiable",
 			set: dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
 		{Key: "audit_allow_rollback", Env: "GSHARE_AUDIT_ALLOW_ROLLBACK", Flag: "allow-audit-rollback", Default: "false", Help: "start even if meta.db's audit log is behind its anchored checkpoint (after a deliberate restore; audited)",
-			set: boolean(func(c *Config) *bool { return &c.AllowAuditRollback })},
+			onOff: func(c *Config) *bool { return &c.AllowAuditRollback }},
 		{Key: "backup_interval", Env: "GSHARE_BACKUP_INTERVAL", Default: "0s", Help: "write a sealed backup of meta.db this often (0s: never; e.g. 24h)",
 			set: func(c *Config, v string) error {
 				d, err := time.ParseDuration(v)
@@ -272,7 +300,35 @@ func Settings() []Setting {
 		{Key: "log_level", Env: "GSHARE_LOG_LEVEL", Flag: "log-level", Default: "info", Help: "log level: debug, info, warn or error",
 			set: str(func(c *Config) *string { return &c.LogLevel })},
 	}
+	for i, st := range settings {
+		if st.onOff != nil {
+			settings[i].set = boolean(st.onOff)
+		}
+	}
+	return settings
 }
+
+// flagValue holds the text of a setting's flag until Load applies it with
+// the setting's own parser, so a flag and the environment variable or file
+// key of one setting accept the same values.
+type flagValue struct {
+	text   string
+	onOff  bool
+	preset string // shown as the default by --help
+}
+
+func (f *flagValue) String() string {
+	if f == nil {
+		return ""
+	}
+	return f.preset
+}
+
+func (f *flagValue) Set(v string) error { f.text = v; return nil }
+
+// IsBoolFlag lets an on/off setting's flag stand alone: the flag package
+// then reads "--flag" as "--flag=true", and takes a value only after "=".
+func (f *flagValue) IsBoolFlag() bool { return f.onOff }
 
 // Load builds the configuration of gshare serve from args (its flags,
 // without the command name) and environ (as os.Environ returns it). The
@@ -283,11 +339,16 @@ func Load(args, environ []string, out io.Writer) (*Config, error) {
 	fs := flag.NewFlagSet("gshare serve", flag.ContinueOnError)
 	fs.SetOutput(out)
 	file := fs.String("config", "", "configuration file (TOML, or YAML by extension); also GSHARE_CONFIG")
-	flagVals := map[string]*string{}
+	flagVals := map[string]*flagValue{}
 	for _, s := range settings {
 		if s.Flag != "" {
 			help := s.Help + " (" + s.Env + ")"
-			flagVals[s.Key] = fs.String(s.Flag, s.Default, help)
+			v := &flagValue{onOff: s.OnOff(), preset: s.Default}
+			if s.OnOff() && s.Default == "false" {
+				v.preset = "" // "(default false)" says nothing for an on/off flag
+			}
+			fs.Var(v, s.Flag, help)
+			flagVals[s.Key] = v
 		}
 	}
 	fs.Usage = func() {
@@ -304,7 +365,7 @@ func Load(args, environ []string, out io.Writer) (*Config, error) {
 		return nil, flag.ErrHelp
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (see gshare serve --help)", fs.Arg(0))
+		return nil, unexpectedArg(args, fs.Args(), settings)
 	}
 	env := map[string]string{}
 	for _, kv := range environ {
@@ -352,7 +413,7 @@ func Load(args, environ []string, out io.Writer) (*Config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for _, s := range settings {
 		if s.Flag != "" && set[s.Flag] {
-			apply(s, *flagVals[s.Key], "--"+s.Flag)
+			apply(s, flagVals[s.Key].text, "--"+s.Flag)
 		}
 	}
 	errs = append(errs, c.validate()...)
@@ -360,6 +421,24 @@ func Load(args, environ []string, out io.Writer) (*Config, error) {
 		return nil, fmt.Errorf("configuration: %w", errors.Join(errs...))
 	}
 	return c, nil
+}
+
+// unexpectedArg explains the first argument flag parsing left over. After
+// an on/off flag it is most likely that flag's value written with a
+// space, which Go's flag package (like most) does not take.
+func unexpectedArg(args, rest []string, settings []Setting) error {
+	arg := rest[0]
+	if i := len(args) - len(rest); i > 0 {
+		prev := strings.TrimLeft(args[i-1], "-")
+		for _, s := range settings {
+			if s.OnOff() && s.Flag == prev {
+				if _, err := strconv.ParseBool(arg); err == nil {
+					return fmt.Errorf("unexpected argument %q: --%s is on or off by itself; to set it, write --%s=%s", arg, s.Flag, s.Flag, arg)
+				}
+			}
+		}
+	}
+	return fmt.Errorf("unexpected argument %q (see gshare serve --help)", arg)
 }
 
 // readFile decodes a configuration file into dotted keys and string values.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,138 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	for _, s := range config.Settings() {
 		if !strings.Contains(string(readme), "| "+s.Key+" | "+s.Env+" |") {
 			t.Errorf("README's configuration table lacks %s (%s)", s.Key, s.Env)
+		}
+	}
+}
+
+// TestOnOffSettings: every on/off setting with a flag takes it bare, with
+// "=true" or "=false", and still from the environment and the file, the
+// flag winning. Issue 16: --allow-audit-rollback, as docs/operations.md
+// writes it, was refused ("flag needs an argument").
+func TestOnOffSettings(t *testing.T) {
+	flagged := 0
+	for _, s := range config.Settings() {
+		if !s.OnOff() {
+			if s.Default == "true" || s.Default == "false" {
+				t.Errorf("%s defaults to %s but is not an on/off setting", s.Key, s.Default)
+			}
+			continue
+		}
+		file := filepath.Join(t.TempDir(), "on.toml")
+		table, key, _ := strings.Cut(s.Key, ".")
+		toml := s.Key + " = true\n"
+		if key != "" {
+			toml = "[" + table + "]\n" + key + " = true\n"
+		}
+		if err := os.WriteFile(file, []byte(toml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			args []string
+			env  []string
+			want bool
+		}{
+			{nil, nil, s.Default == "true"},
+			{nil, []string{s.Env + "=true"}, true},
+			{nil, []string{s.Env + "=false"}, false},
+			{[]string{"--config", file}, nil, true},
+			{[]string{"--config", file}, []string{s.Env + "=false"}, false},
+		}
+		if s.Flag != "" {
+			flagged++
+			f := "--" + s.Flag
+			cases = append(cases, []struct {
+				args []string
+				env  []string
+				want bool
+			}{
+				{[]string{f}, nil, true},
+				{[]string{"-" + s.Flag}, nil, true},
+				{[]string{f + "=true"}, nil, true},
+				{[]string{f + "=false"}, nil, false},
+				{[]string{f + "=1"}, nil, true},
+				{[]string{f, "--addr", "127.0.0.1:9"}, nil, true},
+				{[]string{f + "=false"}, []string{s.Env + "=true"}, false},
+				{[]string{f}, []string{s.Env + "=false"}, true},
+				{[]string{"--config", file, f + "=false"}, nil, false},
+			}...)
+		}
+		for _, c := range cases {
+			cfg, err := config.Load(c.args, c.env, &bytes.Buffer{})
+			if err != nil {
+				t.Errorf("%s: Load(%q, %q): %v", s.Key, c.args, c.env, err)
+				continue
+			}
+			if got := config.BoolValue(s, cfg); got != c.want {
+				t.Errorf("%s: Load(%q, %q) = %v, want %v", s.Key, c.args, c.env, got, c.want)
+			}
+		}
+		if s.Flag == "" {
+			continue
+		}
+		for _, bad := range [][]string{{"--" + s.Flag + "=maybe"}, {"--" + s.Flag, "false"}} {
+			_, err := config.Load(bad, nil, &bytes.Buffer{})
+			if err == nil || !strings.Contains(err.Error(), s.Flag) {
+				t.Errorf("%s: Load(%q) = %v, want an error naming the flag", s.Key, bad, err)
+			}
+		}
+	}
+	if flagged == 0 {
+		t.Fatal("no on/off setting has a flag: the table test tests nothing")
+	}
+	_, err := config.Load([]string{"--allow-audit-rollback", "false"}, nil, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--allow-audit-rollback=false") {
+		t.Errorf("a value after a space: %v", err)
+	}
+	var help bytes.Buffer
+	config.Load([]string{"--help"}, nil, &help)
+	if !strings.Contains(help.String(), "-allow-audit-rollback\n") {
+		t.Errorf("--help shows --allow-audit-rollback as taking a value:\n%s", help.String())
+	}
+}
+
+// TestDocumentedCommandLines: every "gshare serve" command line written in
+// the README and the docs parses as written (only --config points at a
+// file of this test's).
+func TestDocumentedCommandLines(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gshare.toml")
+	if err := os.WriteFile(file, []byte("addr = \"127.0.0.1:8080\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]bool{}
+	for _, name := range append(docs, "../README.md") {
+		raw, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n, line := range strings.Split(string(raw), "\n") {
+			_, rest, ok := strings.Cut(line, "gshare serve")
+			if !ok {
+				continue
+			}
+			rest, _, _ = strings.Cut(rest, "`")
+			rest, _, _ = strings.Cut(rest, " #")
+			args := strings.Fields(rest)
+			for i := range args {
+				if i > 0 && args[i-1] == "--config" {
+					args[i] = file
+				}
+				if strings.HasPrefix(args[i], "-") {
+					found[strings.TrimLeft(strings.SplitN(args[i], "=", 2)[0], "-")] = true
+				}
+			}
+			if _, err := config.Load(args, nil, &bytes.Buffer{}); err != nil && !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("%s:%d: gshare serve%s: %v", name, n+1, rest, err)
+			}
+		}
+	}
+	for _, f := range []string{"config", "allow-audit-rollback", "help-config"} {
+		if !found[f] {
+			t.Errorf("no documented command line uses --%s: is the test reading the docs?", f)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -66,6 +67,8 @@ type Options struct {
 	// MaxUploadsPerUser bounds unfinished tus uploads; default 1000.
 	MaxUploadsPerUser int
 	Now               func() time.Time
+	// TrustedProxies are believed in X-Forwarded-For, as in api.Options.
+	TrustedProxies []netip.Prefix
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -126,7 +129,8 @@ func New(t testing.TB, o *Options) *Env {
 		Background: bg, AbortMultipart: e.Objects.AbortMultipart}
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
-		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now})
+		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
+			TrustedProxies: o.TrustedProxies})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,46 +51,248 @@ func FuzzCheckPassword(f *testing.F) {
 	})
 }
 
+// fail makes one failed attempt, which must be allowed.
+func fail(t *testing.T, th *auth.Throttle, user, addr string) {
+	t.Helper()
+	a, wait := th.Begin(user, addr)
+	if wait > 0 {
+		t.Fatalf("%s from %s: locked for %v", user, addr, wait)
+	}
+	a.Fail()
+}
+
 func TestThrottle(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	th := auth.NewThrottle()
 	th.Now = func() time.Time { return now }
-	for range 5 {
-		th.Fail("ed", "10.0.0.1")
+	th.Account.Forget = 0 // forgetting has its own test
+	for range 4 {
+		fail(t, th, "ed", "10.0.0.1")
 	}
 	if w := th.Wait("ed", "10.0.0.2"); w != 0 {
-		t.Fatalf("locked after the free failures: %v", w)
+		t.Fatalf("locked within the free failures: %v", w)
 	}
-	th.Fail("ed", "10.0.0.1")
+	fail(t, th, "ed", "10.0.0.1") // the fifth locks the account
 	if w := th.Wait("ed", "10.0.0.9"); w != 30*time.Second {
 		t.Fatalf("account lock %v", w)
 	}
-	if w := th.Wait("someone", "10.0.0.1"); w != 30*time.Second {
-		t.Fatalf("address lock %v", w)
+	if _, w := th.Begin("ed", "10.0.0.9"); w != 30*time.Second {
+		t.Fatalf("Begin on a locked account: %v", w)
 	}
-	th.Fail("ed", "10.0.0.1")
+	if w := th.Wait("someone", "10.0.0.1"); w != 0 {
+		t.Fatalf("one account's failures locked the address: %v", w)
+	}
+	now = now.Add(30 * time.Second)
+	fail(t, th, "ed", "10.0.0.1")
 	if w := th.Wait("ed", ""); w != time.Minute {
 		t.Fatalf("doubling: %v", w)
 	}
 	for range 30 {
-		th.Fail("ed", "10.0.0.1")
+		now = now.Add(th.Wait("ed", ""))
+		fail(t, th, "ed", "10.0.0.1")
 	}
 	if w := th.Wait("ed", ""); w != 15*time.Minute {
 		t.Fatalf("cap: %v", w)
 	}
-	if len(th.Lockouts()) != 2 {
-		t.Fatalf("lockouts %+v", th.Lockouts())
+	if lo := th.Lockouts(); len(lo) != 1 || lo[0].Key != "user:ed" || lo[0].Failures != 36 {
+		t.Fatalf("lockouts %+v", lo)
 	}
-	th.Succeed("ed")
-	if w := th.Wait("ed", "elsewhere"); w != 0 {
-		t.Fatalf("after success: %v", w)
+	now = now.Add(15 * time.Minute)
+	a, _ := th.Begin("ed", "10.0.0.1")
+	a.Succeed()
+	a.Fail() // no effect: the attempt is finished
+	if w := th.Wait("ed", "elsewhere"); w != 0 || len(th.Lockouts()) != 0 {
+		t.Fatalf("after success: %v %+v", w, th.Lockouts())
 	}
-	if w := th.Wait("other", "10.0.0.1"); w == 0 {
-		t.Fatal("a success cleared the address lock")
+	for range 4 { // the count started again
+		fail(t, th, "ed", "10.0.0.1")
 	}
-	now = now.Add(16 * time.Minute)
-	if w := th.Wait("other", "10.0.0.1"); w != 0 {
-		t.Fatalf("lock outlived its time: %v", w)
+	if w := th.Wait("ed", ""); w != 0 {
+		t.Fatalf("count not cleared by the success: %v", w)
+	}
+}
+
+// TestThrottleReservesBeforeChecking: thirty attempts at once for one
+// account get five places; the rest are refused before any is checked.
+func TestThrottleReservesBeforeChecking(t *testing.T) {
+	th := auth.NewThrottle()
+	var held []*auth.Attempt
+	refused := 0
+	for range 30 {
+		a, wait := th.Begin("ed", "10.0.0.1")
+		switch {
+		case wait > 0:
+			refused++
+		case a != nil:
+			held = append(held, a)
+		}
+	}
+	if len(held) != 5 || refused != 25 {
+		t.Fatalf("%d reserved, %d refused; want 5 and 25", len(held), refused)
+	}
+	// The right password among them does not reopen the budget while
+	// the others are being checked: the burst stays at five checks.
+	held[2].Succeed()
+	if _, w := th.Begin("ed", "10.0.0.1"); w == 0 {
+		t.Fatal("a success amid the burst let a sixth attempt in")
+	}
+	for i, h := range held {
+		if i != 2 {
+			h.Fail()
+		}
+	}
+	if lo := th.Lockouts(); len(lo) != 1 || lo[0].Key != "user:ed" || lo[0].Failures != 5 {
+		t.Fatalf("lockouts %+v", lo)
+	}
+	// Alone, a success clears the account.
+	th.Clear("user:ed")
+	fail(t, th, "ed", "10.0.0.1")
+	a, _ := th.Begin("ed", "10.0.0.1")
+	a.Succeed()
+	for range 4 {
+		fail(t, th, "ed", "10.0.0.1")
+	}
+	if w := th.Wait("ed", "10.0.0.1"); w != 0 {
+		t.Fatalf("a success did not clear the account: %v", w)
+	}
+}
+
+// TestThrottleWithdraw: an attempt that ends without a verdict, or a right
+// password, gives back the address's place and the lockout it set.
+func TestThrottleWithdraw(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle()
+	th.Now = func() time.Time { return now }
+	th.Address.Free = 3
+	fail(t, th, "a", "10.0.0.1")
+	fail(t, th, "b", "10.0.0.1")
+	a, _ := th.Begin("c", "10.0.0.1") // the third locks the address while it runs
+	if w := th.Wait("d", "10.0.0.1"); w == 0 {
+		t.Fatal("the attempt in flight does not count")
+	}
+	a.Succeed()
+	if w := th.Wait("d", "10.0.0.1"); w != 0 {
+		t.Fatalf("a right password left the address locked: %v", w)
+	}
+	a, _ = th.Begin("c", "10.0.0.1")
+	a.Abandon()
+	a.Abandon()
+	if w := th.Wait("d", "10.0.0.1"); w != 0 {
+		t.Fatalf("an abandoned attempt left the address locked: %v", w)
+	}
+	fail(t, th, "d", "10.0.0.1")
+	if w := th.Wait("e", "10.0.0.1"); w != 30*time.Second {
+		t.Fatalf("address lock %v", w)
+	}
+}
+
+// TestThrottleOffice: many people behind one NAT address. One account's
+// failures lock that account only; the address locks after its own, much
+// higher, limit, and then only for itself.
+func TestThrottleOffice(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle()
+	th.Now = func() time.Time { return now }
+	const nat = "203.0.113.7"
+	for range 5 {
+		fail(t, th, "somsak", nat)
+	}
+	if th.Wait("somsak", nat) == 0 {
+		t.Fatal("the account is not locked")
+	}
+	for i := range auth.DefaultAddressLimit.Free - 6 {
+		fail(t, th, fmt.Sprintf("staff%d", i%24), nat) // at most four each: never an account lockout
+	}
+	if w := th.Wait("noy", nat); w != 0 {
+		t.Fatalf("the office is locked out before its limit: %v", w)
+	}
+	fail(t, th, "noy", nat) // the hundredth failure from the address
+	if w := th.Wait("noy", nat); w != 30*time.Second {
+		t.Fatalf("address lock %v", w)
+	}
+	if w := th.Wait("noy", "198.51.100.1"); w != 0 {
+		t.Fatalf("the address lock reaches other addresses: %v", w)
+	}
+	keys := map[string]bool{}
+	for _, l := range th.Lockouts() {
+		keys[l.Key] = true
+	}
+	if len(keys) != 2 || !keys["user:somsak"] || !keys["addr:"+nat] {
+		t.Fatalf("lockouts %v", keys)
+	}
+	// An hour later, sixty of the address's failures are forgotten.
+	now = now.Add(time.Hour)
+	for range 59 {
+		fail(t, th, "noy", nat)
+		th.Clear("user:noy")
+	}
+	if w := th.Wait("someone", nat); w != 0 {
+		t.Fatalf("failures not forgotten: %v", w)
+	}
+}
+
+func TestThrottleForgets(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	th := auth.NewThrottle()
+	th.Now = func() time.Time { return now }
+	for range 4 {
+		fail(t, th, "ed", "10.0.0.1")
+	}
+	now = now.Add(30 * time.Minute) // two forgotten
+	fail(t, th, "ed", "10.0.0.1")
+	fail(t, th, "ed", "10.0.0.1")
+	if w := th.Wait("ed", ""); w != 0 {
+		t.Fatalf("old failures still count: %v", w)
+	}
+	fail(t, th, "ed", "10.0.0.1")
+	if w := th.Wait("ed", ""); w != 30*time.Second {
+		t.Fatalf("lock %v", w)
+	}
+}
+
+func TestThrottleKeys(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"10.0.0.1", "addr:10.0.0.1"},
+		{"::ffff:10.0.0.1", "addr:10.0.0.1"},
+		{"2001:db8:1:2:3:4:5:6", "addr:2001:db8:1:2::/64"},
+		{"2001:db8:1:2::9%eth0", "addr:2001:db8:1:2::/64"},
+		{"", "addr:"},
+	} {
+		if got := auth.AddressKey(c.in); got != c.want {
+			t.Errorf("AddressKey(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	th := auth.NewThrottle()
+	huge := strings.Repeat("ສ", 1<<20)
+	for range 5 {
+		fail(t, th, huge, strings.Repeat("x", 1<<20))
+	}
+	for _, l := range th.Lockouts() {
+		if len(l.Key) > 300 {
+			t.Errorf("a key of %d bytes", len(l.Key))
+		}
+	}
+	if th.Wait(huge, "") == 0 {
+		t.Error("a capped name is not locked")
+	}
+}
+
+// TestThrottleBounded: a scan from many addresses cannot grow the table
+// without bound, and never drops a lockout in force.
+func TestThrottleBounded(t *testing.T) {
+	th := auth.NewThrottle()
+	for range 5 {
+		fail(t, th, "ed", "10.0.0.1")
+	}
+	for i := range 120_000 {
+		fail(t, th, "x", netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String())
+		th.Clear("user:x")
+	}
+	if n := th.Len(); n > 100_000 {
+		t.Fatalf("%d keys", n)
+	}
+	if th.Wait("ed", "") == 0 {
+		t.Fatal("a lockout was dropped")
 	}
 }
 

@@ -61,13 +61,27 @@ func NewToken(prefix string) (string, meta.Hash) {
 // HashToken returns the stored form of a token.
 func HashToken(tok string) meta.Hash { return sha256.Sum256([]byte(tok)) }
 
+// slot waits for one of the password-check slots; the returned function
+// gives it back.
+func (m *Manager) slot() func() {
+	if m.slots == nil {
+		return func() {}
+	}
+	m.slots <- struct{}{}
+	return func() { <-m.slots }
+}
+
+// Verify checks a password against a stored hash (a share link's) in one
+// of the bounded password-check slots.
+func (m *Manager) Verify(hash, password string) error {
+	defer m.slot()()
+	return CheckPassword(hash, password)
+}
+
 // CheckPassword verifies a user's password. Unknown users, disabled users
 // and wrong passwords all take one argon2id computation.
 func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
-	if m.slots != nil {
-		m.slots <- struct{}{}
-		defer func() { <-m.slots }()
-	}
+	defer m.slot()()
 	u, err := m.DB.User(username)
 	if errors.Is(err, meta.ErrNotFound) {
 		CheckPassword(m.dummy, password)

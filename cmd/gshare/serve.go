@@ -172,7 +172,9 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL,
-			TrashRetention: cfg.TrashRetention})
+			TrashRetention: cfg.TrashRetention,
+			AccountLimit: auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
+			AddressLimit: auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
 	if err != nil {
 		return nil, err
 	}
