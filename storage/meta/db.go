@@ -239,12 +239,18 @@ func (db *DB) SetValueOnce(key string, value []byte) ([]byte, error) {
 func (db *DB) Snapshot(fn func(size int64, r io.Reader) error) error {
 	return db.bolt.View(func(tx *bolt.Tx) error {
 		pr, pw := io.Pipe()
+		done := make(chan struct{})
 		go func() {
+			defer close(done)
 			_, err := tx.WriteTo(pw)
 			pw.CloseWithError(err)
 		}()
 		err := fn(tx.Size(), pr)
 		pr.CloseWithError(errors.New("meta: snapshot reader closed"))
+		// WriteTo reads the transaction's pages: it must be done before the
+		// transaction closes, also when fn stopped reading early (a backup
+		// download whose client went away).
+		<-done
 		return err
 	})
 }

@@ -3,6 +3,7 @@ package meta_test
 import (
 	"context"
 	"errors"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -424,5 +425,32 @@ func TestLockedAndReopen(t *testing.T) {
 	defer db.Close()
 	if id2, _ := db.InstanceID(); id2 != id || len(id) != 32 {
 		t.Fatalf("instance id %q then %q", id, id2)
+	}
+}
+
+// TestSnapshotStopsEarly: a reader that stops before the end (a backup
+// download whose client left) must not leave the copy running on a closed
+// transaction.
+func TestSnapshotStopsEarly(t *testing.T) {
+	db := openDB(t)
+	for i := range 200 {
+		write(t, db, "/finance/f"+string(rune('a'+i%26))+string(rune('a'+i/26)), byte(i))
+	}
+	gone := errors.New("client gone")
+	for i := range 40 {
+		err := db.Snapshot(func(size int64, r io.Reader) error {
+			if i%2 == 0 {
+				return gone // before reading a byte
+			}
+			var b [100]byte
+			_, err := io.ReadFull(r, b[:])
+			return err
+		})
+		if err != nil && !errors.Is(err, gone) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Lookup(path(t, "/finance/faa")); err != nil {
+		t.Fatal(err)
 	}
 }
