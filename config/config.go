@@ -255,7 +255,7 @@ func Settings() []Setting {
 			set: dur(func(c *Config) *time.Duration { return &c.TrashRetention })},
 		{Key: "audit_retention", Env: "GSHARE_AUDIT_RETENTION", Default: "0s", Help: "how long audit entries are kept (0s: forever); pruning keeps the log verifiable",
 			set: dur(func(c *Config) *time.Duration { return &c.AuditRetention })},
-		{Key: "audit_allow_rollback", Env: "GSHARE_AUDIT_ALLOW_ROLLBACK", Flag: "allow-audit-rollback", Default: "false", Help: "start even if meta.db's audit log is behind its anchored checkpoint (after a deliberate restore; audited)",
+		{Key: "audit_allow_rollback", Env: "GSHARE_AUDIT_ALLOW_ROLLBACK", Flag: "allow-audit-rollback", Default: "false", Help: "start even if meta.db's audit log is behind or inconsistent with its anchored checkpoints (after a deliberate restore); audited, and starts a new audit epoch so later restarts need no override",
 			onOff: func(c *Config) *bool { return &c.AllowAuditRollback }},
 		{Key: "backup_interval", Env: "GSHARE_BACKUP_INTERVAL", Default: "0s", Help: "write a sealed backup of meta.db this often (0s: never; e.g. 24h)",
 			set: func(c *Config, v string) error {
