@@ -76,7 +76,7 @@ func (s *Server) aimedAt(r *http.Request, rq *request) (docpath.Path, string) {
 		if s.d.Uploads == nil {
 			break
 		}
-		if u, err := s.d.Uploads.Lookup(rq.escaped); err == nil {
+		if u, err := s.d.Uploads.Get(rq.escaped); err == nil {
 			if p, err := docpath.Parse(u.Path); err == nil {
 				return p, ""
 			}

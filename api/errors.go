@@ -88,6 +88,14 @@ func (s *Server) errorResponse(err error, status int) (int, string, string) {
 		return http.StatusGone, "cursor_expired", "the cursor is older than the kept history; list the tree again and continue from the cursor it returns"
 	case errors.Is(err, docstore.ErrSizeMismatch), errors.Is(err, io.ErrUnexpectedEOF):
 		return http.StatusBadRequest, "incomplete_body", "the request body was shorter or longer than announced"
+	case errors.Is(err, uploads.ErrNotFound):
+		return http.StatusNotFound, "no_such_upload", "no such upload (finished, expired or terminated)"
+	case errors.Is(err, uploads.ErrBusy):
+		return http.StatusLocked, "upload_busy", "another request is still writing this upload; ask for its offset with HEAD and try again"
+	case errors.Is(err, uploads.ErrOffset):
+		return http.StatusConflict, "mismatched_offset", "the chunk does not start at the upload's offset; ask for it with HEAD"
+	case errors.Is(err, uploads.ErrLength), errors.Is(err, uploads.ErrIncomplete):
+		return http.StatusBadRequest, "bad_length", "the upload's length is impossible or not reached"
 	case errors.Is(err, uploads.ErrChecksum):
 		return 460, "checksum_mismatch", "the uploaded bytes do not match the announced sha256 (did the file change while it was sent?); upload it again"
 	case errors.Is(err, uploads.ErrBadMetadata):

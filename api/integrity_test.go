@@ -326,7 +326,7 @@ func TestIntegrityTusStagingBlob(t *testing.T) {
 			if r := e.TusPatch(tok, loc, 0, data[:100_000]); r.Status != 204 {
 				t.Fatalf("%s: first PATCH: %d %s", tc.name, r.Status, r.Body)
 			}
-			u, err := e.Uploads.Lookup(loc[len("/api/v1/uploads/"):])
+			u, err := e.Uploads.Get(loc[len("/api/v1/uploads/"):])
 			if err != nil || len(u.Stages) != 1 {
 				t.Fatalf("%s: %d stages, %v", tc.name, len(u.Stages), err)
 			}

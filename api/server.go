@@ -169,7 +169,7 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	if d.Uploads != nil {
 		var err error
-		if s.tus, err = s.newTus(d.Uploads, o.MaxUploadSize); err != nil {
+		if s.tus, err = s.newTus(o.MaxUploadSize); err != nil {
 			return nil, fmt.Errorf("api: tus handler: %w", err)
 		}
 	}
@@ -346,7 +346,14 @@ type request struct {
 	viaCookie bool
 	path      docpath.Path // the parsed document path of document routes
 	hasPath   bool
-	share     *meta.Share // the link of a share download
+	share     *meta.Share  // the link of a share download
+	upload    *meta.Upload // the tus upload of the request, read once (uploadAccess, or created)
+	// tusCtx is the context tusd runs in; tusCancel stops it, with a
+	// cause tusd understands (shutdown, another request for the upload).
+	tusCtx    context.Context
+	tusCancel context.CancelCauseFunc
+	turn      *tusTurn // the request's hold on its upload
+	cleanups  []func() // run when the request is done (locks to release)
 	bodyIn    *countingBody
 	davErr    error // why the WebDAV file system failed, for davWriter
 	shortETag bool  // WebDAV: ETags are davETag
@@ -392,6 +399,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				s.writeError(rw, rq, err)
 			}
 			s.finish(rq, r, rw, err, false)
+		}
+	}()
+	defer func() {
+		for _, f := range rq.cleanups {
+			f()
 		}
 	}()
 	var err error

@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 	exslog "golang.org/x/exp/slog"
 
 	"gshare/acl"
@@ -27,13 +28,14 @@ const uploadsBase = "/api/v1/uploads/"
 // newTus builds tusd's handler over G-Share's upload store. tusd parses the
 // protocol; G-Share's router authenticates, authorises and audits every
 // request before tusd sees it (tusd's hooks alone would miss PATCH).
-func (s *Server) newTus(store *uploads.Store, maxSize int64) (*handler.UnroutedHandler, error) {
+func (s *Server) newTus(maxSize int64) (*handler.UnroutedHandler, error) {
 	composer := handler.NewStoreComposer()
-	ts := &tusStore{st: store, s: s}
+	ts := tusStore{s: s}
 	composer.UseCore(ts)
 	composer.UseTerminater(ts)
 	composer.UseLengthDeferrer(ts)
-	memorylocker.New().UseIn(composer)
+	// No tusd locker: uploadAccess takes the upload (uploads.Store.Open)
+	// before tusd runs, so the record it reads there serves the request.
 	return handler.NewUnroutedHandler(handler.Config{
 		StoreComposer:        composer,
 		BasePath:             uploadsBase,
@@ -103,7 +105,8 @@ func (uploadCreateAccess) check(s *Server, r *http.Request, rq *request) error {
 // uploadAccess authorises a request on an existing upload: only its owner
 // may touch it, and only while still allowed to write its destination.
 // Another user's upload id answers 404, like a missing one, so ids cannot
-// be probed.
+// be probed. The record read here is the request's: the store's calls
+// below keep it up to date, so a PATCH reads it once.
 type uploadAccess struct{}
 
 func (uploadAccess) String() string { return "upload:owner+write" }
@@ -113,21 +116,80 @@ func (uploadAccess) check(s *Server, r *http.Request, rq *request) error {
 		return err
 	}
 	rq.authz = true
-	u, err := s.d.Uploads.Lookup(rq.escaped)
-	if errors.Is(err, meta.ErrNotFound) || err == nil && u.Owner != rq.user.Username {
+	// The upload is the request's until it ends: a request still holding
+	// it (a client that came back on a new connection) is asked to store
+	// what it has and let go.
+	rq.tusCtx, rq.tusCancel = context.WithCancelCause(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), lockWait)
+	rq.turn = &tusTurn{cancel: rq.tusCancel}
+	u, release, err := s.d.Uploads.Open(ctx, rq.escaped, rq.user.Username, rq.turn.interrupt)
+	cancel()
+	if err == nil {
+		rq.cleanups = append(rq.cleanups, release)
+	}
+	if errors.Is(err, uploads.ErrNotFound) {
 		rq.entry.Object = rq.escaped
-		return &httpError{status: http.StatusNotFound, code: "no_such_upload", msg: "no such upload (finished, expired or terminated)"}
+		return errNoSuchUpload
 	}
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = u.ID
+	rq.entry.Object, rq.upload = u.ID, u
 	p, err := docpath.Parse(u.Path)
 	if err != nil {
 		return err
 	}
 	return s.authorize(rq, p, acl.ActWrite)
 }
+
+// tusTurn is a request's hold on an upload. Another request for the
+// upload asks it to let go (interrupt): if it is writing, tusd is told to
+// stop reading the body (ErrUploadInterrupted; what arrived is stored);
+// if it has not started writing yet, it will not. The interrupt waits for
+// the write to have begun because tusd only knows how to stop a body it
+// has opened (cancelling earlier races with it).
+type tusTurn struct {
+	mu      sync.Mutex
+	cancel  context.CancelCauseFunc
+	writing bool
+	wanted  bool
+}
+
+func (t *tusTurn) interrupt() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.wanted = true
+	if t.writing {
+		t.cancel(handler.ErrUploadInterrupted)
+	}
+}
+
+// write runs fn as the request's write unless it was asked to let go.
+func (t *tusTurn) write(fn func() (int64, error)) (int64, error) {
+	if t == nil {
+		return fn()
+	}
+	t.mu.Lock()
+	if t.wanted {
+		t.mu.Unlock()
+		return 0, handler.ErrUploadInterrupted
+	}
+	t.writing = true
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		t.writing = false
+		t.mu.Unlock()
+	}()
+	return fn()
+}
+
+// lockWait is how long a request waits for another request on the same
+// upload to let go (it stores what it has first), as tusd's own locker
+// would.
+const lockWait = 20 * time.Second
+
+var errNoSuchUpload = &httpError{status: http.StatusNotFound, code: "no_such_upload", msg: "no such upload (finished, expired or terminated)"}
 
 // tusCreate handles POST: per-user limits, then tusd.
 func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -147,7 +209,6 @@ func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := checkOffsetContentType(r); err != nil {
 		return err
 	}
-	r = r.WithContext(uploads.WithOwner(r.Context(), rq.user.Username))
 	return s.runTus(w, r, rq, s.tus.PostFile)
 }
 
@@ -195,11 +256,13 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h h
 	u := *r.URL
 	u.Path, u.RawPath = rq.escaped, ""
 	r2.URL = &u
-	ctx, cancel := context.WithCancelCause(r.Context())
-	defer cancel(nil)
-	r2 = r2.WithContext(context.WithValue(ctx, tusRequestKey{}, rq))
+	if rq.tusCtx == nil {
+		rq.tusCtx, rq.tusCancel = context.WithCancelCause(r.Context())
+	}
+	defer rq.tusCancel(nil)
+	r2 = r2.WithContext(context.WithValue(rq.tusCtx, tusRequestKey{}, rq))
 	s.mu.Lock()
-	s.tusReqs[rq] = cancel
+	s.tusReqs[rq] = rq.tusCancel
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -241,7 +304,7 @@ func (w *tusWriter) WriteHeader(code int) {
 		}
 		if id != "" {
 			w.rq.entry.Object = id
-			if u, err := w.s.d.Uploads.Lookup(id); err == nil {
+			if u := w.rq.upload; u != nil && u.ID == id {
 				h.Set("Upload-Expires", u.Expires.UTC().Format(http.TimeFormat))
 			}
 		}
@@ -282,41 +345,65 @@ func (w *tusWriter) flush() error {
 // Unwrap gives tusd's ResponseController the connection (read deadlines).
 func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// tusStore passes the upload store's errors through the API's one error
-// mapping before tusd sees them, so tusd answers with G-Share's statuses and
+// tusStore is tusd's data store over G-Share's uploads. tusd only parses
+// the protocol: by the time it calls here, the router has authenticated,
+// authorised and loaded the upload of the request (on tusd's context),
+// so nothing is read twice; errors go through the API's one error mapping
+// before tusd sees them, so tusd answers with G-Share's statuses and
 // messages (503 when S3 is down, never an internal error text).
-type tusStore struct {
-	st *uploads.Store
-	s  *Server
-}
+type tusStore struct{ s *Server }
 
-func (t *tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
-	u, err := t.st.NewUpload(ctx, info)
+var (
+	_ handler.DataStore               = tusStore{}
+	_ handler.TerminaterDataStore     = tusStore{}
+	_ handler.LengthDeferrerDataStore = tusStore{}
+)
+
+func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
+	rq := tusRequest(ctx)
+	if rq == nil || rq.user == nil {
+		return nil, t.s.tusError(ctx, errors.New("api: tus creation outside a signed-in request"))
+	}
+	p, err := docpath.Parse(info.MetaData["path"])
 	if err != nil {
 		return nil, t.s.tusError(ctx, err)
 	}
-	return &tusUpload{u: u, t: t}, nil
-}
-
-func (t *tusStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
-	u, err := t.st.GetUpload(ctx, id)
+	size := info.Size
+	if info.SizeIsDeferred {
+		size = -1
+	}
+	u, err := t.s.d.Uploads.Create(rq.user.Username, p, size, info.MetaData)
 	if err != nil {
 		return nil, t.s.tusError(ctx, err)
 	}
-	return &tusUpload{u: u, t: t}, nil
+	rq.upload = &u
+	return &tusUpload{s: t.s, u: &u}, nil
 }
 
-func (t *tusStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
+func (t tusStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
+	if rq := tusRequest(ctx); rq != nil && rq.upload != nil && rq.upload.ID == id {
+		return &tusUpload{s: t.s, u: rq.upload}, nil
+	}
+	// Only requests uploadAccess did not see: none that tusd routes here.
+	u, err := t.s.d.Uploads.Get(id)
+	if err != nil {
+		return nil, t.s.tusError(ctx, err)
+	}
+	return &tusUpload{s: t.s, u: &u}, nil
+}
+
+func (t tusStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
 	return u.(*tusUpload)
 }
 
-func (t *tusStore) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
+func (t tusStore) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDeclarableUpload {
 	return u.(*tusUpload)
 }
 
+// tusUpload is one upload, its record kept current by the store's calls.
 type tusUpload struct {
-	u handler.Upload
-	t *tusStore
+	s *Server
+	u *meta.Upload
 }
 
 // tusRequestKey carries the request on the context tusd passes to the
@@ -329,20 +416,28 @@ func tusRequest(ctx context.Context) *request {
 	return rq
 }
 
+func (u *tusUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
+	info := handler.FileInfo{ID: u.u.ID, Size: u.u.Size, Offset: u.u.Offset, MetaData: u.u.MetaData}
+	if u.u.Size < 0 {
+		info.Size, info.SizeIsDeferred = 0, true
+	}
+	return info, nil
+}
+
 // WriteChunk stores a chunk. The request's audit entry counts the bytes
 // the store kept (durable, sealed), also when the chunk failed part-way:
 // a PATCH cut off after 4.6 MB is an error that kept 4.6 MB.
 func (u *tusUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (int64, error) {
-	n, err := u.u.WriteChunk(ctx, off, src)
-	if rq := tusRequest(ctx); rq != nil {
+	rq := tusRequest(ctx)
+	var turn *tusTurn
+	if rq != nil {
+		turn = rq.turn
+	}
+	n, err := turn.write(func() (int64, error) { return u.s.d.Uploads.Write(ctx, u.u, off, src) })
+	if rq != nil {
 		rq.entry.Bytes += n
 	}
-	return n, u.t.s.tusError(ctx, err)
-}
-
-func (u *tusUpload) GetInfo(ctx context.Context) (handler.FileInfo, error) {
-	i, err := u.u.GetInfo(ctx)
-	return i, u.t.s.tusError(ctx, err)
+	return n, u.s.tusError(ctx, err)
 }
 
 func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
@@ -353,23 +448,19 @@ func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 // records the version in its audit entry: that is how reports count a tus
 // upload once, however many PATCHes it took.
 func (u *tusUpload) FinishUpload(ctx context.Context) error {
-	f, ok := u.u.(uploads.Finisher)
-	if !ok {
-		return u.t.s.tusError(ctx, u.u.FinishUpload(ctx))
-	}
-	v, err := f.Finish(ctx)
+	v, err := u.s.d.Uploads.Finish(ctx, u.u)
 	if rq := tusRequest(ctx); rq != nil && err == nil {
 		rq.entry.Version = v.Number
 	}
-	return u.t.s.tusError(ctx, err)
+	return u.s.tusError(ctx, err)
 }
 
 func (u *tusUpload) Terminate(ctx context.Context) error {
-	return u.t.s.tusError(ctx, u.t.st.AsTerminatableUpload(u.u).Terminate(ctx))
+	return u.s.tusError(ctx, u.s.d.Uploads.Terminate(ctx, u.u))
 }
 
 func (u *tusUpload) DeclareLength(ctx context.Context, n int64) error {
-	return u.t.s.tusError(ctx, u.t.st.AsLengthDeclarableUpload(u.u).DeclareLength(ctx, n))
+	return u.s.tusError(ctx, u.s.d.Uploads.DeclareLength(u.u, n))
 }
 
 // tusError turns a store error into a tusd error carrying the status and

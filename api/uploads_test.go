@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 	"gshare/storage/objstore/miniotest"
+	"gshare/storage/uploads"
 )
 
 const part = crypt.DefaultPartSize
@@ -162,7 +164,7 @@ func TestUploadDisconnect(t *testing.T) {
 		}
 		salts := map[string]bool{}
 		record := func() {
-			u, err := e.Uploads.Lookup(loc[len("/api/v1/uploads/"):])
+			u, err := e.Uploads.Get(loc[len("/api/v1/uploads/"):])
 			if err != nil {
 				return
 			}
@@ -514,5 +516,51 @@ func TestUploadChecks(t *testing.T) {
 	}
 	if n, _ := e.Uploads.Count("ed"); n != 0 {
 		t.Fatalf("%d uploads left behind", n)
+	}
+}
+
+// countingRecords counts the reads of upload records.
+type countingRecords struct {
+	uploads.Records
+	reads atomic.Int64
+}
+
+func (c *countingRecords) Upload(id string) (meta.Upload, error) {
+	c.reads.Add(1)
+	return c.Records.Upload(id)
+}
+
+// TestPatchReadsItsUploadOnce: a PATCH, the last one included, reads its
+// upload's record from meta.db once (it used to read it five or six times,
+// through two adapters).
+func TestPatchReadsItsUploadOnce(t *testing.T) {
+	var rec *countingRecords
+	e := apitest.New(t, &apitest.Options{UploadRecords: func(r uploads.Records) uploads.Records {
+		rec = &countingRecords{Records: r}
+		return rec
+	}})
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	data := bytes.Repeat([]byte("ລາວ"), 1<<20)
+	loc := e.TusCreate(tok, "/finance/once.bin", int64(len(data)))
+	for _, r := range [][2]int{{0, 1 << 20}, {1 << 20, 2 << 20}, {2 << 20, len(data)}} {
+		before := rec.reads.Load()
+		if p := e.TusPatch(tok, loc, int64(r[0]), data[r[0]:r[1]]); p.Status != 204 {
+			t.Fatalf("PATCH: %d %s", p.Status, p.Body)
+		}
+		if n := rec.reads.Load() - before; n != 1 {
+			t.Errorf("PATCH of bytes %d-%d read the upload record %d times", r[0], r[1], n)
+		}
+	}
+	if h := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0"); h.Status != 404 {
+		t.Fatalf("HEAD after the last PATCH: %d", h.Status)
+	}
+	loc = e.TusCreate(tok, "/finance/head.bin", 10)
+	before := rec.reads.Load()
+	if h := e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0"); h.Status != 200 {
+		t.Fatalf("HEAD: %d", h.Status)
+	}
+	if n := rec.reads.Load() - before; n != 1 {
+		t.Errorf("HEAD read the record %d times", n)
 	}
 }

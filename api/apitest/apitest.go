@@ -69,6 +69,9 @@ type Options struct {
 	Now               func() time.Time
 	// TrustedProxies are believed in X-Forwarded-For, as in api.Options.
 	TrustedProxies []netip.Prefix
+	// UploadRecords, if set, wraps the upload records the tus store uses
+	// (to count reads).
+	UploadRecords func(uploads.Records) uploads.Records
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -118,7 +121,11 @@ func New(t testing.TB, o *Options) *Env {
 	if o.Now != nil {
 		e.Auth.Now = o.Now
 	}
-	e.Uploads = uploads.New(e.DB, e.Objects, ring, uploads.Options{Log: log, Now: o.Now})
+	var records uploads.Records = e.DB
+	if o.UploadRecords != nil {
+		records = o.UploadRecords(records)
+	}
+	e.Uploads = uploads.New(records, e.Docs, uploads.Options{Log: log, Now: o.Now})
 	ready := map[string]api.Checker{"meta": func(context.Context) error { return e.DB.Ping() }}
 	if p, ok := e.Objects.(objstore.Pinger); ok {
 		ready["objects"] = p.Ping

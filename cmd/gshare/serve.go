@@ -157,7 +157,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if p, ok := a.objs.(objstore.Pinger); ok {
 		ready["objects"] = p.Ping
 	}
-	a.uploads = uploads.New(db, a.objs, ring, uploads.Options{Expiry: cfg.UploadExpiry, Log: log})
+	a.uploads = uploads.New(db, a.docs, uploads.Options{Expiry: cfg.UploadExpiry, Log: log})
 	if n, err := a.uploads.Recover(ctx); err != nil {
 		return nil, fmt.Errorf("recover finished uploads: %w", err)
 	} else if n > 0 {

@@ -47,13 +47,13 @@ func write(t *testing.T, db *meta.DB, p string, sum byte) (meta.Node, meta.Versi
 }
 
 func commit(db *meta.DB, p docpath.Path, sum byte, ifMatch *meta.Hash, ifNone bool) (meta.Node, meta.Version, error) {
-	w, err := db.BeginWrite(p)
+	w, err := db.BeginWrite(p, "")
 	if err != nil {
 		return meta.Node{}, meta.Version{}, err
 	}
 	return db.Commit(meta.Commit{Write: w, Path: p, Size: int64(sum), PartSize: 5 << 20,
 		SHA256: meta.Hash{sum}, DEK: []byte("dek"), KEKVersion: 1, Author: "alice",
-		IfMatch: ifMatch, IfNoneMatch: ifNone, Pending: true})
+		IfMatch: ifMatch, IfNoneMatch: ifNone})
 }
 
 func TestDepartments(t *testing.T) {
@@ -137,7 +137,7 @@ func TestTreeErrors(t *testing.T) {
 		fn   func() error
 	}{
 		{"write below a file", meta.ErrNotDir, func() error { _, _, err := commit(db, path(t, "/finance/file/x"), 1, nil, false); return err }},
-		{"write to a folder", meta.ErrIsDir, func() error { _, err := db.BeginWrite(path(t, "/finance")); return err }},
+		{"write to a folder", meta.ErrIsDir, func() error { _, err := db.BeginWrite(path(t, "/finance"), ""); return err }},
 		{"mkdir exists", meta.ErrExists, func() error { _, err := db.Mkdir(path(t, "/finance/file"), false, "a"); return err }},
 		{"mkdir -p over file", meta.ErrExists, func() error { _, err := db.Mkdir(path(t, "/finance/file"), true, "a"); return err }},
 		{"mkdir missing parent", meta.ErrNotFound, func() error { _, err := db.Mkdir(path(t, "/finance/x/y"), false, "a"); return err }},
@@ -158,7 +158,7 @@ func TestTreeErrors(t *testing.T) {
 			_, err := db.Move(path(t, "/finance/other"), path(t, "/hr/other"), meta.MoveOptions{})
 			return err
 		}},
-		{"write to unknown dept", meta.ErrNotFound, func() error { _, err := db.BeginWrite(path(t, "/nodept/x")); return err }},
+		{"write to unknown dept", meta.ErrNotFound, func() error { _, err := db.BeginWrite(path(t, "/nodept/x"), ""); return err }},
 	}
 	for _, tt := range tests {
 		if err := tt.fn(); !errors.Is(err, tt.err) {
@@ -293,7 +293,7 @@ func TestOverwriteOnMove(t *testing.T) {
 
 func TestRecoverWrites(t *testing.T) {
 	db := openDB(t)
-	if _, err := db.BeginWrite(path(t, "/finance/x")); err != nil {
+	if _, err := db.BeginWrite(path(t, "/finance/x"), ""); err != nil {
 		t.Fatal(err)
 	}
 	n, err := db.RecoverWrites(time.Now().Add(time.Minute))

@@ -150,6 +150,7 @@ func (db *DB) Shred(dept string) (map[string]string, error) {
 			for _, s := range u.Stages {
 				queueGC(tx, s.Key, ch.now)
 			}
+			tx.Bucket(bucketPending).Delete([]byte(u.Write.Object))
 			queueGC(tx, u.Write.Object, ch.now)
 			if err := ub.Delete([]byte(u.ID)); err != nil {
 				return err

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-
-	"gshare/storage/docpath"
 )
 
 // Upload is the durable state of a resumable (tus) upload. Offset counts
@@ -57,18 +55,6 @@ func (u *Upload) Committed() int64 {
 		n += p.Plain
 	}
 	return n
-}
-
-// ReserveWrite allocates an object key and write sequence for a write to p
-// without recording anything: the caller records them with the upload.
-func (db *DB) ReserveWrite(p docpath.Path) (Write, error) {
-	var w Write
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		var err error
-		w, err = allocWrite(tx, p, db.now().UTC())
-		return err
-	})
-	return w, err
 }
 
 // CreateUpload stores a new upload.
@@ -124,21 +110,41 @@ func (db *DB) UpdateUpload(id string, garbage []string, fn func(*Upload) error) 
 	return u, err
 }
 
-// DeleteUpload removes an upload and queues the given objects (its staging
-// blobs, its object) for deletion.
+// DeleteUpload gives up an upload: the record goes, its write ends, and
+// its object and the given objects (its staging blobs) are queued for
+// deletion.
 func (db *DB) DeleteUpload(id string, garbage []string) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUploads)
-		if b.Get([]byte(id)) == nil {
+		var u Upload
+		ok, err := get(tx.Bucket(bucketUploads), []byte(id), &u)
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
 		}
-		for _, k := range garbage {
-			if err := queueGC(tx, k, db.now()); err != nil {
+		if o := u.Write.Object; o != "" {
+			if err := tx.Bucket(bucketPending).Delete([]byte(o)); err != nil {
 				return err
 			}
+			garbage = append(garbage, o)
 		}
-		return b.Delete([]byte(id))
+		return removeUpload(tx, id, garbage, db.now())
 	})
+}
+
+// removeUpload deletes an upload's record and queues garbage for deletion.
+func removeUpload(tx *bolt.Tx, id string, garbage []string, now time.Time) error {
+	b := tx.Bucket(bucketUploads)
+	if b.Get([]byte(id)) == nil {
+		return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
+	}
+	for _, k := range garbage {
+		if err := queueGC(tx, k, now); err != nil {
+			return err
+		}
+	}
+	return b.Delete([]byte(id))
 }
 
 // Uploads calls fn for every upload.
@@ -164,24 +170,4 @@ func (db *DB) Uploads(fn func(Upload) error) error {
 		}
 	}
 	return nil
-}
-
-// CommitUpload records a finished upload as a version (see Commit) and
-// removes the upload, in one transaction; staging blobs listed in garbage
-// are queued for deletion.
-func (db *DB) CommitUpload(id string, c Commit, garbage []string) (Node, Version, error) {
-	c.Pending = false
-	c.done = func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketUploads)
-		if b.Get([]byte(id)) == nil {
-			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
-		}
-		for _, k := range garbage {
-			if err := queueGC(tx, k, db.now()); err != nil {
-				return err
-			}
-		}
-		return b.Delete([]byte(id))
-	}
-	return db.Commit(c)
 }

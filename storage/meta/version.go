@@ -41,15 +41,20 @@ func versionKey(file ID, n int64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), file[:]...), uint64(n))
 }
 
-// Write is an object being written: allocated by BeginWrite before the first
-// byte goes to the object store, so a crash leaves a record that lets the
-// object be collected.
+// Write is an object being written: reserved by BeginWrite before the
+// first byte goes to the object store, so a crash leaves a record that lets
+// the object be collected. Every write has one — a PUT, a WebDAV write, a
+// restore, a tus upload — and Commit or AbortWrite ends it.
 type Write struct {
 	Object   string    `json:"object"`
 	Seq      uint64    `json:"seq"`
 	CryptoID ID        `json:"crypto_id"`
 	Dept     string    `json:"dept"`
 	Started  time.Time `json:"started"`
+	// Upload is the resumable upload the write belongs to, if any: such a
+	// write outlives restarts, and ends with its upload (commit, expiry,
+	// termination) rather than at the next start.
+	Upload string `json:"upload,omitempty"`
 }
 
 // newObjectKey returns a random object key, "v1/<2 hex>/<32 hex>"; the
@@ -91,8 +96,10 @@ func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
 	return w, nil
 }
 
-// BeginWrite reserves an object for a write to p and records it as pending.
-func (db *DB) BeginWrite(p docpath.Path) (Write, error) {
+// BeginWrite reserves an object for a write to p and records it as
+// pending; upload names the resumable upload it is for ("" for a write
+// that ends with its request).
+func (db *DB) BeginWrite(p docpath.Path, upload string) (Write, error) {
 	var w Write
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
 		var err error
@@ -100,6 +107,7 @@ func (db *DB) BeginWrite(p docpath.Path) (Write, error) {
 		if err != nil {
 			return err
 		}
+		w.Upload = upload
 		return put(tx.Bucket(bucketPending), []byte(w.Object), w)
 	})
 	return w, err
@@ -117,8 +125,8 @@ func (db *DB) AbortWrite(object string) error {
 }
 
 // RecoverWrites queues the objects of every pending write that started
-// before t for garbage collection. Run at start, it reclaims writes cut off
-// by a crash.
+// before t for garbage collection, but for those of uploads that still
+// exist. Run at start, it reclaims writes cut off by a crash.
 func (db *DB) RecoverWrites(before time.Time) (int, error) {
 	n := 0
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
@@ -128,6 +136,9 @@ func (db *DB) RecoverWrites(before time.Time) (int, error) {
 			var w Write
 			if err := json.Unmarshal(v, &w); err != nil {
 				return err
+			}
+			if w.Upload != "" && tx.Bucket(bucketUploads).Get([]byte(w.Upload)) != nil {
+				return nil
 			}
 			if w.Started.Before(before) {
 				doomed = append(doomed, string(k))
@@ -166,17 +177,16 @@ type Commit struct {
 	IfMatch *Hash
 	// IfNoneMatch requires that no file exist at Path.
 	IfNoneMatch bool
-	// Pending reports whether Write is recorded in the pending bucket (a
-	// plain write) rather than elsewhere (a tus upload, which removes its
-	// own record in the same transaction through Done).
-	Pending bool
+	// Upload, for the write of a resumable upload, is removed in the same
+	// transaction, with the objects in Garbage (its staging blobs) queued
+	// for deletion.
+	Upload  string
+	Garbage []string
 	// Rewrap, if set, is called inside the commit transaction when the
 	// department's key changed since the write began (a rotation): it
 	// re-wraps v.DEK for the current key version, so no version is ever
 	// committed under a key a rotation is about to retire.
 	Rewrap func(v *Version, kekVersion uint32) error
-	// Done, if set, runs inside the commit transaction.
-	done func(tx *bolt.Tx) error
 }
 
 // Commit records c as the newest version of the file at c.Path, creating
@@ -256,13 +266,11 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 	if err := touch(tx, ch, n.ID); err != nil {
 		return Node{}, Version{}, err
 	}
-	if c.Pending {
-		if err := tx.Bucket(bucketPending).Delete([]byte(c.Write.Object)); err != nil {
-			return Node{}, Version{}, err
-		}
+	if err := tx.Bucket(bucketPending).Delete([]byte(c.Write.Object)); err != nil {
+		return Node{}, Version{}, err
 	}
-	if c.done != nil {
-		if err := c.done(tx); err != nil {
+	if c.Upload != "" {
+		if err := removeUpload(tx, c.Upload, c.Garbage, now); err != nil {
 			return Node{}, Version{}, err
 		}
 	}

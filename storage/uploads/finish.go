@@ -1,0 +1,70 @@
+package uploads
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gshare/storage/docstore"
+	"gshare/storage/meta"
+)
+
+// Finish seals whatever is still staged as the last part, completes the
+// object and records it as the newest version of its path, removing the
+// upload in the same transaction. It is idempotent: run again after a
+// crash, it picks up where it stopped. An upload whose bytes do not match
+// its announced SHA-256, or whose if_match no longer holds, is discarded
+// (ErrChecksum, meta.ErrPrecondition): it can never commit.
+func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error) {
+	if u.Size < 0 || u.Offset != u.Size {
+		return meta.Version{}, fmt.Errorf("uploads: finish %s at offset %d of %d: %w", u.ID, u.Offset, u.Size, ErrIncomplete)
+	}
+	d, err := s.draft(u)
+	if err != nil {
+		return meta.Version{}, err
+	}
+	st, err := s.stream(ctx, u, d)
+	if err != nil {
+		return meta.Version{}, err
+	}
+	if u.Committed() < u.Size || u.Size == 0 && len(u.Parts) == 0 {
+		// The staged bytes are the last part.
+		if err := s.docs.WriteParts(ctx, d, st, strings.NewReader("")); err != nil {
+			return meta.Version{}, err
+		}
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	parts := make([]docstore.Part, len(u.Parts))
+	for i, p := range u.Parts {
+		parts[i] = docstore.Part{Number: p.Number, ETag: p.ETag, Size: p.Size, Plain: p.Plain}
+		copy(parts[i].Salt[:], p.Salt)
+	}
+	if err := s.docs.Complete(dctx, d, parts); err != nil {
+		return meta.Version{}, err
+	}
+	var sum meta.Hash
+	st.Hash.Sum(sum[:0])
+	want, _ := hashMeta(u.MetaData, "sha256")
+	ifMatch, _ := hashMeta(u.MetaData, "if_match")
+	if want != nil && *want != sum {
+		// A torn file (changed while it was sent) must never become a
+		// version; the client uploads again.
+		if derr := s.Terminate(dctx, u); derr != nil {
+			return meta.Version{}, errors.Join(ErrChecksum, derr)
+		}
+		return meta.Version{}, fmt.Errorf("uploads: finish %s: %w", u.ID, ErrChecksum)
+	}
+	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: u.Owner,
+		IfMatch: ifMatch, Upload: u.ID, Garbage: stageKeys(u.Stages)})
+	if errors.Is(err, meta.ErrPrecondition) {
+		// The file changed on the server since the client read it: this
+		// upload can never commit, so it must not linger.
+		if derr := s.Terminate(dctx, u); derr != nil {
+			return meta.Version{}, errors.Join(err, derr)
+		}
+	}
+	return v, err
+}
