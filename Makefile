@@ -46,12 +46,15 @@ test: tools lint cross vulncheck
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 # The long run of the hardening suite: the load test for SOAK (20 minutes
-# by default) with its figures in docs/soak.md, then every fuzz target
-# for a minute.
+# by default) with its figures in docs/soak.md, the model-based test of
+# access rules (api TestModel) on fresh seeds for MODEL_SOAK, then every
+# fuzz target for a minute.
 SOAK ?= 20m
+MODEL_SOAK ?= $(SOAK)
 soak: tools
 	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_LOAD_DURATION=$(SOAK) GSHARE_LOAD_REPORT=$(CURDIR)/docs/soak.md \
 	  $(GO) test -count=1 -run '^TestLoad$$' -timeout 0 -v ./api/
+	GSHARE_MODEL_DURATION=$(MODEL_SOAK) $(GO) test -count=1 -run '^TestModel$$' -timeout 0 -v ./api/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=1m
 
 # The sync client must build for phones: a static android/arm64 binary,
