@@ -110,14 +110,14 @@ func (r *mRule) String() string {
 // mAssign is a role held by a user in a department ("*": all).
 type mAssign struct{ user, dept, role string }
 
-// auth is what decisions depend on: rules in force and roles.
-type auth struct {
+// mAuth is what decisions depend on: rules in force and roles.
+type mAuth struct {
 	rules map[string]*mRule
 	roles map[mAssign]bool
 }
 
-func (a *auth) clone() *auth {
-	c := &auth{rules: map[string]*mRule{}, roles: maps.Clone(a.roles)}
+func (a *mAuth) clone() *mAuth {
+	c := &mAuth{rules: map[string]*mRule{}, roles: maps.Clone(a.roles)}
 	for k, r := range a.rules {
 		c.rules[k] = r.at(r.path)
 	}
@@ -132,7 +132,7 @@ var roleActs = map[string][]string{
 
 // member reports whether user belongs to dept: any role there but auditor
 // (admin is held in every department and makes no one a member).
-func (a *auth) member(user, dept string) bool {
+func (a *mAuth) member(user, dept string) bool {
 	for as := range a.roles {
 		if as.user == user && as.dept == dept && as.role != acl.RoleAuditor && as.role != acl.RoleAdmin {
 			return true
@@ -141,15 +141,15 @@ func (a *auth) member(user, dept string) bool {
 	return false
 }
 
-func (a *auth) manager(user, dept string) bool { return a.roles[mAssign{user, dept, acl.RoleManager}] }
+func (a *mAuth) manager(user, dept string) bool { return a.roles[mAssign{user, dept, acl.RoleManager}] }
 
 // sysManager reports whether user manages dept's members and grants: its
 // managers, and the administrator (sys:* in every department).
-func (a *auth) sysManager(user, dept string) bool {
+func (a *mAuth) sysManager(user, dept string) bool {
 	return a.manager(user, dept) || a.roles[mAssign{user, acl.AllDepts, acl.RoleAdmin}]
 }
 
-func (a *auth) subject(r *mRule, user string) bool {
+func (a *mAuth) subject(r *mRule, user string) bool {
 	return r.user == user || r.group != "" && a.member(user, r.group)
 }
 
@@ -173,7 +173,7 @@ func isRoot(p string) bool { return strings.Count(p, "/") == 1 }
 // can decides whether user may act on the path p: a role in its
 // department or a grant covering it allows, and any deny covering it
 // (including the denies among extra, rules not in force) refuses.
-func (a *auth) can(user, p, act string, extra ...*mRule) bool {
+func (a *mAuth) can(user, p, act string, extra ...*mRule) bool {
 	allowed := false
 	for as := range a.roles {
 		if as.user == user && as.dept == pDept(p) && slices.Contains(roleActs[as.role], act) {
@@ -202,7 +202,7 @@ func (a *auth) can(user, p, act string, extra ...*mRule) bool {
 
 // denied returns the denies of act, among those in force and extra, that
 // cover p for user.
-func (a *auth) denied(user, p, act string, extra ...*mRule) []*mRule {
+func (a *mAuth) denied(user, p, act string, extra ...*mRule) []*mRule {
 	var out []*mRule
 	for _, r := range slices.Concat(slices.Collect(maps.Values(a.rules)), extra) {
 		if len(r.deny) > 0 && within(p, r.path) && a.subject(r, user) && slices.Contains(r.deny, act) {
@@ -240,13 +240,13 @@ func (e *mEntry) files() int {
 // model is the reference model. A node is the same *mNode wherever it is
 // moved, renamed, deleted to and restored from; a copy is a new one.
 type model struct {
-	auth
+	mAuth
 	nodes map[string]*mNode // by path; department roots included
 	trash []*mEntry
 }
 
 func newModel(depts ...string) *model {
-	m := &model{auth: auth{rules: map[string]*mRule{}, roles: map[mAssign]bool{}}, nodes: map[string]*mNode{}}
+	m := &model{mAuth: mAuth{rules: map[string]*mRule{}, roles: map[mAssign]bool{}}, nodes: map[string]*mNode{}}
 	for _, d := range depts {
 		m.nodes["/"+d] = &mNode{dir: true}
 	}
@@ -554,7 +554,7 @@ type harness struct {
 	// it at the time.
 	seqs  []map[string]uint64
 	trees []map[string]*mNode
-	auths []*auth
+	auths []*mAuth
 	// The answers last verified through the API, by request.
 	seen map[string]string
 }
@@ -631,7 +631,7 @@ func (h *harness) record() {
 	}
 	h.seqs = append(h.seqs, s)
 	h.trees = append(h.trees, maps.Clone(h.m.nodes))
-	h.auths = append(h.auths, h.m.auth.clone())
+	h.auths = append(h.auths, h.m.mAuth.clone())
 }
 
 func (h *harness) fatalf(format string, args ...any) {

@@ -36,8 +36,6 @@ func trashEntryFor(t *testing.T, e *apitest.Env, tok, dept, path string) string 
 	return ""
 }
 
-func fileURL(p string) string { return "/api/v1/files" + apitest.EscapePath(p) }
-func davURL(p string) string  { return "/dav" + apitest.EscapePath(p) }
 
 // versionsOf returns the sha256 of each version of a file, oldest first.
 func versionsOf(t *testing.T, e *apitest.Env, tok, p string) []string {
