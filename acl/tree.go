@@ -70,6 +70,17 @@ func (Paths) Rebase(rule []string, from, to docpath.Path) ([]string, bool) {
 	return nr, true
 }
 
+// Hides implements meta.RuleMapper.
+func (Paths) Hides(rule []string, p docpath.Path) (string, bool) {
+	if len(rule) != 6 || rule[0] != "p" || rule[5] != "deny" || rule[2] != p.Dept || !util.KeyMatch(p.String(), rule[3]) {
+		return "", false
+	}
+	if ok, err := regexp.MatchString(rule[4], ActRead); err != nil || !ok {
+		return "", false
+	}
+	return rule[1], true
+}
+
 // Names implements meta.RuleMapper.
 func (Paths) Names(rule []string, p docpath.Path) bool {
 	f, ok := ruleFolder(rule, p.Dept)

@@ -86,7 +86,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 		}
 	}
 	out := []changeJSON{}
-	f := feedFilter{s: s, user: rq.user.Username, trash: map[string][][]string{}}
+	f := newFeedFilter(s, rq.user.Username)
 	for _, c := range cs {
 		if j, ok := f.show(c); ok {
 			out = append(out, j)
@@ -97,15 +97,37 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 }
 
 // feedFilter decides what of the change feed a user sees: only paths they
-// may read. A move between a place they may read and one they may not is
-// shown as what it looks like from where they stand: a file that appears
-// (moved out of a denied folder: its old path is never named) or one that
-// disappears (moved into one). A delete is judged with the rules that went
-// to the trash with it, while the entry is there.
+// may read now, and of the nodes the changes are about (wherever those
+// nodes are now), only:
+//
+//   - the appearance of a node (created, written, moved or restored to a
+//     path) if they may read the node now: a deny that moved with its
+//     folder, or went to the trash with it, keeps hiding the folder's whole
+//     history, even at paths no rule names any more;
+//   - the disappearance of a node (deleted, or moved away from a path) if
+//     they could read it there when it happened, or may read it now: a
+//     client that held it learns it is gone, and no one learns a name a
+//     deny hid from them.
+//
+// So a move between a place they may read and one they may not is shown
+// as what it looks like from where they stand: a file that appears (moved
+// out of a denied folder: its old path is never named) or one that
+// disappears (moved into one).
 type feedFilter struct {
-	s     *Server
-	user  string
-	trash map[string][][]string // trash entry id → its rules, as looked up
+	s      *Server
+	user   string
+	trash  map[string]*meta.TrashEntry // trash entry id → entry (nil: gone), as looked up
+	hidden map[meta.ID]bool            // node → hidden from the user now, as looked up
+	groups map[string]bool             // "d:dept" subjects the user belongs to
+}
+
+func newFeedFilter(s *Server, user string) *feedFilter {
+	f := &feedFilter{s: s, user: user, trash: map[string]*meta.TrashEntry{}, hidden: map[meta.ID]bool{}, groups: map[string]bool{}}
+	depts, _ := s.d.ACL.Depts(user)
+	for _, d := range depts {
+		f.groups["d:"+d] = true
+	}
+	return f
 }
 
 func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
@@ -115,8 +137,13 @@ func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
 	}
 	j := changeJSON{Seq: c.Seq, Op: c.Op, Path: c.Path, From: c.From, Type: typ, Version: c.Version,
 		Size: c.Size, SHA256: c.SHA256, Time: timeJSON(c.Time)}
-	pathOK := f.mayRead(c.Path, c.Trash)
-	fromOK := c.From != "" && f.s.mayRead(f.user, c.From)
+	var pathOK bool
+	if c.Op == meta.OpDelete {
+		pathOK = f.gone(c.Path, c.Trash, c.HidPath, c.Node)
+	} else {
+		pathOK = f.appears(c.Path, c.Node)
+	}
+	fromOK := c.From != "" && f.gone(c.From, "", c.HidFrom, c.Node)
 	switch {
 	case pathOK && (c.From == "" || fromOK):
 	case pathOK:
@@ -132,6 +159,52 @@ func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
 	return j, true
 }
 
+// appears decides whether the feed may show the user a node appearing
+// at path. (Records from before nodes were recorded have no node: the
+// path alone decides.)
+func (f *feedFilter) appears(path string, node meta.ID) bool {
+	return f.mayRead(path, "") && (node.IsZero() || !f.nodeHidden(node))
+}
+
+// gone decides whether the feed may show the user a node leaving path:
+// hid lists whom a deny hid it from there when it left.
+func (f *feedFilter) gone(path, trashID string, hid []string, node meta.ID) bool {
+	if !f.mayRead(path, trashID) {
+		return false
+	}
+	for _, sub := range hid {
+		if sub == "u:"+f.user || f.groups[sub] {
+			return !node.IsZero() && !f.nodeHidden(node)
+		}
+	}
+	return true
+}
+
+// nodeHidden reports whether the user may not read the node where it is
+// now: in the tree, or in the trash as the entry's rules decide. A node
+// gone for good (or unnamed, in records from before nodes were) counts as
+// hidden.
+func (f *feedFilter) nodeHidden(id meta.ID) bool {
+	if id.IsZero() {
+		return true
+	}
+	if h, ok := f.hidden[id]; ok {
+		return h
+	}
+	h := true
+	if loc, err := f.s.d.Docs.Locate(id); err == nil {
+		if loc.Trash != nil {
+			h = !f.s.mayReadInTrash(f.user, *loc.Trash, loc.Path)
+		} else {
+			h = f.s.d.ACL.Can(f.user, loc.Path, acl.ActRead) != nil
+		}
+	}
+	f.hidden[id] = h
+	return h
+}
+
+// mayRead decides a path now; a delete whose trash entry is still there is
+// decided as the entry is.
 func (f *feedFilter) mayRead(path, trashID string) bool {
 	if trashID == "" {
 		return f.s.mayRead(f.user, path)
@@ -140,16 +213,19 @@ func (f *feedFilter) mayRead(path, trashID string) bool {
 	if err != nil {
 		return false
 	}
-	extra, seen := f.trash[trashID]
+	e, seen := f.trash[trashID]
 	if !seen {
 		if id, err := meta.ParseID(trashID); err == nil {
-			if e, err := f.s.d.Docs.TrashEntry(p.Dept, id); err == nil {
-				extra = append(e.Rules, e.Inherited...)
+			if got, err := f.s.d.Docs.TrashEntry(p.Dept, id); err == nil {
+				e = &got
 			}
 		}
-		f.trash[trashID] = extra
+		f.trash[trashID] = e
 	}
-	return f.s.d.ACL.CanWith(f.user, p, acl.ActRead, extra) == nil
+	if e == nil {
+		return f.s.mayRead(f.user, path)
+	}
+	return f.s.mayReadInTrash(f.user, *e, p)
 }
 
 func (s *Server) mayRead(user, path string) bool {

@@ -348,7 +348,20 @@ func (m *model) mayReadDept(user, dept string) bool {
 // visible: an entry shows to whoever may read where it was, with its
 // rules and the denies that covered it then.
 func (m *model) visible(user string, e *mEntry) bool {
-	return m.can(user, e.orig, acl.ActRead, e.extra()...)
+	return m.canInTrash(user, e, "", acl.ActRead)
+}
+
+// canInTrash decides for the path rel of a trash entry: where it was,
+// with the rules above it as they stand now, its own rules and the denies
+// it inherited — never the rules of whatever took its place since.
+func (m *model) canInTrash(user string, e *mEntry, rel, act string) bool {
+	a := m.mAuth.clone()
+	for k, r := range a.rules {
+		if within(r.path, e.orig) {
+			delete(a.rules, k)
+		}
+	}
+	return a.can(user, e.orig+rel, act, e.extra()...)
 }
 
 // toTrash takes the subtree at p, with the rules on it, out of the tree
@@ -1206,7 +1219,7 @@ func (h *harness) opPurge() step {
 		}}
 	allowed := true
 	for rel := range e.nodes {
-		if !m.can(who, e.orig+rel, acl.ActDelete, e.extra()...) {
+		if !m.canInTrash(who, e, rel, acl.ActDelete) {
 			allowed = false
 		}
 	}
@@ -1626,14 +1639,17 @@ func (h *harness) checkFeed(u, d string) {
 		var page feedPage
 		r.JSON(h.t, &page)
 		for _, c := range page.Changes {
-			for _, p := range []string{c.Path, c.From} {
+			// Path names the node the change left there (a delete: the
+			// node that was there before), From the node that was there.
+			for i, p := range []string{c.Path, c.From} {
 				if p == "" {
 					continue
 				}
 				if !h.m.can(u, p, acl.ActRead) {
 					h.fatalf("the change feed of %s names %s (seq %d, %s %s from %q), which the model says they may not read", u, p, c.Seq, c.Op, c.Path, c.From)
 				}
-				if where, ok := h.hidden(u, d, c.Seq, p); ok {
+				before := i == 1 || c.Op == "delete"
+				if where, ok := h.hidden(u, d, c.Seq, p, before); ok {
 					h.fatalf("the change feed of %s names %s (seq %d, %s %s from %q): a deny hid it from them then, and still hides it, now at %s", u, p, c.Seq, c.Op, c.Path, c.From, where)
 				}
 			}
@@ -1645,28 +1661,30 @@ func (h *harness) checkFeed(u, d string) {
 	}
 }
 
-// hidden reports whether the node at p when the change seq of d was made
-// (before or after the step that made it) was hidden from u by a deny
-// then, and still is wherever it is now: naming p would tell u the name
-// of something a deny hides from them. It returns where the node is.
-func (h *harness) hidden(u, d string, seq uint64, p string) (string, bool) {
+// hidden reports whether the node the change seq of d names at p — the
+// one there after the step that made it, or before it for what left
+// (before) — was hidden from u by a deny then, and still is wherever it is
+// now: naming p would tell u the name of something a deny hides from
+// them. It returns where the node is.
+func (h *harness) hidden(u, d string, seq uint64, p string, before bool) (string, bool) {
 	k := sort.Search(len(h.seqs), func(i int) bool { return h.seqs[i][d] >= seq })
 	if k == len(h.seqs) {
 		h.fatalf("change %d of %s is newer than the last step", seq, d)
 	}
-	for _, i := range []int{k - 1, k} {
-		if i < 0 {
-			continue
-		}
-		n := h.trees[i][p]
-		if n == nil || len(h.auths[i].denied(u, p, acl.ActRead)) == 0 {
-			continue
-		}
-		if where, ok := h.m.stillDenied(u, n); ok {
-			return where, true
-		}
+	// The node the change names at p: the one there after the step (what
+	// appeared), or before it (what left).
+	i := k
+	if before {
+		i = k - 1
 	}
-	return "", false
+	if i < 0 {
+		return "", false
+	}
+	n := h.trees[i][p]
+	if n == nil || len(h.auths[i].denied(u, p, acl.ActRead)) == 0 {
+		return "", false
+	}
+	return h.m.stillDenied(u, n)
 }
 
 func parseID(s string) (id [16]byte, err error) {
@@ -2134,8 +2152,10 @@ func TestModelRestoreBesideIsDecidedWhereItLands(t *testing.T) {
 		if r := w.Do("PUT", fileURL("/finance/public/other.txt"), pat, "x"); r.Status != 403 {
 			t.Fatalf("pat writes in /finance/public: %d, want 403", r.Status)
 		}
-		if r := w.Do("POST", "/api/v1/trash/finance/"+id+"/restore", pat, nil); r.Status != 403 {
-			t.Errorf("pat restores the old doc.txt beside the new one: %d %s, want 403 (no write where it lands)", r.Status, r.Body)
+		// The old entry is decided without the new node's grant: pat
+		// cannot even see it (and has no write where it would land).
+		if r := w.Do("POST", "/api/v1/trash/finance/"+id+"/restore", pat, nil); r.Status != 404 {
+			t.Errorf("pat restores the old doc.txt beside the new one: %d %s, want 404 (not visible to pat)", r.Status, r.Body)
 		}
 		if r := w.Do("GET", fileURL("/finance/public/doc (restored).txt"), w.mgr, nil); r.Status != 404 {
 			t.Errorf("the restored copy: %d, want 404", r.Status)

@@ -371,7 +371,7 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) 
 		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
 	for _, e := range es {
 		orig, err := e.OriginalPath()
-		if err != nil || s.d.ACL.CanWith(user, orig, acl.ActRead, trashRules(e)) != nil {
+		if err != nil || !s.mayReadInTrash(user, e, orig) {
 			continue
 		}
 		te := web.TrashEntry{ID: e.ID.String(), Name: e.Name, Path: e.Path, Folder: e.Dir, Files: e.Files, Size: e.Size,

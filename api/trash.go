@@ -39,10 +39,31 @@ func (s *Server) trashEntry(e meta.TrashEntry) trashJSON {
 	return j
 }
 
-// trashRules are the rules a decision about a trash entry counts besides
-// those in force.
-func trashRules(e meta.TrashEntry) [][]string {
-	return append(append([][]string(nil), e.Rules...), e.Inherited...)
+// entryView returns where a decision about the path p of a trash entry (its
+// original path, or one below) is taken, and the rules it counts besides
+// those in force: beside the entry's original path, under a name no rule
+// can name, so that the rules above it (as they stand now), its own rules
+// and the denies it inherited count, never those of whatever took its
+// place since.
+func entryView(e meta.TrashEntry, p docpath.Path) (docpath.Path, [][]string) {
+	orig, err := e.OriginalPath()
+	if err != nil {
+		return p, append(append([][]string(nil), e.Rules...), e.Inherited...)
+	}
+	root := orig.Parent().Child("\x00trash-" + e.ID.String())
+	v := root
+	if p.Within(orig) {
+		for _, name := range p.Names[len(orig.Names):] {
+			v = v.Child(name)
+		}
+	}
+	return v, append(rebased(e.Rules, orig, root), e.Inherited...)
+}
+
+// mayReadInTrash decides whether user may see the path p of a trash entry.
+func (s *Server) mayReadInTrash(user string, e meta.TrashEntry, p docpath.Path) bool {
+	v, extra := entryView(e, p)
+	return s.d.ACL.CanWith(user, v, acl.ActRead, extra) == nil
 }
 
 // mayReadDept reports whether user may read anything in dept: the
@@ -85,7 +106,7 @@ func (s *Server) visibleEntry(rq *request, dept string) (meta.TrashEntry, docpat
 		return meta.TrashEntry{}, docpath.Path{}, err
 	}
 	rq.path, rq.hasPath = orig, true
-	if s.d.ACL.CanWith(rq.user.Username, orig, acl.ActRead, trashRules(e)) != nil {
+	if !s.mayReadInTrash(rq.user.Username, e, orig) {
 		return meta.TrashEntry{}, docpath.Path{}, errNotFound
 	}
 	return e, orig, nil
@@ -103,7 +124,7 @@ func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *request) 
 	out := []trashJSON{}
 	for _, e := range es {
 		orig, err := e.OriginalPath()
-		if err != nil || s.d.ACL.CanWith(rq.user.Username, orig, acl.ActRead, trashRules(e)) != nil {
+		if err != nil || !s.mayReadInTrash(rq.user.Username, e, orig) {
 			continue
 		}
 		out = append(out, s.trashEntry(e))
@@ -128,22 +149,27 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 		return err
 	}
 	t := meta.RestoreTarget{Rename: true}
-	dest := orig
 	if in.To != "" {
-		if dest, err = docpath.Parse(in.To); err != nil {
+		to, err := docpath.Parse(in.To)
+		if err != nil {
 			return err
 		}
-		if dest.Dept != dept {
+		if to.Dept != dept {
 			return badRequest("other_department", "a trash entry is restored within its department; move it afterwards")
 		}
-		t = meta.RestoreTarget{To: dest}
+		t = meta.RestoreTarget{To: to}
 	}
-	// Write on everything restored, where it lands, with its rules.
+	// Decided where it lands: write on everything restored, with its rules.
+	dest, err := s.d.Docs.RestorePath(dept, e.ID, t)
+	if err != nil {
+		return err
+	}
 	extra := rebased(e.Rules, orig, dest)
 	extra = append(extra, acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)...)
 	if err := s.d.ACL.CanAllWith(rq.user.Username, dest, acl.ActWrite, extra); err != nil {
 		return forbidden(err)
 	}
+	t = meta.RestoreTarget{To: dest}
 	p, err := s.d.Docs.Restore(dept, e.ID, t, rq.user.Username)
 	if err != nil {
 		return err
@@ -179,7 +205,8 @@ func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *request)
 	if err := s.d.ACL.CanSystem(rq.user.Username, dept, "sys:trash", acl.ActManage); err != nil {
 		return forbidden(err)
 	}
-	if err := s.d.ACL.CanAllWith(rq.user.Username, orig, acl.ActDelete, trashRules(e)); err != nil {
+	v, extra := entryView(e, orig)
+	if err := s.d.ACL.CanAllWith(rq.user.Username, v, acl.ActDelete, extra); err != nil {
 		return forbidden(err)
 	}
 	if _, err := s.d.Docs.Purge(dept, e.ID); err != nil {

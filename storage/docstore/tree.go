@@ -66,6 +66,14 @@ func (s *Store) Copy(from, to docpath.Path, o meta.MoveOptions) (bool, error) {
 	return replaced, err
 }
 
+// Locate returns where a node is now, in the tree or in the trash.
+func (s *Store) Locate(id meta.ID) (meta.Location, error) { return s.db.Locate(id) }
+
+// RestorePath returns where Restore would put a trash entry.
+func (s *Store) RestorePath(dept string, id meta.ID, t meta.RestoreTarget) (docpath.Path, error) {
+	return s.db.RestorePath(dept, id, t)
+}
+
 // Trash lists a department's trash, newest first.
 func (s *Store) Trash(dept string) ([]meta.TrashEntry, error) { return s.db.Trash(dept) }
 

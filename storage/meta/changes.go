@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"gshare/storage/docpath"
 )
 
 // Change operations.
@@ -34,6 +37,14 @@ type Change struct {
 	// Trash is the trash entry a delete went to, so the feed can still
 	// decide who may see it with the rules that went with it.
 	Trash string `json:"trash,omitempty"`
+	// Node is the file or folder the change is about, wherever it is now.
+	Node ID `json:"node,omitzero"`
+	// HidPath and HidFrom are the subjects ("u:user", "d:dept") a deny
+	// kept from reading the node at Path and at From when the change
+	// happened: the feed never names a path to someone a deny hid it
+	// from then and still hides the node from now, wherever it went.
+	HidPath []string `json:"hid_path,omitempty"`
+	HidFrom []string `json:"hid_from,omitempty"`
 }
 
 // changeLog collects the changes of one transaction and wakes the feed's
@@ -46,6 +57,13 @@ type changeLog struct {
 }
 
 func (l *changeLog) add(tx *bolt.Tx, c Change) error {
+	if c.HidPath == nil {
+		h, err := l.hides(tx, c.Path)
+		if err != nil {
+			return err
+		}
+		c.HidPath = h
+	}
 	dept, _, _ := strings.Cut(c.Path[1:], "/")
 	b, err := tx.Bucket(bucketChanges).CreateBucketIfNotExists([]byte(dept))
 	if err != nil {
@@ -64,6 +82,30 @@ func (l *changeLog) add(tx *bolt.Tx, c Change) error {
 		tx.OnCommit(func() { l.db.wake(dept) })
 	}
 	return put(b, u64(seq), c)
+}
+
+// hides returns the subjects a deny keeps from reading the path, as the
+// rules stand in the transaction now (never nil).
+func (l *changeLog) hides(tx *bolt.Tx, path string) ([]string, error) {
+	out := []string{}
+	m := l.db.rules
+	if m == nil || path == "" {
+		return out, nil
+	}
+	p, err := docpath.Parse(path)
+	if err != nil || p.IsRoot() {
+		return out, nil
+	}
+	rules, err := allRules(tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		if sub, ok := m.Hides(r, p); ok && !slices.Contains(out, sub) {
+			out = append(out, sub)
+		}
+	}
+	return out, nil
 }
 
 // update runs fn in a write transaction with a change log.

@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -67,6 +68,9 @@ type RuleMapper interface {
 	// Inherited reports whether rule is a deny rule on a folder strictly
 	// above p, so that it covers p.
 	Inherited(rule []string, p docpath.Path) bool
+	// Hides reports whether rule is a deny that keeps its subject from
+	// reading p (a rule on p or above it), and the subject.
+	Hides(rule []string, p docpath.Path) (string, bool)
 	// Names reports whether rule names p itself (not only a path below).
 	Names(rule []string, p docpath.Path) bool
 	// Reattach returns the rules to add so that every rule of inherited,
@@ -87,6 +91,11 @@ func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (T
 	e := TrashEntry{ID: NewID(), Dept: p.Dept, Path: p.String(), Node: n.ID, Name: n.Name, Dir: n.Dir,
 		DeletedBy: author, Deleted: ch.now}
 	nodes, err := subtree(tx, n)
+	if err != nil {
+		return TrashEntry{}, err
+	}
+	// Who a deny hid it from, before its rules go with it.
+	hid, err := ch.hides(tx, e.Path)
 	if err != nil {
 		return TrashEntry{}, err
 	}
@@ -126,7 +135,7 @@ func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (T
 	if err := touch(tx, ch, parent); err != nil {
 		return TrashEntry{}, err
 	}
-	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir, Trash: e.ID.String()})
+	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir, Trash: e.ID.String(), Node: n.ID, HidPath: hid})
 }
 
 func getTrash(tx *bolt.Tx, dept string, id ID) (TrashEntry, error) {
@@ -196,28 +205,12 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 		if err != nil {
 			return fmt.Errorf("meta: trash entry %s: %w", id, err)
 		}
-		to = t.To
-		if to.Dept == "" {
-			to = from
-		}
-		if to.Dept != e.Dept {
-			return fmt.Errorf("meta: restore into another department: %w", ErrInvalid)
-		}
-		if to.IsRoot() {
-			return fmt.Errorf("meta: restore onto a department root: %w", ErrInvalid)
+		if to, err = landing(tx, e, t); err != nil {
+			return err
 		}
 		parent, err := mkdirAll(tx, ch, to.Parent(), author)
 		if err != nil {
 			return err
-		}
-		if t.To.Dept == "" && t.Rename {
-			if to, err = freeName(tx, parent.ID, to); err != nil {
-				return err
-			}
-		} else if _, taken, err := child(tx, parent.ID, to.Base()); err != nil {
-			return err
-		} else if taken {
-			return fmt.Errorf("meta: restore to %s: %w", to, ErrExists)
 		}
 		n, err := nodeByID(tx, e.Node)
 		if err != nil {
@@ -256,7 +249,7 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 			if k.Dir {
 				op = OpMkdir
 			}
-			return ch.add(tx, Change{Op: op, Path: kp.String(), Dir: k.Dir, Version: k.Version, Size: k.Size, SHA256: hashString(k)})
+			return ch.add(tx, Change{Op: op, Path: kp.String(), Dir: k.Dir, Version: k.Version, Size: k.Size, SHA256: hashString(k), Node: k.ID})
 		})
 		if err != nil {
 			return err
@@ -264,6 +257,57 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 		return touch(tx, ch, n.ID)
 	})
 	return to, err
+}
+
+// RestorePath returns where Restore would put a trash entry, without
+// changing anything: a restore is decided where it lands.
+func (db *DB) RestorePath(dept string, id ID, t RestoreTarget) (docpath.Path, error) {
+	var to docpath.Path
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		e, err := getTrash(tx, dept, id)
+		if err != nil {
+			return err
+		}
+		to, err = landing(tx, e, t)
+		return err
+	})
+	return to, err
+}
+
+// landing is where a restore of e with target t puts it.
+func landing(tx *bolt.Tx, e TrashEntry, t RestoreTarget) (docpath.Path, error) {
+	from, err := e.OriginalPath()
+	if err != nil {
+		return docpath.Path{}, fmt.Errorf("meta: trash entry %s: %w", e.ID, err)
+	}
+	to := t.To
+	if to.Dept == "" {
+		to = from
+	}
+	if to.Dept != e.Dept {
+		return docpath.Path{}, fmt.Errorf("meta: restore into another department: %w", ErrInvalid)
+	}
+	if to.IsRoot() {
+		return docpath.Path{}, fmt.Errorf("meta: restore onto a department root: %w", ErrInvalid)
+	}
+	parent, err := resolve(tx, to.Parent())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return to, nil // its folders will be made: the name is free
+	case err != nil:
+		return docpath.Path{}, err
+	case !parent.Dir:
+		return docpath.Path{}, fmt.Errorf("meta: restore: %w", ErrNotDir)
+	}
+	if t.To.Dept == "" && t.Rename {
+		return freeName(tx, parent.ID, to)
+	}
+	if _, taken, err := child(tx, parent.ID, to.Base()); err != nil {
+		return docpath.Path{}, err
+	} else if taken {
+		return docpath.Path{}, fmt.Errorf("meta: restore to %s: %w", to, ErrExists)
+	}
+	return to, nil
 }
 
 // freeName returns p if the name is free under parent, or else the first

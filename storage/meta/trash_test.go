@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -339,5 +340,68 @@ func TestFolderRevisions(t *testing.T) {
 				t.Errorf("%s: %s changed revision", s.name, p)
 			}
 		}
+	}
+}
+
+// TestLocate finds nodes in the tree and in the trash, and reports those
+// gone for good.
+func TestLocate(t *testing.T) {
+	db := openRulesDB(t)
+	f, _ := write(t, db, "/finance/a/b/f.txt", 1)
+	root, _ := db.Lookup(path(t, "/finance"))
+	for _, tc := range []struct {
+		name string
+		do   func()
+		id   meta.ID
+		want string
+		in   bool // in the trash
+	}{
+		{"in the tree", func() {}, f.ID, "/finance/a/b/f.txt", false},
+		{"a department root", func() {}, root.ID, "/finance", false},
+		{"after a move", func() { db.Move(path(t, "/finance/a"), path(t, "/finance/z"), meta.MoveOptions{}) }, f.ID, "/finance/z/b/f.txt", false},
+		{"inside a deleted folder", func() { db.Delete(path(t, "/finance/z/b"), "u") }, f.ID, "/finance/z/b/f.txt", true},
+	} {
+		tc.do()
+		loc, err := db.Locate(tc.id)
+		if err != nil || loc.Path.String() != tc.want || (loc.Trash != nil) != tc.in {
+			t.Errorf("%s: Locate = %v (trash %v), %v; want %s", tc.name, loc.Path, loc.Trash != nil, err, tc.want)
+		}
+	}
+	list, _ := db.Trash("finance")
+	if _, err := db.Purge("finance", list[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Locate(f.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("Locate after the purge: %v", err)
+	}
+}
+
+// TestChangesRecordWhomADenyHid: each change names its node and whom a
+// deny kept from reading it then, before its rules moved or went away.
+func TestChangesRecordWhomADenyHid(t *testing.T) {
+	db := openRulesDB(t)
+	deny(t, db, "x", "/finance/secret", "^(read|write)$")
+	n, _ := write(t, db, "/finance/secret/f.txt", 1)
+	db.Move(path(t, "/finance/secret"), path(t, "/finance/s2"), meta.MoveOptions{})
+	db.Delete(path(t, "/finance/s2"), "m")
+	cs, _, err := db.Changes("finance", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, fmt.Sprintf("%s %s from %q hid %v from %v", c.Op, c.Path, c.From, c.HidPath, c.HidFrom))
+	}
+	want := []string{
+		`mkdir /finance/secret from "" hid [u:x] from []`,
+		`create /finance/secret/f.txt from "" hid [u:x] from []`,
+		`move /finance/s2 from "/finance/secret" hid [u:x] from [u:x]`,
+		`delete /finance/s2 from "" hid [u:x] from []`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes:\n%s", strings.Join(got, "\n"))
+	}
+	if cs[1].Node != n.ID {
+		t.Fatalf("the create names node %s, want %s", cs[1].Node, n.ID)
 	}
 }

@@ -122,6 +122,62 @@ func (db *DB) NodeByID(id ID) (Node, error) {
 	return n, err
 }
 
+// Location is where a node is now: in the tree at Path, or, inside the
+// trash entry Trash, at Path where a restore to its old place would put it.
+type Location struct {
+	Path  docpath.Path
+	Trash *TrashEntry
+}
+
+// Locate returns where a node is now, in the tree or in the trash
+// (ErrNotFound once it is gone for good).
+func (db *DB) Locate(id ID) (Location, error) {
+	var loc Location
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		n, err := nodeByID(tx, id)
+		if err != nil {
+			return err
+		}
+		if n.Parent == rootParent {
+			loc = Location{Path: docpath.Path{Dept: n.Dept}}
+			return nil
+		}
+		names := []string{n.Name} // from the node up
+		below := func(p docpath.Path, skip int) docpath.Path {
+			for i := len(names) - 1 - skip; i >= 0; i-- {
+				p = p.Child(names[i])
+			}
+			return p
+		}
+		for {
+			up, err := nodeByID(tx, n.Parent)
+			if errors.Is(err, ErrNotFound) {
+				// n is the top of a trash entry, whose id is its parent.
+				e, err := getTrash(tx, n.Dept, n.Parent)
+				if err != nil {
+					return err
+				}
+				p, err := e.OriginalPath()
+				if err != nil {
+					return err
+				}
+				loc = Location{Path: below(p, 1), Trash: &e}
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if up.Parent == rootParent {
+				loc = Location{Path: below(docpath.Path{Dept: up.Dept}, 0)}
+				return nil
+			}
+			names = append(names, up.Name)
+			n = up
+		}
+	})
+	return loc, err
+}
+
 // PathOf returns the current path of a node.
 func (db *DB) PathOf(id ID) (docpath.Path, error) {
 	var p docpath.Path
@@ -232,7 +288,7 @@ func newDir(tx *bolt.Tx, ch *changeLog, parent Node, p docpath.Path, author stri
 	if err := touch(tx, ch, n.ID); err != nil {
 		return Node{}, err
 	}
-	return n, ch.add(tx, Change{Op: OpMkdir, Path: p.String(), Dir: true})
+	return n, ch.add(tx, Change{Op: OpMkdir, Path: p.String(), Dir: true, Node: n.ID})
 }
 
 // mkdirAll returns the folder at p, creating it and its ancestors as needed.
@@ -425,7 +481,17 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 	if to.Within(from) {
 		return false, fmt.Errorf("meta: move into itself: %w", ErrInvalid)
 	}
+	if o.Overwrite && from.Within(to) {
+		// Replacing a folder that holds the source would send the source
+		// to the trash with it, and bring it back without its rules.
+		return false, fmt.Errorf("meta: move onto a folder that holds it: %w", ErrInvalid)
+	}
 	src, err := resolve(tx, from)
+	if err != nil {
+		return false, err
+	}
+	// Who a deny hid the source from, before its rules move.
+	hidFrom, err := ch.hides(tx, from.String())
 	if err != nil {
 		return false, err
 	}
@@ -454,7 +520,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 			return false, fmt.Errorf("meta: move: destination: %w", ErrExists)
 		}
 		if !src.Dir && !dst.Dir {
-			if err := mergeFile(tx, ch, src, from, dst, to, o, copying); err != nil {
+			if err := mergeFile(tx, ch, src, from, dst, to, o, copying, hidFrom); err != nil {
 				return false, err
 			}
 			if err := carryRules(tx, ch, from, to, copying, false); err != nil {
@@ -488,7 +554,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 			return false, err
 		}
 		return replaced, ch.add(tx, Change{Op: OpMove, From: from.String(), Path: to.String(), Dir: src.Dir,
-			Version: src.Version, Size: src.Size, SHA256: hashString(src)})
+			Version: src.Version, Size: src.Size, SHA256: hashString(src), Node: src.ID, HidFrom: hidFrom})
 	}
 	// Copies and moves across departments rebuild the subtree: new ids, and
 	// data keys re-wrapped for the destination.
@@ -500,7 +566,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 		if err := removeTree(tx, ch, src); err != nil {
 			return false, err
 		}
-		if err := ch.add(tx, Change{Op: OpDelete, Path: from.String(), Dir: src.Dir}); err != nil {
+		if err := ch.add(tx, Change{Op: OpDelete, Path: from.String(), Dir: src.Dir, Node: src.ID, HidPath: hidFrom}); err != nil {
 			return false, err
 		}
 		if err := touch(tx, ch, srcParent); err != nil {
@@ -515,7 +581,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 // history: the save-to-a-temporary-file-then-rename pattern of office
 // applications adds a version instead of losing the document's past. A
 // move then removes the source node; its versions live on in dst.
-func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool) error {
+func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool, hidFrom []string) error {
 	vs, err := versions(tx, src.ID)
 	if err != nil {
 		return err
@@ -550,12 +616,12 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 	if err := putNode(tx, dst); err != nil {
 		return err
 	}
-	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst)}
+	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst), Node: dst.ID}
 	if !copying {
 		if err := removeTree(tx, ch, src); err != nil {
 			return err
 		}
-		c.Op, c.From = OpMove, from.String()
+		c.Op, c.From, c.HidFrom = OpMove, from.String(), hidFrom
 	}
 	return ch.add(tx, c)
 }
@@ -609,7 +675,7 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 	if n.Dir {
 		op = OpMkdir
 	}
-	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n)}); err != nil {
+	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n), Node: n.ID}); err != nil {
 		return Node{}, err
 	}
 	if !n.Dir || o.Shallow && copying {

@@ -274,7 +274,7 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 			return Node{}, Version{}, err
 		}
 	}
-	err = ch.add(tx, Change{Op: op, Path: p.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
+	err = ch.add(tx, Change{Op: op, Path: p.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), Node: n.ID})
 	return n, v, err
 }
 
