@@ -53,6 +53,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gshare/api/wire"
 )
@@ -183,9 +184,13 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 	if json.Unmarshal(raw, &body) == nil && body.Error != "" {
 		e.Code, e.Message, e.RequestID = body.Code, body.Error, body.RequestID
 	} else {
-		e.Message = strings.TrimSpace(string(raw))
+		e.Message = strings.TrimSpace(strings.ToValidUTF8(string(raw), "\uFFFD"))
 		if len(e.Message) > 200 {
-			e.Message = e.Message[:200] + "…"
+			cut := 200
+			for cut > 0 && !utf8.RuneStart(e.Message[cut]) {
+				cut--
+			}
+			e.Message = e.Message[:cut] + "…"
 		}
 		if e.Message == "" {
 			e.Message = http.StatusText(res.StatusCode)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"gshare/acl"
 	"gshare/api/apitest"
@@ -137,6 +138,18 @@ func TestPlainTextErrors(t *testing.T) {
 	e := apiErr(t, "proxy", err, 502, "")
 	if e.Message != "upstream is having a bad day" || e.RetryAfter != 7*time.Second || e.Method != "GET" || e.Path != "/api/v1/departments" {
 		t.Fatalf("%+v", e)
+	}
+	// A long text is shortened on a character boundary (Lao letters are
+	// three bytes each).
+	long := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, strings.Repeat("ຂໍ້ຜິດພາດ", 40), http.StatusServiceUnavailable)
+	}))
+	defer long.Close()
+	c, _ = client.New(long.URL, "t", nil)
+	_, err = c.Depts(ctx)
+	e = apiErr(t, "long text", err, 503, "")
+	if !utf8.ValidString(e.Message) || !strings.HasSuffix(e.Message, "…") || len(e.Message) > 210 {
+		t.Fatalf("shortened message %q", e.Message)
 	}
 }
 
