@@ -4,23 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"gshare/api/client"
 )
 
 const (
@@ -252,27 +251,52 @@ func (b *bench) tusd(ctx context.Context) error {
 		return err
 	}
 	defer p.stop()
-	base := "http://" + addr + "/files/"
-	c := &tusClient{hc: b.hc, base: base}
+	base := "http://" + addr
+	c, err := client.New(base, "", &client.Options{HTTP: b.hc, UploadsPath: "/files/"})
+	if err != nil {
+		return err
+	}
 	for _, size := range b.sizes() {
 		var loc string
 		rss := b.sampleIf(size, p)
 		err := b.measure("tusd.upload", "tusd tus upload", size, func(int) error {
-			loc, err = c.upload(b.files[size], map[string]string{"filename": "bench"})
+			loc, err = b.upload(ctx, c, b.files[size], map[string]string{client.MetaFilename: "bench"})
 			return err
 		})
 		b.recordRSS(rss, "tusd", "tus upload", size)
 		if err != nil {
 			return err
 		}
-		if err := b.measure("tusd.download", "tusd GET", size, func(int) error { return b.download(loc, "", size, "") }); err != nil {
+		if err := b.measure("tusd.download", "tusd GET", size, func(int) error { return b.tusdDownload(base+loc, size) }); err != nil {
 			return err
 		}
 	}
 	return b.concurrent("tusd.upload16", "tusd tus upload ×16", func(i int) error {
-		_, err := c.upload(b.files[64*mib], map[string]string{"filename": "bench"})
+		_, err := b.upload(ctx, c, b.files[64*mib], map[string]string{client.MetaFilename: "bench"})
 		return err
 	})
+}
+
+// upload sends a file through tus with c (tusd's server or G-Share's, the
+// same code), in PATCHes of chunkSize, and returns the upload's path.
+func (b *bench) upload(ctx context.Context, c *client.Client, file string, md map[string]string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	u, err := c.CreateUpload(ctx, fi.Size(), md)
+	if err != nil {
+		return "", err
+	}
+	if err := c.WriteUpload(ctx, &u, f, chunkSize); err != nil {
+		return "", err
+	}
+	return u.URL, nil
 }
 
 func (b *bench) sampleIf(size int64, p *proc) *rssSampler {
@@ -291,14 +315,10 @@ func (b *bench) recordRSS(s *rssSampler, server, during string, size int64) {
 	b.logf("%-44s %8s  peak RSS %s", server+" "+during, human(size), human(peak))
 }
 
-// download GETs url (with an optional Range) and checks the length and,
-// when want is set, the SHA-256.
-func (b *bench) download(u, tok string, size int64, want string) error {
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	res, err := b.hc.Do(req)
+// tusdDownload GETs an upload from tusd (its own download extension, not
+// part of tus or of G-Share's API) and checks the length.
+func (b *bench) tusdDownload(u string, size int64) error {
+	res, err := b.hc.Get(u)
 	if err != nil {
 		return err
 	}
@@ -307,20 +327,35 @@ func (b *bench) download(u, tok string, size int64, want string) error {
 		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
 		return fmt.Errorf("GET %s: %s %s", u, res.Status, raw)
 	}
+	n, err := io.Copy(io.Discard, res.Body)
+	if err == nil && n != size {
+		err = fmt.Errorf("GET %s: %d of %d bytes", u, n, size)
+	}
+	return err
+}
+
+// download reads a G-Share file whole and checks the length and, when
+// want is set, the SHA-256.
+func (g *gshare) download(ctx context.Context, path string, size int64, want string) error {
+	d, err := g.api.Get(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	defer d.Body.Close()
 	h := sha256.New()
 	var w io.Writer = io.Discard
 	if want != "" {
 		w = h
 	}
-	n, err := io.Copy(w, res.Body)
+	n, err := io.Copy(w, d.Body)
 	if err != nil {
 		return err
 	}
 	if n != size {
-		return fmt.Errorf("GET %s: %d of %d bytes", u, n, size)
+		return fmt.Errorf("GET %s: %d of %d bytes", path, n, size)
 	}
 	if want != "" && hex.EncodeToString(h.Sum(nil)) != want {
-		return fmt.Errorf("GET %s: wrong SHA-256", u)
+		return fmt.Errorf("GET %s: wrong SHA-256", path)
 	}
 	return nil
 }
@@ -332,20 +367,19 @@ func (b *bench) gshareS3(ctx context.Context) error {
 		return err
 	}
 	defer g.stop()
-	if err := b.gshareTransfers(g, "gshare-s3", "s3"); err != nil {
+	if err := b.gshareTransfers(ctx, g, "gshare-s3", "s3"); err != nil {
 		return err
 	}
-	c := &tusClient{hc: b.hc, base: g.url + "/api/v1/uploads/", token: g.token}
 	if err := b.concurrent("s3.upload16", "G-Share tus upload ×16", func(i int) error {
-		_, err := c.upload(b.files[64*mib], map[string]string{"path": fmt.Sprintf("/bench/c/%d.bin", i)})
+		_, err := b.upload(ctx, g.api, b.files[64*mib], map[string]string{client.MetaPath: fmt.Sprintf("/bench/c/%d.bin", i)})
 		return err
 	}); err != nil {
 		return err
 	}
-	if err := b.ranged(g); err != nil {
+	if err := b.ranged(ctx, g); err != nil {
 		return err
 	}
-	return b.listing(g)
+	return b.listing(ctx, g)
 }
 
 func (b *bench) gshareDir(ctx context.Context) error {
@@ -354,18 +388,17 @@ func (b *bench) gshareDir(ctx context.Context) error {
 		return err
 	}
 	defer g.stop()
-	return b.gshareTransfers(g, "gshare-dir", "dir")
+	return b.gshareTransfers(ctx, g, "gshare-dir", "dir")
 }
 
 // gshareTransfers measures tus upload, single PUT and full GET of every
 // size, and checks the SHA-256 of the largest download.
-func (b *bench) gshareTransfers(g *gshare, server, backend string) error {
-	c := &tusClient{hc: b.hc, base: g.url + "/api/v1/uploads/", token: g.token}
+func (b *bench) gshareTransfers(ctx context.Context, g *gshare, server, backend string) error {
 	for _, size := range b.sizes() {
 		name := fmt.Sprintf("/bench/%s/file-%d.bin", backend, size)
 		rss := b.sampleIf(size, g.proc)
 		err := b.measure(backend+".upload", "G-Share tus upload", size, func(int) error {
-			_, err := c.upload(b.files[size], map[string]string{"path": name, "filename": filepath.Base(name)})
+			_, err := b.upload(ctx, g.api, b.files[size], map[string]string{client.MetaPath: name, client.MetaFilename: filepath.Base(name)})
 			return err
 		})
 		b.recordRSS(rss, server, "tus upload", size)
@@ -374,7 +407,7 @@ func (b *bench) gshareTransfers(g *gshare, server, backend string) error {
 		}
 		if size == b.largest() {
 			upload := func() error {
-				_, err := c.upload(b.files[size], map[string]string{"path": name})
+				_, err := b.upload(ctx, g.api, b.files[size], map[string]string{client.MetaPath: name})
 				return err
 			}
 			if err := g.profile(b.o.profile, "profile", server+"-upload.cpu.pprof", upload); err != nil {
@@ -386,7 +419,7 @@ func (b *bench) gshareTransfers(g *gshare, server, backend string) error {
 		}
 		if backend == "s3" {
 			rss := b.sampleIf(size, g.proc)
-			err = b.measure(backend+".put", "G-Share PUT", size, func(int) error { return g.putFile(b.hc, "/bench/put/"+filepath.Base(name), b.files[size], size) })
+			err = b.measure(backend+".put", "G-Share PUT", size, func(int) error { return g.putFile(ctx, "/bench/put/"+filepath.Base(name), b.files[size], size) })
 			b.recordRSS(rss, server, "PUT", size)
 			if err != nil {
 				return err
@@ -403,14 +436,14 @@ func (b *bench) gshareTransfers(g *gshare, server, backend string) error {
 			if i == 0 {
 				w = want // check the bytes once; hashing would slow every run
 			}
-			return b.download(g.url+"/api/v1/files"+name, g.token, size, w)
+			return g.download(ctx, name, size, w)
 		})
 		if err != nil {
 			return err
 		}
 		if size == b.largest() {
 			err := g.profile(b.o.profile, "profile", server+"-download.cpu.pprof", func() error {
-				return b.download(g.url+"/api/v1/files"+name, g.token, size, "")
+				return g.download(ctx, name, size, "")
 			})
 			if err != nil {
 				return err
@@ -433,39 +466,22 @@ func fileSHA256(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// put stores size bytes of body as the file at path.
-func (g *gshare) put(hc *http.Client, path string, body io.Reader, size int64) error {
-	req, _ := http.NewRequest(http.MethodPut, g.url+"/api/v1/files"+path, body)
-	req.ContentLength = size
-	req.Header.Set("Authorization", "Bearer "+g.token)
-	res, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	io.Copy(io.Discard, res.Body) // keep the connection reusable
-	if res.StatusCode >= 300 {
-		return fmt.Errorf("PUT %s: %s %s", path, res.Status, raw)
-	}
-	return nil
-}
-
-// putFile stores the local file at path.
-func (g *gshare) putFile(hc *http.Client, path, file string, size int64) error {
+// putFile stores the local file at path with one PUT.
+func (g *gshare) putFile(ctx context.Context, path, file string, size int64) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return g.put(hc, path, f, size)
+	_, err = g.api.Put(ctx, path, f, size, nil)
+	return err
 }
 
 // ranged reads 1 MiB at random offsets from the middle half of the
 // largest file and records the latency distribution.
-func (b *bench) ranged(g *gshare) error {
+func (b *bench) ranged(ctx context.Context, g *gshare) error {
 	size := b.largest()
-	u := fmt.Sprintf("%s/api/v1/files/bench/s3/file-%d.bin", g.url, size)
+	p := fmt.Sprintf("/bench/s3/file-%d.bin", size)
 	n := 200
 	if b.o.quick {
 		n = 50
@@ -473,18 +489,15 @@ func (b *bench) ranged(g *gshare) error {
 	var lat stats
 	for range n {
 		off := size/4 + mrand.Int64N(size/2-mib)
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		req.Header.Set("Authorization", "Bearer "+g.token)
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+mib-1))
 		t := time.Now()
-		res, err := b.hc.Do(req)
+		d, err := g.api.Get(ctx, p, &client.GetOptions{Offset: off, Length: mib})
 		if err != nil {
-			return err
+			return fmt.Errorf("ranged GET at %d: %w", off, err)
 		}
-		got, err := io.Copy(io.Discard, res.Body)
-		res.Body.Close()
-		if err != nil || res.StatusCode != http.StatusPartialContent || got != mib {
-			return fmt.Errorf("ranged GET at %d: %s, %d bytes, %v", off, res.Status, got, err)
+		got, err := io.Copy(io.Discard, d.Body)
+		d.Body.Close()
+		if err != nil || got != mib {
+			return fmt.Errorf("ranged GET at %d: %d bytes, %v", off, got, err)
 		}
 		lat = append(lat, float64(time.Since(t).Microseconds())/1000)
 	}
@@ -495,7 +508,7 @@ func (b *bench) ranged(g *gshare) error {
 
 // listing fills one folder with entries through the API, timing the
 // change feed at points along the way, then times listing the folder.
-func (b *bench) listing(g *gshare) error {
+func (b *bench) listing(ctx context.Context, g *gshare) error {
 	total, changes := 100_000, 10_000
 	if b.o.quick {
 		total, changes = 10_000, 1_000
@@ -506,7 +519,7 @@ func (b *bench) listing(g *gshare) error {
 	b.logf("creating %d empty files in /bench/many (16 clients)", total)
 	start, done := time.Now(), 0
 	for _, remain := range []int{changes, changes / 10, changes / 100, 0} {
-		if err := g.createFiles(b.hc, done, total-remain); err != nil {
+		if err := g.createFiles(ctx, done, total-remain); err != nil {
 			return err
 		}
 		done = total - remain
@@ -514,8 +527,8 @@ func (b *bench) listing(g *gshare) error {
 		if remain == 0 {
 			break
 		}
-		var cur struct{ Cursor string }
-		if err := jsonCall(http.MethodGet, g.url+"/api/v1/changes?dept=bench&cursor=latest", g.token, nil, &cur); err != nil {
+		cur, err := g.api.Changes(ctx, "bench", "latest", 0)
+		if err != nil {
 			return err
 		}
 		cursors[remain] = cur.Cursor
@@ -524,9 +537,9 @@ func (b *bench) listing(g *gshare) error {
 	var lat stats
 	for range 5 {
 		t := time.Now()
-		// A client reads the names (and would read the rest the same way).
-		var out struct{ Entries []struct{ Name string } }
-		if err := jsonCall(http.MethodGet, g.url+"/api/v1/tree/bench/many", g.token, nil, &out); err != nil {
+		// A client reads the whole listing.
+		out, err := g.api.Tree(ctx, "/bench/many")
+		if err != nil {
 			return err
 		}
 		if len(out.Entries) != total {
@@ -543,12 +556,8 @@ func (b *bench) listing(g *gshare) error {
 			got, pages := 0, 0
 			cur := cursors[n]
 			for {
-				var out struct {
-					Cursor  string
-					Changes []any
-					More    bool
-				}
-				if err := jsonCall(http.MethodGet, g.url+"/api/v1/changes?dept=bench&cursor="+url.QueryEscape(cur), g.token, nil, &out); err != nil {
+				out, err := g.api.Changes(ctx, "bench", cur, 0)
+				if err != nil {
 					return err
 				}
 				got += len(out.Changes)
@@ -571,7 +580,7 @@ func (b *bench) listing(g *gshare) error {
 
 // createFiles creates the empty files f{from}..f{to-1} in /bench/many
 // with 16 clients.
-func (g *gshare) createFiles(hc *http.Client, from, to int) error {
+func (g *gshare) createFiles(ctx context.Context, from, to int) error {
 	next := make(chan int)
 	errs := make(chan error, 16)
 	var wg sync.WaitGroup
@@ -580,7 +589,7 @@ func (g *gshare) createFiles(hc *http.Client, from, to int) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := g.put(hc, fmt.Sprintf("/bench/many/f%06d.txt", i), http.NoBody, 0); err != nil {
+				if _, err := g.api.Put(ctx, fmt.Sprintf("/bench/many/f%06d.txt", i), nil, 0, nil); err != nil {
 					errs <- err
 					return
 				}
@@ -601,79 +610,6 @@ func (g *gshare) createFiles(hc *http.Client, from, to int) error {
 		return err
 	}
 	return <-errs
-}
-
-// tusClient is the one tus 1.0 client used for tusd and G-Share alike:
-// creation, then PATCHes of chunkSize.
-type tusClient struct {
-	hc    *http.Client
-	base  string
-	token string
-}
-
-func (c *tusClient) do(req *http.Request) (*http.Response, error) {
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	res, err := c.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	if res.StatusCode >= 300 {
-		raw, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-		res.Body.Close()
-		return nil, fmt.Errorf("%s %s: %s %s", req.Method, req.URL, res.Status, raw)
-	}
-	return res, nil
-}
-
-// upload sends the file and returns the upload's URL.
-func (c *tusClient) upload(file string, md map[string]string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	size := fi.Size()
-	var pairs []string
-	for k, v := range md {
-		pairs = append(pairs, k+" "+base64.StdEncoding.EncodeToString([]byte(v)))
-	}
-	req, _ := http.NewRequest(http.MethodPost, c.base, nil)
-	req.Header.Set("Upload-Length", strconv.FormatInt(size, 10))
-	req.Header.Set("Upload-Metadata", strings.Join(pairs, ","))
-	res, err := c.do(req)
-	if err != nil {
-		return "", err
-	}
-	res.Body.Close()
-	loc, err := res.Request.URL.Parse(res.Header.Get("Location"))
-	if err != nil {
-		return "", fmt.Errorf("bad Location %q", res.Header.Get("Location"))
-	}
-	for off := int64(0); off < size; {
-		n := min(chunkSize, size-off)
-		req, _ := http.NewRequest(http.MethodPatch, loc.String(), io.NewSectionReader(f, off, n))
-		req.ContentLength = n
-		req.Header.Set("Content-Type", "application/offset+octet-stream")
-		req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
-		res, err := c.do(req)
-		if err != nil {
-			return "", err
-		}
-		res.Body.Close()
-		got, err := strconv.ParseInt(res.Header.Get("Upload-Offset"), 10, 64)
-		if err != nil || got != off+n {
-			return "", fmt.Errorf("PATCH at %d: server at %q, want %d", off, res.Header.Get("Upload-Offset"), off+n)
-		}
-		off = got
-	}
-	return loc.String(), nil
 }
 
 func human(n int64) string {

@@ -1,8 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"gshare/api/client"
+	"gshare/api/wire"
 )
 
 const (
@@ -135,11 +137,12 @@ func rssKB(pid int) int64 {
 	return 0
 }
 
-// gshare is a running G-Share with an editor's token.
+// gshare is a running G-Share and a client of it with an editor's
+// device token.
 type gshare struct {
 	*proc
 	url   string
-	token string
+	api   *client.Client
 	debug string // pprof address, when profiling
 }
 
@@ -205,61 +208,32 @@ func (b *bench) startGShare(name string, extraEnv ...string) (*gshare, error) {
 		return nil, err
 	}
 	g := &gshare{proc: p, url: "http://" + addr, debug: debug}
-	admin, err := g.login("admin", "bench-admin-password")
+	ctx := context.Background()
+	anon, err := client.New(g.url, "", &client.Options{HTTP: b.hc})
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range []struct {
-		method, path string
-		body         any
-	}{
-		{"POST", "/api/v1/departments", map[string]string{"id": "bench", "name": "Benchmark"}},
-		{"POST", "/api/v1/users", map[string]string{"username": "bench", "password": "bench-user-password", "name": "Bench"}},
-		{"PUT", "/api/v1/users/bench/roles", map[string]string{"department": "bench", "role": "editor"}},
-	} {
-		if err := jsonCall(c.method, g.url+c.path, admin, c.body, nil); err != nil {
-			return nil, err
-		}
-	}
-	tok, err := g.login("bench", "bench-user-password")
+	s, err := anon.Login(ctx, "admin", "bench-admin-password")
 	if err != nil {
 		return nil, err
 	}
-	var dev struct{ Token string }
-	if err := jsonCall("POST", g.url+"/api/v1/tokens", tok, map[string]string{"name": "bench"}, &dev); err != nil {
+	admin := anon.WithToken(s.Token)
+	if _, err := admin.CreateDept(ctx, wire.NewDept{ID: "bench", Name: "Benchmark"}); err != nil {
 		return nil, err
 	}
-	g.token = dev.Token
+	if _, err := admin.CreateUser(ctx, wire.NewUser{Username: "bench", Password: "bench-user-password", Name: "Bench"}); err != nil {
+		return nil, err
+	}
+	if _, err := admin.GrantRole(ctx, "bench", wire.Role{Department: "bench", Role: "editor"}); err != nil {
+		return nil, err
+	}
+	if s, err = anon.Login(ctx, "bench", "bench-user-password"); err != nil {
+		return nil, err
+	}
+	dev, err := anon.WithToken(s.Token).CreateToken(ctx, "bench")
+	if err != nil {
+		return nil, err
+	}
+	g.api = anon.WithToken(dev.Token)
 	return g, nil
-}
-
-func (g *gshare) login(user, pw string) (string, error) {
-	var out struct{ Token string }
-	err := jsonCall("POST", g.url+"/api/v1/login", "", map[string]string{"username": user, "password": pw}, &out)
-	return out.Token, err
-}
-
-func jsonCall(method, url, tok string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		raw, _ := json.Marshal(in)
-		body = bytes.NewReader(raw)
-	}
-	req, _ := http.NewRequest(method, url, body)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	if res.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, url, res.StatusCode, raw)
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
 }

@@ -6,11 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 
 	"gshare/acl/audit"
+	"gshare/api/client"
 )
 
 // auditCmd is "gshare audit export|verify".
@@ -40,16 +39,11 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		q := url.Values{}
-		for k, v := range map[string]string{"from": *from, "to": *to, "dept": *dept} {
-			if v != "" {
-				q.Set(k, v)
-			}
+		body, err := c.AuditExport(ctx, client.AuditQuery{From: *from, To: *to, Dept: *dept, Since: *since})
+		if err != nil {
+			return err
 		}
-		if *since > 0 {
-			q.Set("since", fmt.Sprint(*since))
-		}
-		return c.download(ctx, "/api/v1/audit/export?"+q.Encode(), *out, stdout)
+		return saveTo(body, *out, stdout)
 	case "verify":
 		key := fs.String("key", "", "trust this public key instead of the one in the file (as from GET /api/v1/audit/checkpoint)")
 		prev := fs.String("previous", "", "a signed checkpoint kept from earlier: check the log only grew since")
@@ -109,34 +103,4 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	return usageError{usage}
-}
-
-// download saves a GET answer to a file.
-func (c *client) download(ctx context.Context, path, file string, stdout io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.server+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.server, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return c.call(ctx, "GET", path, nil, nil) // the same request, for its error text
-	}
-	f, err := os.Create(file)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(f, res.Body)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", file, n)
-	return nil
 }

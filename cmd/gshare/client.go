@@ -2,88 +2,78 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
-)
 
-// client talks to a running server for the administrative commands: the
-// server holds meta.db's lock, so state changes go through its API (and
-// its authorisation and audit).
-type client struct {
-	server string
-	token  string
-	http   *http.Client
-}
+	"gshare/api/client"
+	"gshare/api/wire"
+)
 
 // clientFlags adds --server and --token (defaulting to GSHARE_SERVER and
 // GSHARE_TOKEN) to fs and returns a constructor to call after parsing.
-func clientFlags(fs *flag.FlagSet) func() (*client, error) {
+// The administrative commands talk to the running server through its API
+// (api/client): the server holds meta.db's lock, and every change goes
+// through its authorisation and audit.
+func clientFlags(fs *flag.FlagSet) func() (*client.Client, error) {
 	server := fs.String("server", os.Getenv("GSHARE_SERVER"), "server URL (GSHARE_SERVER)")
 	token := fs.String("token", os.Getenv("GSHARE_TOKEN"), "device token of an administrator (GSHARE_TOKEN)")
-	return func() (*client, error) {
+	return func() (*client.Client, error) {
 		if *server == "" || *token == "" {
 			return nil, usageError{"set the server and a token: --server URL --token TOKEN, or GSHARE_SERVER and GSHARE_TOKEN (create a token in the web app or with POST /api/v1/tokens)"}
 		}
-		return &client{server: strings.TrimSuffix(*server, "/"), token: *token, http: &http.Client{Timeout: time.Minute}}, nil
-	}
-}
-
-// apiError is an error answer of the server.
-type apiError struct {
-	Status int
-	Code   string `json:"code"`
-	Msg    string `json:"error"`
-}
-
-func (e *apiError) Error() string {
-	return fmt.Sprintf("server answered %d: %s (%s)", e.Status, e.Msg, e.Code)
-}
-
-func (c *client) call(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
+		c, err := client.New(*server, *token, &client.Options{HTTP: &http.Client{Timeout: time.Minute}})
 		if err != nil {
-			return err
+			return nil, usageError{err.Error()}
 		}
-		body = bytes.NewReader(b)
+		return c, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// the positional arguments ("gshare dept add ID --name N"), which the
+// flag package alone stops at, and returns the positional ones. After
+// "--" everything is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// saveTo writes a downloaded body to a new file.
+func saveTo(body io.ReadCloser, file string, stdout io.Writer) error {
+	defer body.Close()
+	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach %s: %w", c.server, err)
+	n, err := io.Copy(f, body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
 	if err != nil {
 		return err
 	}
-	if res.StatusCode >= 400 {
-		e := &apiError{Status: res.StatusCode}
-		if json.Unmarshal(raw, e) != nil || e.Msg == "" {
-			e.Msg = strings.TrimSpace(string(raw))
-		}
-		return e
-	}
-	if out != nil && len(raw) > 0 {
-		return json.Unmarshal(raw, out)
-	}
+	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", file, n)
 	return nil
 }
 
@@ -99,16 +89,6 @@ func readSecret(stdin io.Reader, stderr io.Writer, prompt string) (string, error
 		return "", usageError{"no password given on standard input"}
 	}
 	return line, nil
-}
-
-type userInfo struct {
-	Username string `json:"username"`
-	Name     string `json:"name"`
-	Disabled bool   `json:"disabled"`
-	Roles    []struct {
-		Department string `json:"department"`
-		Role       string `json:"role"`
-	} `json:"roles"`
 }
 
 // userCmd is "gshare user add|list|disable|enable|passwd".
@@ -146,19 +126,19 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 			if err != nil {
 				return err
 			}
-			var u userInfo
-			if err := c.call(ctx, "POST", "/api/v1/users", map[string]string{"username": rest[0], "password": pw, "name": *name}, &u); err != nil {
+			u, err := c.CreateUser(ctx, wire.NewUser{Username: rest[0], Password: pw, Name: *name})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "created user %s\n", u.Username)
 		case "list":
-			var out struct{ Users []userInfo }
-			if err := c.call(ctx, "GET", "/api/v1/users", nil, &out); err != nil {
+			users, err := c.Users(ctx)
+			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "USERNAME\tNAME\tSTATE\tROLES")
-			for _, u := range out.Users {
+			for _, u := range users {
 				state := "active"
 				if u.Disabled {
 					state = "disabled"
@@ -174,7 +154,8 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 			if err := need(1); err != nil {
 				return err
 			}
-			if err := c.call(ctx, "PATCH", "/api/v1/users/"+url.PathEscape(rest[0]), map[string]bool{"disabled": args[0] == "disable"}, nil); err != nil {
+			disabled := args[0] == "disable"
+			if _, err := c.UpdateUser(ctx, rest[0], wire.UserUpdate{Disabled: &disabled}); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%sd user %s\n", args[0], rest[0])
@@ -186,7 +167,7 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 			if err != nil {
 				return err
 			}
-			if err := c.call(ctx, "PUT", "/api/v1/users/"+url.PathEscape(rest[0])+"/password", map[string]string{"password": pw}, nil); err != nil {
+			if err := c.SetPassword(ctx, rest[0], pw); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "password of %s changed; their sessions and tokens were revoked\n", rest[0])
@@ -216,15 +197,83 @@ func roleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	method := "PUT"
-	if args[0] == "revoke" {
-		method = "DELETE"
+	u, r := fs.Arg(0), wire.Role{Department: fs.Arg(1), Role: fs.Arg(2)}
+	if args[0] == "grant" {
+		_, err = c.GrantRole(ctx, u, r)
+	} else {
+		_, err = c.RevokeRole(ctx, u, r)
 	}
-	u, d, r := fs.Arg(0), fs.Arg(1), fs.Arg(2)
-	if err := c.call(ctx, method, "/api/v1/users/"+url.PathEscape(u)+"/roles", map[string]string{"department": d, "role": r}, nil); err != nil {
+	if err != nil {
 		return err
 	}
 	verb := map[string]string{"grant": "granted", "revoke": "revoked"}[args[0]]
-	fmt.Fprintf(stdout, "%s %s in %s for %s\n", verb, r, d, u)
+	fmt.Fprintf(stdout, "%s %s in %s for %s\n", verb, r.Role, r.Department, u)
 	return nil
+}
+
+// deptCmd is "gshare dept add ID --name NAME | list".
+func deptCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := "usage: gshare dept add ID --name NAME | list\n" +
+		"Departments are created by an administrator; ids are lower-case letters, digits and '-', 2 to 32 long.\n" +
+		"Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
+	if len(args) == 0 {
+		return usageError{usage}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	case "add", "list":
+	default:
+		return usageError{usage}
+	}
+	fs := flag.NewFlagSet("gshare dept "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var name *string
+	if args[0] == "add" {
+		name = fs.String("name", "", "the department's name as people read it, such as ກົມການເງິນ (required)")
+	}
+	newClient := clientFlags(fs)
+	fs.Usage = func() {
+		if args[0] == "add" {
+			fmt.Fprintf(stderr, "Usage: gshare dept add ID --name NAME\n\nCreates a department (administrators only). ID is lower-case [a-z0-9-], 2 to 32\ncharacters, and names the department in paths (/ID/folder/file); NAME may be in Lao.\n\nFlags:\n")
+		} else {
+			fmt.Fprintf(stderr, "Usage: gshare dept list\n\nLists the departments: all of them for an administrator, otherwise those you hold a role in.\n\nFlags:\n")
+		}
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch {
+	case args[0] == "add" && (len(pos) != 1 || strings.TrimSpace(*name) == ""):
+		fs.Usage()
+		return usageError{"gshare dept add needs an ID and --name NAME"}
+	case args[0] == "list" && len(pos) != 0:
+		fs.Usage()
+		return usageError{"gshare dept list takes no arguments"}
+	}
+	c, err := newClient()
+	if err != nil {
+		return err
+	}
+	if args[0] == "add" {
+		d, err := c.CreateDept(ctx, wire.NewDept{ID: pos[0], Name: *name})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created department %s (%s)\n", d.ID, d.Name)
+		return nil
+	}
+	depts, err := c.Depts(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+	for _, d := range depts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", d.ID, d.Name, d.Created)
+	}
+	return tw.Flush()
 }

@@ -3,6 +3,7 @@
 //	gshare serve      start the server (embedded defaults need no configuration)
 //	gshare user       add, list, disable, enable users; reset passwords
 //	gshare role       grant and revoke roles
+//	gshare dept       add and list departments
 //	gshare audit      export the audit log; verify an export offline
 //	gshare sync       two-way sync of a directory with a department
 //	gshare keys       key status, rotation, shredding
@@ -57,6 +58,7 @@ func commands(stdin io.Reader) []command {
 		{"serve", "start the server", serve},
 		{"user", "add, list, disable, enable users; reset a password (against a running server)", userCmd(stdin)},
 		{"role", "grant or revoke a role in a department (against a running server)", roleCmd},
+		{"dept", "add or list departments (against a running server)", deptCmd},
 		{"audit", "export the audit log, or verify an export offline", auditCmd},
 		{"sync", "keep a local directory and a department in two-way sync", syncCmd},
 		{"keys", "key status, rotation and shredding (against a running server)", keysCmd},

@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -296,8 +298,11 @@ func TestAdminCLI(t *testing.T) {
 		args  []string
 		want  string
 	}{
+		{"", append([]string{"dept", "add", "planning", "--name", "ກົມແຜນການ"}, env...), "created department planning (ກົມແຜນການ)"},
+		{"", append([]string{"dept", "list"}, env...), "ກົມແຜນການ"},
 		{"a-long-password\n", append([]string{"user", "add", "--name", "ສົມສັກ"}, append(env, "somsak")...), "created user somsak"},
 		{"", append([]string{"role", "grant"}, append(env, "somsak", "finance", "editor")...), "granted editor in finance for somsak"},
+		{"", append([]string{"role", "grant"}, append(env, "somsak", "planning", "viewer")...), "granted viewer in planning for somsak"},
 		{"", append([]string{"user", "list"}, env...), "editor@finance"},
 		{"", append([]string{"user", "disable"}, append(env, "somsak")...), "disabled user somsak"},
 		{"another-long-password\n", append([]string{"user", "passwd"}, append(env, "somsak")...), "password of somsak changed"},
@@ -328,6 +333,29 @@ func TestAdminCLI(t *testing.T) {
 	}
 	if _, err := cli("", "user", "list"); err == nil || !strings.Contains(err.Error(), "GSHARE_SERVER") {
 		t.Fatalf("no server: %v", err)
+	}
+	// Departments: a duplicate and a bad id are refused with the server's
+	// reason; the command line's own mistakes are usage errors.
+	if out, err := cli("", append([]string{"dept", "add", "--name", "again", "finance"}, env...)...); err == nil || !strings.Contains(err.Error(), "409") {
+		t.Fatalf("duplicate department: %v %s", err, out)
+	}
+	if out, err := cli("", append([]string{"dept", "add", "Not_An_ID", "--name", "x"}, env...)...); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Fatalf("bad department id: %v %s", err, out)
+	}
+	for _, args := range [][]string{{"dept"}, {"dept", "add", "x"}, {"dept", "add", "--name", "n"}, {"dept", "list", "extra"}, {"dept", "remove", "x"}} {
+		var ue usageError
+		if _, err := cli("", append(args, env...)...); !errors.As(err, &ue) {
+			t.Errorf("%q: %v, want a usage error", args, err)
+		}
+	}
+	if out, err := cli("", "dept", "add", "--help"); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out, "--name NAME") {
+		t.Errorf("dept add --help: %v %s", err, out)
+	}
+	if out, err := cli("", "dept", "--help"); err != nil || !strings.Contains(out, "gshare dept add ID --name NAME | list") {
+		t.Errorf("dept --help: %v %s", err, out)
+	}
+	if out, err := cli("", "dept", "list", "--server", s.URL, "--token", "gsd_bad"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("dept list with a bad token: %v %s", err, out)
 	}
 }
 

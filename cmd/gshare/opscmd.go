@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"gshare/api/client"
+	"gshare/api/wire"
 	"gshare/storage/backup"
 	"gshare/storage/keys"
 	"gshare/storage/meta"
@@ -35,21 +37,11 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	var out map[string]any
+	var job wire.KeyJob
 	switch args[0] {
 	case "status":
-		var st struct {
-			Keys []struct {
-				Dept     string
-				Version  uint32
-				Current  bool
-				Created  string
-				DataKeys int `json:"data_keys"`
-				Rotating bool
-			}
-			OldMaster string `json:"old_master_key_file"`
-		}
-		if err := c.call(ctx, "GET", "/api/v1/keys", nil, &st); err != nil {
+		st, err := c.Keys(ctx)
+		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -65,19 +57,19 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\n", k.Dept, k.Version, k.Created, k.DataKeys, state)
 		}
 		tw.Flush()
-		if st.OldMaster != "" {
-			fmt.Fprintf(stdout, "\nThe old master key is kept at %s until you run: gshare keys confirm-master\n", st.OldMaster)
+		if st.OldMasterKeyFile != "" {
+			fmt.Fprintf(stdout, "\nThe old master key is kept at %s until you run: gshare keys confirm-master\n", st.OldMasterKeyFile)
 		}
 		return nil
 	case "rotate":
 		if *dept == "" {
 			return usageError{usage}
 		}
-		err = c.call(ctx, "POST", "/api/v1/keys/rotate", map[string]string{"dept": *dept}, &out)
+		job, err = c.RotateKey(ctx, *dept)
 	case "rotate-master":
-		err = c.call(ctx, "POST", "/api/v1/keys/rotate-master", nil, &out)
+		job, err = c.RotateMaster(ctx)
 	case "confirm-master":
-		if err = c.call(ctx, "DELETE", "/api/v1/keys/master-old", nil, nil); err == nil {
+		if err = c.ConfirmMaster(ctx); err == nil {
 			fmt.Fprintln(stdout, "old master key file deleted")
 		}
 		return err
@@ -85,14 +77,14 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *dept == "" || *confirm == "" {
 			return usageError{usage}
 		}
-		err = c.call(ctx, "POST", "/api/v1/keys/shred", map[string]string{"dept": *dept, "confirm": *confirm}, &out)
+		job, err = c.Shred(ctx, *dept, *confirm)
 	default:
 		return usageError{usage}
 	}
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(out, "", "  ")
+	b, _ := json.MarshalIndent(job, "", "  ")
 	fmt.Fprintln(stdout, string(b))
 	return nil
 }
@@ -114,7 +106,11 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	return c.download(ctx, "/api/v1/backup", *out, stdout)
+	body, err := c.Backup(ctx)
+	if err != nil {
+		return err
+	}
+	return saveTo(body, *out, stdout)
 }
 
 // restoreCmd is "gshare restore FILE --data DIR [--force]", offline.
@@ -224,15 +220,8 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	q := fmt.Sprintf("/api/v1/check?deep=%t&repair=%t", *deep, *repair)
-	if *grace > 0 {
-		q += "&grace=" + grace.String()
-	}
-	var rep struct {
-		Summary                     map[string]int
-		Orphans, Missing, Integrity []struct{ Object, File, Problem string }
-	}
-	if err := c.call(ctx, "GET", q, nil, &rep); err != nil {
+	rep, err := c.Check(ctx, client.CheckOptions{Deep: *deep, Repair: *repair, Grace: *grace})
+	if err != nil {
 		return err
 	}
 	for _, f := range rep.Orphans {

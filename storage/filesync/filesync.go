@@ -33,6 +33,14 @@
 //
 // Names are compared in NFC, so a macOS (NFD) name and the server's name
 // are one file; names the server refuses are reported and left alone.
+//
+// # Parts
+//
+// The state file is package state's (its own bbolt file, not the server's
+// meta.db); package feed keeps the server view in it current from the
+// change feed and decides which names from the server are acceptable; the
+// server is reached through api/client. None of them imports the server's
+// code, so the phone builds (android/arm64, ios/arm64) carry none of it.
 package filesync
 
 import (
@@ -51,8 +59,10 @@ import (
 	"strings"
 	"time"
 
+	"gshare/api/client"
 	"gshare/storage/docpath"
-	"gshare/storage/meta"
+	"gshare/storage/filesync/feed"
+	"gshare/storage/filesync/state"
 )
 
 // Errors.
@@ -77,16 +87,19 @@ type Options struct {
 	ChunkSize int64
 	// Progress receives one line per operation; nil discards.
 	Progress io.Writer
-	HTTP     *http.Client
-	Now      func() time.Time
+	// HTTP carries the requests; default a client without a timeout (the
+	// change feed is long-polled, files may be large).
+	HTTP *http.Client
+	Now  func() time.Time
 }
 
 // Client syncs one directory.
 type Client struct {
 	o     Options
-	st    *meta.SyncState
-	root  docpath.Path // the synced folder on the server
-	http  *http.Client
+	st    *state.File
+	api   *client.Client
+	root  docpath.Path      // the synced folder on the server
+	view  feed.View         // the server's tree in st, kept by the change feed
 	names map[string]string // NFC key → local relative name, from the last scan
 }
 
@@ -100,8 +113,6 @@ func (s Stats) String() string {
 		s.Uploaded, s.Downloaded, s.DeletedLocal, s.DeletedRemote, s.Moved, s.Conflicts, s.Skipped)
 }
 
-const statePrefix = ".gshare-"
-
 // New opens the state file and checks it belongs to this server and
 // folder.
 func New(o Options) (*Client, error) {
@@ -110,9 +121,6 @@ func New(o Options) (*Client, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
-	}
-	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 0}
 	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
@@ -125,12 +133,18 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("filesync: %s is not a directory", o.Dir)
 	}
 	if o.State == "" {
-		o.State = filepath.Join(o.Dir, statePrefix+"sync.db")
+		o.State = filepath.Join(o.Dir, feed.StatePrefix+"sync.db")
 	}
-	st, err := meta.OpenSyncState(o.State)
+	api, err := client.New(o.Server, o.Token, &client.Options{HTTP: o.HTTP})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("filesync: %w", err)
 	}
+	st, err := state.Open(o.State, nil)
+	if err != nil {
+		return nil, fmt.Errorf("filesync: %w", err)
+	}
+	// A directory synced with one server or folder must not be mixed
+	// with another's tree.
 	id := strings.TrimSuffix(o.Server, "/") + root.String()
 	if prev := st.Value("identity"); prev != "" && prev != id {
 		st.Close()
@@ -140,7 +154,13 @@ func New(o Options) (*Client, error) {
 		st.Close()
 		return nil, err
 	}
-	return &Client{o: o, st: st, root: root, http: o.HTTP}, nil
+	c := &Client{o: o, st: st, api: api, root: root}
+	c.view = feed.View{State: st, Root: root, Logf: c.logf, List: func(ctx context.Context, key string) (map[string]state.RemoteEntry, error) {
+		got := map[string]state.RemoteEntry{}
+		_, err := c.listTree(ctx, key, got)
+		return got, err
+	}}
+	return c, nil
 }
 
 // Close closes the state file.
@@ -220,13 +240,13 @@ func (c *Client) scan(stats *Stats) (map[string]localFile, error) {
 			return nil
 		}
 		rel = filepath.ToSlash(rel)
-		if strings.HasPrefix(d.Name(), statePrefix) {
+		if strings.HasPrefix(d.Name(), feed.StatePrefix) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		key, err := cleanRel(rel)
+		key, err := feed.CleanRel(rel)
 		if err != nil {
 			c.logf("✗ %s: not a valid name on the server (%v); left alone", rel, err)
 			stats.Skipped++
@@ -255,19 +275,6 @@ func (c *Client) scan(stats *Stats) (map[string]localFile, error) {
 		return nil
 	})
 	return out, err
-}
-
-// cleanRel validates and NFC-normalises a relative path.
-func cleanRel(rel string) (string, error) {
-	parts := strings.Split(rel, "/")
-	for i, p := range parts {
-		n, err := docpath.CleanName(p)
-		if err != nil {
-			return "", err
-		}
-		parts[i] = n
-	}
-	return strings.Join(parts, "/"), nil
 }
 
 func hashFile(p string) (string, error) {
@@ -313,11 +320,11 @@ func sortedKeys(maps ...any) []string {
 	seen := map[string]bool{}
 	for _, m := range maps {
 		switch m := m.(type) {
-		case map[string]meta.SyncEntry:
+		case map[string]state.Entry:
 			for k := range m {
 				seen[k] = true
 			}
-		case map[string]meta.RemoteEntry:
+		case map[string]state.RemoteEntry:
 			for k := range m {
 				seen[k] = true
 			}

@@ -400,3 +400,27 @@ func TestLocalDeleteGoesToTheTrash(t *testing.T) {
 		t.Fatalf("versions after the round trip: %+v", vs)
 	}
 }
+
+// TestStateOfOlderGShare: a directory synced by a gshare that kept its
+// state in the server's metadata package opens as it was, for the server
+// and folder it was synced with and no other.
+func TestStateOfOlderGShare(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("state", "testdata", "v1-sync.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".gshare-sync.db"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := filesync.Options{Server: "https://share.example.gov.la/", Token: "gsd_x", Dept: "finance", Dir: dir}
+	c, err := filesync.New(o)
+	if err != nil {
+		t.Fatalf("the old state file: %v", err)
+	}
+	c.Close()
+	o.Folder = "ລາຍງານ"
+	if _, err := filesync.New(o); err == nil || !strings.Contains(err.Error(), "was synced with https://share.example.gov.la/finance") {
+		t.Fatalf("another folder: %v", err)
+	}
+}

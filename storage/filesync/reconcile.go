@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"gshare/storage/meta"
+	"gshare/storage/filesync/state"
 )
 
 // state of one path on one side; present == false means absent.
@@ -21,7 +21,7 @@ func (a side) same(b side) bool {
 	return a.present == b.present && (!a.present || a.dir == b.dir && (a.dir || a.sha == b.sha))
 }
 
-func baseSide(m map[string]meta.SyncEntry, k string) side {
+func baseSide(m map[string]state.Entry, k string) side {
 	e, ok := m[k]
 	return side{present: ok, dir: e.Dir, sha: e.SHA256}
 }
@@ -31,7 +31,7 @@ func localSide(m map[string]localFile, k string) side {
 	return side{present: ok, dir: e.dir, sha: e.sha}
 }
 
-func remoteSide(m map[string]meta.RemoteEntry, k string) side {
+func remoteSide(m map[string]state.RemoteEntry, k string) side {
 	e, ok := m[k]
 	return side{present: ok, dir: e.Dir, sha: e.SHA256}
 }
@@ -140,21 +140,21 @@ func (c *Client) one(ctx context.Context, k string, b, l, r side, local map[stri
 func (c *Client) recordBase(k string, l side, local map[string]localFile) error {
 	f := local[k]
 	if l.dir {
-		return c.st.SetBase(k, meta.SyncEntry{Dir: true})
+		return c.st.SetBase(k, state.Entry{Dir: true})
 	}
-	return c.st.SetBase(k, meta.SyncEntry{SHA256: l.sha, Size: f.size, MTime: f.mtime})
+	return c.st.SetBase(k, state.Entry{SHA256: l.sha, Size: f.size, MTime: f.mtime})
 }
 
 // stat records what a path now is on disk.
 func (c *Client) statBase(k, sha string, dir bool) error {
 	if dir {
-		return c.st.SetBase(k, meta.SyncEntry{Dir: true})
+		return c.st.SetBase(k, state.Entry{Dir: true})
 	}
 	fi, err := os.Stat(c.localPath(k))
 	if err != nil {
 		return err
 	}
-	return c.st.SetBase(k, meta.SyncEntry{SHA256: sha, Size: fi.Size(), MTime: fi.ModTime().UnixNano()})
+	return c.st.SetBase(k, state.Entry{SHA256: sha, Size: fi.Size(), MTime: fi.ModTime().UnixNano()})
 }
 
 func (c *Client) pull(ctx context.Context, k string, r side, stats *Stats) error {
@@ -163,7 +163,7 @@ func (c *Client) pull(ctx context.Context, k string, r side, stats *Stats) error
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
 		}
-		return c.st.SetBase(k, meta.SyncEntry{Dir: true})
+		return c.st.SetBase(k, state.Entry{Dir: true})
 	}
 	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 		// A folder here, a file there: keep the folder, and the file beside it.
@@ -182,7 +182,7 @@ func (c *Client) push(ctx context.Context, k string, l, b side, stats *Stats) er
 		if err := c.mkdirRemote(ctx, k); err != nil {
 			return err
 		}
-		return c.st.SetBase(k, meta.SyncEntry{Dir: true})
+		return c.st.SetBase(k, state.Entry{Dir: true})
 	}
 	ifMatch := ""
 	if b.present && !b.dir {
@@ -244,7 +244,7 @@ func (c *Client) conflict(ctx context.Context, k string, l, r side, stats *Stats
 
 // moves finds files deleted on one side and the same content new on that
 // side, and carries them over as moves instead of a delete and a copy.
-func (c *Client) moves(ctx context.Context, base map[string]meta.SyncEntry, local map[string]localFile, remote map[string]meta.RemoteEntry, done map[string]bool, stats *Stats) error {
+func (c *Client) moves(ctx context.Context, base map[string]state.Entry, local map[string]localFile, remote map[string]state.RemoteEntry, done map[string]bool, stats *Stats) error {
 	// Local moves: gone here (unchanged there), new here with the same sha.
 	newLocal := map[string]string{}
 	for k, f := range local {

@@ -1,7 +1,8 @@
 // Package meta is G-Share's metadata store: one bbolt file (DATA/meta.db)
 // holding departments, users, sessions, the folder tree, file versions with
 // their wrapped keys, upload state, the change feed, Casbin rules and the
-// audit log. It is the only package that imports bbolt.
+// audit log. It is the only package of the server that imports bbolt (the
+// sync client's own state file is storage/filesync/state's).
 //
 // # Basics
 //
