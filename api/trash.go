@@ -159,10 +159,15 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 		}
 		t = meta.RestoreTarget{To: to}
 	}
-	// Decided where it lands: write on everything restored, with its rules.
-	dest, err := s.d.Docs.RestorePath(dept, e.ID, t)
-	if err != nil {
-		return err
+	// Decided where it lands: write on everything restored, with its
+	// rules. A path asked for is decided as it is (taken or not, that is
+	// a conflict found after the decision); without one, where the
+	// restore puts it, beside the old path if that is taken.
+	dest := t.To
+	if dest.Dept == "" {
+		if dest, err = s.d.Docs.RestorePath(dept, e.ID, t); err != nil {
+			return err
+		}
 	}
 	extra := rebased(e.Rules, orig, dest)
 	extra = append(extra, acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)...)
