@@ -165,11 +165,11 @@ func (s *Server) authorizeMove(rq *request, from, to docpath.Path, overwrite, co
 	if !overwrite {
 		return nil
 	}
-	dst, err := s.d.Docs.DB().Lookup(to)
+	dst, err := s.d.Docs.Lookup(to)
 	if err != nil {
 		return nil // nothing to replace
 	}
-	if src, err := s.d.Docs.DB().Lookup(from); err == nil && !src.Dir && !dst.Dir {
+	if src, err := s.d.Docs.Lookup(from); err == nil && !src.Dir && !dst.Dir {
 		return nil
 	}
 	return s.authorizeAll(rq, to, acl.ActDelete)

@@ -47,7 +47,7 @@ func (s *Server) aim(r *http.Request, rq *request) {
 	if dept == "" {
 		return
 	}
-	if _, err := s.d.Docs.DB().Dept(dept); err != nil {
+	if _, err := s.d.Docs.Dept(dept); err != nil {
 		return // no such department: the id stays in raw_path only
 	}
 	rq.entry.Dept, rq.entry.Path = dept, path
@@ -91,9 +91,8 @@ func (s *Server) aimedAt(r *http.Request, rq *request) (docpath.Path, string) {
 		if len(rq.params) == 0 || !strings.HasPrefix(rq.params[0], sharePrefix) || len(rq.params[0]) > 100 {
 			break
 		}
-		db := s.d.Docs.DB()
-		if sh, err := db.ShareByHash(auth.HashToken(rq.params[0])); err == nil {
-			if p, err := db.PathOf(sh.File); err == nil {
+		if sh, err := s.d.Shares.ShareByHash(auth.HashToken(rq.params[0])); err == nil {
+			if p, err := s.d.Docs.PathOf(sh.File); err == nil {
 				return p, ""
 			}
 		}

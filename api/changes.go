@@ -47,8 +47,8 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 		return s.authorize(rq, root, acl.ActRead) // refused, and recorded as such
 	}
 	rq.authz = true
-	db := s.d.Docs.DB()
-	latest, err := db.LatestChange(dept)
+	docs := s.d.Docs
+	latest, err := docs.LatestChange(dept)
 	if err != nil {
 		return err
 	}
@@ -70,18 +70,18 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 		}
 		wait = min(time.Duration(n)*time.Second, maxWait)
 	}
-	cs, next, err := db.Changes(dept, after, maxChanges)
+	cs, next, err := docs.Changes(dept, after, maxChanges)
 	if err != nil {
 		return err
 	}
 	if len(cs) == 0 && wait > 0 && q.Get("cursor") != "latest" {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		err := db.WaitChanges(ctx, dept, after)
+		err := docs.WaitChanges(ctx, dept, after)
 		cancel()
 		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 			return err
 		}
-		if cs, next, err = db.Changes(dept, after, maxChanges); err != nil {
+		if cs, next, err = docs.Changes(dept, after, maxChanges); err != nil {
 			return err
 		}
 	}
@@ -204,7 +204,7 @@ func (f *feedFilter) nodeHidden(id meta.ID) bool {
 }
 
 // mayRead decides a path now; a delete whose trash entry is still there is
-// decided as the entry is.
+// decided as the entry is, too.
 func (f *feedFilter) mayRead(path, trashID string) bool {
 	if trashID == "" {
 		return f.s.mayRead(f.user, path)
@@ -222,10 +222,9 @@ func (f *feedFilter) mayRead(path, trashID string) bool {
 		}
 		f.trash[trashID] = e
 	}
-	if e == nil {
-		return f.s.mayRead(f.user, path)
-	}
-	return f.s.mayReadInTrash(f.user, *e, p)
+	// The path as it is named now, and the deleted node as the entry's
+	// rules decide: a name denied now stays unnamed, whatever it held.
+	return f.s.mayRead(f.user, path) && (e == nil || f.s.mayReadInTrash(f.user, *e, p))
 }
 
 func (s *Server) mayRead(user, path string) bool {

@@ -101,7 +101,7 @@ func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *request) error 
 	if rq.hasPath {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			if n, err := s.d.Docs.DB().Lookup(rq.path); err == nil && !n.Dir {
+			if n, err := s.d.Docs.Lookup(rq.path); err == nil && !n.Dir {
 				return s.serveFile(w, r, rq, 0)
 			}
 		case http.MethodOptions, "PROPFIND":
@@ -257,7 +257,7 @@ func (f *davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}
-	n, err := f.s.d.Docs.DB().Lookup(p)
+	n, err := f.s.d.Docs.Lookup(p)
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}
@@ -277,7 +277,7 @@ func (f *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.Fil
 		// opens for writing only for those.
 		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	}
-	n, err := f.s.d.Docs.DB().Lookup(p)
+	n, err := f.s.d.Docs.Lookup(p)
 	if err != nil {
 		return nil, f.fail("open", name, err)
 	}
@@ -310,7 +310,7 @@ func (d *davFile) Read(b []byte) (int, error) {
 		if d.off >= d.node.Size {
 			return 0, io.EOF
 		}
-		v, err := d.fs.s.d.Docs.DB().Version(d.node.ID, d.node.Version)
+		v, err := d.fs.s.d.Docs.Version(d.node.ID, d.node.Version)
 		if err != nil {
 			return 0, d.fs.fail("read", d.path.String(), err)
 		}
@@ -361,7 +361,7 @@ func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 	d.dirRead = true
 	var out []fs.FileInfo
 	if d.root {
-		ds, err := d.fs.s.d.Docs.DB().Depts()
+		ds, err := d.fs.s.d.Docs.Depts()
 		if err != nil {
 			return nil, d.fs.fail("readdir", "/", err)
 		}
@@ -394,7 +394,7 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 	}
 	out := map[xml.Name]webdav.Property{}
 	if !d.path.IsRoot() {
-		ps, err := d.fs.s.d.Docs.DB().Props(d.node.ID)
+		ps, err := d.fs.s.d.Docs.Props(d.node.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -419,34 +419,30 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	return d.fs.s.patchProps(d.node.ID, patches)
 }
 
-// patchProps applies patches to a node's dead properties; the server's
-// propsMu serialises the read-modify-write.
+// patchProps applies patches to a node's dead properties, all or none,
+// in one transaction.
 func (s *Server) patchProps(id meta.ID, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	s.propsMu.Lock()
-	defer s.propsMu.Unlock()
-	db := s.d.Docs.DB()
-	ps, err := db.Props(id)
-	if err != nil {
-		return nil, err
-	}
-	m := map[xml.Name]meta.Prop{}
-	for _, p := range ps {
-		m[xml.Name{Space: p.Space, Local: p.Local}] = p
-	}
-	for _, patch := range patches {
-		for _, p := range patch.Props {
-			if patch.Remove {
-				delete(m, p.XMLName)
-			} else {
-				m[p.XMLName] = meta.Prop{Space: p.XMLName.Space, Local: p.XMLName.Local, Lang: p.Lang, InnerXML: p.InnerXML}
+	err := s.d.Docs.UpdateProps(id, func(ps []meta.Prop) []meta.Prop {
+		m := map[xml.Name]meta.Prop{}
+		for _, p := range ps {
+			m[xml.Name{Space: p.Space, Local: p.Local}] = p
+		}
+		for _, patch := range patches {
+			for _, p := range patch.Props {
+				if patch.Remove {
+					delete(m, p.XMLName)
+				} else {
+					m[p.XMLName] = meta.Prop{Space: p.XMLName.Space, Local: p.XMLName.Local, Lang: p.Lang, InnerXML: p.InnerXML}
+				}
 			}
 		}
-	}
-	out := make([]meta.Prop, 0, len(m))
-	for _, p := range m {
-		out = append(out, p)
-	}
-	if err := db.SetProps(id, out); err != nil {
+		out := make([]meta.Prop, 0, len(m))
+		for _, p := range m {
+			out = append(out, p)
+		}
+		return out
+	})
+	if err != nil {
 		return nil, err
 	}
 	return okPropstats(patches), nil

@@ -236,9 +236,9 @@ func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *requ
 		return &httpError{status: http.StatusLocked, code: "locked", msg: "the resource is locked"}
 	}
 	status := http.StatusOK
-	if _, err := s.d.Docs.DB().Lookup(rq.path); err != nil {
+	if _, err := s.d.Docs.Lookup(rq.path); err != nil {
 		// Locking an unmapped URL creates an empty file (RFC 4918 §9.10.4).
-		parent, perr := s.d.Docs.DB().Lookup(rq.path.Parent())
+		parent, perr := s.d.Docs.Lookup(rq.path.Parent())
 		if perr != nil || !parent.Dir {
 			s.davLocks.Unlock(now, token)
 			return &httpError{status: http.StatusConflict, code: "no_parent", msg: "the parent collection does not exist"}
@@ -366,7 +366,7 @@ func (s *Server) evalIf(r *http.Request, rq *request, h string) (bool, string) {
 				p = q
 			}
 		}
-		n, err := s.d.Docs.DB().Lookup(p)
+		n, err := s.d.Docs.Lookup(p)
 		found := err == nil
 		all := true
 		for _, c := range l.conds {

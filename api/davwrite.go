@@ -29,7 +29,7 @@ var errLocked = &httpError{status: http.StatusLocked, code: "locked", msg: "the 
 // ETag is its content's, a folder's changes when anything below it changes.
 // It returns the resource and whether it exists.
 func (s *Server) davPreconditions(r *http.Request, rq *request) (meta.Node, bool, error) {
-	n, err := s.d.Docs.DB().Lookup(rq.path)
+	n, err := s.d.Docs.Lookup(rq.path)
 	exists := err == nil
 	if err != nil && !errors.Is(err, meta.ErrNotFound) && !errors.Is(err, meta.ErrNotDir) {
 		return meta.Node{}, false, err
@@ -114,7 +114,7 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *request, cur
 		return err
 	}
 	defer release()
-	if parent, err := s.d.Docs.DB().Lookup(rq.path.Parent()); err != nil || !parent.Dir {
+	if parent, err := s.d.Docs.Lookup(rq.path.Parent()); err != nil || !parent.Dir {
 		return errNoParent
 	}
 	if max := s.o.MaxUploadSize; max > 0 && r.ContentLength > max {
@@ -189,10 +189,10 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request
 	if dst.IsRoot() {
 		return &httpError{status: http.StatusForbidden, code: "department_root", msg: "a department's root cannot be replaced"}
 	}
-	if parent, err := s.d.Docs.DB().Lookup(dst.Parent()); err != nil || !parent.Dir {
+	if parent, err := s.d.Docs.Lookup(dst.Parent()); err != nil || !parent.Dir {
 		return errNoParent
 	}
-	_, err = s.d.Docs.DB().Lookup(dst)
+	_, err = s.d.Docs.Lookup(dst)
 	replacing := err == nil
 	if replacing && !overwrite {
 		return &httpError{status: http.StatusPreconditionFailed, code: "exists", msg: "the destination exists and Overwrite is F"}
@@ -206,7 +206,7 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	if n, err := s.d.Docs.DB().Lookup(dst); err == nil {
+	if n, err := s.d.Docs.Lookup(dst); err == nil {
 		rq.entry.Object = n.ID.String()
 	}
 	if replacing {

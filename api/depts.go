@@ -38,7 +38,7 @@ func (s *Server) createDept(w http.ResponseWriter, r *http.Request, rq *request)
 // listDepts shows every department to those who administer them all, and
 // to everyone else only the departments they hold a role in.
 func (s *Server) listDepts(w http.ResponseWriter, r *http.Request, rq *request) error {
-	all, err := s.d.Docs.DB().Depts()
+	all, err := s.d.Docs.Depts()
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *request) er
 	o := docstore.PutOptions{Size: size, Author: rq.user.Username}
 	if im := r.Header.Get("If-Match"); im != "" {
 		if strings.TrimSpace(im) == "*" {
-			n, err := s.d.Docs.DB().Lookup(rq.path)
+			n, err := s.d.Docs.Lookup(rq.path)
 			if err != nil || n.Dir {
 				return meta.ErrPrecondition
 			}

@@ -34,12 +34,12 @@ func (s *Server) grantIn(w http.ResponseWriter, r *http.Request, rq *request) (a
 	}
 	g := acl.Grant{Path: p, User: in.User, Group: in.Department, Role: in.Role, Actions: in.Deny, Deny: len(in.Deny) > 0}
 	if g.Group != "" {
-		if _, err := s.d.Docs.DB().Dept(g.Group); err != nil {
+		if _, err := s.d.Docs.Dept(g.Group); err != nil {
 			return acl.Grant{}, err
 		}
 	}
 	if g.User != "" {
-		if _, err := s.d.Docs.DB().User(g.User); err != nil {
+		if _, err := s.d.Accounts.User(g.User); err != nil {
 			return acl.Grant{}, err
 		}
 	}
@@ -76,7 +76,7 @@ func grantOut(g acl.Grant) grantJSON {
 
 func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, rq *request) error {
 	dept := rq.params[0]
-	if _, err := s.d.Docs.DB().Dept(dept); err != nil {
+	if _, err := s.d.Docs.Dept(dept); err != nil {
 		return err
 	}
 	gs, err := s.d.Policy.Grants(dept)

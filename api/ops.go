@@ -1,51 +1,33 @@
 package api
 
 import (
-	"context"
 	"errors"
+	"io"
 	"net/http"
-	"os"
-	"sync"
 	"time"
 
-	"gshare/acl/audit"
-	"gshare/storage/backup"
-	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
 )
 
 // Ops are the operator's tools the API exposes to administrators: key
-// rotation and shredding, backups and consistency checks. They need the
-// master key, so cmd/gshare supplies them.
+// rotation and shredding, backups and consistency checks. cmd/gshare
+// supplies them; the work is done below HTTP.
 type Ops struct {
-	Ring   *keys.Ring
-	Master func() crypt.Key // the current master key
-	// MasterFile is where the master key lives; "" when it comes from a
-	// command (a KMS), which G-Share cannot rotate.
-	MasterFile string
-	// SetMaster switches the process to a new master key after rotation.
-	SetMaster func(crypt.Key)
-	// Background runs long jobs (rotation); it outlives the request.
-	Background context.Context
-	// WrappedValues are the values to re-wrap on a master rotation.
-	WrappedValues []keys.WrappedValue
-	// AbortMultipart aborts a shredded department's unfinished uploads.
-	AbortMultipart func(ctx context.Context, object, id string) error
-
-	mu sync.Mutex // one master rotation at a time
+	Keys *keys.Admin
+	// Backup writes a sealed snapshot of meta.db and returns its size.
+	Backup func(w io.Writer) (int64, error)
 }
 
 func (s *Server) keysStatus(w http.ResponseWriter, r *http.Request, rq *request) error {
-	st, err := s.d.Ops.Ring.Status()
+	k := s.d.Ops.Keys
+	st, err := k.Ring.Status()
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"keys": st, "master_rotatable": s.d.Ops.MasterFile != ""}
-	if s.d.Ops.MasterFile != "" {
-		if _, err := os.Stat(s.d.Ops.MasterFile + ".old"); err == nil {
-			out["old_master_key_file"] = s.d.Ops.MasterFile + ".old"
-		}
+	out := map[string]any{"keys": st, "master_rotatable": k.MasterFile != ""}
+	if old := k.OldMasterFile(); old != "" {
+		out["old_master_key_file"] = old
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -60,7 +42,7 @@ func (s *Server) deptBody(w http.ResponseWriter, r *http.Request, rq *request, w
 		return "", err
 	}
 	rq.entry.Dept, rq.entry.Object = in.Dept, in.Dept
-	if _, err := s.d.Docs.DB().Dept(in.Dept); err != nil {
+	if _, err := s.d.Docs.Dept(in.Dept); err != nil {
 		return "", err
 	}
 	if withConfirm && in.Confirm != in.Dept {
@@ -76,71 +58,37 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	v, err := s.d.Ops.Ring.BeginRotation(dept)
+	v, err := s.d.Ops.Keys.RotateDept(dept)
 	if err != nil {
 		return err
 	}
-	go s.RunRotation(dept)
 	writeJSON(w, http.StatusAccepted, map[string]any{"dept": dept, "version": v,
 		"status": "re-wrapping data keys in the background; GET /api/v1/keys shows progress"})
 	return nil
-}
-
-// RunRotation finishes a department key rotation, logging the outcome.
-func (s *Server) RunRotation(dept string) {
-	err := s.d.Ops.Ring.Rotate(s.d.Ops.Background, dept, nil)
-	switch {
-	case err == nil:
-		s.log.Info("department key rotated; old key versions deleted", "dept", dept)
-		s.d.Audit.Record(audit.Entry{Time: s.o.Now().UTC(), Action: "key.rotated", Dept: dept, Result: audit.Allowed})
-	case errors.Is(err, context.Canceled):
-		s.log.Info("key rotation paused by shutdown; it resumes at the next start", "dept", dept)
-	default:
-		s.log.Error("key rotation failed; it resumes at the next start", "dept", dept, "err", err)
-	}
 }
 
 // rotateMaster re-wraps every department key under a new master key and
 // puts the new key file in place, keeping the old one as .old until the
 // operator confirms.
 func (s *Server) rotateMaster(w http.ResponseWriter, r *http.Request, rq *request) error {
-	o := s.d.Ops
-	if o.MasterFile == "" {
+	old, err := s.d.Ops.Keys.RotateMaster()
+	switch {
+	case errors.Is(err, keys.ErrMasterFromCommand):
 		return &httpError{status: http.StatusConflict, code: "master_from_command",
 			msg: "the master key comes from GSHARE_MASTER_KEY_COMMAND: rotate it in the key service, with a command that can give both keys"}
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, err := os.Stat(o.MasterFile + ".old"); err == nil {
+	case errors.Is(err, keys.ErrUnconfirmed):
 		return &httpError{status: http.StatusConflict, code: "unconfirmed_rotation",
 			msg: "the previous master rotation is not confirmed yet: keep a copy of the old key file, then DELETE /api/v1/keys/master-old"}
-	}
-	current, next := o.Master(), crypt.NewKey()
-	if err := keys.StageMaster(o.MasterFile, next); err != nil {
+	case err != nil:
 		return err
 	}
-	if err := o.Ring.RotateMaster(next, current, o.WrappedValues); err != nil {
-		os.Remove(o.MasterFile + ".new")
-		return err
-	}
-	old, err := keys.CommitMaster(o.MasterFile)
-	if err != nil {
-		// meta.db already uses the new key; the next start finishes the
-		// renames (keys.RecoverMaster).
-		s.log.Error("master key rotated in meta.db but the key files were not renamed; the next start completes it", "err", err)
-	}
-	o.SetMaster(next)
 	writeJSON(w, http.StatusOK, map[string]string{"old_master_key_file": old,
 		"status": "rotated; keep the old key file while you keep backups made before now, then confirm with DELETE /api/v1/keys/master-old"})
 	return nil
 }
 
 func (s *Server) confirmMaster(w http.ResponseWriter, r *http.Request, rq *request) error {
-	f := s.d.Ops.MasterFile
-	if f == "" {
-		return errNotFound
-	}
-	if err := os.Remove(f + ".old"); err != nil {
+	if err := s.d.Ops.Keys.ConfirmMaster(); err != nil {
 		return errNotFound
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -154,20 +102,9 @@ func (s *Server) shred(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if err != nil {
 		return err
 	}
-	mp, err := s.d.Ops.Ring.Shred(dept)
-	if err != nil {
+	if err := s.d.Ops.Keys.Shred(r.Context(), dept); err != nil {
 		return err
 	}
-	for object, id := range mp {
-		if err := s.d.Ops.AbortMultipart(r.Context(), object, id); err != nil {
-			s.log.Warn("could not abort a shredded department's multipart upload; S3 lifecycle rules will", "object", object, "err", err)
-		}
-	}
-	go func() {
-		if _, err := s.d.Docs.Collect(s.d.Ops.Background); err != nil {
-			s.log.Warn("deleting a shredded department's objects stopped; the janitor continues", "err", err)
-		}
-	}()
 	writeJSON(w, http.StatusOK, map[string]string{"dept": dept, "status": "shredded: keys destroyed, objects being deleted"})
 	return nil
 }
@@ -177,7 +114,7 @@ func (s *Server) backupDownload(w http.ResponseWriter, r *http.Request, rq *requ
 	name := "gshare-" + s.o.Now().UTC().Format("20060102-150405") + ".gsbk"
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	n, err := backup.Write(w, s.d.Docs.DB(), s.d.Ops.Master())
+	n, err := s.d.Ops.Backup(w)
 	rq.entry.Bytes = n
 	if err != nil {
 		s.abortAfterHeaders(rq, err)

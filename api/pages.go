@@ -206,7 +206,7 @@ func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *request)
 
 // readableDepts are the departments the user may open, in name order.
 func (s *Server) readableDepts(user string) ([]web.Dept, error) {
-	all, err := s.d.Docs.DB().Depts()
+	all, err := s.d.Docs.Depts()
 	if err != nil {
 		return nil, err
 	}
@@ -253,8 +253,7 @@ func (s *Server) crumbs(p docpath.Path, deptName string) []web.Crumb {
 }
 
 func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) error {
-	db := s.d.Docs.DB()
-	n, err := db.Lookup(rq.path)
+	n, err := s.d.Docs.Lookup(rq.path)
 	if err != nil {
 		return err
 	}
@@ -263,7 +262,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 		return nil
 	}
 	rq.entry.Object = n.ID.String()
-	dept, err := db.Dept(rq.path.Dept)
+	dept, err := s.d.Docs.Dept(rq.path.Dept)
 	if err != nil {
 		return err
 	}
@@ -279,77 +278,34 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 	if len(data.Query) > 200 {
 		return badRequest("bad_query", "the search is too long")
 	}
-	var nodes []entryNode
+	var nodes []docstore.Found
 	if data.Query != "" {
-		nodes, data.Limited, err = s.search(user, docpath.Path{Dept: rq.path.Dept}, data.Query)
+		mayRead := func(p docpath.Path) bool { return s.d.ACL.Can(user, p, acl.ActRead) == nil }
+		nodes, data.Limited, err = s.d.Docs.Search(docpath.Path{Dept: rq.path.Dept}, data.Query, mayRead,
+			docstore.SearchLimits{Results: searchLimit, Visit: searchVisit})
 	} else {
 		var kids []meta.Node
 		_, kids, err = s.d.Docs.List(rq.path)
 		for _, k := range s.readable(user, rq.path, kids) {
-			nodes = append(nodes, entryNode{k, rq.path.Child(k.Name)})
+			nodes = append(nodes, docstore.Found{Node: k, Path: rq.path.Child(k.Name)})
 		}
 	}
 	if err != nil {
 		return err
 	}
 	lang, _ := s.web.Lang(r)
-	sortNodes(nodes, func(e *entryNode) *meta.Node { return &e.n }, data.Sort, data.Desc,
+	sortNodes(nodes, func(e *docstore.Found) *meta.Node { return &e.Node }, data.Sort, data.Desc,
 		collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
 	for _, e := range nodes {
-		we := web.Entry{Name: e.n.Name, Path: e.p.String(), Folder: e.n.Dir, Size: e.n.Size, Modified: e.n.Modified, Version: e.n.Version}
-		if e.n.Dir {
-			we.URL = docURL("/app/files", e.p) + "/"
+		we := web.Entry{Name: e.Node.Name, Path: e.Path.String(), Folder: e.Node.Dir, Size: e.Node.Size, Modified: e.Node.Modified, Version: e.Node.Version}
+		if e.Node.Dir {
+			we.URL = docURL("/app/files", e.Path) + "/"
 		} else {
-			we.URL = docURL("/api/v1/files", e.p)
+			we.URL = docURL("/api/v1/files", e.Path)
 		}
 		data.Entries = append(data.Entries, we)
 	}
 	return s.render(w, r, rq, http.StatusOK, "files", "title_files", data)
-}
-
-type entryNode struct {
-	n meta.Node
-	p docpath.Path
-}
-
-// search finds names containing q in the department, breadth first,
-// skipping what the user may not read.
-func (s *Server) search(user string, root docpath.Path, q string) ([]entryNode, bool, error) {
-	needle := strings.ToLower(q)
-	var out []entryNode
-	queue := []docpath.Path{root}
-	visited := 0
-	for len(queue) > 0 {
-		dir := queue[0]
-		queue = queue[1:]
-		_, kids, err := s.d.Docs.List(dir)
-		if err != nil {
-			if errors.Is(err, meta.ErrNotFound) {
-				continue // removed while we looked
-			}
-			return nil, false, err
-		}
-		for _, k := range kids {
-			visited++
-			if visited > searchVisit {
-				return out, true, nil
-			}
-			p := dir.Child(k.Name)
-			if !s.mayRead(user, p.String()) {
-				continue
-			}
-			if strings.Contains(strings.ToLower(k.Name), needle) {
-				out = append(out, entryNode{k, p})
-				if len(out) >= searchLimit {
-					return out, true, nil
-				}
-			}
-			if k.Dir {
-				queue = append(queue, p)
-			}
-		}
-	}
-	return out, false, nil
 }
 
 func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -357,7 +313,7 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	d, err := s.d.Docs.DB().Dept(dept)
+	d, err := s.d.Docs.Dept(dept)
 	if err != nil {
 		return err
 	}
@@ -390,7 +346,7 @@ func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *reques
 		return err
 	}
 	rq.entry.Object = n.ID.String()
-	dept, err := s.d.Docs.DB().Dept(rq.path.Dept)
+	dept, err := s.d.Docs.Dept(rq.path.Dept)
 	if err != nil {
 		return err
 	}
@@ -404,9 +360,8 @@ func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *reques
 	return s.render(w, r, rq, http.StatusOK, "versions", "title_versions", data)
 }
 
-// restore makes an earlier version of a file its newest version. The old
-// version is read and stored again, so the new version has its own key,
-// like any other.
+// restore makes an earlier version of a file its newest version
+// (docstore.RestoreVersion).
 func (s *Server) restore(w http.ResponseWriter, r *http.Request, rq *request) error {
 	n, err := strconv.ParseInt(r.URL.Query().Get("version"), 10, 64)
 	if err != nil || n < 1 {
@@ -415,16 +370,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, rq *request) er
 	if err := s.authorize(rq, rq.path, acl.ActRead); err != nil {
 		return err
 	}
-	f, err := s.d.Docs.Stat(rq.path, n)
-	if err != nil {
-		return err
-	}
-	rc, err := s.d.Docs.Open(r.Context(), f.Version, 0, f.Version.Size)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	node, v, err := s.d.Docs.Put(r.Context(), rq.path, rc, docstore.PutOptions{Size: f.Version.Size, Author: rq.user.Username})
+	node, v, err := s.d.Docs.RestoreVersion(r.Context(), rq.path, n, rq.user.Username)
 	if err != nil {
 		return err
 	}
@@ -434,7 +380,7 @@ func (s *Server) restore(w http.ResponseWriter, r *http.Request, rq *request) er
 }
 
 func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *request) error {
-	ss, err := s.d.Docs.DB().Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.user.Username })
+	ss, err := s.d.Accounts.Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.user.Username })
 	if err != nil {
 		return err
 	}
@@ -460,7 +406,7 @@ func (s *Server) auditDepts(user string) []meta.Dept {
 
 // deptsWhere are the departments in which the user may act on obj.
 func (s *Server) deptsWhere(user, obj, act string) []meta.Dept {
-	all, err := s.d.Docs.DB().Depts()
+	all, err := s.d.Docs.Depts()
 	if err != nil {
 		return nil
 	}
@@ -481,7 +427,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 	var depts []meta.Dept
 	if all {
 		var err error
-		if depts, err = s.d.Docs.DB().Depts(); err != nil {
+		if depts, err = s.d.Docs.Depts(); err != nil {
 			return err
 		}
 	} else if depts = s.managedDepts(user); len(depts) == 0 {
@@ -510,7 +456,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 			data.Grants = append(data.Grants, web.Grant{Pattern: g.Path.String(), Subject: subject, Role: cmp.Or(g.Role, "deny")})
 		}
 	}
-	us, err := s.d.Docs.DB().Users()
+	us, err := s.d.Accounts.Users()
 	if err != nil {
 		return err
 	}

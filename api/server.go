@@ -78,13 +78,37 @@ type Recorder interface {
 // Checker reports whether a dependency is usable, for /readyz.
 type Checker func(ctx context.Context) error
 
+// Accounts are the users, their sessions and device tokens, as the HTTP
+// layer uses them; *meta.DB implements it.
+type Accounts interface {
+	User(name string) (meta.User, error)
+	Users() ([]meta.User, error)
+	CreateUser(meta.User) error
+	UpdateUser(name string, fn func(*meta.User) error) (meta.User, error)
+	DeleteUser(name string) error
+	Sessions(keep func(*meta.Session) bool) ([]meta.Session, error)
+	DeleteSession(h meta.Hash) error
+	DeleteSessions(match func(*meta.Session) bool) error
+}
+
+// ShareLinks are the share links; *meta.DB implements it.
+type ShareLinks interface {
+	CreateShare(meta.Share) error
+	ShareByHash(h meta.Hash) (meta.Share, error)
+	Shares(keep func(*meta.Share) bool) ([]meta.Share, error)
+	DeleteShare(id string) (meta.Share, error)
+	CountDownload(h meta.Hash) error
+}
+
 // Deps are the server's collaborators.
 type Deps struct {
-	Docs  *docstore.Store
-	Auth  *auth.Manager
-	ACL   Authorizer
-	Audit Recorder
-	Log   *slog.Logger
+	Docs     *docstore.Store
+	Accounts Accounts
+	Shares   ShareLinks
+	Auth     *auth.Manager
+	ACL      Authorizer
+	Audit    Recorder
+	Log      *slog.Logger
 	// Ready lists the checks of /readyz by name.
 	Ready map[string]Checker
 	// Policy changes roles and grants; acl.Enforcer implements it with ACL.
@@ -137,8 +161,7 @@ type Server struct {
 
 	throttle *auth.Throttle
 
-	davLocks *davLocks  // WebDAV locks, in memory
-	propsMu  sync.Mutex // WebDAV dead property updates
+	davLocks *davLocks // WebDAV locks, in memory
 
 	metrics  *metrics
 	active   atomic.Int64   // requests being served, for metrics

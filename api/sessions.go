@@ -56,7 +56,7 @@ func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password s
 	if err != nil {
 		return "", meta.Session{}, err
 	}
-	u, err := s.d.Docs.DB().User(sess.User)
+	u, err := s.d.Accounts.User(sess.User)
 	if err != nil {
 		return "", meta.Session{}, err
 	}

@@ -77,7 +77,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	n, err := s.d.Docs.DB().Lookup(p)
+	n, err := s.d.Docs.Lookup(p)
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *request
 		}
 		sh.Password = auth.HashPassword(in.Password, s.d.Auth.Params)
 	}
-	if err := s.d.Docs.DB().CreateShare(sh); err != nil {
+	if err := s.d.Shares.CreateShare(sh); err != nil {
 		return err
 	}
 	rq.entry.Object = sh.ID
@@ -120,14 +120,13 @@ func (s *Server) baseURL(r *http.Request) string {
 }
 
 func (s *Server) listShares(w http.ResponseWriter, r *http.Request, rq *request) error {
-	db := s.d.Docs.DB()
-	shs, err := db.Shares(func(sh *meta.Share) bool { return sh.CreatedBy == rq.user.Username })
+	shs, err := s.d.Shares.Shares(func(sh *meta.Share) bool { return sh.CreatedBy == rq.user.Username })
 	if err != nil {
 		return err
 	}
 	out := []shareJSON{}
 	for _, sh := range shs {
-		if p, err := db.PathOf(sh.File); err == nil {
+		if p, err := s.d.Docs.PathOf(sh.File); err == nil {
 			out = append(out, s.shareOut(sh, p))
 		}
 	}
@@ -140,8 +139,7 @@ func (s *Server) listShares(w http.ResponseWriter, r *http.Request, rq *request)
 func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request) error {
 	id := rq.params[0]
 	rq.entry.Object = id
-	db := s.d.Docs.DB()
-	shs, err := db.Shares(func(sh *meta.Share) bool { return sh.ID == id })
+	shs, err := s.d.Shares.Shares(func(sh *meta.Share) bool { return sh.ID == id })
 	if err != nil {
 		return err
 	}
@@ -152,7 +150,7 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request
 	if shs[0].CreatedBy == rq.user.Username {
 		rq.authz = true
 	} else {
-		p, err := db.PathOf(shs[0].File)
+		p, err := s.d.Docs.PathOf(shs[0].File)
 		if err != nil {
 			rq.authz = true
 			return errNotFound
@@ -161,7 +159,7 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request
 			return err
 		}
 	}
-	if _, err := db.DeleteShare(id); err != nil {
+	if _, err := s.d.Shares.DeleteShare(id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -194,8 +192,7 @@ func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
 	if !strings.HasPrefix(tok, sharePrefix) || len(tok) > 100 {
 		return errNoShare
 	}
-	db := s.d.Docs.DB()
-	sh, err := db.ShareByHash(auth.HashToken(tok))
+	sh, err := s.d.Shares.ShareByHash(auth.HashToken(tok))
 	if errors.Is(err, meta.ErrNotFound) {
 		return errNoShare
 	}
@@ -229,7 +226,7 @@ func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
 			return err
 		}
 	}
-	p, err := db.PathOf(sh.File)
+	p, err := s.d.Docs.PathOf(sh.File)
 	if err != nil {
 		return errNoShare
 	}
@@ -250,7 +247,7 @@ func (s *Server) shareDownload(w http.ResponseWriter, r *http.Request, rq *reque
 	}
 	full := r.Method == http.MethodGet && (r.Header.Get("Range") == "" || strings.HasPrefix(r.Header.Get("Range"), "bytes=0-"))
 	if full {
-		if err := s.d.Docs.DB().CountDownload(rq.share.Hash); err != nil {
+		if err := s.d.Shares.CountDownload(rq.share.Hash); err != nil {
 			s.log.Warn("cannot count a share download", "share", rq.share.ID, "err", err)
 		}
 	}

@@ -59,7 +59,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, rq *request) error {
-	ss, err := s.d.Docs.DB().Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.user.Username })
+	ss, err := s.d.Accounts.Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.user.Username })
 	if err != nil {
 		return err
 	}
@@ -80,7 +80,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, rq *request)
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, rq *request) error {
 	id := rq.params[0]
 	rq.entry.Object = id
-	ss, err := s.d.Docs.DB().Sessions(func(ss *meta.Session) bool {
+	ss, err := s.d.Accounts.Sessions(func(ss *meta.Session) bool {
 		return ss.Device && ss.User == rq.user.Username && tokenID(ss.Hash) == id
 	})
 	if err != nil {
@@ -89,7 +89,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, rq *request
 	if len(ss) != 1 {
 		return errNotFound
 	}
-	if err := s.d.Docs.DB().DeleteSession(ss[0].Hash); err != nil {
+	if err := s.d.Accounts.DeleteSession(ss[0].Hash); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -179,7 +179,7 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	n, err := s.d.Docs.DB().Lookup(p)
+	n, err := s.d.Docs.Lookup(p)
 	if err != nil {
 		return err
 	}

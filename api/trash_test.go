@@ -36,7 +36,6 @@ func trashEntryFor(t *testing.T, e *apitest.Env, tok, dept, path string) string 
 	return ""
 }
 
-
 // versionsOf returns the sha256 of each version of a file, oldest first.
 func versionsOf(t *testing.T, e *apitest.Env, tok, p string) []string {
 	t.Helper()

@@ -122,7 +122,7 @@ func folderETag(n meta.Node) string {
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error {
 	// The cursor is read before the listing: a change in between is then
 	// also in the feed, and replaying it is harmless.
-	cursor, err := s.d.Docs.DB().LatestChange(rq.path.Dept)
+	cursor, err := s.d.Docs.LatestChange(rq.path.Dept)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *request) error
 	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Author: rq.user.Username}); err != nil {
 		return err
 	}
-	n, err := s.d.Docs.DB().Lookup(to)
+	n, err := s.d.Docs.Lookup(to)
 	if err != nil {
 		return err
 	}

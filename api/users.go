@@ -112,10 +112,10 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 		return err
 	}
 	u := meta.User{Username: name, Name: display, Hash: auth.HashPassword(in.Password, s.d.Auth.Params)}
-	if err := s.d.Docs.DB().CreateUser(u); err != nil {
+	if err := s.d.Accounts.CreateUser(u); err != nil {
 		return err
 	}
-	u, err = s.d.Docs.DB().User(name)
+	u, err = s.d.Accounts.User(name)
 	if err != nil {
 		return err
 	}
@@ -124,7 +124,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 }
 
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) error {
-	us, err := s.d.Docs.DB().Users()
+	us, err := s.d.Accounts.Users()
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) 
 func (s *Server) targetUser(rq *request) (meta.User, error) {
 	name := norm.NFC.String(rq.params[0])
 	rq.entry.Object = name
-	return s.d.Docs.DB().User(name)
+	return s.d.Accounts.User(name)
 }
 
 func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -164,7 +164,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if in.Disabled != nil && *in.Disabled && target.Username == rq.user.Username {
 		return &httpError{status: http.StatusConflict, code: "self", msg: "you cannot disable your own account"}
 	}
-	u, err := s.d.Docs.DB().UpdateUser(target.Username, func(u *meta.User) error {
+	u, err := s.d.Accounts.UpdateUser(target.Username, func(u *meta.User) error {
 		if in.Name != nil {
 			u.Name = display
 		}
@@ -188,7 +188,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 // revokeSessions ends a user's browser sessions and device tokens, except
 // keep.
 func (s *Server) revokeSessions(user string, keep *meta.Hash) error {
-	return s.d.Docs.DB().DeleteSessions(func(ss *meta.Session) bool {
+	return s.d.Accounts.DeleteSessions(func(ss *meta.Session) bool {
 		return ss.User == user && (keep == nil || ss.Hash != *keep)
 	})
 }
@@ -204,7 +204,7 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if err := s.d.Policy.RemoveUser(target.Username); err != nil {
 		return err
 	}
-	if err := s.d.Docs.DB().DeleteUser(target.Username); err != nil {
+	if err := s.d.Accounts.DeleteUser(target.Username); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -238,7 +238,7 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *request
 }
 
 func (s *Server) storePassword(user, pw string) error {
-	_, err := s.d.Docs.DB().UpdateUser(user, func(u *meta.User) error {
+	_, err := s.d.Accounts.UpdateUser(user, func(u *meta.User) error {
 		u.Hash, u.Changed = auth.HashPassword(pw, s.d.Auth.Params), s.o.Now().UTC()
 		return nil
 	})
@@ -309,7 +309,7 @@ func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *request)
 		return meta.User{}, in, err
 	}
 	if in.Department != acl.AllDepts {
-		if _, err := s.d.Docs.DB().Dept(in.Department); err != nil {
+		if _, err := s.d.Docs.Dept(in.Department); err != nil {
 			return meta.User{}, in, err
 		}
 	}
@@ -370,7 +370,7 @@ func (s *Server) userRoles(w http.ResponseWriter, r *http.Request, rq *request) 
 
 func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *request) error {
 	dept := rq.params[0]
-	if _, err := s.d.Docs.DB().Dept(dept); err != nil {
+	if _, err := s.d.Docs.Dept(dept); err != nil {
 		return err
 	}
 	as, err := s.d.Policy.Members(dept)

@@ -28,6 +28,7 @@ import (
 	"gshare/acl/audit"
 	"gshare/api"
 	"gshare/api/auth"
+	"gshare/storage/backup"
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
@@ -132,9 +133,14 @@ func New(t testing.TB, o *Options) *Env {
 	}
 	bg, stop := context.WithCancel(context.Background())
 	t.Cleanup(stop)
-	ops := &api.Ops{Ring: ring, Master: func() crypt.Key { return master }, SetMaster: func(crypt.Key) {},
-		Background: bg, AbortMultipart: e.Objects.AbortMultipart}
-	e.API, err = api.New(api.Deps{Docs: e.Docs, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
+	ops := &api.Ops{
+		Keys: &keys.Admin{Ring: ring, Master: func() crypt.Key { return master }, SetMaster: func(crypt.Key) {},
+			Background: bg, AbortMultipart: e.Objects.AbortMultipart, Collect: e.Docs.Collect, Log: log,
+			Done: func(action, dept string) {
+				e.Audit.Record(audit.Entry{Time: time.Now().UTC(), Action: action, Dept: dept, Result: audit.Allowed})
+			}},
+		Backup: func(w io.Writer) (int64, error) { return backup.Write(w, e.DB, master) }}
+	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
 			TrustedProxies: o.TrustedProxies})

@@ -21,6 +21,9 @@ func TestWireMatchesServer(t *testing.T) {
 	ed := e.User("ed", "finance", "")
 	mgr := e.User("mgr", "finance", "manager")
 	f := "/api/v1/files/finance/" + apitest.EscapePath("ລາຍງານ/a.txt")
+	// Device tokens are made from an interactive sign-in's session.
+	var signedIn wire.Session
+	e.Do("POST", "/api/v1/login", "", map[string]string{"username": "ed", "password": "pw-ed"}).JSON(t, &signedIn)
 	steps := []struct {
 		method, path, tok string
 		body              any
@@ -34,7 +37,7 @@ func TestWireMatchesServer(t *testing.T) {
 		{"PUT", "/api/v1/users/somsak/roles", admin, wire.Role{Department: "planning", Role: "viewer"}, 200, &wire.User{}},
 		{"PATCH", "/api/v1/users/somsak", admin, map[string]bool{"disabled": true}, 200, &wire.User{}},
 		{"GET", "/api/v1/users", admin, nil, 200, &wire.Users{}},
-		{"POST", "/api/v1/tokens", ed, wire.NewToken{Name: "laptop"}, 201, &wire.Token{}},
+		{"POST", "/api/v1/tokens", signedIn.Token, wire.NewToken{Name: "laptop"}, 201, &wire.Token{}},
 		{"GET", "/api/v1/tokens", ed, nil, 200, &wire.Tokens{}},
 		{"PUT", f, ed, "v1", 201, &wire.File{}},
 		{"PUT", f, ed, "version 2", 201, &wire.File{}},

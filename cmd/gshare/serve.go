@@ -24,6 +24,7 @@ import (
 	"gshare/api"
 	"gshare/api/auth"
 	"gshare/config"
+	"gshare/storage/backup"
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
@@ -164,17 +165,23 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		log.Info("finished uploads whose last byte arrived before the last shutdown", "count", n)
 	}
 	name, purpose, context := a.audit.SigningKeyValue()
-	ops := &api.Ops{Ring: ring, MasterFile: keys.MasterFile(src), Background: a.bg, AbortMultipart: a.objs.AbortMultipart,
+	keyAdmin := &keys.Admin{Ring: ring, MasterFile: keys.MasterFile(src), Background: a.bg,
+		AbortMultipart: a.objs.AbortMultipart, Collect: a.docs.Collect, Log: log,
 		Master:        func() crypt.Key { return *a.master.Load() },
 		SetMaster:     func(k crypt.Key) { a.master.Store(&k) },
-		WrappedValues: []keys.WrappedValue{{Name: name, Purpose: purpose, Context: context}}}
-	a.api, err = api.New(api.Deps{Docs: a.docs, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
+		WrappedValues: []keys.WrappedValue{{Name: name, Purpose: purpose, Context: context}},
+		Done: func(action, dept string) {
+			a.audit.Record(audit.Entry{Time: time.Now().UTC(), Action: action, Dept: dept, Result: audit.Allowed})
+		}}
+	ops := &api.Ops{Keys: keyAdmin,
+		Backup: func(w io.Writer) (int64, error) { return backup.Write(w, db, *a.master.Load()) }}
+	a.api, err = api.New(api.Deps{Docs: a.docs, Accounts: db, Shares: db, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
 		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL,
 			TrashRetention: cfg.TrashRetention,
-			AccountLimit: auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
-			AddressLimit: auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
+			AccountLimit:   auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
+			AddressLimit:   auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +191,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	}
 	for _, d := range pending {
 		log.Info("resuming a department key rotation interrupted by the last shutdown", "dept", d)
-		go a.api.RunRotation(d)
+		go keyAdmin.RunRotation(d)
 	}
 	return a, nil
 }

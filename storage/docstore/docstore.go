@@ -77,14 +77,8 @@ func New(db *meta.DB, objs objstore.MultipartStore, ring *keys.Ring, log *slog.L
 	return &Store{db: db, objs: objs, ring: ring, log: log, extra: make(chan struct{}, ExtraBuffers)}
 }
 
-// DB returns the metadata store.
-func (s *Store) DB() *meta.DB { return s.db }
-
 // Objects returns the object store.
 func (s *Store) Objects() objstore.MultipartStore { return s.objs }
-
-// Ring returns the key ring.
-func (s *Store) Ring() *keys.Ring { return s.ring }
 
 // Rules is the access policy that follows the folder tree.
 type Rules interface {

@@ -57,6 +57,18 @@ func (c *cutReader) Close() error { return c.rc.Close() }
 
 func newStore(t *testing.T) (*docstore.Store, *failingReads) {
 	t.Helper()
+	var f *failingReads
+	s, _ := newFixture(t, func(objs objstore.MultipartStore) objstore.MultipartStore {
+		f = &failingReads{MultipartStore: objs, limit: -1}
+		return f
+	})
+	return s, f
+}
+
+// newFixture returns a store over a directory object store (wrapped by
+// wrap) with a department finance, and its metadata database.
+func newFixture(t *testing.T, wrap func(objstore.MultipartStore) objstore.MultipartStore) (*docstore.Store, *meta.DB) {
+	t.Helper()
 	objs, err := dir.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -70,12 +82,11 @@ func newStore(t *testing.T) (*docstore.Store, *failingReads) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &failingReads{MultipartStore: objs, limit: -1}
-	s := docstore.New(db, f, ring, nil)
+	s := docstore.New(db, wrap(objs), ring, nil)
 	if _, err := s.CreateDept("finance", "Finance"); err != nil {
 		t.Fatal(err)
 	}
-	return s, f
+	return s, db
 }
 
 // TestOpenTampered: Open judges every range against the length in

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,3 +196,72 @@ func (s *Store) Collect(ctx context.Context) (int, error) {
 
 // IsNotFound reports whether err means a missing department, file or folder.
 func IsNotFound(err error) bool { return errors.Is(err, meta.ErrNotFound) }
+
+// Found is a search result: a node and its path.
+type Found struct {
+	Node meta.Node
+	Path docpath.Path
+}
+
+// SearchLimits bound a search: the results it returns and the entries it
+// looks at.
+type SearchLimits struct {
+	Results, Visit int
+}
+
+// Search finds the names below root that contain q (compared in lower
+// case), breadth first, keeping out what may refuses, and says whether it
+// stopped at a limit.
+func (s *Store) Search(root docpath.Path, q string, may func(docpath.Path) bool, lim SearchLimits) ([]Found, bool, error) {
+	needle := strings.ToLower(q)
+	var out []Found
+	queue := []docpath.Path{root}
+	visited := 0
+	for len(queue) > 0 {
+		dir := queue[0]
+		queue = queue[1:]
+		_, kids, err := s.db.List(dir)
+		if err != nil {
+			if errors.Is(err, meta.ErrNotFound) {
+				continue // removed while we looked
+			}
+			return nil, false, err
+		}
+		for _, k := range kids {
+			visited++
+			if visited > lim.Visit {
+				return out, true, nil
+			}
+			p := dir.Child(k.Name)
+			if !may(p) {
+				continue
+			}
+			if strings.Contains(strings.ToLower(k.Name), needle) {
+				out = append(out, Found{k, p})
+				if len(out) >= lim.Results {
+					return out, true, nil
+				}
+			}
+			if k.Dir {
+				queue = append(queue, p)
+			}
+		}
+	}
+	return out, false, nil
+}
+
+// RestoreVersion makes version n of the file at p its newest version. The
+// old version is read and written again, so the new version has its own
+// key like any other.
+func (s *Store) RestoreVersion(ctx context.Context, p docpath.Path, n int64, author string) (meta.Node, meta.Version, error) {
+	f, err := s.Stat(p, n)
+	if err != nil {
+		return meta.Node{}, meta.Version{}, err
+	}
+	rc, err := s.Open(ctx, f.Version, 0, f.Version.Size)
+	if err != nil {
+		return meta.Node{}, meta.Version{}, err
+	}
+	defer rc.Close()
+	return s.Put(ctx, p, rc, PutOptions{Size: f.Version.Size, Author: author})
+}

@@ -102,7 +102,7 @@ func TestPut(t *testing.T) {
 // TestPutSizeMismatch: a body shorter or longer than announced, or one
 // failing midway, stores no version and leaves nothing behind.
 func TestPutSizeMismatch(t *testing.T) {
-	s, _ := newStore(t)
+	s, db := newFixture(t, func(o objstore.MultipartStore) objstore.MultipartStore { return o })
 	P := int(crypt.DefaultPartSize)
 	errClient := errors.New("client went away")
 	for _, tc := range []struct {
@@ -124,13 +124,13 @@ func TestPutSizeMismatch(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Put = %v, want %v", err, tc.want)
 			}
-			if _, err := s.DB().Lookup(p); err == nil {
+			if _, err := db.Lookup(p); err == nil {
 				t.Fatal("a version was stored")
 			}
 		})
 	}
 	// Every aborted write's object is queued, none is pending.
-	n, err := s.DB().RecoverWrites(timeFarAhead())
+	n, err := db.RecoverWrites(timeFarAhead())
 	if err != nil || n != 0 {
 		t.Fatalf("pending writes left: %d, %v", n, err)
 	}
@@ -139,11 +139,13 @@ func TestPutSizeMismatch(t *testing.T) {
 // TestPutWindow: a PUT of several parts stores them several at once (the
 // window), as tus uploads do.
 func TestPutWindow(t *testing.T) {
-	s, _ := newStore(t)
-	c := &concurrentParts{MultipartStore: s.Objects()}
-	w := docstore.New(s.DB(), c, s.Ring(), nil)
+	var c *concurrentParts
+	s, _ := newFixture(t, func(o objstore.MultipartStore) objstore.MultipartStore {
+		c = &concurrentParts{MultipartStore: o}
+		return c
+	})
 	data := make([]byte, 6*crypt.DefaultPartSize)
-	if _, _, err := w.Put(t.Context(), mustPath(t, "/finance/big"), bytes.NewReader(data), docstore.PutOptions{Size: int64(len(data))}); err != nil {
+	if _, _, err := s.Put(t.Context(), mustPath(t, "/finance/big"), bytes.NewReader(data), docstore.PutOptions{Size: int64(len(data))}); err != nil {
 		t.Fatal(err)
 	}
 	if c.max < 2 {

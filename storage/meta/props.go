@@ -22,9 +22,15 @@ func (db *DB) Props(id ID) ([]Prop, error) {
 	return out, err
 }
 
-// SetProps replaces a node's dead properties (none: deletes them).
-func (db *DB) SetProps(id ID, props []Prop) error {
+// UpdateProps replaces a node's dead properties with what fn makes of
+// them, in one transaction (none left: deletes them).
+func (db *DB) UpdateProps(id ID, fn func([]Prop) []Prop) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
+		var cur []Prop
+		if _, err := get(tx.Bucket(bucketProps), id[:], &cur); err != nil {
+			return err
+		}
+		props := fn(cur)
 		if len(props) == 0 {
 			return tx.Bucket(bucketProps).Delete(id[:])
 		}
