@@ -9,8 +9,9 @@ import (
 )
 
 // access is a route's authorisation rule. Every route has one; the router
-// refuses to register a route without it, and a request that reaches the
-// end of its handler without any authorisation decision fails.
+// refuses to register a route without it. A rule that passes is the
+// request's decision, but handlerAccess, which leaves it to the handler;
+// a request that reaches the end of its handler without a decision fails.
 type access interface {
 	check(s *Server, r *http.Request, rq *request) error
 	String() string
@@ -20,10 +21,7 @@ type access interface {
 // authorise by their own token).
 type publicAccess struct{}
 
-func (publicAccess) check(s *Server, r *http.Request, rq *request) error {
-	rq.authz = true
-	return nil
-}
+func (publicAccess) check(s *Server, r *http.Request, rq *request) error { return nil }
 func (publicAccess) String() string { return "public" }
 
 // userAccess needs a signed-in user and nothing more; the handler shows
@@ -31,11 +29,7 @@ func (publicAccess) String() string { return "public" }
 type userAccess struct{}
 
 func (userAccess) check(s *Server, r *http.Request, rq *request) error {
-	if err := requireUser(rq); err != nil {
-		return err
-	}
-	rq.authz = true
-	return nil
+	return requireUser(rq)
 }
 func (userAccess) String() string { return "user" }
 
@@ -52,7 +46,6 @@ func (a docAccess) check(s *Server, r *http.Request, rq *request) error {
 	}
 	p, err := docpath.ParseEscaped(rq.escaped)
 	if err != nil {
-		rq.authz = true // refused before any decision was possible
 		return err
 	}
 	rq.path, rq.hasPath = p, true
@@ -86,7 +79,6 @@ func (a sysAccess) check(s *Server, r *http.Request, rq *request) error {
 	if a.dept != nil {
 		d, err := a.dept(r, rq)
 		if err != nil {
-			rq.authz = true
 			return err
 		}
 		dept = d

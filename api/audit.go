@@ -203,7 +203,6 @@ func (s *Server) reportScope(r *http.Request, dept string) (audit.Query, error) 
 func (s *Server) reportDocument(w http.ResponseWriter, r *http.Request, rq *request) error {
 	p, err := docpath.Parse(r.URL.Query().Get("path"))
 	if err != nil {
-		rq.authz = true
 		return err
 	}
 	rq.path, rq.hasPath = p, true

@@ -37,7 +37,6 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 	q := r.URL.Query()
 	dept := q.Get("dept")
 	if err := docpath.ValidDept(dept); err != nil {
-		rq.authz = true
 		return badRequest("bad_dept", "dept must be a department id")
 	}
 	root := docpath.Path{Dept: dept}

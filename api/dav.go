@@ -41,7 +41,7 @@ func (davAccess) check(s *Server, r *http.Request, rq *request) error {
 		return err
 	}
 	if rq.escaped == "" || rq.escaped == "/" {
-		rq.authz = true // the root lists only the caller's departments
+		// The root lists only the caller's departments.
 		if r.Method != "PROPFIND" && r.Method != http.MethodOptions && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			return &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "the WebDAV root holds departments only"}
 		}
@@ -49,7 +49,6 @@ func (davAccess) check(s *Server, r *http.Request, rq *request) error {
 	}
 	p, err := docpath.ParseEscaped(rq.escaped)
 	if err != nil {
-		rq.authz = true
 		return err
 	}
 	rq.path, rq.hasPath = p, true
@@ -61,7 +60,6 @@ func (davAccess) check(s *Server, r *http.Request, rq *request) error {
 	case "COPY", "MOVE":
 		dst, err := davDestination(r)
 		if err != nil {
-			rq.authz = true
 			return err
 		}
 		return s.authorizeMove(rq, p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY")

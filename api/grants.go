@@ -20,12 +20,10 @@ type grantJSON struct {
 func (s *Server) grantIn(w http.ResponseWriter, r *http.Request, rq *request) (acl.Grant, error) {
 	var in grantJSON
 	if err := readJSON(w, r, &in); err != nil {
-		rq.authz = true
 		return acl.Grant{}, err
 	}
 	p, err := docpath.Parse(in.Path)
 	if err != nil {
-		rq.authz = true
 		return acl.Grant{}, err
 	}
 	rq.path, rq.hasPath = p, true

@@ -483,7 +483,6 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
 	depts := s.auditDepts(rq.user.Username)
 	if len(depts) == 0 {
-		rq.authz = true
 		return forbidden(errors.New("no sys:audit"))
 	}
 	dept := r.URL.Query().Get("dept")
@@ -491,7 +490,6 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *request) 
 		dept = depts[0].ID
 	}
 	if err := docpath.ValidDept(dept); err != nil {
-		rq.authz = true
 		return badRequest("bad_dept", "dept must be a department id")
 	}
 	if err := s.authorizeSystem(rq, dept, "sys:audit", acl.ActAudit); err != nil {

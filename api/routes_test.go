@@ -494,14 +494,28 @@ func TestRouteTable(t *testing.T) {
 	}
 }
 
-// TestRouterRefusesUnguardedRoutes shows registration without an access
-// rule cannot happen.
-func TestAllRoutesGuarded(t *testing.T) {
+// TestRouterKeepsItsRules: a route cannot be registered without an access
+// rule, and a request served without an authorisation decision fails
+// (500, logged, audited as an error) instead of answering.
+func TestRouterKeepsItsRules(t *testing.T) {
 	e := apitest.New(t, nil)
-	for _, r := range e.API.Routes() {
-		if r.Access == "" || r.Access == "<nil>" {
-			t.Errorf("%s %s has no access rule", r.Method, r.Pattern)
-		}
+	if p := e.API.HandleForTest("/test/unguarded", true); p == nil {
+		t.Error("a route without an access rule was registered")
+	}
+	if p := e.API.HandleForTest("/test/undecided", false); p != nil {
+		t.Fatalf("registering a handler-decided route panicked: %v", p)
+	}
+	e.Dept("finance")
+	tok := e.User("ed", "finance", acl.RoleEditor)
+	r := e.Do("GET", "/test/undecided", tok, nil)
+	if r.Status != 500 || r.Code() != "internal_error" {
+		t.Fatalf("a route that decided nothing answered %d %s", r.Status, r.Body)
+	}
+	if last := e.Audit.Last(); last.Action != "test.undecided" || last.Result != audit.Error {
+		t.Fatalf("audited as %+v", last)
+	}
+	if !strings.Contains(e.Logs(), "route served without an authorisation decision") {
+		t.Fatal("the undecided route was not logged")
 	}
 }
 

@@ -458,8 +458,17 @@ func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) error {
 			return err
 		}
 	}
+	// A refusal, by the access rule or the handler, is its own answer:
+	// it needs no decision to be recorded. What is served needs one: an
+	// access rule that passed is one, but for the rules that leave it to
+	// the handler (handlerAccess), which must authorise each path it
+	// touches (authorize, authorizeAll, authorizeMove, authorizeSystem)
+	// or decide by ownership itself.
 	if err := rq.route.access.check(s, r, rq); err != nil {
 		return err
+	}
+	if _, later := rq.route.access.(handlerAccess); !later {
+		rq.authz = true
 	}
 	if err := rq.route.h(w, r, rq); err != nil {
 		return err

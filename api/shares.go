@@ -61,12 +61,10 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *request
 		Password string `json:"password"`
 	}
 	if err := readJSON(w, r, &in); err != nil {
-		rq.authz = true
 		return err
 	}
 	p, err := docpath.Parse(in.Path)
 	if err != nil {
-		rq.authz = true
 		return err
 	}
 	if err := s.authorize(rq, p, acl.ActShare); err != nil {
@@ -144,7 +142,6 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request
 		return err
 	}
 	if len(shs) != 1 {
-		rq.authz = true
 		return errNotFound
 	}
 	if shs[0].CreatedBy == rq.user.Username {
@@ -152,7 +149,6 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request
 	} else {
 		p, err := s.d.Docs.PathOf(shs[0].File)
 		if err != nil {
-			rq.authz = true
 			return errNotFound
 		}
 		if err := s.authorize(rq, p, acl.ActShare); err != nil {
@@ -187,7 +183,6 @@ var (
 )
 
 func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
-	rq.authz = true
 	tok := rq.params[0]
 	if !strings.HasPrefix(tok, sharePrefix) || len(tok) > 100 {
 		return errNoShare

@@ -77,7 +77,6 @@ func (s *Server) mayReadDept(user, dept string) bool {
 func (s *Server) trashDept(rq *request) (string, error) {
 	dept := rq.params[0]
 	if err := docpath.ValidDept(dept); err != nil {
-		rq.authz = true
 		return "", badRequest("bad_dept", "not a department id")
 	}
 	root := docpath.Path{Dept: dept}

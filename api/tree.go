@@ -165,17 +165,14 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *request) error
 		Overwrite bool   `json:"overwrite"`
 	}
 	if err := readJSON(w, r, &in); err != nil {
-		rq.authz = true
 		return err
 	}
 	from, err := docpath.Parse(in.From)
 	if err != nil {
-		rq.authz = true
 		return err
 	}
 	to, err := docpath.Parse(in.To)
 	if err != nil {
-		rq.authz = true
 		return err
 	}
 	rq.path, rq.hasPath = from, true

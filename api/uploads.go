@@ -82,21 +82,17 @@ func (uploadCreateAccess) check(s *Server, r *http.Request, rq *request) error {
 	}
 	md, err := parseTusMetadata(r.Header.Get("Upload-Metadata"))
 	if err != nil {
-		rq.authz = true
 		return badRequest("bad_metadata", "Upload-Metadata is malformed: "+err.Error())
 	}
 	raw, ok := md["path"]
 	if !ok {
-		rq.authz = true
 		return badRequest("missing_path", `Upload-Metadata needs a "path" key: the destination /dept/folders/name`)
 	}
 	p, err := docpath.Parse(raw)
 	if err != nil {
-		rq.authz = true
 		return err
 	}
 	if p.IsRoot() {
-		rq.authz = true
 		return badRequest("invalid_path", "a document path needs a name below the department")
 	}
 	return s.authorize(rq, p, acl.ActWrite)
@@ -115,7 +111,6 @@ func (uploadAccess) check(s *Server, r *http.Request, rq *request) error {
 	if err := requireUser(rq); err != nil {
 		return err
 	}
-	rq.authz = true
 	// The upload is the request's until it ends: a request still holding
 	// it (a client that came back on a new connection) is asked to store
 	// what it has and let go.

@@ -291,7 +291,6 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *r
 func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *request) (meta.User, roleJSON, error) {
 	var in roleJSON
 	if err := readJSON(w, r, &in); err != nil {
-		rq.authz = true
 		return meta.User{}, in, err
 	}
 	rq.entry.Dept = in.Department

@@ -194,9 +194,6 @@ func (s *Store) Collect(ctx context.Context) (int, error) {
 	return total, ctx.Err()
 }
 
-// IsNotFound reports whether err means a missing department, file or folder.
-func IsNotFound(err error) bool { return errors.Is(err, meta.ErrNotFound) }
-
 // Found is a search result: a node and its path.
 type Found struct {
 	Node meta.Node

@@ -80,9 +80,6 @@ var migrations = []func(tx *bolt.Tx) error{
 	},
 }
 
-// SchemaVersion is the schema this binary writes.
-func SchemaVersion() int { return len(migrations) }
-
 // Options configures Open. The zero value is ready to use.
 type Options struct {
 	// Now returns the current time; defaults to time.Now. Tests set it.

@@ -111,17 +111,6 @@ func (db *DB) Lookup(p docpath.Path) (Node, error) {
 	return n, err
 }
 
-// NodeByID returns a node by its id.
-func (db *DB) NodeByID(id ID) (Node, error) {
-	var n Node
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = nodeByID(tx, id)
-		return err
-	})
-	return n, err
-}
-
 // Location is where a node is now: in the tree at Path, or, inside the
 // trash entry Trash, at Path where a restore to its old place would put it.
 type Location struct {

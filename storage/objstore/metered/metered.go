@@ -37,9 +37,6 @@ func New(s objstore.MultipartStore, reg prometheus.Registerer) *Store {
 	return m
 }
 
-// Unwrap returns the store it wraps.
-func (m *Store) Unwrap() objstore.MultipartStore { return m.s }
-
 func (m *Store) observe(op string, start time.Time, err error) {
 	result := "ok"
 	switch {

@@ -86,9 +86,6 @@ var (
 	_ objstore.Pinger         = (*Store)(nil)
 )
 
-// New returns a store over an existing client and bucket.
-func New(api minioAPI, bucket string) *Store { return &Store{api: api, bucket: bucket} }
-
 // Open connects to the endpoint and creates the bucket if it is missing.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.MaxRetries == 0 {
