@@ -22,7 +22,7 @@ type access interface {
 type publicAccess struct{}
 
 func (publicAccess) check(s *Server, r *http.Request, rq *request) error { return nil }
-func (publicAccess) String() string { return "public" }
+func (publicAccess) String() string                                      { return "public" }
 
 // userAccess needs a signed-in user and nothing more; the handler shows
 // only what belongs to that user (their own departments, tokens, session).
