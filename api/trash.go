@@ -163,15 +163,19 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 	// a conflict found after the decision); without one, where the
 	// restore puts it, beside the old path if that is taken.
 	dest := t.To
+	var landing error // found after the decision, like a taken path asked for
 	if dest.Dept == "" {
-		if dest, err = s.d.Docs.RestorePath(dept, e.ID, t); err != nil {
-			return err
+		if dest, landing = s.d.Docs.RestorePath(dept, e.ID, t); landing != nil {
+			dest = orig
 		}
 	}
 	extra := rebased(e.Rules, orig, dest)
 	extra = append(extra, acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)...)
 	if err := s.d.ACL.CanAllWith(rq.user.Username, dest, acl.ActWrite, extra); err != nil {
 		return forbidden(err)
+	}
+	if landing != nil {
+		return landing
 	}
 	t = meta.RestoreTarget{To: dest}
 	p, err := s.d.Docs.Restore(dept, e.ID, t, rq.user.Username)
