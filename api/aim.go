@@ -2,11 +2,10 @@ package api
 
 import (
 	"encoding/json"
+	"gshare/api/router"
 	"io"
 	"net/http"
-	"strings"
 
-	"gshare/api/auth"
 	"gshare/storage/docpath"
 )
 
@@ -39,8 +38,8 @@ var aimKeys = map[string][]string{
 // aim records in rq's audit entry the department (and, when it parses, the
 // document path) a failed request was aimed at. It is called before the
 // error is answered, while the request body can still be read.
-func (s *Server) aim(r *http.Request, rq *request) {
-	if rq.route == nil || rq.route.action == "" || rq.hasPath || rq.entry.Dept != "" {
+func (s *Server) aim(r *http.Request, rq *router.Request) {
+	if rq.Route == nil || rq.Route.Action == "" || rq.HasPath || rq.Entry.Dept != "" {
 		return
 	}
 	dept, path := aimed(s.aimedAt(r, rq))
@@ -50,7 +49,7 @@ func (s *Server) aim(r *http.Request, rq *request) {
 	if _, err := s.d.Docs.Dept(dept); err != nil {
 		return // no such department: the id stays in raw_path only
 	}
-	rq.entry.Dept, rq.entry.Path = dept, path
+	rq.Entry.Dept, rq.Entry.Path = dept, path
 }
 
 // aimed turns what a request names into the department and path to
@@ -68,43 +67,14 @@ func aimed(p docpath.Path, dept string) (string, string) {
 
 // aimedAt returns the document path (zero if none parsed) or the
 // department a request names.
-func (s *Server) aimedAt(r *http.Request, rq *request) (docpath.Path, string) {
-	switch a := rq.route.access.(type) {
-	case docAccess, davAccess:
-		return aimEscaped(rq.escaped)
-	case uploadAccess:
-		if s.d.Uploads == nil {
-			break
-		}
-		if u, err := s.d.Uploads.Get(rq.escaped); err == nil {
-			if p, err := docpath.Parse(u.Path); err == nil {
-				return p, ""
-			}
-		}
-	case uploadCreateAccess:
-		if md, err := parseTusMetadata(r.Header.Get("Upload-Metadata")); err == nil {
-			if p, err := docpath.Parse(md["path"]); err == nil {
-				return p, ""
-			}
-		}
-	case shareAccess:
-		if len(rq.params) == 0 || !strings.HasPrefix(rq.params[0], sharePrefix) || len(rq.params[0]) > 100 {
-			break
-		}
-		if sh, err := s.d.Shares.ShareByHash(auth.HashToken(rq.params[0])); err == nil {
-			if p, err := s.d.Docs.PathOf(sh.File); err == nil {
-				return p, ""
-			}
-		}
-	case sysAccess:
-		if a.dept != nil {
-			if d, err := a.dept(r, rq); err == nil && d != allDepts {
-				return docpath.Path{}, d
-			}
+func (s *Server) aimedAt(r *http.Request, rq *router.Request) (docpath.Path, string) {
+	if a, ok := rq.Route.Access.(router.Aimer); ok {
+		if p, d := a.Aim(r, rq); p.Dept != "" || d != "" {
+			return p, d
 		}
 	}
-	if rq.route.deptParam && len(rq.params) > 0 {
-		return docpath.Path{}, rq.params[0]
+	if rq.Route.DeptParam && len(rq.Params) > 0 {
+		return docpath.Path{}, rq.Params[0]
 	}
 	q := r.URL.Query()
 	if p, err := docpath.Parse(q.Get("path")); err == nil {
@@ -113,32 +83,19 @@ func (s *Server) aimedAt(r *http.Request, rq *request) (docpath.Path, string) {
 	if d := q.Get("dept"); d != "" {
 		return docpath.Path{}, d
 	}
-	if keys := aimKeys[rq.route.action]; keys != nil {
+	if keys := aimKeys[rq.Route.Action]; keys != nil {
 		return aimBody(r, rq, keys)
 	}
 	return docpath.Path{}, ""
-}
-
-// aimEscaped reads a document path from the escaped rest of a URL: the
-// whole path when it parses (the path the request would have been
-// authorised on, however it was spelt), else its first segment when that
-// is a department id as it stands (department ids need no escaping; an
-// escaped first segment of a path that does not parse is not trusted).
-func aimEscaped(escaped string) (docpath.Path, string) {
-	if p, err := docpath.ParseEscaped(escaped); err == nil {
-		return p, ""
-	}
-	first, _, _ := strings.Cut(escaped, "/")
-	return docpath.Path{}, first
 }
 
 // aimBody reads the named fields of a JSON body: from what the handler
 // already read (countingBody keeps the start of it for these routes), or
 // from the body itself when nothing read it (the request was refused
 // before its handler ran). A body that does not parse names nothing.
-func aimBody(r *http.Request, rq *request, keys []string) (docpath.Path, string) {
-	b := rq.bodyIn.kept
-	if rq.bodyIn.n == 0 && r.ContentLength > 0 && r.ContentLength <= maxAimBody {
+func aimBody(r *http.Request, rq *router.Request, keys []string) (docpath.Path, string) {
+	b := rq.Body.Kept
+	if rq.Body.N == 0 && r.ContentLength > 0 && r.ContentLength <= maxAimBody {
 		var err error
 		if b, err = io.ReadAll(io.LimitReader(r.Body, maxAimBody)); err != nil {
 			return docpath.Path{}, ""

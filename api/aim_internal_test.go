@@ -1,6 +1,7 @@
 package api
 
 import (
+	"gshare/api/router"
 	"testing"
 
 	"gshare/storage/docpath"
@@ -35,7 +36,7 @@ func FuzzAim(f *testing.F) {
 				t.Fatalf("path %q recorded for department %q", path, dept)
 			}
 		}
-		check(aimed(aimEscaped(escaped)))
+		check(aimed(router.AimEscaped(escaped)))
 		for _, keys := range aimKeys {
 			check(aimed(aimJSON([]byte(body), keys)))
 		}

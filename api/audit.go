@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"gshare/api/router"
 	"io"
 	"net/http"
 	"net/url"
@@ -26,13 +27,13 @@ type AuditLog interface {
 
 // auditDept is the department an audit request concerns: the dept
 // parameter, or all of them.
-func auditDept(r *http.Request, rq *request) (string, error) {
+func auditDept(r *http.Request, rq *router.Request) (string, error) {
 	d := r.URL.Query().Get("dept")
 	if d == "" {
-		return allDepts, nil
+		return router.AllDepts, nil
 	}
 	if err := docpath.ValidDept(d); err != nil {
-		return "", badRequest("bad_dept", "dept must be a department id")
+		return "", router.BadRequest("bad_dept", "dept must be a department id")
 	}
 	return d, nil
 }
@@ -52,7 +53,7 @@ func parseTime(v string) (time.Time, error) {
 // one by name.
 func auditQuery(v url.Values, dept string) (audit.Query, error) {
 	q := audit.Query{User: v.Get("user"), Path: v.Get("path"), Action: v.Get("action"), After: -1, Limit: 1000}
-	if dept != allDepts {
+	if dept != router.AllDepts {
 		q.Dept = dept
 	}
 	for _, f := range []struct {
@@ -62,7 +63,7 @@ func auditQuery(v url.Values, dept string) (audit.Query, error) {
 		if s := v.Get(f.name); s != "" {
 			t, err := parseTime(s)
 			if err != nil {
-				return q, badRequest("bad_"+f.name, f.name+" must be an RFC 3339 time or a date (2026-11-25)")
+				return q, router.BadRequest("bad_"+f.name, f.name+" must be an RFC 3339 time or a date (2026-11-25)")
 			}
 			*f.dst = t
 		}
@@ -71,19 +72,19 @@ func auditQuery(v url.Values, dept string) (audit.Query, error) {
 	case "", audit.Allowed, audit.Denied, audit.Error:
 		q.Result = r
 	default:
-		return q, badRequest("bad_result", "result must be allowed, denied or error")
+		return q, router.BadRequest("bad_result", "result must be allowed, denied or error")
 	}
 	if s := v.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 10000 {
-			return q, badRequest("bad_limit", "limit must be 1 to 10000")
+			return q, router.BadRequest("bad_limit", "limit must be 1 to 10000")
 		}
 		q.Limit = n
 	}
 	if s := v.Get("cursor"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 0 {
-			return q, badRequest("bad_cursor", "cursor must be a value returned as next")
+			return q, router.BadRequest("bad_cursor", "cursor must be a value returned as next")
 		}
 		q.After = n
 	}
@@ -95,12 +96,12 @@ func auditQuery(v url.Values, dept string) (audit.Query, error) {
 		q.Path = p.String()
 	}
 	if f := v.Get("format"); f != "" && f != "json" && f != "csv" {
-		return q, badRequest("bad_format", "format must be json or csv")
+		return q, router.BadRequest("bad_format", "format must be json or csv")
 	}
 	return q, nil
 }
 
-func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, _ := auditDept(r, rq)
 	q, err := auditQuery(r.URL.Query(), dept)
 	if err != nil {
@@ -126,7 +127,7 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *request
 	if next >= 0 {
 		out["next"] = strconv.FormatInt(next, 10)
 	}
-	writeJSON(w, http.StatusOK, out)
+	router.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -148,7 +149,7 @@ func writeCSV(w http.ResponseWriter, name string, header []string, rows func(emi
 	return nil
 }
 
-func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	rep, err := s.d.AuditLog.Verify(r.Context())
 	if err != nil && !errors.Is(err, audit.ErrTampered) {
 		return err
@@ -156,11 +157,11 @@ func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request, rq *request
 	if !rep.OK {
 		s.log.Error("audit log verification failed", "bad_at", rep.BadAt, "problem", rep.Problem)
 	}
-	writeJSON(w, http.StatusOK, rep)
+	router.WriteJSON(w, http.StatusOK, rep)
 	return nil
 }
 
-func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, _ := auditDept(r, rq)
 	q, err := auditQuery(r.URL.Query(), dept)
 	if err != nil {
@@ -169,7 +170,7 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, rq *request
 	o := audit.ExportOptions{Query: q}
 	if v := r.URL.Query().Get("since"); v != "" {
 		if o.Since, err = strconv.ParseInt(v, 10, 64); err != nil || o.Since < 1 {
-			return badRequest("bad_since", "since must be the size of an earlier checkpoint")
+			return router.BadRequest("bad_since", "since must be the size of an earlier checkpoint")
 		}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -177,12 +178,12 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, rq *request
 	return s.d.AuditLog.Export(r.Context(), w, o)
 }
 
-func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	cp, err := s.d.AuditLog.Latest()
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"checkpoint": string(cp.Signed), "size": cp.Size, "public_key": s.d.AuditLog.PublicKey()})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"checkpoint": string(cp.Signed), "size": cp.Size, "public_key": s.d.AuditLog.PublicKey()})
 	return nil
 }
 
@@ -200,13 +201,13 @@ func (s *Server) reportScope(r *http.Request, dept string) (audit.Query, error) 
 }
 
 // reportDocument is the access history of one document (or folder).
-func (s *Server) reportDocument(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) reportDocument(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	p, err := docpath.Parse(r.URL.Query().Get("path"))
 	if err != nil {
 		return err
 	}
-	rq.path, rq.hasPath = p, true
-	if err := s.authorizeSystem(rq, p.Dept, "sys:audit", acl.ActAudit); err != nil {
+	rq.Path, rq.HasPath = p, true
+	if err := rq.AuthorizeSystem(p.Dept, "sys:audit", acl.ActAudit); err != nil {
 		return err
 	}
 	q, err := s.reportScope(r, p.Dept)
@@ -218,10 +219,10 @@ func (s *Server) reportDocument(w http.ResponseWriter, r *http.Request, rq *requ
 
 // reportUser is the activity of one user, in the departments the caller
 // audits.
-func (s *Server) reportUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) reportUser(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, _ := auditDept(r, rq)
 	if r.URL.Query().Get("user") == "" {
-		return badRequest("missing_user", "user is required")
+		return router.BadRequest("missing_user", "user is required")
 	}
 	q, err := s.reportScope(r, dept)
 	if err != nil {
@@ -245,14 +246,14 @@ func (s *Server) entriesReport(w http.ResponseWriter, r *http.Request, q audit.Q
 	if es == nil {
 		es = []audit.Stored{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"entries": es})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"entries": es})
 	return nil
 }
 
-func (s *Server) reportDepartment(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) reportDepartment(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, _ := auditDept(r, rq)
-	if dept == allDepts {
-		return badRequest("missing_dept", "dept is required")
+	if dept == router.AllDepts {
+		return router.BadRequest("missing_dept", "dept is required")
 	}
 	q, err := s.reportScope(r, dept)
 	if err != nil {
@@ -271,11 +272,11 @@ func (s *Server) reportDepartment(w http.ResponseWriter, r *http.Request, rq *re
 			}
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"department": dept, "days": rows})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"department": dept, "days": rows})
 	return nil
 }
 
-func (s *Server) reportUnusual(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) reportUnusual(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, _ := auditDept(r, rq)
 	q, err := s.reportScope(r, dept)
 	if err != nil {
@@ -296,6 +297,6 @@ func (s *Server) reportUnusual(w http.ResponseWriter, r *http.Request, rq *reque
 	if fs == nil {
 		fs = []audit.Finding{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"findings": fs})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"findings": fs})
 	return nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/subtle"
 	"errors"
+	"gshare/api/router"
 	"net/http"
 	"net/url"
 	"strings"
@@ -18,7 +19,7 @@ const sessionCookie = "gshare_session"
 // authenticate identifies the caller, if the request carries credentials.
 // Bad credentials are an error even on public routes, so a client never
 // silently proceeds as anonymous.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	tok, basicUser, basicPass := "", "", ""
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
@@ -29,16 +30,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 			var ok bool
 			basicUser, basicPass, ok = r.BasicAuth()
 			if !ok {
-				return badRequest("bad_authorization", "malformed Basic credentials")
+				return router.BadRequest("bad_authorization", "malformed Basic credentials")
 			}
 		default:
-			return badRequest("bad_authorization", "unsupported Authorization scheme (use Bearer or Basic)")
+			return router.BadRequest("bad_authorization", "unsupported Authorization scheme (use Bearer or Basic)")
 		}
 	} else if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		tok, rq.viaCookie = c.Value, true
+		tok, rq.ViaCookie = c.Value, true
 	}
 	if unsafeMethod(r.Method) && !sameOrigin(r) {
-		return &httpError{status: http.StatusForbidden, code: "cross_origin", msg: "cross-origin request refused"}
+		return &router.Error{Status: http.StatusForbidden, Code: "cross_origin", Msg: "cross-origin request refused"}
 	}
 	switch {
 	case basicUser != "":
@@ -47,16 +48,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 		return nil
 	}
 	sess, u, err := s.d.Auth.Authenticate(tok)
-	if err == nil && rq.viaCookie && sess.Device {
+	if err == nil && rq.ViaCookie && sess.Device {
 		// The session cookie only ever holds a browser session: a device
 		// token planted there would pass as an interactive sign-in and
 		// carry no CSRF token.
 		err = auth.ErrNoSession
 	}
 	if err != nil {
-		if rq.viaCookie && !errors.Is(err, auth.ErrDisabled) {
+		if rq.ViaCookie && !errors.Is(err, auth.ErrDisabled) {
 			s.clearCookie(w)
-			if _, public := rq.route.access.(publicAccess); public {
+			if _, public := rq.Route.Access.(router.Public); public {
 				// A stale or planted session cookie must not stop anyone
 				// from reaching public routes, or signing in again (which
 				// issues a new session: no fixation).
@@ -65,16 +66,16 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 		}
 		return err
 	}
-	rq.user, rq.session, rq.token = &u, &sess, tok
-	if rq.viaCookie && unsafeMethod(r.Method) {
+	rq.User, rq.Session, rq.Token = &u, &sess, tok
+	if rq.ViaCookie && unsafeMethod(r.Method) {
 		got := r.Header.Get("X-CSRF-Token")
 		if got == "" && r.Method == http.MethodPost && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 			// HTML forms of the web app; never parse a document body.
 			got = r.PostFormValue("csrf_token")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) != 1 {
-			return &httpError{status: http.StatusForbidden, code: "csrf_failed",
-				msg: "missing or wrong CSRF token (send the X-CSRF-Token header you got at sign-in)"}
+			return &router.Error{Status: http.StatusForbidden, Code: "csrf_failed",
+				Msg: "missing or wrong CSRF token (send the X-CSRF-Token header you got at sign-in)"}
 		}
 	}
 	return nil
@@ -82,8 +83,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *reques
 
 // errBasicNeedsToken refuses HTTP Basic with anything but a device token
 // as the password.
-var errBasicNeedsToken = &httpError{status: http.StatusUnauthorized, code: "device_token_required",
-	msg: "HTTP Basic (WebDAV) takes a device token as the password, not the account password: " +
+var errBasicNeedsToken = &router.Error{Status: http.StatusUnauthorized, Code: "device_token_required",
+	Msg: "HTTP Basic (WebDAV) takes a device token as the password, not the account password: " +
 		"create one in the web app (Account → Device tokens) or with POST /api/v1/tokens, " +
 		"and enter it as the password with your user name"}
 
@@ -94,21 +95,21 @@ var errBasicNeedsToken = &httpError{status: http.StatusUnauthorized, code: "devi
 // each one; refusing it makes the answer fast, makes Basic no password
 // oracle (nothing is checked, so nothing needs throttling), and keeps
 // account passwords out of the apps that store them.
-func (s *Server) authBasic(rq *request, user, pass string) error {
+func (s *Server) authBasic(rq *router.Request, user, pass string) error {
 	if !strings.HasPrefix(pass, auth.DevicePrefix) {
-		rq.entry.Object = clip.String(user, capObject)
+		rq.Entry.Object = clip.String(user, capObject)
 		return errBasicNeedsToken
 	}
 	sess, u, err := s.d.Auth.Authenticate(pass)
 	if err != nil {
-		rq.entry.Object = clip.String(user, capObject)
+		rq.Entry.Object = clip.String(user, capObject)
 		return err
 	}
 	if u.Username != user {
-		rq.entry.Object = clip.String(user, capObject)
+		rq.Entry.Object = clip.String(user, capObject)
 		return auth.ErrBadCredentials
 	}
-	rq.user, rq.session, rq.token = &u, &sess, pass
+	rq.User, rq.Session, rq.Token = &u, &sess, pass
 	return nil
 }
 

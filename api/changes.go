@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"gshare/api/router"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,19 +34,19 @@ type changeJSON struct {
 // waiting up to wait seconds for one when there are none. Only changes
 // the caller may read are returned; the cursor still moves past the
 // others, so a client never asks for them again.
-func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	q := r.URL.Query()
 	dept := q.Get("dept")
 	if err := docpath.ValidDept(dept); err != nil {
-		return badRequest("bad_dept", "dept must be a department id")
+		return router.BadRequest("bad_dept", "dept must be a department id")
 	}
 	root := docpath.Path{Dept: dept}
-	rq.path, rq.hasPath = root, true
-	readsRoot := s.d.ACL.Can(rq.user.Username, root, acl.ActRead) == nil
-	if !readsRoot && !s.hasGrantIn(rq.user.Username, dept) {
-		return s.authorize(rq, root, acl.ActRead) // refused, and recorded as such
+	rq.Path, rq.HasPath = root, true
+	readsRoot := s.d.ACL.Can(rq.User.Username, root, acl.ActRead) == nil
+	if !readsRoot && !s.hasGrantIn(rq.User.Username, dept) {
+		return rq.Authorize(root, acl.ActRead) // refused, and recorded as such
 	}
-	rq.authz = true
+	rq.Allow()
 	docs := s.d.Docs
 	latest, err := docs.LatestChange(dept)
 	if err != nil {
@@ -58,14 +59,14 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 		after = latest
 	default:
 		if after, err = strconv.ParseUint(c, 10, 64); err != nil {
-			return badRequest("bad_cursor", `cursor must be a value this feed returned, "latest", or empty for all kept history`)
+			return router.BadRequest("bad_cursor", `cursor must be a value this feed returned, "latest", or empty for all kept history`)
 		}
 	}
 	var wait time.Duration
 	if v := q.Get("wait"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return badRequest("bad_wait", "wait is a number of seconds")
+			return router.BadRequest("bad_wait", "wait is a number of seconds")
 		}
 		wait = min(time.Duration(n)*time.Second, maxWait)
 	}
@@ -85,13 +86,13 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *request) er
 		}
 	}
 	out := []changeJSON{}
-	f := newFeedFilter(s, rq.user.Username)
+	f := newFeedFilter(s, rq.User.Username)
 	for _, c := range cs {
 		if j, ok := f.show(c); ok {
 			out = append(out, j)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"cursor": strconv.FormatUint(next, 10), "changes": out, "more": len(cs) == maxChanges})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"cursor": strconv.FormatUint(next, 10), "changes": out, "more": len(cs) == maxChanges})
 	return nil
 }
 

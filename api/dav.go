@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"gshare/api/router"
 	"io"
 	"io/fs"
 	"mime"
@@ -32,39 +33,46 @@ const davPrefix = "/dav"
 // davAccess authorises a WebDAV request by method: reading, writing,
 // deleting, and for COPY and MOVE the Destination too (parsed by the same
 // normaliser; another host is refused).
-type davAccess struct{}
+type davAccess struct{ s *Server }
 
 func (davAccess) String() string { return "dav:method" }
 
-func (davAccess) check(s *Server, r *http.Request, rq *request) error {
-	if err := requireUser(rq); err != nil {
+// Aim implements router.Aimer.
+func (davAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
+	return router.AimEscaped(rq.Escaped)
+}
+
+// Check implements router.Access.
+func (a davAccess) Check(r *http.Request, rq *router.Request) error {
+	s := a.s
+	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
-	if rq.escaped == "" || rq.escaped == "/" {
+	if rq.Escaped == "" || rq.Escaped == "/" {
 		// The root lists only the caller's departments.
 		if r.Method != "PROPFIND" && r.Method != http.MethodOptions && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "the WebDAV root holds departments only"}
+			return &router.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "the WebDAV root holds departments only"}
 		}
 		return nil
 	}
-	p, err := docpath.ParseEscaped(rq.escaped)
+	p, err := docpath.ParseEscaped(rq.Escaped)
 	if err != nil {
 		return err
 	}
-	rq.path, rq.hasPath = p, true
+	rq.Path, rq.HasPath = p, true
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, "PROPFIND", http.MethodOptions:
-		return s.authorize(rq, p, acl.ActRead)
+		return rq.Authorize(p, acl.ActRead)
 	case http.MethodDelete:
-		return s.authorizeAll(rq, p, acl.ActDelete)
+		return rq.AuthorizeAll(p, acl.ActDelete)
 	case "COPY", "MOVE":
 		dst, err := davDestination(r)
 		if err != nil {
 			return err
 		}
-		return s.authorizeMove(rq, p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY")
+		return rq.AuthorizeMove(p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY", s.d.Docs.Lookup)
 	default: // PUT, MKCOL, PROPPATCH, LOCK, UNLOCK
-		return s.authorize(rq, p, acl.ActWrite)
+		return rq.Authorize(p, acl.ActWrite)
 	}
 }
 
@@ -72,35 +80,34 @@ func (davAccess) check(s *Server, r *http.Request, rq *request) error {
 func davDestination(r *http.Request) (docpath.Path, error) {
 	u, err := url.Parse(r.Header.Get("Destination"))
 	if err != nil || u.Path == "" {
-		return docpath.Path{}, badRequest("bad_destination", "Destination must be a URL below "+davPrefix+"/")
+		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be a URL below "+davPrefix+"/")
 	}
 	if u.Host != "" && u.Host != r.Host {
-		return docpath.Path{}, &httpError{status: http.StatusBadGateway, code: "other_server", msg: "Destination is on another server"}
+		return docpath.Path{}, &router.Error{Status: http.StatusBadGateway, Code: "other_server", Msg: "Destination is on another server"}
 	}
 	rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
 	if !ok {
-		return docpath.Path{}, badRequest("bad_destination", "Destination must be below "+davPrefix+"/")
+		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be below "+davPrefix+"/")
 	}
 	return docpath.ParseEscaped(rest)
 }
 
-func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *request) error {
-	rq.shortETag = true
+func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if r.Method == "LOCK" {
 		return s.davLockRequest(w, r, rq)
 	}
-	if h := r.Header.Get("If"); strings.Contains(h, "[") && rq.hasPath {
+	if h := r.Header.Get("If"); strings.Contains(h, "[") && rq.HasPath {
 		ok, rewritten := s.evalIf(r, rq, h)
 		if !ok {
-			return &httpError{status: http.StatusPreconditionFailed, code: "precondition_failed", msg: "the If header's conditions do not hold"}
+			return &router.Error{Status: http.StatusPreconditionFailed, Code: "precondition_failed", Msg: "the If header's conditions do not hold"}
 		}
 		r.Header.Set("If", rewritten)
 	}
-	if rq.hasPath {
+	if rq.HasPath {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			if n, err := s.d.Docs.Lookup(rq.path); err == nil && !n.Dir {
-				return s.serveFile(w, r, rq, 0)
+			if n, err := s.d.Docs.Lookup(rq.Path); err == nil && !n.Dir {
+				return s.serveFile(w, r, rq, 0, davETag)
 			}
 		case http.MethodOptions, "PROPFIND":
 		default:
@@ -117,18 +124,18 @@ func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *request) error 
 		}
 	}
 	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, router.MaxJSON))
 		if err != nil {
 			return err
 		}
 		if err := checkXMLNamespaces(body); err != nil {
-			return badRequest("bad_xml", "the request body is not namespace-well-formed XML: "+err.Error())
+			return router.BadRequest("bad_xml", "the request body is not namespace-well-formed XML: "+err.Error())
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	fsys := &davFS{s: s, user: rq.user.Username, rq: rq}
+	fsys := &davFS{s: s, user: rq.User.Username, rq: rq}
 	h := &webdav.Handler{Prefix: davPrefix, FileSystem: fsys, LockSystem: s.davLocks}
-	dw := &davWriter{ResponseWriter: w, s: s, rq: rq}
+	dw := &davWriter{ResponseWriter: w, fs: fsys}
 	h.ServeHTTP(dw, r)
 	return nil
 }
@@ -161,16 +168,15 @@ func checkXMLNamespaces(body []byte) error {
 // system recorded why it failed, such as S3 being down.
 type davWriter struct {
 	http.ResponseWriter
-	s        *Server
-	rq       *request
+	fs       *davFS
 	replaced bool
 }
 
 func (w *davWriter) WriteHeader(code int) {
-	if code >= 400 && w.rq.davErr != nil {
-		if st, _, _ := w.s.errorResponse(w.rq.davErr, 0); st >= 500 || st == http.StatusRequestEntityTooLarge || st == http.StatusBadRequest {
+	if err := w.fs.err; code >= 400 && err != nil {
+		if st, _, _ := router.Response(err); st >= 500 || st == http.StatusRequestEntityTooLarge || st == http.StatusBadRequest {
 			w.replaced = true
-			w.s.writeError(w.ResponseWriter, w.rq, w.rq.davErr)
+			router.WriteError(w.ResponseWriter, w.fs.rq, err)
 			return
 		}
 	}
@@ -188,7 +194,8 @@ func (w *davWriter) Write(b []byte) (int, error) {
 type davFS struct {
 	s    *Server
 	user string
-	rq   *request
+	rq   *router.Request
+	err  error // why the file system failed, for davWriter
 }
 
 // fail records err for davWriter and returns the os error x/net/webdav
@@ -197,7 +204,7 @@ func (f *davFS) fail(op, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	f.rq.davErr = err
+	f.err = err
 	switch {
 	case errors.Is(err, meta.ErrNotFound), errors.Is(err, meta.ErrNotDir), errors.Is(err, docpath.ErrInvalid):
 		return &os.PathError{Op: op, Path: name, Err: os.ErrNotExist}

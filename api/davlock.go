@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"gshare/api/router"
 	"io"
 	"net/http"
 	"net/url"
@@ -198,8 +199,8 @@ func parseTimeout(h string) time.Duration {
 
 // davLock answers LOCK: a new exclusive or shared lock (creating an empty
 // file when the resource does not exist), or a refresh.
-func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *request) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
+func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, router.MaxJSON))
 	if err != nil {
 		return err
 	}
@@ -211,39 +212,39 @@ func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *requ
 			token = ih[0].conds[0].token
 		}
 		if token == "" {
-			return badRequest("bad_lock", "a LOCK without a body refreshes the lock named in the If header")
+			return router.BadRequest("bad_lock", "a LOCK without a body refreshes the lock named in the If header")
 		}
 		d, err := s.davLocks.Refresh(now, token, timeout)
 		if err != nil {
-			return &httpError{status: http.StatusPreconditionFailed, code: "no_such_lock", msg: "no such lock"}
+			return &router.Error{Status: http.StatusPreconditionFailed, Code: "no_such_lock", Msg: "no such lock"}
 		}
 		return writeLock(w, http.StatusOK, token, d, s.davLocks.lookup(token).shared)
 	}
 	if err := checkXMLNamespaces(body); err != nil {
-		return badRequest("bad_xml", "the lock request is not well-formed XML")
+		return router.BadRequest("bad_xml", "the lock request is not well-formed XML")
 	}
 	var li lockInfo
 	if err := xml.Unmarshal(body, &li); err != nil || li.Write == nil || (li.Exclusive == nil) == (li.Shared == nil) {
-		return badRequest("bad_lock", "the lock request must ask for an exclusive or a shared write lock")
+		return router.BadRequest("bad_lock", "the lock request must ask for an exclusive or a shared write lock")
 	}
 	depth := r.Header.Get("Depth")
 	if depth != "" && depth != "0" && depth != "infinity" {
-		return badRequest("bad_depth", "Depth of a LOCK is 0 or infinity")
+		return router.BadRequest("bad_depth", "Depth of a LOCK is 0 or infinity")
 	}
-	d := webdav.LockDetails{Root: davName(rq.path), Duration: timeout, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
+	d := webdav.LockDetails{Root: davName(rq.Path), Duration: timeout, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
 	token, err := s.davLocks.create(now, d, li.Shared != nil)
 	if err != nil {
-		return &httpError{status: http.StatusLocked, code: "locked", msg: "the resource is locked"}
+		return &router.Error{Status: http.StatusLocked, Code: "locked", Msg: "the resource is locked"}
 	}
 	status := http.StatusOK
-	if _, err := s.d.Docs.Lookup(rq.path); err != nil {
+	if _, err := s.d.Docs.Lookup(rq.Path); err != nil {
 		// Locking an unmapped URL creates an empty file (RFC 4918 §9.10.4).
-		parent, perr := s.d.Docs.Lookup(rq.path.Parent())
+		parent, perr := s.d.Docs.Lookup(rq.Path.Parent())
 		if perr != nil || !parent.Dir {
 			s.davLocks.Unlock(now, token)
-			return &httpError{status: http.StatusConflict, code: "no_parent", msg: "the parent collection does not exist"}
+			return &router.Error{Status: http.StatusConflict, Code: "no_parent", Msg: "the parent collection does not exist"}
 		}
-		if _, _, err := s.d.Docs.Put(r.Context(), rq.path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.user.Username}); err != nil {
+		if _, _, err := s.d.Docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username}); err != nil {
 			s.davLocks.Unlock(now, token)
 			return err
 		}
@@ -348,14 +349,14 @@ func parseIf(h string) ([]ifList, bool) {
 // ignores: false means 412 Precondition Failed. When it holds, it returns
 // the lists that held with their entity tags removed, for x/net/webdav to
 // confirm the lock tokens.
-func (s *Server) evalIf(r *http.Request, rq *request, h string) (bool, string) {
+func (s *Server) evalIf(r *http.Request, rq *router.Request, h string) (bool, string) {
 	lists, ok := parseIf(h)
 	if !ok {
 		return true, h // x/net/webdav answers the syntax error itself
 	}
 	var kept []string
 	for _, l := range lists {
-		p := rq.path
+		p := rq.Path
 		if l.resource != "" {
 			u, err := url.Parse(l.resource)
 			if err != nil {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"gshare/api/router"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,14 +23,14 @@ import (
 // that replaces a file adds versions to it, anything else replaced goes to
 // the trash, and access rules follow the nodes (meta, acl).
 
-var errLocked = &httpError{status: http.StatusLocked, code: "locked", msg: "the resource is locked; send its lock token in an If header"}
+var errLocked = &router.Error{Status: http.StatusLocked, Code: "locked", Msg: "the resource is locked; send its lock token in an If header"}
 
 // davPreconditions evaluates If-Match and If-None-Match (RFC 9110 §13.1)
 // against the request's resource for the methods that change it: a file's
 // ETag is its content's, a folder's changes when anything below it changes.
 // It returns the resource and whether it exists.
-func (s *Server) davPreconditions(r *http.Request, rq *request) (meta.Node, bool, error) {
-	n, err := s.d.Docs.Lookup(rq.path)
+func (s *Server) davPreconditions(r *http.Request, rq *router.Request) (meta.Node, bool, error) {
+	n, err := s.d.Docs.Lookup(rq.Path)
 	exists := err == nil
 	if err != nil && !errors.Is(err, meta.ErrNotFound) && !errors.Is(err, meta.ErrNotDir) {
 		return meta.Node{}, false, err
@@ -75,7 +76,7 @@ func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
 	}
 	lists, ok := parseIf(h)
 	if !ok {
-		return nil, badRequest("bad_if", "the If header is malformed")
+		return nil, router.BadRequest("bad_if", "the If header is malformed")
 	}
 	for _, l := range lists {
 		lsrc := src
@@ -100,27 +101,27 @@ func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
 			return release, nil
 		}
 	}
-	return nil, &httpError{status: http.StatusPreconditionFailed, code: "precondition_failed", msg: "no lock token of the If header matches the locks on the resource"}
+	return nil, &router.Error{Status: http.StatusPreconditionFailed, Code: "precondition_failed", Msg: "no lock token of the If header matches the locks on the resource"}
 }
 
 // davPut stores the body as the newest version of the file. Unlike the
 // REST PUT it creates no folders (RFC 4918 §9.7.1: 409).
-func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *request, cur meta.Node, exists bool) error {
-	if rq.path.IsRoot() || exists && cur.Dir {
-		return &httpError{status: http.StatusMethodNotAllowed, code: "is_a_folder", msg: "a folder cannot be written with PUT"}
+func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *router.Request, cur meta.Node, exists bool) error {
+	if rq.Path.IsRoot() || exists && cur.Dir {
+		return &router.Error{Status: http.StatusMethodNotAllowed, Code: "is_a_folder", Msg: "a folder cannot be written with PUT"}
 	}
-	release, err := s.davConfirm(r, davName(rq.path), "")
+	release, err := s.davConfirm(r, davName(rq.Path), "")
 	if err != nil {
 		return err
 	}
 	defer release()
-	if parent, err := s.d.Docs.Lookup(rq.path.Parent()); err != nil || !parent.Dir {
+	if parent, err := s.d.Docs.Lookup(rq.Path.Parent()); err != nil || !parent.Dir {
 		return errNoParent
 	}
 	if max := s.o.MaxUploadSize; max > 0 && r.ContentLength > max {
 		return docstore.ErrTooLarge
 	}
-	o := docstore.PutOptions{Size: r.ContentLength, Author: rq.user.Username}
+	o := docstore.PutOptions{Size: r.ContentLength, Author: rq.User.Username}
 	// The conditions checked above hold at the commit too, or it fails.
 	if exists && r.Header.Get("If-Match") != "" {
 		o.IfMatch = &cur.SHA256
@@ -128,11 +129,11 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *request, cur
 	if strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
 		o.IfNoneMatch = true
 	}
-	n, v, err := s.d.Docs.Put(r.Context(), rq.path, r.Body, o)
+	n, v, err := s.d.Docs.Put(r.Context(), rq.Path, r.Body, o)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object, rq.entry.Version, rq.entry.Bytes = n.ID.String(), v.Number, v.Size
+	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
 	w.Header().Set("ETag", davETag(v.SHA256))
 	if exists {
 		w.WriteHeader(http.StatusNoContent)
@@ -142,22 +143,22 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *request, cur
 	return nil
 }
 
-var errNoParent = &httpError{status: http.StatusConflict, code: "no_parent", msg: "the parent collection does not exist"}
+var errNoParent = &router.Error{Status: http.StatusConflict, Code: "no_parent", Msg: "the parent collection does not exist"}
 
 // davCopyMove answers COPY and MOVE (RFC 4918 §9.8, §9.9) with the
 // document store's Copy and Move: no data is re-encrypted, a file onto a
 // file keeps the destination's history, and what else is replaced goes
 // to the trash.
-func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request, exists bool) error {
+func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router.Request, exists bool) error {
 	if !exists {
-		return errNotFound
+		return router.ErrNotFound
 	}
 	dst, err := davDestination(r)
 	if err != nil {
 		return err
 	}
-	if dst.String() == rq.path.String() {
-		return &httpError{status: http.StatusForbidden, code: "same_resource", msg: "the destination is the source"}
+	if dst.String() == rq.Path.String() {
+		return &router.Error{Status: http.StatusForbidden, Code: "same_resource", Msg: "the destination is the source"}
 	}
 	copying := r.Method == "COPY"
 	shallow := false
@@ -166,7 +167,7 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request
 	case d == "0" && copying:
 		shallow = true
 	default:
-		return badRequest("bad_depth", "Depth of a COPY is 0 or infinity, of a MOVE infinity")
+		return router.BadRequest("bad_depth", "Depth of a COPY is 0 or infinity, of a MOVE infinity")
 	}
 	var overwrite bool
 	switch o := r.Header.Get("Overwrite"); o {
@@ -174,10 +175,10 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request
 		overwrite = true
 	case "F", "f":
 	default:
-		return badRequest("bad_overwrite", "Overwrite is T or F")
+		return router.BadRequest("bad_overwrite", "Overwrite is T or F")
 	}
 	// A COPY only changes the destination (RFC 4918 §7.5.1).
-	src := davName(rq.path)
+	src := davName(rq.Path)
 	if copying {
 		src = ""
 	}
@@ -187,7 +188,7 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request
 	}
 	defer release()
 	if dst.IsRoot() {
-		return &httpError{status: http.StatusForbidden, code: "department_root", msg: "a department's root cannot be replaced"}
+		return &router.Error{Status: http.StatusForbidden, Code: "department_root", Msg: "a department's root cannot be replaced"}
 	}
 	if parent, err := s.d.Docs.Lookup(dst.Parent()); err != nil || !parent.Dir {
 		return errNoParent
@@ -195,19 +196,19 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *request
 	_, err = s.d.Docs.Lookup(dst)
 	replacing := err == nil
 	if replacing && !overwrite {
-		return &httpError{status: http.StatusPreconditionFailed, code: "exists", msg: "the destination exists and Overwrite is F"}
+		return &router.Error{Status: http.StatusPreconditionFailed, Code: "exists", Msg: "the destination exists and Overwrite is F"}
 	}
-	o := meta.MoveOptions{Overwrite: overwrite, Shallow: shallow, Author: rq.user.Username}
+	o := meta.MoveOptions{Overwrite: overwrite, Shallow: shallow, Author: rq.User.Username}
 	if copying {
-		_, err = s.d.Docs.Copy(rq.path, dst, o)
+		_, err = s.d.Docs.Copy(rq.Path, dst, o)
 	} else {
-		_, err = s.d.Docs.Move(rq.path, dst, o)
+		_, err = s.d.Docs.Move(rq.Path, dst, o)
 	}
 	if err != nil {
 		return err
 	}
 	if n, err := s.d.Docs.Lookup(dst); err == nil {
-		rq.entry.Object = n.ID.String()
+		rq.Entry.Object = n.ID.String()
 	}
 	if replacing {
 		w.WriteHeader(http.StatusNoContent)

@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"gshare/api/router"
+)
 
 // HandleForTest registers a GET route whose handler serves nothing and
 // makes no decision, with a handlerAccess rule, or with no access rule at
@@ -8,10 +12,10 @@ import "net/http"
 // tests check the router's own rules.
 func (s *Server) HandleForTest(pattern string, unguarded bool) (panicked any) {
 	defer func() { panicked = recover() }()
-	var a access = handlerAccess{"test: decides nothing"}
+	var a router.Access = router.Deferred{Why: "test: decides nothing"}
 	if unguarded {
 		a = nil
 	}
-	s.handle(http.MethodGet, pattern, "test.undecided", a, func(w http.ResponseWriter, r *http.Request, rq *request) error { return nil })
+	s.rt.Handle(http.MethodGet, pattern, "test.undecided", a, func(w http.ResponseWriter, r *http.Request, rq *router.Request) error { return nil })
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"gshare/api/router"
 	"io"
 	"mime"
 	"net/http"
@@ -35,14 +36,6 @@ func etag(h meta.Hash) string { return `"` + h.String() + `"` }
 // (neon, used by litmus and davfs2) cut headers near 256 bytes.
 func davETag(h meta.Hash) string { return `"` + h.String()[:32] + `"` }
 
-// etag returns the ETag of h as this request's protocol spells it.
-func (rq *request) etag(h meta.Hash) string {
-	if rq.shortETag {
-		return davETag(h)
-	}
-	return etag(h)
-}
-
 // parseETag accepts `"hex"` (and a weak W/ prefix) and returns the digest.
 func parseETag(s string) (meta.Hash, bool) {
 	s = strings.TrimPrefix(strings.TrimSpace(s), "W/")
@@ -72,18 +65,18 @@ func etagMatches(header string, h meta.Hash) bool {
 	return false
 }
 
-func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if rq.path.IsRoot() {
-		return badRequest("invalid_path", "a document path needs a name below the department")
+func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if rq.Path.IsRoot() {
+		return router.BadRequest("invalid_path", "a document path needs a name below the department")
 	}
 	size := r.ContentLength
 	if max := s.o.MaxUploadSize; max > 0 && size > max {
 		return docstore.ErrTooLarge
 	}
-	o := docstore.PutOptions{Size: size, Author: rq.user.Username}
+	o := docstore.PutOptions{Size: size, Author: rq.User.Username}
 	if im := r.Header.Get("If-Match"); im != "" {
 		if strings.TrimSpace(im) == "*" {
-			n, err := s.d.Docs.Lookup(rq.path)
+			n, err := s.d.Docs.Lookup(rq.Path)
 			if err != nil || n.Dir {
 				return meta.ErrPrecondition
 			}
@@ -91,49 +84,49 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *request) er
 		} else {
 			h, ok := parseETag(im)
 			if !ok {
-				return badRequest("bad_precondition", `If-Match must be "*" or an ETag this server gave ("<sha256>")`)
+				return router.BadRequest("bad_precondition", `If-Match must be "*" or an ETag this server gave ("<sha256>")`)
 			}
 			o.IfMatch = &h
 		}
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		if strings.TrimSpace(inm) != "*" {
-			return badRequest("bad_precondition", `If-None-Match on PUT must be "*"`)
+			return router.BadRequest("bad_precondition", `If-None-Match on PUT must be "*"`)
 		}
 		o.IfNoneMatch = true
 	}
-	n, v, err := s.d.Docs.Put(r.Context(), rq.path, r.Body, o)
+	n, v, err := s.d.Docs.Put(r.Context(), rq.Path, r.Body, o)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object, rq.entry.Version, rq.entry.Bytes = n.ID.String(), v.Number, v.Size
+	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
 	w.Header().Set("ETag", etag(v.SHA256))
-	writeJSON(w, http.StatusCreated, fileJSON{ID: n.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
+	router.WriteJSON(w, http.StatusCreated, fileJSON{ID: n.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
 	return nil
 }
 
-func (s *Server) getFile(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var version int64
 	if q := r.URL.Query().Get("version"); q != "" {
 		n, err := strconv.ParseInt(q, 10, 64)
 		if err != nil || n < 1 {
-			return badRequest("bad_version", "version must be a positive whole number")
+			return router.BadRequest("bad_version", "version must be a positive whole number")
 		}
 		version = n
 	}
-	return s.serveFile(w, r, rq, version)
+	return s.serveFile(w, r, rq, version, etag)
 }
 
-// serveFile answers GET and HEAD of version n (0: current) of rq.path,
+// serveFile answers GET and HEAD of version n (0: current) of rq.Path,
 // with conditional requests and single ranges.
-func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, version int64) error {
-	f, err := s.d.Docs.Stat(rq.path, version)
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *router.Request, version int64, etagOf func(meta.Hash) string) error {
+	f, err := s.d.Docs.Stat(rq.Path, version)
 	if err != nil {
 		return err
 	}
 	v := f.Version
-	rq.entry.Object, rq.entry.Version = f.Node.ID.String(), v.Number
-	tag := rq.etag(v.SHA256)
+	rq.Entry.Object, rq.Entry.Version = f.Node.ID.String(), v.Number
+	tag := etagOf(v.SHA256)
 	h := w.Header()
 	h.Set("ETag", tag)
 	h.Set("Last-Modified", v.Time.UTC().Format(http.TimeFormat))
@@ -160,7 +153,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, 
 	rg, ok, err := httprange.Parse(rangeHdr, v.Size)
 	if errors.Is(err, httprange.ErrUnsatisfiable) {
 		h.Set("Content-Range", "bytes */"+strconv.FormatInt(v.Size, 10))
-		return &httpError{status: http.StatusRequestedRangeNotSatisfiable, code: "bad_range", msg: "range not satisfiable"}
+		return &router.Error{Status: http.StatusRequestedRangeNotSatisfiable, Code: "bad_range", Msg: "range not satisfiable"}
 	}
 	if ok {
 		off, n, status = rg.Start, rg.Length, http.StatusPartialContent
@@ -184,7 +177,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *request, 
 		return nil
 	}
 	written, err := copyOut(w, rc)
-	rq.entry.Bytes = written
+	rq.Entry.Bytes = written
 	if err != nil {
 		s.abortAfterHeaders(rq, err)
 	}
@@ -279,17 +272,17 @@ func copyOut(w io.Writer, r io.Reader) (int64, error) {
 // the request as cutCause and errorResponse classify it (integrity_error,
 // storage_unavailable, canceled for a client that went away) in its log
 // line, the metrics and the audit entry, never as a success.
-func (s *Server) abortAfterHeaders(rq *request, err error) {
-	rq.cut = err
+func (s *Server) abortAfterHeaders(rq *router.Request, err error) {
+	rq.Cut = err
 	panic(http.ErrAbortHandler)
 }
 
-func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, rq *request) error {
-	e, err := s.d.Docs.Delete(rq.path, rq.user.Username)
+func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	e, err := s.d.Docs.Delete(rq.Path, rq.User.Username)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = e.Node.String()
+	rq.Entry.Object = e.Node.String()
 	w.Header().Set("X-GShare-Trash-Id", e.ID.String())
 	w.WriteHeader(http.StatusNoContent)
 	return nil

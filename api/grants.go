@@ -1,6 +1,7 @@
 package api
 
 import (
+	"gshare/api/router"
 	"net/http"
 
 	"gshare/acl"
@@ -17,17 +18,17 @@ type grantJSON struct {
 
 // grantIn reads a grant and authorises its change: managing grants of the
 // department that owns the folder.
-func (s *Server) grantIn(w http.ResponseWriter, r *http.Request, rq *request) (acl.Grant, error) {
+func (s *Server) grantIn(w http.ResponseWriter, r *http.Request, rq *router.Request) (acl.Grant, error) {
 	var in grantJSON
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return acl.Grant{}, err
 	}
 	p, err := docpath.Parse(in.Path)
 	if err != nil {
 		return acl.Grant{}, err
 	}
-	rq.path, rq.hasPath = p, true
-	if err := s.authorizeSystem(rq, p.Dept, "sys:grants", acl.ActManage); err != nil {
+	rq.Path, rq.HasPath = p, true
+	if err := rq.AuthorizeSystem(p.Dept, "sys:grants", acl.ActManage); err != nil {
 		return acl.Grant{}, err
 	}
 	g := acl.Grant{Path: p, User: in.User, Group: in.Department, Role: in.Role, Actions: in.Deny, Deny: len(in.Deny) > 0}
@@ -44,7 +45,7 @@ func (s *Server) grantIn(w http.ResponseWriter, r *http.Request, rq *request) (a
 	return g, nil
 }
 
-func (s *Server) addGrant(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) addGrant(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	g, err := s.grantIn(w, r, rq)
 	if err != nil {
 		return err
@@ -52,11 +53,11 @@ func (s *Server) addGrant(w http.ResponseWriter, r *http.Request, rq *request) e
 	if err := s.d.Policy.AddGrant(g); err != nil {
 		return policyError(err)
 	}
-	writeJSON(w, http.StatusCreated, grantOut(g))
+	router.WriteJSON(w, http.StatusCreated, grantOut(g))
 	return nil
 }
 
-func (s *Server) removeGrant(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) removeGrant(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	g, err := s.grantIn(w, r, rq)
 	if err != nil {
 		return err
@@ -72,8 +73,8 @@ func grantOut(g acl.Grant) grantJSON {
 	return grantJSON{Path: g.Path.String(), User: g.User, Department: g.Group, Role: g.Role, Deny: g.Actions}
 }
 
-func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, rq *request) error {
-	dept := rq.params[0]
+func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	dept := rq.Params[0]
 	if _, err := s.d.Docs.Dept(dept); err != nil {
 		return err
 	}
@@ -85,6 +86,6 @@ func (s *Server) listGrants(w http.ResponseWriter, r *http.Request, rq *request)
 	for _, g := range gs {
 		out = append(out, grantOut(g))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"department": dept, "grants": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"department": dept, "grants": out})
 	return nil
 }

@@ -2,19 +2,20 @@ package api
 
 import (
 	"context"
+	"gshare/api/router"
 	"net/http"
 	"sort"
 	"time"
 )
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request, rq *request) error {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	router.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
 // readyz runs every readiness check with a short timeout. Failures name the
 // component, not the internal error (which goes to the log).
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	names := make([]string, 0, len(s.d.Ready))
@@ -37,6 +38,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *request) err
 	if status != http.StatusOK {
 		state = "not ready"
 	}
-	writeJSON(w, status, map[string]any{"status": state, "checks": checks})
+	router.WriteJSON(w, status, map[string]any{"status": state, "checks": checks})
 	return nil
 }

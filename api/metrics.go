@@ -1,6 +1,7 @@
 package api
 
 import (
+	"gshare/api/router"
 	"net/http"
 	"strconv"
 	"time"
@@ -64,8 +65,8 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 // for a response cut after its headers, the status of what cut it (502 for
 // an integrity failure), not the 200 the headers said; code is the error
 // code, if any.
-func (m *metrics) observe(rq *request, status int, code string, cut bool, in, out int64, took time.Duration) {
-	route := rq.routeName()
+func (m *metrics) observe(rq *router.Request, status int, code string, cut bool, in, out int64, took time.Duration) {
+	route := rq.RouteName()
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route).Observe(took.Seconds())
 	m.bytesIn.Add(float64(in))
@@ -77,8 +78,8 @@ func (m *metrics) observe(rq *request, status int, code string, cut bool, in, ou
 		}
 		m.integrity.WithLabelValues(route, when).Inc()
 	}
-	if rq.route != nil {
-		switch rq.route.action {
+	if rq.Route != nil {
+		switch rq.Route.Action {
 		case "file.write", "upload.write":
 			m.transfer.WithLabelValues("upload").Observe(took.Seconds())
 		case "file.read", "share.download":
@@ -93,7 +94,7 @@ func isUpload(action string) bool {
 	return action == "file.write" || action == "upload.write" || action == "upload.create"
 }
 
-func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"gshare/api/router"
 	"io"
 	"net/http"
 	"time"
@@ -19,7 +20,7 @@ type Ops struct {
 	Backup func(w io.Writer) (int64, error)
 }
 
-func (s *Server) keysStatus(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) keysStatus(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	k := s.d.Ops.Keys
 	st, err := k.Ring.Status()
 	if err != nil {
@@ -29,31 +30,31 @@ func (s *Server) keysStatus(w http.ResponseWriter, r *http.Request, rq *request)
 	if old := k.OldMasterFile(); old != "" {
 		out["old_master_key_file"] = old
 	}
-	writeJSON(w, http.StatusOK, out)
+	router.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
-func (s *Server) deptBody(w http.ResponseWriter, r *http.Request, rq *request, withConfirm bool) (string, error) {
+func (s *Server) deptBody(w http.ResponseWriter, r *http.Request, rq *router.Request, withConfirm bool) (string, error) {
 	var in struct {
 		Dept    string `json:"dept"`
 		Confirm string `json:"confirm"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return "", err
 	}
-	rq.entry.Dept, rq.entry.Object = in.Dept, in.Dept
+	rq.Entry.Dept, rq.Entry.Object = in.Dept, in.Dept
 	if _, err := s.d.Docs.Dept(in.Dept); err != nil {
 		return "", err
 	}
 	if withConfirm && in.Confirm != in.Dept {
-		return "", badRequest("not_confirmed", `shredding destroys every document of the department for ever: repeat its id in "confirm"`)
+		return "", router.BadRequest("not_confirmed", `shredding destroys every document of the department for ever: repeat its id in "confirm"`)
 	}
 	return in.Dept, nil
 }
 
 // rotateKey starts a department key rotation; the re-wrapping runs in the
 // background and resumes after a restart.
-func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, err := s.deptBody(w, r, rq, false)
 	if err != nil {
 		return err
@@ -62,7 +63,7 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"dept": dept, "version": v,
+	router.WriteJSON(w, http.StatusAccepted, map[string]any{"dept": dept, "version": v,
 		"status": "re-wrapping data keys in the background; GET /api/v1/keys shows progress"})
 	return nil
 }
@@ -70,26 +71,26 @@ func (s *Server) rotateKey(w http.ResponseWriter, r *http.Request, rq *request) 
 // rotateMaster re-wraps every department key under a new master key and
 // puts the new key file in place, keeping the old one as .old until the
 // operator confirms.
-func (s *Server) rotateMaster(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) rotateMaster(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	old, err := s.d.Ops.Keys.RotateMaster()
 	switch {
 	case errors.Is(err, keys.ErrMasterFromCommand):
-		return &httpError{status: http.StatusConflict, code: "master_from_command",
-			msg: "the master key comes from GSHARE_MASTER_KEY_COMMAND: rotate it in the key service, with a command that can give both keys"}
+		return &router.Error{Status: http.StatusConflict, Code: "master_from_command",
+			Msg: "the master key comes from GSHARE_MASTER_KEY_COMMAND: rotate it in the key service, with a command that can give both keys"}
 	case errors.Is(err, keys.ErrUnconfirmed):
-		return &httpError{status: http.StatusConflict, code: "unconfirmed_rotation",
-			msg: "the previous master rotation is not confirmed yet: keep a copy of the old key file, then DELETE /api/v1/keys/master-old"}
+		return &router.Error{Status: http.StatusConflict, Code: "unconfirmed_rotation",
+			Msg: "the previous master rotation is not confirmed yet: keep a copy of the old key file, then DELETE /api/v1/keys/master-old"}
 	case err != nil:
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"old_master_key_file": old,
+	router.WriteJSON(w, http.StatusOK, map[string]string{"old_master_key_file": old,
 		"status": "rotated; keep the old key file while you keep backups made before now, then confirm with DELETE /api/v1/keys/master-old"})
 	return nil
 }
 
-func (s *Server) confirmMaster(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) confirmMaster(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if err := s.d.Ops.Keys.ConfirmMaster(); err != nil {
-		return errNotFound
+		return router.ErrNotFound
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -97,7 +98,7 @@ func (s *Server) confirmMaster(w http.ResponseWriter, r *http.Request, rq *reque
 
 // shred destroys a department's keys: its documents become unreadable at
 // once, and their objects are deleted in the background.
-func (s *Server) shred(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) shred(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, err := s.deptBody(w, r, rq, true)
 	if err != nil {
 		return err
@@ -105,17 +106,17 @@ func (s *Server) shred(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if err := s.d.Ops.Keys.Shred(r.Context(), dept); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"dept": dept, "status": "shredded: keys destroyed, objects being deleted"})
+	router.WriteJSON(w, http.StatusOK, map[string]string{"dept": dept, "status": "shredded: keys destroyed, objects being deleted"})
 	return nil
 }
 
 // backupDownload streams a sealed snapshot of meta.db.
-func (s *Server) backupDownload(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) backupDownload(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	name := "gshare-" + s.o.Now().UTC().Format("20060102-150405") + ".gsbk"
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	n, err := s.d.Ops.Backup(w)
-	rq.entry.Bytes = n
+	rq.Entry.Bytes = n
 	if err != nil {
 		s.abortAfterHeaders(rq, err)
 	}
@@ -123,13 +124,13 @@ func (s *Server) backupDownload(w http.ResponseWriter, r *http.Request, rq *requ
 }
 
 // check walks metadata and objects (see docstore.Check).
-func (s *Server) check(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) check(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	q := r.URL.Query()
 	o := docstore.CheckOptions{Deep: q.Get("deep") == "1" || q.Get("deep") == "true", Repair: q.Get("repair") == "1" || q.Get("repair") == "true", Grace: 24 * time.Hour}
 	if g := q.Get("grace"); g != "" {
 		d, err := time.ParseDuration(g)
 		if err != nil || d < 0 {
-			return badRequest("bad_grace", "grace is a duration such as 24h")
+			return router.BadRequest("bad_grace", "grace is a duration such as 24h")
 		}
 		o.Grace = d
 	}
@@ -137,6 +138,6 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, rq *request) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, rep)
+	router.WriteJSON(w, http.StatusOK, rep)
 	return nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"errors"
+	"gshare/api/router"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -40,57 +41,57 @@ const (
 )
 
 func (s *Server) pageRoutes() {
-	s.page(http.MethodGet, "/", "", publicAccess{}, s.pageRoot)
-	s.page(http.MethodGet, "/login", "", publicAccess{}, s.pageLogin)
-	s.page(http.MethodPost, "/login", "login", publicAccess{}, s.pageLoginPost)
-	s.page(http.MethodPost, "/app/logout", "logout", userAccess{}, s.pageLogout)
-	s.handle(http.MethodGet, "/static/...", "", publicAccess{}, s.static)
-	s.page(http.MethodGet, "/app/", "", userAccess{}, s.pageDepts)
-	s.page(http.MethodGet, "/app/files/...", "folder.list", docAccess{act: acl.ActRead}, s.pageFiles)
-	s.page(http.MethodGet, "/app/versions/...", "file.versions", docAccess{act: acl.ActRead}, s.pageVersions)
-	s.page(http.MethodGet, "/app/trash/{}", "trash.list", handlerAccess{"read in the department; each entry filtered by read where it was"}, s.pageTrash).deptParam = true
-	s.page(http.MethodGet, "/app/account", "", userAccess{}, s.pageAccount)
-	s.page(http.MethodGet, "/app/admin", "", handlerAccess{"sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
-	s.page(http.MethodGet, "/app/audit", "report.department", handlerAccess{"sys:audit in the department shown"}, s.pageAudit)
+	s.page(http.MethodGet, "/", "", router.Public{}, s.pageRoot)
+	s.page(http.MethodGet, "/login", "", router.Public{}, s.pageLogin)
+	s.page(http.MethodPost, "/login", "login", router.Public{}, s.pageLoginPost)
+	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout)
+	s.rt.Handle(http.MethodGet, "/static/...", "", router.Public{}, s.static)
+	s.page(http.MethodGet, "/app/", "", router.User{}, s.pageDepts)
+	s.page(http.MethodGet, "/app/files/...", "folder.list", router.Doc{Act: acl.ActRead}, s.pageFiles)
+	s.page(http.MethodGet, "/app/versions/...", "file.versions", router.Doc{Act: acl.ActRead}, s.pageVersions)
+	s.page(http.MethodGet, "/app/trash/{}", "trash.list", router.Deferred{Why: "read in the department; each entry filtered by read where it was"}, s.pageTrash).DeptParam = true
+	s.page(http.MethodGet, "/app/account", "", router.User{}, s.pageAccount)
+	s.page(http.MethodGet, "/app/admin", "", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
+	s.page(http.MethodGet, "/app/audit", "report.department", router.Deferred{Why: "sys:audit in the department shown"}, s.pageAudit)
 }
 
 // page registers a web page: like handle, but errors are answered with an
 // HTML page (or a redirect to the login page) instead of JSON.
-func (s *Server) page(method, pattern, action string, a access, h handlerFunc) *route {
-	rt := s.handle(method, pattern, action, a, h)
-	rt.page = true
+func (s *Server) page(method, pattern, action string, a router.Access, h router.Handler) *router.Route {
+	rt := s.rt.Handle(method, pattern, action, a, h)
+	rt.Page = true
 	return rt
 }
 
-func (s *Server) static(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) static(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	s.web.Static().ServeHTTP(w, r)
 	return nil
 }
 
 // newPage starts the data of a page for the request's user and language.
-func (s *Server) newPage(w http.ResponseWriter, r *http.Request, rq *request, title string, data any) *web.Page {
+func (s *Server) newPage(w http.ResponseWriter, r *http.Request, rq *router.Request, title string, data any) *web.Page {
 	lang, chosen := s.web.Lang(r)
 	if chosen {
 		web.RememberLang(w, lang, s.o.SecureCookies)
 	}
 	p := &web.Page{Lang: lang, Title: title, Path: r.URL.Path, Data: data}
-	if rq.user != nil {
-		p.User = s.webUser(rq.user)
-		if rq.session != nil {
-			p.CSRF = rq.session.CSRF
+	if rq.User != nil {
+		p.User = s.webUser(rq.User)
+		if rq.Session != nil {
+			p.CSRF = rq.Session.CSRF
 		}
 	}
 	return p
 }
 
-func (s *Server) render(w http.ResponseWriter, r *http.Request, rq *request, status int, name, title string, data any) error {
+func (s *Server) render(w http.ResponseWriter, r *http.Request, rq *router.Request, status int, name, title string, data any) error {
 	return s.web.Render(w, status, name, s.newPage(w, r, rq, title, data))
 }
 
 // webUser says which parts of the app the user may open, for the menu.
 func (s *Server) webUser(u *meta.User) *web.User {
 	wu := &web.User{Username: u.Username, Name: cmp.Or(u.Name, u.Username)}
-	wu.Admin = s.d.ACL.CanSystem(u.Username, allDepts, "sys:users", acl.ActManage) == nil
+	wu.Admin = s.d.ACL.CanSystem(u.Username, router.AllDepts, "sys:users", acl.ActManage) == nil
 	wu.Auditor = len(s.auditDepts(u.Username)) > 0
 	wu.Manager = len(s.managedDepts(u.Username)) > 0
 	return wu
@@ -99,8 +100,8 @@ func (s *Server) webUser(u *meta.User) *web.User {
 // pageError answers a page request that failed: the login page for a
 // missing session, an error page in the user's language otherwise. The
 // message comes from the catalogue; no internal detail reaches the page.
-func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *request, err error) {
-	status, _, _ := s.errorResponse(err, 0)
+func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *router.Request, err error) {
+	status, _, _ := router.Response(err)
 	if status == 499 {
 		return
 	}
@@ -124,23 +125,23 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *request, 
 		key = "err_bad_request"
 	}
 	if rerr := s.render(w, r, rq, status, "error", "title_error", web.Error{Status: status, Message: key}); rerr != nil {
-		s.log.Error("error page failed", "request_id", rq.id, "err", rerr)
+		s.log.Error("error page failed", "request_id", rq.ID, "err", rerr)
 		http.Error(w, http.StatusText(status), status)
 	}
 }
 
-func (s *Server) pageRoot(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) pageRoot(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	to := "/login"
-	if rq.user != nil {
+	if rq.User != nil {
 		to = "/app/"
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 
-func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	next := safeNext(r.URL.Query().Get("next"))
-	if rq.user != nil {
+	if rq.User != nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
@@ -157,10 +158,10 @@ func safeNext(next string) string {
 
 // pageLoginPost signs in from the login form: the same checks and
 // back-off as POST /api/v1/login, with the answer as a page.
-func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		return badRequest("bad_form", "the form could not be read")
+		return router.BadRequest("bad_form", "the form could not be read")
 	}
 	user := norm.NFC.String(strings.TrimSpace(r.PostForm.Get("username")))
 	next := safeNext(r.PostForm.Get("next"))
@@ -172,13 +173,13 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *reque
 	// A refusal is the login page again, saying why.
 	data := web.Login{Username: user, Next: next}
 	var status int
-	var he *httpError
+	var he *router.Error
 	switch {
-	case errors.As(err, &he) && he.retryAfter > 0:
-		status, data.Error, data.Wait = http.StatusTooManyRequests, "err_too_many", he.retryAfter
+	case errors.As(err, &he) && he.RetryAfter > 0:
+		status, data.Error, data.Wait = http.StatusTooManyRequests, "err_too_many", he.RetryAfter
 	case errors.Is(err, auth.ErrBadCredentials):
 		status, data.Error = http.StatusUnauthorized, "err_bad_credentials"
-		data.Wait = int(s.throttle.Wait(user, rq.addr).Round(time.Second).Seconds())
+		data.Wait = int(s.throttle.Wait(user, rq.Addr).Round(time.Second).Seconds())
 	case errors.Is(err, auth.ErrDisabled):
 		status, data.Error = http.StatusForbidden, "err_disabled"
 	default:
@@ -193,9 +194,9 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *reque
 	return err
 }
 
-func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if rq.token != "" {
-		if err := s.d.Auth.Logout(rq.token); err != nil {
+func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if rq.Token != "" {
+		if err := s.d.Auth.Logout(rq.Token); err != nil {
 			return err
 		}
 	}
@@ -219,8 +220,8 @@ func (s *Server) readableDepts(user string) ([]web.Dept, error) {
 	return out, nil
 }
 
-func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *request) error {
-	depts, err := s.readableDepts(rq.user.Username)
+func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	depts, err := s.readableDepts(rq.User.Username)
 	if err != nil {
 		return err
 	}
@@ -252,42 +253,42 @@ func (s *Server) crumbs(p docpath.Path, deptName string) []web.Crumb {
 	return out
 }
 
-func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) error {
-	n, err := s.d.Docs.Lookup(rq.path)
+func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	n, err := s.d.Docs.Lookup(rq.Path)
 	if err != nil {
 		return err
 	}
 	if !n.Dir {
-		http.Redirect(w, r, docURL("/api/v1/files", rq.path), http.StatusSeeOther)
+		http.Redirect(w, r, docURL("/api/v1/files", rq.Path), http.StatusSeeOther)
 		return nil
 	}
-	rq.entry.Object = n.ID.String()
-	dept, err := s.d.Docs.Dept(rq.path.Dept)
+	rq.Entry.Object = n.ID.String()
+	dept, err := s.d.Docs.Dept(rq.Path.Dept)
 	if err != nil {
 		return err
 	}
-	user := rq.user.Username
+	user := rq.User.Username
 	q := r.URL.Query()
 	data := web.Folder{
-		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.path.String(), Crumbs: s.crumbs(rq.path, dept.Name),
+		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path, dept.Name),
 		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Query: norm.NFC.String(strings.TrimSpace(q.Get("q"))),
-		CanWrite:  s.d.ACL.Can(user, rq.path, acl.ActWrite) == nil,
-		CanShare:  s.d.ACL.Can(user, rq.path, acl.ActShare) == nil,
+		CanWrite:  s.d.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
+		CanShare:  s.d.ACL.Can(user, rq.Path, acl.ActShare) == nil,
 		ChunkSize: pageChunkSize,
 	}
 	if len(data.Query) > 200 {
-		return badRequest("bad_query", "the search is too long")
+		return router.BadRequest("bad_query", "the search is too long")
 	}
 	var nodes []docstore.Found
 	if data.Query != "" {
 		mayRead := func(p docpath.Path) bool { return s.d.ACL.Can(user, p, acl.ActRead) == nil }
-		nodes, data.Limited, err = s.d.Docs.Search(docpath.Path{Dept: rq.path.Dept}, data.Query, mayRead,
+		nodes, data.Limited, err = s.d.Docs.Search(docpath.Path{Dept: rq.Path.Dept}, data.Query, mayRead,
 			docstore.SearchLimits{Results: searchLimit, Visit: searchVisit})
 	} else {
 		var kids []meta.Node
-		_, kids, err = s.d.Docs.List(rq.path)
-		for _, k := range s.readable(user, rq.path, kids) {
-			nodes = append(nodes, docstore.Found{Node: k, Path: rq.path.Child(k.Name)})
+		_, kids, err = s.d.Docs.List(rq.Path)
+		for _, k := range s.readable(user, rq.Path, kids) {
+			nodes = append(nodes, docstore.Found{Node: k, Path: rq.Path.Child(k.Name)})
 		}
 	}
 	if err != nil {
@@ -308,7 +309,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *request) 
 	return s.render(w, r, rq, http.StatusOK, "files", "title_files", data)
 }
 
-func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, err := s.trashDept(rq)
 	if err != nil {
 		return err
@@ -321,7 +322,7 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	user := rq.user.Username
+	user := rq.User.Username
 	data := web.Trash{Dept: web.Dept{ID: d.ID, Name: d.Name}, RetentionDays: int(s.o.TrashRetention / (24 * time.Hour)),
 		CanRestore: s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
 		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
@@ -340,47 +341,47 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *request) 
 	return s.render(w, r, rq, http.StatusOK, "trash", "title_trash", data)
 }
 
-func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *request) error {
-	n, vs, err := s.d.Docs.Versions(rq.path)
+func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	n, vs, err := s.d.Docs.Versions(rq.Path)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = n.ID.String()
-	dept, err := s.d.Docs.Dept(rq.path.Dept)
+	rq.Entry.Object = n.ID.String()
+	dept, err := s.d.Docs.Dept(rq.Path.Dept)
 	if err != nil {
 		return err
 	}
-	data := web.Versions{Name: n.Name, Path: rq.path.String(), Crumbs: s.crumbs(rq.path.Parent(), dept.Name), Current: n.Version,
-		CanWrite: s.d.ACL.Can(rq.user.Username, rq.path, acl.ActWrite) == nil}
+	data := web.Versions{Name: n.Name, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path.Parent(), dept.Name), Current: n.Version,
+		CanWrite: s.d.ACL.Can(rq.User.Username, rq.Path, acl.ActWrite) == nil}
 	for i := len(vs) - 1; i >= 0; i-- {
 		v := vs[i]
 		data.Versions = append(data.Versions, web.Version{Number: v.Number, Size: v.Size, Modified: v.Time, Author: v.Author,
-			SHA256: v.SHA256.String(), URL: docURL("/api/v1/files", rq.path) + "?version=" + strconv.FormatInt(v.Number, 10)})
+			SHA256: v.SHA256.String(), URL: docURL("/api/v1/files", rq.Path) + "?version=" + strconv.FormatInt(v.Number, 10)})
 	}
 	return s.render(w, r, rq, http.StatusOK, "versions", "title_versions", data)
 }
 
 // restore makes an earlier version of a file its newest version
 // (docstore.RestoreVersion).
-func (s *Server) restore(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) restore(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	n, err := strconv.ParseInt(r.URL.Query().Get("version"), 10, 64)
 	if err != nil || n < 1 {
-		return badRequest("bad_version", "version must be a positive whole number")
+		return router.BadRequest("bad_version", "version must be a positive whole number")
 	}
-	if err := s.authorize(rq, rq.path, acl.ActRead); err != nil {
+	if err := rq.Authorize(rq.Path, acl.ActRead); err != nil {
 		return err
 	}
-	node, v, err := s.d.Docs.RestoreVersion(r.Context(), rq.path, n, rq.user.Username)
+	node, v, err := s.d.Docs.RestoreVersion(r.Context(), rq.Path, n, rq.User.Username)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object, rq.entry.Version, rq.entry.Bytes = node.ID.String(), v.Number, v.Size
-	writeJSON(w, http.StatusCreated, fileJSON{ID: node.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
+	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = node.ID.String(), v.Number, v.Size
+	router.WriteJSON(w, http.StatusCreated, fileJSON{ID: node.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
 	return nil
 }
 
-func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *request) error {
-	ss, err := s.d.Accounts.Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.user.Username })
+func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	ss, err := s.d.Accounts.Sessions(func(ss *meta.Session) bool { return ss.Device && ss.User == rq.User.Username })
 	if err != nil {
 		return err
 	}
@@ -421,9 +422,9 @@ func (s *Server) deptsWhere(user, obj, act string) []meta.Dept {
 
 // pageAdmin shows administrators every user, role and lockout, and
 // managers the members of their departments.
-func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) error {
-	user := rq.user.Username
-	all := s.authorizeSystem(rq, allDepts, "sys:users", acl.ActManage) == nil
+func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	user := rq.User.Username
+	all := rq.AuthorizeSystem(router.AllDepts, "sys:users", acl.ActManage) == nil
 	var depts []meta.Dept
 	if all {
 		var err error
@@ -431,7 +432,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 			return err
 		}
 	} else if depts = s.managedDepts(user); len(depts) == 0 {
-		return forbidden(errors.New("neither sys:users nor sys:members"))
+		return router.Forbidden(errors.New("neither sys:users nor sys:members"))
 	}
 	data := web.Admin{All: all, Roles: []string{"viewer", "editor"}}
 	if all {
@@ -480,19 +481,19 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *request) 
 // pageAudit shows a department's activity over the last 30 days with a
 // chart, and unusual patterns. Auditors see paths and actions, never
 // document contents.
-func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *request) error {
-	depts := s.auditDepts(rq.user.Username)
+func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	depts := s.auditDepts(rq.User.Username)
 	if len(depts) == 0 {
-		return forbidden(errors.New("no sys:audit"))
+		return router.Forbidden(errors.New("no sys:audit"))
 	}
 	dept := r.URL.Query().Get("dept")
 	if dept == "" {
 		dept = depts[0].ID
 	}
 	if err := docpath.ValidDept(dept); err != nil {
-		return badRequest("bad_dept", "dept must be a department id")
+		return router.BadRequest("bad_dept", "dept must be a department id")
 	}
-	if err := s.authorizeSystem(rq, dept, "sys:audit", acl.ActAudit); err != nil {
+	if err := rq.AuthorizeSystem(dept, "sys:audit", acl.ActAudit); err != nil {
 		return err
 	}
 	data := web.AuditReport{Dept: dept}

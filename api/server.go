@@ -21,6 +21,7 @@
 package api
 
 import (
+	"gshare/api/router"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -30,9 +31,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,9 +152,7 @@ type Server struct {
 	d      Deps
 	o      Options
 	log    *slog.Logger
-	exact  map[string]*endpoint
-	param  []*endpoint // patterns with {} segments, in registration order
-	prefix []*endpoint // longest prefix first
+	rt     *router.Router
 	tus    *handler.UnroutedHandler
 	web    *web.Site // the web app's pages
 
@@ -167,7 +164,7 @@ type Server struct {
 	active   atomic.Int64   // requests being served, for metrics
 	inflight sync.WaitGroup // requests being served
 	mu       sync.Mutex
-	tusReqs  map[*request]context.CancelCauseFunc // running tus requests, for InterruptUploads
+	tusReqs  map[*router.Request]context.CancelCauseFunc // running tus requests, for InterruptUploads
 }
 
 // New returns a server with every route registered.
@@ -181,8 +178,8 @@ func New(d Deps, o Options) (*Server, error) {
 	if d.Audit == nil {
 		d.Audit = discard{}
 	}
-	s := &Server{d: d, o: o, log: d.Log, exact: map[string]*endpoint{}, throttle: auth.NewThrottle(),
-		tusReqs: map[*request]context.CancelCauseFunc{}, davLocks: newDavLocks()}
+	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(),
+		tusReqs: map[*router.Request]context.CancelCauseFunc{}, davLocks: newDavLocks()}
 	s.throttle.Now = o.Now
 	if o.AccountLimit.Free > 0 {
 		s.throttle.Account = o.AccountLimit
@@ -202,7 +199,6 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	s.metrics = newMetrics(s, d.Metrics)
 	s.routes()
-	sort.SliceStable(s.prefix, func(i, j int) bool { return len(s.prefix[i].path) > len(s.prefix[j].path) })
 	return s, nil
 }
 
@@ -246,144 +242,8 @@ type discard struct{}
 
 func (discard) Record(audit.Entry) {}
 
-// handlerFunc handles a routed request; it returns an error instead of
-// writing one.
-type handlerFunc func(w http.ResponseWriter, r *http.Request, rq *request) error
-
-// endpoint is a path (exact, with {} segments, or a prefix followed by a
-// document path) and its routes by method.
-type endpoint struct {
-	path   string
-	isPre  bool
-	segs   []string // for patterns: the segments, "{}" matching any one
-	routes map[string]*route
-}
-
-// route is one method of one endpoint. Its access rule is mandatory.
-type route struct {
-	name   string // "GET /api/v1/files/...", for logs, metrics and the route table test
-	method string
-	isPre  bool
-	access access
-	action string // audit action; "" for routes that are not audited
-	h      handlerFunc
-	page   bool // a web page: errors are answered in HTML
-	// deptParam: the route's first {} segment is a department id, which
-	// the audit entry of a refused request names (aim).
-	deptParam bool
-}
-
-// handle registers h for method on pattern. A pattern ending in "..." is a
-// prefix; the rest of the path is the document path. A "{}" segment matches
-// any one segment, available to the handler in rq.params. A nil access rule
-// is a programming error and stops the server from starting. It returns
-// the route, for page to mark.
-func (s *Server) handle(method, pattern, action string, a access, h handlerFunc) *route {
-	if a == nil {
-		panic("api: route " + method + " " + pattern + " registered without an access rule")
-	}
-	path, isPre := strings.CutSuffix(pattern, "...")
-	var ep *endpoint
-	switch {
-	case isPre:
-		for _, e := range s.prefix {
-			if e.path == path {
-				ep = e
-			}
-		}
-	case strings.Contains(path, "{}"):
-		for _, e := range s.param {
-			if e.path == path {
-				ep = e
-			}
-		}
-	default:
-		ep = s.exact[path]
-	}
-	if ep == nil {
-		ep = &endpoint{path: path, isPre: isPre, routes: map[string]*route{}}
-		switch {
-		case isPre:
-			s.prefix = append(s.prefix, ep)
-		case strings.Contains(path, "{}"):
-			ep.segs = strings.Split(path, "/")
-			s.param = append(s.param, ep)
-		default:
-			s.exact[path] = ep
-		}
-	}
-	if _, dup := ep.routes[method]; dup {
-		panic("api: route " + method + " " + pattern + " registered twice")
-	}
-	rt := &route{name: method + " " + pattern, method: method, isPre: isPre, access: a, action: action, h: h}
-	ep.routes[method] = rt
-	return rt
-}
-
-// RouteInfo describes a registered route, for tests and documentation.
-type RouteInfo struct {
-	Method, Pattern, Access, Action string
-}
-
 // Routes lists every registered route.
-func (s *Server) Routes() []RouteInfo {
-	var out []RouteInfo
-	add := func(ep *endpoint) {
-		for m, rt := range ep.routes {
-			pat := ep.path
-			if ep.isPre {
-				pat += "..."
-			}
-			out = append(out, RouteInfo{Method: m, Pattern: pat, Access: fmt.Sprint(rt.access), Action: rt.action})
-		}
-	}
-	for _, ep := range s.exact {
-		add(ep)
-	}
-	for _, ep := range s.param {
-		add(ep)
-	}
-	for _, ep := range s.prefix {
-		add(ep)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Pattern != out[j].Pattern {
-			return out[i].Pattern < out[j].Pattern
-		}
-		return out[i].Method < out[j].Method
-	})
-	return out
-}
-
-// request is the per-request state handlers see.
-type request struct {
-	id        string
-	start     time.Time
-	addr      string
-	route     *route
-	escaped   string   // the part of the escaped URL path after a prefix route
-	params    []string // the unescaped {} segments of a pattern route
-	user      *meta.User
-	session   *meta.Session
-	token     string
-	viaCookie bool
-	path      docpath.Path // the parsed document path of document routes
-	hasPath   bool
-	share     *meta.Share  // the link of a share download
-	upload    *meta.Upload // the tus upload of the request, read once (uploadAccess, or created)
-	// tusCtx is the context tusd runs in; tusCancel stops it, with a
-	// cause tusd understands (shutdown, another request for the upload).
-	tusCtx    context.Context
-	tusCancel context.CancelCauseFunc
-	turn      *tusTurn // the request's hold on its upload
-	cleanups  []func() // run when the request is done (locks to release)
-	bodyIn    *countingBody
-	davErr    error // why the WebDAV file system failed, for davWriter
-	shortETag bool  // WebDAV: ETags are davETag
-	authz     bool  // an authorisation decision was made
-	cut       error // why a response was cut after its headers (abortAfterHeaders)
-	entry     audit.Entry
-}
+func (s *Server) Routes() []router.RouteInfo { return s.rt.Routes() }
 
 // ServeHTTP routes, authenticates, authorises, runs and audits a request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -391,51 +251,50 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.inflight.Done()
 	s.active.Add(1)
 	defer s.active.Add(-1)
-	body := &countingBody{r: r.Body}
+	body := &router.Body{R: r.Body}
 	r.Body = body
-	rq := &request{id: newRequestID(), start: s.o.Now(), addr: s.clientAddr(r)}
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rq.id))
-	rq.bodyIn = body
+	rq := &router.Request{ID: newRequestID(), Start: s.o.Now(), Addr: s.clientAddr(r), Body: body, ACL: s.d.ACL}
+	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rq.ID))
 	rw := &responseWriter{ResponseWriter: w}
 	w = rw
 	h := w.Header()
-	h.Set("X-Request-Id", rq.id)
+	h.Set("X-Request-Id", rq.ID)
 	h.Set("X-Content-Type-Options", "nosniff")
 	// same-origin, not no-referrer: with no-referrer, browsers send
 	// "Origin: null" on form posts, which sameOrigin must refuse.
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 
-	ep := s.match(r, rq)
-	if rq.route != nil && aimKeys[rq.route.action] != nil {
-		body.keep = maxAimBody
+	ep := s.rt.Match(r, rq)
+	if rq.Route != nil && aimKeys[rq.Route.Action] != nil {
+		body.Keep = maxAimBody
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
-				s.finish(rq, r, rw, rq.cut, true)
+				s.finish(rq, r, rw, rq.Cut, true)
 				panic(p)
 			}
-			s.log.Error("panic in handler", "request_id", rq.id, "route", rq.routeName(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.log.Error("panic in handler", "request_id", rq.ID, "route", rq.RouteName(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err := fmt.Errorf("panic: %v", p)
 			if !rw.wrote {
-				s.writeError(rw, rq, err)
+				router.WriteError(rw, rq, err)
 			}
 			s.finish(rq, r, rw, err, false)
 		}
 	}()
 	defer func() {
-		for _, f := range rq.cleanups {
+		for _, f := range rq.Cleanups {
 			f()
 		}
 	}()
 	var err error
 	switch {
 	case ep == nil:
-		err = errNotFound
-	case rq.route == nil:
-		h.Set("Allow", strings.Join(ep.allowed(), ", "))
-		err = &httpError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "method not allowed"}
+		err = router.ErrNotFound
+	case rq.Route == nil:
+		h.Set("Allow", strings.Join(ep.Allowed(), ", "))
+		err = &router.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "method not allowed"}
 	default:
 		err = s.serve(rw, r, rq)
 	}
@@ -443,116 +302,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.aim(r, rq)
 	}
 	if err != nil && !rw.wrote {
-		if rq.route != nil && rq.route.page {
+		if rq.Route != nil && rq.Route.Page {
 			s.pageError(rw, r, rq, err)
 		} else {
-			s.writeError(rw, rq, err)
+			router.WriteError(rw, rq, err)
 		}
 	}
 	s.finish(rq, r, rw, err, false)
 }
 
-func (s *Server) serve(w *responseWriter, r *http.Request, rq *request) error {
-	if _, own := rq.route.access.(ownCredentials); !own {
+func (s *Server) serve(w *responseWriter, r *http.Request, rq *router.Request) error {
+	if _, own := rq.Route.Access.(router.SelfAuthenticating); !own {
 		if err := s.authenticate(w, r, rq); err != nil {
 			return err
 		}
 	}
 	// A refusal, by the access rule or the handler, is its own answer:
 	// it needs no decision to be recorded. What is served needs one: an
-	// access rule that passed is one, but for the rules that leave it to
-	// the handler (handlerAccess), which must authorise each path it
-	// touches (authorize, authorizeAll, authorizeMove, authorizeSystem)
-	// or decide by ownership itself.
-	if err := rq.route.access.check(s, r, rq); err != nil {
+	// access rule that passed is one, but router.Deferred, which leaves
+	// it to the handler (package router).
+	if err := rq.Route.Access.Check(r, rq); err != nil {
 		return err
 	}
-	if _, later := rq.route.access.(handlerAccess); !later {
-		rq.authz = true
+	if _, later := rq.Route.Access.(router.Deferred); !later {
+		rq.Allow()
 	}
-	if err := rq.route.h(w, r, rq); err != nil {
+	if err := rq.Route.H(w, r, rq); err != nil {
 		return err
 	}
-	if !rq.authz {
-		s.log.Error("route served without an authorisation decision", "route", rq.routeName(), "request_id", rq.id)
-		return fmt.Errorf("api: route %s did not authorise", rq.routeName())
+	if !rq.Decided() {
+		s.log.Error("route served without an authorisation decision", "route", rq.RouteName(), "request_id", rq.ID)
+		return fmt.Errorf("api: route %s did not authorise", rq.RouteName())
 	}
 	return nil
 }
 
-// match finds the endpoint and sets rq.route to the method's route, if
-// the endpoint has one. HEAD is served by GET unless registered itself.
-func (s *Server) match(r *http.Request, rq *request) *endpoint {
-	p := r.URL.EscapedPath()
-	ep := s.exact[p]
-	if ep == nil {
-		ep = s.matchParams(p, rq)
+// response is router.Response, with status for no error.
+func response(err error, status int) (int, string, string) {
+	if err == nil {
+		return status, "", ""
 	}
-	if ep == nil {
-		for _, pre := range s.prefix {
-			if rest, ok := strings.CutPrefix(p, pre.path); ok {
-				ep, rq.escaped = pre, rest
-				break
-			}
-		}
-	}
-	if ep == nil {
-		return nil
-	}
-	rq.route = ep.routes[r.Method]
-	if rq.route == nil && r.Method == http.MethodHead {
-		rq.route = ep.routes[http.MethodGet]
-	}
-	return ep
-}
-
-// matchParams finds a pattern endpoint; a {} segment must be non-empty
-// and unescape cleanly.
-func (s *Server) matchParams(p string, rq *request) *endpoint {
-	segs := strings.Split(p, "/")
-next:
-	for _, ep := range s.param {
-		if len(ep.segs) != len(segs) {
-			continue
-		}
-		var params []string
-		for i, want := range ep.segs {
-			if want != "{}" {
-				if segs[i] != want {
-					continue next
-				}
-				continue
-			}
-			v, err := url.PathUnescape(segs[i])
-			if err != nil || v == "" {
-				continue next
-			}
-			params = append(params, v)
-		}
-		rq.params = params
-		return ep
-	}
-	return nil
-}
-
-func (ep *endpoint) allowed() []string {
-	var ms []string
-	for m := range ep.routes {
-		ms = append(ms, m)
-	}
-	sort.Strings(ms)
-	return ms
-}
-
-func (rq *request) routeName() string {
-	if rq.route == nil {
-		return "none"
-	}
-	return rq.route.name
+	return router.Response(err)
 }
 
 // finish logs the request and records its audit entry.
-func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err error, aborted bool) {
+func (s *Server) finish(rq *router.Request, r *http.Request, w *responseWriter, err error, aborted bool) {
 	status := w.status
 	if status == 0 {
 		status = http.StatusOK
@@ -566,11 +360,11 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 		// the log, the metrics and the audit entry alike, never as the
 		// success its headers announced.
 		err = cutCause(r, err)
-		status, code, _ = s.errorResponse(err, 0)
+		status, code, _ = router.Response(err)
 	case aborted:
 		status, code = 0, "aborted" // cut by something that gave no reason
 	case err != nil || status >= 400:
-		st, c, _ := s.errorResponse(err, status)
+		st, c, _ := response(err, status)
 		code = c
 		if w.status == 0 {
 			status = st // nothing was answered: the client went away (499)
@@ -580,41 +374,41 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	if status >= 500 || status == 0 {
 		lvl = slog.LevelError
 	}
-	attrs := []any{"request_id", rq.id, "method", r.Method, "route", rq.routeName(), "status", status,
-		"bytes_out", w.bytes, "duration_ms", s.o.Now().Sub(rq.start).Milliseconds(), "addr", rq.addr}
+	attrs := []any{"request_id", rq.ID, "method", r.Method, "route", rq.RouteName(), "status", status,
+		"bytes_out", w.bytes, "duration_ms", s.o.Now().Sub(rq.Start).Milliseconds(), "addr", rq.Addr}
 	if code != "" {
 		attrs = append(attrs, "code", code)
 	}
 	if aborted {
-		attrs = append(attrs, "cut_after_status", sent, "object", rq.entry.Object)
+		attrs = append(attrs, "cut_after_status", sent, "object", rq.Entry.Object)
 	}
-	if rq.user != nil {
-		attrs = append(attrs, "user", rq.user.Username)
+	if rq.User != nil {
+		attrs = append(attrs, "user", rq.User.Username)
 	}
 	if err != nil && (status >= 500 || aborted) {
 		// Internal detail goes to the log only, never to the client.
 		attrs = append(attrs, "err", clip.String(err.Error(), capLogError))
 	}
 	s.log.Log(r.Context(), lvl, "request", attrs...)
-	s.metrics.observe(rq, status, code, aborted, rq.bodyIn.n, w.bytes, s.o.Now().Sub(rq.start))
-	if rq.route == nil || rq.route.action == "" {
+	s.metrics.observe(rq, status, code, aborted, rq.Body.N, w.bytes, s.o.Now().Sub(rq.Start))
+	if rq.Route == nil || rq.Route.Action == "" {
 		return
 	}
-	e := rq.entry
-	e.Time = rq.start.UTC()
-	e.RequestID = rq.id
-	e.Addr = rq.addr
+	e := rq.Entry
+	e.Time = rq.Start.UTC()
+	e.RequestID = rq.ID
+	e.Addr = rq.Addr
 	e.UserAgent = clip.String(r.UserAgent(), capUserAgent)
-	e.Action = rq.route.action
+	e.Action = rq.Route.Action
 	e.Status = status
-	if rq.user != nil {
-		e.User = rq.user.Username
+	if rq.User != nil {
+		e.User = rq.User.Username
 	}
-	if rq.hasPath {
-		e.Path = rq.path.String()
-		e.Dept = rq.path.Dept
+	if rq.HasPath {
+		e.Path = rq.Path.String()
+		e.Dept = rq.Path.Dept
 	}
-	if rq.route.isPre {
+	if rq.Route.IsPrefix {
 		e.RawPath = base64.StdEncoding.EncodeToString([]byte(clip.String(r.URL.EscapedPath(), capRawPath)))
 	}
 	e.Object, e.Dept = clip.String(e.Object, capObject), clip.String(e.Dept, capDept)
@@ -629,7 +423,7 @@ func (s *Server) finish(rq *request, r *http.Request, w *responseWriter, err err
 	case err == nil && status < 400:
 		e.Result = audit.Allowed
 	default:
-		st, _, _ := s.errorResponse(err, status)
+		st, _, _ := response(err, status)
 		e.Reason = code
 		if st == http.StatusForbidden || st == http.StatusUnauthorized {
 			e.Result = audit.Denied

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"gshare/api/router"
 	"net/http"
 	"strings"
 	"time"
@@ -18,20 +19,20 @@ type userJSON struct {
 	Name     string `json:"name"`
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
 	tok, sess, err := s.signIn(w, rq, in.Username, in.Password)
 	if err != nil {
 		return err
 	}
-	u := rq.user
-	writeJSON(w, http.StatusOK, map[string]any{
+	u := rq.User
+	router.WriteJSON(w, http.StatusOK, map[string]any{
 		"token":   tok,
 		"csrf":    sess.CSRF,
 		"expires": sess.Expires.Format(time.RFC3339),
@@ -44,13 +45,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *request) erro
 // right, starts a browser session, sets its cookie and makes the user the
 // request's: the one sign-in of the API and of the login page, and the
 // only way to a session that may create device tokens.
-func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password string) (string, meta.Session, error) {
+func (s *Server) signIn(w http.ResponseWriter, rq *router.Request, username, password string) (string, meta.Session, error) {
 	username = norm.NFC.String(strings.TrimSpace(username))
-	rq.entry.Object = clip.String(username, capObject)
+	rq.Entry.Object = clip.String(username, capObject)
 	var tok string
 	var sess meta.Session
 	err := s.throttled(rq, username, func() (err error) {
-		tok, sess, err = s.d.Auth.Login(username, password, rq.addr)
+		tok, sess, err = s.d.Auth.Login(username, password, rq.Addr)
 		return err
 	})
 	if err != nil {
@@ -60,7 +61,7 @@ func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password s
 	if err != nil {
 		return "", meta.Session{}, err
 	}
-	rq.user = &u
+	rq.User = &u
 	s.setSessionCookie(w, tok, sess.Expires)
 	return tok, sess, nil
 }
@@ -71,8 +72,8 @@ func (s *Server) signIn(w http.ResponseWriter, rq *request, username, password s
 // checked once the budget is spent; auth.ErrBadCredentials from check
 // counts as a failure, success clears the account, any other error counts
 // as neither.
-func (s *Server) throttled(rq *request, account string, check func() error) error {
-	a, wait := s.throttle.Begin(account, rq.addr)
+func (s *Server) throttled(rq *router.Request, account string, check func() error) error {
+	a, wait := s.throttle.Begin(account, rq.Addr)
 	if wait > 0 {
 		return tooManyAttempts(wait)
 	}
@@ -87,9 +88,9 @@ func (s *Server) throttled(rq *request, account string, check func() error) erro
 	return err
 }
 
-func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if rq.token != "" {
-		if err := s.d.Auth.Logout(rq.token); err != nil {
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if rq.Token != "" {
+		if err := s.d.Auth.Logout(rq.Token); err != nil {
 			return err
 		}
 	}
@@ -98,11 +99,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, rq *request) err
 	return nil
 }
 
-func (s *Server) me(w http.ResponseWriter, r *http.Request, rq *request) error {
-	out := map[string]any{"user": userJSON{Username: rq.user.Username, Name: rq.user.Name}}
-	if rq.session != nil && rq.viaCookie {
-		out["csrf"] = rq.session.CSRF
+func (s *Server) me(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	out := map[string]any{"user": userJSON{Username: rq.User.Username, Name: rq.User.Name}}
+	if rq.Session != nil && rq.ViaCookie {
+		out["csrf"] = rq.Session.CSRF
 	}
-	writeJSON(w, http.StatusOK, out)
+	router.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"gshare/api/router"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,32 +43,32 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 		if d, err := time.ParseDuration(s); err == nil {
 			t = now.Add(d)
 		} else if t, err = time.Parse(time.RFC3339, s); err != nil {
-			return t, badRequest("bad_expires", `expires must be an RFC 3339 time ("2026-12-31T17:00:00+07:00") or a duration ("72h")`)
+			return t, router.BadRequest("bad_expires", `expires must be an RFC 3339 time ("2026-12-31T17:00:00+07:00") or a duration ("72h")`)
 		}
 	}
 	if !t.After(now) {
-		return t, badRequest("bad_expires", "expires must be in the future")
+		return t, router.BadRequest("bad_expires", "expires must be in the future")
 	}
 	if t.Sub(now) > maxShareFor {
-		return t, badRequest("bad_expires", "share links last at most one year")
+		return t, router.BadRequest("bad_expires", "share links last at most one year")
 	}
 	return t, nil
 }
 
-func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		Path     string `json:"path"`
 		Expires  string `json:"expires"`
 		Password string `json:"password"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
 	p, err := docpath.Parse(in.Path)
 	if err != nil {
 		return err
 	}
-	if err := s.authorize(rq, p, acl.ActShare); err != nil {
+	if err := rq.Authorize(p, acl.ActShare); err != nil {
 		return err
 	}
 	now := s.o.Now().UTC()
@@ -80,23 +81,23 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *request
 		return err
 	}
 	if n.Dir {
-		return badRequest("not_a_file", "share links are for files; share a folder with a folder grant")
+		return router.BadRequest("not_a_file", "share links are for files; share a folder with a folder grant")
 	}
 	tok, h := auth.NewToken(sharePrefix)
-	sh := meta.Share{ID: h.String()[:16], Hash: h, File: n.ID, CreatedBy: rq.user.Username, Created: now, Expires: exp}
+	sh := meta.Share{ID: h.String()[:16], Hash: h, File: n.ID, CreatedBy: rq.User.Username, Created: now, Expires: exp}
 	if in.Password != "" {
 		if len(in.Password) > 1024 {
-			return badRequest("bad_password", "share passwords are at most 1024 bytes")
+			return router.BadRequest("bad_password", "share passwords are at most 1024 bytes")
 		}
 		sh.Password = auth.HashPassword(in.Password, s.d.Auth.Params)
 	}
 	if err := s.d.Shares.CreateShare(sh); err != nil {
 		return err
 	}
-	rq.entry.Object = sh.ID
+	rq.Entry.Object = sh.ID
 	out := s.shareOut(sh, p)
 	out.URL = s.baseURL(r) + "/s/" + tok
-	writeJSON(w, http.StatusCreated, out)
+	router.WriteJSON(w, http.StatusCreated, out)
 	return nil
 }
 
@@ -117,8 +118,8 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-func (s *Server) listShares(w http.ResponseWriter, r *http.Request, rq *request) error {
-	shs, err := s.d.Shares.Shares(func(sh *meta.Share) bool { return sh.CreatedBy == rq.user.Username })
+func (s *Server) listShares(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	shs, err := s.d.Shares.Shares(func(sh *meta.Share) bool { return sh.CreatedBy == rq.User.Username })
 	if err != nil {
 		return err
 	}
@@ -128,30 +129,30 @@ func (s *Server) listShares(w http.ResponseWriter, r *http.Request, rq *request)
 			out = append(out, s.shareOut(sh, p))
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"shares": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"shares": out})
 	return nil
 }
 
 // revokeShare deletes a link: its creator may, and so may anyone allowed
 // to share the file.
-func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request) error {
-	id := rq.params[0]
-	rq.entry.Object = id
+func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	id := rq.Params[0]
+	rq.Entry.Object = id
 	shs, err := s.d.Shares.Shares(func(sh *meta.Share) bool { return sh.ID == id })
 	if err != nil {
 		return err
 	}
 	if len(shs) != 1 {
-		return errNotFound
+		return router.ErrNotFound
 	}
-	if shs[0].CreatedBy == rq.user.Username {
-		rq.authz = true
+	if shs[0].CreatedBy == rq.User.Username {
+		rq.Allow()
 	} else {
 		p, err := s.d.Docs.PathOf(shs[0].File)
 		if err != nil {
-			return errNotFound
+			return router.ErrNotFound
 		}
-		if err := s.authorize(rq, p, acl.ActShare); err != nil {
+		if err := rq.Authorize(p, acl.ActShare); err != nil {
 			return err
 		}
 	}
@@ -162,28 +163,39 @@ func (s *Server) revokeShare(w http.ResponseWriter, r *http.Request, rq *request
 	return nil
 }
 
-// ownCredentials marks access rules that read the request's credentials
-// themselves: a share link's Basic password is not a user login.
-type ownCredentials interface {
-	ownCredentials()
-}
-
 // shareAccess authorises a public download. The link must exist, be
 // unexpired and, if it has one, come with its password (HTTP Basic, any
 // user name); then Casbin must still let the link's creator share and read
 // the file where it now is, so a link dies with its creator's rights.
-type shareAccess struct{}
+type shareAccess struct{ s *Server }
 
-func (shareAccess) ownCredentials() {}
-func (shareAccess) String() string  { return "share:link" }
+// AuthenticatesItself implements router.SelfAuthenticating: a link's
+// password comes as HTTP Basic.
+func (shareAccess) AuthenticatesItself() {}
+func (shareAccess) String() string       { return "share:link" }
+
+// Aim implements router.Aimer: the document of the link.
+func (a shareAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
+	if len(rq.Params) == 0 || !strings.HasPrefix(rq.Params[0], sharePrefix) || len(rq.Params[0]) > 100 {
+		return docpath.Path{}, ""
+	}
+	if sh, err := a.s.d.Shares.ShareByHash(auth.HashToken(rq.Params[0])); err == nil {
+		if p, err := a.s.d.Docs.PathOf(sh.File); err == nil {
+			return p, ""
+		}
+	}
+	return docpath.Path{}, ""
+}
 
 var (
-	errNoShare      = &httpError{status: http.StatusNotFound, code: "no_such_link", msg: "this share link does not exist or was revoked"}
-	errLinkPassword = &httpError{status: http.StatusUnauthorized, code: "link_password", msg: "this share link needs its password (HTTP Basic, any user name)"}
+	errNoShare      = &router.Error{Status: http.StatusNotFound, Code: "no_such_link", Msg: "this share link does not exist or was revoked"}
+	errLinkPassword = &router.Error{Status: http.StatusUnauthorized, Code: "link_password", Msg: "this share link needs its password (HTTP Basic, any user name)"}
 )
 
-func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
-	tok := rq.params[0]
+// Check implements router.Access.
+func (a shareAccess) Check(r *http.Request, rq *router.Request) error {
+	s := a.s
+	tok := rq.Params[0]
 	if !strings.HasPrefix(tok, sharePrefix) || len(tok) > 100 {
 		return errNoShare
 	}
@@ -194,16 +206,16 @@ func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = sh.ID
+	rq.Entry.Object = sh.ID
 	if !s.o.Now().Before(sh.Expires) {
-		return &httpError{status: http.StatusGone, code: "link_expired", msg: "this share link has expired"}
+		return &router.Error{Status: http.StatusGone, Code: "link_expired", Msg: "this share link has expired"}
 	}
 	if sh.Password != "" {
 		// A link's password is throttled like a sign-in, with the link as
 		// the account; a request without one is not an attempt.
 		_, pw, ok := r.BasicAuth()
 		if !ok {
-			if wait := s.throttle.Wait("share:"+sh.ID, rq.addr); wait > 0 {
+			if wait := s.throttle.Wait("share:"+sh.ID, rq.Addr); wait > 0 {
 				return tooManyAttempts(wait)
 			}
 			return errLinkPassword
@@ -225,25 +237,26 @@ func (shareAccess) check(s *Server, r *http.Request, rq *request) error {
 	if err != nil {
 		return errNoShare
 	}
-	rq.path, rq.hasPath = p, true
+	rq.Path, rq.HasPath = p, true
 	for _, act := range []string{acl.ActShare, acl.ActRead} {
 		if err := s.d.ACL.Can(sh.CreatedBy, p, act); err != nil {
-			return &httpError{status: http.StatusNotFound, code: "no_such_link", msg: "this share link does not exist or was revoked", err: err}
+			return &router.Error{Status: http.StatusNotFound, Code: "no_such_link", Msg: "this share link does not exist or was revoked", Err: err}
 		}
 	}
-	rq.share = &sh
+	rq.Ext = &sh
 	return nil
 }
 
-func (s *Server) shareDownload(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) shareDownload(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	w.Header().Set("X-Robots-Tag", "noindex")
-	if err := s.serveFile(w, r, rq, 0); err != nil {
+	if err := s.serveFile(w, r, rq, 0, etag); err != nil {
 		return err
 	}
 	full := r.Method == http.MethodGet && (r.Header.Get("Range") == "" || strings.HasPrefix(r.Header.Get("Range"), "bytes=0-"))
 	if full {
-		if err := s.d.Shares.CountDownload(rq.share.Hash); err != nil {
-			s.log.Warn("cannot count a share download", "share", rq.share.ID, "err", err)
+		sh := rq.Ext.(*meta.Share)
+		if err := s.d.Shares.CountDownload(sh.Hash); err != nil {
+			s.log.Warn("cannot count a share download", "share", sh.ID, "err", err)
 		}
 	}
 	return nil
@@ -251,6 +264,6 @@ func (s *Server) shareDownload(w http.ResponseWriter, r *http.Request, rq *reque
 
 func tooManyAttempts(wait time.Duration) error {
 	secs := int(wait.Seconds()) + 1
-	return &httpError{status: http.StatusTooManyRequests, code: "locked", retryAfter: secs,
-		msg: "too many failed attempts; try again in " + strconv.Itoa(secs) + " seconds"}
+	return &router.Error{Status: http.StatusTooManyRequests, Code: "locked", RetryAfter: secs,
+		Msg: "too many failed attempts; try again in " + strconv.Itoa(secs) + " seconds"}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"gshare/api/router"
 	"net/http"
 
 	"gshare/acl"
@@ -74,28 +75,28 @@ func (s *Server) mayReadDept(user, dept string) bool {
 
 // trashDept authorises a trash route for the department in the URL: the
 // caller must be able to read something in it.
-func (s *Server) trashDept(rq *request) (string, error) {
-	dept := rq.params[0]
+func (s *Server) trashDept(rq *router.Request) (string, error) {
+	dept := rq.Params[0]
 	if err := docpath.ValidDept(dept); err != nil {
-		return "", badRequest("bad_dept", "not a department id")
+		return "", router.BadRequest("bad_dept", "not a department id")
 	}
 	root := docpath.Path{Dept: dept}
-	rq.entry.Dept = dept
-	if !s.mayReadDept(rq.user.Username, dept) {
-		return "", s.authorize(rq, root, acl.ActRead) // refused, and recorded as such
+	rq.Entry.Dept = dept
+	if !s.mayReadDept(rq.User.Username, dept) {
+		return "", rq.Authorize(root, acl.ActRead) // refused, and recorded as such
 	}
-	rq.authz = true
+	rq.Allow()
 	return dept, nil
 }
 
 // visibleEntry returns the trash entry of the URL if the caller may see
 // it; one they may not answers 404, like one that does not exist.
-func (s *Server) visibleEntry(rq *request, dept string) (meta.TrashEntry, docpath.Path, error) {
-	id, err := meta.ParseID(rq.params[1])
+func (s *Server) visibleEntry(rq *router.Request, dept string) (meta.TrashEntry, docpath.Path, error) {
+	id, err := meta.ParseID(rq.Params[1])
 	if err != nil {
-		return meta.TrashEntry{}, docpath.Path{}, errNotFound
+		return meta.TrashEntry{}, docpath.Path{}, router.ErrNotFound
 	}
-	rq.entry.Object = id.String()
+	rq.Entry.Object = id.String()
 	e, err := s.d.Docs.TrashEntry(dept, id)
 	if err != nil {
 		return meta.TrashEntry{}, docpath.Path{}, err
@@ -104,14 +105,14 @@ func (s *Server) visibleEntry(rq *request, dept string) (meta.TrashEntry, docpat
 	if err != nil {
 		return meta.TrashEntry{}, docpath.Path{}, err
 	}
-	rq.path, rq.hasPath = orig, true
-	if !s.mayReadInTrash(rq.user.Username, e, orig) {
-		return meta.TrashEntry{}, docpath.Path{}, errNotFound
+	rq.Path, rq.HasPath = orig, true
+	if !s.mayReadInTrash(rq.User.Username, e, orig) {
+		return meta.TrashEntry{}, docpath.Path{}, router.ErrNotFound
 	}
 	return e, orig, nil
 }
 
-func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, err := s.trashDept(rq)
 	if err != nil {
 		return err
@@ -123,16 +124,16 @@ func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *request) 
 	out := []trashJSON{}
 	for _, e := range es {
 		orig, err := e.OriginalPath()
-		if err != nil || !s.mayReadInTrash(rq.user.Username, e, orig) {
+		if err != nil || !s.mayReadInTrash(rq.User.Username, e, orig) {
 			continue
 		}
 		out = append(out, s.trashEntry(e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"dept": dept, "entries": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"dept": dept, "entries": out})
 	return nil
 }
 
-func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, err := s.trashDept(rq)
 	if err != nil {
 		return err
@@ -140,7 +141,7 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 	var in struct {
 		To string `json:"to"`
 	}
-	if err := readOptionalJSON(w, r, &in); err != nil {
+	if err := router.ReadOptionalJSON(w, r, &in); err != nil {
 		return err
 	}
 	e, orig, err := s.visibleEntry(rq, dept)
@@ -154,7 +155,7 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 			return err
 		}
 		if to.Dept != dept {
-			return badRequest("other_department", "a trash entry is restored within its department; move it afterwards")
+			return router.BadRequest("other_department", "a trash entry is restored within its department; move it afterwards")
 		}
 		t = meta.RestoreTarget{To: to}
 	}
@@ -171,14 +172,14 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 	}
 	extra := rebased(e.Rules, orig, dest)
 	extra = append(extra, acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)...)
-	if err := s.d.ACL.CanAllWith(rq.user.Username, dest, acl.ActWrite, extra); err != nil {
-		return forbidden(err)
+	if err := s.d.ACL.CanAllWith(rq.User.Username, dest, acl.ActWrite, extra); err != nil {
+		return router.Forbidden(err)
 	}
 	if landing != nil {
 		return landing
 	}
 	t = meta.RestoreTarget{To: dest}
-	p, err := s.d.Docs.Restore(dept, e.ID, t, rq.user.Username)
+	p, err := s.d.Docs.Restore(dept, e.ID, t, rq.User.Username)
 	if err != nil {
 		return err
 	}
@@ -186,7 +187,7 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"path": p.String(), "entry": entry(n)})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"path": p.String(), "entry": entry(n)})
 	return nil
 }
 
@@ -201,7 +202,7 @@ func rebased(rules [][]string, from, to docpath.Path) [][]string {
 	return out
 }
 
-func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	dept, err := s.trashDept(rq)
 	if err != nil {
 		return err
@@ -210,17 +211,17 @@ func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	if err := s.d.ACL.CanSystem(rq.user.Username, dept, "sys:trash", acl.ActManage); err != nil {
-		return forbidden(err)
+	if err := s.d.ACL.CanSystem(rq.User.Username, dept, "sys:trash", acl.ActManage); err != nil {
+		return router.Forbidden(err)
 	}
 	v, extra := entryView(e, orig)
-	if err := s.d.ACL.CanAllWith(rq.user.Username, v, acl.ActDelete, extra); err != nil {
-		return forbidden(err)
+	if err := s.d.ACL.CanAllWith(rq.User.Username, v, acl.ActDelete, extra); err != nil {
+		return router.Forbidden(err)
 	}
 	if _, err := s.d.Docs.Purge(dept, e.ID); err != nil {
 		return err
 	}
-	rq.entry.Bytes = e.Size
+	rq.Entry.Bytes = e.Size
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"gshare/api/router"
 	"net/http"
 	"sort"
 	"strconv"
@@ -119,52 +120,52 @@ func folderETag(n meta.Node) string {
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 
-func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	// The cursor is read before the listing: a change in between is then
 	// also in the feed, and replaying it is harmless.
-	cursor, err := s.d.Docs.LatestChange(rq.path.Dept)
+	cursor, err := s.d.Docs.LatestChange(rq.Path.Dept)
 	if err != nil {
 		return err
 	}
-	dir, kids, err := s.d.Docs.List(rq.path)
+	dir, kids, err := s.d.Docs.List(rq.Path)
 	if err != nil {
 		return err
 	}
-	kids = s.readable(rq.user.Username, rq.path, kids)
-	rq.entry.Object = dir.ID.String()
+	kids = s.readable(rq.User.Username, rq.Path, kids)
+	rq.Entry.Object = dir.ID.String()
 	sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, "name", false, collator(r))
 	out := make([]entryJSON, len(kids))
 	for i, k := range kids {
 		out[i] = entry(k)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"path": rq.path.String(), "entries": out, "cursor": strconv.FormatUint(cursor, 10)})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"path": rq.Path.String(), "entries": out, "cursor": strconv.FormatUint(cursor, 10)})
 	return nil
 }
 
-func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if rq.path.IsRoot() {
-		return badRequest("invalid_path", "a folder path needs a name below the department")
+func (s *Server) mkdir(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if rq.Path.IsRoot() {
+		return router.BadRequest("invalid_path", "a folder path needs a name below the department")
 	}
 	// Missing parents are created; the folder itself must be new.
-	if _, err := s.d.Docs.Mkdir(rq.path.Parent(), true, rq.user.Username); err != nil && !rq.path.Parent().IsRoot() {
+	if _, err := s.d.Docs.Mkdir(rq.Path.Parent(), true, rq.User.Username); err != nil && !rq.Path.Parent().IsRoot() {
 		return err
 	}
-	n, err := s.d.Docs.Mkdir(rq.path, false, rq.user.Username)
+	n, err := s.d.Docs.Mkdir(rq.Path, false, rq.User.Username)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = n.ID.String()
-	writeJSON(w, http.StatusCreated, entry(n))
+	rq.Entry.Object = n.ID.String()
+	router.WriteJSON(w, http.StatusCreated, entry(n))
 	return nil
 }
 
-func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		From      string `json:"from"`
 		To        string `json:"to"`
 		Overwrite bool   `json:"overwrite"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
 	from, err := docpath.Parse(in.From)
@@ -175,19 +176,19 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *request) error
 	if err != nil {
 		return err
 	}
-	rq.path, rq.hasPath = from, true
-	if err := s.authorizeMove(rq, from, to, in.Overwrite, false); err != nil {
+	rq.Path, rq.HasPath = from, true
+	if err := rq.AuthorizeMove(from, to, in.Overwrite, false, s.d.Docs.Lookup); err != nil {
 		return err
 	}
-	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Author: rq.user.Username}); err != nil {
+	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Author: rq.User.Username}); err != nil {
 		return err
 	}
 	n, err := s.d.Docs.Lookup(to)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = n.ID.String()
-	writeJSON(w, http.StatusOK, map[string]any{"path": to.String(), "entry": entry(n)})
+	rq.Entry.Object = n.ID.String()
+	router.WriteJSON(w, http.StatusOK, map[string]any{"path": to.String(), "entry": entry(n)})
 	return nil
 }
 
@@ -199,17 +200,17 @@ type versionJSON struct {
 	Author   string `json:"author,omitempty"`
 }
 
-func (s *Server) versions(w http.ResponseWriter, r *http.Request, rq *request) error {
-	n, vs, err := s.d.Docs.Versions(rq.path)
+func (s *Server) versions(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	n, vs, err := s.d.Docs.Versions(rq.Path)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = n.ID.String()
+	rq.Entry.Object = n.ID.String()
 	out := make([]versionJSON, 0, len(vs))
 	for i := len(vs) - 1; i >= 0; i-- {
 		v := vs[i]
 		out = append(out, versionJSON{Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), Modified: timeJSON(v.Time), Author: v.Author})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"path": rq.path.String(), "current": n.Version, "versions": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"path": rq.Path.String(), "current": n.Version, "versions": out})
 	return nil
 }

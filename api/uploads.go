@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"gshare/api/router"
 	"io"
 	"mime"
 	"net/http"
@@ -76,26 +77,37 @@ type uploadCreateAccess struct{}
 
 func (uploadCreateAccess) String() string { return "upload:create" }
 
-func (uploadCreateAccess) check(s *Server, r *http.Request, rq *request) error {
-	if err := requireUser(rq); err != nil {
+// Aim implements router.Aimer.
+func (uploadCreateAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
+	if md, err := parseTusMetadata(r.Header.Get("Upload-Metadata")); err == nil {
+		if p, err := docpath.Parse(md["path"]); err == nil {
+			return p, ""
+		}
+	}
+	return docpath.Path{}, ""
+}
+
+// Check implements router.Access.
+func (uploadCreateAccess) Check(r *http.Request, rq *router.Request) error {
+	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
 	md, err := parseTusMetadata(r.Header.Get("Upload-Metadata"))
 	if err != nil {
-		return badRequest("bad_metadata", "Upload-Metadata is malformed: "+err.Error())
+		return router.BadRequest("bad_metadata", "Upload-Metadata is malformed: "+err.Error())
 	}
 	raw, ok := md["path"]
 	if !ok {
-		return badRequest("missing_path", `Upload-Metadata needs a "path" key: the destination /dept/folders/name`)
+		return router.BadRequest("missing_path", `Upload-Metadata needs a "path" key: the destination /dept/folders/name`)
 	}
 	p, err := docpath.Parse(raw)
 	if err != nil {
 		return err
 	}
 	if p.IsRoot() {
-		return badRequest("invalid_path", "a document path needs a name below the department")
+		return router.BadRequest("invalid_path", "a document path needs a name below the department")
 	}
-	return s.authorize(rq, p, acl.ActWrite)
+	return rq.Authorize(p, acl.ActWrite)
 }
 
 // uploadAccess authorises a request on an existing upload: only its owner
@@ -103,38 +115,51 @@ func (uploadCreateAccess) check(s *Server, r *http.Request, rq *request) error {
 // Another user's upload id answers 404, like a missing one, so ids cannot
 // be probed. The record read here is the request's: the store's calls
 // below keep it up to date, so a PATCH reads it once.
-type uploadAccess struct{}
+type uploadAccess struct{ s *Server }
 
 func (uploadAccess) String() string { return "upload:owner+write" }
 
-func (uploadAccess) check(s *Server, r *http.Request, rq *request) error {
-	if err := requireUser(rq); err != nil {
+// Aim implements router.Aimer: the destination of the upload named.
+func (a uploadAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
+	if u, err := a.s.d.Uploads.Get(rq.Escaped); err == nil {
+		if p, err := docpath.Parse(u.Path); err == nil {
+			return p, ""
+		}
+	}
+	return docpath.Path{}, ""
+}
+
+// Check implements router.Access.
+func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
+	s := a.s
+	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
 	// The upload is the request's until it ends: a request still holding
 	// it (a client that came back on a new connection) is asked to store
 	// what it has and let go.
-	rq.tusCtx, rq.tusCancel = context.WithCancelCause(r.Context())
+	t := tusOf(rq)
+	t.ctx, t.cancel = context.WithCancelCause(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), lockWait)
-	rq.turn = &tusTurn{cancel: rq.tusCancel}
-	u, release, err := s.d.Uploads.Open(ctx, rq.escaped, rq.user.Username, rq.turn.interrupt)
+	t.turn = &tusTurn{cancel: t.cancel}
+	u, release, err := s.d.Uploads.Open(ctx, rq.Escaped, rq.User.Username, t.turn.interrupt)
 	cancel()
 	if err == nil {
-		rq.cleanups = append(rq.cleanups, release)
+		rq.Cleanups = append(rq.Cleanups, release)
 	}
 	if errors.Is(err, uploads.ErrNotFound) {
-		rq.entry.Object = rq.escaped
+		rq.Entry.Object = rq.Escaped
 		return errNoSuchUpload
 	}
 	if err != nil {
 		return err
 	}
-	rq.entry.Object, rq.upload = u.ID, u
+	rq.Entry.Object, t.upload = u.ID, u
 	p, err := docpath.Parse(u.Path)
 	if err != nil {
 		return err
 	}
-	return s.authorize(rq, p, acl.ActWrite)
+	return rq.Authorize(p, acl.ActWrite)
 }
 
 // tusTurn is a request's hold on an upload. Another request for the
@@ -184,21 +209,21 @@ func (t *tusTurn) write(fn func() (int64, error)) (int64, error) {
 // would.
 const lockWait = 20 * time.Second
 
-var errNoSuchUpload = &httpError{status: http.StatusNotFound, code: "no_such_upload", msg: "no such upload (finished, expired or terminated)"}
+var errNoSuchUpload = &router.Error{Status: http.StatusNotFound, Code: "no_such_upload", Msg: "no such upload (finished, expired or terminated)"}
 
 // tusCreate handles POST: per-user limits, then tusd.
-func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *request) error {
-	if n, err := s.d.Uploads.Count(rq.user.Username); err != nil {
+func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if n, err := s.d.Uploads.Count(rq.User.Username); err != nil {
 		return err
 	} else if s.o.MaxUploadsPerUser > 0 && n >= s.o.MaxUploadsPerUser {
 		w.Header().Set("Retry-After", "60")
-		return &httpError{status: http.StatusTooManyRequests, code: "too_many_uploads",
-			msg: fmt.Sprintf("you have %d unfinished uploads, the limit; finish or cancel some first", n)}
+		return &router.Error{Status: http.StatusTooManyRequests, Code: "too_many_uploads",
+			Msg: fmt.Sprintf("you have %d unfinished uploads, the limit; finish or cancel some first", n)}
 	}
 	if l := r.Header.Get("Upload-Length"); l != "" {
 		if n, err := strconv.ParseInt(l, 10, 64); err == nil && s.o.MaxUploadSize > 0 && n > s.o.MaxUploadSize {
-			return &httpError{status: http.StatusRequestEntityTooLarge, code: "too_large",
-				msg: fmt.Sprintf("upload larger than the limit of %d bytes", s.o.MaxUploadSize)}
+			return &router.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+				Msg: fmt.Sprintf("upload larger than the limit of %d bytes", s.o.MaxUploadSize)}
 		}
 	}
 	if err := checkOffsetContentType(r); err != nil {
@@ -207,22 +232,22 @@ func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *request) 
 	return s.runTus(w, r, rq, s.tus.PostFile)
 }
 
-func (s *Server) tusHead(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) tusHead(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	return s.runTus(w, r, rq, s.tus.HeadFile)
 }
 
-func (s *Server) tusPatch(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) tusPatch(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if err := checkOffsetContentType(r); err != nil {
 		return err
 	}
 	return s.runTus(w, r, rq, s.tus.PatchFile)
 }
 
-func (s *Server) tusDelete(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) tusDelete(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	return s.runTus(w, r, rq, s.tus.DelFile)
 }
 
-func (s *Server) tusOptions(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) tusOptions(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	return s.runTus(w, r, rq, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 }
 
@@ -234,30 +259,31 @@ func checkOffsetContentType(r *http.Request) error {
 		return nil // creation without data
 	}
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/offset+octet-stream" {
-		return &httpError{status: http.StatusUnsupportedMediaType, code: "bad_content_type",
-			msg: "tus chunks must be sent as Content-Type: application/offset+octet-stream"}
+		return &router.Error{Status: http.StatusUnsupportedMediaType, Code: "bad_content_type",
+			Msg: "tus chunks must be sent as Content-Type: application/offset+octet-stream"}
 	}
 	return nil
 }
 
 // runTus hands the request to tusd's middleware and method handler, with
 // the expiration extension added to its answers.
-func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h http.HandlerFunc) error {
+func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *router.Request, h http.HandlerFunc) error {
 	tw := &tusWriter{ResponseWriter: w, s: s, rq: rq}
 	// tusd's unrouted handler expects the base path stripped: it reads the
 	// upload id from what remains.
 	r2 := new(http.Request)
 	*r2 = *r
 	u := *r.URL
-	u.Path, u.RawPath = rq.escaped, ""
+	u.Path, u.RawPath = rq.Escaped, ""
 	r2.URL = &u
-	if rq.tusCtx == nil {
-		rq.tusCtx, rq.tusCancel = context.WithCancelCause(r.Context())
+	t := tusOf(rq)
+	if t.ctx == nil {
+		t.ctx, t.cancel = context.WithCancelCause(r.Context())
 	}
-	defer rq.tusCancel(nil)
-	r2 = r2.WithContext(context.WithValue(rq.tusCtx, tusRequestKey{}, rq))
+	defer t.cancel(nil)
+	r2 = r2.WithContext(context.WithValue(t.ctx, tusRequestKey{}, rq))
 	s.mu.Lock()
-	s.tusReqs[rq] = rq.tusCancel
+	s.tusReqs[rq] = t.cancel
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -278,7 +304,7 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *request, h h
 type tusWriter struct {
 	http.ResponseWriter
 	s       *Server
-	rq      *request
+	rq      *router.Request
 	written bool
 	status  int
 	errBody []byte
@@ -291,15 +317,15 @@ func (w *tusWriter) WriteHeader(code int) {
 		if ext := h.Get("Tus-Extension"); ext != "" && !strings.Contains(ext, "expiration") {
 			h.Set("Tus-Extension", ext+",expiration")
 		}
-		id := w.rq.escaped
+		id := w.rq.Escaped
 		if loc := h.Get("Location"); loc != "" {
 			if i := strings.LastIndex(loc, "/"); i >= 0 {
 				id = loc[i+1:]
 			}
 		}
 		if id != "" {
-			w.rq.entry.Object = id
-			if u := w.rq.upload; u != nil && u.ID == id {
+			w.rq.Entry.Object = id
+			if u := tusOf(w.rq).upload; u != nil && u.ID == id {
 				h.Set("Upload-Expires", u.Expires.UTC().Format(http.TimeFormat))
 			}
 		}
@@ -333,8 +359,8 @@ func (w *tusWriter) flush() error {
 		msg, code = http.StatusText(w.status), "tus_error"
 	}
 	w.Header().Del("Content-Length")
-	writeJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.id})
-	return &httpError{status: w.status, code: code, msg: msg}
+	router.WriteJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.ID})
+	return &router.Error{Status: w.status, Code: code, Msg: msg}
 }
 
 // Unwrap gives tusd's ResponseController the connection (read deadlines).
@@ -356,7 +382,7 @@ var (
 
 func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	rq := tusRequest(ctx)
-	if rq == nil || rq.user == nil {
+	if rq == nil || rq.User == nil {
 		return nil, t.s.tusError(ctx, errors.New("api: tus creation outside a signed-in request"))
 	}
 	p, err := docpath.Parse(info.MetaData["path"])
@@ -367,17 +393,17 @@ func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler
 	if info.SizeIsDeferred {
 		size = -1
 	}
-	u, err := t.s.d.Uploads.Create(rq.user.Username, p, size, info.MetaData)
+	u, err := t.s.d.Uploads.Create(rq.User.Username, p, size, info.MetaData)
 	if err != nil {
 		return nil, t.s.tusError(ctx, err)
 	}
-	rq.upload = &u
+	tusOf(rq).upload = &u
 	return &tusUpload{s: t.s, u: &u}, nil
 }
 
 func (t tusStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
-	if rq := tusRequest(ctx); rq != nil && rq.upload != nil && rq.upload.ID == id {
-		return &tusUpload{s: t.s, u: rq.upload}, nil
+	if rq := tusRequest(ctx); rq != nil && tusOf(rq).upload != nil && tusOf(rq).upload.ID == id {
+		return &tusUpload{s: t.s, u: tusOf(rq).upload}, nil
 	}
 	// Only requests uploadAccess did not see: none that tusd routes here.
 	u, err := t.s.d.Uploads.Get(id)
@@ -401,13 +427,33 @@ type tusUpload struct {
 	u *meta.Upload
 }
 
+// tusRequestState is a tus request's own state (router.Request.Ext).
+type tusRequestState struct {
+	upload *meta.Upload // read once (uploadAccess), or created
+	// ctx is the context tusd runs in; cancel stops it, with a cause tusd
+	// understands (shutdown, another request for the upload).
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	turn   *tusTurn // the request's hold on its upload
+}
+
+// tusOf returns the tus state of a request, making it on first use.
+func tusOf(rq *router.Request) *tusRequestState {
+	t, ok := rq.Ext.(*tusRequestState)
+	if !ok {
+		t = &tusRequestState{}
+		rq.Ext = t
+	}
+	return t
+}
+
 // tusRequestKey carries the request on the context tusd passes to the
 // store, so the store's calls can fill the request's audit entry.
 type tusRequestKey struct{}
 
 // tusRequest returns the request a tusd call serves (nil outside one).
-func tusRequest(ctx context.Context) *request {
-	rq, _ := ctx.Value(tusRequestKey{}).(*request)
+func tusRequest(ctx context.Context) *router.Request {
+	rq, _ := ctx.Value(tusRequestKey{}).(*router.Request)
 	return rq
 }
 
@@ -426,11 +472,11 @@ func (u *tusUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (i
 	rq := tusRequest(ctx)
 	var turn *tusTurn
 	if rq != nil {
-		turn = rq.turn
+		turn = tusOf(rq).turn
 	}
 	n, err := turn.write(func() (int64, error) { return u.s.d.Uploads.Write(ctx, u.u, off, src) })
 	if rq != nil {
-		rq.entry.Bytes += n
+		rq.Entry.Bytes += n
 	}
 	return n, u.s.tusError(ctx, err)
 }
@@ -445,7 +491,7 @@ func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 func (u *tusUpload) FinishUpload(ctx context.Context) error {
 	v, err := u.s.d.Uploads.Finish(ctx, u.u)
 	if rq := tusRequest(ctx); rq != nil && err == nil {
-		rq.entry.Version = v.Number
+		rq.Entry.Version = v.Number
 	}
 	return u.s.tusError(ctx, err)
 }
@@ -468,7 +514,7 @@ func (s *Server) tusError(ctx context.Context, err error) error {
 	if errors.As(err, &te) {
 		return err
 	}
-	status, code, msg := s.errorResponse(err, 0)
+	status, code, msg := router.Response(err)
 	if status >= 500 {
 		s.log.Error("upload failed", "request_id", requestID(ctx), "status", status, "err", err)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"gshare/api/router"
 	"net/http"
 	"strings"
 	"time"
@@ -38,11 +39,11 @@ func cleanUsername(s string) (string, error) {
 	s = norm.NFC.String(strings.TrimSpace(s))
 	n := utf8.RuneCountInString(s)
 	if n < 1 || n > 64 {
-		return "", badRequest("bad_username", "user names are 1 to 64 characters")
+		return "", router.BadRequest("bad_username", "user names are 1 to 64 characters")
 	}
 	for _, r := range s {
 		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Mc, r) || strings.ContainsRune("._-@", r)) {
-			return "", badRequest("bad_username", "user names hold letters, digits and . _ - @ only")
+			return "", router.BadRequest("bad_username", "user names hold letters, digits and . _ - @ only")
 		}
 	}
 	return s, nil
@@ -53,17 +54,17 @@ func cleanUsername(s string) (string, error) {
 func cleanDisplayName(s string) (string, error) {
 	s = norm.NFC.String(strings.TrimSpace(s))
 	if utf8.RuneCountInString(s) > capDisplayName || strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return "", badRequest("bad_name", fmt.Sprintf("display names are at most %d characters, without control characters", capDisplayName))
+		return "", router.BadRequest("bad_name", fmt.Sprintf("display names are at most %d characters, without control characters", capDisplayName))
 	}
 	return s, nil
 }
 
 func checkPassword(pw string) error {
 	if utf8.RuneCountInString(pw) < minPassword {
-		return badRequest("weak_password", fmt.Sprintf("passwords need at least %d characters", minPassword))
+		return router.BadRequest("weak_password", fmt.Sprintf("passwords need at least %d characters", minPassword))
 	}
 	if len(pw) > 1024 {
-		return badRequest("bad_password", "passwords are at most 1024 bytes")
+		return router.BadRequest("bad_password", "passwords are at most 1024 bytes")
 	}
 	return nil
 }
@@ -90,20 +91,20 @@ func (s *Server) userOut(u meta.User) userOut {
 	return out
 }
 
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		Username string `json:"username"`
 		Password string `json:"password"`
 		Name     string `json:"name"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
 	name, err := cleanUsername(in.Username)
 	if err != nil {
 		return err
 	}
-	rq.entry.Object = name
+	rq.Entry.Object = name
 	if err := checkPassword(in.Password); err != nil {
 		return err
 	}
@@ -119,11 +120,11 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *request)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, s.userOut(u))
+	router.WriteJSON(w, http.StatusCreated, s.userOut(u))
 	return nil
 }
 
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	us, err := s.d.Accounts.Users()
 	if err != nil {
 		return err
@@ -132,23 +133,23 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, rq *request) 
 	for i, u := range us {
 		out[i] = s.userOut(u)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"users": out})
 	return nil
 }
 
 // targetUser is the {} user of a /users/{}/… route.
-func (s *Server) targetUser(rq *request) (meta.User, error) {
-	name := norm.NFC.String(rq.params[0])
-	rq.entry.Object = name
+func (s *Server) targetUser(rq *router.Request) (meta.User, error) {
+	name := norm.NFC.String(rq.Params[0])
+	rq.Entry.Object = name
 	return s.d.Accounts.User(name)
 }
 
-func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		Name     *string `json:"name"`
 		Disabled *bool   `json:"disabled"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
 	target, err := s.targetUser(rq)
@@ -161,8 +162,8 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 			return err
 		}
 	}
-	if in.Disabled != nil && *in.Disabled && target.Username == rq.user.Username {
-		return &httpError{status: http.StatusConflict, code: "self", msg: "you cannot disable your own account"}
+	if in.Disabled != nil && *in.Disabled && target.Username == rq.User.Username {
+		return &router.Error{Status: http.StatusConflict, Code: "self", Msg: "you cannot disable your own account"}
 	}
 	u, err := s.d.Accounts.UpdateUser(target.Username, func(u *meta.User) error {
 		if in.Name != nil {
@@ -181,7 +182,7 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request, rq *request)
 			return err
 		}
 	}
-	writeJSON(w, http.StatusOK, s.userOut(u))
+	router.WriteJSON(w, http.StatusOK, s.userOut(u))
 	return nil
 }
 
@@ -193,13 +194,13 @@ func (s *Server) revokeSessions(user string, keep *meta.Hash) error {
 	})
 }
 
-func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	target, err := s.targetUser(rq)
 	if err != nil {
 		return err
 	}
-	if target.Username == rq.user.Username {
-		return &httpError{status: http.StatusConflict, code: "self", msg: "you cannot delete your own account"}
+	if target.Username == rq.User.Username {
+		return &router.Error{Status: http.StatusConflict, Code: "self", Msg: "you cannot delete your own account"}
 	}
 	if err := s.d.Policy.RemoveUser(target.Username); err != nil {
 		return err
@@ -213,11 +214,11 @@ func (s *Server) deleteUser(w http.ResponseWriter, r *http.Request, rq *request)
 
 // setPassword is an administrator resetting someone's password; every
 // session and token of theirs ends.
-func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		Password string `json:"password"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
 	target, err := s.targetUser(rq)
@@ -247,23 +248,23 @@ func (s *Server) storePassword(user, pw string) error {
 
 // changeOwnPassword needs the current password; the caller's other
 // sessions and tokens end, the current one stays.
-func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	var in struct {
 		Old      string `json:"old_password"`
 		Password string `json:"password"`
 	}
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return err
 	}
-	rq.entry.Object = rq.user.Username
+	rq.Entry.Object = rq.User.Username
 	// Throttled like a sign-in: whoever holds a device token must not get
 	// an unlimited password oracle here.
-	err := s.throttled(rq, rq.user.Username, func() error {
-		_, err := s.d.Auth.CheckPassword(rq.user.Username, in.Old)
+	err := s.throttled(rq, rq.User.Username, func() error {
+		_, err := s.d.Auth.CheckPassword(rq.User.Username, in.Old)
 		return err
 	})
 	if errors.Is(err, auth.ErrBadCredentials) {
-		return &httpError{status: http.StatusForbidden, code: "bad_credentials", msg: "the current password is wrong", err: err}
+		return &router.Error{Status: http.StatusForbidden, Code: "bad_credentials", Msg: "the current password is wrong", Err: err}
 	}
 	if err != nil {
 		return err
@@ -271,14 +272,14 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *r
 	if err := checkPassword(in.Password); err != nil {
 		return err
 	}
-	if err := s.storePassword(rq.user.Username, in.Password); err != nil {
+	if err := s.storePassword(rq.User.Username, in.Password); err != nil {
 		return err
 	}
 	var keep *meta.Hash
-	if rq.session != nil {
-		keep = &rq.session.Hash
+	if rq.Session != nil {
+		keep = &rq.Session.Hash
 	}
-	if err := s.revokeSessions(rq.user.Username, keep); err != nil {
+	if err := s.revokeSessions(rq.User.Username, keep); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -288,17 +289,17 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *r
 // roleChange authorises a role change: managers hand out viewer and editor
 // in their own department; every other change (manager, auditor, admin,
 // roles in all departments) is an administrator's.
-func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *request) (meta.User, roleJSON, error) {
+func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *router.Request) (meta.User, roleJSON, error) {
 	var in roleJSON
-	if err := readJSON(w, r, &in); err != nil {
+	if err := router.ReadJSON(w, r, &in); err != nil {
 		return meta.User{}, in, err
 	}
-	rq.entry.Dept = in.Department
+	rq.Entry.Dept = in.Department
 	var err error
 	if (in.Role == acl.RoleViewer || in.Role == acl.RoleEditor) && in.Department != acl.AllDepts {
-		err = s.authorizeSystem(rq, in.Department, "sys:members", acl.ActManage)
+		err = rq.AuthorizeSystem(in.Department, "sys:members", acl.ActManage)
 	} else {
-		err = s.authorizeSystem(rq, allDepts, "sys:roles", acl.ActManage)
+		err = rq.AuthorizeSystem(router.AllDepts, "sys:roles", acl.ActManage)
 	}
 	if err != nil {
 		return meta.User{}, in, err
@@ -315,7 +316,7 @@ func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *request)
 	return target, in, nil
 }
 
-func (s *Server) grantRole(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) grantRole(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	target, in, err := s.roleChange(w, r, rq)
 	if err != nil {
 		return err
@@ -323,11 +324,11 @@ func (s *Server) grantRole(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err := s.d.Policy.Assign(target.Username, in.Department, in.Role); err != nil {
 		return policyError(err)
 	}
-	writeJSON(w, http.StatusOK, s.userOut(target))
+	router.WriteJSON(w, http.StatusOK, s.userOut(target))
 	return nil
 }
 
-func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	target, in, err := s.roleChange(w, r, rq)
 	if err != nil {
 		return err
@@ -335,40 +336,40 @@ func (s *Server) revokeRole(w http.ResponseWriter, r *http.Request, rq *request)
 	if err := s.d.Policy.Unassign(target.Username, in.Department, in.Role); err != nil {
 		return policyError(err)
 	}
-	writeJSON(w, http.StatusOK, s.userOut(target))
+	router.WriteJSON(w, http.StatusOK, s.userOut(target))
 	return nil
 }
 
 func policyError(err error) error {
 	switch {
 	case errors.Is(err, acl.ErrInvalid):
-		return &httpError{status: http.StatusBadRequest, code: "invalid_policy", msg: "not a valid role or grant (roles: admin, manager, editor, viewer, auditor; admin only in every department \"*\"; grant paths without '*')", err: err}
+		return &router.Error{Status: http.StatusBadRequest, Code: "invalid_policy", Msg: "not a valid role or grant (roles: admin, manager, editor, viewer, auditor; admin only in every department \"*\"; grant paths without '*')", Err: err}
 	case errors.Is(err, acl.ErrNotFound):
-		return &httpError{status: http.StatusNotFound, code: "not_found", msg: "no such role assignment or grant", err: err}
+		return &router.Error{Status: http.StatusNotFound, Code: "not_found", Msg: "no such role assignment or grant", Err: err}
 	}
 	return err
 }
 
 // userRoles shows a user's roles to themselves and to administrators.
-func (s *Server) userRoles(w http.ResponseWriter, r *http.Request, rq *request) error {
-	name := norm.NFC.String(rq.params[0])
-	if name != rq.user.Username {
-		if err := s.authorizeSystem(rq, allDepts, "sys:users", acl.ActManage); err != nil {
+func (s *Server) userRoles(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	name := norm.NFC.String(rq.Params[0])
+	if name != rq.User.Username {
+		if err := rq.AuthorizeSystem(router.AllDepts, "sys:users", acl.ActManage); err != nil {
 			return err
 		}
 	} else {
-		rq.authz = true
+		rq.Allow()
 	}
 	u, err := s.targetUser(rq)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.userOut(u))
+	router.WriteJSON(w, http.StatusOK, s.userOut(u))
 	return nil
 }
 
-func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *request) error {
-	dept := rq.params[0]
+func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	dept := rq.Params[0]
 	if _, err := s.d.Docs.Dept(dept); err != nil {
 		return err
 	}
@@ -380,20 +381,20 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *request) er
 	for _, a := range as {
 		out = append(out, map[string]string{"username": a.User, "role": a.Role})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"department": dept, "members": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"department": dept, "members": out})
 	return nil
 }
 
 // deptParam is the department of /departments/{}/… routes.
-func deptParam(r *http.Request, rq *request) (string, error) { return rq.params[0], nil }
+func deptParam(r *http.Request, rq *router.Request) (string, error) { return rq.Params[0], nil }
 
-func (s *Server) lockouts(w http.ResponseWriter, r *http.Request, rq *request) error {
+func (s *Server) lockouts(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	out := []lockoutJSON{}
 	for _, l := range s.throttle.Lockouts() {
 		out = append(out, lockoutJSON{Key: l.Key, Failures: l.Failures, Until: timeJSON(l.Until),
 			RetryAfter: int(l.Until.Sub(s.o.Now()).Round(time.Second).Seconds())})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"lockouts": out})
+	router.WriteJSON(w, http.StatusOK, map[string]any{"lockouts": out})
 	return nil
 }
 
@@ -404,10 +405,10 @@ type lockoutJSON struct {
 	RetryAfter int    `json:"retry_after"`
 }
 
-func (s *Server) clearLockout(w http.ResponseWriter, r *http.Request, rq *request) error {
-	rq.entry.Object = rq.params[0]
-	if !s.throttle.Clear(rq.params[0]) {
-		return errNotFound
+func (s *Server) clearLockout(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	rq.Entry.Object = rq.Params[0]
+	if !s.throttle.Clear(rq.Params[0]) {
+		return router.ErrNotFound
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

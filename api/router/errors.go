@@ -1,4 +1,4 @@
-package api
+package router
 
 import (
 	"bytes"
@@ -19,43 +19,45 @@ import (
 	"gshare/storage/uploads"
 )
 
-// httpError is an error with the status, code and message the client sees.
-// err, if any, is for logs only.
-type httpError struct {
-	status     int
-	code       string
-	msg        string
-	err        error
-	retryAfter int // seconds, for 429 and 503
+// Error is an error with the status, code and message the client sees.
+// Err, if any, is for logs only.
+type Error struct {
+	Status     int
+	Code       string
+	Msg        string
+	Err        error
+	RetryAfter int // seconds, for 429 and 503
 }
 
-func (e *httpError) Error() string {
-	if e.err != nil {
-		return e.msg + ": " + e.err.Error()
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Msg + ": " + e.Err.Error()
 	}
-	return e.msg
+	return e.Msg
 }
 
-func (e *httpError) Unwrap() error { return e.err }
+func (e *Error) Unwrap() error { return e.Err }
 
-var errNotFound = &httpError{status: http.StatusNotFound, code: "not_found", msg: "not found"}
+// ErrNotFound answers 404.
+var ErrNotFound = &Error{Status: http.StatusNotFound, Code: "not_found", Msg: "not found"}
 
-func badRequest(code, msg string) error {
-	return &httpError{status: http.StatusBadRequest, code: code, msg: msg}
+// BadRequest answers 400 with a code and a message for the client.
+func BadRequest(code, msg string) error {
+	return &Error{Status: http.StatusBadRequest, Code: code, Msg: msg}
 }
 
-// errorResponse is the one place that turns errors into statuses. Messages
-// are fixed per kind or come from errors written for users (docpath's
-// reasons); a 500 never carries internal text.
-func (s *Server) errorResponse(err error, status int) (int, string, string) {
-	var he *httpError
+// Response is the one place that turns errors into statuses. Messages are
+// fixed per kind or come from errors written for users (docpath's
+// reasons); a 500 never carries internal text. A nil error is status 0.
+func Response(err error) (int, string, string) {
+	var he *Error
 	var mbe *http.MaxBytesError
 	var pe *docpath.Error
 	switch {
 	case err == nil:
-		return status, "", ""
+		return 0, "", ""
 	case errors.As(err, &he):
-		return he.status, he.code, he.msg
+		return he.Status, he.Code, he.Msg
 	case errors.As(err, &pe):
 		return http.StatusBadRequest, "invalid_path", pe.Error()
 	case errors.As(err, &mbe), errors.Is(err, docstore.ErrTooLarge):
@@ -112,26 +114,27 @@ func (s *Server) errorResponse(err error, status int) (int, string, string) {
 	return http.StatusInternalServerError, "internal_error", "internal error; quote the request id to the administrator"
 }
 
-// writeError sends the JSON error body.
-func (s *Server) writeError(w http.ResponseWriter, rq *request, err error) {
-	status, code, msg := s.errorResponse(err, 0)
+// WriteError sends the JSON error body of err.
+func WriteError(w http.ResponseWriter, rq *Request, err error) {
+	status, code, msg := Response(err)
 	if status == 499 {
 		return // the client is gone
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="G-Share", Basic realm="G-Share", charset="UTF-8"`)
 	}
-	var he *httpError
+	var he *Error
 	switch {
-	case errors.As(err, &he) && he.retryAfter > 0:
-		w.Header().Set("Retry-After", strconv.Itoa(he.retryAfter))
+	case errors.As(err, &he) && he.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(he.RetryAfter))
 	case status == http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", "10")
 	}
-	writeJSON(w, status, map[string]string{"error": msg, "code": code, "request_id": rq.id})
+	WriteJSON(w, status, map[string]string{"error": msg, "code": code, "request_id": rq.ID})
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers v as JSON.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error","code":"internal_error"}`)
@@ -145,31 +148,31 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(b)
 }
 
-// maxJSON bounds request bodies of JSON endpoints.
-const maxJSON = 1 << 20
+// MaxJSON bounds request bodies of JSON endpoints.
+const MaxJSON = 1 << 20
 
-// readJSON decodes a JSON request body strictly: unknown fields and
+// ReadJSON decodes a JSON request body strictly: unknown fields and
 // trailing data are errors, and the body is bounded.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
+func ReadJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxJSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return badRequest("bad_json", "request body is not the expected JSON: "+jsonReason(err))
+		return BadRequest("bad_json", "request body is not the expected JSON: "+jsonReason(err))
 	}
 	if dec.More() {
-		return badRequest("bad_json", "request body has data after the JSON value")
+		return BadRequest("bad_json", "request body has data after the JSON value")
 	}
 	return nil
 }
 
-// readOptionalJSON is readJSON for a body that may be left out: an empty
+// ReadOptionalJSON is ReadJSON for a body that may be left out: an empty
 // body leaves v as it is.
-func readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
+func ReadOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSON))
 	if err != nil {
 		return err
 	}
@@ -177,7 +180,7 @@ func readOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		return nil
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
-	return readJSON(w, r, v)
+	return ReadJSON(w, r, v)
 }
 
 // jsonReason describes a decoding error without echoing the input.
