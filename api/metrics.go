@@ -98,26 +98,3 @@ func (s *Server) metricsHandler(w http.ResponseWriter, r *http.Request, rq *rout
 	promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	return nil
 }
-
-// countingBody counts request body bytes for the metrics, and keeps the
-// first keep bytes of the body (for aim, on the few JSON routes it reads).
-type countingBody struct {
-	r interface {
-		Read([]byte) (int, error)
-		Close() error
-	}
-	n    int64
-	keep int
-	kept []byte
-}
-
-func (c *countingBody) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if k := min(n, c.keep-len(c.kept)); k > 0 {
-		c.kept = append(c.kept, p[:k]...)
-	}
-	return n, err
-}
-
-func (c *countingBody) Close() error { return c.r.Close() }

@@ -21,12 +21,12 @@
 package api
 
 import (
-	"gshare/api/router"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"gshare/api/router"
 	"log/slog"
 	"net"
 	"net/http"
@@ -149,12 +149,12 @@ type Options struct {
 
 // Server is the HTTP handler of G-Share.
 type Server struct {
-	d      Deps
-	o      Options
-	log    *slog.Logger
-	rt     *router.Router
-	tus    *handler.UnroutedHandler
-	web    *web.Site // the web app's pages
+	d   Deps
+	o   Options
+	log *slog.Logger
+	rt  *router.Router
+	tus *handler.UnroutedHandler
+	web *web.Site // the web app's pages
 
 	throttle *auth.Throttle
 
