@@ -351,6 +351,18 @@ func (m *model) visible(user string, e *mEntry) bool {
 	return m.canInTrash(user, e, "", acl.ActRead)
 }
 
+// deniedInTrash reports whether a deny takes act on the path rel of a
+// trash entry from user, decided as canInTrash decides.
+func (m *model) deniedInTrash(user string, e *mEntry, rel, act string) bool {
+	a := m.mAuth.clone()
+	for k, r := range a.rules {
+		if within(r.path, e.orig) {
+			delete(a.rules, k)
+		}
+	}
+	return len(a.denied(user, e.orig+rel, act, e.extra()...)) > 0
+}
+
 // canInTrash decides for the path rel of a trash entry: where it was,
 // with the rules above it as they stand now, its own rules and the denies
 // it inherited — never the rules of whatever took its place since.
@@ -491,10 +503,12 @@ func (m *model) stillDenied(user string, n *mNode) (string, bool) {
 			return p, len(m.denied(user, p, acl.ActRead)) > 0
 		}
 	}
+	// In the trash, decided as the entry is: its own rules and inherited
+	// denies, and the rules above it, not those of whatever took its place.
 	for _, e := range m.trash {
 		for rel, k := range e.nodes {
 			if k == n {
-				return "the trash entry of " + e.orig, len(m.denied(user, e.orig+rel, acl.ActRead, e.extra()...)) > 0
+				return "the trash entry of " + e.orig, m.deniedInTrash(user, e, rel, acl.ActRead)
 			}
 		}
 	}
