@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"gshare/api/etag"
 	"gshare/api/router"
 	"io"
 	"io/fs"
@@ -107,7 +108,7 @@ func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *router.Request)
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			if n, err := s.d.Docs.Lookup(rq.Path); err == nil && !n.Dir {
-				return s.serveFile(w, r, rq, 0, davETag)
+				return s.serveFile(w, r, rq, 0, etag.Short)
 			}
 		case http.MethodOptions, "PROPFIND":
 		default:
@@ -381,7 +382,7 @@ func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 	if err != nil {
 		return nil, d.fs.fail("readdir", d.path.String(), err)
 	}
-	for _, k := range d.fs.s.readable(d.fs.user, d.path, kids) {
+	for _, k := range d.fs.rq.Readable(d.path, kids) {
 		out = append(out, nodeInfo(k))
 	}
 	return out, nil
@@ -474,15 +475,7 @@ type davInfo struct {
 }
 
 func nodeInfo(n meta.Node) davInfo {
-	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified, etag: nodeETag(n)}
-}
-
-// nodeETag is the WebDAV entity tag of a file or folder.
-func nodeETag(n meta.Node) string {
-	if n.Dir {
-		return folderETag(n)
-	}
-	return davETag(n.SHA256)
+	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified, etag: etag.Node(n)}
 }
 
 func (i davInfo) Name() string       { return i.name }

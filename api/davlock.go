@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"gshare/api/etag"
 	"gshare/api/router"
 	"io"
 	"net/http"
@@ -376,7 +377,7 @@ func (s *Server) evalIf(r *http.Request, rq *router.Request, h string) (bool, st
 				lk := s.davLocks.lookup(c.token)
 				v = lk != nil && lk.covers(davName(p))
 			} else {
-				v = found && nodeMatches(c.etag, n)
+				v = found && etag.MatchesNode(c.etag, n)
 			}
 			if v == c.not {
 				all = false

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"gshare/api/etag"
 	"gshare/api/router"
 	"net/http"
 	"net/url"
@@ -35,28 +36,13 @@ func (s *Server) davPreconditions(r *http.Request, rq *router.Request) (meta.Nod
 	if err != nil && !errors.Is(err, meta.ErrNotFound) && !errors.Is(err, meta.ErrNotDir) {
 		return meta.Node{}, false, err
 	}
-	if im := r.Header.Get("If-Match"); im != "" && !(exists && nodeMatches(im, n)) {
+	if im := r.Header.Get("If-Match"); im != "" && !(exists && etag.MatchesNode(im, n)) {
 		return meta.Node{}, false, meta.ErrPrecondition
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && nodeMatches(inm, n) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && etag.MatchesNode(inm, n) {
 		return meta.Node{}, false, meta.ErrPrecondition
 	}
 	return n, exists, nil
-}
-
-// nodeMatches compares an If-Match or If-None-Match list with a node.
-func nodeMatches(header string, n meta.Node) bool {
-	if !n.Dir {
-		return etagMatches(header, n.SHA256)
-	}
-	tag := folderETag(n)
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == tag {
-			return true
-		}
-	}
-	return false
 }
 
 // davConfirm checks the request's lock tokens (its If header, already
@@ -134,7 +120,7 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *router.Reque
 		return err
 	}
 	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
-	w.Header().Set("ETag", davETag(v.SHA256))
+	w.Header().Set("ETag", etag.Short(v.SHA256))
 	if exists {
 		w.WriteHeader(http.StatusNoContent)
 	} else {

@@ -2,9 +2,9 @@ package api
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"gshare/api/etag"
 	"gshare/api/router"
 	"io"
 	"mime"
@@ -29,42 +29,6 @@ type fileJSON struct {
 	SHA256  string `json:"sha256"`
 }
 
-func etag(h meta.Hash) string { return `"` + h.String() + `"` }
-
-// davETag is WebDAV's validator: the first 128 bits of the SHA-256. WebDAV
-// clients put several ETags and a lock token in one If header, and some
-// (neon, used by litmus and davfs2) cut headers near 256 bytes.
-func davETag(h meta.Hash) string { return `"` + h.String()[:32] + `"` }
-
-// parseETag accepts `"hex"` (and a weak W/ prefix) and returns the digest.
-func parseETag(s string) (meta.Hash, bool) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "W/")
-	s = strings.Trim(s, `"`)
-	var h meta.Hash
-	if len(s) != 64 {
-		return h, false
-	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
-		return h, false
-	}
-	return h, true
-}
-
-// etagMatches implements the comparison of If-None-Match and If-Match
-// lists.
-func etagMatches(header string, h meta.Hash) bool {
-	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == davETag(h) {
-			return true
-		}
-		if got, ok := parseETag(t); ok && got == h {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if rq.Path.IsRoot() {
 		return router.BadRequest("invalid_path", "a document path needs a name below the department")
@@ -82,7 +46,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *router.Requ
 			}
 			o.IfMatch = &n.SHA256
 		} else {
-			h, ok := parseETag(im)
+			h, ok := etag.Parse(im)
 			if !ok {
 				return router.BadRequest("bad_precondition", `If-Match must be "*" or an ETag this server gave ("<sha256>")`)
 			}
@@ -100,7 +64,7 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		return err
 	}
 	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
-	w.Header().Set("ETag", etag(v.SHA256))
+	w.Header().Set("ETag", etag.Strong(v.SHA256))
 	router.WriteJSON(w, http.StatusCreated, fileJSON{ID: n.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
 	return nil
 }
@@ -114,7 +78,7 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		}
 		version = n
 	}
-	return s.serveFile(w, r, rq, version, etag)
+	return s.serveFile(w, r, rq, version, etag.Strong)
 }
 
 // serveFile answers GET and HEAD of version n (0: current) of rq.Path,
@@ -138,10 +102,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *router.Re
 	// Served documents never run as pages of this origin.
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 
-	if im := r.Header.Get("If-Match"); im != "" && !etagMatches(im, v.SHA256) {
+	if im := r.Header.Get("If-Match"); im != "" && !etag.Matches(im, v.SHA256) {
 		return meta.ErrPrecondition
 	}
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, v.SHA256) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etag.Matches(inm, v.SHA256) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}

@@ -287,7 +287,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	} else {
 		var kids []meta.Node
 		_, kids, err = s.d.Docs.List(rq.Path)
-		for _, k := range s.readable(user, rq.Path, kids) {
+		for _, k := range rq.Readable(rq.Path, kids) {
 			nodes = append(nodes, docstore.Found{Node: k, Path: rq.Path.Child(k.Name)})
 		}
 	}

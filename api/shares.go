@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"gshare/api/etag"
 	"gshare/api/router"
 	"net/http"
 	"strconv"
@@ -249,7 +250,7 @@ func (a shareAccess) Check(r *http.Request, rq *router.Request) error {
 
 func (s *Server) shareDownload(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	w.Header().Set("X-Robots-Tag", "noindex")
-	if err := s.serveFile(w, r, rq, 0, etag); err != nil {
+	if err := s.serveFile(w, r, rq, 0, etag.Strong); err != nil {
 		return err
 	}
 	full := r.Method == http.MethodGet && (r.Header.Get("Range") == "" || strings.HasPrefix(r.Header.Get("Range"), "bytes=0-"))

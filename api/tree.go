@@ -3,9 +3,7 @@ package api
 import (
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
+	"gshare/api/etag"
 	"gshare/api/router"
 	"net/http"
 	"sort"
@@ -14,7 +12,6 @@ import (
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
 
-	"gshare/acl"
 	"gshare/storage/docpath"
 	"gshare/storage/meta"
 )
@@ -31,7 +28,7 @@ type entryJSON struct {
 }
 
 func entry(n meta.Node) entryJSON {
-	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified), ETag: folderETag(n)}
+	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified), ETag: etag.Folder(n)}
 	if !n.Dir {
 		e.Type, e.Size, e.Version, e.SHA256 = "file", n.Size, n.Version, n.SHA256.String()
 	}
@@ -89,37 +86,6 @@ func sortNodes[T any](xs []T, node func(*T) *meta.Node, by string, desc bool, co
 	}
 }
 
-// readable keeps the entries of the folder dir that user may read:
-// listings never show what a deny hides, by any door.
-func (s *Server) readable(user string, dir docpath.Path, kids []meta.Node) []meta.Node {
-	names := make([]string, len(kids))
-	for i, k := range kids {
-		names[i] = k.Name
-	}
-	ok := s.d.ACL.CanEach(user, dir, acl.ActRead, names)
-	out := kids[:0]
-	for i, k := range kids {
-		if ok[i] {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// folderETag is a folder's entity tag: it changes whenever anything below
-// the folder changes (meta.Node.Rev). Like davETag, 32 hex digits, short
-// enough for WebDAV If headers.
-func folderETag(n meta.Node) string {
-	if !n.Dir {
-		return ""
-	}
-	var b [24]byte
-	copy(b[:16], n.ID[:])
-	binary.BigEndian.PutUint64(b[16:], n.Rev)
-	sum := sha256.Sum256(b[:])
-	return `"` + hex.EncodeToString(sum[:16]) + `"`
-}
-
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	// The cursor is read before the listing: a change in between is then
 	// also in the feed, and replaying it is harmless.
@@ -131,7 +97,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *router.Request
 	if err != nil {
 		return err
 	}
-	kids = s.readable(rq.User.Username, rq.Path, kids)
+	kids = rq.Readable(rq.Path, kids)
 	rq.Entry.Object = dir.ID.String()
 	sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, "name", false, collator(r))
 	out := make([]entryJSON, len(kids))

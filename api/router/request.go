@@ -84,6 +84,23 @@ func (rq *Request) Decided() bool { return rq.decided }
 // share link, one's own account) or membership, not through the ACL.
 func (rq *Request) Allow() { rq.decided = true }
 
+// Readable keeps the entries of the folder dir that the user may read:
+// listings never show what a deny hides, by any door.
+func (rq *Request) Readable(dir docpath.Path, kids []meta.Node) []meta.Node {
+	names := make([]string, len(kids))
+	for i, k := range kids {
+		names[i] = k.Name
+	}
+	ok := rq.ACL.CanEach(rq.User.Username, dir, acl.ActRead, names)
+	out := kids[:0]
+	for i, k := range kids {
+		if ok[i] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // RequireUser refuses a request nobody signed in to.
 func RequireUser(rq *Request) error {
 	if rq.User == nil {
