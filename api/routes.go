@@ -65,13 +65,7 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodDelete, v1+"/trash/{}/{}", "trash.purge", router.Deferred{Why: "read on the entry, sys:trash manage, delete on everything purged"}, s.purgeTrash).DeptParam = true
 	s.rt.Handle(http.MethodGet, v1+"/changes", "changes.read", router.Deferred{Why: "read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
 
-	for method, action := range map[string]string{
-		"OPTIONS": "", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
-		"GET": "file.read", "HEAD": "file.stat", "PUT": "file.write", "DELETE": "file.delete",
-		"COPY": "file.copy", "MOVE": "file.move", "LOCK": "file.lock", "UNLOCK": "file.unlock",
-	} {
-		s.rt.Handle(method, davPrefix+"/...", action, davAccess{s}, s.dav)
-	}
+	s.dav.Register(s.rt)
 
 	s.pageRoutes()
 

@@ -26,6 +26,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"gshare/api/dav"
 	"gshare/api/router"
 	"log/slog"
 	"net"
@@ -158,7 +159,7 @@ type Server struct {
 
 	throttle *auth.Throttle
 
-	davLocks *davLocks // WebDAV locks, in memory
+	dav *dav.Handler // the WebDAV door
 
 	metrics  *metrics
 	active   atomic.Int64   // requests being served, for metrics
@@ -179,7 +180,8 @@ func New(d Deps, o Options) (*Server, error) {
 		d.Audit = discard{}
 	}
 	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(),
-		tusReqs: map[*router.Request]context.CancelCauseFunc{}, davLocks: newDavLocks()}
+		tusReqs: map[*router.Request]context.CancelCauseFunc{}}
+	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
 	s.throttle.Now = o.Now
 	if o.AccountLimit.Free > 0 {
 		s.throttle.Account = o.AccountLimit

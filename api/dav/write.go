@@ -1,4 +1,4 @@
-package api
+package dav
 
 import (
 	"errors"
@@ -30,8 +30,8 @@ var errLocked = &router.Error{Status: http.StatusLocked, Code: "locked", Msg: "t
 // against the request's resource for the methods that change it: a file's
 // ETag is its content's, a folder's changes when anything below it changes.
 // It returns the resource and whether it exists.
-func (s *Server) davPreconditions(r *http.Request, rq *router.Request) (meta.Node, bool, error) {
-	n, err := s.d.Docs.Lookup(rq.Path)
+func (h *Handler) davPreconditions(r *http.Request, rq *router.Request) (meta.Node, bool, error) {
+	n, err := h.docs.Lookup(rq.Path)
 	exists := err == nil
 	if err != nil && !errors.Is(err, meta.ErrNotFound) && !errors.Is(err, meta.ErrNotDir) {
 		return meta.Node{}, false, err
@@ -50,17 +50,17 @@ func (s *Server) davPreconditions(r *http.Request, rq *router.Request) (meta.Nod
 // x/net/webdav does for the methods it serves: without an If header the
 // resources must not be locked by anyone (423); with one, some list must
 // hold (412 otherwise, RFC 4918 §10.4.1).
-func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
-	now := s.o.Now()
-	h := r.Header.Get("If")
-	if h == "" {
-		release, err := s.davLocks.Confirm(now, src, dst)
+func (h *Handler) davConfirm(r *http.Request, src, dst string) (func(), error) {
+	now := h.now()
+	ifh := r.Header.Get("If")
+	if ifh == "" {
+		release, err := h.locks.Confirm(now, src, dst)
 		if err != nil {
 			return nil, errLocked
 		}
 		return release, nil
 	}
-	lists, ok := parseIf(h)
+	lists, ok := parseIf(ifh)
 	if !ok {
 		return nil, router.BadRequest("bad_if", "the If header is malformed")
 	}
@@ -71,7 +71,7 @@ func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
 			if err != nil || u.Host != "" && u.Host != r.Host {
 				continue
 			}
-			rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
+			rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
 			p, err := docpath.ParseEscaped(rest)
 			if !ok || err != nil {
 				continue
@@ -82,7 +82,7 @@ func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
 		for _, c := range l.conds {
 			conds = append(conds, webdav.Condition{Not: c.not, Token: c.token, ETag: c.etag})
 		}
-		release, err := s.davLocks.Confirm(now, lsrc, dst, conds...)
+		release, err := h.locks.Confirm(now, lsrc, dst, conds...)
 		if err == nil {
 			return release, nil
 		}
@@ -92,19 +92,19 @@ func (s *Server) davConfirm(r *http.Request, src, dst string) (func(), error) {
 
 // davPut stores the body as the newest version of the file. Unlike the
 // REST PUT it creates no folders (RFC 4918 §9.7.1: 409).
-func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *router.Request, cur meta.Node, exists bool) error {
+func (h *Handler) davPut(w http.ResponseWriter, r *http.Request, rq *router.Request, cur meta.Node, exists bool) error {
 	if rq.Path.IsRoot() || exists && cur.Dir {
 		return &router.Error{Status: http.StatusMethodNotAllowed, Code: "is_a_folder", Msg: "a folder cannot be written with PUT"}
 	}
-	release, err := s.davConfirm(r, davName(rq.Path), "")
+	release, err := h.davConfirm(r, davName(rq.Path), "")
 	if err != nil {
 		return err
 	}
 	defer release()
-	if parent, err := s.d.Docs.Lookup(rq.Path.Parent()); err != nil || !parent.Dir {
+	if parent, err := h.docs.Lookup(rq.Path.Parent()); err != nil || !parent.Dir {
 		return errNoParent
 	}
-	if max := s.o.MaxUploadSize; max > 0 && r.ContentLength > max {
+	if max := h.maxUploadSize; max > 0 && r.ContentLength > max {
 		return docstore.ErrTooLarge
 	}
 	o := docstore.PutOptions{Size: r.ContentLength, Author: rq.User.Username}
@@ -115,7 +115,7 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request, rq *router.Reque
 	if strings.TrimSpace(r.Header.Get("If-None-Match")) == "*" {
 		o.IfNoneMatch = true
 	}
-	n, v, err := s.d.Docs.Put(r.Context(), rq.Path, r.Body, o)
+	n, v, err := h.docs.Put(r.Context(), rq.Path, r.Body, o)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ var errNoParent = &router.Error{Status: http.StatusConflict, Code: "no_parent", 
 // document store's Copy and Move: no data is re-encrypted, a file onto a
 // file keeps the destination's history, and what else is replaced goes
 // to the trash.
-func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router.Request, exists bool) error {
+func (h *Handler) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router.Request, exists bool) error {
 	if !exists {
 		return router.ErrNotFound
 	}
@@ -168,7 +168,7 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router.
 	if copying {
 		src = ""
 	}
-	release, err := s.davConfirm(r, src, davName(dst))
+	release, err := h.davConfirm(r, src, davName(dst))
 	if err != nil {
 		return err
 	}
@@ -176,24 +176,24 @@ func (s *Server) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router.
 	if dst.IsRoot() {
 		return &router.Error{Status: http.StatusForbidden, Code: "department_root", Msg: "a department's root cannot be replaced"}
 	}
-	if parent, err := s.d.Docs.Lookup(dst.Parent()); err != nil || !parent.Dir {
+	if parent, err := h.docs.Lookup(dst.Parent()); err != nil || !parent.Dir {
 		return errNoParent
 	}
-	_, err = s.d.Docs.Lookup(dst)
+	_, err = h.docs.Lookup(dst)
 	replacing := err == nil
 	if replacing && !overwrite {
 		return &router.Error{Status: http.StatusPreconditionFailed, Code: "exists", Msg: "the destination exists and Overwrite is F"}
 	}
 	o := meta.MoveOptions{Overwrite: overwrite, Shallow: shallow, Author: rq.User.Username}
 	if copying {
-		_, err = s.d.Docs.Copy(rq.Path, dst, o)
+		_, err = h.docs.Copy(rq.Path, dst, o)
 	} else {
-		_, err = s.d.Docs.Move(rq.Path, dst, o)
+		_, err = h.docs.Move(rq.Path, dst, o)
 	}
 	if err != nil {
 		return err
 	}
-	if n, err := s.d.Docs.Lookup(dst); err == nil {
+	if n, err := h.docs.Lookup(dst); err == nil {
 		rq.Entry.Object = n.ID.String()
 	}
 	if replacing {

@@ -1,4 +1,13 @@
-package api
+// Package dav is G-Share's WebDAV door, at /dav/{dept}/…: the
+// golang.org/x/net/webdav handler over a file system backed by the
+// document store, so every byte goes through the same encryption,
+// authorisation and audit as the REST API (the one router of package
+// api/router). G-Share answers itself what x/net/webdav would get wrong for
+// a document store: PUT, COPY and MOVE (write.go: preconditions, history
+// kept on overwrite, rules that follow the nodes), LOCK with shared locks
+// and If headers with entity tags (lock.go), and GET and HEAD of files
+// through the REST download path (integrity checked before headers).
+package dav
 
 import (
 	"bytes"
@@ -21,20 +30,77 @@ import (
 
 	"gshare/acl"
 	"gshare/storage/docpath"
+	"gshare/storage/docstore"
 	"gshare/storage/meta"
 )
 
-// WebDAV lives at /dav/{dept}/…, served by golang.org/x/net/webdav over a
-// file system backed by the document store, so every byte goes through the
-// same encryption, authorisation and audit as the REST API. GET and HEAD of
-// files use the REST download path (integrity checked before headers).
-// Locks are kept in memory.
-const davPrefix = "/dav"
+// Prefix is where WebDAV lives.
+const Prefix = "/dav"
+
+// Documents is the document store as WebDAV uses it; docstore.Store
+// implements it.
+type Documents interface {
+	Lookup(p docpath.Path) (meta.Node, error)
+	List(p docpath.Path) (meta.Node, []meta.Node, error)
+	Mkdir(p docpath.Path, parents bool, author string) (meta.Node, error)
+	Put(ctx context.Context, p docpath.Path, body io.Reader, o docstore.PutOptions) (meta.Node, meta.Version, error)
+	Open(ctx context.Context, v meta.Version, off, n int64) (io.ReadCloser, error)
+	Version(file meta.ID, n int64) (meta.Version, error)
+	Copy(from, to docpath.Path, o meta.MoveOptions) (bool, error)
+	Move(from, to docpath.Path, o meta.MoveOptions) (bool, error)
+	Delete(p docpath.Path, author string) (meta.TrashEntry, error)
+	Depts() ([]meta.Dept, error)
+	Props(id meta.ID) ([]meta.Prop, error)
+	UpdateProps(id meta.ID, fn func([]meta.Prop) []meta.Prop) error
+}
+
+// ServeFile answers a GET or HEAD of the current version of the request's
+// file, spelling its entity tag with etagOf (package api's REST download).
+type ServeFile func(w http.ResponseWriter, r *http.Request, rq *router.Request, version int64, etagOf func(meta.Hash) string) error
+
+// Options configure a Handler.
+type Options struct {
+	Docs      Documents
+	ServeFile ServeFile
+	// MaxUploadSize bounds one document; 0 means none but the format's.
+	MaxUploadSize int64
+	// Now returns the current time; defaults to time.Now.
+	Now func() time.Time
+}
+
+// Handler is the WebDAV door.
+type Handler struct {
+	docs          Documents
+	serveFile     ServeFile
+	maxUploadSize int64
+	now           func() time.Time
+	locks         *davLocks // in memory
+}
+
+// New returns the WebDAV door.
+func New(o Options) *Handler {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Handler{docs: o.Docs, serveFile: o.ServeFile, maxUploadSize: o.MaxUploadSize, now: o.Now, locks: newDavLocks()}
+}
+
+// Register adds WebDAV's routes, every method with its audit action and
+// the access rule that decides it.
+func (h *Handler) Register(rt *router.Router) {
+	for method, action := range map[string]string{
+		"OPTIONS": "", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
+		"GET": "file.read", "HEAD": "file.stat", "PUT": "file.write", "DELETE": "file.delete",
+		"COPY": "file.copy", "MOVE": "file.move", "LOCK": "file.lock", "UNLOCK": "file.unlock",
+	} {
+		rt.Handle(method, Prefix+"/...", action, davAccess{h}, h.dav)
+	}
+}
 
 // davAccess authorises a WebDAV request by method: reading, writing,
 // deleting, and for COPY and MOVE the Destination too (parsed by the same
 // normaliser; another host is refused).
-type davAccess struct{ s *Server }
+type davAccess struct{ h *Handler }
 
 func (davAccess) String() string { return "dav:method" }
 
@@ -45,7 +111,7 @@ func (davAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string)
 
 // Check implements router.Access.
 func (a davAccess) Check(r *http.Request, rq *router.Request) error {
-	s := a.s
+	h := a.h
 	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
@@ -71,7 +137,7 @@ func (a davAccess) Check(r *http.Request, rq *router.Request) error {
 		if err != nil {
 			return err
 		}
-		return rq.AuthorizeMove(p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY", s.d.Docs.Lookup)
+		return rq.AuthorizeMove(p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY", h.docs.Lookup)
 	default: // PUT, MKCOL, PROPPATCH, LOCK, UNLOCK
 		return rq.Authorize(p, acl.ActWrite)
 	}
@@ -81,24 +147,24 @@ func (a davAccess) Check(r *http.Request, rq *router.Request) error {
 func davDestination(r *http.Request) (docpath.Path, error) {
 	u, err := url.Parse(r.Header.Get("Destination"))
 	if err != nil || u.Path == "" {
-		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be a URL below "+davPrefix+"/")
+		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be a URL below "+Prefix+"/")
 	}
 	if u.Host != "" && u.Host != r.Host {
 		return docpath.Path{}, &router.Error{Status: http.StatusBadGateway, Code: "other_server", Msg: "Destination is on another server"}
 	}
-	rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
+	rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
 	if !ok {
-		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be below "+davPrefix+"/")
+		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be below "+Prefix+"/")
 	}
 	return docpath.ParseEscaped(rest)
 }
 
-func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if r.Method == "LOCK" {
-		return s.davLockRequest(w, r, rq)
+		return h.davLockRequest(w, r, rq)
 	}
-	if h := r.Header.Get("If"); strings.Contains(h, "[") && rq.HasPath {
-		ok, rewritten := s.evalIf(r, rq, h)
+	if ifh := r.Header.Get("If"); strings.Contains(ifh, "[") && rq.HasPath {
+		ok, rewritten := h.evalIf(r, rq, ifh)
 		if !ok {
 			return &router.Error{Status: http.StatusPreconditionFailed, Code: "precondition_failed", Msg: "the If header's conditions do not hold"}
 		}
@@ -107,20 +173,20 @@ func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *router.Request)
 	if rq.HasPath {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			if n, err := s.d.Docs.Lookup(rq.Path); err == nil && !n.Dir {
-				return s.serveFile(w, r, rq, 0, etag.Short)
+			if n, err := h.docs.Lookup(rq.Path); err == nil && !n.Dir {
+				return h.serveFile(w, r, rq, 0, etag.Short)
 			}
 		case http.MethodOptions, "PROPFIND":
 		default:
-			cur, exists, err := s.davPreconditions(r, rq)
+			cur, exists, err := h.davPreconditions(r, rq)
 			if err != nil {
 				return err
 			}
 			switch r.Method {
 			case http.MethodPut:
-				return s.davPut(w, r, rq, cur, exists)
+				return h.davPut(w, r, rq, cur, exists)
 			case "COPY", "MOVE":
-				return s.davCopyMove(w, r, rq, exists)
+				return h.davCopyMove(w, r, rq, exists)
 			}
 		}
 	}
@@ -134,10 +200,10 @@ func (s *Server) dav(w http.ResponseWriter, r *http.Request, rq *router.Request)
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	fsys := &davFS{s: s, user: rq.User.Username, rq: rq}
-	h := &webdav.Handler{Prefix: davPrefix, FileSystem: fsys, LockSystem: s.davLocks}
+	fsys := &davFS{h: h, user: rq.User.Username, rq: rq}
+	wh := &webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: h.locks}
 	dw := &davWriter{ResponseWriter: w, fs: fsys}
-	h.ServeHTTP(dw, r)
+	wh.ServeHTTP(dw, r)
 	return nil
 }
 
@@ -193,7 +259,7 @@ func (w *davWriter) Write(b []byte) (int, error) {
 
 // davFS is the WebDAV view of the documents one user may see.
 type davFS struct {
-	s    *Server
+	h    *Handler
 	user string
 	rq   *router.Request
 	err  error // why the file system failed, for davWriter
@@ -228,7 +294,7 @@ func (f *davFS) Mkdir(ctx context.Context, name string, perm os.FileMode) error 
 	if err != nil || root || p.IsRoot() {
 		return f.fail("mkdir", name, cmpErr(err, meta.ErrExists))
 	}
-	_, err = f.s.d.Docs.Mkdir(p, false, f.user)
+	_, err = f.h.docs.Mkdir(p, false, f.user)
 	return f.fail("mkdir", name, err)
 }
 
@@ -244,7 +310,7 @@ func (f *davFS) RemoveAll(ctx context.Context, name string) error {
 	if err != nil || root || p.IsRoot() {
 		return f.fail("remove", name, cmpErr(err, meta.ErrInvalid))
 	}
-	_, err = f.s.d.Docs.Delete(p, f.user)
+	_, err = f.h.docs.Delete(p, f.user)
 	return f.fail("remove", name, err)
 }
 
@@ -263,7 +329,7 @@ func (f *davFS) Stat(ctx context.Context, name string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}
-	n, err := f.s.d.Docs.Lookup(p)
+	n, err := f.h.docs.Lookup(p)
 	if err != nil {
 		return nil, f.fail("stat", name, err)
 	}
@@ -283,7 +349,7 @@ func (f *davFS) OpenFile(ctx context.Context, name string, flag int, perm os.Fil
 		// opens for writing only for those.
 		return nil, &os.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
 	}
-	n, err := f.s.d.Docs.Lookup(p)
+	n, err := f.h.docs.Lookup(p)
 	if err != nil {
 		return nil, f.fail("open", name, err)
 	}
@@ -316,11 +382,11 @@ func (d *davFile) Read(b []byte) (int, error) {
 		if d.off >= d.node.Size {
 			return 0, io.EOF
 		}
-		v, err := d.fs.s.d.Docs.Version(d.node.ID, d.node.Version)
+		v, err := d.fs.h.docs.Version(d.node.ID, d.node.Version)
 		if err != nil {
 			return 0, d.fs.fail("read", d.path.String(), err)
 		}
-		if d.rc, err = d.fs.s.d.Docs.Open(d.ctx, v, d.off, v.Size-d.off); err != nil {
+		if d.rc, err = d.fs.h.docs.Open(d.ctx, v, d.off, v.Size-d.off); err != nil {
 			return 0, d.fs.fail("read", d.path.String(), err)
 		}
 	}
@@ -367,18 +433,18 @@ func (d *davFile) Readdir(count int) ([]fs.FileInfo, error) {
 	d.dirRead = true
 	var out []fs.FileInfo
 	if d.root {
-		ds, err := d.fs.s.d.Docs.Depts()
+		ds, err := d.fs.h.docs.Depts()
 		if err != nil {
 			return nil, d.fs.fail("readdir", "/", err)
 		}
 		for _, dept := range ds {
-			if d.fs.s.d.ACL.Can(d.fs.user, docpath.Path{Dept: dept.ID}, acl.ActRead) == nil {
+			if d.fs.rq.ACL.Can(d.fs.user, docpath.Path{Dept: dept.ID}, acl.ActRead) == nil {
 				out = append(out, davInfo{name: dept.ID, dir: true, mod: dept.Created})
 			}
 		}
 		return out, nil
 	}
-	_, kids, err := d.fs.s.d.Docs.List(d.path)
+	_, kids, err := d.fs.h.docs.List(d.path)
 	if err != nil {
 		return nil, d.fs.fail("readdir", d.path.String(), err)
 	}
@@ -400,7 +466,7 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 	}
 	out := map[xml.Name]webdav.Property{}
 	if !d.path.IsRoot() {
-		ps, err := d.fs.s.d.Docs.Props(d.node.ID)
+		ps, err := d.fs.h.docs.Props(d.node.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -422,13 +488,13 @@ func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	if d.root || d.path.IsRoot() {
 		return nil, fs.ErrPermission
 	}
-	return d.fs.s.patchProps(d.node.ID, patches)
+	return d.fs.h.patchProps(d.node.ID, patches)
 }
 
 // patchProps applies patches to a node's dead properties, all or none,
 // in one transaction.
-func (s *Server) patchProps(id meta.ID, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
-	err := s.d.Docs.UpdateProps(id, func(ps []meta.Prop) []meta.Prop {
+func (h *Handler) patchProps(id meta.ID, patches []webdav.Proppatch) ([]webdav.Propstat, error) {
+	err := h.docs.UpdateProps(id, func(ps []meta.Prop) []meta.Prop {
 		m := map[xml.Name]meta.Prop{}
 		for _, p := range ps {
 			m[xml.Name{Space: p.Space, Local: p.Local}] = p

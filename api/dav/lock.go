@@ -1,4 +1,4 @@
-package api
+package dav
 
 import (
 	"bytes"
@@ -200,12 +200,12 @@ func parseTimeout(h string) time.Duration {
 
 // davLock answers LOCK: a new exclusive or shared lock (creating an empty
 // file when the resource does not exist), or a refresh.
-func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, router.MaxJSON))
 	if err != nil {
 		return err
 	}
-	now := s.o.Now()
+	now := h.now()
 	timeout := parseTimeout(r.Header.Get("Timeout"))
 	if len(bytes.TrimSpace(body)) == 0 {
 		token := ""
@@ -215,11 +215,11 @@ func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rout
 		if token == "" {
 			return router.BadRequest("bad_lock", "a LOCK without a body refreshes the lock named in the If header")
 		}
-		d, err := s.davLocks.Refresh(now, token, timeout)
+		d, err := h.locks.Refresh(now, token, timeout)
 		if err != nil {
 			return &router.Error{Status: http.StatusPreconditionFailed, Code: "no_such_lock", Msg: "no such lock"}
 		}
-		return writeLock(w, http.StatusOK, token, d, s.davLocks.lookup(token).shared)
+		return writeLock(w, http.StatusOK, token, d, h.locks.lookup(token).shared)
 	}
 	if err := checkXMLNamespaces(body); err != nil {
 		return router.BadRequest("bad_xml", "the lock request is not well-formed XML")
@@ -233,20 +233,20 @@ func (s *Server) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rout
 		return router.BadRequest("bad_depth", "Depth of a LOCK is 0 or infinity")
 	}
 	d := webdav.LockDetails{Root: davName(rq.Path), Duration: timeout, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
-	token, err := s.davLocks.create(now, d, li.Shared != nil)
+	token, err := h.locks.create(now, d, li.Shared != nil)
 	if err != nil {
 		return &router.Error{Status: http.StatusLocked, Code: "locked", Msg: "the resource is locked"}
 	}
 	status := http.StatusOK
-	if _, err := s.d.Docs.Lookup(rq.Path); err != nil {
+	if _, err := h.docs.Lookup(rq.Path); err != nil {
 		// Locking an unmapped URL creates an empty file (RFC 4918 §9.10.4).
-		parent, perr := s.d.Docs.Lookup(rq.Path.Parent())
+		parent, perr := h.docs.Lookup(rq.Path.Parent())
 		if perr != nil || !parent.Dir {
-			s.davLocks.Unlock(now, token)
+			h.locks.Unlock(now, token)
 			return &router.Error{Status: http.StatusConflict, Code: "no_parent", Msg: "the parent collection does not exist"}
 		}
-		if _, _, err := s.d.Docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username}); err != nil {
-			s.davLocks.Unlock(now, token)
+		if _, _, err := h.docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username}); err != nil {
+			h.locks.Unlock(now, token)
 			return err
 		}
 		status = http.StatusCreated
@@ -264,7 +264,7 @@ func writeLock(w http.ResponseWriter, status int, token string, d webdav.LockDet
 		scope = "shared"
 	}
 	var root, owner, tok bytes.Buffer
-	xml.EscapeText(&root, []byte(davPrefix+d.Root))
+	xml.EscapeText(&root, []byte(Prefix+d.Root))
 	xml.EscapeText(&tok, []byte(token))
 	owner.WriteString(d.OwnerXML) // verbatim, as the client sent it
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
@@ -350,10 +350,10 @@ func parseIf(h string) ([]ifList, bool) {
 // ignores: false means 412 Precondition Failed. When it holds, it returns
 // the lists that held with their entity tags removed, for x/net/webdav to
 // confirm the lock tokens.
-func (s *Server) evalIf(r *http.Request, rq *router.Request, h string) (bool, string) {
-	lists, ok := parseIf(h)
+func (h *Handler) evalIf(r *http.Request, rq *router.Request, ifh string) (bool, string) {
+	lists, ok := parseIf(ifh)
 	if !ok {
-		return true, h // x/net/webdav answers the syntax error itself
+		return true, ifh // x/net/webdav answers the syntax error itself
 	}
 	var kept []string
 	for _, l := range lists {
@@ -363,18 +363,18 @@ func (s *Server) evalIf(r *http.Request, rq *router.Request, h string) (bool, st
 			if err != nil {
 				continue
 			}
-			rest, ok := strings.CutPrefix(u.EscapedPath(), davPrefix+"/")
+			rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
 			if q, err := docpath.ParseEscaped(rest); ok && err == nil {
 				p = q
 			}
 		}
-		n, err := s.d.Docs.Lookup(p)
+		n, err := h.docs.Lookup(p)
 		found := err == nil
 		all := true
 		for _, c := range l.conds {
 			var v bool
 			if c.token != "" {
-				lk := s.davLocks.lookup(c.token)
+				lk := h.locks.lookup(c.token)
 				v = lk != nil && lk.covers(davName(p))
 			} else {
 				v = found && etag.MatchesNode(c.etag, n)

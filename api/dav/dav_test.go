@@ -1,4 +1,4 @@
-package api_test
+package dav_test
 
 import (
 	"bytes"
