@@ -49,7 +49,7 @@ func (a *app) bootstrap(stdout io.Writer) error {
 			return fmt.Errorf("write initial admin password: %w", err)
 		}
 		a.initialHash = hash
-		fmt.Fprintf(stdout, "Created user %q with password %s (also in %s until you change it; change it after signing in).\n", initialAdmin, pw, file)
+		fmt.Fprintf(stdout, "Created user %q with password %s (also in %s until you change it, which you should after signing in).\n", initialAdmin, pw, file)
 	} else {
 		fmt.Fprintf(stdout, "Created user %q with the password from GSHARE_ADMIN_PASSWORD.\n", initialAdmin)
 	}
