@@ -403,6 +403,44 @@ func TestFreshStart(t *testing.T) {
 	s.login("admin", pw)
 }
 
+// TestInitialPasswordGoes is issue 17's newcomer: the admin changes the
+// printed password, and the file that held it goes; the welcome message
+// stops pointing at it.
+func TestInitialPasswordGoes(t *testing.T) {
+	data := t.TempDir()
+	file := filepath.Join(data, "initial-admin-password")
+	s := start(t, data)
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := strings.TrimSpace(string(raw))
+	if !strings.Contains(s.out.String(), "with the password in "+file) {
+		t.Fatalf("the welcome message does not point to the file:\n%s", s.out.String())
+	}
+	// A restart with the password unchanged keeps the file.
+	s.restart()
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("restart removed the file of a password still in use: %v\n%s", err, s.out.String())
+	}
+	admin := s.login("admin", pw)
+	s.must(400, "PUT", "/api/v1/me/password", admin, map[string]string{"old_password": pw, "password": "short"})
+	s.must(204, "PUT", "/api/v1/me/password", admin, map[string]string{"old_password": pw, "password": "the admin's own password"})
+	// The janitor checks every minute; a restart checks at once.
+	s.restart()
+	if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the file of a changed password is still there: %v\n%s", err, s.out.String())
+	}
+	out := s.out.String()
+	if !strings.Contains(out, "removed the initial admin password file: the admin's password was changed") {
+		t.Errorf("the removal was not logged:\n%s", out)
+	}
+	if strings.Contains(out, "with the password in") || !strings.Contains(out, `user "admin" with the password you set`) {
+		t.Errorf("the welcome message still points to the file:\n%s", out)
+	}
+	s.login("admin", "the admin's own password")
+}
+
 func TestWrongMasterKey(t *testing.T) {
 	data := t.TempDir()
 	s := start(t, data, adminEnv)

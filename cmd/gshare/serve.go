@@ -56,6 +56,9 @@ type app struct {
 
 	uploads *uploads.Store
 	audit   *audit.Log
+	// initialHash is the admin's password hash last seen to match
+	// DATA/initial-admin-password (dropStalePassword); janitor only.
+	initialHash string
 }
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -146,6 +149,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if err := a.bootstrap(stdout); err != nil {
 		return nil, err
 	}
+	a.dropStalePassword()
 	var proxies []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
 		if pfx, err := netip.ParsePrefix(p); err == nil {
@@ -210,34 +214,6 @@ func openObjects(ctx context.Context, cfg *config.Config) (objstore.MultipartSto
 		return nil, fmt.Errorf("S3 at %s, bucket %s: %w", cfg.S3.Endpoint, cfg.S3.Bucket, err)
 	}
 	return s, nil
-}
-
-// bootstrap creates the admin user on first start.
-func (a *app) bootstrap(stdout io.Writer) error {
-	users, err := a.db.Users()
-	if err != nil || len(users) > 0 {
-		return err
-	}
-	pw, random := a.cfg.AdminPassword, false
-	if pw == "" {
-		pw, random = auth.RandomPassword(20), true
-	}
-	if err := a.db.CreateUser(meta.User{Username: "admin", Name: "Administrator", Hash: auth.HashPassword(pw, auth.DefaultParams)}); err != nil {
-		return err
-	}
-	if err := a.acl.Assign("admin", acl.AllDepts, acl.RoleAdmin); err != nil {
-		return err
-	}
-	if random {
-		file := filepath.Join(a.cfg.Data, "initial-admin-password")
-		if err := os.WriteFile(file, []byte(pw+"\n"), 0o600); err != nil {
-			return fmt.Errorf("write initial admin password: %w", err)
-		}
-		fmt.Fprintf(stdout, "Created user \"admin\" with password %s (also in %s; change it after signing in).\n", pw, file)
-	} else {
-		fmt.Fprintf(stdout, "Created user \"admin\" with the password from GSHARE_ADMIN_PASSWORD.\n")
-	}
-	return nil
 }
 
 // openAudit opens the audit log and refuses to go on if meta.db's log is
@@ -406,7 +382,9 @@ func (a *app) objectsDesc() string {
 func (a *app) printWelcome(w io.Writer, url string) {
 	fmt.Fprintf(w, "G-Share is running at %s\n", url)
 	fmt.Fprintf(w, "  data:    %s (objects: %s)\n", a.cfg.Data, a.objectsDesc())
-	pwFile := filepath.Join(a.cfg.Data, "initial-admin-password")
+	// The file is named only while it exists: dropStalePassword removed
+	// it before this if it no longer holds the password.
+	pwFile := initialPasswordFile(a.cfg.Data)
 	how := "the password you set"
 	if _, err := os.Stat(pwFile); err == nil {
 		how = "the password in " + pwFile
@@ -417,7 +395,8 @@ func (a *app) printWelcome(w io.Writer, url string) {
 
 // janitor runs periodic housekeeping: deleting unreferenced objects,
 // thinning anchored audit checkpoints (hourly),
-// expired sessions and old change-feed entries.
+// expired sessions and old change-feed entries, and the initial admin
+// password file once the password was changed.
 func (a *app) janitor(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -428,6 +407,7 @@ func (a *app) janitor(ctx context.Context) {
 		} else if n > 0 {
 			a.log.Info("deleted unreferenced objects", "count", n)
 		}
+		a.dropStalePassword()
 		if err := a.auth.Sweep(); err != nil {
 			a.log.Warn("session sweep failed", "err", err)
 		}
