@@ -10,77 +10,124 @@ import (
 )
 
 // ErrBusy means another request holds the upload and did not let go in
-// time.
+// time, or a newer request for it came while this one waited.
 var ErrBusy = errors.New("upload busy with another request")
 
 // Requests on one upload take turns (tus requires it). A request that
 // wants an upload another one holds asks the holder to let go — a client
 // whose connection dropped comes back on a new one while the server still
 // reads the old — and waits for it: the holder stops reading its body,
-// stores what arrived, and releases. Locks live in memory, as the uploads'
-// requests do; several nodes would need them in the shared database.
+// stores what arrived, and releases. The newest request wins: a request
+// still waiting when a newer one comes gives up (ErrBusy), since its
+// client has moved on, and the holder hands the upload straight to the
+// newest waiter, so a stream of requests cannot starve one of them or keep
+// interrupting each other. Locks live in memory, as the uploads' requests
+// do; several nodes would need them in the shared database.
 type locks struct {
 	mu   sync.Mutex
-	held map[string]*holder
+	held map[string]*slot
 }
 
-type holder struct {
+// slot is the turn-taking on one upload.
+type slot struct {
+	interrupt func()  // the holder's
+	waiter    *waiter // the newest request waiting, or nil
+}
+
+type waiter struct {
 	interrupt func()
-	released  chan struct{}
+	ready     chan struct{} // closed when the upload is handed to it
+	gone      chan struct{} // closed when a newer request took its place
 }
 
 // lock takes the upload id for the caller. When a request holds it,
 // mayInterrupt decides whether the caller may ask it to let go (through
-// its interrupt function); lock then waits until it has, or ctx ends.
+// its interrupt function); lock then waits until it has, or ctx ends, or a
+// newer request takes the caller's place.
 func (l *locks) lock(ctx context.Context, id string, interrupt func(), mayInterrupt func() error) (func(), error) {
-	for {
-		l.mu.Lock()
-		if l.held == nil {
-			l.held = map[string]*holder{}
+	if release, ok := l.tryLock(id, interrupt); ok {
+		return release, nil
+	}
+	if mayInterrupt != nil {
+		if err := mayInterrupt(); err != nil {
+			return nil, err
 		}
-		h := l.held[id]
-		if h == nil {
-			mine := &holder{interrupt: interrupt, released: make(chan struct{})}
-			l.held[id] = mine
-			l.mu.Unlock()
-			var once sync.Once
-			return func() {
-				once.Do(func() {
-					l.mu.Lock()
-					delete(l.held, id)
-					l.mu.Unlock()
-					close(mine.released)
-				})
-			}, nil
-		}
+	}
+	w := &waiter{interrupt: interrupt, ready: make(chan struct{}), gone: make(chan struct{})}
+	l.mu.Lock()
+	s := l.held[id]
+	if s == nil { // released meanwhile
+		l.held[id] = &slot{interrupt: interrupt}
 		l.mu.Unlock()
-		if mayInterrupt != nil {
-			if err := mayInterrupt(); err != nil {
-				return nil, err
-			}
-			mayInterrupt = nil
+		return l.releaser(id), nil
+	}
+	if s.waiter != nil {
+		close(s.waiter.gone)
+	}
+	s.waiter = w
+	holder := s.interrupt
+	l.mu.Unlock()
+	if holder != nil {
+		holder()
+	}
+	select {
+	case <-w.ready:
+		return l.releaser(id), nil
+	case <-w.gone:
+		return nil, fmt.Errorf("uploads: %s: a newer request came: %w", id, ErrBusy)
+	case <-ctx.Done():
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	select {
+	case <-w.ready: // handed over as ctx ended: pass it on
+		l.handOff(id)
+	default:
+		if s := l.held[id]; s != nil && s.waiter == w {
+			s.waiter = nil
 		}
-		if h.interrupt != nil {
-			h.interrupt()
-		}
-		select {
-		case <-h.released:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("uploads: %s: %w", id, ErrBusy)
-		}
+	}
+	return nil, fmt.Errorf("uploads: %s: %w", id, ErrBusy)
+}
+
+// releaser returns the release function of the holder of id.
+func (l *locks) releaser(id string) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			l.handOff(id)
+			l.mu.Unlock()
+		})
 	}
 }
 
+// handOff gives id to its waiter, or frees it. l.mu is held.
+func (l *locks) handOff(id string) {
+	s := l.held[id]
+	if s == nil {
+		return
+	}
+	if w := s.waiter; w != nil {
+		s.interrupt, s.waiter = w.interrupt, nil
+		close(w.ready)
+		return
+	}
+	delete(l.held, id)
+}
+
 // tryLock takes the upload id only if no request holds it.
-func (l *locks) tryLock(id string) (func(), bool) {
+func (l *locks) tryLock(id string, interrupt func()) (func(), bool) {
 	l.mu.Lock()
-	busy := l.held[id] != nil
-	l.mu.Unlock()
-	if busy {
+	defer l.mu.Unlock()
+	if l.held == nil {
+		l.held = map[string]*slot{}
+	}
+	if l.held[id] != nil {
 		return nil, false
 	}
-	release, err := l.lock(context.Background(), id, nil, nil)
-	return release, err == nil
+	l.held[id] = &slot{interrupt: interrupt}
+	return l.releaser(id), true
 }
 
 // Open takes an upload of owner for the calling request and returns its

@@ -258,7 +258,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, u := range expired {
-		release, ok := s.locks.tryLock(u.ID)
+		release, ok := s.locks.tryLock(u.ID, nil)
 		if !ok {
 			continue // a request came back for it just now
 		}

@@ -343,3 +343,58 @@ func TestLocks(t *testing.T) {
 		t.Fatalf("Sweep = %d, %v", n, err)
 	}
 }
+
+// TestLocksNewestWins: of two requests waiting for an upload, the older
+// gives up as the newer comes, and the holder hands the upload straight to
+// the newer one, which nothing then interrupts.
+func TestLocksNewestWins(t *testing.T) {
+	w := newWorld(t)
+	u, _ := w.s.Create("ed", path(t, "/finance/turns"), 10, nil)
+	interrupts := make(chan string, 10)
+	_, release, err := w.s.Open(t.Context(), u.ID, "ed", func() { interrupts <- "first" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := make(chan error, 1)
+	go func() {
+		_, r, err := w.s.Open(t.Context(), u.ID, "ed", func() { interrupts <- "older" })
+		if err == nil {
+			r()
+		}
+		older <- err
+	}()
+	if got := <-interrupts; got != "first" {
+		t.Fatalf("the older waiter interrupted %q", got)
+	}
+	newer := make(chan func(), 1)
+	go func() {
+		_, r, err := w.s.Open(t.Context(), u.ID, "ed", func() { interrupts <- "newer" })
+		if err != nil {
+			t.Error(err)
+			r = func() {}
+		}
+		newer <- r
+	}()
+	if err := <-older; !errors.Is(err, ErrBusy) {
+		t.Fatalf("the older waiter got %v, want ErrBusy", err)
+	}
+	if got := <-interrupts; got != "first" {
+		t.Fatalf("the newer waiter interrupted %q", got)
+	}
+	release()
+	r := <-newer
+	if _, _, err := w.s.Open(t.Context(), u.ID, "mallory", nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another user's Open = %v", err)
+	}
+	select {
+	case got := <-interrupts:
+		t.Fatalf("%q was interrupted after the hand-off", got)
+	default:
+	}
+	r()
+	if _, r, err := w.s.Open(t.Context(), u.ID, "ed", nil); err != nil {
+		t.Fatalf("Open after every request let go = %v", err)
+	} else {
+		r()
+	}
+}
