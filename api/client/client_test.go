@@ -369,6 +369,37 @@ func TestUploadResumesAfterInterruptedPatch(t *testing.T) {
 	apiErr(t, "a finished upload", err, 404, "") // HEAD: an answer without a body
 }
 
+// TestUploadResyncs gives WriteUpload a stale idea of an upload, as after
+// an old request of a dropped connection stored bytes behind the client's
+// back: the server answers 409, the client asks where the upload stands
+// and sends the rest from there.
+func TestUploadResyncs(t *testing.T) {
+	w := newEnv(t, nil)
+	c := w.editor
+	data := bytes.Repeat([]byte("ສະບາຍດີ resync "), 1<<15)
+	md := map[string]string{client.MetaPath: "/finance/resync.bin", client.MetaSHA256: sum(data)}
+	u, err := c.CreateUpload(ctx, int64(len(data)), md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ahead := u
+	if err := c.WriteUpload(ctx, &ahead, &cutReader{data: data, cut: 1 << 16}, 1<<16); err == nil || ahead.Offset != 1<<16 {
+		t.Fatalf("first part: %v, offset %d", err, ahead.Offset)
+	}
+	if err := c.WriteUpload(ctx, &u, bytes.NewReader(data), 1<<16); err != nil || !u.Done() {
+		t.Fatalf("from a stale offset: %v %+v", err, u)
+	}
+	d, err := c.Get(ctx, md[client.MetaPath], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := io.ReadAll(d.Body)
+	d.Body.Close()
+	if !bytes.Equal(back, data) {
+		t.Fatalf("stored %d bytes, want the %d sent", len(back), len(data))
+	}
+}
+
 // TestUploadRefusals: the metadata the sync client sends makes the server
 // refuse a torn file (sha256) and a lost update (if_match); a terminated
 // upload is gone.

@@ -125,16 +125,21 @@ func (c *Client) UploadStatus(ctx context.Context, uploadURL string) (Upload, er
 
 // WriteUpload sends the bytes of src from u.Offset to u.Length, in PATCH
 // requests of at most chunk bytes (0: all at once), and advances u.Offset
-// as the server acknowledges them. On an error u.Offset is what the server
-// last acknowledged; after a dropped connection the server may hold more,
-// so resume with UploadStatus, then WriteUpload again. The source must
-// hold the same bytes as when the upload began (G-Share checks MetaSHA256
-// when it is given).
+// as the server acknowledges them. When the server says the upload stands
+// elsewhere (409) or that another request for it got in the way (an old
+// request of a dropped connection still being served), WriteUpload asks it
+// where the upload stands and goes on from there, a few times at most
+// without progress. On an error u.Offset is what the server last
+// acknowledged; after a dropped connection the server may hold more, so
+// resume with UploadStatus, then WriteUpload again. The source must hold
+// the same bytes as when the upload began (G-Share checks MetaSHA256 when
+// it is given).
 func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, chunk int64) error {
 	p, err := uploadPath(u.URL)
 	if err != nil {
 		return err
 	}
+	resyncs := 0
 	for u.Offset < u.Length {
 		n := u.Length - u.Offset
 		if chunk > 0 {
@@ -149,7 +154,14 @@ func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, ch
 		req.Header.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
 		res, err := c.send(req)
 		if err != nil {
-			return fmt.Errorf("upload %s at %d: %w", p, u.Offset, err)
+			if !outOfStep(err) || resyncs == maxResyncs {
+				return fmt.Errorf("upload %s at %d: %w", p, u.Offset, err)
+			}
+			resyncs++
+			if err := c.resync(ctx, u); err != nil {
+				return err
+			}
+			continue
 		}
 		closeBody(res)
 		got, err := strconv.ParseInt(res.Header.Get("Upload-Offset"), 10, 64)
@@ -158,8 +170,41 @@ func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, ch
 		if err != nil || got <= u.Offset || got > u.Offset+n {
 			return fmt.Errorf("client: upload %s: PATCH of %d bytes at %d answered Upload-Offset %q: %w", p, n, u.Offset, res.Header.Get("Upload-Offset"), ErrProtocol)
 		}
-		u.Offset = got
+		u.Offset, resyncs = got, 0
 	}
+	return nil
+}
+
+// maxResyncs bounds how often in a row WriteUpload asks where an upload
+// stands without sending a byte in between.
+const maxResyncs = 3
+
+// outOfStep reports whether a PATCH failed because the client's idea of
+// the upload is stale: the offset moved (409), the upload is held by
+// another request (423), or another request interrupted this one
+// (tusd's ERR_UPLOAD_INTERRUPTED, a 400, which G-Share gives as a JSON
+// code and plain tusd as the start of its text).
+func outOfStep(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Status == http.StatusConflict || e.Status == http.StatusLocked ||
+		e.Code == "upload_interrupted" || e.Code == "" && strings.HasPrefix(e.Message, "ERR_UPLOAD_INTERRUPTED")
+}
+
+// resync sets u.Offset to where the server says the upload stands, which
+// may not be behind what it acknowledged.
+func (c *Client) resync(ctx context.Context, u *Upload) error {
+	got, err := c.UploadStatus(ctx, u.URL)
+	if err != nil {
+		return err
+	}
+	if got.Length != u.Length || got.Offset < u.Offset {
+		return fmt.Errorf("client: upload %s: the server holds %d of %d bytes, after acknowledging %d of %d: %w",
+			u.URL, got.Offset, got.Length, u.Offset, u.Length, ErrProtocol)
+	}
+	u.Offset = got.Offset
 	return nil
 }
 
