@@ -48,9 +48,10 @@ func newMetrics(s *Server, reg *prometheus.Registry) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gshare_uploads_active", Help: "tus requests being served."},
 			func() float64 {
-				s.mu.Lock()
-				defer s.mu.Unlock()
-				return float64(len(s.tusReqs))
+				if s.tus == nil {
+					return 0
+				}
+				return float64(s.tus.Running())
 			}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gshare_requests_in_flight", Help: "Requests being served."},
 			func() float64 { return float64(s.active.Load()) }))

@@ -93,12 +93,6 @@ func (s *Server) routes() {
 	}
 
 	if s.tus != nil {
-		for _, base := range []string{v1 + "/uploads", uploadsBase} {
-			s.rt.Handle(http.MethodPost, base, "upload.create", uploadCreateAccess{}, s.tusCreate)
-			s.rt.Handle(http.MethodOptions, base, "", router.Public{}, s.tusOptions)
-		}
-		s.rt.Handle(http.MethodHead, uploadsBase+"...", "upload.stat", uploadAccess{s}, s.tusHead)
-		s.rt.Handle(http.MethodPatch, uploadsBase+"...", "upload.write", uploadAccess{s}, s.tusPatch)
-		s.rt.Handle(http.MethodDelete, uploadsBase+"...", "upload.terminate", uploadAccess{s}, s.tusDelete)
+		s.tus.Register(s.rt)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"gshare/api/dav"
 	"gshare/api/router"
+	"gshare/api/tus"
 	"log/slog"
 	"net"
 	"net/http"
@@ -39,7 +40,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tus/tusd/v2/pkg/handler"
 
 	"gshare/acl/audit"
 	"gshare/api/auth"
@@ -154,7 +154,7 @@ type Server struct {
 	o   Options
 	log *slog.Logger
 	rt  *router.Router
-	tus *handler.UnroutedHandler
+	tus *tus.Edge // the tus door; nil without an upload store
 	web *web.Site // the web app's pages
 
 	throttle *auth.Throttle
@@ -164,8 +164,6 @@ type Server struct {
 	metrics  *metrics
 	active   atomic.Int64   // requests being served, for metrics
 	inflight sync.WaitGroup // requests being served
-	mu       sync.Mutex
-	tusReqs  map[*router.Request]context.CancelCauseFunc // running tus requests, for InterruptUploads
 }
 
 // New returns a server with every route registered.
@@ -179,8 +177,7 @@ func New(d Deps, o Options) (*Server, error) {
 	if d.Audit == nil {
 		d.Audit = discard{}
 	}
-	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(),
-		tusReqs: map[*router.Request]context.CancelCauseFunc{}}
+	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle()}
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
 	s.throttle.Now = o.Now
 	if o.AccountLimit.Free > 0 {
@@ -191,8 +188,9 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	if d.Uploads != nil {
 		var err error
-		if s.tus, err = s.newTus(o.MaxUploadSize); err != nil {
-			return nil, fmt.Errorf("api: tus handler: %w", err)
+		if s.tus, err = tus.New(tus.Options{Uploads: d.Uploads, MaxUploadSize: o.MaxUploadSize,
+			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log}); err != nil {
+			return nil, err
 		}
 	}
 	var err error
@@ -208,10 +206,8 @@ func New(d Deps, o Options) (*Server, error) {
 // body, store what arrived and answer: the first step of a graceful
 // shutdown, so clients learn their offset instead of a reset connection.
 func (s *Server) InterruptUploads() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, cancel := range s.tusReqs {
-		cancel(handler.ErrServerShutdown)
+	if s.tus != nil {
+		s.tus.InterruptUploads()
 	}
 }
 
@@ -231,15 +227,6 @@ func (s *Server) Wait(ctx context.Context) error {
 	}
 }
 
-type requestIDKey struct{}
-
-// requestID returns the id of the request ctx belongs to, for logs written
-// below the router (the tus store).
-func requestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
 type discard struct{}
 
 func (discard) Record(audit.Entry) {}
@@ -256,7 +243,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := &router.Body{R: r.Body}
 	r.Body = body
 	rq := &router.Request{ID: newRequestID(), Start: s.o.Now(), Addr: s.clientAddr(r), Body: body, ACL: s.d.ACL}
-	r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, rq.ID))
 	rw := &responseWriter{ResponseWriter: w}
 	w = rw
 	h := w.Header()

@@ -1,4 +1,4 @@
-package api
+package tus
 
 import (
 	"encoding/base64"

@@ -1,4 +1,13 @@
-package api
+// Package tus is G-Share's tus 1.0 door at /api/v1/uploads/: tusd's
+// handler parses the protocol, and this package is the only code that knows
+// tusd. By the time tusd runs, the one router (api/router) has
+// authenticated and authorised the request, and the upload's access rule
+// has taken the upload for the request (storage/uploads' Open), reading
+// its record once; tusd's data store here is a thin adapter onto
+// storage/uploads, which speaks plain Go. Errors go through the router's
+// one mapping before tusd answers with them, and tusd's plain-text errors
+// are rewritten into G-Share's JSON form.
+package tus
 
 import (
 	"context"
@@ -7,6 +16,7 @@ import (
 	"fmt"
 	"gshare/api/router"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
@@ -23,15 +33,94 @@ import (
 	"gshare/storage/uploads"
 )
 
-// uploadsBase is where the tus endpoint lives.
-const uploadsBase = "/api/v1/uploads/"
+// Base is where the tus endpoint lives.
+const Base = "/api/v1/uploads/"
+
+// Uploads are the resumable uploads as the tus door uses them;
+// uploads.Store implements it.
+type Uploads interface {
+	Create(owner string, p docpath.Path, size int64, md map[string]string) (meta.Upload, error)
+	Get(id string) (meta.Upload, error)
+	Open(ctx context.Context, id, owner string, interrupt func()) (*meta.Upload, func(), error)
+	Count(owner string) (int, error)
+	Write(ctx context.Context, u *meta.Upload, offset int64, src io.Reader) (int64, error)
+	Finish(ctx context.Context, u *meta.Upload) (meta.Version, error)
+	Terminate(ctx context.Context, u *meta.Upload) error
+	DeclareLength(u *meta.Upload, length int64) error
+}
+
+// Options configure the tus door.
+type Options struct {
+	Uploads Uploads
+	// MaxUploadSize bounds one document; MaxUploadsPerUser the unfinished
+	// uploads of one user (0: no bound).
+	MaxUploadSize     int64
+	MaxUploadsPerUser int
+	Log               *slog.Logger
+}
+
+// Edge is the tus door.
+type Edge struct {
+	uploads           Uploads
+	maxUploadSize     int64
+	maxUploadsPerUser int
+	log               *slog.Logger
+	tus               *handler.UnroutedHandler
+
+	mu      sync.Mutex
+	running map[*router.Request]context.CancelCauseFunc // for InterruptUploads
+}
+
+// New returns the tus door.
+func New(o Options) (*Edge, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Edge{uploads: o.Uploads, maxUploadSize: o.MaxUploadSize, maxUploadsPerUser: o.MaxUploadsPerUser,
+		log: o.Log, running: map[*router.Request]context.CancelCauseFunc{}}
+	var err error
+	if e.tus, err = e.newTus(o.MaxUploadSize); err != nil {
+		return nil, fmt.Errorf("tus: handler: %w", err)
+	}
+	return e, nil
+}
+
+// Register adds the tus routes: creation (also at the base without its
+// slash), and HEAD, PATCH and DELETE of an upload.
+func (e *Edge) Register(rt *router.Router) {
+	for _, base := range []string{strings.TrimSuffix(Base, "/"), Base} {
+		rt.Handle(http.MethodPost, base, "upload.create", uploadCreateAccess{}, e.tusCreate)
+		rt.Handle(http.MethodOptions, base, "", router.Public{}, e.tusOptions)
+	}
+	rt.Handle(http.MethodHead, Base+"...", "upload.stat", uploadAccess{e}, e.tusHead)
+	rt.Handle(http.MethodPatch, Base+"...", "upload.write", uploadAccess{e}, e.tusPatch)
+	rt.Handle(http.MethodDelete, Base+"...", "upload.terminate", uploadAccess{e}, e.tusDelete)
+}
+
+// Running returns how many tus requests are being served.
+func (e *Edge) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.running)
+}
+
+// InterruptUploads asks every running tus request to stop reading its
+// body, store what arrived and answer: the first step of a graceful
+// shutdown, so clients learn their offset instead of a reset connection.
+func (e *Edge) InterruptUploads() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, cancel := range e.running {
+		cancel(handler.ErrServerShutdown)
+	}
+}
 
 // newTus builds tusd's handler over G-Share's upload store. tusd parses the
-// protocol; G-Share's router authenticates, authorises and audits every
-// request before tusd sees it (tusd's hooks alone would miss PATCH).
-func (s *Server) newTus(maxSize int64) (*handler.UnroutedHandler, error) {
+// protocol; the router authenticates, authorises and audits every request
+// before tusd sees it (tusd's hooks alone would miss PATCH).
+func (e *Edge) newTus(maxSize int64) (*handler.UnroutedHandler, error) {
 	composer := handler.NewStoreComposer()
-	ts := tusStore{s: s}
+	ts := tusStore{e: e}
 	composer.UseCore(ts)
 	composer.UseTerminater(ts)
 	composer.UseLengthDeferrer(ts)
@@ -39,7 +128,7 @@ func (s *Server) newTus(maxSize int64) (*handler.UnroutedHandler, error) {
 	// before tusd runs, so the record it reads there serves the request.
 	return handler.NewUnroutedHandler(handler.Config{
 		StoreComposer:        composer,
-		BasePath:             uploadsBase,
+		BasePath:             Base,
 		MaxSize:              maxSize,
 		DisableDownload:      true,
 		DisableConcatenation: true,
@@ -115,13 +204,13 @@ func (uploadCreateAccess) Check(r *http.Request, rq *router.Request) error {
 // Another user's upload id answers 404, like a missing one, so ids cannot
 // be probed. The record read here is the request's: the store's calls
 // below keep it up to date, so a PATCH reads it once.
-type uploadAccess struct{ s *Server }
+type uploadAccess struct{ e *Edge }
 
 func (uploadAccess) String() string { return "upload:owner+write" }
 
 // Aim implements router.Aimer: the destination of the upload named.
 func (a uploadAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
-	if u, err := a.s.d.Uploads.Get(rq.Escaped); err == nil {
+	if u, err := a.e.uploads.Get(rq.Escaped); err == nil {
 		if p, err := docpath.Parse(u.Path); err == nil {
 			return p, ""
 		}
@@ -131,7 +220,7 @@ func (a uploadAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, st
 
 // Check implements router.Access.
 func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
-	s := a.s
+	e := a.e
 	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
@@ -142,7 +231,7 @@ func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
 	t.ctx, t.cancel = context.WithCancelCause(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), lockWait)
 	t.turn = &tusTurn{cancel: t.cancel}
-	u, release, err := s.d.Uploads.Open(ctx, rq.Escaped, rq.User.Username, t.turn.interrupt)
+	u, release, err := e.uploads.Open(ctx, rq.Escaped, rq.User.Username, t.turn.interrupt)
 	cancel()
 	if err == nil {
 		rq.Cleanups = append(rq.Cleanups, release)
@@ -212,43 +301,43 @@ const lockWait = 20 * time.Second
 var errNoSuchUpload = &router.Error{Status: http.StatusNotFound, Code: "no_such_upload", Msg: "no such upload (finished, expired or terminated)"}
 
 // tusCreate handles POST: per-user limits, then tusd.
-func (s *Server) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	if n, err := s.d.Uploads.Count(rq.User.Username); err != nil {
+func (e *Edge) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if n, err := e.uploads.Count(rq.User.Username); err != nil {
 		return err
-	} else if s.o.MaxUploadsPerUser > 0 && n >= s.o.MaxUploadsPerUser {
+	} else if e.maxUploadsPerUser > 0 && n >= e.maxUploadsPerUser {
 		w.Header().Set("Retry-After", "60")
 		return &router.Error{Status: http.StatusTooManyRequests, Code: "too_many_uploads",
 			Msg: fmt.Sprintf("you have %d unfinished uploads, the limit; finish or cancel some first", n)}
 	}
 	if l := r.Header.Get("Upload-Length"); l != "" {
-		if n, err := strconv.ParseInt(l, 10, 64); err == nil && s.o.MaxUploadSize > 0 && n > s.o.MaxUploadSize {
+		if n, err := strconv.ParseInt(l, 10, 64); err == nil && e.maxUploadSize > 0 && n > e.maxUploadSize {
 			return &router.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
-				Msg: fmt.Sprintf("upload larger than the limit of %d bytes", s.o.MaxUploadSize)}
+				Msg: fmt.Sprintf("upload larger than the limit of %d bytes", e.maxUploadSize)}
 		}
 	}
 	if err := checkOffsetContentType(r); err != nil {
 		return err
 	}
-	return s.runTus(w, r, rq, s.tus.PostFile)
+	return e.runTus(w, r, rq, e.tus.PostFile)
 }
 
-func (s *Server) tusHead(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	return s.runTus(w, r, rq, s.tus.HeadFile)
+func (e *Edge) tusHead(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	return e.runTus(w, r, rq, e.tus.HeadFile)
 }
 
-func (s *Server) tusPatch(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+func (e *Edge) tusPatch(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if err := checkOffsetContentType(r); err != nil {
 		return err
 	}
-	return s.runTus(w, r, rq, s.tus.PatchFile)
+	return e.runTus(w, r, rq, e.tus.PatchFile)
 }
 
-func (s *Server) tusDelete(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	return s.runTus(w, r, rq, s.tus.DelFile)
+func (e *Edge) tusDelete(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	return e.runTus(w, r, rq, e.tus.DelFile)
 }
 
-func (s *Server) tusOptions(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	return s.runTus(w, r, rq, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+func (e *Edge) tusOptions(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	return e.runTus(w, r, rq, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
 }
 
 // checkOffsetContentType answers 415 (tusd would say 400) when a request
@@ -267,8 +356,8 @@ func checkOffsetContentType(r *http.Request) error {
 
 // runTus hands the request to tusd's middleware and method handler, with
 // the expiration extension added to its answers.
-func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *router.Request, h http.HandlerFunc) error {
-	tw := &tusWriter{ResponseWriter: w, s: s, rq: rq}
+func (e *Edge) runTus(w http.ResponseWriter, r *http.Request, rq *router.Request, h http.HandlerFunc) error {
+	tw := &tusWriter{ResponseWriter: w, e: e, rq: rq}
 	// tusd's unrouted handler expects the base path stripped: it reads the
 	// upload id from what remains.
 	r2 := new(http.Request)
@@ -282,15 +371,15 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *router.Reque
 	}
 	defer t.cancel(nil)
 	r2 = r2.WithContext(context.WithValue(t.ctx, tusRequestKey{}, rq))
-	s.mu.Lock()
-	s.tusReqs[rq] = t.cancel
-	s.mu.Unlock()
+	e.mu.Lock()
+	e.running[rq] = t.cancel
+	e.mu.Unlock()
 	defer func() {
-		s.mu.Lock()
-		delete(s.tusReqs, rq)
-		s.mu.Unlock()
+		e.mu.Lock()
+		delete(e.running, rq)
+		e.mu.Unlock()
 	}()
-	s.tus.Middleware(h).ServeHTTP(tw, r2)
+	e.tus.Middleware(h).ServeHTTP(tw, r2)
 	// The error tusd answered (already written) is also returned, so the
 	// request's log line, metrics and audit entry carry its code
 	// (integrity_error for a tampered staging blob), not just its status.
@@ -303,7 +392,7 @@ func (s *Server) runTus(w http.ResponseWriter, r *http.Request, rq *router.Reque
 // G-Share's JSON error form.
 type tusWriter struct {
 	http.ResponseWriter
-	s       *Server
+	e       *Edge
 	rq      *router.Request
 	written bool
 	status  int
@@ -372,7 +461,7 @@ func (w *tusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // so nothing is read twice; errors go through the API's one error mapping
 // before tusd sees them, so tusd answers with G-Share's statuses and
 // messages (503 when S3 is down, never an internal error text).
-type tusStore struct{ s *Server }
+type tusStore struct{ e *Edge }
 
 var (
 	_ handler.DataStore               = tusStore{}
@@ -383,34 +472,34 @@ var (
 func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	rq := tusRequest(ctx)
 	if rq == nil || rq.User == nil {
-		return nil, t.s.tusError(ctx, errors.New("api: tus creation outside a signed-in request"))
+		return nil, t.e.tusError(ctx, errors.New("api: tus creation outside a signed-in request"))
 	}
 	p, err := docpath.Parse(info.MetaData["path"])
 	if err != nil {
-		return nil, t.s.tusError(ctx, err)
+		return nil, t.e.tusError(ctx, err)
 	}
 	size := info.Size
 	if info.SizeIsDeferred {
 		size = -1
 	}
-	u, err := t.s.d.Uploads.Create(rq.User.Username, p, size, info.MetaData)
+	u, err := t.e.uploads.Create(rq.User.Username, p, size, info.MetaData)
 	if err != nil {
-		return nil, t.s.tusError(ctx, err)
+		return nil, t.e.tusError(ctx, err)
 	}
 	tusOf(rq).upload = &u
-	return &tusUpload{s: t.s, u: &u}, nil
+	return &tusUpload{e: t.e, u: &u}, nil
 }
 
 func (t tusStore) GetUpload(ctx context.Context, id string) (handler.Upload, error) {
 	if rq := tusRequest(ctx); rq != nil && tusOf(rq).upload != nil && tusOf(rq).upload.ID == id {
-		return &tusUpload{s: t.s, u: tusOf(rq).upload}, nil
+		return &tusUpload{e: t.e, u: tusOf(rq).upload}, nil
 	}
 	// Only requests uploadAccess did not see: none that tusd routes here.
-	u, err := t.s.d.Uploads.Get(id)
+	u, err := t.e.uploads.Get(id)
 	if err != nil {
-		return nil, t.s.tusError(ctx, err)
+		return nil, t.e.tusError(ctx, err)
 	}
-	return &tusUpload{s: t.s, u: &u}, nil
+	return &tusUpload{e: t.e, u: &u}, nil
 }
 
 func (t tusStore) AsTerminatableUpload(u handler.Upload) handler.TerminatableUpload {
@@ -423,7 +512,7 @@ func (t tusStore) AsLengthDeclarableUpload(u handler.Upload) handler.LengthDecla
 
 // tusUpload is one upload, its record kept current by the store's calls.
 type tusUpload struct {
-	s *Server
+	e *Edge
 	u *meta.Upload
 }
 
@@ -474,11 +563,11 @@ func (u *tusUpload) WriteChunk(ctx context.Context, off int64, src io.Reader) (i
 	if rq != nil {
 		turn = tusOf(rq).turn
 	}
-	n, err := turn.write(func() (int64, error) { return u.s.d.Uploads.Write(ctx, u.u, off, src) })
+	n, err := turn.write(func() (int64, error) { return u.e.uploads.Write(ctx, u.u, off, src) })
 	if rq != nil {
 		rq.Entry.Bytes += n
 	}
-	return n, u.s.tusError(ctx, err)
+	return n, u.e.tusError(ctx, err)
 }
 
 func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
@@ -489,24 +578,24 @@ func (u *tusUpload) GetReader(ctx context.Context) (io.ReadCloser, error) {
 // records the version in its audit entry: that is how reports count a tus
 // upload once, however many PATCHes it took.
 func (u *tusUpload) FinishUpload(ctx context.Context) error {
-	v, err := u.s.d.Uploads.Finish(ctx, u.u)
+	v, err := u.e.uploads.Finish(ctx, u.u)
 	if rq := tusRequest(ctx); rq != nil && err == nil {
 		rq.Entry.Version = v.Number
 	}
-	return u.s.tusError(ctx, err)
+	return u.e.tusError(ctx, err)
 }
 
 func (u *tusUpload) Terminate(ctx context.Context) error {
-	return u.s.tusError(ctx, u.s.d.Uploads.Terminate(ctx, u.u))
+	return u.e.tusError(ctx, u.e.uploads.Terminate(ctx, u.u))
 }
 
 func (u *tusUpload) DeclareLength(ctx context.Context, n int64) error {
-	return u.s.tusError(ctx, u.s.d.Uploads.DeclareLength(u.u, n))
+	return u.e.tusError(ctx, u.e.uploads.DeclareLength(u.u, n))
 }
 
 // tusError turns a store error into a tusd error carrying the status and
 // message of errorResponse; tusd's own errors pass unchanged.
-func (s *Server) tusError(ctx context.Context, err error) error {
+func (e *Edge) tusError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -516,7 +605,11 @@ func (s *Server) tusError(ctx context.Context, err error) error {
 	}
 	status, code, msg := router.Response(err)
 	if status >= 500 {
-		s.log.Error("upload failed", "request_id", requestID(ctx), "status", status, "err", err)
+		id := ""
+		if rq := tusRequest(ctx); rq != nil {
+			id = rq.ID
+		}
+		e.log.Error("upload failed", "request_id", id, "status", status, "err", err)
 	}
 	return handler.NewError(strings.ToUpper("ERR_"+code), msg, status)
 }
