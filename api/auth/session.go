@@ -29,9 +29,21 @@ const (
 	DevicePrefix  = "gsd_"
 )
 
+// Store holds the accounts and sessions a Manager checks; *meta.DB
+// implements it.
+type Store interface {
+	User(username string) (meta.User, error)
+	UpdateUser(username string, fn func(*meta.User) error) (meta.User, error)
+	PutSession(s meta.Session) error
+	Session(h meta.Hash) (meta.Session, error)
+	TouchSession(h meta.Hash, at time.Time) error
+	DeleteSession(h meta.Hash) error
+	DeleteSessions(match func(*meta.Session) bool) error
+}
+
 // Manager creates and checks sessions and device tokens.
 type Manager struct {
-	DB     *meta.DB
+	DB     Store
 	Params Params
 	// Idle and Max bound a browser session: it ends after Idle unused or
 	// Max after login, whichever comes first.
@@ -45,7 +57,7 @@ type Manager struct {
 }
 
 // NewManager returns a session manager.
-func NewManager(db *meta.DB, p Params, idle, max time.Duration) *Manager {
+func NewManager(db Store, p Params, idle, max time.Duration) *Manager {
 	return &Manager{DB: db, Params: p, Idle: idle, Max: max, Now: time.Now,
 		dummy: HashPassword(RandomPassword(16), p), slots: make(chan struct{}, runtime.NumCPU())}
 }
