@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 
 	"gshare/storage/docpath"
 	"gshare/storage/keys"
@@ -61,7 +60,7 @@ type Store struct {
 	// inside its Change. Nil leaves the policy alone (tests of storage).
 	Rules Rules
 
-	bufs  sync.Pool     // *[]byte part buffers
+	bufs  partBuffers
 	extra chan struct{} // a token for each extra part buffer in use (see window)
 }
 

@@ -183,14 +183,6 @@ func (s *Store) takeExtra() bool {
 	}
 }
 
-func (s *Store) buffer(size int64) *[]byte {
-	if b, _ := s.bufs.Get().(*[]byte); b != nil && int64(len(*b)) == size {
-		return b
-	}
-	b := make([]byte, size)
-	return &b
-}
-
 // WriteParts reads body into the parts of d: fill a part buffer, seal and
 // send whole parts (up to window at once, recorded strictly in order), and
 // at the end of the body either seal what is left as the last part or,
@@ -202,16 +194,16 @@ func (s *Store) WriteParts(ctx context.Context, d *Draft, st *Stream, body io.Re
 	extras := 0 // tokens taken from s.extra
 	defer func() {
 		for _, b := range spare {
-			s.bufs.Put(b)
+			s.bufs.put(b)
 		}
 		for range extras {
 			<-s.extra
 		}
 	}()
-	cur := s.buffer(partSize) // the buffer being filled; parts own theirs
+	cur := s.bufs.get(partSize) // the buffer being filled; parts own theirs
 	defer func() {
 		if cur != nil {
-			s.bufs.Put(cur)
+			s.bufs.put(cur)
 		}
 	}()
 	buf := *cur
@@ -306,7 +298,7 @@ func (s *Store) WriteParts(ctx context.Context, d *Draft, st *Stream, body io.Re
 		if len(spare) > 0 {
 			cur, spare = spare[len(spare)-1], spare[:len(spare)-1]
 		} else {
-			cur = s.buffer(partSize)
+			cur = s.bufs.get(partSize)
 		}
 		buf = *cur
 	}
