@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -123,15 +124,15 @@ type Location struct {
 func (db *DB) Locate(id ID) (Location, error) {
 	var loc Location
 	err := db.bolt.View(func(tx *bolt.Tx) error {
-		n, err := nodeByID(tx, id)
+		parent, name, err := placeOf(tx, id)
 		if err != nil {
 			return err
 		}
-		if n.Parent == rootParent {
-			loc = Location{Path: docpath.Path{Dept: n.Dept}}
+		if parent == rootParent {
+			loc = Location{Path: docpath.Path{Dept: name}}
 			return nil
 		}
-		names := []string{n.Name} // from the node up
+		names := []string{name} // from the node up
 		below := func(p docpath.Path, skip int) docpath.Path {
 			for i := len(names) - 1 - skip; i >= 0; i-- {
 				p = p.Child(names[i])
@@ -139,9 +140,13 @@ func (db *DB) Locate(id ID) (Location, error) {
 			return p
 		}
 		for {
-			up, err := nodeByID(tx, n.Parent)
+			up, upName, err := placeOf(tx, parent)
 			if errors.Is(err, ErrNotFound) {
-				// n is the top of a trash entry, whose id is its parent.
+				// id is the top of a trash entry, whose id is its parent.
+				n, err := nodeByID(tx, id)
+				if err != nil {
+					return err
+				}
 				e, err := getTrash(tx, n.Dept, n.Parent)
 				if err != nil {
 					return err
@@ -156,15 +161,27 @@ func (db *DB) Locate(id ID) (Location, error) {
 			if err != nil {
 				return err
 			}
-			if up.Parent == rootParent {
-				loc = Location{Path: below(docpath.Path{Dept: up.Dept}, 0)}
+			if up == rootParent {
+				loc = Location{Path: below(docpath.Path{Dept: upName}, 0)}
 				return nil
 			}
-			names = append(names, up.Name)
-			n = up
+			names = append(names, upName)
+			id, parent = parent, up
 		}
 	})
 	return loc, err
+}
+
+// placeOf returns the parent and name of a node from the id index alone
+// (a node's key is its parent's id and its name), without decoding it:
+// Locate runs for every change of a change feed.
+func placeOf(tx *bolt.Tx, id ID) (parent ID, name string, err error) {
+	k := tx.Bucket(bucketNodeIdx).Get(id[:])
+	if len(k) < len(parent) {
+		return ID{}, "", fmt.Errorf("meta: node %s: %w", id, ErrNotFound)
+	}
+	copy(parent[:], k)
+	return parent, string(k[len(parent):]), nil
 }
 
 // PathOf returns the current path of a node.
@@ -181,18 +198,16 @@ func (db *DB) PathOf(id ID) (docpath.Path, error) {
 func pathOf(tx *bolt.Tx, id ID) (docpath.Path, error) {
 	var names []string
 	for {
-		n, err := nodeByID(tx, id)
+		parent, name, err := placeOf(tx, id)
 		if err != nil {
 			return docpath.Path{}, err
 		}
-		if n.Parent == rootParent {
-			for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
-				names[i], names[j] = names[j], names[i]
-			}
-			return docpath.Path{Dept: n.Dept, Names: names}, nil
+		if parent == rootParent {
+			slices.Reverse(names)
+			return docpath.Path{Dept: name, Names: names}, nil
 		}
-		names = append(names, n.Name)
-		id = n.Parent
+		names = append(names, name)
+		id = parent
 	}
 }
 
