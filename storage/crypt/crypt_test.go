@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -39,7 +40,8 @@ func plaintext(n int64, seed uint64) []byte {
 	return b
 }
 
-// seal builds a whole object the way the writers do.
+// seal builds a whole object the way the writers do: odd parts from a
+// reader, even ones from memory (SealPartBytes).
 func seal(t testing.TB, o *crypt.Object, pt []byte) ([]byte, [][crypt.SaltSize]byte) {
 	t.Helper()
 	l := crypt.Layout{PartSize: o.Header().PartSize, Size: int64(len(pt))}
@@ -50,6 +52,9 @@ func seal(t testing.TB, o *crypt.Object, pt []byte) ([]byte, [][crypt.SaltSize]b
 	for n := 1; n <= l.Parts(); n++ {
 		k := l.PartPlain(n)
 		pr := o.SealPart(bytes.NewReader(pt[off:off+k]), n, k, n == l.Parts())
+		if n%2 == 0 {
+			pr = o.SealPartBytes(pt[off:off+k], n, n == l.Parts())
+		}
 		got, err := io.ReadAll(pr)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +77,19 @@ func seal(t testing.TB, o *crypt.Object, pt []byte) ([]byte, [][crypt.SaltSize]b
 
 // read decrypts [off, off+n) from a whole object, slicing the range
 // CipherRange asks for, and returns what Read produced before any error.
+// It reads twice, with reads smaller than a segment and with reads that
+// hold several (which Reader opens in place), and requires the same
+// outcome.
 func read(o *crypt.Object, obj []byte, size int64, salts [][crypt.SaltSize]byte, off, n int64) ([]byte, error) {
+	small, serr := readWith(o, obj, size, salts, off, n, 1000)
+	large, lerr := readWith(o, obj, size, salts, off, n, 256<<10)
+	if !bytes.Equal(small, large) || (serr == nil) != (lerr == nil) {
+		return nil, fmt.Errorf("small reads gave %d bytes, %v; large reads %d bytes, %v", len(small), serr, len(large), lerr)
+	}
+	return large, lerr
+}
+
+func readWith(o *crypt.Object, obj []byte, size int64, salts [][crypt.SaltSize]byte, off, n int64, bufSize int) ([]byte, error) {
 	l := crypt.Layout{PartSize: o.Header().PartSize, Size: size}
 	cOff, cLen := l.CipherRange(off, n)
 	var src io.Reader = bytes.NewReader(nil)
@@ -84,9 +101,18 @@ func read(o *crypt.Object, obj []byte, size int64, salts [][crypt.SaltSize]byte,
 	if err != nil {
 		return nil, err
 	}
-	var out bytes.Buffer
-	_, err = io.Copy(&out, r)
-	return out.Bytes(), err
+	var out []byte
+	buf := make([]byte, bufSize)
+	for {
+		k, err := r.Read(buf)
+		out = append(out, buf[:k]...)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -274,10 +274,23 @@ type PartReader struct {
 	final bool // the last segment carries the last flag
 	seg   int64
 	nsegs int64
+	from  []byte // the plaintext, when given whole (SealPartBytes)
 	buf   []byte
 	out   []byte
 	err   error
 	nonce [12]byte
+}
+
+// SealPartBytes is SealPart of plain held in memory: it seals from plain
+// directly, sparing a copy of every byte. plain must not change until the
+// part has been read.
+func (o *Object) SealPartBytes(plain []byte, n int, final bool) *PartReader {
+	if plain == nil {
+		plain = []byte{}
+	}
+	p := o.SealPart(nil, n, int64(len(plain)), final)
+	p.from = plain
+	return p
 }
 
 // SealPart seals part n of the object: plain bytes from src, with a fresh
@@ -333,6 +346,13 @@ func (p *PartReader) sealNext() {
 		p.buf = make([]byte, sealedSegment)
 	}
 	k := min(SegmentSize, p.plain-p.read)
+	if p.from != nil {
+		last := p.final && p.seg == p.nsegs-1
+		p.out = p.aead.Seal(p.buf[:0], nonce(&p.nonce, p.seg, last), p.from[p.read:p.read+k], nil)
+		p.read += k
+		p.seg++
+		return
+	}
 	if _, err := io.ReadFull(p.src, p.buf[:k]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -405,9 +425,9 @@ func (r *Reader) Open() error {
 	r.opened = true
 	switch {
 	case r.remaining > 0:
-		r.next()
+		r.next(nil)
 	case r.emptyFile:
-		r.next() // authenticates the empty final segment and the end
+		r.next(nil) // authenticates the empty final segment and the end
 	}
 	return r.err
 }
@@ -419,6 +439,19 @@ func (r *Reader) Read(b []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if len(r.plain) == 0 && r.err == nil && r.remaining > 0 && r.skip == 0 &&
+		len(b) >= int(r.l.segPlain(r.part, r.seg))+TagSize {
+		// The whole sealed segment fits: open it in b, sparing a copy
+		// (downloads read 256 KiB at a time).
+		r.next(b)
+		if r.err != nil {
+			r.plain = nil
+			return 0, r.err
+		}
+		n := len(r.plain)
+		r.plain = nil
+		return n, nil
+	}
 	for len(r.plain) == 0 {
 		if r.err != nil {
 			return 0, r.err
@@ -426,16 +459,16 @@ func (r *Reader) Read(b []byte) (int, error) {
 		if r.remaining == 0 {
 			return 0, io.EOF
 		}
-		r.next()
+		r.next(nil)
 	}
 	n := copy(b, r.plain)
 	r.plain = r.plain[n:]
 	return n, nil
 }
 
-// next reads and opens one segment, reading the salt (and header) first
-// when the segment starts a part.
-func (r *Reader) next() {
+// next reads and opens one segment into into (its own buffer when nil),
+// reading the salt (and header) first when the segment starts a part.
+func (r *Reader) next(into []byte) {
 	if r.withHdr {
 		var h [HeaderSize]byte
 		if _, err := io.ReadFull(r.src, h[:]); err != nil {
@@ -464,15 +497,18 @@ func (r *Reader) next() {
 	if r.aead == nil {
 		r.aead = r.o.partAEAD(r.part, want[:])
 	}
-	if r.buf == nil {
-		r.buf = make([]byte, sealedSegment)
+	if into == nil {
+		if r.buf == nil {
+			r.buf = make([]byte, sealedSegment)
+		}
+		into = r.buf
 	}
 	k := r.l.segPlain(r.part, r.seg)
 	if k < 0 {
 		r.err = integrity("segment beyond the part")
 		return
 	}
-	ct := r.buf[:k+TagSize]
+	ct := into[:k+TagSize]
 	if _, err := io.ReadFull(r.src, ct); err != nil {
 		r.err = integrity("part %d segment %d truncated: %v", r.part, r.seg, err)
 		return

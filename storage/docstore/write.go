@@ -385,7 +385,7 @@ func (s *Store) startPart(ctx context.Context, d *Draft, st *Stream, buf *[]byte
 		st.Hash.Write(plain)
 		p.state, _ = st.Hash.(encoding.BinaryMarshaler).MarshalBinary()
 	}()
-	pr := d.obj.SealPart(bytes.NewReader(plain), n, int64(k), final)
+	pr := d.obj.SealPartBytes(plain, n, final)
 	p.part.Salt = pr.Salt()
 	object, multipart := d.Write.Object, d.Multipart
 	go func() {
