@@ -72,17 +72,21 @@ func (b *bench) run(ctx context.Context) error {
 		return err
 	}
 	steps := []struct {
-		name string
-		fn   func(context.Context) error
+		id, name string
+		fn       func(context.Context) error
 	}{
-		{"ceiling: minio-go straight to MinIO", b.ceiling},
-		{"peer: tusd with its S3 store", b.tusd},
-		{"G-Share, S3 backend", b.gshareS3},
-		{"G-Share, directory backend", b.gshareDir},
+		{"ceiling", "ceiling: minio-go straight to MinIO", b.ceiling},
+		{"tusd", "peer: tusd with its S3 store", b.tusd},
+		{"s3", "G-Share, S3 backend", b.gshareS3},
+		{"dir", "G-Share, directory backend", b.gshareDir},
+		{"curl", "plain client: curl against MinIO, tusd and G-Share", b.plain},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
+		}
+		if !b.o.steps[s.id] {
+			continue
 		}
 		b.logf("== %s", s.name)
 		if err := s.fn(ctx); err != nil {
@@ -109,7 +113,7 @@ func (b *bench) build() error {
 // makeFiles writes one file of random (incompressible) bytes per size.
 func (b *bench) makeFiles() error {
 	b.files = map[int64]string{}
-	sizes := append(b.sizes(), 64*mib)
+	sizes := append(b.sizes(), 64*mib, plainSize)
 	for _, size := range sizes {
 		if b.files[size] != "" {
 			continue
@@ -146,7 +150,7 @@ func (b *bench) startMinIO() error {
 		return err
 	}
 	b.mc = mc
-	for _, bucket := range []string{"ceiling", "tusd", "gshare"} {
+	for _, bucket := range []string{"ceiling", "tusd", "gshare", "gshare-curl"} {
 		if err := mc.MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
 			return fmt.Errorf("bucket %s: %w", bucket, err)
 		}
@@ -241,17 +245,31 @@ func (b *bench) concurrent(id, label string, fn func(i int) error) error {
 	})
 }
 
-func (b *bench) tusd(ctx context.Context) error {
+// startTusd starts tusd with its S3 store on the benchmark's MinIO, with
+// default flags, and returns its base URL (uploads under /files/).
+func (b *bench) startTusd(name string) (*proc, string, error) {
 	addr := freeAddr()
 	host, port, _ := strings.Cut(addr, ":")
 	env := []string{"AWS_ACCESS_KEY_ID=" + minioUser, "AWS_SECRET_ACCESS_KEY=" + minioSecret, "AWS_REGION=us-east-1"}
-	p, err := b.start("tusd", env, "http://"+addr+"/", b.o.tusd, "-host", host, "-port", port, "-base-path", "/files/",
-		"-s3-bucket", "tusd", "-s3-endpoint", "http://"+b.minioAddr, "-upload-dir", filepath.Join(b.o.work, "tusd-tmp"))
+	p, err := b.start(name, env, "http://"+addr+"/", b.o.tusd, "-host", host, "-port", port, "-base-path", "/files/",
+		"-s3-bucket", "tusd", "-s3-endpoint", "http://"+b.minioAddr, "-upload-dir", filepath.Join(b.o.work, name+"-tmp"))
+	return p, "http://" + addr, err
+}
+
+// s3Env points G-Share at the benchmark's MinIO.
+// Each G-Share gets its own bucket: a bucket holds one server's audit
+// anchors.
+func (b *bench) s3Env(bucket string) []string {
+	return []string{"GSHARE_S3_ENDPOINT=" + b.minioAddr, "GSHARE_S3_ACCESS_KEY=" + minioUser,
+		"GSHARE_S3_SECRET_KEY=" + minioSecret, "GSHARE_S3_BUCKET=" + bucket}
+}
+
+func (b *bench) tusd(ctx context.Context) error {
+	p, base, err := b.startTusd("tusd")
 	if err != nil {
 		return err
 	}
 	defer p.stop()
-	base := "http://" + addr
 	c, err := client.New(base, "", &client.Options{HTTP: b.hc, UploadsPath: "/files/"})
 	if err != nil {
 		return err
@@ -361,8 +379,7 @@ func (g *gshare) download(ctx context.Context, path string, size int64, want str
 }
 
 func (b *bench) gshareS3(ctx context.Context) error {
-	g, err := b.startGShare("gshare-s3", "GSHARE_S3_ENDPOINT="+b.minioAddr, "GSHARE_S3_ACCESS_KEY="+minioUser,
-		"GSHARE_S3_SECRET_KEY="+minioSecret, "GSHARE_S3_BUCKET=gshare")
+	g, err := b.startGShare("gshare-s3", b.s3Env("gshare")...)
 	if err != nil {
 		return err
 	}
@@ -394,10 +411,14 @@ func (b *bench) gshareDir(ctx context.Context) error {
 // gshareTransfers measures tus upload, single PUT and full GET of every
 // size, and checks the SHA-256 of the largest download.
 func (b *bench) gshareTransfers(ctx context.Context, g *gshare, server, backend string) error {
+	who := "G-Share"
+	if backend != "s3" {
+		who = "G-Share (" + backend + ")"
+	}
 	for _, size := range b.sizes() {
 		name := fmt.Sprintf("/bench/%s/file-%d.bin", backend, size)
 		rss := b.sampleIf(size, g.proc)
-		err := b.measure(backend+".upload", "G-Share tus upload", size, func(int) error {
+		err := b.measure(backend+".upload", who+" tus upload", size, func(int) error {
 			_, err := b.upload(ctx, g.api, b.files[size], map[string]string{client.MetaPath: name, client.MetaFilename: filepath.Base(name)})
 			return err
 		})
@@ -419,7 +440,7 @@ func (b *bench) gshareTransfers(ctx context.Context, g *gshare, server, backend 
 		}
 		if backend == "s3" {
 			rss := b.sampleIf(size, g.proc)
-			err = b.measure(backend+".put", "G-Share PUT", size, func(int) error { return g.putFile(ctx, "/bench/put/"+filepath.Base(name), b.files[size], size) })
+			err = b.measure(backend+".put", who+" PUT", size, func(int) error { return g.putFile(ctx, "/bench/put/"+filepath.Base(name), b.files[size], size) })
 			b.recordRSS(rss, server, "PUT", size)
 			if err != nil {
 				return err
@@ -431,7 +452,7 @@ func (b *bench) gshareTransfers(ctx context.Context, g *gshare, server, backend 
 				return err
 			}
 		}
-		err = b.measure(backend+".download", "G-Share GET", size, func(i int) error {
+		err = b.measure(backend+".download", who+" GET", size, func(i int) error {
 			w := ""
 			if i == 0 {
 				w = want // check the bytes once; hashing would slow every run

@@ -36,7 +36,11 @@ type options struct {
 	reps         int
 	profile      string
 	work         string
+	steps        map[string]bool
 }
+
+// allSteps are the parts of a run, in order.
+const allSteps = "ceiling,tusd,s3,dir,curl"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -61,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.minio, "minio", firstExisting(os.Getenv("GSHARE_TEST_MINIO_BIN"), ".cache/minio-v0.0.0-20260212201848-7aac2a2c5b7c/minio"), "minio binary")
 	fs.StringVar(&o.tusd, "tusd", firstExisting(os.Getenv("GSHARE_BENCH_TUSD_BIN"), ".cache/tusd-v2.9.1/tusd"), "tusd binary (make bench-tools installs v2.9.1)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of each throughput measurement")
+	steps := fs.String("steps", allSteps, "the parts to run, comma-separated: ceiling (minio-go), tusd, s3 and dir (G-Share's backends), curl (all three with a plain client); ratios need ceiling and tusd")
 	fs.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of G-Share during the largest upload and download into this directory")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: gshare-bench [flags]\n\nMeasures G-Share against minio-go and tusd on this machine, in one run.\nRun it from the repository root. Progress goes to stderr, the table to stdout.\n\n")
@@ -68,6 +73,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	o.steps = map[string]bool{}
+	for _, s := range strings.Split(*steps, ",") {
+		if !strings.Contains(","+allSteps+",", ","+s+",") {
+			return fmt.Errorf("--steps: no step %q (the steps: %s)", s, allSteps)
+		}
+		o.steps[s] = true
 	}
 	repsSet := false
 	fs.Visit(func(f *flag.Flag) { repsSet = repsSet || f.Name == "reps" })

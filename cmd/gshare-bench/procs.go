@@ -142,6 +142,7 @@ func rssKB(pid int) int64 {
 type gshare struct {
 	*proc
 	url   string
+	token string // the editor's device token
 	api   *client.Client
 	debug string // pprof address, when profiling
 }
@@ -234,6 +235,6 @@ func (b *bench) startGShare(name string, extraEnv ...string) (*gshare, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.api = anon.WithToken(dev.Token)
+	g.token, g.api = dev.Token, anon.WithToken(dev.Token)
 	return g, nil
 }

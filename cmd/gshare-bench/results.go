@@ -70,12 +70,26 @@ var ceilingOf = map[string]string{
 	"s3.upload": "ceiling.put", "s3.put": "ceiling.put", "s3.download": "ceiling.get",
 	"dir.upload": "ceiling.put", "dir.download": "ceiling.get", "tusd.upload": "ceiling.put",
 	"tusd.download": "ceiling.get", "s3.upload16": "ceiling.put16", "tusd.upload16": "ceiling.put16",
+	"curl.s3.upload": "curl.ceiling.put", "curl.s3.put": "curl.ceiling.put", "curl.tusd.upload": "curl.ceiling.put",
+	"curl.s3.download": "curl.ceiling.get", "curl.tusd.download": "curl.ceiling.get",
 }
 
 var tusOf = map[string]string{
 	"s3.upload": "tusd.upload", "s3.put": "tusd.upload", "dir.upload": "tusd.upload",
 	"s3.download": "tusd.download", "dir.download": "tusd.download", "s3.upload16": "tusd.upload16",
+	"curl.s3.upload": "curl.tusd.upload", "curl.s3.put": "curl.tusd.upload", "curl.s3.download": "curl.tusd.download",
 }
+
+// Targets (issue 17): uploads ≥ 0.85 × the direct upload and ≥ 1.2 ×
+// tusd, downloads ≥ 0.80 × the direct GET and ≥ 1.2 × tusd's GET, with
+// either client; peak RSS during the largest upload under 64 MiB.
+const (
+	uploadVsDirect   = 0.85
+	uploadVsTusd     = 1.2
+	downloadVsDirect = 0.80
+	downloadVsTusd   = 1.2
+	maxPeakRSS       = 64 << 20
+)
 
 func (r *Results) add(t Throughput) {
 	t.Median, t.Spread = t.Runs.median(), t.Runs.spread()
@@ -107,17 +121,28 @@ func (r *Results) judge() {
 		if t.Size < 64<<20 || strings.HasSuffix(t.ID, "16") {
 			continue
 		}
+		what, direct, tusd := "", 0.0, 0.0
 		switch t.ID {
-		case "s3.upload":
-			r.target(fmt.Sprintf("tus upload %s ≥ 0.85 × PutObject", human(t.Size)), fmt.Sprintf("%.2f ×", t.Ceiling), t.Ceiling >= 0.85)
-			r.target(fmt.Sprintf("tus upload %s ≥ 1.0 × tusd", human(t.Size)), fmt.Sprintf("%.2f ×", t.VersusTus), t.VersusTus >= 1.0)
-		case "s3.download":
-			r.target(fmt.Sprintf("download %s ≥ 0.70 × GetObject", human(t.Size)), fmt.Sprintf("%.2f ×", t.Ceiling), t.Ceiling >= 0.70)
+		case "s3.upload", "curl.s3.upload":
+			what, direct, tusd = "tus upload", uploadVsDirect, uploadVsTusd
+		case "s3.put", "curl.s3.put":
+			what, direct, tusd = "PUT", uploadVsDirect, uploadVsTusd
+		case "s3.download", "curl.s3.download":
+			what, direct, tusd = "download", downloadVsDirect, downloadVsTusd
+		default:
+			continue
 		}
+		client := "Go client"
+		if strings.HasPrefix(t.ID, "curl.") {
+			client = "curl"
+		}
+		name := fmt.Sprintf("%s %s (%s)", what, human(t.Size), client)
+		r.target(fmt.Sprintf("%s ≥ %.2f × direct", name, direct), fmt.Sprintf("%.2f ×", t.Ceiling), t.Ceiling >= direct)
+		r.target(fmt.Sprintf("%s ≥ %.1f × tusd", name, tusd), fmt.Sprintf("%.2f ×", t.VersusTus), t.VersusTus >= tusd)
 	}
 	for _, m := range r.RSS {
 		if strings.HasPrefix(m.Server, "gshare") {
-			r.target(fmt.Sprintf("%s peak RSS during %s %s < 100 MiB", m.Server, human(m.Size), m.During), human(m.PeakBytes), m.PeakBytes < 100<<20)
+			r.target(fmt.Sprintf("%s peak RSS during %s %s < %s", m.Server, human(m.Size), m.During, human(maxPeakRSS)), human(m.PeakBytes), m.PeakBytes < maxPeakRSS)
 		}
 	}
 	if r.Ranged != nil {
