@@ -217,9 +217,10 @@ func (s *Store) WriteParts(ctx context.Context, d *Draft, st *Stream, body io.Re
 	loaded := k
 	var queue []*pendingPart
 	defer func() {
-		// Never leave a part going up, or its buffer in use, on return.
+		// Never leave a part going up on return; then its buffer is free.
 		for _, p := range queue {
 			p.wait()
+			s.bufs.put(p.buf)
 		}
 	}()
 	// next reports the oldest part in flight and takes back its buffer.

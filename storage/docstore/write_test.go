@@ -153,6 +153,35 @@ func TestPutWindow(t *testing.T) {
 	}
 }
 
+// failingPart fails part 2 at once while the others take their time, so
+// a write fails with parts still going up.
+type failingPart struct{ concurrentParts }
+
+var errPartLost = errors.New("part lost")
+
+func (f *failingPart) PutPart(ctx context.Context, key, id string, n int, r io.Reader, size int64) (objstore.Part, error) {
+	if n == 2 {
+		return objstore.Part{}, errPartLost
+	}
+	return f.concurrentParts.PutPart(ctx, key, id, n, r, size)
+}
+
+// TestPutFailureFreesBuffers: a write that fails while other parts are
+// still going up gives every part buffer back.
+func TestPutFailureFreesBuffers(t *testing.T) {
+	s, _ := newFixture(t, func(o objstore.MultipartStore) objstore.MultipartStore {
+		return &failingPart{concurrentParts{MultipartStore: o}}
+	})
+	data := make([]byte, 6*crypt.DefaultPartSize)
+	_, _, err := s.Put(t.Context(), mustPath(t, "/finance/big"), bytes.NewReader(data), docstore.PutOptions{Size: int64(len(data))})
+	if !errors.Is(err, errPartLost) {
+		t.Fatalf("Put = %v, want the part's error", err)
+	}
+	if n := docstore.BuffersInUse(s); n != 0 {
+		t.Fatalf("%d part buffers still held after the write failed", n)
+	}
+}
+
 func mustPath(t *testing.T, s string) docpath.Path {
 	t.Helper()
 	p, err := docpath.Parse(s)
