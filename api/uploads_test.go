@@ -519,6 +519,46 @@ func TestUploadChecks(t *testing.T) {
 	}
 }
 
+// TestUploadCommitRetriedOnHead: an upload whose every byte is stored but
+// whose commit failed (here a folder took its path) does not answer HEAD
+// as done, which a client would take as stored: HEAD retries the commit
+// and answers its error while it stands, then 200 at the full offset once
+// the version exists, recorded in the audit entry.
+func TestUploadCommitRetriedOnHead(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	data := []byte("ລາຍງານ ປະຈຳປີ")
+	loc := e.TusCreate(tok, "/finance/report.txt", int64(len(data)))
+	if r := e.Do("POST", "/api/v1/folders/finance/report.txt", tok, nil); r.Status != 201 {
+		t.Fatalf("folder at the upload's path: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, 0, data); r.Status != 409 || r.Code() != "is_a_folder" {
+		t.Fatalf("last PATCH onto a folder: %d %s", r.Status, r.Body)
+	}
+	head := func() *apitest.Response { return e.Do("HEAD", loc, tok, nil, "Tus-Resumable", "1.0.0") }
+	if r := head(); r.Status != 409 {
+		t.Fatalf("HEAD while the folder is there: %d, offset %q", r.Status, r.Header.Get("Upload-Offset"))
+	}
+	if r := e.Do("DELETE", "/api/v1/files/finance/report.txt", tok, nil); r.Status != 200 && r.Status != 204 {
+		t.Fatalf("delete the folder: %d %s", r.Status, r.Body)
+	}
+	if r := head(); r.Status != 200 || r.Header.Get("Upload-Offset") != strconv.Itoa(len(data)) || r.Header.Get("Upload-Length") != strconv.Itoa(len(data)) {
+		t.Fatalf("HEAD once the path is free: %d, offset %q", r.Status, r.Header.Get("Upload-Offset"))
+	}
+	download(t, e, tok, "/finance/report.txt", data)
+	if r := head(); r.Status != 404 {
+		t.Fatalf("HEAD of the committed upload: %d", r.Status)
+	}
+	n := 0
+	for _, en := range e.Audit.Entries() {
+		if en.Action == "upload.stat" && en.Version == 1 {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d HEAD entries record the version, want 1", n)
+	}
+}
+
 // countingRecords counts the reads of upload records.
 type countingRecords struct {
 	uploads.Records

@@ -321,7 +321,28 @@ func (e *Edge) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	return e.runTus(w, r, rq, e.tus.PostFile)
 }
 
+// tusHead answers where an upload stands. An upload that holds every byte
+// but is still here did not commit: its last PATCH failed after the bytes
+// were stored (S3 down, a folder now at its path). A client that saw
+// offset = length would take it as done, so HEAD finishes it first and
+// answers as it went: 200 at the full offset once the version exists
+// (recorded in the audit entry, as the PATCH that commits records it), or
+// the error that still stands in the way.
 func (e *Edge) tusHead(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if u := tusOf(rq).upload; u != nil && u.Size >= 0 && u.Offset == u.Size {
+		v, err := e.uploads.Finish(r.Context(), u)
+		if err != nil {
+			return err
+		}
+		rq.Entry.Version = v.Number
+		h := w.Header()
+		h.Set("Tus-Resumable", "1.0.0")
+		h.Set("Upload-Offset", strconv.FormatInt(u.Size, 10))
+		h.Set("Upload-Length", strconv.FormatInt(u.Size, 10))
+		h.Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
 	return e.runTus(w, r, rq, e.tus.HeadFile)
 }
 
