@@ -400,6 +400,59 @@ func TestUploadResyncs(t *testing.T) {
 	}
 }
 
+// TestUploadFailedCommitIsNotDone: a server that stores the last bytes of
+// an upload and then fails to commit it (a folder took its path, the
+// object store went down) still holds every byte, and says so when asked.
+// WriteUpload must return the failure, never nil: asking where the upload
+// stands is only for a PATCH sent at the wrong offset (409
+// mismatched_offset, tusd's ERR_MISMATCHED_OFFSET), and a resync that
+// finds every byte there does not turn the failed PATCH into a success.
+func TestUploadFailedCommitIsNotDone(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		status      int
+		body        string
+		wantCode    string
+		wantResyncs int
+	}{
+		{"folder at the path", 409, `{"error":"the path is a folder","code":"is_a_folder","request_id":"r1"}`, "is_a_folder", 0},
+		{"folder above the path", 409, `{"error":"a path element is a file","code":"not_a_folder","request_id":"r1"}`, "not_a_folder", 0},
+		{"store down", 503, `{"error":"the object store is unreachable","code":"storage_unavailable","request_id":"r1"}`, "storage_unavailable", 0},
+		{"stale offset", 409, `{"error":"the chunk does not start at the upload's offset","code":"mismatched_offset","request_id":"r1"}`, "mismatched_offset", 1},
+		{"stale offset, tusd", 409, "ERR_MISMATCHED_OFFSET: mismatched offset\n", "", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			heads := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.Method {
+				case http.MethodPatch:
+					io.Copy(io.Discard, r.Body)
+					w.WriteHeader(tc.status)
+					io.WriteString(w, tc.body)
+				case http.MethodHead: // every byte is here
+					heads++
+					w.Header().Set("Upload-Offset", "10")
+					w.Header().Set("Upload-Length", "10")
+				}
+			}))
+			defer srv.Close()
+			c, err := client.New(srv.URL, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := client.Upload{URL: "/api/v1/uploads/u1", Offset: 6, Length: 10}
+			err = c.WriteUpload(ctx, &u, bytes.NewReader(make([]byte, 10)), 0)
+			var e *client.Error
+			if !errors.As(err, &e) || e.Status != tc.status || e.Code != tc.wantCode {
+				t.Fatalf("WriteUpload: %v, want the PATCH's %d %q", err, tc.status, tc.wantCode)
+			}
+			if heads != tc.wantResyncs {
+				t.Fatalf("%d HEAD requests, want %d", heads, tc.wantResyncs)
+			}
+		})
+	}
+}
+
 // TestUploadRefusals: the metadata the sync client sends makes the server
 // refuse a torn file (sha256) and a lost update (if_match); a terminated
 // upload is gone.
