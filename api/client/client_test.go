@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,6 +262,40 @@ func TestRangeReads(t *testing.T) {
 	}
 	_, err := w.editor.Get(ctx, "/finance/big.bin", &client.GetOptions{Offset: n + 10})
 	apiErr(t, "range past the end", err, 416, "bad_range")
+}
+
+// TestGetThroughCompressingProxy: a reverse proxy that gzips what it
+// passes (nginx with gzip on) drops Content-Length when it compresses. Get
+// asks for the bytes as they are (Accept-Encoding: identity), so such a
+// proxy passes them untouched, with their length.
+func TestGetThroughCompressingProxy(t *testing.T) {
+	data := []byte(strings.Repeat("ລາຍງານ ປະຈຳປີ 2026\n", 1000))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"`+sum(data)+`"`)
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			z := gzip.NewWriter(w)
+			z.Write(data)
+			z.Close()
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Get(ctx, "/finance/report.txt", nil)
+	if err != nil {
+		t.Fatalf("get through a compressing proxy: %v", err)
+	}
+	got, err := io.ReadAll(d.Body)
+	d.Body.Close()
+	if err != nil || !bytes.Equal(got, data) || d.Length != int64(len(data)) || d.SHA256 != sum(data) {
+		t.Fatalf("%d bytes (length %d, sha %s), %v; want the %d stored", len(got), d.Length, d.SHA256, err, len(data))
+	}
 }
 
 // TestChangeFeed follows the feed from a listing's cursor, long-polls for
