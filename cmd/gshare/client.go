@@ -7,11 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"gshare/api/client"
 	"gshare/api/wire"
@@ -29,7 +27,11 @@ func clientFlags(fs *flag.FlagSet) func() (*client.Client, error) {
 		if *server == "" || *token == "" {
 			return nil, usageError{"set the server and a token: --server URL --token TOKEN, or GSHARE_SERVER and GSHARE_TOKEN (create a token in the web app or with POST /api/v1/tokens)"}
 		}
-		c, err := client.New(*server, *token, &client.Options{HTTP: &http.Client{Timeout: time.Minute}})
+		// api/client's default: no overall timeout (gshare check of a
+		// large store, a backup or an audit export take minutes; Ctrl-C
+		// cancels through the context), while Go's default transport
+		// bounds reaching the server (30 s to connect, 10 s for TLS).
+		c, err := client.New(*server, *token, nil)
 		if err != nil {
 			return nil, usageError{err.Error()}
 		}
