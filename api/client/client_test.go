@@ -538,6 +538,37 @@ func TestUploadRefusals(t *testing.T) {
 	}
 }
 
+// TestRedirectsNotFollowed: the API never redirects, and Go's client
+// would send the token again to wherever a redirect points on the same
+// host or a subdomain of it. A default Client follows none: the token is
+// only ever sent to the URL asked for.
+func TestRedirectsNotFollowed(t *testing.T) {
+	var followed []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/departments", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/collect/token", http.StatusFound)
+	})
+	mux.HandleFunc("/collect/", func(w http.ResponseWriter, r *http.Request) {
+		followed = append(followed, r.URL.Path+" "+r.Header.Get("Authorization"))
+		w.Write([]byte(`{"departments":[]}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := client.New(srv.URL, "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Depts(ctx); client.StatusOf(err) != http.StatusFound {
+		t.Errorf("a redirect: %v, want an error with status 302", err)
+	}
+	if err := c.TerminateUpload(ctx, "/api/v1/departments"); client.StatusOf(err) != http.StatusFound {
+		t.Errorf("a DELETE redirected: %v, want an error with status 302", err)
+	}
+	if len(followed) > 0 {
+		t.Fatalf("the redirect was followed: %q", followed)
+	}
+}
+
 // TestUploadURLStaysOnTheServer: whatever Location a server names, the
 // token only goes to the configured server.
 func TestUploadURLStaysOnTheServer(t *testing.T) {
