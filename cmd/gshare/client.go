@@ -39,6 +39,16 @@ func clientFlags(fs *flag.FlagSet) func() (*client.Client, error) {
 	}
 }
 
+// isHelp reports whether a command's first argument asks for its usage,
+// which it prints to stdout before it needs a server or a token.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
 // parseInterspersed parses flags that may come before, between or after
 // the positional arguments ("gshare dept add ID --name N"), which the
 // flag package alone stops at, and returns the positional ones. After
@@ -100,6 +110,10 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 			"Passwords are read from standard input. Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
 		if len(args) == 0 {
 			return usageError{usage}
+		}
+		if isHelp(args[0]) {
+			fmt.Fprintln(stdout, usage)
+			return nil
 		}
 		fs := flag.NewFlagSet("gshare user "+args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -182,7 +196,12 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 
 // roleCmd is "gshare role grant|revoke USERNAME DEPT ROLE".
 func roleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := "usage: gshare role grant|revoke USERNAME DEPARTMENT ROLE   (DEPARTMENT \"*\" for all; roles: admin, manager, editor, viewer, auditor)"
+	usage := "usage: gshare role grant|revoke USERNAME DEPARTMENT ROLE   (DEPARTMENT \"*\" for all; roles: admin, manager, editor, viewer, auditor)\n" +
+		"Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "grant" && args[0] != "revoke" {
 		return usageError{usage}
 	}

@@ -53,3 +53,26 @@ func TestCLIStopsOnInterrupt(t *testing.T) {
 		t.Fatalf("check interrupted: %v after %v", err, time.Since(start))
 	}
 }
+
+// TestCommandHelp: "gshare COMMAND --help" (and -h, -help, help) prints
+// the command's usage, as the README says, and succeeds, without a server
+// or a token.
+func TestCommandHelp(t *testing.T) {
+	t.Setenv("GSHARE_SERVER", "")
+	t.Setenv("GSHARE_TOKEN", "")
+	for _, tc := range []struct{ cmd, want string }{
+		{"user", "usage: gshare user add"},
+		{"keys", "usage: gshare keys status"},
+		{"role", "usage: gshare role grant|revoke"},
+		{"dept", "usage: gshare dept add"},
+		{"audit", "usage: gshare audit export"},
+	} {
+		for _, h := range []string{"--help", "-h", "-help", "help"} {
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), []string{tc.cmd, h}, strings.NewReader(""), &out, &errOut)
+			if err != nil || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("gshare %s %s: %v\nstdout: %s\nstderr: %s", tc.cmd, h, err, out.String(), errOut.String())
+			}
+		}
+	}
+}
