@@ -298,6 +298,38 @@ func TestRevokedToken(t *testing.T) {
 	}
 }
 
+// countTrees counts the listings a sync client asks for.
+type countTrees struct{ paths []string }
+
+func (c *countTrees) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.URL.Path, "/api/v1/tree/") {
+		c.paths = append(c.paths, req.URL.Path)
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestFirstSyncListsEachFolderOnce: the first pass lists the server's
+// tree, each folder once (the root's listing gives the feed's cursor too);
+// a folder that does not exist is named as such.
+func TestFirstSyncListsEachFolderOnce(t *testing.T) {
+	w := newWorld(t, nil)
+	w.e.Do("PUT", "/api/v1/files/finance/"+escape("ລາຍງານ/a.txt"), w.tok, "a")
+	w.e.Do("PUT", "/api/v1/files/finance/top.txt", w.tok, "top")
+	tr := &countTrees{}
+	dir := t.TempDir()
+	c := w.client(dir, func(o *filesync.Options) { o.HTTP = &http.Client{Transport: tr} })
+	if s := pass(t, c); s.Downloaded != 2 {
+		t.Fatalf("first pass: %v", s)
+	}
+	if want := []string{"/api/v1/tree/finance", "/api/v1/tree/finance/ລາຍງານ"}; strings.Join(tr.paths, " ") != strings.Join(want, " ") {
+		t.Fatalf("listings %q, want %q", tr.paths, want)
+	}
+	_, err := w.client(t.TempDir(), func(o *filesync.Options) { o.Folder = "nowhere" }).Once(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the folder /finance/nowhere does not exist on the server") {
+		t.Fatalf("a folder not on the server: %v", err)
+	}
+}
+
 // TestResumeAfterKill stops a pass in the middle of a large upload (as if
 // the process died) and starts a new client: the upload resumes from the
 // server's offset, and nothing is duplicated.

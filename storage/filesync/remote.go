@@ -75,18 +75,18 @@ func (c *Client) fetchRemote(ctx context.Context, wait time.Duration) error {
 	cursor := c.st.Value("cursor")
 	if cursor == "" {
 		all := map[string]state.RemoteEntry{}
-		// The cursor comes before the walk: changes during it replay harmlessly.
-		t, err := c.api.Tree(ctx, c.root.String())
+		// The cursor is the root listing's, taken before the walk goes
+		// below it: changes during the walk replay harmlessly.
+		cursor, err := c.listTree(ctx, "", all)
 		if err != nil {
-			if client.IsStatus(err, http.StatusNotFound) && !c.root.IsRoot() {
+			// Nothing listed: the root's own listing failed (a folder
+			// below is in all before it is listed).
+			if len(all) == 0 && client.IsStatus(err, http.StatusNotFound) && !c.root.IsRoot() {
 				return fmt.Errorf("the folder %s does not exist on the server", c.root)
 			}
-			return check(err)
-		}
-		if _, err := c.listTree(ctx, "", all); err != nil {
 			return err
 		}
-		return c.st.ReplaceRemotes(all, t.Cursor)
+		return c.st.ReplaceRemotes(all, cursor)
 	}
 	for {
 		a, err := c.api.Changes(ctx, c.root.Dept, cursor, wait)
@@ -186,7 +186,9 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 	if err := c.api.WriteUpload(ctx, &u, f, c.o.ChunkSize); err != nil {
 		switch client.StatusOf(err) {
 		case http.StatusPreconditionFailed, 460, http.StatusNotFound:
-			c.st.SetUpload(key, nil) // the server discarded it
+			if serr := c.st.SetUpload(key, nil); serr != nil { // the server discarded it
+				return state.RemoteEntry{}, serr
+			}
 		}
 		if client.IsStatus(err, http.StatusPreconditionFailed) {
 			return state.RemoteEntry{}, errConflict
