@@ -17,7 +17,8 @@
 //
 // # Errors
 //
-// An answer of 400 or more becomes an [*Error] carrying the status and
+// An answer of 300 or more (the API never redirects; a redirect is not
+// followed) becomes an [*Error] carrying the status and
 // the server's code, message and request id ({"error","code",
 // "request_id"}); find it with errors.As, or test a status with
 // [IsStatus]. Failures to reach the server are returned wrapped, so
@@ -36,7 +37,8 @@
 // # Caveats
 //
 // The token is only ever sent to the configured server: an upload URL the
-// server returns (tus Location) is used for its path alone. Success
+// server returns (tus Location) is used for its path alone, and the
+// default HTTP client follows no redirect. Success
 // answers are decoded as they stream, without a size limit (a listing of
 // 100,000 files is about 20 MB); error bodies are read up to 64 KiB.
 package client
@@ -62,7 +64,7 @@ import (
 type Options struct {
 	// HTTP carries the requests. Default: a client without a timeout
 	// (large transfers and long polls need none; cancel through the
-	// context instead).
+	// context instead) that follows no redirect.
 	HTTP *http.Client
 	// UploadsPath is the tus endpoint below the server URL; default
 	// "/api/v1/uploads/". tusd's own server uses "/files/".
@@ -90,7 +92,9 @@ func New(serverURL, token string, o *Options) (*Client, error) {
 	}
 	c := &Client{base: strings.TrimSuffix(serverURL, "/"), token: token, hc: o.HTTP, uploadsPath: o.UploadsPath}
 	if c.hc == nil {
-		c.hc = &http.Client{}
+		// The API never redirects, and Go would send the token again to
+		// a redirect on the same host or a subdomain of it.
+		c.hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if c.uploadsPath == "" {
 		c.uploadsPath = "/api/v1/uploads/"
@@ -167,14 +171,16 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 	return req, nil
 }
 
-// send does req and turns an answer of 400 or more into an *Error (its
-// body read and closed). The caller closes a successful answer's body.
+// send does req and turns an answer of 300 or more into an *Error (its
+// body read and closed): a redirect not followed must not pass for
+// success (a DELETE, a termination). The caller closes a successful
+// answer's body.
 func (c *Client) send(req *http.Request) (*http.Response, error) {
 	res, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach %s: %w", c.base, err)
 	}
-	if res.StatusCode < 400 {
+	if res.StatusCode < 300 {
 		return res, nil
 	}
 	defer res.Body.Close()
@@ -195,6 +201,9 @@ func (c *Client) send(req *http.Request) (*http.Response, error) {
 		if e.Message == "" {
 			e.Message = http.StatusText(res.StatusCode)
 		}
+	}
+	if res.StatusCode < 400 {
+		e.Code, e.Message = "", "a redirect, not followed (the API never redirects)"
 	}
 	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
 		e.RetryAfter = time.Duration(s) * time.Second

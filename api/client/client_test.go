@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +264,40 @@ func TestRangeReads(t *testing.T) {
 	apiErr(t, "range past the end", err, 416, "bad_range")
 }
 
+// TestGetThroughCompressingProxy: a reverse proxy that gzips what it
+// passes (nginx with gzip on) drops Content-Length when it compresses. Get
+// asks for the bytes as they are (Accept-Encoding: identity), so such a
+// proxy passes them untouched, with their length.
+func TestGetThroughCompressingProxy(t *testing.T) {
+	data := []byte(strings.Repeat("ລາຍງານ ປະຈຳປີ 2026\n", 1000))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"`+sum(data)+`"`)
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			z := gzip.NewWriter(w)
+			z.Write(data)
+			z.Close()
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.Write(data)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.Get(ctx, "/finance/report.txt", nil)
+	if err != nil {
+		t.Fatalf("get through a compressing proxy: %v", err)
+	}
+	got, err := io.ReadAll(d.Body)
+	d.Body.Close()
+	if err != nil || !bytes.Equal(got, data) || d.Length != int64(len(data)) || d.SHA256 != sum(data) {
+		t.Fatalf("%d bytes (length %d, sha %s), %v; want the %d stored", len(got), d.Length, d.SHA256, err, len(data))
+	}
+}
+
 // TestChangeFeed follows the feed from a listing's cursor, long-polls for
 // a change made meanwhile, and gives up a poll when its context ends.
 func TestChangeFeed(t *testing.T) {
@@ -400,6 +436,59 @@ func TestUploadResyncs(t *testing.T) {
 	}
 }
 
+// TestUploadFailedCommitIsNotDone: a server that stores the last bytes of
+// an upload and then fails to commit it (a folder took its path, the
+// object store went down) still holds every byte, and says so when asked.
+// WriteUpload must return the failure, never nil: asking where the upload
+// stands is only for a PATCH sent at the wrong offset (409
+// mismatched_offset, tusd's ERR_MISMATCHED_OFFSET), and a resync that
+// finds every byte there does not turn the failed PATCH into a success.
+func TestUploadFailedCommitIsNotDone(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		status      int
+		body        string
+		wantCode    string
+		wantResyncs int
+	}{
+		{"folder at the path", 409, `{"error":"the path is a folder","code":"is_a_folder","request_id":"r1"}`, "is_a_folder", 0},
+		{"folder above the path", 409, `{"error":"a path element is a file","code":"not_a_folder","request_id":"r1"}`, "not_a_folder", 0},
+		{"store down", 503, `{"error":"the object store is unreachable","code":"storage_unavailable","request_id":"r1"}`, "storage_unavailable", 0},
+		{"stale offset", 409, `{"error":"the chunk does not start at the upload's offset","code":"mismatched_offset","request_id":"r1"}`, "mismatched_offset", 1},
+		{"stale offset, tusd", 409, "ERR_MISMATCHED_OFFSET: mismatched offset\n", "", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			heads := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.Method {
+				case http.MethodPatch:
+					io.Copy(io.Discard, r.Body)
+					w.WriteHeader(tc.status)
+					io.WriteString(w, tc.body)
+				case http.MethodHead: // every byte is here
+					heads++
+					w.Header().Set("Upload-Offset", "10")
+					w.Header().Set("Upload-Length", "10")
+				}
+			}))
+			defer srv.Close()
+			c, err := client.New(srv.URL, "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := client.Upload{URL: "/api/v1/uploads/u1", Offset: 6, Length: 10}
+			err = c.WriteUpload(ctx, &u, bytes.NewReader(make([]byte, 10)), 0)
+			var e *client.Error
+			if !errors.As(err, &e) || e.Status != tc.status || e.Code != tc.wantCode {
+				t.Fatalf("WriteUpload: %v, want the PATCH's %d %q", err, tc.status, tc.wantCode)
+			}
+			if heads != tc.wantResyncs {
+				t.Fatalf("%d HEAD requests, want %d", heads, tc.wantResyncs)
+			}
+		})
+	}
+}
+
 // TestUploadRefusals: the metadata the sync client sends makes the server
 // refuse a torn file (sha256) and a lost update (if_match); a terminated
 // upload is gone.
@@ -446,6 +535,37 @@ func TestUploadRefusals(t *testing.T) {
 	}
 	if err := c.WriteUpload(ctx, &u, bytes.NewReader(nil), 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRedirectsNotFollowed: the API never redirects, and Go's client
+// would send the token again to wherever a redirect points on the same
+// host or a subdomain of it. A default Client follows none: the token is
+// only ever sent to the URL asked for.
+func TestRedirectsNotFollowed(t *testing.T) {
+	var followed []string
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/v1/departments", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/collect/token", http.StatusFound)
+	})
+	mux.HandleFunc("/collect/", func(w http.ResponseWriter, r *http.Request) {
+		followed = append(followed, r.URL.Path+" "+r.Header.Get("Authorization"))
+		w.Write([]byte(`{"departments":[]}`))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := client.New(srv.URL, "secret", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Depts(ctx); client.StatusOf(err) != http.StatusFound {
+		t.Errorf("a redirect: %v, want an error with status 302", err)
+	}
+	if err := c.TerminateUpload(ctx, "/api/v1/departments"); client.StatusOf(err) != http.StatusFound {
+		t.Errorf("a DELETE redirected: %v, want an error with status 302", err)
+	}
+	if len(followed) > 0 {
+		t.Fatalf("the redirect was followed: %q", followed)
 	}
 }
 

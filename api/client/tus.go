@@ -126,14 +126,21 @@ func (c *Client) UploadStatus(ctx context.Context, uploadURL string) (Upload, er
 // WriteUpload sends the bytes of src from u.Offset to u.Length, in PATCH
 // requests of at most chunk bytes (0: all at once), and advances u.Offset
 // as the server acknowledges them. When the server says the upload stands
-// elsewhere (409) or that another request for it got in the way (an old
-// request of a dropped connection still being served), WriteUpload asks it
-// where the upload stands and goes on from there, a few times at most
-// without progress. On an error u.Offset is what the server last
-// acknowledged; after a dropped connection the server may hold more, so
-// resume with UploadStatus, then WriteUpload again. The source must hold
-// the same bytes as when the upload began (G-Share checks MetaSHA256 when
-// it is given).
+// at another offset (409 mismatched_offset) or that another request for it
+// got in the way (an old request of a dropped connection still being
+// served), WriteUpload asks it where the upload stands and goes on from
+// there, a few times at most without progress. On an error u.Offset is
+// what the server last acknowledged; after a dropped connection the server
+// may hold more, so resume with UploadStatus, then WriteUpload again. The
+// source must hold the same bytes as when the upload began (G-Share checks
+// MetaSHA256 when it is given).
+//
+// WriteUpload returns nil only when a PATCH that reached u.Length
+// succeeded. G-Share commits the file in its last PATCH; a commit that
+// fails (a folder at the path, the store down) leaves an upload that holds
+// every byte, so a resync that finds every byte there after a failed PATCH
+// returns that PATCH's error, not success: whether the file exists is for
+// the caller to find out.
 func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, chunk int64) error {
 	p, err := uploadPath(u.URL)
 	if err != nil {
@@ -161,6 +168,9 @@ func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, ch
 			if err := c.resync(ctx, u); err != nil {
 				return err
 			}
+			if u.Done() {
+				return fmt.Errorf("upload %s: the server holds every byte, but the PATCH failed: %w", p, err)
+			}
 			continue
 		}
 		closeBody(res)
@@ -180,17 +190,22 @@ func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, ch
 const maxResyncs = 3
 
 // outOfStep reports whether a PATCH failed because the client's idea of
-// the upload is stale: the offset moved (409), the upload is held by
-// another request (423), or another request interrupted this one
-// (tusd's ERR_UPLOAD_INTERRUPTED, a 400, which G-Share gives as a JSON
-// code and plain tusd as the start of its text).
+// the upload is stale: the offset moved (409 mismatched_offset), the
+// upload is held by another request (423), or another request interrupted
+// this one (tusd's ERR_UPLOAD_INTERRUPTED, a 400). G-Share gives the
+// reason as a JSON code, plain tusd as the start of its text. Other 409s
+// (G-Share's is_a_folder, not_a_folder: the commit failed) are not out of
+// step: asking where the upload stands would find every byte there.
 func outOfStep(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) {
 		return false
 	}
-	return e.Status == http.StatusConflict || e.Status == http.StatusLocked ||
-		e.Code == "upload_interrupted" || e.Code == "" && strings.HasPrefix(e.Message, "ERR_UPLOAD_INTERRUPTED")
+	is := func(code, tusd string) bool {
+		return e.Code == code || e.Code == "" && strings.HasPrefix(e.Message, tusd)
+	}
+	return e.Status == http.StatusConflict && is("mismatched_offset", "ERR_MISMATCHED_OFFSET") ||
+		e.Status == http.StatusLocked || is("upload_interrupted", "ERR_UPLOAD_INTERRUPTED")
 }
 
 // resync sets u.Offset to where the server says the upload stands, which

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -134,12 +135,21 @@ func curlTus(ctx context.Context, base, uploads, file string, extra []string) (s
 	if !ok || perr != nil || loc == "" {
 		return "", 0, fmt.Errorf("tus creation at %s answered %q", base, out)
 	}
-	if strings.HasPrefix(loc, "http") {
-		loc = loc[strings.Index(loc[len("http://"):], "/")+len("http://"):]
+	if loc, err = locationPath(loc); err != nil {
+		return "", 0, fmt.Errorf("tus creation at %s: %w", base, err)
 	}
 	sec, err := curl(ctx, append([]string{"-X", "PATCH", "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Offset: 0",
 		"-H", "Content-Type: application/offset+octet-stream", "-o", "/dev/null", "-T", file}, append(extra, base+loc)...)...)
 	return loc, create + sec, err
+}
+
+// locationPath is the path of a tus Location, absolute or not.
+func locationPath(loc string) (string, error) {
+	u, err := url.Parse(loc)
+	if err != nil || !strings.HasPrefix(u.EscapedPath(), "/") {
+		return "", fmt.Errorf("the tus Location %q has no path", loc)
+	}
+	return u.EscapedPath(), nil
 }
 
 func fileSize(p string) (int64, error) {

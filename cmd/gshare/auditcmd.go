@@ -19,6 +19,10 @@ func auditCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) == 0 {
 		return usageError{usage}
 	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	fs := flag.NewFlagSet("gshare audit "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	switch args[0] {

@@ -7,11 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"gshare/api/client"
 	"gshare/api/wire"
@@ -29,12 +27,26 @@ func clientFlags(fs *flag.FlagSet) func() (*client.Client, error) {
 		if *server == "" || *token == "" {
 			return nil, usageError{"set the server and a token: --server URL --token TOKEN, or GSHARE_SERVER and GSHARE_TOKEN (create a token in the web app or with POST /api/v1/tokens)"}
 		}
-		c, err := client.New(*server, *token, &client.Options{HTTP: &http.Client{Timeout: time.Minute}})
+		// api/client's default: no overall timeout (gshare check of a
+		// large store, a backup or an audit export take minutes; Ctrl-C
+		// cancels through the context), while Go's default transport
+		// bounds reaching the server (30 s to connect, 10 s for TLS).
+		c, err := client.New(*server, *token, nil)
 		if err != nil {
 			return nil, usageError{err.Error()}
 		}
 		return c, nil
 	}
+}
+
+// isHelp reports whether a command's first argument asks for its usage,
+// which it prints to stdout before it needs a server or a token.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -98,6 +110,10 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 			"Passwords are read from standard input. Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
 		if len(args) == 0 {
 			return usageError{usage}
+		}
+		if isHelp(args[0]) {
+			fmt.Fprintln(stdout, usage)
+			return nil
 		}
 		fs := flag.NewFlagSet("gshare user "+args[0], flag.ContinueOnError)
 		fs.SetOutput(stderr)
@@ -180,7 +196,12 @@ func userCmd(stdin io.Reader) func(ctx context.Context, args []string, stdout, s
 
 // roleCmd is "gshare role grant|revoke USERNAME DEPT ROLE".
 func roleCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := "usage: gshare role grant|revoke USERNAME DEPARTMENT ROLE   (DEPARTMENT \"*\" for all; roles: admin, manager, editor, viewer, auditor)"
+	usage := "usage: gshare role grant|revoke USERNAME DEPARTMENT ROLE   (DEPARTMENT \"*\" for all; roles: admin, manager, editor, viewer, auditor)\n" +
+		"Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
 	if len(args) == 0 || args[0] != "grant" && args[0] != "revoke" {
 		return usageError{usage}
 	}

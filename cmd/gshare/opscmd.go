@@ -21,9 +21,14 @@ import (
 
 // keysCmd is "gshare keys status|rotate|rotate-master|confirm-master|shred".
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	usage := "usage: gshare keys status | rotate --dept D | rotate-master | confirm-master | shred --dept D --confirm D"
+	usage := "usage: gshare keys status | rotate --dept D | rotate-master | confirm-master | shred --dept D --confirm D\n" +
+		"Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
 	if len(args) == 0 {
 		return usageError{usage}
+	}
+	if isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage)
+		return nil
 	}
 	fs := flag.NewFlagSet("gshare keys "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)

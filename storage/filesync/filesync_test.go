@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +298,38 @@ func TestRevokedToken(t *testing.T) {
 	}
 }
 
+// countTrees counts the listings a sync client asks for.
+type countTrees struct{ paths []string }
+
+func (c *countTrees) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.URL.Path, "/api/v1/tree/") {
+		c.paths = append(c.paths, req.URL.Path)
+	}
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+// TestFirstSyncListsEachFolderOnce: the first pass lists the server's
+// tree, each folder once (the root's listing gives the feed's cursor too);
+// a folder that does not exist is named as such.
+func TestFirstSyncListsEachFolderOnce(t *testing.T) {
+	w := newWorld(t, nil)
+	w.e.Do("PUT", "/api/v1/files/finance/"+escape("ລາຍງານ/a.txt"), w.tok, "a")
+	w.e.Do("PUT", "/api/v1/files/finance/top.txt", w.tok, "top")
+	tr := &countTrees{}
+	dir := t.TempDir()
+	c := w.client(dir, func(o *filesync.Options) { o.HTTP = &http.Client{Transport: tr} })
+	if s := pass(t, c); s.Downloaded != 2 {
+		t.Fatalf("first pass: %v", s)
+	}
+	if want := []string{"/api/v1/tree/finance", "/api/v1/tree/finance/ລາຍງານ"}; strings.Join(tr.paths, " ") != strings.Join(want, " ") {
+		t.Fatalf("listings %q, want %q", tr.paths, want)
+	}
+	_, err := w.client(t.TempDir(), func(o *filesync.Options) { o.Folder = "nowhere" }).Once(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "the folder /finance/nowhere does not exist on the server") {
+		t.Fatalf("a folder not on the server: %v", err)
+	}
+}
+
 // TestResumeAfterKill stops a pass in the middle of a large upload (as if
 // the process died) and starts a new client: the upload resumes from the
 // server's offset, and nothing is duplicated.
@@ -331,6 +365,118 @@ func TestResumeAfterKill(t *testing.T) {
 	w.e.Do("GET", "/api/v1/versions/finance/big.bin", w.tok, nil).JSON(t, &vs)
 	if len(vs.Versions) != 1 {
 		t.Fatalf("%d versions: duplicated upload", len(vs.Versions))
+	}
+}
+
+// commitLost carries a sync client's requests and makes its upload fail to
+// commit: just before the PATCH that brings an upload's last byte, a
+// folder takes the destination path on the server. With older set it also
+// answers HEAD of such an upload as G-Share did before HEAD retried the
+// commit: every byte there, offset = length, as if the file were stored.
+type commitLost struct {
+	w      *world
+	folder string // made once, "/finance/report.txt"
+	older  bool
+
+	made    bool
+	lengths map[string]string // upload path → Upload-Length
+	full    map[string]string // uploads whose last PATCH failed → their length
+}
+
+func (f *commitLost) RoundTrip(req *http.Request) (*http.Response, error) {
+	p := req.URL.Path
+	if !strings.HasPrefix(p, "/api/v1/uploads/") {
+		return http.DefaultTransport.RoundTrip(req)
+	}
+	switch req.Method {
+	case http.MethodHead:
+		if n, ok := f.full[p]; ok {
+			h := http.Header{"Tus-Resumable": {"1.0.0"}, "Upload-Offset": {n}, "Upload-Length": {n}}
+			return &http.Response{StatusCode: http.StatusOK, Header: h, Body: http.NoBody, Request: req}, nil
+		}
+	case http.MethodPatch:
+		off, _ := strconv.ParseInt(req.Header.Get("Upload-Offset"), 10, 64)
+		if n := f.lengths[p]; !f.made && strconv.FormatInt(off+req.ContentLength, 10) == n {
+			f.made = true
+			if r := f.w.e.Do("POST", "/api/v1/folders"+escape(f.folder), f.w.tok, nil); r.Status != http.StatusCreated {
+				f.w.t.Errorf("folder at the upload's path: %d %s", r.Status, r.Body)
+			}
+		}
+	case http.MethodDelete:
+		delete(f.full, p)
+	}
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.Method == http.MethodPost && res.StatusCode == http.StatusCreated:
+		if loc, err := url.Parse(res.Header.Get("Location")); err == nil {
+			f.lengths[loc.Path] = req.Header.Get("Upload-Length")
+		}
+	case req.Method == http.MethodPatch && res.StatusCode >= 400 && f.older:
+		f.full[p] = f.lengths[p]
+	}
+	return res, nil
+}
+
+// TestFailedCommitIsNotSynced: an upload whose every byte reached the
+// server but whose commit failed (here a folder took its path just before
+// the last PATCH) is not reported as synced. Had it been, the file would
+// be recorded as on the server, and the next pass, finding it gone there,
+// would delete it here. With a G-Share that answers HEAD of such an upload
+// with offset = length (as before HEAD retried the commit) as with one
+// that commits on HEAD, the local file stays, the pass fails while the
+// folder is there, and the file goes up, once, when the path is free.
+func TestFailedCommitIsNotSynced(t *testing.T) {
+	for _, older := range []bool{false, true} {
+		t.Run(map[bool]string{false: "this server", true: "older server"}[older], func(t *testing.T) {
+			w := newWorld(t, nil)
+			dir := t.TempDir()
+			const content = "ລາຍງານ ປະຈຳປີ 2026"
+			write(t, dir, "report.txt", content)
+			tr := &commitLost{w: w, folder: "/finance/report.txt", older: older, lengths: map[string]string{}, full: map[string]string{}}
+			c := w.client(dir, func(o *filesync.Options) { o.HTTP = &http.Client{Transport: tr} })
+			kept := func(when string) {
+				t.Helper()
+				if b, err := os.ReadFile(filepath.Join(dir, "report.txt")); err != nil || string(b) != content {
+					t.Fatalf("%s: the local file is %q, %v", when, b, err)
+				}
+			}
+
+			s, err := c.Once(context.Background())
+			if !tr.made {
+				t.Fatal("no PATCH brought the last byte")
+			}
+			if err == nil || s.Uploaded != 0 {
+				t.Fatalf("a pass whose upload could not commit: %v, %v", s, err)
+			}
+			kept("after the failed commit")
+
+			if r := w.e.Do("DELETE", "/api/v1/files/finance/report.txt", w.tok, nil); r.Status != 200 && r.Status != 204 {
+				t.Fatalf("delete the folder: %d %s", r.Status, r.Body)
+			}
+			s, err = c.Once(context.Background())
+			kept("after the next pass")
+			if err != nil || s.Uploaded != 1 || s.DeletedLocal != 0 {
+				t.Fatalf("the pass once the path is free: %v, %v", s, err)
+			}
+			if got := w.server()["report.txt"]; got != content {
+				t.Fatalf("the server holds %q", got)
+			}
+			var vs struct{ Versions []struct{ Version int64 } }
+			w.e.Do("GET", "/api/v1/versions/finance/report.txt", w.tok, nil).JSON(t, &vs)
+			if len(vs.Versions) != 1 {
+				t.Fatalf("%d versions, want 1", len(vs.Versions))
+			}
+			if n, _ := w.e.Uploads.Count("ed"); n != 0 {
+				t.Fatalf("%d uploads left", n)
+			}
+			if s := pass(t, c); s != (filesync.Stats{}) {
+				t.Fatalf("a pass with nothing to do did %v", s)
+			}
+			kept("at the end")
+		})
 	}
 }
 

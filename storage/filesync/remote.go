@@ -75,18 +75,18 @@ func (c *Client) fetchRemote(ctx context.Context, wait time.Duration) error {
 	cursor := c.st.Value("cursor")
 	if cursor == "" {
 		all := map[string]state.RemoteEntry{}
-		// The cursor comes before the walk: changes during it replay harmlessly.
-		t, err := c.api.Tree(ctx, c.root.String())
+		// The cursor is the root listing's, taken before the walk goes
+		// below it: changes during the walk replay harmlessly.
+		cursor, err := c.listTree(ctx, "", all)
 		if err != nil {
-			if client.IsStatus(err, http.StatusNotFound) && !c.root.IsRoot() {
+			// Nothing listed: the root's own listing failed (a folder
+			// below is in all before it is listed).
+			if len(all) == 0 && client.IsStatus(err, http.StatusNotFound) && !c.root.IsRoot() {
 				return fmt.Errorf("the folder %s does not exist on the server", c.root)
 			}
-			return check(err)
-		}
-		if _, err := c.listTree(ctx, "", all); err != nil {
 			return err
 		}
-		return c.st.ReplaceRemotes(all, t.Cursor)
+		return c.st.ReplaceRemotes(all, cursor)
 	}
 	for {
 		a, err := c.api.Changes(ctx, c.root.Dept, cursor, wait)
@@ -142,9 +142,27 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 		case client.IsStatus(err, http.StatusNotFound), client.IsStatus(err, http.StatusGone), errors.Is(err, client.ErrProtocol):
 			ok = false // finished, expired or terminated: start again
 		case err != nil:
+			// Among them the error of a commit that HEAD retried (a
+			// folder at the path, the store down): the upload stays
+			// for the next pass.
 			return state.RemoteEntry{}, check(err)
 		case u.Length != size:
 			ok = false // not the upload recorded; leave it to expire
+		case u.Done():
+			// Every byte is there, yet the upload was not finished when
+			// this client last looked. A G-Share that retries the commit
+			// on HEAD answers so only once the file is stored; an older
+			// one answered so for an upload whose commit had failed,
+			// which never became the file. Only the server's file tells.
+			stored, err := c.holds(ctx, key, sha)
+			if err != nil {
+				return state.RemoteEntry{}, check(err)
+			}
+			c.api.TerminateUpload(ctx, pending.URL) // at best tidier: it expires anyway
+			if stored {
+				return state.RemoteEntry{SHA256: sha, Size: size}, c.st.SetUpload(key, nil)
+			}
+			ok = false // never committed: send it again
 		}
 	} else {
 		ok = false
@@ -168,7 +186,9 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 	if err := c.api.WriteUpload(ctx, &u, f, c.o.ChunkSize); err != nil {
 		switch client.StatusOf(err) {
 		case http.StatusPreconditionFailed, 460, http.StatusNotFound:
-			c.st.SetUpload(key, nil) // the server discarded it
+			if serr := c.st.SetUpload(key, nil); serr != nil { // the server discarded it
+				return state.RemoteEntry{}, serr
+			}
 		}
 		if client.IsStatus(err, http.StatusPreconditionFailed) {
 			return state.RemoteEntry{}, errConflict
@@ -176,6 +196,25 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 		return state.RemoteEntry{}, check(err)
 	}
 	return state.RemoteEntry{SHA256: sha, Size: size}, c.st.SetUpload(key, nil)
+}
+
+// holds reports whether the server's file at key is, in its current
+// version, the content with this SHA-256.
+func (c *Client) holds(ctx context.Context, key, sha string) (bool, error) {
+	vs, err := c.api.Versions(ctx, c.remotePath(key))
+	switch client.StatusOf(err) {
+	case http.StatusNotFound, http.StatusConflict: // no file there, or a folder
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, v := range vs.Versions {
+		if v.Version == vs.Current {
+			return v.SHA256 == sha, nil
+		}
+	}
+	return false, nil
 }
 
 // download fetches key into file through a checked temporary file.
