@@ -291,6 +291,47 @@ func TestOverwriteOnMove(t *testing.T) {
 	}
 }
 
+// A file moved onto a file in another department leaves its own
+// department: that department's feed must say so, or its sync clients
+// keep the file (and may upload it again).
+func TestOverwriteMoveAcrossDeptsTellsSourceFeed(t *testing.T) {
+	db := openDB(t)
+	a, _ := write(t, db, "/finance/a", 1)
+	b, _ := write(t, db, "/hr/b", 2)
+	_, fcur, _ := db.Changes("finance", 0, 100)
+	_, hcur, _ := db.Changes("hr", 0, 100)
+	rewrap := func(v *meta.Version, d string) error { v.Dept = d; return nil }
+	if _, err := db.Move(path(t, "/finance/a"), path(t, "/hr/b"), meta.MoveOptions{Overwrite: true, Rewrap: rewrap}); err != nil {
+		t.Fatal(err)
+	}
+	fcs, _, err := db.Changes("finance", fcur, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fcs) != 1 || fcs[0].Op != meta.OpDelete || fcs[0].Path != "/finance/a" || fcs[0].Node != a.ID {
+		t.Fatalf("finance feed after the move = %+v, want the delete of /finance/a", fcs)
+	}
+	// hr's feed cannot name a path in finance: the file there changed.
+	hcs, _, err := db.Changes("hr", hcur, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hcs) != 1 || hcs[0].Op != meta.OpUpdate || hcs[0].Path != "/hr/b" || hcs[0].From != "" || hcs[0].Node != b.ID || hcs[0].Version != 2 {
+		t.Fatalf("hr feed after the move = %+v, want an update of /hr/b", hcs)
+	}
+
+	// Within a department a merge stays one move.
+	write(t, db, "/hr/c", 3)
+	_, hcur, _ = db.Changes("hr", 0, 100)
+	if _, err := db.Move(path(t, "/hr/c"), path(t, "/hr/b"), meta.MoveOptions{Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	hcs, _, _ = db.Changes("hr", hcur, 100)
+	if len(hcs) != 1 || hcs[0].Op != meta.OpMove || hcs[0].From != "/hr/c" || hcs[0].Path != "/hr/b" {
+		t.Fatalf("hr feed after a move within hr = %+v", hcs)
+	}
+}
+
 func TestRecoverWrites(t *testing.T) {
 	db := openDB(t)
 	if _, err := db.BeginWrite(path(t, "/finance/x"), ""); err != nil {

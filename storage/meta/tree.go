@@ -621,13 +621,23 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 		return err
 	}
 	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst), Node: dst.ID}
-	if !copying {
-		if err := removeTree(tx, ch, src); err != nil {
-			return err
-		}
-		c.Op, c.From, c.HidFrom = OpMove, from.String(), hidFrom
+	if copying {
+		return ch.add(tx, c)
 	}
-	return ch.add(tx, c)
+	if err := removeTree(tx, ch, src); err != nil {
+		return err
+	}
+	if from.Dept == to.Dept {
+		c.Op, c.From, c.HidFrom = OpMove, from.String(), hidFrom
+		return ch.add(tx, c)
+	}
+	// Each department's feed hears of its own paths only: the destination
+	// gets a new version, and the source's feed must hear that the file
+	// left, as after any other move out of it.
+	if err := ch.add(tx, c); err != nil {
+		return err
+	}
+	return ch.add(tx, Change{Op: OpDelete, Path: from.String(), Node: src.ID, HidPath: hidFrom})
 }
 
 // rebuild recreates src (at from) as to under parent and returns the new
