@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"gshare/acl"
+	"gshare/api"
 	"gshare/api/apitest"
+	"gshare/storage/docpath"
 )
 
 // trashList returns the caller's view of a department's trash.
@@ -435,5 +437,79 @@ func TestPurgeRespectsDenies(t *testing.T) {
 	}
 	if r := e.Do("DELETE", "/api/v1/trash/finance/"+id, boss, nil); r.Status != 204 {
 		t.Fatalf("purge: %d", r.Status)
+	}
+}
+
+// swapper is an authoriser that runs swap once, right after deciding
+// delete on at: between a move's authorisation and the move.
+type swapper struct {
+	api.Authorizer
+	at   string
+	swap func()
+}
+
+func (s *swapper) CanAll(user string, p docpath.Path, act string) error {
+	err := s.Authorizer.CanAll(user, p, act)
+	if swap := s.swap; swap != nil && act == acl.ActDelete && p.String() == s.at {
+		s.swap = nil
+		swap()
+	}
+	return err
+}
+
+// TestMoveDestinationSwappedAfterAuthorisation: a folder swapped in at a
+// move's destination after the move was authorised, holding a file its
+// mover may not delete, is not sent to the trash: every door answers 412.
+func TestMoveDestinationSwappedAfterAuthorisation(t *testing.T) {
+	sw := &swapper{at: "/finance/dst"}
+	e := apitest.New(t, &apitest.Options{ACL: func(a api.Authorizer) api.Authorizer { sw.Authorizer = a; return sw }})
+	e.Dept("finance")
+	mgr := e.User("mgr", "finance", acl.RoleManager)
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	doors := []struct {
+		name string
+		move func() *apitest.Response
+	}{
+		{"REST move", func() *apitest.Response {
+			return e.Do("POST", "/api/v1/move", ed, map[string]any{"from": "/finance/src", "to": "/finance/dst", "overwrite": true})
+		}},
+		{"WebDAV MOVE", func() *apitest.Response {
+			return e.Do("MOVE", davURL("/finance/src"), ed, nil, "Destination", e.URL+davURL("/finance/dst"), "Overwrite", "T")
+		}},
+		{"WebDAV COPY", func() *apitest.Response {
+			return e.Do("COPY", davURL("/finance/src"), ed, nil, "Destination", e.URL+davURL("/finance/dst"), "Overwrite", "T")
+		}},
+	}
+	e.Do("PUT", fileURL("/finance/src/a"), ed, "a")
+	for _, d := range doors {
+		e.Do("PUT", fileURL("/finance/dst/old"), ed, "old")
+		sw.swap = func() {
+			e.Do("DELETE", fileURL("/finance/dst"), mgr, nil)
+			e.Do("PUT", fileURL("/finance/dst/secret"), mgr, "secret")
+			if r := e.Do("POST", "/api/v1/grants", mgr, map[string]any{"path": "/finance/dst/secret", "user": "ed", "deny": []string{"delete"}}); r.Status != 201 {
+				t.Fatalf("deny: %d %s", r.Status, r.Body)
+			}
+		}
+		trashed := len(trashList(t, e, mgr, "finance"))
+		r := d.move()
+		if sw.swap != nil {
+			t.Fatalf("%s: the destination was never swapped (%d %s)", d.name, r.Status, r.Body)
+		}
+		if r.Status != http.StatusPreconditionFailed || !strings.Contains(string(r.Body), "destination changed") {
+			t.Errorf("%s: %d %s, want 412", d.name, r.Status, r.Body)
+		}
+		if r := e.Do("GET", fileURL("/finance/dst/secret"), mgr, nil); r.Status != 200 {
+			t.Errorf("%s: the swapped-in folder is gone: %d %s", d.name, r.Status, r.Body)
+		}
+		if r := e.Do("GET", fileURL("/finance/src/a"), ed, nil); r.Status != 200 {
+			t.Errorf("%s: the source moved: %d %s", d.name, r.Status, r.Body)
+		}
+		if n := len(trashList(t, e, mgr, "finance")); n != trashed+1 {
+			t.Errorf("%s: %d entries went to the trash, want 1 (the folder the swap deleted)", d.name, n-trashed)
+		}
+		if r := e.Do("DELETE", "/api/v1/grants", mgr, map[string]any{"path": "/finance/dst/secret", "user": "ed", "deny": []string{"delete"}}); r.Status/100 != 2 {
+			t.Fatalf("undeny: %d %s", r.Status, r.Body)
+		}
+		e.Do("DELETE", fileURL("/finance/dst"), mgr, nil)
 	}
 }

@@ -146,8 +146,8 @@ func (s *Server) move(w http.ResponseWriter, r *http.Request, rq *router.Request
 	if err := rq.AuthorizeMove(from, to, in.Overwrite, false, s.d.Docs.Lookup); err != nil {
 		return err
 	}
-	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Author: rq.User.Username}); err != nil {
-		return err
+	if _, err := s.d.Docs.Move(from, to, meta.MoveOptions{Overwrite: in.Overwrite, Parents: true, Expect: rq.Dest, Author: rq.User.Username}); err != nil {
+		return router.MoveError(err)
 	}
 	n, err := s.d.Docs.Lookup(to)
 	if err != nil {

@@ -172,6 +172,9 @@ func (l *Log) ownCheckpoint() (cp Checkpoint, size int64, ok bool, err error) {
 		if cp.Size > size {
 			return rolledBack("meta.db holds %d audit entries but its own signed checkpoint says %d: meta.db was edited", size, cp.Size)
 		}
+		if err := l.sameLeaf2(cp, "its own signed checkpoint"); err != nil {
+			return err
+		}
 		if root, err := tlog.TreeHash(cp.Size, hashReader(tx)); err != nil || root != cp.Root {
 			return rolledBack("meta.db's first %d audit entries differ from its own signed checkpoint: meta.db was edited", cp.Size)
 		}
@@ -180,8 +183,25 @@ func (l *Log) ownCheckpoint() (cp Checkpoint, size int64, ok bool, err error) {
 	return cp, size, ok, err
 }
 
-// consistent reports whether meta.db's tree, as it is now, extends cp.
+// sameLeaf2 checks that a checkpoint states the leaf2 meta.db holds. The
+// value is set once and never changes, and it decides how every entry
+// from it on is hashed: raised, the entries below it could be replaced by
+// their own envelopes, which verify as old-style leaves but are no
+// entries. Legacy checkpoints state none.
+func (l *Log) sameLeaf2(cp Checkpoint, what string) error {
+	if cp.Legacy || cp.Leaf2 == l.leaf2 {
+		return nil
+	}
+	return rolledBack("meta.db's leaf2 value is %d, but %s (size %d, epoch %d) states %d: meta.db was edited (entries from %d on may have been replaced by their envelopes)",
+		l.leaf2, what, cp.Size, cp.Epoch, cp.Leaf2, min(l.leaf2, cp.Leaf2))
+}
+
+// consistent reports whether meta.db's tree, as it is now, extends cp and
+// reads its leaves as cp does (sameLeaf2).
 func (l *Log) consistent(cp Checkpoint) error {
+	if err := l.sameLeaf2(cp, "the signed checkpoint anchored in the object store"); err != nil {
+		return err
+	}
 	return l.db.AuditView(func(tx meta.AuditTx) error {
 		if size := tx.Size(); size < cp.Size {
 			return rolledBack("meta.db holds %d audit entries but the object store has a signed checkpoint of %d (epoch %d): meta.db was rolled back or replaced", size, cp.Size, cp.Epoch)

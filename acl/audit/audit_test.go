@@ -3,8 +3,10 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -416,4 +418,78 @@ func FuzzVerifyExport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRaisedLeaf2Refused: someone who can write meta.db raises "leaf2" and
+// replaces each entry below the new value by its own envelope, which then
+// verifies as an old-style leaf while queries and exports skip it. The
+// checkpoints state leaf2, and it never changes: the start check and
+// Verify refuse, and an export's checkpoint differs from an earlier one.
+func TestRaisedLeaf2Refused(t *testing.T) {
+	f := newFixture(t)
+	f.record(20)
+	earlier, err := f.log.Latest()
+	if err != nil || earlier.Leaf2 != 0 {
+		t.Fatalf("checkpoint: %+v %v", earlier, err)
+	}
+	f.close()
+	db, err := meta.Open(f.dbPath, &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.AuditUpdate(func(tx meta.AuditTx) error {
+		for n := int64(0); n < 10; n++ {
+			rec, err := tx.Record(n)
+			if err != nil {
+				return err
+			}
+			var e audit.Entry
+			json.Unmarshal(rec, &e)
+			sum := sha256.Sum256(rec)
+			if err := tx.Overwrite(n, fmt.Appendf(nil, "gshare-audit/v2\n%s\n%x", e.Dept, sum)); err != nil {
+				return err
+			}
+		}
+		return tx.SetState("leaf2", []byte("10"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.open()
+	if es, _, _ := f.log.Find(audit.Query{After: -1}); len(es) != 10 {
+		t.Fatalf("Find after the edit: %d entries (the edit hides 10 of 20)", len(es))
+	}
+	if err := f.log.CheckAnchor(context.Background()); !errors.Is(err, audit.ErrRolledBack) || !strings.Contains(err.Error(), "leaf2") {
+		t.Fatalf("start check after raising leaf2: %v", err)
+	}
+	rep, err := f.verify()
+	if !errors.Is(err, audit.ErrTampered) || rep.OK || rep.BadAt != 0 {
+		t.Fatalf("Verify after raising leaf2: %+v %v", rep, err)
+	}
+	t.Log(rep.Problem)
+
+	// Without meta.db's own checkpoint, the anchored ones say it.
+	if err := f.db.AuditUpdate(func(tx meta.AuditTx) error { return tx.SetState("checkpoint", []byte{}) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.log.CheckAnchor(context.Background()); !errors.Is(err, audit.ErrRolledBack) || !strings.Contains(err.Error(), "leaf2") {
+		t.Fatalf("start check after raising leaf2, own checkpoint removed: %v", err)
+	}
+	if _, err := f.verify(); !errors.Is(err, audit.ErrTampered) {
+		t.Fatalf("Verify after raising leaf2, own checkpoint removed: %v", err)
+	}
+
+	// An operator's override signs the edited value into a new epoch; an
+	// auditor holding an earlier checkpoint sees that it changed.
+	if err := f.log.AcceptRollback(context.Background(), errors.New("test")); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := f.log.Export(context.Background(), &buf, audit.ExportOptions{Query: audit.Query{After: -1}, Since: earlier.Size}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := audit.VerifyExport(&buf, "", earlier.Signed); !errors.Is(err, audit.ErrTampered) || !strings.Contains(rep.Problem, "leaf2") {
+		t.Fatalf("export checked against an earlier checkpoint: %+v %v", rep, err)
+	}
 }

@@ -513,6 +513,10 @@ func checkPrevious(rep *Report, cp Checkpoint, consistency *exportLine, previous
 	switch {
 	case old.Size > cp.Size:
 		return rep.fail(cp.Size, "the log shrank from %d to %d entries since the earlier checkpoint", old.Size, cp.Size)
+	case !old.Legacy && !cp.Legacy && old.Leaf2 != cp.Leaf2:
+		// leaf2 never changes; changed, entries may have been replaced by
+		// their envelopes, which the consistency proof cannot show.
+		return rep.fail(min(old.Leaf2, cp.Leaf2), "the earlier checkpoint states leaf2 %d, this one %d: meta.db was edited and signed again", old.Leaf2, cp.Leaf2)
 	case consistency == nil || consistency.OldSize != old.Size:
 		return rep.fail(-1, "the export has no consistency proof from size %d (export again with --since %d)", old.Size, old.Size)
 	}

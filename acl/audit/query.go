@@ -135,6 +135,10 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	}
 	rep := Report{OK: true}
 	cp, cpErr := l.Latest()
+	if cpErr == nil && !cp.Legacy && cp.Leaf2 != l.leaf2 {
+		at := min(cp.Leaf2, l.leaf2)
+		return rep, rep.fail(at, "meta.db's leaf2 value is %d but the signed checkpoint states %d: meta.db was edited, and entries from %d on may have been replaced by their envelopes", l.leaf2, cp.Leaf2, at)
+	}
 	err := l.db.AuditView(func(tx meta.AuditTx) error {
 		size := tx.Size()
 		rep.Size = size

@@ -73,6 +73,9 @@ type Options struct {
 	// UploadRecords, if set, wraps the upload records the tus store uses
 	// (to count reads).
 	UploadRecords func(uploads.Records) uploads.Records
+	// ACL, if set, wraps the authoriser the server decides with (to act
+	// between a decision and the operation it allows).
+	ACL func(api.Authorizer) api.Authorizer
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -140,7 +143,11 @@ func New(t testing.TB, o *Options) *Env {
 				e.Audit.Record(audit.Entry{Time: time.Now().UTC(), Action: action, Dept: dept, Result: audit.Allowed})
 			}},
 		Backup: func(w io.Writer) (int64, error) { return backup.Write(w, e.DB, master) }}
-	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: e.ACL, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
+	var authz api.Authorizer = e.ACL
+	if o.ACL != nil {
+		authz = o.ACL(authz)
+	}
+	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
 			TrustedProxies: o.TrustedProxies})

@@ -184,14 +184,14 @@ func (h *Handler) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router
 	if replacing && !overwrite {
 		return &router.Error{Status: http.StatusPreconditionFailed, Code: "exists", Msg: "the destination exists and Overwrite is F"}
 	}
-	o := meta.MoveOptions{Overwrite: overwrite, Shallow: shallow, Author: rq.User.Username}
+	o := meta.MoveOptions{Overwrite: overwrite, Shallow: shallow, Expect: rq.Dest, Author: rq.User.Username}
 	if copying {
 		_, err = h.docs.Copy(rq.Path, dst, o)
 	} else {
 		_, err = h.docs.Move(rq.Path, dst, o)
 	}
 	if err != nil {
-		return err
+		return router.MoveError(err)
 	}
 	if n, err := h.docs.Lookup(dst); err == nil {
 		rq.Entry.Object = n.ID.String()

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -65,6 +66,9 @@ type Request struct {
 	Cleanups []func()
 	// ACL takes the request's decisions.
 	ACL Authorizer
+	// Dest is what AuthorizeMove authorised a move or copy to find at its
+	// destination, for meta.MoveOptions.Expect.
+	Dest *meta.Dest
 
 	decided bool
 }
@@ -139,6 +143,11 @@ func (rq *Request) decide(p docpath.Path, can func() error) error {
 // and when an existing destination is replaced: write to add a version to
 // a file replaced by a file, delete on everything below it otherwise (it
 // goes to the trash). lookup finds what is at a path.
+//
+// What was found at to is decided here, before the move's own
+// transaction: rq.Dest records it, and the move must pass it as
+// meta.MoveOptions.Expect so that a destination created or swapped in
+// meanwhile fails the move (MoveError) instead of replacing unchecked.
 func (rq *Request) AuthorizeMove(from, to docpath.Path, overwrite, copying bool, lookup func(docpath.Path) (meta.Node, error)) error {
 	acts := []string{acl.ActRead, acl.ActWrite, acl.ActDelete}
 	if copying {
@@ -153,16 +162,40 @@ func (rq *Request) AuthorizeMove(from, to docpath.Path, overwrite, copying bool,
 		return err
 	}
 	if !overwrite {
-		return nil
+		return nil // meta replaces nothing
 	}
 	dst, err := lookup(to)
-	if err != nil {
-		return nil // nothing to replace
-	}
-	if src, err := lookup(from); err == nil && !src.Dir && !dst.Dir {
+	if errors.Is(err, meta.ErrNotFound) {
+		rq.Dest = &meta.Dest{} // nothing to replace
 		return nil
 	}
-	return rq.AuthorizeAll(to, acl.ActDelete)
+	if err != nil {
+		return err
+	}
+	rq.Dest = &meta.Dest{ID: dst.ID}
+	src, err := lookup(from)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return err
+	}
+	if err == nil && !src.Dir && !dst.Dir {
+		return nil
+	}
+	if err := rq.AuthorizeAll(to, acl.ActDelete); err != nil {
+		return err
+	}
+	rq.Dest.Trash = true
+	return nil
+}
+
+// MoveError answers a move or copy that failed: one whose destination is
+// no longer what AuthorizeMove found (meta.ErrPrecondition) is refused with
+// 412, saying so; anything else is the error itself.
+func MoveError(err error) error {
+	if errors.Is(err, meta.ErrPrecondition) {
+		return &Error{Status: http.StatusPreconditionFailed, Code: "precondition_failed",
+			Msg: "the destination changed while the move was being authorised; look at it again and retry", Err: err}
+	}
+	return err
 }
 
 // AuthorizeSystem asks the ACL about a system object of a department (or

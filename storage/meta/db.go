@@ -22,7 +22,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means the thing to create already exists.
 	ErrExists = errors.New("already exists")
-	// ErrPrecondition means an If-Match or If-None-Match condition failed.
+	// ErrPrecondition means an If-Match or If-None-Match condition failed,
+	// or a move's destination is not what its caller authorised
+	// (MoveOptions.Expect).
 	ErrPrecondition = errors.New("precondition failed")
 	// ErrNotDir means a path element that must be a folder is a file.
 	ErrNotDir = errors.New("not a folder")

@@ -291,6 +291,115 @@ func TestOverwriteOnMove(t *testing.T) {
 	}
 }
 
+// A file moved onto a file in another department leaves its own
+// department: that department's feed must say so, or its sync clients
+// keep the file (and may upload it again).
+func TestOverwriteMoveAcrossDeptsTellsSourceFeed(t *testing.T) {
+	db := openDB(t)
+	a, _ := write(t, db, "/finance/a", 1)
+	b, _ := write(t, db, "/hr/b", 2)
+	_, fcur, _ := db.Changes("finance", 0, 100)
+	_, hcur, _ := db.Changes("hr", 0, 100)
+	rewrap := func(v *meta.Version, d string) error { v.Dept = d; return nil }
+	if _, err := db.Move(path(t, "/finance/a"), path(t, "/hr/b"), meta.MoveOptions{Overwrite: true, Rewrap: rewrap}); err != nil {
+		t.Fatal(err)
+	}
+	fcs, _, err := db.Changes("finance", fcur, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fcs) != 1 || fcs[0].Op != meta.OpDelete || fcs[0].Path != "/finance/a" || fcs[0].Node != a.ID {
+		t.Fatalf("finance feed after the move = %+v, want the delete of /finance/a", fcs)
+	}
+	// hr's feed cannot name a path in finance: the file there changed.
+	hcs, _, err := db.Changes("hr", hcur, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hcs) != 1 || hcs[0].Op != meta.OpUpdate || hcs[0].Path != "/hr/b" || hcs[0].From != "" || hcs[0].Node != b.ID || hcs[0].Version != 2 {
+		t.Fatalf("hr feed after the move = %+v, want an update of /hr/b", hcs)
+	}
+
+	// Within a department a merge stays one move.
+	write(t, db, "/hr/c", 3)
+	_, hcur, _ = db.Changes("hr", 0, 100)
+	if _, err := db.Move(path(t, "/hr/c"), path(t, "/hr/b"), meta.MoveOptions{Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	hcs, _, _ = db.Changes("hr", hcur, 100)
+	if len(hcs) != 1 || hcs[0].Op != meta.OpMove || hcs[0].From != "/hr/c" || hcs[0].Path != "/hr/b" {
+		t.Fatalf("hr feed after a move within hr = %+v", hcs)
+	}
+}
+
+// A move is authorised on what its destination held when it was decided;
+// what is there when the move runs must be that, or nothing, or the move
+// would replace what nobody authorised replacing.
+func TestMoveRefusesDestinationChangedSinceAuthorised(t *testing.T) {
+	db := openDB(t)
+	write(t, db, "/finance/src/f", 1)
+	file, _ := write(t, db, "/finance/file", 2)
+	write(t, db, "/finance/g", 3)
+	old, err := db.Mkdir(path(t, "/finance/old"), false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	swapped := func(p string) {
+		t.Helper()
+		if _, err := db.Delete(path(t, p), "mallory"); err != nil {
+			t.Fatal(err)
+		}
+		write(t, db, p+"/secret", 4)
+	}
+	tests := []struct {
+		name         string
+		from, to     string
+		expect       meta.Dest
+		before       func()
+		copying      bool
+		precondition bool
+	}{
+		{"nothing authorised, a folder appeared", "/finance/src", "/finance/new", meta.Dest{}, func() { write(t, db, "/finance/new/secret", 4) }, false, true},
+		{"nothing authorised, a file appeared", "/finance/g", "/finance/new2", meta.Dest{}, func() { write(t, db, "/finance/new2", 4) }, false, true},
+		{"folder authorised, another swapped in", "/finance/src", "/finance/old", meta.Dest{ID: old.ID, Trash: true}, func() { swapped("/finance/old") }, false, true},
+		{"file merge authorised, the source became a folder", "/finance/src", "/finance/file", meta.Dest{ID: file.ID}, nil, false, true},
+		{"copy: nothing authorised, a folder appeared", "/finance/g", "/finance/new3", meta.Dest{}, func() { write(t, db, "/finance/new3/secret", 4) }, true, true},
+		{"file merge authorised and still so", "/finance/g", "/finance/file", meta.Dest{ID: file.ID}, nil, false, false},
+		{"authorised node gone: nothing replaced", "/finance/src", "/finance/gone", meta.Dest{ID: meta.NewID(), Trash: true}, nil, false, false},
+	}
+	for _, tt := range tests {
+		if tt.before != nil {
+			tt.before()
+		}
+		was, _ := db.Lookup(path(t, tt.to))
+		o := meta.MoveOptions{Overwrite: true, Expect: &tt.expect}
+		op := db.Move
+		if tt.copying {
+			op = db.Copy
+		}
+		_, err := op(path(t, tt.from), path(t, tt.to), o)
+		if !tt.precondition {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, meta.ErrPrecondition) {
+			t.Errorf("%s: got %v, want ErrPrecondition", tt.name, err)
+			continue
+		}
+		if now, err := db.Lookup(path(t, tt.to)); err != nil || now.ID != was.ID || now.Version != was.Version {
+			t.Errorf("%s: destination changed by a refused move: %+v %v", tt.name, now, err)
+		}
+		if _, err := db.Lookup(path(t, tt.from)); err != nil {
+			t.Errorf("%s: source gone after a refused move: %v", tt.name, err)
+		}
+	}
+	if list, _ := db.Trash("finance"); len(list) != 1 || list[0].Path != "/finance/old" || list[0].Node != old.ID {
+		t.Fatalf("trash = %+v, want only the folder deleted before the move", list)
+	}
+}
+
 func TestRecoverWrites(t *testing.T) {
 	db := openDB(t)
 	if _, err := db.BeginWrite(path(t, "/finance/x"), ""); err != nil {

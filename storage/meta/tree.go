@@ -451,7 +451,23 @@ type MoveOptions struct {
 	// Shallow copies a folder without its contents (WebDAV COPY with
 	// Depth: 0); only rules naming the folder itself are copied.
 	Shallow bool
-	Author  string
+	// Expect, when set, is what the caller authorised the move to find at
+	// to. Authorisation is decided before the move's transaction, so a
+	// node created or swapped in at to meanwhile would otherwise replace
+	// unchecked: the move fails with ErrPrecondition instead.
+	Expect *Dest
+	Author string
+}
+
+// Dest is what a caller found at a move's destination when it authorised
+// the move.
+type Dest struct {
+	// ID is the node that was there; the zero ID: nothing was.
+	ID ID
+	// Trash says sending that node to the trash was authorised. Without
+	// it only a file that keeps its id (a file merged into a file) may be
+	// replaced.
+	Trash bool
 }
 
 // Move renames or moves the file or folder at from to to. It reports
@@ -523,7 +539,11 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 		if !o.Overwrite {
 			return false, fmt.Errorf("meta: move: destination: %w", ErrExists)
 		}
-		if !src.Dir && !dst.Dir {
+		merge := !src.Dir && !dst.Dir
+		if e := o.Expect; e != nil && (dst.ID != e.ID || !merge && !e.Trash) {
+			return false, fmt.Errorf("meta: move: destination %s changed since the move was authorised: %w", to, ErrPrecondition)
+		}
+		if merge {
 			if err := mergeFile(tx, ch, src, from, dst, to, o, copying, hidFrom); err != nil {
 				return false, err
 			}
@@ -621,13 +641,23 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 		return err
 	}
 	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst), Node: dst.ID}
-	if !copying {
-		if err := removeTree(tx, ch, src); err != nil {
-			return err
-		}
-		c.Op, c.From, c.HidFrom = OpMove, from.String(), hidFrom
+	if copying {
+		return ch.add(tx, c)
 	}
-	return ch.add(tx, c)
+	if err := removeTree(tx, ch, src); err != nil {
+		return err
+	}
+	if from.Dept == to.Dept {
+		c.Op, c.From, c.HidFrom = OpMove, from.String(), hidFrom
+		return ch.add(tx, c)
+	}
+	// Each department's feed hears of its own paths only: the destination
+	// gets a new version, and the source's feed must hear that the file
+	// left, as after any other move out of it.
+	if err := ch.add(tx, c); err != nil {
+		return err
+	}
+	return ch.add(tx, Change{Op: OpDelete, Path: from.String(), Node: src.ID, HidPath: hidFrom})
 }
 
 // rebuild recreates src (at from) as to under parent and returns the new
