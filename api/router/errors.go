@@ -84,6 +84,8 @@ func Response(err error) (int, string, string) {
 		return http.StatusConflict, "is_a_folder", "the path is a folder"
 	case errors.Is(err, meta.ErrNotEmpty):
 		return http.StatusConflict, "not_empty", "the folder is not empty"
+	case errors.Is(err, meta.ErrRulePath):
+		return http.StatusBadRequest, "rule_path", "a folder or file with access rules cannot be given a name containing *"
 	case errors.Is(err, meta.ErrInvalid):
 		return http.StatusBadRequest, "invalid_operation", "the operation is not possible on these paths"
 	case errors.Is(err, meta.ErrGone):

@@ -33,6 +33,10 @@ var (
 	// ErrInvalid means the operation makes no sense on its arguments, such
 	// as moving a folder into itself or deleting a department root.
 	ErrInvalid = errors.New("invalid operation")
+	// ErrRulePath means a move, copy or restore would carry access rules
+	// to a path they cannot name (RuleMapper.Rebase refused it: a name
+	// holding '*'). It wraps ErrInvalid.
+	ErrRulePath = fmt.Errorf("access rules cannot name the destination: %w", ErrInvalid)
 	// ErrLocked means another process holds meta.db.
 	ErrLocked = errors.New("meta.db is in use by another process (is gshare serve running?)")
 	// ErrSchema means the file was written by a newer G-Share.
