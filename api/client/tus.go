@@ -180,8 +180,9 @@ func (c *Client) WriteUpload(ctx context.Context, u *Upload, src io.ReaderAt, ch
 const maxResyncs = 3
 
 // outOfStep reports whether a PATCH failed because the client's idea of
-// the upload is stale: the offset moved (409), the upload is held by
-// another request (423), or another request interrupted this one
+// the upload is stale: the offset moved (409, but for G-Share's "moved":
+// the destination went elsewhere and the upload is gone), the upload is
+// held by another request (423), or another request interrupted this one
 // (tusd's ERR_UPLOAD_INTERRUPTED, a 400, which G-Share gives as a JSON
 // code and plain tusd as the start of its text).
 func outOfStep(err error) bool {
@@ -189,7 +190,7 @@ func outOfStep(err error) bool {
 	if !errors.As(err, &e) {
 		return false
 	}
-	return e.Status == http.StatusConflict || e.Status == http.StatusLocked ||
+	return e.Status == http.StatusConflict && e.Code != "moved" || e.Status == http.StatusLocked ||
 		e.Code == "upload_interrupted" || e.Code == "" && strings.HasPrefix(e.Message, "ERR_UPLOAD_INTERRUPTED")
 }
 

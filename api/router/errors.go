@@ -78,6 +78,8 @@ func Response(err error) (int, string, string) {
 		return http.StatusConflict, "exists", "already exists"
 	case errors.Is(err, meta.ErrPrecondition):
 		return http.StatusPreconditionFailed, "precondition_failed", "the document changed since you read it (If-Match / If-None-Match)"
+	case errors.Is(err, meta.ErrMoved):
+		return http.StatusConflict, "moved", "the folder or file changed place while you uploaded; upload again"
 	case errors.Is(err, meta.ErrNotDir):
 		return http.StatusConflict, "not_a_folder", "a path element is a file, not a folder"
 	case errors.Is(err, meta.ErrIsDir):
