@@ -350,7 +350,10 @@ func (e *Enforcer) Depts(user string) ([]string, bool) {
 	return out, every
 }
 
-// RemoveUser drops every assignment, membership and grant of a user.
+// RemoveUser drops every assignment, membership and grant of a user,
+// those held in trash entries too (the RuleStore removes them with the
+// rules in force): the name may be given to a new account, which must not
+// get the old one's grants back with a restore.
 func (e *Enforcer) RemoveUser(user string) error {
 	sub, err := subject(user)
 	if err != nil {
