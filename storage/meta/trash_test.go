@@ -394,9 +394,9 @@ func TestChangesRecordWhomADenyHid(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s from %q hid %v from %v", c.Op, c.Path, c.From, c.HidPath, c.HidFrom))
 	}
 	want := []string{
-		`mkdir /finance/secret from "" hid [u:x] from []`,
-		`create /finance/secret/f.txt from "" hid [u:x] from []`,
-		`move /finance/s2 from "/finance/secret" hid [u:x] from [u:x]`,
+		`mkdir /finance/secret from "" hid [] from []`,
+		`create /finance/secret/f.txt from "" hid [] from []`,
+		`move /finance/s2 from "/finance/secret" hid [] from [u:x]`,
 		`delete /finance/s2 from "" hid [u:x] from []`,
 	}
 	if !slices.Equal(got, want) {
