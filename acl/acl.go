@@ -8,8 +8,9 @@
 // groups live in separate name spaces inside Casbin — "u:<user>",
 // "r:<role>", "d:<department>" — so no user name can collide with a role.
 // Objects are canonical document paths ("/finance/budget/x.pdf") or system
-// objects ("sys:users", "sys:depts", "sys:members", "sys:grants",
-// "sys:keys", "sys:audit"). The built-in policies give:
+// objects ("sys:users", "sys:depts", "sys:roles", "sys:members",
+// "sys:grants", "sys:trash", "sys:keys", "sys:backup", "sys:check",
+// "sys:audit"). The built-in policies give:
 //
 //	admin    sys:* manage|audit, in every department — users, departments,
 //	         roles, keys, audit; no document content
@@ -350,7 +351,10 @@ func (e *Enforcer) Depts(user string) ([]string, bool) {
 	return out, every
 }
 
-// RemoveUser drops every assignment, membership and grant of a user.
+// RemoveUser drops every assignment, membership and grant of a user,
+// those held in trash entries too (the RuleStore removes them with the
+// rules in force): the name may be given to a new account, which must not
+// get the old one's grants back with a restore.
 func (e *Enforcer) RemoveUser(user string) error {
 	sub, err := subject(user)
 	if err != nil {

@@ -319,3 +319,91 @@ func BenchmarkCan(b *testing.B) {
 		}
 	})
 }
+
+// TestRemovedUserLeavesNoRuleInTheTrash: a user removed while rules of
+// theirs are held in a trash entry must not get them back with a restore,
+// nor a new account that takes the name.
+func TestRemovedUserLeavesNoRuleInTheTrash(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true, Rules: acl.Paths{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CreateDept("finance", "f", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"/finance/shared/inner", "/finance/denied/doc"} {
+		if _, err := db.Mkdir(p(t, dir), true, "m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnforcer(t, db)
+	for _, g := range []acl.Grant{
+		{Path: p(t, "/finance/shared"), User: "old", Role: acl.RoleEditor},
+		{Path: p(t, "/finance/shared"), User: "keep", Role: acl.RoleViewer},
+		{Path: p(t, "/finance/denied"), User: "old", Deny: true, Actions: []string{acl.ActRead}},
+		{Path: p(t, "/finance/denied"), User: "keep", Deny: true, Actions: []string{acl.ActRead}},
+	} {
+		if err := e.AddGrant(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var shared, doc meta.TrashEntry
+	err = e.Change(func() error {
+		var err error
+		if shared, err = db.Delete(p(t, "/finance/shared"), "m"); err != nil {
+			return err
+		}
+		doc, err = db.Delete(p(t, "/finance/denied/doc"), "m")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(shared.Rules) != 4 || len(doc.Inherited) != 4 {
+		t.Fatalf("entries hold %q and %q", shared.Rules, doc.Inherited)
+	}
+	if err := e.RemoveUser("old"); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []meta.ID{shared.ID, doc.ID} {
+		en, err := db.TrashEntry("finance", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range append(en.Rules, en.Inherited...) {
+			if r[1] == "u:old" {
+				t.Fatalf("entry %s still holds %q", en.Path, r)
+			}
+		}
+		if len(en.Rules)+len(en.Inherited) != 2 {
+			t.Fatalf("entry %s lost rules of others: %q %q", en.Path, en.Rules, en.Inherited)
+		}
+	}
+	// A new account with the old name gets nothing back.
+	err = e.Change(func() error {
+		if _, err := db.Restore("finance", shared.ID, meta.RestoreTarget{}, "m"); err != nil {
+			return err
+		}
+		_, err := db.Restore("finance", doc.ID, meta.RestoreTarget{To: p(t, "/finance/open/doc")}, "m")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Can("old", p(t, "/finance/shared/inner"), acl.ActRead); err == nil {
+		t.Fatal("a removed user's grant came back with the restore")
+	}
+	if err := e.Can("keep", p(t, "/finance/shared/inner"), acl.ActRead); err != nil {
+		t.Fatalf("another user's grant did not come back: %v", err)
+	}
+	gs, _ := e.Grants("finance")
+	for _, g := range gs {
+		if g.User == "old" {
+			t.Fatalf("grants after the restore: %+v", gs)
+		}
+	}
+	if len(gs) != 3 {
+		t.Fatalf("grants after the restore: %+v", gs)
+	}
+}

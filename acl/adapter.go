@@ -8,7 +8,9 @@ import (
 )
 
 // RuleStore is the persistence the adapter needs; *meta.DB implements it.
-// A rule is its ptype followed by its values.
+// A rule is its ptype followed by its values. RemoveRulesWhere removes
+// matching rules held out of force (in trash entries) as well, and
+// returns only those that were in force.
 type RuleStore interface {
 	Rules() ([][]string, error)
 	AddRules([][]string) error

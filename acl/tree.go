@@ -31,6 +31,13 @@ import (
 //     its parent. Decisions can only differ below a folder where a rule
 //     names a path, so CanAll asks at the folder and at each such path,
 //     not at every node.
+//   - A rule never becomes a wildcard. keyMatch reads a '*' anywhere in a
+//     policy object as "any suffix", which is why grant paths refuse it;
+//     but names may hold '*', so a rule carried to such a name would widen
+//     (a grant on /finance/shared moved to /finance/*shared would cover all
+//     of /finance). Rebase refuses to write one, and the tree refuses the
+//     move, copy or restore (meta.ErrRulePath). A node no rule names may
+//     take any name.
 
 // Paths is the rule arithmetic the folder tree uses to carry rules along
 // (it implements meta.RuleMapper). Rules are stored policy lines: "p",
@@ -51,10 +58,11 @@ func ruleFolder(rule []string, dept string) (string, bool) {
 	return strings.TrimSuffix(obj, "/*"), true
 }
 
-// Rebase implements meta.RuleMapper.
-func (Paths) Rebase(rule []string, from, to docpath.Path) ([]string, bool) {
+// Rebase implements meta.RuleMapper. It fails (ErrInvalid) when the rule
+// would name a path holding '*', which keyMatch would read as a wildcard.
+func (Paths) Rebase(rule []string, from, to docpath.Path) ([]string, bool, error) {
 	if _, ok := ruleFolder(rule, from.Dept); !ok {
-		return nil, false
+		return nil, false, nil
 	}
 	obj, base := rule[3], from.String()
 	var rest string
@@ -63,11 +71,15 @@ func (Paths) Rebase(rule []string, from, to docpath.Path) ([]string, bool) {
 	case strings.HasPrefix(obj, base+"/"):
 		rest = obj[len(base):]
 	default:
-		return nil, false
+		return nil, false, nil
+	}
+	nobj := to.String() + rest
+	if strings.Contains(strings.TrimSuffix(nobj, "/*"), "*") {
+		return nil, true, fmt.Errorf("acl: a rule on %s cannot name %s: rule paths cannot contain '*': %w", obj, nobj, ErrInvalid)
 	}
 	nr := slices.Clone(rule)
-	nr[2], nr[3] = to.Dept, to.String()+rest
-	return nr, true
+	nr[2], nr[3] = to.Dept, nobj
+	return nr, true, nil
 }
 
 // Hides implements meta.RuleMapper.
@@ -95,8 +107,8 @@ func (Paths) Inherited(rule []string, p docpath.Path) bool {
 
 // Reattach implements meta.RuleMapper: each inherited deny is rebased
 // from its folder onto to, unless a rule of the same subject, actions and
-// effect already covers to from above.
-func (ps Paths) Reattach(current, inherited [][]string, from, to docpath.Path) [][]string {
+// effect already covers to from above. It fails as Rebase does.
+func (ps Paths) Reattach(current, inherited [][]string, from, to docpath.Path) ([][]string, error) {
 	var out [][]string
 next:
 	for _, r := range inherited {
@@ -113,11 +125,15 @@ next:
 		if err != nil {
 			continue
 		}
-		if nr, ok := ps.Rebase(r, fp, to); ok {
+		nr, ok, err := ps.Rebase(r, fp, to)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, nr)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // Change runs fn, which changes the folder tree and the stored rules in

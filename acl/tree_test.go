@@ -30,17 +30,33 @@ func TestPathsRebase(t *testing.T) {
 		{"a role policy", []string{"p", "r:editor", "*", "/*", "^(read)$", "allow"}, "/finance/a", "/finance/b", nil},
 		{"a grouping line", []string{"g", "u:x", "r:viewer", "finance"}, "/finance/a", "/finance/b", nil},
 		{"a system object", line("finance", "sys:audit", "allow"), "/finance/a", "/finance/b", nil},
+		{"a '*' in a path no rule names", line("finance", "/finance/a", "deny"), "/finance/b", "/finance/*", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := acl.Paths{}.Rebase(tt.rule, p(t, tt.from), p(t, tt.to))
-			if ok != (tt.want != nil) || !slices.Equal(got, tt.want) {
-				t.Fatalf("Rebase = %q %v, want %q", got, ok, tt.want)
+			orig := slices.Clone(tt.rule)
+			got, ok, err := acl.Paths{}.Rebase(tt.rule, p(t, tt.from), p(t, tt.to))
+			if err != nil || ok != (tt.want != nil) || !slices.Equal(got, tt.want) {
+				t.Fatalf("Rebase = %q %v %v, want %q", got, ok, err, tt.want)
 			}
-			if ok && tt.rule[3] != got[3] && slices.Equal(tt.rule, got) {
+			if !slices.Equal(tt.rule, orig) {
 				t.Fatal("Rebase changed its argument")
 			}
 		})
+	}
+	// A rule is never written naming a path that holds '*': keyMatch
+	// would read it as a wildcard.
+	for _, tt := range []struct{ rule, from, to string }{
+		{"/finance/a", "/finance/a", "/finance/*a"},
+		{"/finance/a/*", "/finance/a", "/finance/*a"},
+		{"/finance/a/*", "/finance/a", "/finance/a*"},
+		{"/finance/a/s/*", "/finance/a", "/hr/x*y"},
+		{"/finance/a/s", "/finance/a", "/finance/b/*/c"},
+	} {
+		got, ok, err := acl.Paths{}.Rebase(line("finance", tt.rule, "allow"), p(t, tt.from), p(t, tt.to))
+		if !errors.Is(err, acl.ErrInvalid) || !ok || got != nil {
+			t.Errorf("Rebase(%s, %s, %s) = %q %v %v, want a refusal", tt.rule, tt.from, tt.to, got, ok, err)
+		}
 	}
 }
 
@@ -63,13 +79,16 @@ func TestPathsInheritedReattach(t *testing.T) {
 		}
 	}
 	inh := [][]string{d("/finance/s"), d("/finance/s/*")}
-	got := ps.Reattach(nil, inh, p(t, "/finance/s/doc"), p(t, "/finance/o/doc"))
+	got, err := ps.Reattach(nil, inh, p(t, "/finance/s/doc"), p(t, "/finance/o/doc"))
 	want := [][]string{d("/finance/o/doc"), d("/finance/o/doc/*")}
-	if !slices.EqualFunc(got, want, slices.Equal) {
-		t.Fatalf("Reattach = %q", got)
+	if err != nil || !slices.EqualFunc(got, want, slices.Equal) {
+		t.Fatalf("Reattach = %q %v", got, err)
 	}
-	if got := ps.Reattach(inh, inh, p(t, "/finance/s/doc"), p(t, "/finance/s/doc")); len(got) != 0 {
-		t.Fatalf("Reattach under the same rule = %q", got)
+	if got, err := ps.Reattach(inh, inh, p(t, "/finance/s/doc"), p(t, "/finance/s/doc")); err != nil || len(got) != 0 {
+		t.Fatalf("Reattach under the same rule = %q %v", got, err)
+	}
+	if got, err := ps.Reattach(nil, inh, p(t, "/finance/s/doc"), p(t, "/finance/o*")); !errors.Is(err, acl.ErrInvalid) {
+		t.Fatalf("Reattach onto a path holding '*' = %q %v", got, err)
 	}
 }
 
@@ -188,5 +207,115 @@ func TestCanEach(t *testing.T) {
 	}
 	if got := e.CanEach("v", p(t, "/hr"), acl.ActRead, []string{"shared", "other"}); !got[0] || got[1] {
 		t.Errorf("CanEach on a folder grant = %v", got)
+	}
+}
+
+// TestRulesNeverBecomeWildcards checks that no move, copy or restore
+// carries a rule to a path holding '*': keyMatch reads it as "any
+// suffix", so a grant on /finance/shared moved to /finance/*shared would
+// cover every path under /finance.
+func TestRulesNeverBecomeWildcards(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true, Rules: acl.Paths{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, d := range []string{"finance", "hr"} {
+		if _, err := db.CreateDept(d, d, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{"/finance/shared", "/finance/other", "/finance/secret/doc", "/finance/plain"} {
+		if _, err := db.Mkdir(p(t, dir), true, "m"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := newEnforcer(t, db)
+	e.Assign("h", "hr", acl.RoleViewer)
+	e.Assign("ed", "finance", acl.RoleEditor)
+	if err := e.AddGrant(acl.Grant{Path: p(t, "/finance/shared"), Group: "hr", Role: acl.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddGrant(acl.Grant{Path: p(t, "/finance/secret"), User: "ed", Deny: true, Actions: []string{acl.ActRead}}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := db.Rules()
+	check := func(t *testing.T, err error) {
+		t.Helper()
+		if !errors.Is(err, meta.ErrInvalid) || !errors.Is(err, meta.ErrRulePath) {
+			t.Fatalf("err = %v, want meta.ErrRulePath", err)
+		}
+		if after, _ := db.Rules(); !slices.EqualFunc(after, before, slices.Equal) {
+			t.Fatalf("rules changed: %q", after)
+		}
+		if err := e.Can("h", p(t, "/finance/other/x"), acl.ActRead); err == nil {
+			t.Fatal("the grant reached a sibling")
+		}
+		if err := e.Can("h", p(t, "/finance/shared/x"), acl.ActRead); err != nil {
+			t.Fatalf("the grant left its folder: %v", err)
+		}
+		if err := e.Can("ed", p(t, "/finance/other/x"), acl.ActRead); err != nil {
+			t.Fatalf("the deny reached a sibling: %v", err)
+		}
+	}
+	change := func(fn func() error) error { return e.Change(fn) }
+	star := p(t, "/finance/*shared")
+	t.Run("move", func(t *testing.T) {
+		check(t, change(func() error { _, err := db.Move(p(t, "/finance/shared"), star, meta.MoveOptions{}); return err }))
+	})
+	t.Run("move its parent", func(t *testing.T) {
+		check(t, change(func() error {
+			_, err := db.Move(p(t, "/finance/secret"), p(t, "/finance/se*"), meta.MoveOptions{})
+			return err
+		}))
+	})
+	t.Run("copy", func(t *testing.T) {
+		check(t, change(func() error { _, err := db.Copy(p(t, "/finance/shared"), star, meta.MoveOptions{}); return err }))
+	})
+	t.Run("shallow copy", func(t *testing.T) {
+		check(t, change(func() error {
+			_, err := db.Copy(p(t, "/finance/shared"), star, meta.MoveOptions{Shallow: true})
+			return err
+		}))
+	})
+	t.Run("restore", func(t *testing.T) {
+		var entry meta.TrashEntry
+		if err := change(func() error { var err error; entry, err = db.Delete(p(t, "/finance/shared"), "m"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		before, _ = db.Rules()
+		check2 := func(err error) {
+			t.Helper()
+			if !errors.Is(err, meta.ErrRulePath) {
+				t.Fatalf("restore to %s = %v, want meta.ErrRulePath", star, err)
+			}
+			if after, _ := db.Rules(); !slices.EqualFunc(after, before, slices.Equal) {
+				t.Fatalf("rules changed: %q", after)
+			}
+		}
+		check2(change(func() error {
+			_, err := db.Restore("finance", entry.ID, meta.RestoreTarget{To: star}, "m")
+			return err
+		}))
+		// Its rules are still held for a restore elsewhere.
+		if err := change(func() error {
+			_, err := db.Restore("finance", entry.ID, meta.RestoreTarget{}, "m")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		// An inherited deny would be reattached to the landing path.
+		if err := change(func() error { var err error; entry, err = db.Delete(p(t, "/finance/secret/doc"), "m"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		before, _ = db.Rules()
+		check2(change(func() error {
+			_, err := db.Restore("finance", entry.ID, meta.RestoreTarget{To: p(t, "/finance/d*c")}, "m")
+			return err
+		}))
+	})
+	// A folder no rule names may take any name.
+	if _, err := db.Move(p(t, "/finance/plain"), p(t, "/finance/pl*in"), meta.MoveOptions{}); err != nil {
+		t.Fatalf("a move without rules was refused: %v", err)
 	}
 }

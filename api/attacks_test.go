@@ -296,3 +296,55 @@ func TestAttackOversized(t *testing.T) {
 		t.Errorf("an oversized upload was stored: %s", r.Body)
 	}
 }
+
+// TestAttackWildcardName moves, copies and restores a folder holding a
+// grant to a name with '*', which Casbin's keyMatch would read as "any
+// suffix": carried there, the hr grant on /finance/shared would cover all
+// of /finance. Every door refuses with 400, and the grant stays put.
+func TestAttackWildcardName(t *testing.T) {
+	e, ed, mgr := attackEnv(t, nil)
+	h := e.User("h", "hr", acl.RoleViewer)
+	e.Do("PUT", "/api/v1/files/finance/shared/a.txt", ed, "for hr")
+	if r := e.Do("POST", "/api/v1/grants", mgr, map[string]any{"path": "/finance/shared", "department": "hr", "role": "viewer"}); r.Status != 201 {
+		t.Fatalf("grant: %d %s", r.Status, r.Body)
+	}
+	star := "/finance/*shared"
+	for _, c := range []struct {
+		name string
+		do   func() *apitest.Response
+	}{
+		{"REST move", func() *apitest.Response {
+			return e.Do("POST", "/api/v1/move", ed, map[string]string{"from": "/finance/shared", "to": star})
+		}},
+		{"WebDAV MOVE", func() *apitest.Response {
+			return e.Do("MOVE", davURL("/finance/shared"), ed, nil, "Destination", e.URL+davURL(star))
+		}},
+		{"WebDAV COPY", func() *apitest.Response {
+			return e.Do("COPY", davURL("/finance/shared"), ed, nil, "Destination", e.URL+davURL(star))
+		}},
+	} {
+		r := c.do()
+		if r.Status != 400 || !strings.Contains(string(r.Body), "rule_path") {
+			t.Errorf("%s to %s: %d %s", c.name, star, r.Status, r.Body)
+		}
+	}
+	e.Do("DELETE", "/api/v1/files/finance/shared", mgr, nil)
+	var id string
+	for _, en := range trashList(t, e, mgr, "finance") {
+		if en["path"] == "/finance/shared" {
+			id = en["id"].(string)
+		}
+	}
+	if r := e.Do("POST", "/api/v1/trash/finance/"+id+"/restore", mgr, map[string]string{"to": star}); r.Status != 400 || !strings.Contains(string(r.Body), "rule_path") {
+		t.Fatalf("restore to %s: %d %s", star, r.Status, r.Body)
+	}
+	if r := e.Do("POST", "/api/v1/trash/finance/"+id+"/restore", mgr, nil); r.Status != 200 {
+		t.Fatalf("restore: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/doc.txt", h, nil); r.Status != 403 && r.Status != 404 {
+		t.Fatalf("hr reads finance beside the grant: %d", r.Status)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/shared/a.txt", h, nil); r.Status != 200 {
+		t.Fatalf("hr reads the granted folder: %d", r.Status)
+	}
+}

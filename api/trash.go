@@ -1,8 +1,10 @@
 package api
 
 import (
-	"gshare/api/router"
+	"fmt"
 	"net/http"
+
+	"gshare/api/router"
 
 	"gshare/acl"
 	"gshare/storage/docpath"
@@ -52,13 +54,17 @@ func entryView(e meta.TrashEntry, p docpath.Path) (docpath.Path, [][]string) {
 		return p, append(append([][]string(nil), e.Rules...), e.Inherited...)
 	}
 	root := orig.Parent().Child("\x00trash-" + e.ID.String())
+	rules, err := rebased(e.Rules, orig, root)
+	if err != nil {
+		return p, append(append([][]string(nil), e.Rules...), e.Inherited...)
+	}
 	v := root
 	if p.Within(orig) {
 		for _, name := range p.Names[len(orig.Names):] {
 			v = v.Child(name)
 		}
 	}
-	return v, append(rebased(e.Rules, orig, root), e.Inherited...)
+	return v, append(rules, e.Inherited...)
 }
 
 // mayReadInTrash decides whether user may see the path p of a trash entry.
@@ -170,8 +176,15 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *router
 			dest = orig
 		}
 	}
-	extra := rebased(e.Rules, orig, dest)
-	extra = append(extra, acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)...)
+	extra, err := rebased(e.Rules, orig, dest)
+	if err != nil {
+		return err
+	}
+	again, err := acl.Paths{}.Reattach(nil, e.Inherited, orig, dest)
+	if err != nil {
+		return fmt.Errorf("api: restore to %s: %w: %w", dest, meta.ErrRulePath, err)
+	}
+	extra = append(extra, again...)
 	if err := s.d.ACL.CanAllWith(rq.User.Username, dest, acl.ActWrite, extra); err != nil {
 		return router.Forbidden(err)
 	}
@@ -191,15 +204,21 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *router
 	return nil
 }
 
-// rebased returns rules moved from below from to below to.
-func rebased(rules [][]string, from, to docpath.Path) [][]string {
+// rebased returns rules moved from below from to below to; it fails
+// (meta.ErrRulePath) where a rule cannot name its new place, as the
+// restore itself would.
+func rebased(rules [][]string, from, to docpath.Path) ([][]string, error) {
 	var out [][]string
 	for _, r := range rules {
-		if nr, ok := (acl.Paths{}).Rebase(r, from, to); ok {
+		nr, ok, err := (acl.Paths{}).Rebase(r, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("api: restore to %s: %w: %w", to, meta.ErrRulePath, err)
+		}
+		if ok {
 			out = append(out, nr)
 		}
 	}
-	return out
+	return out, nil
 }
 
 func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *router.Request) error {

@@ -604,3 +604,54 @@ func TestPatchReadsItsUploadOnce(t *testing.T) {
 		t.Errorf("HEAD read the record %d times", n)
 	}
 }
+
+// TestUploadIntoMovedFolder: a denied folder moved (its deny with it) or
+// deleted while an upload into it is under way is not made again without
+// its deny when the upload ends: the upload is refused with 409 and
+// discarded, and the client starts again.
+func TestUploadIntoMovedFolder(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	mgr := e.User("mgr", "finance", acl.RoleManager)
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	x := e.User("x", "finance", acl.RoleEditor)
+	e.Do("PUT", fileURL("/finance/secret/old.txt"), mgr, "old")
+	e.Do("PUT", fileURL("/finance/other/old.txt"), mgr, "old")
+	if r := e.Do("POST", "/api/v1/grants", mgr, map[string]any{"path": "/finance/secret", "user": "x", "deny": []string{"read"}}); r.Status != 201 {
+		t.Fatalf("deny: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("POST", "/api/v1/grants", mgr, map[string]any{"path": "/finance/other", "user": "x", "deny": []string{"read"}}); r.Status != 201 {
+		t.Fatalf("deny: %d %s", r.Status, r.Body)
+	}
+	for _, c := range []struct {
+		folder string
+		change func() *apitest.Response
+	}{
+		{"/finance/secret", func() *apitest.Response {
+			return e.Do("POST", "/api/v1/move", mgr, map[string]string{"from": "/finance/secret", "to": "/finance/archive"})
+		}},
+		{"/finance/other", func() *apitest.Response { return e.Do("DELETE", fileURL("/finance/other"), mgr, nil) }},
+	} {
+		doc := c.folder + "/plan.txt"
+		loc := e.TusCreate(ed, doc, 10)
+		if r := e.TusPatch(ed, loc, 0, []byte("plan ")); r.Status != 204 {
+			t.Fatalf("first chunk: %d %s", r.Status, r.Body)
+		}
+		if r := c.change(); r.Status != 200 && r.Status != 204 {
+			t.Fatalf("change %s: %d %s", c.folder, r.Status, r.Body)
+		}
+		r := e.TusPatch(ed, loc, 5, []byte("2027!"))
+		if r.Status != 409 || !strings.Contains(string(r.Body), `"moved"`) {
+			t.Fatalf("last chunk into %s: %d %s", c.folder, r.Status, r.Body)
+		}
+		if r := e.Do("GET", fileURL(doc), x, nil); r.Status != 404 {
+			t.Fatalf("the denied user reads %s: %d %s", doc, r.Status, r.Body)
+		}
+		if _, err := e.DB.Lookup(mustPath(t, c.folder)); err == nil {
+			t.Fatalf("%s was made again", c.folder)
+		}
+		if r := e.Do("HEAD", loc, ed, nil, "Tus-Resumable", "1.0.0"); r.Status != 404 {
+			t.Fatalf("the refused upload lingers: %d", r.Status)
+		}
+	}
+}

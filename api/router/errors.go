@@ -78,12 +78,16 @@ func Response(err error) (int, string, string) {
 		return http.StatusConflict, "exists", "already exists"
 	case errors.Is(err, meta.ErrPrecondition):
 		return http.StatusPreconditionFailed, "precondition_failed", "the document changed since you read it (If-Match / If-None-Match)"
+	case errors.Is(err, meta.ErrMoved):
+		return http.StatusConflict, "moved", "the folder or file changed place while you uploaded; upload again"
 	case errors.Is(err, meta.ErrNotDir):
 		return http.StatusConflict, "not_a_folder", "a path element is a file, not a folder"
 	case errors.Is(err, meta.ErrIsDir):
 		return http.StatusConflict, "is_a_folder", "the path is a folder"
 	case errors.Is(err, meta.ErrNotEmpty):
 		return http.StatusConflict, "not_empty", "the folder is not empty"
+	case errors.Is(err, meta.ErrRulePath):
+		return http.StatusBadRequest, "rule_path", "a folder or file with access rules cannot be given a name containing *"
 	case errors.Is(err, meta.ErrInvalid):
 		return http.StatusBadRequest, "invalid_operation", "the operation is not possible on these paths"
 	case errors.Is(err, meta.ErrGone):

@@ -95,25 +95,18 @@ func (s *Store) Restore(dept string, id meta.ID, t meta.RestoreTarget, author st
 }
 
 // Purge destroys a trash entry; its objects are deleted by Collect.
+// Unlike the other changes of the tree it runs outside the policy's
+// Change: it discards the rules held in the entry, which are not in force,
+// and changes no rule in force nor any path a decision can name, so there
+// is no policy to reload and no decision to hold back.
 func (s *Store) Purge(dept string, id meta.ID) (meta.TrashEntry, error) {
-	var e meta.TrashEntry
-	err := s.change(func() error {
-		var err error
-		e, err = s.db.Purge(dept, id)
-		return err
-	})
-	return e, err
+	return s.db.Purge(dept, id)
 }
 
-// PurgeTrash destroys every trash entry deleted before t.
+// PurgeTrash destroys every trash entry deleted before t; like Purge, it
+// needs no policy Change (the janitor runs it hourly).
 func (s *Store) PurgeTrash(before time.Time) ([]meta.TrashEntry, error) {
-	var es []meta.TrashEntry
-	err := s.change(func() error {
-		var err error
-		es, err = s.db.PurgeTrash(before)
-		return err
-	})
-	return es, err
+	return s.db.PurgeTrash(before)
 }
 
 // change runs a change of the tree that may carry access rules along

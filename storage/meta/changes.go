@@ -43,6 +43,9 @@ type Change struct {
 	// kept from reading the node at Path and at From when the change
 	// happened: the feed never names a path to someone a deny hid it
 	// from then and still hides the node from now, wherever it went.
+	// They are kept where the node leaves a path, the only place the feed
+	// reads them: HidPath for deletes, HidFrom for moves. (Older records
+	// may hold HidPath for other changes too.)
 	HidPath []string `json:"hid_path,omitempty"`
 	HidFrom []string `json:"hid_from,omitempty"`
 }
@@ -57,7 +60,9 @@ type changeLog struct {
 }
 
 func (l *changeLog) add(tx *bolt.Tx, c Change) error {
-	if c.HidPath == nil {
+	// Only a delete's HidPath is read; working it out scans every rule,
+	// too dear for every write.
+	if c.Op == OpDelete && c.HidPath == nil {
 		h, err := l.hides(tx, c.Path)
 		if err != nil {
 			return err

@@ -35,6 +35,15 @@ var (
 	// ErrInvalid means the operation makes no sense on its arguments, such
 	// as moving a folder into itself or deleting a department root.
 	ErrInvalid = errors.New("invalid operation")
+	// ErrRulePath means a move, copy or restore would carry access rules
+	// to a path they cannot name (RuleMapper.Rebase refused it: a name
+	// holding '*'). It wraps ErrInvalid.
+	ErrRulePath = fmt.Errorf("access rules cannot name the destination: %w", ErrInvalid)
+	// ErrMoved means the folder or file a write was reserved against has
+	// been moved or deleted since (or another file took its path): the
+	// commit would make its path again without the access rules that went
+	// with the node, so the write must start again.
+	ErrMoved = errors.New("the destination folder or file was moved or deleted during the write")
 	// ErrLocked means another process holds meta.db.
 	ErrLocked = errors.New("meta.db is in use by another process (is gshare serve running?)")
 	// ErrSchema means the file was written by a newer G-Share.

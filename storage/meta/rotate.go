@@ -136,22 +136,34 @@ func (db *DB) Shred(dept string) (map[string]string, error) {
 		}
 		ub := tx.Bucket(bucketUploads)
 		var doomed []Upload
-		ub.ForEach(func(k, _ []byte) error {
+		err = ub.ForEach(func(k, _ []byte) error {
 			var u Upload
-			if _, err := get(ub, k, &u); err == nil && u.Write.Dept == dept {
+			if _, err := get(ub, k, &u); err != nil {
+				return err
+			}
+			if u.Write.Dept == dept {
 				doomed = append(doomed, u)
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
 		for _, u := range doomed {
 			if u.Multipart != "" {
 				multipart[u.Write.Object] = u.Multipart
 			}
 			for _, s := range u.Stages {
-				queueGC(tx, s.Key, ch.now)
+				if err := queueGC(tx, s.Key, ch.now); err != nil {
+					return err
+				}
 			}
-			tx.Bucket(bucketPending).Delete([]byte(u.Write.Object))
-			queueGC(tx, u.Write.Object, ch.now)
+			if err := tx.Bucket(bucketPending).Delete([]byte(u.Write.Object)); err != nil {
+				return err
+			}
+			if err := queueGC(tx, u.Write.Object, ch.now); err != nil {
+				return err
+			}
 			if err := ub.Delete([]byte(u.ID)); err != nil {
 				return err
 			}

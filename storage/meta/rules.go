@@ -3,6 +3,7 @@ package meta
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -84,10 +85,16 @@ func removeRules(tx *bolt.Tx, rules [][]string) error {
 }
 
 // RemoveRulesWhere deletes every policy line for which match returns true
-// and returns them.
+// and returns them. Lines held out of force in trash entries (their Rules
+// and Inherited) that match are deleted too, in the same transaction, but
+// not returned: a line removed for good (a removed user's, whose name may
+// be given to someone else) must not come back with a restore.
 func (db *DB) RemoveRulesWhere(match func(rule []string) bool) ([][]string, error) {
 	var removed [][]string
 	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := removeTrashRulesWhere(tx, match); err != nil {
+			return err
+		}
 		b := tx.Bucket(bucketRules)
 		var doomed [][]byte
 		err := b.ForEach(func(k, _ []byte) error {
@@ -136,4 +143,33 @@ func (db *DB) SetRules(rules [][]string) error {
 		}
 		return addRules(tx, rules)
 	})
+}
+
+// removeTrashRulesWhere deletes the lines of every trash entry for which
+// match returns true.
+func removeTrashRulesWhere(tx *bolt.Tx, match func(rule []string) bool) error {
+	b := tx.Bucket(bucketTrash)
+	var changed []TrashEntry
+	err := b.ForEach(func(k, _ []byte) error {
+		var e TrashEntry
+		if _, err := get(b, k, &e); err != nil {
+			return err
+		}
+		n := len(e.Rules) + len(e.Inherited)
+		e.Rules = slices.DeleteFunc(e.Rules, match)
+		e.Inherited = slices.DeleteFunc(e.Inherited, match)
+		if len(e.Rules)+len(e.Inherited) != n {
+			changed = append(changed, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range changed {
+		if err := put(b, trashKey(e.Dept, e.ID), e); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -63,8 +63,10 @@ func (e TrashEntry) OriginalPath() (docpath.Path, error) { return docpath.Parse(
 // they are.
 type RuleMapper interface {
 	// Rebase reports whether rule names from or a path below it, and
-	// returns it naming the same place relative to to.
-	Rebase(rule []string, from, to docpath.Path) ([]string, bool)
+	// returns it naming the same place relative to to. It fails, with ok
+	// still reporting whether rule names from, when the rule cannot name
+	// that place (the tree then refuses with ErrRulePath).
+	Rebase(rule []string, from, to docpath.Path) (_ []string, ok bool, _ error)
 	// Inherited reports whether rule is a deny rule on a folder strictly
 	// above p, so that it covers p.
 	Inherited(rule []string, p docpath.Path) bool
@@ -75,8 +77,9 @@ type RuleMapper interface {
 	Names(rule []string, p docpath.Path) bool
 	// Reattach returns the rules to add so that every rule of inherited,
 	// taken from above from, covers to as well; current are the rules in
-	// force, so one already covering to is not added twice.
-	Reattach(current, inherited [][]string, from, to docpath.Path) [][]string
+	// force, so one already covering to is not added twice. It fails as
+	// Rebase does.
+	Reattach(current, inherited [][]string, from, to docpath.Path) ([][]string, error)
 }
 
 var bucketTrash = []byte("trash")
@@ -111,7 +114,10 @@ func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (T
 			return TrashEntry{}, err
 		}
 		for _, r := range all {
-			if _, ok := m.Rebase(r, p, p); ok {
+			// Only whether r names p or below matters here: a rule that
+			// could not be written again (an old one holding '*') still
+			// goes with the node.
+			if _, ok, _ := m.Rebase(r, p, p); ok {
 				e.Rules = append(e.Rules, r)
 			} else if m.Inherited(r, p) {
 				e.Inherited = append(e.Inherited, r)
@@ -226,7 +232,11 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 		if m := ch.db.rules; m != nil {
 			var add [][]string
 			for _, r := range e.Rules {
-				if nr, ok := m.Rebase(r, from, to); ok {
+				nr, ok, err := m.Rebase(r, from, to)
+				if err != nil {
+					return fmt.Errorf("meta: restore to %s: %w: %w", to, ErrRulePath, err)
+				}
+				if ok {
 					add = append(add, nr)
 				}
 			}
@@ -234,7 +244,11 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 			if err != nil {
 				return err
 			}
-			add = append(add, m.Reattach(current, e.Inherited, from, to)...)
+			again, err := m.Reattach(current, e.Inherited, from, to)
+			if err != nil {
+				return fmt.Errorf("meta: restore to %s: %w: %w", to, ErrRulePath, err)
+			}
+			add = append(add, again...)
 			if err := addRules(tx, add); err != nil {
 				return err
 			}
@@ -431,12 +445,14 @@ func carryRules(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, copying, only
 	}
 	var old, add [][]string
 	for _, r := range all {
-		if nr, ok := m.Rebase(r, from, to); ok {
-			if only && !m.Names(r, from) {
-				continue
-			}
-			old, add = append(old, r), append(add, nr)
+		nr, ok, err := m.Rebase(r, from, to)
+		if !ok || only && !m.Names(r, from) {
+			continue
 		}
+		if err != nil {
+			return fmt.Errorf("meta: carry access rules to %s: %w: %w", to, ErrRulePath, err)
+		}
+		old, add = append(old, r), append(add, nr)
 	}
 	if !copying {
 		if err := removeRules(tx, old); err != nil {

@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -393,9 +394,9 @@ func TestChangesRecordWhomADenyHid(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s from %q hid %v from %v", c.Op, c.Path, c.From, c.HidPath, c.HidFrom))
 	}
 	want := []string{
-		`mkdir /finance/secret from "" hid [u:x] from []`,
-		`create /finance/secret/f.txt from "" hid [u:x] from []`,
-		`move /finance/s2 from "/finance/secret" hid [u:x] from [u:x]`,
+		`mkdir /finance/secret from "" hid [] from []`,
+		`create /finance/secret/f.txt from "" hid [] from []`,
+		`move /finance/s2 from "/finance/secret" hid [] from [u:x]`,
 		`delete /finance/s2 from "" hid [u:x] from []`,
 	}
 	if !slices.Equal(got, want) {
@@ -403,5 +404,104 @@ func TestChangesRecordWhomADenyHid(t *testing.T) {
 	}
 	if cs[1].Node != n.ID {
 		t.Fatalf("the create names node %s, want %s", cs[1].Node, n.ID)
+	}
+}
+
+// TestWriteInFlightKeepsRules: a write reserved against a folder or file
+// that is then moved or deleted must not commit, or it would recreate the
+// path without the rules that went with the node.
+func TestWriteInFlightKeepsRules(t *testing.T) {
+	type setup func(t *testing.T, db *meta.DB) error
+	move := func(from, to string) setup {
+		return func(t *testing.T, db *meta.DB) error {
+			_, err := db.Move(path(t, from), path(t, to), meta.MoveOptions{})
+			return err
+		}
+	}
+	del := func(p string) setup {
+		return func(t *testing.T, db *meta.DB) error { _, err := db.Delete(path(t, p), "m"); return err }
+	}
+	for _, tt := range []struct {
+		name   string
+		target string // the write's path
+		meant  setup  // what happens while it is under way
+		err    error  // nil: it commits
+		gone   string // a path that must not be made again
+	}{
+		{"its folder moved", "/finance/f/secret/plan.pdf", move("/finance/f/secret", "/finance/f/moved"), meta.ErrMoved, "/finance/f/secret"},
+		{"its folder deleted", "/finance/f/secret/plan.pdf", del("/finance/f/secret"), meta.ErrMoved, "/finance/f/secret"},
+		{"a folder above moved", "/finance/f/secret/new/plan.pdf", move("/finance/f", "/finance/g"), meta.ErrMoved, "/finance/f"},
+		{"the file moved", "/finance/f/secret/old.pdf", move("/finance/f/secret/old.pdf", "/finance/f/secret/o2.pdf"), meta.ErrMoved, "/finance/f/secret/old.pdf"},
+		{"the file deleted", "/finance/f/secret/old.pdf", del("/finance/f/secret/old.pdf"), meta.ErrMoved, "/finance/f/secret/old.pdf"},
+		{"the file replaced by another", "/finance/f/secret/old.pdf", func(t *testing.T, db *meta.DB) error {
+			if _, err := db.Delete(path(t, "/finance/f/secret/old.pdf"), "m"); err != nil {
+				return err
+			}
+			_, _, err := commit(db, path(t, "/finance/f/secret/old.pdf"), 9, nil, false)
+			return err
+		}, meta.ErrMoved, ""},
+		{"a sibling moved", "/finance/f/secret/plan.pdf", move("/finance/f/other", "/finance/f/o2"), nil, ""},
+		{"its missing folder made meanwhile", "/finance/f/secret/new/plan.pdf", func(t *testing.T, db *meta.DB) error {
+			_, err := db.Mkdir(path(t, "/finance/f/secret/new"), false, "m")
+			return err
+		}, nil, ""},
+		{"its folder renamed and renamed back", "/finance/f/secret/plan.pdf", func(t *testing.T, db *meta.DB) error {
+			if err := move("/finance/f/secret", "/finance/f/s2")(t, db); err != nil {
+				return err
+			}
+			return move("/finance/f/s2", "/finance/f/secret")(t, db)
+		}, nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openRulesDB(t)
+			write(t, db, "/finance/f/secret/old.pdf", 1)
+			write(t, db, "/finance/f/other/x", 1)
+			deny(t, db, "x", "/finance/f/secret", "^(read)$")
+			deny(t, db, "x", "/finance/f/secret/old.pdf", "^(read)$")
+			p := path(t, tt.target)
+			w, err := db.BeginWrite(p, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.meant(t, db); err != nil {
+				t.Fatal(err)
+			}
+			rules := ruleObjects(t, db)
+			_, _, err = db.Commit(meta.Commit{Write: w, Path: p, Size: 1, PartSize: 5 << 20,
+				SHA256: meta.Hash{2}, DEK: []byte("dek"), KEKVersion: 1, Author: "u"})
+			if !errors.Is(err, tt.err) || (err == nil) != (tt.err == nil) {
+				t.Fatalf("commit = %v, want %v", err, tt.err)
+			}
+			if tt.err == nil {
+				return
+			}
+			if n, err := db.Lookup(p); err == nil && n.SHA256 == (meta.Hash{2}) {
+				t.Fatalf("the write landed at %s", p)
+			}
+			if _, err := db.Lookup(path(t, cmp.Or(tt.gone, "/finance/nothing"))); !errors.Is(err, meta.ErrNotFound) {
+				t.Fatalf("%s was made again: %v", tt.gone, err)
+			}
+			if got := ruleObjects(t, db); !slices.Equal(got, rules) {
+				t.Fatalf("rules %q, were %q", got, rules)
+			}
+			if ok, _ := db.ObjectInUse(w.Object); !ok {
+				t.Fatal("the refused write's record is gone: its object could not be given up")
+			}
+		})
+	}
+	// A write recorded before the check (no anchor) commits as it did.
+	db := openRulesDB(t)
+	write(t, db, "/finance/f/secret/old.pdf", 1)
+	p := path(t, "/finance/f/secret/plan.pdf")
+	w, err := db.BeginWrite(p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Folder, w.File = meta.ID{}, meta.ID{}
+	if _, err := db.Move(path(t, "/finance/f/secret"), path(t, "/finance/f/moved"), meta.MoveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.Commit(meta.Commit{Write: w, Path: p, Size: 1, PartSize: 5 << 20, SHA256: meta.Hash{2}, DEK: []byte("dek"), KEKVersion: 1}); err != nil {
+		t.Fatalf("an old write record: %v", err)
 	}
 }

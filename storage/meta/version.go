@@ -55,6 +55,13 @@ type Write struct {
 	// write outlives restarts, and ends with its upload (commit, expiry,
 	// termination) rather than at the next start.
 	Upload string `json:"upload,omitempty"`
+	// Folder is the deepest folder on the way to the path that existed
+	// when the write began, and File the file at the path then, if any.
+	// The commit refuses (ErrMoved) if either has been moved or deleted,
+	// so a write never makes again a path whose rules left with its node.
+	// Zero in records written before they existed: not checked.
+	Folder ID `json:"folder,omitzero"`
+	File   ID `json:"file,omitzero"`
 }
 
 // newObjectKey returns a random object key, "v1/<2 hex>/<32 hex>"; the
@@ -84,16 +91,76 @@ func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
 	case err == nil && n.Dir:
 		return Write{}, fmt.Errorf("meta: write: %w", ErrIsDir)
 	case err == nil:
-		w.CryptoID = n.ID
+		w.CryptoID, w.File = n.ID, n.ID
 	case errors.Is(err, ErrNotDir):
 		return Write{}, err
 	}
+	folder, err := deepestFolder(tx, p.Parent())
+	if err != nil {
+		return Write{}, err
+	}
+	w.Folder = folder.ID
 	seq, err := tx.Bucket(bucketPending).NextSequence()
 	if err != nil {
 		return Write{}, err
 	}
 	w.Seq = seq
 	return w, nil
+}
+
+// deepestFolder returns the deepest folder on the way to p (p included)
+// that exists.
+func deepestFolder(tx *bolt.Tx, p docpath.Path) (Node, error) {
+	n, ok, err := child(tx, rootParent, p.Dept)
+	if err != nil {
+		return Node{}, err
+	}
+	if !ok {
+		return Node{}, fmt.Errorf("meta: department %s: %w", p.Dept, ErrNotFound)
+	}
+	for _, name := range p.Names {
+		next, ok, err := child(tx, n.ID, name)
+		if err != nil {
+			return Node{}, err
+		}
+		if !ok || !next.Dir {
+			break
+		}
+		n = next
+	}
+	return n, nil
+}
+
+// inPlace checks that the folder and the file a write was reserved
+// against (Write.Folder, Write.File) are still on the way to p and at p.
+// Access rules follow nodes: had either been moved or deleted, its rules
+// went with it, and committing would make its path again without them,
+// readable by whoever they denied. Only folders that did not exist when
+// the write began may be made.
+func inPlace(tx *bolt.Tx, w Write, p docpath.Path) error {
+	if !w.Folder.IsZero() {
+		fp, err := pathOf(tx, w.Folder)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return fmt.Errorf("meta: commit to %s: its folder is gone: %w", p, ErrMoved)
+		case err != nil:
+			return err
+		case !p.Parent().Within(fp):
+			return fmt.Errorf("meta: commit to %s: its folder is now %s: %w", p, fp, ErrMoved)
+		}
+	}
+	if !w.File.IsZero() {
+		n, err := resolve(tx, p)
+		switch {
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotDir):
+			return fmt.Errorf("meta: commit to %s: the file is gone: %w", p, ErrMoved)
+		case err != nil:
+			return err
+		case n.ID != w.File:
+			return fmt.Errorf("meta: commit to %s: another file took its place: %w", p, ErrMoved)
+		}
+	}
+	return nil
 }
 
 // BeginWrite reserves an object for a write to p and records it as
@@ -209,6 +276,9 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 	}
 	if c.Write.Dept != p.Dept {
 		return Node{}, Version{}, fmt.Errorf("meta: commit to %s of a write for %s: %w", p.Dept, c.Write.Dept, ErrInvalid)
+	}
+	if err := inPlace(tx, c.Write, p); err != nil {
+		return Node{}, Version{}, err
 	}
 	parent, err := mkdirAll(tx, ch, p.Parent(), c.Author)
 	if err != nil {

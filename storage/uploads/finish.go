@@ -15,8 +15,9 @@ import (
 // object and records it as the newest version of its path, removing the
 // upload in the same transaction. It is idempotent: run again after a
 // crash, it picks up where it stopped. An upload whose bytes do not match
-// its announced SHA-256, or whose if_match no longer holds, is discarded
-// (ErrChecksum, meta.ErrPrecondition): it can never commit.
+// its announced SHA-256, whose if_match no longer holds, or whose folder or
+// file was moved or deleted meanwhile is discarded (ErrChecksum,
+// meta.ErrPrecondition, meta.ErrMoved): it can never commit.
 func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error) {
 	if u.Size < 0 || u.Offset != u.Size {
 		return meta.Version{}, fmt.Errorf("uploads: finish %s at offset %d of %d: %w", u.ID, u.Offset, u.Size, ErrIncomplete)
@@ -59,9 +60,10 @@ func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error
 	}
 	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: u.Owner,
 		IfMatch: ifMatch, Upload: u.ID, Garbage: stageKeys(u.Stages)})
-	if errors.Is(err, meta.ErrPrecondition) {
-		// The file changed on the server since the client read it: this
-		// upload can never commit, so it must not linger.
+	if errors.Is(err, meta.ErrPrecondition) || errors.Is(err, meta.ErrMoved) {
+		// The file changed on the server since the client read it, or it
+		// or its folder went elsewhere: this upload can never commit, so
+		// it must not linger.
 		if derr := s.Terminate(dctx, u); derr != nil {
 			return meta.Version{}, errors.Join(err, derr)
 		}
