@@ -39,7 +39,16 @@ var aimKeys = map[string][]string{
 // document path) a failed request was aimed at. It is called before the
 // error is answered, while the request body can still be read.
 func (s *Server) aim(r *http.Request, rq *router.Request) {
-	if rq.Route == nil || rq.Route.Action == "" || rq.HasPath || rq.Entry.Dept != "" {
+	if rq.Route == nil || rq.Route.Action == "" || rq.HasPath {
+		return
+	}
+	if rq.Entry.Dept != "" {
+		// Set by an access rule or a handler from a well-formed id the
+		// request named (a URL segment, a JSON body): kept only if that
+		// department exists, as what aim finds itself.
+		if _, err := s.d.Docs.Dept(rq.Entry.Dept); err != nil {
+			rq.Entry.Dept = ""
+		}
 		return
 	}
 	dept, path := aimed(s.aimedAt(r, rq))

@@ -14,6 +14,7 @@ import (
 
 	"gshare/acl"
 	"gshare/api/auth"
+	"gshare/storage/docpath"
 	"gshare/storage/meta"
 )
 
@@ -294,7 +295,12 @@ func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *router.R
 	if err := router.ReadJSON(w, r, &in); err != nil {
 		return meta.User{}, in, err
 	}
-	rq.Entry.Dept = in.Department
+	if in.Department != acl.AllDepts {
+		if docpath.ValidDept(in.Department) != nil {
+			return meta.User{}, in, router.BadRequest("bad_dept", `department must be a department id, or "*" for every department`)
+		}
+		rq.Entry.Dept = in.Department
+	}
 	var err error
 	if (in.Role == acl.RoleViewer || in.Role == acl.RoleEditor) && in.Department != acl.AllDepts {
 		err = rq.AuthorizeSystem(in.Department, "sys:members", acl.ActManage)
@@ -385,8 +391,17 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	return nil
 }
 
-// deptParam is the department of /departments/{}/… routes.
-func deptParam(r *http.Request, rq *router.Request) (string, error) { return rq.Params[0], nil }
+// deptParam is the department of /departments/{}/… routes: an id, never
+// other text, so that only an id reaches the audit entry.
+func deptParam(r *http.Request, rq *router.Request) (string, error) {
+	if err := docpath.ValidDept(rq.Params[0]); err != nil {
+		return "", errBadDept
+	}
+	return rq.Params[0], nil
+}
+
+// errBadDept refuses department text that is not an id.
+var errBadDept = router.BadRequest("bad_dept", "not a department id")
 
 func (s *Server) lockouts(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	out := []lockoutJSON{}
