@@ -19,3 +19,6 @@ func (s *Server) HandleForTest(pattern string, unguarded bool) (panicked any) {
 	s.rt.Handle(http.MethodGet, pattern, "test.undecided", a, func(w http.ResponseWriter, r *http.Request, rq *router.Request) error { return nil })
 	return nil
 }
+
+// OpsForTest returns the operator's tools the server was given.
+func (s *Server) OpsForTest() *Ops { return s.d.Ops }

@@ -93,8 +93,12 @@ func (s *Server) rotateMaster(w http.ResponseWriter, r *http.Request, rq *router
 }
 
 func (s *Server) confirmMaster(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	if err := s.d.Ops.Keys.ConfirmMaster(); err != nil {
+	err := s.d.Ops.Keys.ConfirmMaster()
+	switch {
+	case errors.Is(err, keys.ErrNoOldMaster):
 		return router.ErrNotFound
+	case err != nil:
+		return err // the old file is there but could not be removed: logged, 500
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
