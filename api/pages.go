@@ -46,12 +46,12 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodPost, "/login", "login", router.Public{}, s.pageLoginPost)
 	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout)
 	s.rt.Handle(http.MethodGet, "/static/...", "", router.Public{}, s.static)
-	s.page(http.MethodGet, "/app/", "", router.User{}, s.pageDepts)
+	s.page(http.MethodGet, "/app/", "dept.list", router.User{}, s.pageDepts)
 	s.page(http.MethodGet, "/app/files/...", "folder.list", router.Doc{Act: acl.ActRead}, s.pageFiles)
 	s.page(http.MethodGet, "/app/versions/...", "file.versions", router.Doc{Act: acl.ActRead}, s.pageVersions)
 	s.page(http.MethodGet, "/app/trash/{}", "trash.list", router.Deferred{Why: "read in the department; each entry filtered by read where it was"}, s.pageTrash).DeptParam = true
-	s.page(http.MethodGet, "/app/account", "", router.User{}, s.pageAccount)
-	s.page(http.MethodGet, "/app/admin", "", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
+	s.page(http.MethodGet, "/app/account", "account.page", router.User{}, s.pageAccount)
+	s.page(http.MethodGet, "/app/admin", "admin.page", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", router.Deferred{Why: "sys:audit in the department shown"}, s.pageAudit)
 }
 

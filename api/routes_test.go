@@ -458,7 +458,12 @@ func TestRouteTable(t *testing.T) {
 				t.Errorf("%s as %s: status %d, want %d (%s)", key, role, resp.Status, want, bytes.TrimSpace(resp.Body))
 				continue
 			}
+			refused := want == 401 || want == 403 || role == "anon" && want == 303 && strings.HasPrefix(path, "/app/")
 			if r.Action == "" {
+				// Only routes that refuse no one may go unaudited.
+				if refused {
+					t.Errorf("%s as %s: refused (%d) but the route has no audit action", key, role, want)
+				}
 				continue
 			}
 			es := e.Audit.Entries()[before:]
@@ -476,7 +481,7 @@ func TestRouteTable(t *testing.T) {
 			}
 			wantResult := audit.Allowed
 			switch {
-			case want == 401 || want == 403 || role == "anon" && want == 303 && strings.HasPrefix(path, "/app/"):
+			case refused:
 				wantResult = audit.Denied
 			case want >= 400:
 				wantResult = audit.Error
