@@ -109,3 +109,15 @@ func TestNoMetaDB(t *testing.T) {
 		})
 	})
 }
+
+// TestPasswordsHashedInSlots: every argon2id hash the API computes holds
+// one of auth.Manager's bounded slots (Manager.Hash), so parallel requests
+// with passwords cannot each take 64 MiB without limit. Only the auth
+// package itself calls auth.HashPassword.
+func TestPasswordsHashedInSlots(t *testing.T) {
+	walkAPI(t, func(fset *token.FileSet, path string, f *ast.File) {
+		uses(f, "gshare/api/auth", "HashPassword", func(pos token.Pos) {
+			t.Errorf("%s: auth.HashPassword outside the password slots; use Manager.Hash", fset.Position(pos))
+		})
+	})
+}

@@ -113,7 +113,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *router.R
 	if err != nil {
 		return err
 	}
-	u := meta.User{Username: name, Name: display, Hash: auth.HashPassword(in.Password, s.d.Auth.Params)}
+	u := meta.User{Username: name, Name: display, Hash: s.d.Auth.Hash(in.Password)}
 	if err := s.d.Accounts.CreateUser(u); err != nil {
 		return err
 	}
@@ -240,8 +240,9 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *router.
 }
 
 func (s *Server) storePassword(user, pw string) error {
+	h := s.d.Auth.Hash(pw) // before the transaction, not holding meta.db's write lock
 	_, err := s.d.Accounts.UpdateUser(user, func(u *meta.User) error {
-		u.Hash, u.Changed = auth.HashPassword(pw, s.d.Auth.Params), s.o.Now().UTC()
+		u.Hash, u.Changed = h, s.o.Now().UTC()
 		return nil
 	})
 	return err
