@@ -1,7 +1,10 @@
 package api
 
 import (
+	"errors"
 	"gshare/api/router"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"gshare/storage/docpath"
@@ -41,4 +44,28 @@ func FuzzAim(f *testing.F) {
 			check(aimed(aimJSON([]byte(body), keys)))
 		}
 	})
+}
+
+// brokenWriter is a response whose client went away.
+type brokenWriter struct{ http.ResponseWriter }
+
+func (brokenWriter) Write([]byte) (int, error) { return 0, errors.New("write: broken pipe") }
+
+// TestWriteCSVCutsOnWriteError: a CSV answer that cannot be written is cut
+// (http.ErrAbortHandler, the cause kept for the log and the audit), never
+// a short file that ends as if it were whole.
+func TestWriteCSVCutsOnWriteError(t *testing.T) {
+	rq := &router.Request{}
+	w := brokenWriter{httptest.NewRecorder()}
+	defer func() {
+		if p := recover(); p != http.ErrAbortHandler || rq.Cut == nil {
+			t.Fatalf("panicked with %v, cut %v; want http.ErrAbortHandler with a cause", p, rq.Cut)
+		}
+	}()
+	(&Server{}).writeCSV(w, rq, "x.csv", []string{"a", "b"}, func(emit func(...string)) {
+		for range 10000 {
+			emit("1", "2")
+		}
+	})
+	t.Fatal("writeCSV returned")
 }

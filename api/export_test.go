@@ -22,3 +22,9 @@ func (s *Server) HandleForTest(pattern string, unguarded bool) (panicked any) {
 
 // OpsForTest returns the operator's tools the server was given.
 func (s *Server) OpsForTest() *Ops { return s.d.Ops }
+
+// WrapAuditLogForTest replaces the audit log the audit routes read with
+// wrap's result (to inject failures). Call it before the first request.
+func (s *Server) WrapAuditLogForTest(wrap func(AuditLog) AuditLog) {
+	s.d.AuditLog = wrap(s.d.AuditLog)
+}
