@@ -140,7 +140,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	written, err := copyOut(w, rc)
+	written, err := copyOut(w, rc, n)
 	rq.Entry.Bytes = written
 	if err != nil {
 		s.abortAfterHeaders(rq, err)
@@ -165,9 +165,11 @@ func cutCause(r *http.Request, err error) error {
 	return err
 }
 
-// copyOut copies a document to the client. It returns errClientGone when
-// writing to the client failed, and the reader's error when reading failed.
-func copyOut(w io.Writer, r io.Reader) (int64, error) {
+// copyOut copies a document of want bytes to the client. It returns
+// errClientGone when writing to the client failed, the reader's error when
+// reading failed, and an error when the reader ended early: the headers
+// announced want bytes, and fewer is never a successful download.
+func copyOut(w io.Writer, r io.Reader, want int64) (int64, error) {
 	// Reading (from the object store, decrypting) runs one buffer ahead of
 	// writing to the client, so the two use both cores instead of taking
 	// turns (docs/benchmarks.md).
@@ -220,12 +222,15 @@ func copyOut(w io.Writer, r io.Reader) (int64, error) {
 			}
 		}
 		if c.err == io.EOF {
-			return n, nil
+			break
 		}
 		if c.err != nil {
 			return n, c.err
 		}
 		free <- c.buf[:cap(c.buf)]
+	}
+	if n != want {
+		return n, fmt.Errorf("api: the document's reader ended after %d of %d bytes", n, want)
 	}
 	return n, nil
 }
