@@ -99,7 +99,7 @@ func (s *Server) aimedAt(r *http.Request, rq *router.Request) (docpath.Path, str
 }
 
 // aimBody reads the named fields of a JSON body: from what the handler
-// already read (countingBody keeps the start of it for these routes), or
+// already read (router.Body keeps the start of it for these routes), or
 // from the body itself when nothing read it (the request was refused
 // before its handler ran). A body that does not parse names nothing.
 func aimBody(r *http.Request, rq *router.Request, keys []string) (docpath.Path, string) {

@@ -7,7 +7,7 @@ import (
 )
 
 // HandleForTest registers a GET route whose handler serves nothing and
-// makes no decision, with a handlerAccess rule, or with no access rule at
+// makes no decision, with a router.Deferred rule, or with no access rule at
 // all (unguarded); it returns what registering panicked with. It lets the
 // tests check the router's own rules.
 func (s *Server) HandleForTest(pattern string, unguarded bool) (panicked any) {

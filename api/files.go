@@ -170,9 +170,9 @@ func cutCause(r *http.Request, err error) error {
 // reading failed, and an error when the reader ended early: the headers
 // announced want bytes, and fewer is never a successful download.
 func copyOut(w io.Writer, r io.Reader, want int64) (int64, error) {
-	// Reading (from the object store, decrypting) runs one buffer ahead of
-	// writing to the client, so the two use both cores instead of taking
-	// turns (docs/benchmarks.md).
+	// Reading (from the object store, decrypting) runs up to depth buffers
+	// ahead of writing to the client, so the two use both cores instead of
+	// taking turns (docs/benchmarks.md).
 	type chunk struct {
 		buf []byte
 		err error
@@ -236,9 +236,10 @@ func copyOut(w io.Writer, r io.Reader, want int64) (int64, error) {
 }
 
 // abortAfterHeaders ends a response whose body cannot be completed: the
-// connection is cut, so the client sees a short body against Content-Length
-// and never mistakes it for the whole document. err is why: finish reports
-// the request as cutCause and errorResponse classify it (integrity_error,
+// connection is cut, so the client sees a body short of its Content-Length
+// (or a chunked body without its end) and never mistakes it for the whole
+// document or export. err is why: finish reports the request as cutCause
+// and router.Response classify it (integrity_error,
 // storage_unavailable, canceled for a client that went away) in its log
 // line, the metrics and the audit entry, never as a success.
 func (s *Server) abortAfterHeaders(rq *router.Request, err error) {

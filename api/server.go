@@ -12,7 +12,7 @@
 // methods; parses the document path from the escaped URL with
 // docpath.ParseEscaped, so encoded slashes and dot segments are rejected
 // before anything sees them; asks the Authorizer; runs the handler; maps
-// any error to a status with one function (errorResponse), never leaking
+// any error to a status with one function (router.Response), never leaking
 // internal text; and appends an audit entry, for refused requests too.
 //
 // Handlers return errors instead of writing them. A download that fails
