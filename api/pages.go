@@ -318,19 +318,15 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
-	es, err := s.d.Docs.Trash(dept)
+	user := rq.User.Username
+	es, err := s.visibleTrash(user, dept)
 	if err != nil {
 		return err
 	}
-	user := rq.User.Username
 	data := web.Trash{Dept: web.Dept{ID: d.ID, Name: d.Name}, RetentionDays: int(s.o.TrashRetention / (24 * time.Hour)),
 		CanRestore: s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
 		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
 	for _, e := range es {
-		orig, err := e.OriginalPath()
-		if err != nil || !s.mayReadInTrash(user, e, orig) {
-			continue
-		}
 		te := web.TrashEntry{ID: e.ID.String(), Name: e.Name, Path: e.Path, Folder: e.Dir, Files: e.Files, Size: e.Size,
 			Deleted: e.Deleted, DeletedBy: e.DeletedBy}
 		if s.o.TrashRetention > 0 {
