@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -14,7 +13,6 @@ import (
 	"gshare/api/apitest"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
-	"gshare/storage/meta"
 )
 
 // roles are the callers of the route table: every role, an editor of
@@ -523,9 +521,6 @@ func TestRouterKeepsItsRules(t *testing.T) {
 		t.Fatal("the undecided route was not logged")
 	}
 }
-
-var _ = meta.Hash{}
-var _ = http.MethodGet
 
 // TestAuditorsNeverReadContent: every route that serves or changes document
 // content refuses an auditor. (TestRouteTable checks the statuses; this

@@ -296,9 +296,13 @@ func TestFolderETags(t *testing.T) {
 		Entries []struct{ Name, ETag string } `json:"entries"`
 	}
 	e.Do("GET", "/api/v1/tree/finance", ed, nil).JSON(t, &tree)
+	if len(tree.Entries) != 2 {
+		t.Fatalf("REST lists %d entries of /finance, want a and other: %+v", len(tree.Entries), tree.Entries)
+	}
 	for _, en := range tree.Entries {
-		if "/dav/finance/"+en.Name != "" && en.ETag != after["/dav/finance/"+en.Name] {
-			t.Errorf("REST etag of %s = %s, WebDAV %s", en.Name, en.ETag, after["/dav/finance/"+en.Name])
+		dav, ok := after["/dav/finance/"+en.Name]
+		if !ok || en.ETag == "" || en.ETag != dav {
+			t.Errorf("REST etag of %s = %q, WebDAV %q (listed: %v)", en.Name, en.ETag, dav, ok)
 		}
 	}
 	if r := e.Do("DELETE", davURL("/finance/a"), ed, nil, "If-Match", before["/dav/finance/a"]); r.Status != 412 {
