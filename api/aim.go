@@ -39,7 +39,16 @@ var aimKeys = map[string][]string{
 // document path) a failed request was aimed at. It is called before the
 // error is answered, while the request body can still be read.
 func (s *Server) aim(r *http.Request, rq *router.Request) {
-	if rq.Route == nil || rq.Route.Action == "" || rq.HasPath || rq.Entry.Dept != "" {
+	if rq.Route == nil || rq.Route.Action == "" || rq.HasPath {
+		return
+	}
+	if rq.Entry.Dept != "" {
+		// Set by an access rule or a handler from a well-formed id the
+		// request named (a URL segment, a JSON body): kept only if that
+		// department exists, as what aim finds itself.
+		if _, err := s.d.Docs.Dept(rq.Entry.Dept); err != nil {
+			rq.Entry.Dept = ""
+		}
 		return
 	}
 	dept, path := aimed(s.aimedAt(r, rq))
@@ -90,7 +99,7 @@ func (s *Server) aimedAt(r *http.Request, rq *router.Request) (docpath.Path, str
 }
 
 // aimBody reads the named fields of a JSON body: from what the handler
-// already read (countingBody keeps the start of it for these routes), or
+// already read (router.Body keeps the start of it for these routes), or
 // from the body itself when nothing read it (the request was refused
 // before its handler ran). A body that does not parse names nothing.
 func aimBody(r *http.Request, rq *router.Request, keys []string) (docpath.Path, string) {

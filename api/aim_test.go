@@ -170,3 +170,47 @@ func TestRefusalsReachTheDepartmentsAuditor(t *testing.T) {
 		t.Errorf("finance's department report: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestSystemRoutesRecordOnlyDepartmentIDs: a signed-in user's department
+// text on the system routes (a URL segment, a role change's or a key
+// operation's body, a new department's id) reaches the audit entry only
+// when it is the id of an existing department. Malformed text is refused
+// with 400; a well-formed id of no department is refused as before, and
+// recorded with no department.
+func TestSystemRoutesRecordOnlyDepartmentIDs(t *testing.T) {
+	e, ed := setup(t, nil)
+	mgr := e.User("mgr", "finance", acl.RoleManager)
+	admin := e.User("root", acl.AllDepts, acl.RoleAdmin)
+	role := func(dept string) map[string]string {
+		return map[string]string{"department": dept, "role": acl.RoleViewer}
+	}
+	cases := []struct {
+		name, method, path, tok string
+		body                    any
+		status                  int
+		dept                    string
+	}{
+		{"members, newline", "GET", "/api/v1/departments/%0Aanything/members", ed, nil, 400, ""},
+		{"members, upper case", "GET", "/api/v1/departments/FINANCE/members", mgr, nil, 400, ""},
+		{"members, no such department", "GET", "/api/v1/departments/nosuchdept/members", ed, nil, 403, ""},
+		{"members, refused", "GET", "/api/v1/departments/finance/members", ed, nil, 403, "finance"},
+		{"grants, newline", "GET", "/api/v1/departments/%0Aanything/grants", ed, nil, 400, ""},
+		{"role, newline", "PUT", "/api/v1/users/ed/roles", mgr, role("\nanything"), 400, ""},
+		{"role, no such department", "PUT", "/api/v1/users/ed/roles", admin, role("nosuchdept"), 404, ""},
+		{"role, refused", "PUT", "/api/v1/users/ed/roles", ed, role("finance"), 403, "finance"},
+		{"new department, newline", "POST", "/api/v1/departments", admin, map[string]string{"id": "\nanything", "name": "x"}, 400, ""},
+		{"key rotation, newline", "POST", "/api/v1/keys/rotate", admin, map[string]string{"dept": "\nanything"}, 400, ""},
+		{"key rotation, no such department", "POST", "/api/v1/keys/rotate", admin, map[string]string{"dept": "nosuchdept"}, 404, ""},
+		{"shred, newline", "POST", "/api/v1/keys/shred", admin, map[string]string{"dept": "\nanything", "confirm": "\nanything"}, 400, ""},
+	}
+	for _, c := range cases {
+		r := e.Do(c.method, c.path, c.tok, c.body)
+		if r.Status != c.status {
+			t.Errorf("%s: %d %s, want %d", c.name, r.Status, r.Body, c.status)
+			continue
+		}
+		if x := entryOf(t, e, r.Header.Get("X-Request-Id")); x.Dept != c.dept {
+			t.Errorf("%s: audited with dept %q, want %q", c.name, x.Dept, c.dept)
+		}
+	}
+}

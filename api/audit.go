@@ -112,7 +112,7 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *router.
 		return err
 	}
 	if r.URL.Query().Get("format") == "csv" {
-		return writeCSV(w, "audit.csv", []string{"index", "time", "user", "address", "department", "action", "path", "object", "version", "result", "status", "bytes", "request_id", "reason"},
+		return s.writeCSV(w, rq, "audit.csv", []string{"index", "time", "user", "address", "department", "action", "path", "object", "version", "result", "status", "bytes", "request_id", "reason"},
 			func(emit func(...string)) {
 				for _, e := range es {
 					emit(strconv.FormatInt(e.Index, 10), e.Time.Format(time.RFC3339Nano), e.User, e.Addr, e.Dept, e.Action, e.Path, e.Object,
@@ -131,21 +131,34 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *router.
 	return nil
 }
 
-func writeCSV(w http.ResponseWriter, name string, header []string, rows func(emit func(...string))) error {
+// writeCSV answers a CSV file. The rows are written as they come, so a
+// write that fails has already sent the headers: the connection is cut
+// (abortAfterHeaders) and the client never takes a short file for a
+// whole one.
+func (s *Server) writeCSV(w http.ResponseWriter, rq *router.Request, name string, header []string, rows func(emit func(...string))) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	cw := csv.NewWriter(w)
-	cw.Write(header)
+	err := cw.Write(header)
 	rows(func(f ...string) {
+		if err != nil {
+			return
+		}
 		for i, v := range f {
 			// Cells starting with = + - @ run as formulas in spreadsheets.
 			if v != "" && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') {
 				f[i] = "'" + v
 			}
 		}
-		cw.Write(f)
+		err = cw.Write(f)
 	})
-	cw.Flush()
+	if err == nil {
+		cw.Flush()
+		err = cw.Error()
+	}
+	if err != nil {
+		s.abortAfterHeaders(rq, errors.Join(errClientGone, err))
+	}
 	return nil
 }
 
@@ -173,9 +186,36 @@ func (s *Server) auditExport(w http.ResponseWriter, r *http.Request, rq *router.
 			return router.BadRequest("bad_since", "since must be the size of an earlier checkpoint")
 		}
 	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Content-Disposition", `attachment; filename="gshare-audit.jsonl"`)
-	return s.d.AuditLog.Export(r.Context(), w, o)
+	h := w.Header()
+	h.Set("Content-Type", "application/x-ndjson")
+	h.Set("Content-Disposition", `attachment; filename="gshare-audit.jsonl"`)
+	out := &sent{w: w}
+	err = s.d.AuditLog.Export(r.Context(), out, o)
+	switch {
+	case err == nil:
+		return nil
+	case out.n == 0:
+		h.Del("Content-Type")
+		h.Del("Content-Disposition")
+		return err // nothing sent yet: an ordinary error answer
+	}
+	// The headers went out with the first line: cut the connection, or
+	// the chunked answer would end cleanly and a truncated export look
+	// complete.
+	s.abortAfterHeaders(rq, err)
+	return nil
+}
+
+// sent counts the bytes written through it.
+type sent struct {
+	w io.Writer
+	n int64
+}
+
+func (s *sent) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	return n, err
 }
 
 func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
@@ -214,7 +254,7 @@ func (s *Server) reportDocument(w http.ResponseWriter, r *http.Request, rq *rout
 	if err != nil {
 		return err
 	}
-	return s.entriesReport(w, r, q, "document-history.csv")
+	return s.entriesReport(w, r, rq, q, "document-history.csv")
 }
 
 // reportUser is the activity of one user, in the departments the caller
@@ -228,16 +268,16 @@ func (s *Server) reportUser(w http.ResponseWriter, r *http.Request, rq *router.R
 	if err != nil {
 		return err
 	}
-	return s.entriesReport(w, r, q, "user-activity.csv")
+	return s.entriesReport(w, r, rq, q, "user-activity.csv")
 }
 
-func (s *Server) entriesReport(w http.ResponseWriter, r *http.Request, q audit.Query, name string) error {
+func (s *Server) entriesReport(w http.ResponseWriter, r *http.Request, rq *router.Request, q audit.Query, name string) error {
 	es, _, err := s.d.AuditLog.Find(q)
 	if err != nil {
 		return err
 	}
 	if r.URL.Query().Get("format") == "csv" {
-		return writeCSV(w, name, []string{"time", "user", "address", "action", "path", "result", "bytes"}, func(emit func(...string)) {
+		return s.writeCSV(w, rq, name, []string{"time", "user", "address", "action", "path", "result", "bytes"}, func(emit func(...string)) {
 			for _, e := range es {
 				emit(e.Time.Format(time.RFC3339), e.User, e.Addr, e.Action, e.Path, e.Result, strconv.FormatInt(e.Bytes, 10))
 			}
@@ -265,7 +305,7 @@ func (s *Server) reportDepartment(w http.ResponseWriter, r *http.Request, rq *ro
 	}
 	rows := audit.Summary(es)
 	if r.URL.Query().Get("format") == "csv" {
-		return writeCSV(w, "department-"+dept+".csv", []string{"day", "uploads", "downloads", "bytes_in", "bytes_out", "users", "denied"}, func(emit func(...string)) {
+		return s.writeCSV(w, rq, "department-"+dept+".csv", []string{"day", "uploads", "downloads", "bytes_in", "bytes_out", "users", "denied"}, func(emit func(...string)) {
 			for _, d := range rows {
 				emit(d.Day, strconv.Itoa(d.Uploads), strconv.Itoa(d.Downloads), strconv.FormatInt(d.BytesIn, 10),
 					strconv.FormatInt(d.BytesOut, 10), strconv.Itoa(d.Users), strconv.Itoa(d.Denied))
@@ -288,7 +328,7 @@ func (s *Server) reportUnusual(w http.ResponseWriter, r *http.Request, rq *route
 	}
 	fs := audit.Unusual(es)
 	if r.URL.Query().Get("format") == "csv" {
-		return writeCSV(w, "unusual.csv", []string{"day", "user", "kind", "detail", "value"}, func(emit func(...string)) {
+		return s.writeCSV(w, rq, "unusual.csv", []string{"day", "user", "kind", "detail", "value"}, func(emit func(...string)) {
 			for _, f := range fs {
 				emit(f.Day, f.User, f.Kind, f.Detail, strconv.FormatInt(f.Value, 10))
 			}

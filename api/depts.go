@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"gshare/acl"
+	"gshare/storage/docpath"
 )
 
 type deptJSON struct {
@@ -26,6 +27,9 @@ func (s *Server) createDept(w http.ResponseWriter, r *http.Request, rq *router.R
 	in.Name = strings.TrimSpace(in.Name)
 	if in.Name == "" || utf8.RuneCountInString(in.Name) > 200 {
 		return router.BadRequest("bad_name", "name must be 1 to 200 characters")
+	}
+	if err := docpath.ValidDept(in.ID); err != nil {
+		return err
 	}
 	rq.Entry.Dept, rq.Entry.Object = in.ID, in.ID
 	d, err := s.d.Docs.CreateDept(in.ID, in.Name)

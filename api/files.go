@@ -140,7 +140,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if r.Method == http.MethodHead {
 		return nil
 	}
-	written, err := copyOut(w, rc)
+	written, err := copyOut(w, rc, n)
 	rq.Entry.Bytes = written
 	if err != nil {
 		s.abortAfterHeaders(rq, err)
@@ -165,12 +165,14 @@ func cutCause(r *http.Request, err error) error {
 	return err
 }
 
-// copyOut copies a document to the client. It returns errClientGone when
-// writing to the client failed, and the reader's error when reading failed.
-func copyOut(w io.Writer, r io.Reader) (int64, error) {
-	// Reading (from the object store, decrypting) runs one buffer ahead of
-	// writing to the client, so the two use both cores instead of taking
-	// turns (docs/benchmarks.md).
+// copyOut copies a document of want bytes to the client. It returns
+// errClientGone when writing to the client failed, the reader's error when
+// reading failed, and an error when the reader ended early: the headers
+// announced want bytes, and fewer is never a successful download.
+func copyOut(w io.Writer, r io.Reader, want int64) (int64, error) {
+	// Reading (from the object store, decrypting) runs up to depth buffers
+	// ahead of writing to the client, so the two use both cores instead of
+	// taking turns (docs/benchmarks.md).
 	type chunk struct {
 		buf []byte
 		err error
@@ -220,20 +222,24 @@ func copyOut(w io.Writer, r io.Reader) (int64, error) {
 			}
 		}
 		if c.err == io.EOF {
-			return n, nil
+			break
 		}
 		if c.err != nil {
 			return n, c.err
 		}
 		free <- c.buf[:cap(c.buf)]
 	}
+	if n != want {
+		return n, fmt.Errorf("api: the document's reader ended after %d of %d bytes", n, want)
+	}
 	return n, nil
 }
 
 // abortAfterHeaders ends a response whose body cannot be completed: the
-// connection is cut, so the client sees a short body against Content-Length
-// and never mistakes it for the whole document. err is why: finish reports
-// the request as cutCause and errorResponse classify it (integrity_error,
+// connection is cut, so the client sees a body short of its Content-Length
+// (or a chunked body without its end) and never mistakes it for the whole
+// document or export. err is why: finish reports the request as cutCause
+// and router.Response classify it (integrity_error,
 // storage_unavailable, canceled for a client that went away) in its log
 // line, the metrics and the audit entry, never as a success.
 func (s *Server) abortAfterHeaders(rq *router.Request, err error) {

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"io"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -22,8 +21,6 @@ func mustPath(t testing.TB, s string) docpath.Path {
 
 // startMinio runs a private MinIO the test may stop and restart.
 func startMinio(t *testing.T) *miniotest.Server { return miniotest.Start(t) }
-
-var ioEOF = io.EOF
 
 // peakHeap runs fn and returns the largest in-use heap seen meanwhile.
 func peakHeap(t *testing.T, fn func()) uint64 {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"gshare/storage/docpath"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
 )
@@ -41,6 +42,9 @@ func (s *Server) deptBody(w http.ResponseWriter, r *http.Request, rq *router.Req
 	}
 	if err := router.ReadJSON(w, r, &in); err != nil {
 		return "", err
+	}
+	if docpath.ValidDept(in.Dept) != nil {
+		return "", errBadDept
 	}
 	rq.Entry.Dept, rq.Entry.Object = in.Dept, in.Dept
 	if _, err := s.d.Docs.Dept(in.Dept); err != nil {
@@ -89,8 +93,12 @@ func (s *Server) rotateMaster(w http.ResponseWriter, r *http.Request, rq *router
 }
 
 func (s *Server) confirmMaster(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	if err := s.d.Ops.Keys.ConfirmMaster(); err != nil {
+	err := s.d.Ops.Keys.ConfirmMaster()
+	switch {
+	case errors.Is(err, keys.ErrNoOldMaster):
 		return router.ErrNotFound
+	case err != nil:
+		return err // the old file is there but could not be removed: logged, 500
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,5 +241,41 @@ func TestCheck(t *testing.T) {
 	}
 	if r := e.Do("GET", "/api/v1/check?grace=soon", admin, nil); r.Status != 400 {
 		t.Fatalf("bad grace: %d", r.Status)
+	}
+}
+
+// TestConfirmMasterFailureIsAnError: confirming a master rotation answers
+// 404 only when there is no old key file; a file that cannot be removed
+// is a logged 500, not "not found".
+func TestConfirmMasterFailureIsAnError(t *testing.T) {
+	e := apitest.New(t, nil)
+	admin := e.User("root", acl.AllDepts, acl.RoleAdmin)
+	master := filepath.Join(t.TempDir(), "master.key")
+	e.API.OpsForTest().Keys.MasterFile = master
+	if r := e.Do("DELETE", "/api/v1/keys/master-old", admin, nil); r.Status != 404 {
+		t.Fatalf("no old key file: %d %s, want 404", r.Status, r.Body)
+	}
+	// A directory that is not empty cannot be removed.
+	if err := os.MkdirAll(filepath.Join(master+".old", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := e.Do("DELETE", "/api/v1/keys/master-old", admin, nil)
+	if r.Status != 500 {
+		t.Fatalf("old key file not removable: %d %s, want 500", r.Status, r.Body)
+	}
+	if line := requestLog(e, r.Header.Get("X-Request-Id")); !strings.Contains(line, "confirm master rotation") {
+		t.Fatalf("the failure is not logged: %q", line)
+	}
+	if err := os.RemoveAll(master + ".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(master+".old", []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Do("DELETE", "/api/v1/keys/master-old", admin, nil); r.Status != 204 {
+		t.Fatalf("confirm: %d %s, want 204", r.Status, r.Body)
+	}
+	if _, err := os.Stat(master + ".old"); !os.IsNotExist(err) {
+		t.Fatalf("the old key file is still there: %v", err)
 	}
 }

@@ -46,12 +46,12 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodPost, "/login", "login", router.Public{}, s.pageLoginPost)
 	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout)
 	s.rt.Handle(http.MethodGet, "/static/...", "", router.Public{}, s.static)
-	s.page(http.MethodGet, "/app/", "", router.User{}, s.pageDepts)
+	s.page(http.MethodGet, "/app/", "dept.list", router.User{}, s.pageDepts)
 	s.page(http.MethodGet, "/app/files/...", "folder.list", router.Doc{Act: acl.ActRead}, s.pageFiles)
 	s.page(http.MethodGet, "/app/versions/...", "file.versions", router.Doc{Act: acl.ActRead}, s.pageVersions)
 	s.page(http.MethodGet, "/app/trash/{}", "trash.list", router.Deferred{Why: "read in the department; each entry filtered by read where it was"}, s.pageTrash).DeptParam = true
-	s.page(http.MethodGet, "/app/account", "", router.User{}, s.pageAccount)
-	s.page(http.MethodGet, "/app/admin", "", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
+	s.page(http.MethodGet, "/app/account", "account.page", router.User{}, s.pageAccount)
+	s.page(http.MethodGet, "/app/admin", "admin.page", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", router.Deferred{Why: "sys:audit in the department shown"}, s.pageAudit)
 }
 
@@ -318,19 +318,15 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
-	es, err := s.d.Docs.Trash(dept)
+	user := rq.User.Username
+	es, err := s.visibleTrash(user, dept)
 	if err != nil {
 		return err
 	}
-	user := rq.User.Username
 	data := web.Trash{Dept: web.Dept{ID: d.ID, Name: d.Name}, RetentionDays: int(s.o.TrashRetention / (24 * time.Hour)),
 		CanRestore: s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
 		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
 	for _, e := range es {
-		orig, err := e.OriginalPath()
-		if err != nil || !s.mayReadInTrash(user, e, orig) {
-			continue
-		}
 		te := web.TrashEntry{ID: e.ID.String(), Name: e.Name, Path: e.Path, Folder: e.Dir, Files: e.Files, Size: e.Size,
 			Deleted: e.Deleted, DeletedBy: e.DeletedBy}
 		if s.o.TrashRetention > 0 {

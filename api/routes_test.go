@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -14,7 +13,6 @@ import (
 	"gshare/api/apitest"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
-	"gshare/storage/meta"
 )
 
 // roles are the callers of the route table: every role, an editor of
@@ -458,7 +456,12 @@ func TestRouteTable(t *testing.T) {
 				t.Errorf("%s as %s: status %d, want %d (%s)", key, role, resp.Status, want, bytes.TrimSpace(resp.Body))
 				continue
 			}
+			refused := want == 401 || want == 403 || role == "anon" && want == 303 && strings.HasPrefix(path, "/app/")
 			if r.Action == "" {
+				// Only routes that refuse no one may go unaudited.
+				if refused {
+					t.Errorf("%s as %s: refused (%d) but the route has no audit action", key, role, want)
+				}
 				continue
 			}
 			es := e.Audit.Entries()[before:]
@@ -476,7 +479,7 @@ func TestRouteTable(t *testing.T) {
 			}
 			wantResult := audit.Allowed
 			switch {
-			case want == 401 || want == 403 || role == "anon" && want == 303 && strings.HasPrefix(path, "/app/"):
+			case refused:
 				wantResult = audit.Denied
 			case want >= 400:
 				wantResult = audit.Error
@@ -518,9 +521,6 @@ func TestRouterKeepsItsRules(t *testing.T) {
 		t.Fatal("the undecided route was not logged")
 	}
 }
-
-var _ = meta.Hash{}
-var _ = http.MethodGet
 
 // TestAuditorsNeverReadContent: every route that serves or changes document
 // content refuses an auditor. (TestRouteTable checks the statuses; this

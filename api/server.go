@@ -11,8 +11,8 @@
 // or Basic for WebDAV); for cookie sessions, checks the CSRF token on unsafe
 // methods; parses the document path from the escaped URL with
 // docpath.ParseEscaped, so encoded slashes and dot segments are rejected
-// before anything sees them; asks the Authorizer; runs the handler; maps
-// any error to a status with one function (errorResponse), never leaking
+// before anything sees them; asks the router.Authorizer; runs the handler; maps
+// any error to a status with one function (router.Response), never leaking
 // internal text; and appends an audit entry, for refused requests too.
 //
 // Handlers return errors instead of writing them. A download that fails
@@ -45,30 +45,10 @@ import (
 	"gshare/api/auth"
 	"gshare/api/clip"
 	"gshare/api/web"
-	"gshare/storage/docpath"
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
 	"gshare/storage/uploads"
 )
-
-// Authorizer decides whether a user may act on a document or a system
-// object; acl.Enforcer implements it. Errors wrap acl.ErrDenied.
-type Authorizer interface {
-	Can(user string, p docpath.Path, act string) error
-	// CanAll decides an operation on p and everything below it: it must
-	// be allowed on every node it touches.
-	CanAll(user string, p docpath.Path, act string) error
-	// CanWith and CanAllWith are Can and CanAll with the denies of extra
-	// rules (a trash entry's) in force too.
-	CanWith(user string, p docpath.Path, act string, extra [][]string) error
-	CanAllWith(user string, p docpath.Path, act string, extra [][]string) error
-	// CanEach decides for each name in the folder dir, for listings.
-	CanEach(user string, dir docpath.Path, act string, names []string) []bool
-	CanSystem(user, dept, obj, act string) error
-	// Depts lists the departments where user holds a role, and whether
-	// they hold one in every department.
-	Depts(user string) ([]string, bool)
-}
 
 // Recorder appends audit entries.
 type Recorder interface {
@@ -106,7 +86,7 @@ type Deps struct {
 	Accounts Accounts
 	Shares   ShareLinks
 	Auth     *auth.Manager
-	ACL      Authorizer
+	ACL      router.Authorizer // acl.Enforcer
 	Audit    Recorder
 	Log      *slog.Logger
 	// Ready lists the checks of /readyz by name.

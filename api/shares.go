@@ -90,7 +90,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *router.
 		if len(in.Password) > 1024 {
 			return router.BadRequest("bad_password", "share passwords are at most 1024 bytes")
 		}
-		sh.Password = auth.HashPassword(in.Password, s.d.Auth.Params)
+		sh.Password = s.d.Auth.Hash(in.Password)
 	}
 	if err := s.d.Shares.CreateShare(sh); err != nil {
 		return err

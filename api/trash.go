@@ -73,6 +73,22 @@ func (s *Server) mayReadInTrash(user string, e meta.TrashEntry, p docpath.Path) 
 	return s.d.ACL.CanWith(user, v, acl.ActRead, extra) == nil
 }
 
+// visibleTrash lists the entries of dept's trash that user may see: those
+// they could read where they were.
+func (s *Server) visibleTrash(user, dept string) ([]meta.TrashEntry, error) {
+	es, err := s.d.Docs.Trash(dept)
+	if err != nil {
+		return nil, err
+	}
+	var out []meta.TrashEntry
+	for _, e := range es {
+		if orig, err := e.OriginalPath(); err == nil && s.mayReadInTrash(user, e, orig) {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
 // mayReadDept reports whether user may read anything in dept: the
 // department itself, or a folder granted to them in it.
 func (s *Server) mayReadDept(user, dept string) bool {
@@ -123,16 +139,12 @@ func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
-	es, err := s.d.Docs.Trash(dept)
+	es, err := s.visibleTrash(rq.User.Username, dept)
 	if err != nil {
 		return err
 	}
 	out := []trashJSON{}
 	for _, e := range es {
-		orig, err := e.OriginalPath()
-		if err != nil || !s.mayReadInTrash(rq.User.Username, e, orig) {
-			continue
-		}
 		out = append(out, s.trashEntry(e))
 	}
 	router.WriteJSON(w, http.StatusOK, map[string]any{"dept": dept, "entries": out})

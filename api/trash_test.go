@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"gshare/acl"
-	"gshare/api"
 	"gshare/api/apitest"
+	"gshare/api/router"
 	"gshare/storage/docpath"
 )
 
@@ -298,9 +298,13 @@ func TestFolderETags(t *testing.T) {
 		Entries []struct{ Name, ETag string } `json:"entries"`
 	}
 	e.Do("GET", "/api/v1/tree/finance", ed, nil).JSON(t, &tree)
+	if len(tree.Entries) != 2 {
+		t.Fatalf("REST lists %d entries of /finance, want a and other: %+v", len(tree.Entries), tree.Entries)
+	}
 	for _, en := range tree.Entries {
-		if "/dav/finance/"+en.Name != "" && en.ETag != after["/dav/finance/"+en.Name] {
-			t.Errorf("REST etag of %s = %s, WebDAV %s", en.Name, en.ETag, after["/dav/finance/"+en.Name])
+		dav, ok := after["/dav/finance/"+en.Name]
+		if !ok || en.ETag == "" || en.ETag != dav {
+			t.Errorf("REST etag of %s = %q, WebDAV %q (listed: %v)", en.Name, en.ETag, dav, ok)
 		}
 	}
 	if r := e.Do("DELETE", davURL("/finance/a"), ed, nil, "If-Match", before["/dav/finance/a"]); r.Status != 412 {
@@ -443,7 +447,7 @@ func TestPurgeRespectsDenies(t *testing.T) {
 // swapper is an authoriser that runs swap once, right after deciding
 // delete on at: between a move's authorisation and the move.
 type swapper struct {
-	api.Authorizer
+	router.Authorizer
 	at   string
 	swap func()
 }
@@ -462,7 +466,7 @@ func (s *swapper) CanAll(user string, p docpath.Path, act string) error {
 // mover may not delete, is not sent to the trash: every door answers 412.
 func TestMoveDestinationSwappedAfterAuthorisation(t *testing.T) {
 	sw := &swapper{at: "/finance/dst"}
-	e := apitest.New(t, &apitest.Options{ACL: func(a api.Authorizer) api.Authorizer { sw.Authorizer = a; return sw }})
+	e := apitest.New(t, &apitest.Options{ACL: func(a router.Authorizer) router.Authorizer { sw.Authorizer = a; return sw }})
 	e.Dept("finance")
 	mgr := e.User("mgr", "finance", acl.RoleManager)
 	ed := e.User("ed", "finance", acl.RoleEditor)

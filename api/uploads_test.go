@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -477,15 +478,13 @@ type repeatReader struct {
 
 func (r *repeatReader) Read(p []byte) (int, error) {
 	if r.off >= r.n {
-		return 0, ioEOF
+		return 0, io.EOF
 	}
 	k := copy(p, r.b[r.off%int64(len(r.b)):])
 	k = int(min(int64(k), r.n-r.off))
 	r.off += int64(k)
 	return k, nil
 }
-
-var _ = meta.Hash{}
 
 // TestUploadChecks: the sha256 metadata rejects a torn upload, if_match a
 // stale one; neither leaves an upload behind.

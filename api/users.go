@@ -14,6 +14,7 @@ import (
 
 	"gshare/acl"
 	"gshare/api/auth"
+	"gshare/storage/docpath"
 	"gshare/storage/meta"
 )
 
@@ -112,7 +113,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, rq *router.R
 	if err != nil {
 		return err
 	}
-	u := meta.User{Username: name, Name: display, Hash: auth.HashPassword(in.Password, s.d.Auth.Params)}
+	u := meta.User{Username: name, Name: display, Hash: s.d.Auth.Hash(in.Password)}
 	if err := s.d.Accounts.CreateUser(u); err != nil {
 		return err
 	}
@@ -239,8 +240,9 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *router.
 }
 
 func (s *Server) storePassword(user, pw string) error {
+	h := s.d.Auth.Hash(pw) // before the transaction, not holding meta.db's write lock
 	_, err := s.d.Accounts.UpdateUser(user, func(u *meta.User) error {
-		u.Hash, u.Changed = auth.HashPassword(pw, s.d.Auth.Params), s.o.Now().UTC()
+		u.Hash, u.Changed = h, s.o.Now().UTC()
 		return nil
 	})
 	return err
@@ -294,7 +296,12 @@ func (s *Server) roleChange(w http.ResponseWriter, r *http.Request, rq *router.R
 	if err := router.ReadJSON(w, r, &in); err != nil {
 		return meta.User{}, in, err
 	}
-	rq.Entry.Dept = in.Department
+	if in.Department != acl.AllDepts {
+		if docpath.ValidDept(in.Department) != nil {
+			return meta.User{}, in, router.BadRequest("bad_dept", `department must be a department id, or "*" for every department`)
+		}
+		rq.Entry.Dept = in.Department
+	}
 	var err error
 	if (in.Role == acl.RoleViewer || in.Role == acl.RoleEditor) && in.Department != acl.AllDepts {
 		err = rq.AuthorizeSystem(in.Department, "sys:members", acl.ActManage)
@@ -385,8 +392,17 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	return nil
 }
 
-// deptParam is the department of /departments/{}/… routes.
-func deptParam(r *http.Request, rq *router.Request) (string, error) { return rq.Params[0], nil }
+// deptParam is the department of /departments/{}/… routes: an id, never
+// other text, so that only an id reaches the audit entry.
+func deptParam(r *http.Request, rq *router.Request) (string, error) {
+	if err := docpath.ValidDept(rq.Params[0]); err != nil {
+		return "", errBadDept
+	}
+	return rq.Params[0], nil
+}
+
+// errBadDept refuses department text that is not an id.
+var errBadDept = router.BadRequest("bad_dept", "not a department id")
 
 func (s *Server) lockouts(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	out := []lockoutJSON{}

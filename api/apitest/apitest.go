@@ -28,6 +28,7 @@ import (
 	"gshare/acl/audit"
 	"gshare/api"
 	"gshare/api/auth"
+	"gshare/api/router"
 	"gshare/storage/backup"
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
@@ -75,7 +76,7 @@ type Options struct {
 	UploadRecords func(uploads.Records) uploads.Records
 	// ACL, if set, wraps the authoriser the server decides with (to act
 	// between a decision and the operation it allows).
-	ACL func(api.Authorizer) api.Authorizer
+	ACL func(router.Authorizer) router.Authorizer
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -143,7 +144,7 @@ func New(t testing.TB, o *Options) *Env {
 				e.Audit.Record(audit.Entry{Time: time.Now().UTC(), Action: action, Dept: dept, Result: audit.Allowed})
 			}},
 		Backup: func(w io.Writer) (int64, error) { return backup.Write(w, e.DB, master) }}
-	var authz api.Authorizer = e.ACL
+	var authz router.Authorizer = e.ACL
 	if o.ACL != nil {
 		authz = o.ACL(authz)
 	}

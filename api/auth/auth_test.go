@@ -347,3 +347,32 @@ func TestSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestHashWaitsForASlot: hashing a new password (a user's, a share
+// link's) takes one of the slots that bound password checks, so parallel
+// requests cannot each hold argon2id's memory without limit.
+func TestHashWaitsForASlot(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := auth.NewManager(db, fast, time.Hour, time.Hour)
+	release := m.HoldSlots()
+	done := make(chan string)
+	go func() { done <- m.Hash("ລະຫັດຜ່ານ secret") }()
+	select {
+	case <-done:
+		t.Fatal("hashed while every slot was taken")
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	select {
+	case h := <-done:
+		if err := auth.CheckPassword(h, "ລະຫັດຜ່ານ secret"); err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still waiting after the slots were given back")
+	}
+}

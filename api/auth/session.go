@@ -51,8 +51,9 @@ type Manager struct {
 	Now       func() time.Time
 
 	dummy string // a hash checked for unknown users, so they cost as much as known ones
-	// slots bounds concurrent password checks: each holds Params.Memory,
-	// and a burst of logins must not exhaust the server's memory.
+	// slots bounds concurrent password checks and hashes: each holds
+	// Params.Memory, and a burst of logins (or of new share links with
+	// passwords) must not exhaust the server's memory.
 	slots chan struct{}
 }
 
@@ -88,6 +89,14 @@ func (m *Manager) slot() func() {
 func (m *Manager) Verify(hash, password string) error {
 	defer m.slot()()
 	return CheckPassword(hash, password)
+}
+
+// Hash returns the argon2id hash of a new password (a user's, a share
+// link's) with the manager's parameters, in one of the bounded slots: a
+// hash costs as much memory as a check.
+func (m *Manager) Hash(password string) string {
+	defer m.slot()()
+	return HashPassword(password, m.Params)
 }
 
 // CheckPassword verifies a user's password. Unknown users, disabled users

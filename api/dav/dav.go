@@ -89,7 +89,7 @@ func New(o Options) *Handler {
 // the access rule that decides it.
 func (h *Handler) Register(rt *router.Router) {
 	for method, action := range map[string]string{
-		"OPTIONS": "", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
+		"OPTIONS": "file.options", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
 		"GET": "file.read", "HEAD": "file.stat", "PUT": "file.write", "DELETE": "file.delete",
 		"COPY": "file.copy", "MOVE": "file.move", "LOCK": "file.lock", "UNLOCK": "file.unlock",
 	} {

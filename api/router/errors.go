@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
+	"unicode/utf8"
 
 	"gshare/api/auth"
 	"gshare/storage/crypt"
@@ -178,7 +180,11 @@ func ReadJSON(w http.ResponseWriter, r *http.Request, v any) error {
 func ReadOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxJSON))
 	if err != nil {
-		return err
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return BadRequest("bad_json", "request body is not the expected JSON: "+jsonReason(err))
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil
@@ -187,7 +193,9 @@ func ReadOptionalJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	return ReadJSON(w, r, v)
 }
 
-// jsonReason describes a decoding error without echoing the input.
+// jsonReason describes a decoding error in a fixed phrase per kind: never
+// the text of an error reading the body (a network error names addresses)
+// nor more of the input than a short unknown field's name.
 func jsonReason(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
@@ -198,10 +206,16 @@ func jsonReason(err error) string {
 		return "field " + te.Field + " has the wrong type"
 	case errors.Is(err, io.EOF):
 		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the JSON value is cut short"
 	}
-	msg := err.Error()
-	if len(msg) > 100 {
-		msg = msg[:100]
+	// encoding/json has no type for an unknown field: only its own
+	// message says so (DisallowUnknownFields), quoting the field's name.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if len(name) <= 66 && utf8.ValidString(name) {
+			return "unknown field " + name
+		}
+		return "unknown field"
 	}
-	return msg
+	return "the body could not be read"
 }

@@ -199,10 +199,11 @@ func MoveError(err error) error {
 }
 
 // AuthorizeSystem asks the ACL about a system object of a department (or
-// of all of them, AllDepts) and records the decision.
+// of all of them, AllDepts) and records the decision, and the department
+// when dept is an id (never other text a client sent).
 func (rq *Request) AuthorizeSystem(dept, obj, act string) error {
 	rq.decided = true
-	if dept != AllDepts {
+	if dept != AllDepts && docpath.ValidDept(dept) == nil {
 		rq.Entry.Dept = dept
 	}
 	if err := rq.ACL.CanSystem(rq.User.Username, dept, obj, act); err != nil {
