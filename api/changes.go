@@ -87,7 +87,10 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		}
 	}
 	out := []changeJSON{}
-	f := newFeedFilter(s, rq.User.Username)
+	f, err := newFeedFilter(s, rq.User.Username)
+	if err != nil {
+		return err
+	}
 	for _, c := range cs {
 		if j, ok := f.show(c); ok {
 			out = append(out, j)
@@ -126,16 +129,19 @@ type feedFilter struct {
 	user   string
 	trash  map[string]*meta.TrashEntry // trash entry id → entry (nil: gone), as looked up
 	hidden map[meta.ID]bool            // node → hidden from the user now, as looked up
-	groups map[string]bool             // "d:dept" subjects the user belongs to
+	groups map[string]bool             // "d:dept" subjects the user is a member of
 }
 
-func newFeedFilter(s *Server, user string) *feedFilter {
+func newFeedFilter(s *Server, user string) (*feedFilter, error) {
 	f := &feedFilter{s: s, user: user, trash: map[string]*meta.TrashEntry{}, hidden: map[meta.ID]bool{}, groups: map[string]bool{}}
-	depts, _ := s.d.ACL.Depts(user)
+	depts, err := s.d.ACL.Groups(user)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range depts {
 		f.groups["d:"+d] = true
 	}
-	return f
+	return f, nil
 }
 
 func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
@@ -250,13 +256,16 @@ func (s *Server) mayRead(user, path string) bool {
 }
 
 // hasGrantIn reports whether a folder grant in dept names the user or a
-// department the user belongs to.
+// department the user is a member of.
 func (s *Server) hasGrantIn(user, dept string) bool {
 	gs, err := s.d.Policy.Grants(dept)
 	if err != nil {
 		return false
 	}
-	mine, _ := s.d.ACL.Depts(user)
+	mine, err := s.d.ACL.Groups(user)
+	if err != nil {
+		return false
+	}
 	for _, g := range gs {
 		if g.Deny {
 			continue
