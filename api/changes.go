@@ -41,13 +41,10 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	if err := docpath.ValidDept(dept); err != nil {
 		return router.BadRequest("bad_dept", "dept must be a department id")
 	}
-	root := docpath.Path{Dept: dept}
-	rq.Path, rq.HasPath = root, true
-	readsRoot := s.d.ACL.Can(rq.User.Username, root, acl.ActRead) == nil
-	if !readsRoot && !s.hasGrantIn(rq.User.Username, dept) {
-		return rq.Authorize(root, acl.ActRead) // refused, and recorded as such
+	rq.Path, rq.HasPath = docpath.Path{Dept: dept}, true
+	if err := s.authorizeDept(rq, dept); err != nil {
+		return err
 	}
-	rq.Allow()
 	docs := s.d.Docs
 	latest, err := docs.LatestChange(dept)
 	if err != nil {
