@@ -351,6 +351,30 @@ func (e *Enforcer) Depts(user string) ([]string, bool) {
 	return out, every
 }
 
+// Groups returns the departments user is a member of, in name order: the
+// "d:<dept>" groups that folder grants and deny rules to a department
+// name, which Assign gives for every role held in one department except
+// auditor. Depts, which counts every role, is not membership: an auditor
+// never gains content through a grant to the department they audit.
+func (e *Enforcer) Groups(user string) ([]string, error) {
+	sub, err := subject(user)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := e.e.GetFilteredGroupingPolicy(0, sub, "", AllDepts)
+	if err != nil {
+		return nil, fmt.Errorf("acl: groups of %s: %w", user, err)
+	}
+	var out []string
+	for _, r := range rows {
+		if d, ok := strings.CutPrefix(r[1], "d:"); ok {
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // RemoveUser drops every assignment, membership and grant of a user,
 // those held in trash entries too (the RuleStore removes them with the
 // rules in force): the name may be given to a new account, which must not

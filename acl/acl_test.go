@@ -138,6 +138,41 @@ func TestAssignments(t *testing.T) {
 	}
 }
 
+// TestGroups: a user is a member of the departments where they hold a
+// role other than auditor, the groups folder grants and denies to a
+// department name; an auditor, or an administrator, is a member of none.
+func TestGroups(t *testing.T) {
+	e := newEnforcer(t, openStore(t))
+	for _, a := range []struct{ user, dept, role string }{
+		{"ສົມສັກ", "finance", "editor"}, {"ສົມສັກ", "hr", "auditor"}, {"ສົມສັກ", "planning", "viewer"},
+		{"aud", "finance", "auditor"}, {"root", acl.AllDepts, "admin"}, {"ed", acl.AllDepts, "editor"},
+	} {
+		if err := e.Assign(a.user, a.dept, a.role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for user, want := range map[string]string{"ສົມສັກ": "finance,planning", "aud": "", "root": "", "ed": "", "nobody": ""} {
+		if gs, err := e.Groups(user); err != nil || strings.Join(gs, ",") != want {
+			t.Errorf("Groups(%s) = %v, %v; want %s", user, gs, err, want)
+		}
+	}
+	if err := e.Unassign("ສົມສັກ", "planning", "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Assign("ສົມສັກ", "finance", "auditor"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Unassign("ສົມສັກ", "finance", "editor"); err != nil {
+		t.Fatal(err)
+	}
+	if gs, _ := e.Groups("ສົມສັກ"); len(gs) != 0 {
+		t.Errorf("Groups after the member roles went = %v, want none (auditor of finance and hr)", gs)
+	}
+	if _, err := e.Groups("a:b"); !errors.Is(err, acl.ErrInvalid) {
+		t.Errorf("Groups(a:b) = %v, want ErrInvalid", err)
+	}
+}
+
 func TestGrants(t *testing.T) {
 	db := openStore(t)
 	e := newEnforcer(t, db)

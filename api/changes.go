@@ -5,6 +5,7 @@ import (
 	"errors"
 	"gshare/api/router"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,13 +41,10 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	if err := docpath.ValidDept(dept); err != nil {
 		return router.BadRequest("bad_dept", "dept must be a department id")
 	}
-	root := docpath.Path{Dept: dept}
-	rq.Path, rq.HasPath = root, true
-	readsRoot := s.d.ACL.Can(rq.User.Username, root, acl.ActRead) == nil
-	if !readsRoot && !s.hasGrantIn(rq.User.Username, dept) {
-		return rq.Authorize(root, acl.ActRead) // refused, and recorded as such
+	rq.Path, rq.HasPath = docpath.Path{Dept: dept}, true
+	if err := s.authorizeDept(rq, dept); err != nil {
+		return err
 	}
-	rq.Allow()
 	docs := s.d.Docs
 	latest, err := docs.LatestChange(dept)
 	if err != nil {
@@ -86,7 +84,10 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		}
 	}
 	out := []changeJSON{}
-	f := newFeedFilter(s, rq.User.Username)
+	f, err := newFeedFilter(s, rq.User.Username)
+	if err != nil {
+		return err
+	}
 	for _, c := range cs {
 		if j, ok := f.show(c); ok {
 			out = append(out, j)
@@ -105,9 +106,16 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 //     folder, or went to the trash with it, keeps hiding the folder's whole
 //     history, even at paths no rule names any more;
 //   - the disappearance of a node (deleted, or moved away from a path) if
-//     they could read it there when it happened, or may read it now: a
-//     client that held it learns it is gone, and no one learns a name a
-//     deny hid from them.
+//     they could read it there when it happened: a client that held it
+//     learns it is gone.
+//
+// And no one learns a name a deny hid from them: a path a deny hid from
+// them when the change happened stays unnamed while any node such a deny
+// was on (the folder or file the rule named, recorded with the change) is
+// hidden from them now, renamed, moved or deleted with its deny, or gone
+// for good. Whether the node the change is about is readable now does not
+// matter for that: a file moved out of a denied folder is readable, the
+// folder's old name is not.
 //
 // So a move between a place they may read and one they may not is shown
 // as what it looks like from where they stand: a file that appears (moved
@@ -118,16 +126,19 @@ type feedFilter struct {
 	user   string
 	trash  map[string]*meta.TrashEntry // trash entry id → entry (nil: gone), as looked up
 	hidden map[meta.ID]bool            // node → hidden from the user now, as looked up
-	groups map[string]bool             // "d:dept" subjects the user belongs to
+	groups map[string]bool             // "d:dept" subjects the user is a member of
 }
 
-func newFeedFilter(s *Server, user string) *feedFilter {
+func newFeedFilter(s *Server, user string) (*feedFilter, error) {
 	f := &feedFilter{s: s, user: user, trash: map[string]*meta.TrashEntry{}, hidden: map[meta.ID]bool{}, groups: map[string]bool{}}
-	depts, _ := s.d.ACL.Depts(user)
+	depts, err := s.d.ACL.Groups(user)
+	if err != nil {
+		return nil, err
+	}
 	for _, d := range depts {
 		f.groups["d:"+d] = true
 	}
-	return f
+	return f, nil
 }
 
 func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
@@ -139,11 +150,11 @@ func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
 		Size: c.Size, SHA256: c.SHA256, Time: timeJSON(c.Time)}
 	var pathOK bool
 	if c.Op == meta.OpDelete {
-		pathOK = f.gone(c.Path, c.Trash, c.HidPath, c.Node)
+		pathOK = f.gone(c.Path, c.Trash, c.HidPath, c.HidPathBy)
 	} else {
-		pathOK = f.appears(c.Path, c.Node)
+		pathOK = f.appears(c.Path, c.Node, c.HidPath, c.HidPathBy)
 	}
-	fromOK := c.From != "" && f.gone(c.From, "", c.HidFrom, c.Node)
+	fromOK := c.From != "" && f.gone(c.From, "", c.HidFrom, c.HidFromBy)
 	switch {
 	case pathOK && (c.From == "" || fromOK):
 	case pathOK:
@@ -160,24 +171,33 @@ func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
 }
 
 // appears decides whether the feed may show the user a node appearing
-// at path. (Records from before nodes were recorded have no node: the
-// path alone decides.)
-func (f *feedFilter) appears(path string, node meta.ID) bool {
-	return f.mayRead(path, "") && (node.IsZero() || !f.nodeHidden(node))
+// at path: hid lists whom a deny hid the path from then, and by the nodes
+// those denies were on. (Records from before nodes were recorded have no
+// node: the path alone decides.)
+func (f *feedFilter) appears(path string, node meta.ID, hid []string, by []meta.ID) bool {
+	return f.mayRead(path, "") && (node.IsZero() || !f.nodeHidden(node)) && !f.stillHidden(hid, by)
 }
 
 // gone decides whether the feed may show the user a node leaving path:
-// hid lists whom a deny hid it from there when it left.
-func (f *feedFilter) gone(path, trashID string, hid []string, node meta.ID) bool {
-	if !f.mayRead(path, trashID) {
+// hid lists whom a deny hid it from there when it left, and by the nodes
+// those denies were on.
+func (f *feedFilter) gone(path, trashID string, hid []string, by []meta.ID) bool {
+	return f.mayRead(path, trashID) && !f.stillHidden(hid, by)
+}
+
+// stillHidden reports whether a path a deny hid from the subjects hid when
+// the change happened still hides it from the user: they were among them,
+// and a node one of those denies was on (by) is hidden from them now.
+// Records from before those nodes were kept name none: the path stays
+// hidden from whom it was hidden from.
+func (f *feedFilter) stillHidden(hid []string, by []meta.ID) bool {
+	if !slices.ContainsFunc(hid, func(sub string) bool { return sub == "u:"+f.user || f.groups[sub] }) {
 		return false
 	}
-	for _, sub := range hid {
-		if sub == "u:"+f.user || f.groups[sub] {
-			return !node.IsZero() && !f.nodeHidden(node)
-		}
+	if len(by) == 0 {
+		return true
 	}
-	return true
+	return slices.ContainsFunc(by, f.nodeHidden)
 }
 
 // nodeHidden reports whether the user may not read the node where it is
@@ -233,13 +253,16 @@ func (s *Server) mayRead(user, path string) bool {
 }
 
 // hasGrantIn reports whether a folder grant in dept names the user or a
-// department the user belongs to.
+// department the user is a member of.
 func (s *Server) hasGrantIn(user, dept string) bool {
 	gs, err := s.d.Policy.Grants(dept)
 	if err != nil {
 		return false
 	}
-	mine, _ := s.d.ACL.Depts(user)
+	mine, err := s.d.ACL.Groups(user)
+	if err != nil {
+		return false
+	}
 	for _, g := range gs {
 		if g.Deny {
 			continue

@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +117,90 @@ func fmtList(s []string) string {
 		out += x
 	}
 	return out + "]"
+}
+
+// TestAuditorIsNoDepartmentMember: an auditor of planning is not one of
+// its members (acl.Assign puts auditors in no department group), so a
+// folder grant to planning's members gives them nothing in finance: no
+// feed, no trash, no finance in the web app's department list.
+func TestAuditorIsNoDepartmentMember(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	e.Dept("planning")
+	mgr := e.User("mgr", "finance", acl.RoleManager)
+	pat := e.User("pat", "planning", acl.RoleViewer)
+	aud := e.User("aud", "planning", acl.RoleAuditor)
+	if err := e.ACL.AddGrant(acl.Grant{Path: mustPath(t, "/finance/budget"), Group: "planning", Role: acl.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	e.Do("PUT", "/api/v1/files/finance/budget/a.txt", mgr, "a")
+	for _, c := range []struct {
+		who, tok string
+		want     int
+	}{{"pat", pat, 200}, {"aud", aud, 403}} {
+		for _, url := range []string{"/api/v1/changes?dept=finance", "/api/v1/trash/finance"} {
+			if r := e.Do("GET", url, c.tok, nil); r.Status != c.want {
+				t.Errorf("%s GET %s: %d %s, want %d", c.who, url, r.Status, r.Body, c.want)
+			}
+		}
+	}
+	r := e.Do("GET", "/app/", aud, nil)
+	if loc := r.Header.Get("Location"); strings.Contains(loc, "finance") || strings.Contains(string(r.Body), "/app/files/finance/") {
+		t.Errorf("the auditor's department list offers finance: %d %s %s", r.Status, loc, r.Body)
+	}
+	if r := e.Do("GET", "/app/", pat, nil); r.Status != 200 || !strings.Contains(string(r.Body), "/app/files/finance/") {
+		t.Errorf("pat's department list lacks finance: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestFeedDenyOnADepartmentSparesItsAuditor: a deny aimed at planning's
+// members does not hide anything from a finance viewer who audits
+// planning; it hides from a finance viewer who is a member of planning.
+// The deny's folder is deleted and purged, so for whoever it hid the
+// file from, the file's path stays unnamed for good.
+func TestFeedDenyOnADepartmentSparesItsAuditor(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	e.Dept("planning")
+	mgr := e.User("mgr", "finance", acl.RoleManager)
+	aud := e.User("aud", "finance", acl.RoleViewer)
+	if err := e.ACL.Assign("aud", "planning", acl.RoleAuditor); err != nil {
+		t.Fatal(err)
+	}
+	member := e.User("pv", "finance", acl.RoleViewer)
+	if err := e.ACL.Assign("pv", "planning", acl.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	e.Do("POST", "/api/v1/grants", mgr, map[string]any{"path": "/finance/plans/secret", "department": "planning", "deny": []string{"read"}})
+	e.Do("PUT", "/api/v1/files/finance/plans/secret/notes.txt", mgr, "n")
+	if r := e.Do("GET", "/api/v1/files/finance/plans/secret/notes.txt", aud, nil); r.Status != 200 {
+		t.Fatalf("the auditor of planning reads the file: %d, want 200 (the deny is not his)", r.Status)
+	}
+	e.Do("DELETE", "/api/v1/files/finance/plans/secret/notes.txt", mgr, nil)
+	e.Do("DELETE", "/api/v1/files/finance/plans/secret", mgr, nil)
+	var trash struct{ Entries []struct{ ID string } }
+	e.Do("GET", "/api/v1/trash/finance", mgr, nil).JSON(t, &trash)
+	for _, en := range trash.Entries {
+		if r := e.Do("DELETE", "/api/v1/trash/finance/"+en.ID, mgr, nil); r.Status != 204 {
+			t.Fatalf("purge: %d %s", r.Status, r.Body)
+		}
+	}
+	names := func(tok string) []string {
+		var f feed
+		e.Do("GET", "/api/v1/changes?dept=finance", tok, nil).JSON(t, &f)
+		var ops []string
+		for _, c := range f.Changes {
+			ops = append(ops, c.Op+" "+c.Path)
+		}
+		return ops
+	}
+	// (Creates of what is gone for good are shown to no one.)
+	for _, want := range []string{"delete /finance/plans/secret/notes.txt", "delete /finance/plans/secret"} {
+		if got := names(aud); !slices.Contains(got, want) {
+			t.Errorf("the auditor's feed %s lacks %q", got, want)
+		}
+		if got := names(member); slices.Contains(got, want) {
+			t.Errorf("the planning member's feed %s names %q", got, want)
+		}
+	}
 }

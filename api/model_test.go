@@ -24,9 +24,10 @@ package api_test
 //   - through REST or WebDAV, users read exactly the bytes the model says
 //     (or 403), list exactly the children they may read, see exactly the
 //     trash entries they may see, and find in the change feed no path they
-//     may not read now, nor a path whose node a deny hid from them when the
-//     change was made and still hides, wherever the node is now (renamed,
-//     moved with its deny, or in the trash with it).
+//     may not read now, nor a path a deny hid from them when the change was
+//     made while the node that deny was on is still hidden from them,
+//     wherever it is now (renamed, moved with its deny, in the trash with
+//     it, or purged).
 //
 // Every check runs for every user every sweepEvery steps and at the end;
 // in between, for somsak (whom the denies aim at) and one other user, and
@@ -351,18 +352,6 @@ func (m *model) visible(user string, e *mEntry) bool {
 	return m.canInTrash(user, e, "", acl.ActRead)
 }
 
-// deniedInTrash reports whether a deny takes act on the path rel of a
-// trash entry from user, decided as canInTrash decides.
-func (m *model) deniedInTrash(user string, e *mEntry, rel, act string) bool {
-	a := m.mAuth.clone()
-	for k, r := range a.rules {
-		if within(r.path, e.orig) {
-			delete(a.rules, k)
-		}
-	}
-	return len(a.denied(user, e.orig+rel, act, e.extra()...)) > 0
-}
-
 // canInTrash decides for the path rel of a trash entry: where it was,
 // with the rules above it as they stand now, its own rules and the denies
 // it inherited — never the rules of whatever took its place since.
@@ -495,12 +484,13 @@ next:
 	return out
 }
 
-// stillDenied reports where node n is now, in the tree or in the trash,
-// if a deny still hides it from user there.
-func (m *model) stillDenied(user string, n *mNode) (string, bool) {
+// hiddenNow reports where node n is now, in the tree or in the trash, and
+// whether it is hidden from user there: they may not read it, or it is
+// gone for good.
+func (m *model) hiddenNow(user string, n *mNode) (string, bool) {
 	for p, k := range m.nodes {
 		if k == n {
-			return p, len(m.denied(user, p, acl.ActRead)) > 0
+			return p, !m.can(user, p, acl.ActRead)
 		}
 	}
 	// In the trash, decided as the entry is: its own rules and inherited
@@ -508,11 +498,11 @@ func (m *model) stillDenied(user string, n *mNode) (string, bool) {
 	for _, e := range m.trash {
 		for rel, k := range e.nodes {
 			if k == n {
-				return "the trash entry of " + e.orig, m.deniedInTrash(user, e, rel, acl.ActRead)
+				return "the trash entry of " + e.orig, !m.canInTrash(user, e, rel, acl.ActRead)
 			}
 		}
 	}
-	return "", false
+	return "nowhere (purged)", true
 }
 
 func (m *model) dump() string {
@@ -578,7 +568,8 @@ type harness struct {
 	// seqs[k][dept] is the department's newest change after step k, and
 	// trees[k] and auths[k] the nodes, rules and roles then: the feed
 	// check uses them to tell which step a change belongs to and what hid
-	// it at the time.
+	// it at the time. (Step 0, the setup, is recorded twice: after its
+	// files, and after its rules.)
 	seqs  []map[string]uint64
 	trees []map[string]*mNode
 	auths []*mAuth
@@ -616,6 +607,9 @@ func newHarness(t testing.TB, seed uint64) *harness {
 		h.m.mkdirs(pParent(p))
 		h.m.nodes[p] = &mNode{versions: []string{body}}
 	}
+	// The feed judges each change by the rules of its time: the files were
+	// written before the rules existed.
+	h.record()
 	for _, r := range []*mRule{
 		{user: "somsak", path: "/finance/plans/secret", deny: []string{acl.ActRead, acl.ActWrite}},
 		{user: "somsak", path: "/finance/budget/keep", deny: []string{acl.ActDelete}},
@@ -1675,30 +1669,34 @@ func (h *harness) checkFeed(u, d string) {
 	}
 }
 
-// hidden reports whether the node the change seq of d names at p — the
-// one there after the step that made it, or before it for what left
-// (before) — was hidden from u by a deny then, and still is wherever it is
-// now: naming p would tell u the name of something a deny hides from
-// them. It returns where the node is.
+// hidden reports whether the path p, named by the change seq of d, was
+// hidden from u by a deny then — after the step that made the change, or
+// before it for what left (before) — and a node such a deny was on (the
+// folder or file it named then) is still hidden from them now, wherever
+// it is: naming p would tell u a name a deny hides from them. A deny
+// follows its node, so once that folder is renamed, moved or deleted the
+// old path is covered by no rule, but its name is no less hidden. It
+// returns where that node is.
 func (h *harness) hidden(u, d string, seq uint64, p string, before bool) (string, bool) {
 	k := sort.Search(len(h.seqs), func(i int) bool { return h.seqs[i][d] >= seq })
 	if k == len(h.seqs) {
 		h.fatalf("change %d of %s is newer than the last step", seq, d)
 	}
-	// The node the change names at p: the one there after the step (what
+	// The step's state the change was judged in: after the step (what
 	// appeared), or before it (what left).
 	i := k
 	if before {
 		i = k - 1
 	}
-	if i < 0 {
+	if i < 0 || h.trees[i][p] == nil {
 		return "", false
 	}
-	n := h.trees[i][p]
-	if n == nil || len(h.auths[i].denied(u, p, acl.ActRead)) == 0 {
-		return "", false
+	for _, r := range h.auths[i].denied(u, p, acl.ActRead) {
+		if where, ok := h.m.hiddenNow(u, h.trees[i][r.path]); ok {
+			return fmt.Sprintf("%s (the deny was on %s)", where, r.path), true
+		}
 	}
-	return h.m.stillDenied(u, n)
+	return "", false
 }
 
 func parseID(s string) (id [16]byte, err error) {
@@ -2009,31 +2007,74 @@ func TestModelDeleteDenyProtectsParent(t *testing.T) {
 	}
 }
 
-// TestModelFeedMoveOutOfDeniedFolder: the manager moves a file out of the
-// folder denied to somsak, and another into it. Somsak's change feed
-// never names the denied folder's paths: the first shows as a create of
-// the new path, the second as a delete of the old.
+// TestModelFeedMoveOutOfDeniedFolder: the manager writes two files in the
+// folder denied to somsak and moves them out of it, one onto an existing
+// file, and moves a third into it. Somsak's change feed never names the
+// denied folder's paths: the first two show as creates of the new paths,
+// the third as a delete of the old. That holds after the folder is
+// renamed, moved with its parent or deleted (found in review): its old
+// paths are no longer covered by any rule, but the deny still hides the
+// folder from him, so its old name stays unnamed too. (The files are
+// written after the deny: what somsak could read when it happened is
+// judged by where its node is now.)
 func TestModelFeedMoveOutOfDeniedFolder(t *testing.T) {
 	for _, door := range doors {
-		t.Run(door, func(t *testing.T) {
-			w := newCaseWorld(t)
-			if r := w.move(door, w.mgr, "/finance/plans/secret/notes.txt", "/finance/public/notes.txt", false); r.Status != 200 && r.Status != 201 {
-				t.Fatalf("move out: %d %s", r.Status, r.Body)
-			}
-			if r := w.move(door, w.mgr, "/finance/public/readme.txt", "/finance/plans/secret/readme.txt", false); r.Status != 200 && r.Status != 201 {
-				t.Fatalf("move in: %d %s", r.Status, r.Body)
-			}
-			w.wantFeedHides(t, "somsak", w.somsak, "/finance/plans/secret")
-			names := w.feedNames(t, w.somsak)
-			for _, want := range []string{"create /finance/public/notes.txt", "delete /finance/public/readme.txt"} {
-				if !slices.Contains(names, want) {
-					t.Errorf("somsak's feed %q lacks %q", names, want)
+		for _, c := range []struct {
+			name string
+			do   func(w *caseWorld) *apitest.Response
+			now  string // where the folder is now ("" in the trash)
+		}{
+			{"", nil, "/finance/plans/secret"},
+			{"then renamed", func(w *caseWorld) *apitest.Response {
+				return w.move(door, w.mgr, "/finance/plans/secret", "/finance/plans/hidden", false)
+			}, "/finance/plans/hidden"},
+			{"then its parent moved", func(w *caseWorld) *apitest.Response {
+				return w.move(door, w.mgr, "/finance/plans", "/finance/public/plans", false)
+			}, "/finance/public/plans/secret"},
+			{"then deleted", func(w *caseWorld) *apitest.Response {
+				return w.Do("DELETE", fileURL("/finance/plans/secret"), w.mgr, nil)
+			}, ""},
+		} {
+			t.Run(strings.TrimSpace(door+" "+c.name), func(t *testing.T) {
+				w := newCaseWorld(t)
+				w.put(t, w.mgr, "/finance/public/old.txt", "replaced")
+				w.put(t, w.mgr, "/finance/plans/secret/later.txt", "written while denied")
+				w.put(t, w.mgr, "/finance/plans/secret/ໄຕມາດ 4.xlsx", "written while denied")
+				for _, m := range []struct {
+					from, to  string
+					overwrite bool
+				}{
+					{"/finance/plans/secret/later.txt", "/finance/public/later.txt", false},
+					{"/finance/plans/secret/ໄຕມາດ 4.xlsx", "/finance/public/old.txt", true},
+					{"/finance/public/readme.txt", "/finance/plans/secret/readme.txt", false},
+				} {
+					if r := w.move(door, w.mgr, m.from, m.to, m.overwrite); r.Status != 200 && r.Status != 201 && r.Status != 204 {
+						t.Fatalf("move %s to %s: %d %s", m.from, m.to, r.Status, r.Body)
+					}
 				}
-			}
-			if names := w.feedNames(t, w.mgr); !slices.Contains(names, "from /finance/plans/secret/notes.txt") {
-				t.Errorf("the manager's feed %q does not show the move", names)
-			}
-		})
+				w.wantFeedHides(t, "somsak", w.somsak, "/finance/plans/secret")
+				if c.do != nil {
+					if r := c.do(w); r.Status >= 300 {
+						t.Fatalf("%s: %d %s", c.name, r.Status, r.Body)
+					}
+				}
+				hidden := []string{"/finance/plans/secret"}
+				if c.now != "" {
+					hidden = append(hidden, c.now)
+					w.wantRead(t, "somsak", w.somsak, c.now+"/readme.txt", "")
+				}
+				w.wantFeedHides(t, "somsak", w.somsak, hidden...)
+				names := w.feedNames(t, w.somsak)
+				for _, want := range []string{"create /finance/public/later.txt", "create /finance/public/old.txt", "delete /finance/public/readme.txt"} {
+					if !slices.Contains(names, want) {
+						t.Errorf("somsak's feed %q lacks %q", names, want)
+					}
+				}
+				if names := w.feedNames(t, w.mgr); !slices.Contains(names, "from /finance/plans/secret/later.txt") {
+					t.Errorf("the manager's feed %q does not show the move", names)
+				}
+			})
+		}
 	}
 }
 

@@ -213,7 +213,7 @@ func (s *Server) readableDepts(user string) ([]web.Dept, error) {
 	}
 	var out []web.Dept
 	for _, d := range all {
-		if s.d.ACL.Can(user, docpath.Path{Dept: d.ID}, acl.ActRead) == nil || s.hasGrantIn(user, d.ID) {
+		if s.mayReadDept(user, d.ID) {
 			out = append(out, web.Dept{ID: d.ID, Name: d.Name})
 		}
 	}

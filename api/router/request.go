@@ -29,6 +29,10 @@ type Authorizer interface {
 	// Depts lists the departments where user holds a role, and whether
 	// they hold one in every department.
 	Depts(user string) ([]string, bool)
+	// Groups lists the departments user is a member of: those whose
+	// folder grants and denies to "every member" count for them (not an
+	// auditor's).
+	Groups(user string) ([]string, error)
 }
 
 // AllDepts is the domain of decisions that concern every department.

@@ -41,13 +41,25 @@ type Change struct {
 	Node ID `json:"node,omitzero"`
 	// HidPath and HidFrom are the subjects ("u:user", "d:dept") a deny
 	// kept from reading the node at Path and at From when the change
-	// happened: the feed never names a path to someone a deny hid it
-	// from then and still hides the node from now, wherever it went.
-	// They are kept where the node leaves a path, the only place the feed
-	// reads them: HidPath for deletes, HidFrom for moves. (Older records
-	// may hold HidPath for other changes too.)
-	HidPath []string `json:"hid_path,omitempty"`
-	HidFrom []string `json:"hid_from,omitempty"`
+	// happened, and HidPathBy and HidFromBy the nodes those denies were
+	// on (the folder or file each rule named). A deny follows its node
+	// when it is renamed, moved or deleted, so the old path may be covered
+	// by no rule now while the deny still hides the name: the feed names
+	// a path to someone it was hidden from only while every one of these
+	// nodes is readable to them, wherever it is now. Records from before
+	// HidPathBy and HidFromBy were kept have none: the path stays
+	// unnamed to those subjects.
+	HidPath   []string `json:"hid_path,omitempty"`
+	HidFrom   []string `json:"hid_from,omitempty"`
+	HidPathBy []ID     `json:"hid_path_by,omitempty"`
+	HidFromBy []ID     `json:"hid_from_by,omitempty"`
+}
+
+// hiding is whom the denies covering a path kept from reading it, and the
+// nodes those denies were on.
+type hiding struct {
+	subs []string // never nil
+	by   []ID
 }
 
 // changeLog collects the changes of one transaction and wakes the feed's
@@ -60,14 +72,12 @@ type changeLog struct {
 }
 
 func (l *changeLog) add(tx *bolt.Tx, c Change) error {
-	// Only a delete's HidPath is read; working it out scans every rule,
-	// too dear for every write.
-	if c.Op == OpDelete && c.HidPath == nil {
+	if c.HidPath == nil {
 		h, err := l.hides(tx, c.Path)
 		if err != nil {
 			return err
 		}
-		c.HidPath = h
+		c.HidPath, c.HidPathBy = h.subs, h.by
 	}
 	dept, _, _ := strings.Cut(c.Path[1:], "/")
 	b, err := tx.Bucket(bucketChanges).CreateBucketIfNotExists([]byte(dept))
@@ -89,28 +99,58 @@ func (l *changeLog) add(tx *bolt.Tx, c Change) error {
 	return put(b, u64(seq), c)
 }
 
-// hides returns the subjects a deny keeps from reading the path, as the
-// rules stand in the transaction now (never nil).
-func (l *changeLog) hides(tx *bolt.Tx, path string) ([]string, error) {
-	out := []string{}
+// hides returns whom a deny keeps from reading the path and the nodes
+// the denies are on, as the rules and the tree stand in the transaction
+// now.
+func (l *changeLog) hides(tx *bolt.Tx, path string) (hiding, error) {
+	h := hiding{subs: []string{}}
 	m := l.db.rules
 	if m == nil || path == "" {
-		return out, nil
+		return h, nil
 	}
 	p, err := docpath.Parse(path)
 	if err != nil || p.IsRoot() {
-		return out, nil
+		return h, nil
 	}
 	rules, err := allRules(tx)
 	if err != nil {
-		return nil, err
+		return hiding{}, err
 	}
 	for _, r := range rules {
-		if sub, ok := m.Hides(r, p); ok && !slices.Contains(out, sub) {
-			out = append(out, sub)
+		sub, ok := m.Hides(r, p)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(h.subs, sub) {
+			h.subs = append(h.subs, sub)
+		}
+		on, err := ruleNode(tx, m, r, p)
+		if err != nil {
+			return hiding{}, err
+		}
+		if !slices.Contains(h.by, on) {
+			h.by = append(h.by, on)
 		}
 	}
-	return out, nil
+	return h, nil
+}
+
+// ruleNode returns the node that rule, which covers p, names: p or a
+// folder above it. A rule on no node gives the zero ID, which the feed
+// counts as hidden.
+func ruleNode(tx *bolt.Tx, m RuleMapper, rule []string, p docpath.Path) (ID, error) {
+	for q := p; ; q = q.Parent() {
+		if m.Names(rule, q) {
+			n, err := resolve(tx, q)
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNotDir) {
+				return ID{}, nil
+			}
+			return n.ID, err
+		}
+		if q.IsRoot() {
+			return ID{}, nil
+		}
+	}
 }
 
 // update runs fn in a write transaction with a change log.

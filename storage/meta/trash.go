@@ -141,7 +141,7 @@ func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (T
 	if err := touch(tx, ch, parent); err != nil {
 		return TrashEntry{}, err
 	}
-	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir, Trash: e.ID.String(), Node: n.ID, HidPath: hid})
+	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir, Trash: e.ID.String(), Node: n.ID, HidPath: hid.subs, HidPathBy: hid.by})
 }
 
 func getTrash(tx *bolt.Tx, dept string, id ID) (TrashEntry, error) {

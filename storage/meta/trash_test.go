@@ -394,9 +394,9 @@ func TestChangesRecordWhomADenyHid(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s from %q hid %v from %v", c.Op, c.Path, c.From, c.HidPath, c.HidFrom))
 	}
 	want := []string{
-		`mkdir /finance/secret from "" hid [] from []`,
-		`create /finance/secret/f.txt from "" hid [] from []`,
-		`move /finance/s2 from "/finance/secret" hid [] from [u:x]`,
+		`mkdir /finance/secret from "" hid [u:x] from []`,
+		`create /finance/secret/f.txt from "" hid [u:x] from []`,
+		`move /finance/s2 from "/finance/secret" hid [u:x] from [u:x]`,
 		`delete /finance/s2 from "" hid [u:x] from []`,
 	}
 	if !slices.Equal(got, want) {
@@ -404,6 +404,42 @@ func TestChangesRecordWhomADenyHid(t *testing.T) {
 	}
 	if cs[1].Node != n.ID {
 		t.Fatalf("the create names node %s, want %s", cs[1].Node, n.ID)
+	}
+	// The deny was on the folder, whatever its name: every change names
+	// it as the node that hid the path.
+	dir := cs[0].Node
+	for i, c := range cs {
+		by := c.HidPathBy
+		if c.From != "" {
+			by = c.HidFromBy
+		}
+		if len(by) != 1 || by[0] != dir {
+			t.Errorf("change %d (%s %s) was hidden by %v, want the folder %s", i, c.Op, c.Path, by, dir)
+		}
+	}
+}
+
+// TestChangesRecordTheNodeADenyIsOn: a deny on a folder above the path,
+// or on the file itself, is recorded as that node; rules of two lines
+// (the folder and everything below it) name it once.
+func TestChangesRecordTheNodeADenyIsOn(t *testing.T) {
+	db := openRulesDB(t)
+	f, _ := write(t, db, "/finance/a/b/f.txt", 1)
+	a, _ := db.Lookup(path(t, "/finance/a"))
+	deny(t, db, "x", "/finance/a", "^(read)$")
+	deny(t, db, "y", "/finance/a/b/f.txt", "^(read|write)$")
+	deny(t, db, "z", "/finance/a/b", "^(write)$") // hides nothing
+	if _, err := db.Delete(path(t, "/finance/a/b/f.txt"), "m"); err != nil {
+		t.Fatal(err)
+	}
+	cs, _, err := db.Changes("finance", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cs[len(cs)-1]
+	got := fmt.Sprint(c.HidPath, c.HidPathBy)
+	if c.Op != meta.OpDelete || got != fmt.Sprint([]string{"u:x", "u:y"}, []meta.ID{a.ID, f.ID}) { // in the order of the stored rules
+		t.Fatalf("%s %s hid %s, want [u:x u:y] by [%s %s]", c.Op, c.Path, got, a.ID, f.ID)
 	}
 }
 

@@ -578,7 +578,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 			return false, err
 		}
 		return replaced, ch.add(tx, Change{Op: OpMove, From: from.String(), Path: to.String(), Dir: src.Dir,
-			Version: src.Version, Size: src.Size, SHA256: hashString(src), Node: src.ID, HidFrom: hidFrom})
+			Version: src.Version, Size: src.Size, SHA256: hashString(src), Node: src.ID, HidFrom: hidFrom.subs, HidFromBy: hidFrom.by})
 	}
 	// Copies and moves across departments rebuild the subtree: new ids, and
 	// data keys re-wrapped for the destination.
@@ -590,7 +590,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 		if err := removeTree(tx, ch, src); err != nil {
 			return false, err
 		}
-		if err := ch.add(tx, Change{Op: OpDelete, Path: from.String(), Dir: src.Dir, Node: src.ID, HidPath: hidFrom}); err != nil {
+		if err := ch.add(tx, Change{Op: OpDelete, Path: from.String(), Dir: src.Dir, Node: src.ID, HidPath: hidFrom.subs, HidPathBy: hidFrom.by}); err != nil {
 			return false, err
 		}
 		if err := touch(tx, ch, srcParent); err != nil {
@@ -605,7 +605,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 // history: the save-to-a-temporary-file-then-rename pattern of office
 // applications adds a version instead of losing the document's past. A
 // move then removes the source node; its versions live on in dst.
-func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool, hidFrom []string) error {
+func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool, hidFrom hiding) error {
 	vs, err := versions(tx, src.ID)
 	if err != nil {
 		return err
@@ -648,7 +648,7 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 		return err
 	}
 	if from.Dept == to.Dept {
-		c.Op, c.From, c.HidFrom = OpMove, from.String(), hidFrom
+		c.Op, c.From, c.HidFrom, c.HidFromBy = OpMove, from.String(), hidFrom.subs, hidFrom.by
 		return ch.add(tx, c)
 	}
 	// Each department's feed hears of its own paths only: the destination
@@ -657,7 +657,7 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 	if err := ch.add(tx, c); err != nil {
 		return err
 	}
-	return ch.add(tx, Change{Op: OpDelete, Path: from.String(), Node: src.ID, HidPath: hidFrom})
+	return ch.add(tx, Change{Op: OpDelete, Path: from.String(), Node: src.ID, HidPath: hidFrom.subs, HidPathBy: hidFrom.by})
 }
 
 // rebuild recreates src (at from) as to under parent and returns the new
