@@ -69,3 +69,40 @@ func TestDavConditionalPut(t *testing.T) {
 		cur = e.Do("HEAD", "/api/v1/files/finance/f.txt", tok, nil).Header.Get("ETag")
 	}
 }
+
+const exclusiveLock = `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner>ed</D:owner></D:lockinfo>`
+
+// TestDavLockHoldsForEverySpelling: a lock holds whichever spelling of its
+// path a request uses — repeated or trailing slashes, NFD instead of NFC —
+// since the document store acts on the canonical path; and the holder's
+// token works with those spellings too.
+func TestDavLockHoldsForEverySpelling(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	bo := e.User("bo", "finance", acl.RoleEditor)
+	const nfc, nfd = "/dav/finance/caf%C3%A9.txt", "/dav/finance/cafe%CC%81.txt"
+	if r := e.Do("PUT", nfc, ed, "one"); r.Status != 201 {
+		t.Fatalf("PUT: %d %s", r.Status, r.Body)
+	}
+	lock := e.Do("LOCK", nfc, ed, exclusiveLock, "Depth", "0")
+	if lock.Status != 200 {
+		t.Fatalf("LOCK: %d %s", lock.Status, lock.Body)
+	}
+	lt := lock.Header.Get("Lock-Token")
+	proppatch := `<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:a>1</Z:a></D:prop></D:set></D:propertyupdate>`
+	for _, p := range []string{nfc, nfd, "/dav/finance//caf%C3%A9.txt", "/dav/finance/caf%C3%A9.txt/", "/dav//finance/cafe%CC%81.txt//"} {
+		if r := e.Do("PROPPATCH", p, bo, proppatch); r.Status != 423 {
+			t.Errorf("PROPPATCH %s by another user: %d %s, want 423", p, r.Status, r.Body)
+		}
+		if r := e.Do("DELETE", p, bo, nil); r.Status != 423 {
+			t.Errorf("DELETE %s by another user: %d %s, want 423", p, r.Status, r.Body)
+		}
+		if r := e.Do("PROPPATCH", p, ed, proppatch, "If", "("+lt+")"); r.Status != 207 {
+			t.Errorf("PROPPATCH %s by the holder: %d %s, want 207", p, r.Status, r.Body)
+		}
+	}
+	if r := e.Do("DELETE", "/dav/finance//cafe%CC%81.txt/", ed, nil, "If", "("+lt+")"); r.Status != 204 {
+		t.Errorf("DELETE by the holder: %d %s, want 204", r.Status, r.Body)
+	}
+}

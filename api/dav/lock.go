@@ -68,6 +68,7 @@ func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool) (st
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
+	d.Root = canon(d.Root)
 	n := &davLock{details: d, shared: shared}
 	for _, l := range ls.locks {
 		if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
@@ -96,6 +97,12 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
+	if name0 != "" {
+		name0 = canon(name0)
+	}
+	if name1 != "" {
+		name1 = canon(name1)
+	}
 	held := map[string]bool{}
 	for _, c := range conditions {
 		if c.Not || c.Token == "" {
@@ -171,6 +178,22 @@ func (ls *davLocks) lookup(token string) *davLock {
 
 // davName is the lock system's name of a document path.
 func davName(p docpath.Path) string { return p.String() }
+
+// canon is the canonical spelling of a name x/net/webdav passes to the
+// lock system: it passes the request's path as sent, but the file system
+// behind it acts on the parsed path, so "/finance//a", "/finance/a/" and
+// an NFD spelling must meet the locks on "/finance/a". A name that does not
+// parse is kept: no file system call will succeed on it either.
+func canon(name string) string {
+	if strings.Trim(name, "/") == "" {
+		return "/"
+	}
+	p, err := docpath.Parse(name)
+	if err != nil {
+		return name
+	}
+	return davName(p)
+}
 
 type lockInfo struct {
 	XMLName   xml.Name  `xml:"DAV: lockinfo"`
