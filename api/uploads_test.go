@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -602,5 +604,33 @@ func TestPatchReadsItsUploadOnce(t *testing.T) {
 	}
 	if n := rec.reads.Load() - before; n != 1 {
 		t.Errorf("HEAD read the record %d times", n)
+	}
+}
+
+// TestUploadBodyErrorTextStaysInside: a body read error tusd does not
+// know (here malformed chunked encoding) is answered without its text,
+// which is Go's and the server's, not the client's business; the log has it.
+func TestUploadBodyErrorTextStaysInside(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	loc := e.TusCreate(tok, "/finance/chunked.bin", 100)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"a\r\n0123456789\r\nzz\r\n", loc, tok)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	r := &apitest.Response{Status: resp.StatusCode, Body: body}
+	if r.Status < 400 || strings.Contains(strings.ToLower(string(body)), "chunk") || r.Code() == "internal_server_error" {
+		t.Fatalf("malformed chunked body: %d %s", r.Status, body)
+	}
+	if r.Status >= 500 && (r.Code() != "internal_error" || !strings.Contains(e.Logs(), "chunk")) {
+		t.Fatalf("malformed chunked body: %d %s; the log should have the reason:\n%s", r.Status, body, e.Logs())
 	}
 }

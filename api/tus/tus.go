@@ -468,9 +468,17 @@ func (w *tusWriter) flush() error {
 	if msg == "" {
 		msg, code = http.StatusText(w.status), "tus_error"
 	}
+	var cause error
+	if w.status >= 500 && code == "internal_server_error" {
+		// tusd's answer to an error it does not know (a body read failing
+		// in a way it does not map, say) carries that error's text: it
+		// goes to the log with the request, the client gets the fixed one.
+		cause = errors.New("tusd: " + msg)
+		_, code, msg = router.Response(cause)
+	}
 	w.Header().Del("Content-Length")
 	router.WriteJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.ID})
-	return &router.Error{Status: w.status, Code: code, Msg: msg}
+	return &router.Error{Status: w.status, Code: code, Msg: msg, Err: cause}
 }
 
 // Unwrap gives tusd's ResponseController the connection (read deadlines).
