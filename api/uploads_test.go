@@ -634,3 +634,43 @@ func TestUploadBodyErrorTextStaysInside(t *testing.T) {
 		t.Fatalf("malformed chunked body: %d %s; the log should have the reason:\n%s", r.Status, body, e.Logs())
 	}
 }
+
+// TestUploadCommitRetriedOnPatch: a client that retries the last PATCH of
+// an upload whose bytes are all stored but whose commit failed (a folder
+// took its path) gets the commit retried too, not a 204 for a document
+// that does not exist: the error while it stands, then 204 at the full
+// offset once the version exists, recorded in the audit entry.
+func TestUploadCommitRetriedOnPatch(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	data := []byte("ລາຍງານ ປະຈຳປີ")
+	loc := e.TusCreate(tok, "/finance/report.txt", int64(len(data)))
+	if r := e.Do("POST", "/api/v1/folders/finance/report.txt", tok, nil); r.Status != 201 {
+		t.Fatalf("folder at the upload's path: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, 0, data); r.Status != 409 || r.Code() != "is_a_folder" {
+		t.Fatalf("last PATCH onto a folder: %d %s", r.Status, r.Body)
+	}
+	end := int64(len(data))
+	if r := e.TusPatch(tok, loc, end, nil); r.Status != 409 || r.Code() != "is_a_folder" {
+		t.Fatalf("PATCH at the end while the folder is there: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, 1, nil); r.Status != 409 || r.Code() != "mismatched_offset" {
+		t.Fatalf("PATCH at another offset: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("DELETE", "/api/v1/files/finance/report.txt", tok, nil); r.Status != 200 && r.Status != 204 {
+		t.Fatalf("delete the folder: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, end, nil); r.Status != 204 || r.Header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
+		t.Fatalf("PATCH at the end once the path is free: %d, offset %q %s", r.Status, r.Header.Get("Upload-Offset"), r.Body)
+	}
+	download(t, e, tok, "/finance/report.txt", data)
+	n := 0
+	for _, en := range e.Audit.Entries() {
+		if en.Action == "upload.write" && en.Version == 1 {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d PATCH entries record the version, want 1", n)
+	}
+}

@@ -329,28 +329,55 @@ func (e *Edge) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Requ
 // (recorded in the audit entry, as the PATCH that commits records it), or
 // the error that still stands in the way.
 func (e *Edge) tusHead(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	if u := tusOf(rq).upload; u != nil && u.Size >= 0 && u.Offset == u.Size {
-		v, err := e.uploads.Finish(r.Context(), u)
-		if err != nil {
+	if u := tusOf(rq).upload; complete(u) {
+		if err := e.finish(w, r, rq, u); err != nil {
 			return err
 		}
-		rq.Entry.Version = v.Number
-		h := w.Header()
-		h.Set("Tus-Resumable", "1.0.0")
-		h.Set("Upload-Offset", strconv.FormatInt(u.Size, 10))
-		h.Set("Upload-Length", strconv.FormatInt(u.Size, 10))
-		h.Set("Cache-Control", "no-store")
+		w.Header().Set("Upload-Length", strconv.FormatInt(u.Size, 10))
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
 	return e.runTus(w, r, rq, e.tus.HeadFile)
 }
 
+// tusPatch hands a PATCH to tusd, but for a client that retries the last
+// PATCH of an upload that holds every byte and did not commit: tusd
+// answers 204 at such an offset without calling the store, so the commit
+// is retried here, as tusHead does, and answered as it went.
 func (e *Edge) tusPatch(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if err := checkOffsetContentType(r); err != nil {
 		return err
 	}
+	off, err := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+	if u := tusOf(rq).upload; complete(u) && err == nil && off == u.Offset {
+		if err := e.finish(w, r, rq, u); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	return e.runTus(w, r, rq, e.tus.PatchFile)
+}
+
+// complete reports whether an upload holds every byte of a known length:
+// one still here did not commit.
+func complete(u *meta.Upload) bool { return u != nil && u.Size >= 0 && u.Offset == u.Size }
+
+// finish commits a complete upload for a request that found it still
+// here, records the version in the request's audit entry and sets the
+// tus headers of the answer.
+func (e *Edge) finish(w http.ResponseWriter, r *http.Request, rq *router.Request, u *meta.Upload) error {
+	size := u.Size
+	v, err := e.uploads.Finish(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	rq.Entry.Version = v.Number
+	h := w.Header()
+	h.Set("Tus-Resumable", "1.0.0")
+	h.Set("Upload-Offset", strconv.FormatInt(size, 10))
+	h.Set("Cache-Control", "no-store")
+	return nil
 }
 
 func (e *Edge) tusDelete(w http.ResponseWriter, r *http.Request, rq *router.Request) error {

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -396,5 +398,42 @@ func TestLocksNewestWins(t *testing.T) {
 		t.Fatalf("Open after every request let go = %v", err)
 	} else {
 		r()
+	}
+}
+
+// TestSweepFinishesCompleteUploads: an expired upload that holds every
+// byte (its commit failed, and the client never came back) is committed
+// by the sweep rather than discarded, which would lose bytes the client
+// was told were stored; one that still cannot commit is discarded, and
+// the log says which happened.
+func TestSweepFinishesCompleteUploads(t *testing.T) {
+	w := newWorld(t)
+	var logs bytes.Buffer
+	w.s.o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	data := random(3000)
+	done, _ := w.s.Create("ed", path(t, "/finance/done"), int64(len(data)), nil)
+	w.send(t, done.ID, data)
+	blocked, _ := w.s.Create("ed", path(t, "/finance/blocked"), int64(len(data)), nil)
+	w.send(t, blocked.ID, data)
+	if _, err := w.docs.Mkdir(path(t, "/finance/blocked"), false, "ed"); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(2 * time.Hour)
+	if n, err := w.s.Sweep(t.Context()); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 discarded", n, err)
+	}
+	node, err := w.db.Lookup(path(t, "/finance/done"))
+	if err != nil || node.SHA256 != sha256.Sum256(data) {
+		t.Fatalf("the complete upload after the sweep: %+v %v", node, err)
+	}
+	for _, id := range []string{done.ID, blocked.ID} {
+		if _, err := w.s.Get(id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("upload %s after the sweep: %v", id, err)
+		}
+	}
+	for _, want := range []string{"upload=" + done.ID, "upload=" + blocked.ID} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not name %s:\n%s", want, logs.String())
+		}
 	}
 }
