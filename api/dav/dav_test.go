@@ -8,6 +8,7 @@ import (
 
 	"gshare/acl"
 	"gshare/api/apitest"
+	"gshare/storage/docpath"
 )
 
 // TestLitmus runs the litmus WebDAV suite's basic, copymove, props and
@@ -104,5 +105,50 @@ func TestDavLockHoldsForEverySpelling(t *testing.T) {
 	}
 	if r := e.Do("DELETE", "/dav/finance//cafe%CC%81.txt/", ed, nil, "If", "("+lt+")"); r.Status != 204 {
 		t.Errorf("DELETE by the holder: %d %s, want 204", r.Status, r.Body)
+	}
+}
+
+// TestDavDeepLockNeedsWriteBelow: a lock of Depth infinity shuts others
+// out of everything below its root, so it needs write on all of it; a user
+// denied write on a subfolder may not lock it away from those who may.
+func TestDavDeepLockNeedsWriteBelow(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	bo := e.User("bo", "finance", acl.RoleEditor)
+	for _, p := range []string{"/dav/finance/plans", "/dav/finance/plans/secret"} {
+		if r := e.Do("MKCOL", p, ed, nil); r.Status != 201 {
+			t.Fatalf("MKCOL %s: %d %s", p, r.Status, r.Body)
+		}
+	}
+	secret, err := docpath.Parse("/finance/plans/secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ACL.AddGrant(acl.Grant{Path: secret, User: "bo", Deny: true, Actions: []string{acl.ActWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		path, depth string
+		status      int
+	}{
+		{"/dav/finance", "infinity", 403},
+		{"/dav/finance/plans", "", 403},
+		{"/dav/finance/plans", "0", 200},
+	} {
+		h := []string{}
+		if c.depth != "" {
+			h = []string{"Depth", c.depth}
+		}
+		r := e.Do("LOCK", c.path, bo, exclusiveLock, h...)
+		if r.Status != c.status {
+			t.Errorf("LOCK %s Depth %q: %d %s, want %d", c.path, c.depth, r.Status, r.Body, c.status)
+		}
+		if r.Status == 200 {
+			e.Do("UNLOCK", c.path, bo, nil, "Lock-Token", r.Header.Get("Lock-Token"))
+		}
+	}
+	if r := e.Do("PUT", "/dav/finance/plans/secret/a.txt", ed, "a"); r.Status != 201 {
+		t.Fatalf("PUT below by another user: %d %s", r.Status, r.Body)
 	}
 }
