@@ -143,19 +143,27 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 
 // Refresh implements webdav.LockSystem.
 func (ls *davLocks) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+	details, _, err := ls.refresh(now, token, d)
+	return details, err
+}
+
+// refresh is Refresh, also reporting whether the lock is shared: read
+// under the same hold of the table, since an UNLOCK or an expiry may
+// remove the lock the moment it is let go.
+func (ls *davLocks) refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, bool, error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
 	l := ls.locks[token]
 	if l == nil {
-		return webdav.LockDetails{}, webdav.ErrNoSuchLock
+		return webdav.LockDetails{}, false, webdav.ErrNoSuchLock
 	}
 	l.details.Duration = d
 	l.expiry = time.Time{}
 	if d >= 0 {
 		l.expiry = now.Add(d)
 	}
-	return l.details, nil
+	return l.details, l.shared, nil
 }
 
 // Unlock implements webdav.LockSystem.
@@ -238,11 +246,11 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 		if token == "" {
 			return router.BadRequest("bad_lock", "a LOCK without a body refreshes the lock named in the If header")
 		}
-		d, err := h.locks.Refresh(now, token, timeout)
+		d, shared, err := h.locks.refresh(now, token, timeout)
 		if err != nil {
 			return &router.Error{Status: http.StatusPreconditionFailed, Code: "no_such_lock", Msg: "no such lock"}
 		}
-		return writeLock(w, http.StatusOK, token, d, h.locks.lookup(token).shared)
+		return writeLock(w, http.StatusOK, token, d, shared)
 	}
 	if err := checkXMLNamespaces(body); err != nil {
 		return router.BadRequest("bad_xml", "the lock request is not well-formed XML")
