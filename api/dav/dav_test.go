@@ -152,4 +152,3 @@ func TestDavDeepLockNeedsWriteBelow(t *testing.T) {
 		t.Fatalf("PUT below by another user: %d %s", r.Status, r.Body)
 	}
 }
-
