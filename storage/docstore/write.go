@@ -266,7 +266,10 @@ func (s *Store) WriteParts(ctx context.Context, d *Draft, st *Stream, body io.Re
 			// The length is not known: a whole part may still turn out to
 			// be the last, so seal it only once another byte is there.
 			if _, err := br.Peek(1); err != nil {
-				if st.Resumable || readErr != nil || err != io.EOF {
+				if err != io.EOF && readErr == nil {
+					readErr = err // the body failed right at the part's end
+				}
+				if st.Resumable || readErr != nil {
 					break
 				}
 				final = true
