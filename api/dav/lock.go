@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"gshare/api/etag"
 	"gshare/api/router"
@@ -20,6 +21,7 @@ import (
 
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
+	"gshare/storage/meta"
 )
 
 // davLocks is a WebDAV lock system with exclusive and shared write locks.
@@ -276,11 +278,16 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 			h.locks.Unlock(now, token)
 			return &router.Error{Status: http.StatusConflict, Code: "no_parent", Msg: "the parent collection does not exist"}
 		}
-		if _, _, err := h.docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username}); err != nil {
+		// Only if there still is none: a file created meanwhile is locked
+		// as it is, not given an empty version.
+		_, _, err := h.docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username, IfNoneMatch: true})
+		switch {
+		case err == nil:
+			status = http.StatusCreated
+		case !errors.Is(err, meta.ErrPrecondition):
 			h.locks.Unlock(now, token)
 			return err
 		}
-		status = http.StatusCreated
 	}
 	w.Header().Set("Lock-Token", "<"+token+">")
 	return writeLock(w, status, token, d, li.Shared != nil)
