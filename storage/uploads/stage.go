@@ -35,6 +35,13 @@ func (s *Store) loadStages(ctx context.Context, u *meta.Upload, d *docstore.Draf
 		if int64(k)+st.Length > int64(len(buf)) {
 			return 0, fmt.Errorf("uploads: staging blobs of %s exceed a part: %w", u.ID, crypt.ErrIntegrity)
 		}
+		// Each blob authenticates its own range only: the records must
+		// also follow on from each other, or reordered records would
+		// reorder the plaintext.
+		if want := u.Committed() + int64(k); st.Start != want {
+			s.o.Log.Error("staging blobs out of order", "upload", u.ID, "object", st.Key, "start", st.Start, "want", want)
+			return 0, fmt.Errorf("uploads: staging blob %s starts at %d, not %d: %w", st.Key, st.Start, want, crypt.ErrIntegrity)
+		}
 		rd, err := s.docs.Objects().Get(ctx, st.Key, 0, -1)
 		if errors.Is(err, objstore.ErrNotExist) {
 			// meta.db records it as durable: its loss is damage, like a

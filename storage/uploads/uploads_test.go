@@ -437,3 +437,28 @@ func TestSweepFinishesCompleteUploads(t *testing.T) {
 		}
 	}
 }
+
+// TestStagesOutOfOrder: staging blobs whose records no longer follow on
+// from each other (reordered in meta.db) fail as damage; each still
+// authenticates at its own range, so only their order can tell.
+func TestStagesOutOfOrder(t *testing.T) {
+	w := newWorld(t)
+	data := random(3000)
+	u, _ := w.s.Create("ed", path(t, "/finance/reordered"), int64(len(data)), nil)
+	w.send(t, u.ID, data[:1000])
+	got := w.send(t, u.ID, data[1000:2000])
+	if len(got.Stages) != 2 {
+		t.Fatalf("%d staging blobs, want 2", len(got.Stages))
+	}
+	if _, err := w.db.UpdateUpload(u.ID, nil, func(rec *meta.Upload) error {
+		rec.Stages[0], rec.Stages[1] = rec.Stages[1], rec.Stages[0]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h, release := w.open(t, u.ID)
+	defer release()
+	if _, err := w.s.Write(t.Context(), h, h.Offset, bytes.NewReader(data[2000:])); !errors.Is(err, crypt.ErrIntegrity) {
+		t.Fatalf("Write over reordered staging blobs = %v, want ErrIntegrity", err)
+	}
+}
