@@ -368,12 +368,18 @@ func (s *Store) startPart(ctx context.Context, d *Draft, st *Stream, buf *[]byte
 		if err != nil {
 			return nil, err
 		}
-		d.Multipart = id
 		if st.Created != nil {
 			if err := st.Created(id); err != nil {
+				// Recorded nowhere, the upload would never be aborted.
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				if aerr := s.objs.AbortMultipart(actx, d.Write.Object, id); aerr != nil {
+					s.log.Error("cannot abort an unrecorded multipart upload; its parts stay until the store expires them", "object", d.Write.Object, "err", aerr)
+				}
+				cancel()
 				return nil, err
 			}
 		}
+		d.Multipart = id
 	}
 	// The document's SHA-256 runs beside the upload, in part order; both
 	// only read plain.

@@ -92,8 +92,14 @@ func (s *Store) stage(ctx context.Context, u *meta.Upload, d *docstore.Draft, pl
 		return nil
 	})
 	if err != nil {
-		// The blob is not recorded: queue it, or it would never be deleted.
-		s.rec.UpdateUpload(u.ID, []string{key}, func(*meta.Upload) error { return nil })
+		// The blob is not recorded: queue it, or it would never be
+		// deleted; failing that (the upload is gone, meta.db refuses
+		// writes), delete it now, since nothing refers to it.
+		if _, qerr := s.rec.UpdateUpload(u.ID, []string{key}, func(*meta.Upload) error { return nil }); qerr != nil {
+			if derr := s.docs.Objects().Delete(ctx, key); derr != nil {
+				s.o.Log.Error("cannot queue or delete an unrecorded staging blob; it stays until gshare check --repair", "upload", u.ID, "object", key, "err", errors.Join(qerr, derr))
+			}
+		}
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"sync"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
 	"gshare/storage/meta"
+	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
 )
 
@@ -45,9 +47,19 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, nil)
+}
+
+// newWorldWith is newWorld with the object store wrapped by wrap.
+func newWorldWith(t *testing.T, wrap func(objstore.MultipartStore) objstore.MultipartStore) *world {
+	t.Helper()
+	var objs objstore.MultipartStore
 	objs, err := dir.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		objs = wrap(objs)
 	}
 	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
 	if err != nil {
@@ -460,5 +472,91 @@ func TestStagesOutOfOrder(t *testing.T) {
 	defer release()
 	if _, err := w.s.Write(t.Context(), h, h.Offset, bytes.NewReader(data[2000:])); !errors.Is(err, crypt.ErrIntegrity) {
 		t.Fatalf("Write over reordered staging blobs = %v, want ErrIntegrity", err)
+	}
+}
+
+// failingUpdates fails every update of an upload record once armed.
+type failingUpdates struct {
+	Records
+	armed atomic.Bool
+}
+
+var errMetaDown = errors.New("meta.db unwritable")
+
+func (f *failingUpdates) UpdateUpload(id string, garbage []string, fn func(*meta.Upload) error) (meta.Upload, error) {
+	if f.armed.Load() {
+		return meta.Upload{}, errMetaDown
+	}
+	return f.Records.UpdateUpload(id, garbage, fn)
+}
+
+// TestUnrecordedStageIsDeleted: a staging blob stored but not recorded,
+// and not queued for deletion either (meta.db refuses both), is deleted
+// at once rather than left in the bucket for ever.
+func TestUnrecordedStageIsDeleted(t *testing.T) {
+	w := newWorld(t)
+	f := &failingUpdates{Records: w.rec}
+	w.s.rec = f
+	u, _ := w.s.Create("ed", path(t, "/finance/unrecorded"), 3000, nil)
+	h, release := w.open(t, u.ID)
+	defer release()
+	f.armed.Store(true)
+	if _, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(random(1000))); !errors.Is(err, errMetaDown) {
+		t.Fatalf("Write = %v, want the update's error", err)
+	}
+	n := 0
+	w.docs.Objects().List(t.Context(), "v1/stage/", func(objstore.Info) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("%d staging blobs left in the bucket, recorded nowhere", n)
+	}
+}
+
+// multipartLedger records the multipart uploads started and aborted.
+type multipartLedger struct {
+	objstore.MultipartStore
+	mu      sync.Mutex
+	open    map[string]bool
+	aborted int
+}
+
+func (m *multipartLedger) CreateMultipart(ctx context.Context, key string) (string, error) {
+	id, err := m.MultipartStore.CreateMultipart(ctx, key)
+	if err == nil {
+		m.mu.Lock()
+		m.open[id] = true
+		m.mu.Unlock()
+	}
+	return id, err
+}
+
+func (m *multipartLedger) AbortMultipart(ctx context.Context, key, id string) error {
+	m.mu.Lock()
+	delete(m.open, id)
+	m.aborted++
+	m.mu.Unlock()
+	return m.MultipartStore.AbortMultipart(ctx, key, id)
+}
+
+// TestUnrecordedMultipartIsAborted: a multipart upload started for an
+// upload whose record cannot take its id (meta.db refuses the write) is
+// aborted at once, since nothing else would ever abort it.
+func TestUnrecordedMultipartIsAborted(t *testing.T) {
+	ledger := &multipartLedger{open: map[string]bool{}}
+	w := newWorldWith(t, func(o objstore.MultipartStore) objstore.MultipartStore {
+		ledger.MultipartStore = o
+		return ledger
+	})
+	f := &failingUpdates{Records: w.rec}
+	w.s.rec = f
+	P := int(crypt.DefaultPartSize)
+	u, _ := w.s.Create("ed", path(t, "/finance/multipart"), int64(2*P), nil)
+	h, release := w.open(t, u.ID)
+	defer release()
+	f.armed.Store(true)
+	if _, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(random(P+10))); !errors.Is(err, errMetaDown) {
+		t.Fatalf("Write = %v, want the update's error", err)
+	}
+	if len(ledger.open) != 0 || ledger.aborted != 1 {
+		t.Fatalf("%d multipart uploads left open, %d aborted", len(ledger.open), ledger.aborted)
 	}
 }
