@@ -212,6 +212,11 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 	wh := &webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: h.locks}
 	dw := &davWriter{ResponseWriter: w, fs: fsys}
 	wh.ServeHTTP(dw, r)
+	if dw.replaced {
+		// Already answered; returned so that the log, the metrics and
+		// the audit entry carry its code too.
+		return fsys.err
+	}
 	return nil
 }
 

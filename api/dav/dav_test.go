@@ -5,8 +5,10 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"gshare/acl"
+	"gshare/acl/audit"
 	"gshare/api/apitest"
 	"gshare/storage/docpath"
 )
@@ -150,5 +152,29 @@ func TestDavDeepLockNeedsWriteBelow(t *testing.T) {
 	}
 	if r := e.Do("PUT", "/dav/finance/plans/secret/a.txt", ed, "a"); r.Status != 201 {
 		t.Fatalf("PUT below by another user: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestDavReplacedErrorIsAudited: when G-Share's answer replaces
+// x/net/webdav's (here a DELETE of a department's root, which the document
+// store refuses), the audit entry carries its code, as for any other
+// refused request.
+func TestDavReplacedErrorIsAudited(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	mo := e.User("mo", "finance", acl.RoleManager)
+	r := e.Do("DELETE", "/dav/finance", mo, nil)
+	if r.Status != 400 || r.Code() != "invalid_operation" {
+		t.Fatalf("DELETE of a department root: %d %s", r.Status, r.Body)
+	}
+	var en audit.Entry
+	for range 100 { // the entry is recorded just after the answer
+		if en = e.Audit.Last(); en.Action == "file.delete" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if en.Action != "file.delete" || en.Status != 400 || en.Reason != "invalid_operation" {
+		t.Fatalf("audit entry: %+v", en)
 	}
 }
