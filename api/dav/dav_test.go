@@ -178,3 +178,34 @@ func TestDavReplacedErrorIsAudited(t *testing.T) {
 		t.Fatalf("audit entry: %+v", en)
 	}
 }
+
+// TestIfMatchIsStrong: If-Match compares entity tags strongly (RFC 9110
+// §13.1.1), over REST and WebDAV: the file's own tag marked weak does not
+// match, while If-None-Match, a weak comparison, still takes it.
+func TestIfMatchIsStrong(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	if r := e.Do("PUT", "/dav/finance/f.txt", ed, "one"); r.Status != 201 {
+		t.Fatalf("PUT: %d %s", r.Status, r.Body)
+	}
+	strong := e.Do("HEAD", "/api/v1/files/finance/f.txt", ed, nil).Header.Get("ETag")
+	short := e.Do("PUT", "/dav/finance/f.txt", ed, "one").Header.Get("ETag")
+	for _, c := range []struct {
+		method, path, header, value string
+		body                        any
+		status                      int
+	}{
+		{"GET", "/api/v1/files/finance/f.txt", "If-Match", "W/" + strong, nil, 412},
+		{"GET", "/api/v1/files/finance/f.txt", "If-Match", strong, nil, 200},
+		{"GET", "/api/v1/files/finance/f.txt", "If-None-Match", "W/" + strong, nil, 304},
+		{"PUT", "/api/v1/files/finance/f.txt", "If-Match", "W/" + strong, "two", 400},
+		{"PUT", "/dav/finance/f.txt", "If-Match", "W/" + short, "two", 412},
+		{"PUT", "/dav/finance/f.txt", "If-Match", short, "one", 204},
+		{"DELETE", "/dav/finance/f.txt", "If-None-Match", "W/" + short, nil, 412},
+	} {
+		if r := e.Do(c.method, c.path, ed, c.body, c.header, c.value); r.Status != c.status {
+			t.Errorf("%s %s with %s: %s: %d %s, want %d", c.method, c.path, c.header, c.value, r.Status, r.Body, c.status)
+		}
+	}
+}
