@@ -225,7 +225,9 @@ func parseTimeout(h string) time.Duration {
 			return maxTimeout
 		}
 		if n, err := strconv.ParseInt(strings.TrimPrefix(v, "Second-"), 10, 64); err == nil && strings.HasPrefix(v, "Second-") && n > 0 {
-			return min(time.Duration(n)*time.Second, maxTimeout)
+			// Compared in seconds: a huge n times a second would wrap
+			// negative, a lock that never expires.
+			return time.Duration(min(n, int64(maxTimeout/time.Second))) * time.Second
 		}
 	}
 	return maxTimeout
