@@ -674,3 +674,20 @@ func TestUploadCommitRetriedOnPatch(t *testing.T) {
 		t.Fatalf("%d PATCH entries record the version, want 1", n)
 	}
 }
+
+// TestUploadRefusedOnceShuttingDown: once shutdown has begun
+// (InterruptUploads), a tus request that comes before the listener
+// closes stores nothing new and answers 503, so the client comes back
+// to the next server for its offset, instead of holding up the shutdown.
+func TestUploadRefusedOnceShuttingDown(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	data := random(1000, 9)
+	loc := e.TusCreate(tok, "/finance/late.bin", int64(len(data)))
+	e.API.InterruptUploads()
+	if r := e.TusPatch(tok, loc, 0, data); r.Status != 503 || r.Code() != "server_shutdown" {
+		t.Fatalf("PATCH during shutdown: %d %s", r.Status, r.Body)
+	}
+	if off := e.TusOffset(tok, loc); off != 0 {
+		t.Fatalf("offset %d after a PATCH refused for shutdown", off)
+	}
+}
