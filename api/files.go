@@ -102,7 +102,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *router.Re
 	// Served documents never run as pages of this origin.
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 
-	if im := r.Header.Get("If-Match"); im != "" && !etag.Matches(im, v.SHA256) {
+	if im := r.Header.Get("If-Match"); im != "" && !etag.MatchesStrong(im, v.SHA256) {
 		return meta.ErrPrecondition
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etag.Matches(inm, v.SHA256) {

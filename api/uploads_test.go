@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -652,5 +653,90 @@ func TestUploadIntoMovedFolder(t *testing.T) {
 		if r := e.Do("HEAD", loc, ed, nil, "Tus-Resumable", "1.0.0"); r.Status != 404 {
 			t.Fatalf("the refused upload lingers: %d", r.Status)
 		}
+	}
+}
+
+// TestUploadBodyErrorTextStaysInside: a body read error tusd does not
+// know (here malformed chunked encoding) is answered without its text,
+// which is Go's and the server's, not the client's business; the log has it.
+func TestUploadBodyErrorTextStaysInside(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	loc := e.TusCreate(tok, "/finance/chunked.bin", 100)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nTus-Resumable: 1.0.0\r\n"+
+		"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"a\r\n0123456789\r\nzz\r\n", loc, tok)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	r := &apitest.Response{Status: resp.StatusCode, Body: body}
+	if r.Status < 400 || strings.Contains(strings.ToLower(string(body)), "chunk") || r.Code() == "internal_server_error" {
+		t.Fatalf("malformed chunked body: %d %s", r.Status, body)
+	}
+	if r.Status >= 500 && (r.Code() != "internal_error" || !strings.Contains(e.Logs(), "chunk")) {
+		t.Fatalf("malformed chunked body: %d %s; the log should have the reason:\n%s", r.Status, body, e.Logs())
+	}
+}
+
+// TestUploadCommitRetriedOnPatch: a client that retries the last PATCH of
+// an upload whose bytes are all stored but whose commit failed (a folder
+// took its path) gets the commit retried too, not a 204 for a document
+// that does not exist: the error while it stands, then 204 at the full
+// offset once the version exists, recorded in the audit entry.
+func TestUploadCommitRetriedOnPatch(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	data := []byte("ລາຍງານ ປະຈຳປີ")
+	loc := e.TusCreate(tok, "/finance/report.txt", int64(len(data)))
+	if r := e.Do("POST", "/api/v1/folders/finance/report.txt", tok, nil); r.Status != 201 {
+		t.Fatalf("folder at the upload's path: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, 0, data); r.Status != 409 || r.Code() != "is_a_folder" {
+		t.Fatalf("last PATCH onto a folder: %d %s", r.Status, r.Body)
+	}
+	end := int64(len(data))
+	if r := e.TusPatch(tok, loc, end, nil); r.Status != 409 || r.Code() != "is_a_folder" {
+		t.Fatalf("PATCH at the end while the folder is there: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, 1, nil); r.Status != 409 || r.Code() != "mismatched_offset" {
+		t.Fatalf("PATCH at another offset: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("DELETE", "/api/v1/files/finance/report.txt", tok, nil); r.Status != 200 && r.Status != 204 {
+		t.Fatalf("delete the folder: %d %s", r.Status, r.Body)
+	}
+	if r := e.TusPatch(tok, loc, end, nil); r.Status != 204 || r.Header.Get("Upload-Offset") != strconv.Itoa(len(data)) {
+		t.Fatalf("PATCH at the end once the path is free: %d, offset %q %s", r.Status, r.Header.Get("Upload-Offset"), r.Body)
+	}
+	download(t, e, tok, "/finance/report.txt", data)
+	n := 0
+	for _, en := range e.Audit.Entries() {
+		if en.Action == "upload.write" && en.Version == 1 {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d PATCH entries record the version, want 1", n)
+	}
+}
+
+// TestUploadRefusedOnceShuttingDown: once shutdown has begun
+// (InterruptUploads), a tus request that comes before the listener
+// closes stores nothing new and answers 503, so the client comes back
+// to the next server for its offset, instead of holding up the shutdown.
+func TestUploadRefusedOnceShuttingDown(t *testing.T) {
+	e, tok := uploadEnv(t, nil)
+	data := random(1000, 9)
+	loc := e.TusCreate(tok, "/finance/late.bin", int64(len(data)))
+	e.API.InterruptUploads()
+	if r := e.TusPatch(tok, loc, 0, data); r.Status != 503 || r.Code() != "server_shutdown" {
+		t.Fatalf("PATCH during shutdown: %d %s", r.Status, r.Body)
+	}
+	if off := e.TusOffset(tok, loc); off != 0 {
+		t.Fatalf("offset %d after a PATCH refused for shutdown", off)
 	}
 }

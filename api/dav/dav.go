@@ -138,7 +138,15 @@ func (a davAccess) Check(r *http.Request, rq *router.Request) error {
 			return err
 		}
 		return rq.AuthorizeMove(p, dst, r.Header.Get("Overwrite") != "F", r.Method == "COPY", h.docs.Lookup)
-	default: // PUT, MKCOL, PROPPATCH, LOCK, UNLOCK
+	case "LOCK":
+		// A new lock of Depth infinity (the default) shuts others out of
+		// everything below it, so it needs write on all of that. A
+		// refresh (no body) changes no lock's scope.
+		if d := r.Header.Get("Depth"); (d == "" || d == "infinity") && r.ContentLength != 0 {
+			return rq.AuthorizeAll(p, acl.ActWrite)
+		}
+		return rq.Authorize(p, acl.ActWrite)
+	default: // PUT, MKCOL, PROPPATCH, UNLOCK
 		return rq.Authorize(p, acl.ActWrite)
 	}
 }
@@ -204,6 +212,11 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 	wh := &webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: h.locks}
 	dw := &davWriter{ResponseWriter: w, fs: fsys}
 	wh.ServeHTTP(dw, r)
+	if dw.replaced {
+		// Already answered; returned so that the log, the metrics and
+		// the audit entry carry its code too.
+		return fsys.err
+	}
 	return nil
 }
 

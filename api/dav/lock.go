@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"gshare/api/etag"
 	"gshare/api/router"
@@ -20,6 +21,7 @@ import (
 
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
+	"gshare/storage/meta"
 )
 
 // davLocks is a WebDAV lock system with exclusive and shared write locks.
@@ -68,6 +70,7 @@ func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool) (st
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
+	d.Root = canon(d.Root)
 	n := &davLock{details: d, shared: shared}
 	for _, l := range ls.locks {
 		if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
@@ -96,6 +99,12 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
+	if name0 != "" {
+		name0 = canon(name0)
+	}
+	if name1 != "" {
+		name1 = canon(name1)
+	}
 	held := map[string]bool{}
 	for _, c := range conditions {
 		if c.Not || c.Token == "" {
@@ -136,19 +145,27 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 
 // Refresh implements webdav.LockSystem.
 func (ls *davLocks) Refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, error) {
+	details, _, err := ls.refresh(now, token, d)
+	return details, err
+}
+
+// refresh is Refresh, also reporting whether the lock is shared: read
+// under the same hold of the table, since an UNLOCK or an expiry may
+// remove the lock the moment it is let go.
+func (ls *davLocks) refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, bool, error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
 	l := ls.locks[token]
 	if l == nil {
-		return webdav.LockDetails{}, webdav.ErrNoSuchLock
+		return webdav.LockDetails{}, false, webdav.ErrNoSuchLock
 	}
 	l.details.Duration = d
 	l.expiry = time.Time{}
 	if d >= 0 {
 		l.expiry = now.Add(d)
 	}
-	return l.details, nil
+	return l.details, l.shared, nil
 }
 
 // Unlock implements webdav.LockSystem.
@@ -172,6 +189,22 @@ func (ls *davLocks) lookup(token string) *davLock {
 // davName is the lock system's name of a document path.
 func davName(p docpath.Path) string { return p.String() }
 
+// canon is the canonical spelling of a name x/net/webdav passes to the
+// lock system: it passes the request's path as sent, but the file system
+// behind it acts on the parsed path, so "/finance//a", "/finance/a/" and
+// an NFD spelling must meet the locks on "/finance/a". A name that does not
+// parse is kept: no file system call will succeed on it either.
+func canon(name string) string {
+	if strings.Trim(name, "/") == "" {
+		return "/"
+	}
+	p, err := docpath.Parse(name)
+	if err != nil {
+		return name
+	}
+	return davName(p)
+}
+
 type lockInfo struct {
 	XMLName   xml.Name  `xml:"DAV: lockinfo"`
 	Exclusive *struct{} `xml:"lockscope>exclusive"`
@@ -192,7 +225,9 @@ func parseTimeout(h string) time.Duration {
 			return maxTimeout
 		}
 		if n, err := strconv.ParseInt(strings.TrimPrefix(v, "Second-"), 10, 64); err == nil && strings.HasPrefix(v, "Second-") && n > 0 {
-			return min(time.Duration(n)*time.Second, maxTimeout)
+			// Compared in seconds: a huge n times a second would wrap
+			// negative, a lock that never expires.
+			return time.Duration(min(n, int64(maxTimeout/time.Second))) * time.Second
 		}
 	}
 	return maxTimeout
@@ -215,11 +250,11 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 		if token == "" {
 			return router.BadRequest("bad_lock", "a LOCK without a body refreshes the lock named in the If header")
 		}
-		d, err := h.locks.Refresh(now, token, timeout)
+		d, shared, err := h.locks.refresh(now, token, timeout)
 		if err != nil {
 			return &router.Error{Status: http.StatusPreconditionFailed, Code: "no_such_lock", Msg: "no such lock"}
 		}
-		return writeLock(w, http.StatusOK, token, d, h.locks.lookup(token).shared)
+		return writeLock(w, http.StatusOK, token, d, shared)
 	}
 	if err := checkXMLNamespaces(body); err != nil {
 		return router.BadRequest("bad_xml", "the lock request is not well-formed XML")
@@ -245,11 +280,16 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 			h.locks.Unlock(now, token)
 			return &router.Error{Status: http.StatusConflict, Code: "no_parent", Msg: "the parent collection does not exist"}
 		}
-		if _, _, err := h.docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username}); err != nil {
+		// Only if there still is none: a file created meanwhile is locked
+		// as it is, not given an empty version.
+		_, _, err := h.docs.Put(r.Context(), rq.Path, strings.NewReader(""), docstore.PutOptions{Size: 0, Author: rq.User.Username, IfNoneMatch: true})
+		switch {
+		case err == nil:
+			status = http.StatusCreated
+		case !errors.Is(err, meta.ErrPrecondition):
 			h.locks.Unlock(now, token)
 			return err
 		}
-		status = http.StatusCreated
 	}
 	w.Header().Set("Lock-Token", "<"+token+">")
 	return writeLock(w, status, token, d, li.Shared != nil)

@@ -36,7 +36,7 @@ func (h *Handler) davPreconditions(r *http.Request, rq *router.Request) (meta.No
 	if err != nil && !errors.Is(err, meta.ErrNotFound) && !errors.Is(err, meta.ErrNotDir) {
 		return meta.Node{}, false, err
 	}
-	if im := r.Header.Get("If-Match"); im != "" && !(exists && etag.MatchesNode(im, n)) {
+	if im := r.Header.Get("If-Match"); im != "" && !(exists && etag.MatchesNodeStrong(im, n)) {
 		return meta.Node{}, false, meta.ErrPrecondition
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && exists && etag.MatchesNode(inm, n) {

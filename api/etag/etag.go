@@ -45,27 +45,37 @@ func Node(n meta.Node) string {
 	return Short(n.SHA256)
 }
 
-// Parse accepts `"hex"` (and a weak W/ prefix) of a whole SHA-256 and
-// returns the digest.
+// Parse accepts `"hex"` of a whole SHA-256 and returns the digest. A weak
+// tag (W/"…") is refused: If-Match, where a digest is taken from a client,
+// compares strongly (RFC 9110 §13.1.1).
 func Parse(s string) (meta.Hash, bool) {
-	s = strings.TrimPrefix(strings.TrimSpace(s), "W/")
-	s = strings.Trim(s, `"`)
+	s = strings.TrimSpace(s)
 	var h meta.Hash
-	if len(s) != 64 {
+	if len(s) != 66 || s[0] != '"' || s[65] != '"' {
 		return h, false
 	}
-	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+	if _, err := hex.Decode(h[:], []byte(s[1:65])); err != nil {
 		return h, false
 	}
 	return h, true
 }
 
-// Matches compares an If-Match or If-None-Match list with a file's
-// content: "*", its Short or its Strong tag.
-func Matches(header string, h meta.Hash) bool {
+// Matches compares an If-None-Match list with a file's content: "*", its
+// Short or its Strong tag, weak or not (weak comparison, RFC 9110 §13.1.2).
+func Matches(header string, h meta.Hash) bool { return matches(header, h, true) }
+
+// MatchesStrong compares an If-Match list with a file's content: "*", its
+// Short or its Strong tag; a weak tag never matches (strong comparison,
+// RFC 9110 §13.1.1).
+func MatchesStrong(header string, h meta.Hash) bool { return matches(header, h, false) }
+
+func matches(header string, h meta.Hash, weak bool) bool {
 	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == Short(h) {
+		t, ok := tag(t, weak)
+		if !ok {
+			continue
+		}
+		if t == "*" || t == Short(h) {
 			return true
 		}
 		if got, ok := Parse(t); ok && got == h {
@@ -75,18 +85,32 @@ func Matches(header string, h meta.Hash) bool {
 	return false
 }
 
-// MatchesNode compares an If-Match or If-None-Match list with a file or a
-// folder.
-func MatchesNode(header string, n meta.Node) bool {
+// MatchesNode is Matches for a file or a folder (If-None-Match, and the
+// entity tags of a WebDAV If header).
+func MatchesNode(header string, n meta.Node) bool { return matchesNode(header, n, true) }
+
+// MatchesNodeStrong is MatchesStrong for a file or a folder (If-Match).
+func MatchesNodeStrong(header string, n meta.Node) bool { return matchesNode(header, n, false) }
+
+func matchesNode(header string, n meta.Node, weak bool) bool {
 	if !n.Dir {
-		return Matches(header, n.SHA256)
+		return matches(header, n.SHA256, weak)
 	}
-	tag := Folder(n)
+	folder := Folder(n)
 	for _, t := range strings.Split(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == tag {
+		if t, ok := tag(t, weak); ok && (t == "*" || t == folder) {
 			return true
 		}
 	}
 	return false
+}
+
+// tag trims one entry of a list; a weak tag loses its W/ under weak
+// comparison and is no match (ok false) under strong comparison.
+func tag(t string, weak bool) (string, bool) {
+	t = strings.TrimSpace(t)
+	if rest, ok := strings.CutPrefix(t, "W/"); ok {
+		return rest, weak
+	}
+	return t, true
 }

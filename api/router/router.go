@@ -11,8 +11,10 @@
 // to the handler: it must authorise each path it touches (Authorize,
 // AuthorizeAll, AuthorizeMove, AuthorizeSystem) or decide by ownership
 // itself (Allow). A refusal, by the rule or the handler, is its own answer
-// and needs no recorded decision. The server (package api) fails a
-// request that reaches the end of its handler without a decision.
+// and needs no recorded decision. The server (package api) checks once
+// the handler has returned: a request served without a decision is logged
+// and audited as an error, and answered 500 only if the handler had not
+// written its answer yet — what it already sent cannot be taken back.
 //
 // Handlers return errors instead of writing them; Response maps an error
 // to the status, code and message the client sees — messages are fixed per

@@ -67,8 +67,10 @@ type Edge struct {
 	log               *slog.Logger
 	tus               *handler.UnroutedHandler
 
-	mu      sync.Mutex
-	running map[*router.Request]context.CancelCauseFunc // for InterruptUploads
+	mu       sync.Mutex
+	running  map[*router.Request]struct{} // requests in tusd, for Running
+	turns    map[*tusTurn]struct{}        // every request's hold, for InterruptUploads
+	stopping bool                         // InterruptUploads was called
 }
 
 // New returns the tus door.
@@ -77,7 +79,7 @@ func New(o Options) (*Edge, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Edge{uploads: o.Uploads, maxUploadSize: o.MaxUploadSize, maxUploadsPerUser: o.MaxUploadsPerUser,
-		log: o.Log, running: map[*router.Request]context.CancelCauseFunc{}}
+		log: o.Log, running: map[*router.Request]struct{}{}, turns: map[*tusTurn]struct{}{}}
 	var err error
 	if e.tus, err = e.newTus(o.MaxUploadSize); err != nil {
 		return nil, fmt.Errorf("tus: handler: %w", err)
@@ -104,15 +106,38 @@ func (e *Edge) Running() int {
 	return len(e.running)
 }
 
-// InterruptUploads asks every running tus request to stop reading its
-// body, store what arrived and answer: the first step of a graceful
-// shutdown, so clients learn their offset instead of a reset connection.
+// InterruptUploads asks every tus request to stop reading its body,
+// store what arrived and answer: the first step of a graceful shutdown, so
+// clients learn their offset instead of a reset connection. It goes
+// through each request's turn, as another request for the upload would:
+// one writing stops, and one that has not started writing yet — still in
+// tusd, waiting for its upload, or arriving before the listener closes —
+// will not start (503).
 func (e *Edge) InterruptUploads() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, cancel := range e.running {
-		cancel(handler.ErrServerShutdown)
+	e.stopping = true
+	for t := range e.turns {
+		t.stop(handler.ErrServerShutdown)
 	}
+}
+
+// newTurn makes a request's hold on its upload, known to InterruptUploads
+// until the request ends; once shutdown has begun it is let go at once.
+func (e *Edge) newTurn(rq *router.Request, cancel context.CancelCauseFunc) *tusTurn {
+	t := &tusTurn{cancel: cancel}
+	e.mu.Lock()
+	if e.stopping {
+		t.cause = handler.ErrServerShutdown
+	}
+	e.turns[t] = struct{}{}
+	e.mu.Unlock()
+	rq.Cleanups = append(rq.Cleanups, func() {
+		e.mu.Lock()
+		delete(e.turns, t)
+		e.mu.Unlock()
+	})
+	return t
 }
 
 // newTus builds tusd's handler over G-Share's upload store. tusd parses the
@@ -230,7 +255,7 @@ func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
 	t := tusOf(rq)
 	t.ctx, t.cancel = context.WithCancelCause(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), lockWait)
-	t.turn = &tusTurn{cancel: t.cancel}
+	t.turn = e.newTurn(rq, t.cancel)
 	u, release, err := e.uploads.Open(ctx, rq.Escaped, rq.User.Username, t.turn.interrupt)
 	cancel()
 	if err == nil {
@@ -252,24 +277,31 @@ func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
 }
 
 // tusTurn is a request's hold on an upload. Another request for the
-// upload asks it to let go (interrupt): if it is writing, tusd is told to
-// stop reading the body (ErrUploadInterrupted; what arrived is stored);
-// if it has not started writing yet, it will not. The interrupt waits for
-// the write to have begun because tusd only knows how to stop a body it
-// has opened (cancelling earlier races with it).
+// upload (interrupt) or a shutdown (stop) asks it to let go: if it is
+// writing, tusd is told to stop reading the body (ErrUploadInterrupted,
+// ErrServerShutdown; what arrived is stored); if it has not started
+// writing yet, it will not. The interrupt waits for the write to have
+// begun because tusd only knows how to stop a body it has opened
+// (cancelling earlier races with it and is lost).
 type tusTurn struct {
 	mu      sync.Mutex
 	cancel  context.CancelCauseFunc
 	writing bool
-	wanted  bool
+	cause   error // why it was asked to let go; nil until it is
 }
 
-func (t *tusTurn) interrupt() {
+func (t *tusTurn) interrupt() { t.stop(handler.ErrUploadInterrupted) }
+
+// stop asks the request to let go, for cause (a tusd error), unless it was
+// asked already.
+func (t *tusTurn) stop(cause error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.wanted = true
+	if t.cause == nil {
+		t.cause = cause
+	}
 	if t.writing {
-		t.cancel(handler.ErrUploadInterrupted)
+		t.cancel(t.cause)
 	}
 }
 
@@ -279,9 +311,9 @@ func (t *tusTurn) write(fn func() (int64, error)) (int64, error) {
 		return fn()
 	}
 	t.mu.Lock()
-	if t.wanted {
+	if t.cause != nil {
 		t.mu.Unlock()
-		return 0, handler.ErrUploadInterrupted
+		return 0, t.cause
 	}
 	t.writing = true
 	t.mu.Unlock()
@@ -329,28 +361,55 @@ func (e *Edge) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Requ
 // (recorded in the audit entry, as the PATCH that commits records it), or
 // the error that still stands in the way.
 func (e *Edge) tusHead(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	if u := tusOf(rq).upload; u != nil && u.Size >= 0 && u.Offset == u.Size {
-		v, err := e.uploads.Finish(r.Context(), u)
-		if err != nil {
+	if u := tusOf(rq).upload; complete(u) {
+		if err := e.finish(w, r, rq, u); err != nil {
 			return err
 		}
-		rq.Entry.Version = v.Number
-		h := w.Header()
-		h.Set("Tus-Resumable", "1.0.0")
-		h.Set("Upload-Offset", strconv.FormatInt(u.Size, 10))
-		h.Set("Upload-Length", strconv.FormatInt(u.Size, 10))
-		h.Set("Cache-Control", "no-store")
+		w.Header().Set("Upload-Length", strconv.FormatInt(u.Size, 10))
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
 	return e.runTus(w, r, rq, e.tus.HeadFile)
 }
 
+// tusPatch hands a PATCH to tusd, but for a client that retries the last
+// PATCH of an upload that holds every byte and did not commit: tusd
+// answers 204 at such an offset without calling the store, so the commit
+// is retried here, as tusHead does, and answered as it went.
 func (e *Edge) tusPatch(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if err := checkOffsetContentType(r); err != nil {
 		return err
 	}
+	off, err := strconv.ParseInt(r.Header.Get("Upload-Offset"), 10, 64)
+	if u := tusOf(rq).upload; complete(u) && err == nil && off == u.Offset {
+		if err := e.finish(w, r, rq, u); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
 	return e.runTus(w, r, rq, e.tus.PatchFile)
+}
+
+// complete reports whether an upload holds every byte of a known length:
+// one still here did not commit.
+func complete(u *meta.Upload) bool { return u != nil && u.Size >= 0 && u.Offset == u.Size }
+
+// finish commits a complete upload for a request that found it still
+// here, records the version in the request's audit entry and sets the
+// tus headers of the answer.
+func (e *Edge) finish(w http.ResponseWriter, r *http.Request, rq *router.Request, u *meta.Upload) error {
+	size := u.Size
+	v, err := e.uploads.Finish(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	rq.Entry.Version = v.Number
+	h := w.Header()
+	h.Set("Tus-Resumable", "1.0.0")
+	h.Set("Upload-Offset", strconv.FormatInt(size, 10))
+	h.Set("Cache-Control", "no-store")
+	return nil
 }
 
 func (e *Edge) tusDelete(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
@@ -391,9 +450,12 @@ func (e *Edge) runTus(w http.ResponseWriter, r *http.Request, rq *router.Request
 		t.ctx, t.cancel = context.WithCancelCause(r.Context())
 	}
 	defer t.cancel(nil)
+	if t.turn == nil { // creation, which may carry data
+		t.turn = e.newTurn(rq, t.cancel)
+	}
 	r2 = r2.WithContext(context.WithValue(t.ctx, tusRequestKey{}, rq))
 	e.mu.Lock()
-	e.running[rq] = t.cancel
+	e.running[rq] = struct{}{}
 	e.mu.Unlock()
 	defer func() {
 		e.mu.Lock()
@@ -468,9 +530,17 @@ func (w *tusWriter) flush() error {
 	if msg == "" {
 		msg, code = http.StatusText(w.status), "tus_error"
 	}
+	var cause error
+	if w.status >= 500 && code == "internal_server_error" {
+		// tusd's answer to an error it does not know (a body read failing
+		// in a way it does not map, say) carries that error's text: it
+		// goes to the log with the request, the client gets the fixed one.
+		cause = errors.New("tusd: " + msg)
+		_, code, msg = router.Response(cause)
+	}
 	w.Header().Del("Content-Length")
 	router.WriteJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.ID})
-	return &router.Error{Status: w.status, Code: code, Msg: msg}
+	return &router.Error{Status: w.status, Code: code, Msg: msg, Err: cause}
 }
 
 // Unwrap gives tusd's ResponseController the connection (read deadlines).

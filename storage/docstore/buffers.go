@@ -9,16 +9,19 @@ import (
 // partBuffers hands out the plaintext buffers of parts being written.
 //
 // They live outside the Go heap where the system allows it (buffers_unix.go):
-// a write holds up to four 8 MiB buffers, and on the heap the collector
-// lets the heap grow to twice what is live before it runs, so those 32 MiB
-// cost 64 and more of resident memory during an upload (docs/benchmarks.md).
+// a write holds up to three 8 MiB buffers (window), and on the heap the
+// collector lets the heap grow to twice what is live before it runs, so
+// those 24 MiB cost 48 and more of resident memory during an upload
+// (docs/benchmarks.md).
 // Buffers are never unmapped, only recycled: a transport that still reads
 // a failed part's body after PutPart returned must not fault. When no
 // write holds a buffer, the idle ones give their pages back to the system.
 //
-// The contents of a buffer are not cleared between uses: each holds
-// plaintext only while its part is sealed and sent, and never leaves the
-// process.
+// The contents of a buffer are not cleared between uses: an idle buffer
+// keeps the plaintext of its last part until a write reuses it, or until
+// no write holds any buffer and the idle ones give their pages back
+// (releasePages; on systems without it, until reused). Plaintext in a
+// buffer never leaves the process.
 type partBuffers struct {
 	mu    sync.Mutex
 	idle  []*[]byte // of crypt.DefaultPartSize

@@ -25,11 +25,13 @@ import (
 //     write sequence, and a fresh data key. From here a crash leaves a
 //     record that lets the object be collected.
 //  2. WriteParts: the body is cut into parts of the draft's part size,
-//     each sealed under a key derived from a fresh salt and stored; up to
-//     window parts go to the object store at once while the next is read,
-//     from a buffer budget shared by every write, and the document's
-//     SHA-256 runs beside them. Parts are reported strictly in order. A
-//     document of one part is one Put; a larger one a multipart upload.
+//     each sealed under a key derived from a fresh salt and stored; a
+//     write holds up to window part buffers, so window-1 parts go to the
+//     object store while the next is read (window for the moment after
+//     one is sealed), the buffers beyond the first from a budget shared by
+//     every write, and the document's SHA-256 runs beside them. Parts are
+//     reported strictly in order. A document of one part is one Put; a
+//     larger one a multipart upload.
 //  3. Commit: one meta.db transaction records the version (and, for an
 //     upload, removes its record); or Abort gives the object up.
 //
@@ -165,12 +167,16 @@ type Stream struct {
 	Rest func(plain []byte, loaded int) error
 }
 
-// window is how many parts of one write go to the object store at once.
-// One part at a time left MinIO waiting on each request in turn; with
-// three, the store and the network both stay busy (docs/benchmarks.md).
-// Each costs a part buffer beyond the one every write has, and those come
-// from Store.extra, shared by all writes, so many writes at once fall back
-// to one part at a time instead of taking memory without bound.
+// window is how many part buffers one write holds at most: the one being
+// filled and up to window-1 whose parts are going to the object store. So
+// two parts go up while the next is read; once that one is sealed and
+// started too, three are in flight until the write has waited for the
+// oldest, whose buffer it fills next. One part at a time left MinIO
+// waiting on each request in turn; with this window the store and the
+// network both stay busy (docs/benchmarks.md). The buffers beyond the one
+// every write has come from Store.extra (ExtraBuffers), shared by all
+// writes, so many writes at once fall back to one part at a time instead
+// of taking memory without bound.
 const window = 3
 
 // takeExtra takes a token for an extra part buffer if one is free.
@@ -184,7 +190,8 @@ func (s *Store) takeExtra() bool {
 }
 
 // WriteParts reads body into the parts of d: fill a part buffer, seal and
-// send whole parts (up to window at once, recorded strictly in order), and
+// send whole parts (with up to window buffers, see there; recorded
+// strictly in order), and
 // at the end of the body either seal what is left as the last part or,
 // for a resumable stream, hand it to st.Rest. It returns the body's own
 // error after saving what arrived before it.
@@ -266,7 +273,10 @@ func (s *Store) WriteParts(ctx context.Context, d *Draft, st *Stream, body io.Re
 			// The length is not known: a whole part may still turn out to
 			// be the last, so seal it only once another byte is there.
 			if _, err := br.Peek(1); err != nil {
-				if st.Resumable || readErr != nil || err != io.EOF {
+				if err != io.EOF && readErr == nil {
+					readErr = err // the body failed right at the part's end
+				}
+				if st.Resumable || readErr != nil {
 					break
 				}
 				final = true
@@ -365,12 +375,18 @@ func (s *Store) startPart(ctx context.Context, d *Draft, st *Stream, buf *[]byte
 		if err != nil {
 			return nil, err
 		}
-		d.Multipart = id
 		if st.Created != nil {
 			if err := st.Created(id); err != nil {
+				// Recorded nowhere, the upload would never be aborted.
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+				if aerr := s.objs.AbortMultipart(actx, d.Write.Object, id); aerr != nil {
+					s.log.Error("cannot abort an unrecorded multipart upload; its parts stay until the store expires them", "object", d.Write.Object, "err", aerr)
+				}
+				cancel()
 				return nil, err
 			}
 		}
+		d.Multipart = id
 	}
 	// The document's SHA-256 runs beside the upload, in part order; both
 	// only read plain.

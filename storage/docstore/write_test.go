@@ -117,6 +117,7 @@ func TestPutSizeMismatch(t *testing.T) {
 		{"long, several parts", int64(2 * P), bytes.NewReader(make([]byte, 2*P+1)), docstore.ErrSizeMismatch},
 		{"cut, known length", int64(3 * P), io.MultiReader(bytes.NewReader(make([]byte, P+7)), iotest.ErrReader(errClient)), errClient},
 		{"cut, unknown length", -1, io.MultiReader(bytes.NewReader(make([]byte, P+7)), iotest.ErrReader(errClient)), errClient},
+		{"cut at a part boundary, unknown length", -1, io.MultiReader(bytes.NewReader(make([]byte, P)), iotest.ErrReader(errClient)), errClient},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := mustPath(t, "/finance/mismatch")
@@ -192,3 +193,31 @@ func mustPath(t *testing.T, s string) docpath.Path {
 }
 
 func timeFarAhead() time.Time { return time.Now().Add(time.Hour) }
+
+// TestWritePartsBodyErrorAtPartBoundary: a body of unknown length that
+// fails exactly where a part ends reports its error, whether the stream
+// is resumable (a tus PATCH, which must not be taken for one that ended
+// well) or not; the whole part it delivered is still handed on.
+func TestWritePartsBodyErrorAtPartBoundary(t *testing.T) {
+	s, _ := newFixture(t, func(o objstore.MultipartStore) objstore.MultipartStore { return o })
+	P := int(crypt.DefaultPartSize)
+	errClient := errors.New("client went away")
+	for _, resumable := range []bool{true, false} {
+		d, err := s.Reserve(mustPath(t, "/finance/boundary"), -1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest := 0
+		st := &docstore.Stream{Size: -1, Next: 1, Hash: sha256.New(), Resumable: resumable,
+			Stored: func(docstore.Part, []byte) error { return nil },
+			Rest:   func(plain []byte, loaded int) error { rest = len(plain) - loaded; return nil }}
+		body := io.MultiReader(bytes.NewReader(make([]byte, P)), iotest.ErrReader(errClient))
+		if err := s.WriteParts(t.Context(), d, st, body); !errors.Is(err, errClient) {
+			t.Errorf("resumable %v: WriteParts = %v, want the body's error", resumable, err)
+		}
+		if resumable && rest != P {
+			t.Errorf("staged %d bytes of the %d that arrived", rest, P)
+		}
+		s.Abort(t.Context(), d)
+	}
+}

@@ -35,6 +35,13 @@ func (s *Store) loadStages(ctx context.Context, u *meta.Upload, d *docstore.Draf
 		if int64(k)+st.Length > int64(len(buf)) {
 			return 0, fmt.Errorf("uploads: staging blobs of %s exceed a part: %w", u.ID, crypt.ErrIntegrity)
 		}
+		// Each blob authenticates its own range only: the records must
+		// also follow on from each other, or reordered records would
+		// reorder the plaintext.
+		if want := u.Committed() + int64(k); st.Start != want {
+			s.o.Log.Error("staging blobs out of order", "upload", u.ID, "object", st.Key, "start", st.Start, "want", want)
+			return 0, fmt.Errorf("uploads: staging blob %s starts at %d, not %d: %w", st.Key, st.Start, want, crypt.ErrIntegrity)
+		}
 		rd, err := s.docs.Objects().Get(ctx, st.Key, 0, -1)
 		if errors.Is(err, objstore.ErrNotExist) {
 			// meta.db records it as durable: its loss is damage, like a
@@ -85,8 +92,14 @@ func (s *Store) stage(ctx context.Context, u *meta.Upload, d *docstore.Draft, pl
 		return nil
 	})
 	if err != nil {
-		// The blob is not recorded: queue it, or it would never be deleted.
-		s.rec.UpdateUpload(u.ID, []string{key}, func(*meta.Upload) error { return nil })
+		// The blob is not recorded: queue it, or it would never be
+		// deleted; failing that (the upload is gone, meta.db refuses
+		// writes), delete it now, since nothing refers to it.
+		if _, qerr := s.rec.UpdateUpload(u.ID, []string{key}, func(*meta.Upload) error { return nil }); qerr != nil {
+			if derr := s.docs.Objects().Delete(ctx, key); derr != nil {
+				s.o.Log.Error("cannot queue or delete an unrecorded staging blob; it stays until gshare check --repair", "upload", u.ID, "object", key, "err", errors.Join(qerr, derr))
+			}
+		}
 	}
 	return err
 }

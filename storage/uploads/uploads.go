@@ -243,7 +243,10 @@ func (s *Store) Terminate(ctx context.Context, u *meta.Upload) error {
 }
 
 // Sweep discards expired uploads (including deferred-length uploads whose
-// length never came) and returns how many.
+// length never came) and returns how many. An expired upload that holds
+// every byte did not commit (its last request failed after storing them,
+// and its client never came back to retry): its bytes were acknowledged,
+// so Sweep commits it first, and discards it only if that fails.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	now := s.o.Now()
 	var expired []meta.Upload
@@ -261,6 +264,15 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		release, ok := s.locks.tryLock(u.ID, nil)
 		if !ok {
 			continue // a request came back for it just now
+		}
+		if u.Size >= 0 && u.Offset == u.Size {
+			v, err := s.Finish(ctx, &u)
+			if err == nil {
+				release()
+				s.o.Log.Info("committed an expired upload that held every byte", "upload", u.ID, "version", v.Number)
+				continue
+			}
+			s.o.Log.Warn("cannot commit an expired upload that holds every byte; discarding it", "upload", u.ID, "err", err)
 		}
 		err := s.Terminate(ctx, &u)
 		release()

@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
@@ -19,6 +22,7 @@ import (
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
 	"gshare/storage/meta"
+	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
 )
 
@@ -43,9 +47,19 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldWith(t, nil)
+}
+
+// newWorldWith is newWorld with the object store wrapped by wrap.
+func newWorldWith(t *testing.T, wrap func(objstore.MultipartStore) objstore.MultipartStore) *world {
+	t.Helper()
+	var objs objstore.MultipartStore
 	objs, err := dir.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		objs = wrap(objs)
 	}
 	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
 	if err != nil {
@@ -396,5 +410,153 @@ func TestLocksNewestWins(t *testing.T) {
 		t.Fatalf("Open after every request let go = %v", err)
 	} else {
 		r()
+	}
+}
+
+// TestSweepFinishesCompleteUploads: an expired upload that holds every
+// byte (its commit failed, and the client never came back) is committed
+// by the sweep rather than discarded, which would lose bytes the client
+// was told were stored; one that still cannot commit is discarded, and
+// the log says which happened.
+func TestSweepFinishesCompleteUploads(t *testing.T) {
+	w := newWorld(t)
+	var logs bytes.Buffer
+	w.s.o.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	data := random(3000)
+	done, _ := w.s.Create("ed", path(t, "/finance/done"), int64(len(data)), nil)
+	w.send(t, done.ID, data)
+	blocked, _ := w.s.Create("ed", path(t, "/finance/blocked"), int64(len(data)), nil)
+	w.send(t, blocked.ID, data)
+	if _, err := w.docs.Mkdir(path(t, "/finance/blocked"), false, "ed"); err != nil {
+		t.Fatal(err)
+	}
+	w.now = w.now.Add(2 * time.Hour)
+	if n, err := w.s.Sweep(t.Context()); err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 discarded", n, err)
+	}
+	node, err := w.db.Lookup(path(t, "/finance/done"))
+	if err != nil || node.SHA256 != sha256.Sum256(data) {
+		t.Fatalf("the complete upload after the sweep: %+v %v", node, err)
+	}
+	for _, id := range []string{done.ID, blocked.ID} {
+		if _, err := w.s.Get(id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("upload %s after the sweep: %v", id, err)
+		}
+	}
+	for _, want := range []string{"upload=" + done.ID, "upload=" + blocked.ID} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not name %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+// TestStagesOutOfOrder: staging blobs whose records no longer follow on
+// from each other (reordered in meta.db) fail as damage; each still
+// authenticates at its own range, so only their order can tell.
+func TestStagesOutOfOrder(t *testing.T) {
+	w := newWorld(t)
+	data := random(3000)
+	u, _ := w.s.Create("ed", path(t, "/finance/reordered"), int64(len(data)), nil)
+	w.send(t, u.ID, data[:1000])
+	got := w.send(t, u.ID, data[1000:2000])
+	if len(got.Stages) != 2 {
+		t.Fatalf("%d staging blobs, want 2", len(got.Stages))
+	}
+	if _, err := w.db.UpdateUpload(u.ID, nil, func(rec *meta.Upload) error {
+		rec.Stages[0], rec.Stages[1] = rec.Stages[1], rec.Stages[0]
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h, release := w.open(t, u.ID)
+	defer release()
+	if _, err := w.s.Write(t.Context(), h, h.Offset, bytes.NewReader(data[2000:])); !errors.Is(err, crypt.ErrIntegrity) {
+		t.Fatalf("Write over reordered staging blobs = %v, want ErrIntegrity", err)
+	}
+}
+
+// failingUpdates fails every update of an upload record once armed.
+type failingUpdates struct {
+	Records
+	armed atomic.Bool
+}
+
+var errMetaDown = errors.New("meta.db unwritable")
+
+func (f *failingUpdates) UpdateUpload(id string, garbage []string, fn func(*meta.Upload) error) (meta.Upload, error) {
+	if f.armed.Load() {
+		return meta.Upload{}, errMetaDown
+	}
+	return f.Records.UpdateUpload(id, garbage, fn)
+}
+
+// TestUnrecordedStageIsDeleted: a staging blob stored but not recorded,
+// and not queued for deletion either (meta.db refuses both), is deleted
+// at once rather than left in the bucket for ever.
+func TestUnrecordedStageIsDeleted(t *testing.T) {
+	w := newWorld(t)
+	f := &failingUpdates{Records: w.rec}
+	w.s.rec = f
+	u, _ := w.s.Create("ed", path(t, "/finance/unrecorded"), 3000, nil)
+	h, release := w.open(t, u.ID)
+	defer release()
+	f.armed.Store(true)
+	if _, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(random(1000))); !errors.Is(err, errMetaDown) {
+		t.Fatalf("Write = %v, want the update's error", err)
+	}
+	n := 0
+	w.docs.Objects().List(t.Context(), "v1/stage/", func(objstore.Info) error { n++; return nil })
+	if n != 0 {
+		t.Fatalf("%d staging blobs left in the bucket, recorded nowhere", n)
+	}
+}
+
+// multipartLedger records the multipart uploads started and aborted.
+type multipartLedger struct {
+	objstore.MultipartStore
+	mu      sync.Mutex
+	open    map[string]bool
+	aborted int
+}
+
+func (m *multipartLedger) CreateMultipart(ctx context.Context, key string) (string, error) {
+	id, err := m.MultipartStore.CreateMultipart(ctx, key)
+	if err == nil {
+		m.mu.Lock()
+		m.open[id] = true
+		m.mu.Unlock()
+	}
+	return id, err
+}
+
+func (m *multipartLedger) AbortMultipart(ctx context.Context, key, id string) error {
+	m.mu.Lock()
+	delete(m.open, id)
+	m.aborted++
+	m.mu.Unlock()
+	return m.MultipartStore.AbortMultipart(ctx, key, id)
+}
+
+// TestUnrecordedMultipartIsAborted: a multipart upload started for an
+// upload whose record cannot take its id (meta.db refuses the write) is
+// aborted at once, since nothing else would ever abort it.
+func TestUnrecordedMultipartIsAborted(t *testing.T) {
+	ledger := &multipartLedger{open: map[string]bool{}}
+	w := newWorldWith(t, func(o objstore.MultipartStore) objstore.MultipartStore {
+		ledger.MultipartStore = o
+		return ledger
+	})
+	f := &failingUpdates{Records: w.rec}
+	w.s.rec = f
+	P := int(crypt.DefaultPartSize)
+	u, _ := w.s.Create("ed", path(t, "/finance/multipart"), int64(2*P), nil)
+	h, release := w.open(t, u.ID)
+	defer release()
+	f.armed.Store(true)
+	if _, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(random(P+10))); !errors.Is(err, errMetaDown) {
+		t.Fatalf("Write = %v, want the update's error", err)
+	}
+	if len(ledger.open) != 0 || ledger.aborted != 1 {
+		t.Fatalf("%d multipart uploads left open, %d aborted", len(ledger.open), ledger.aborted)
 	}
 }
