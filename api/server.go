@@ -16,8 +16,10 @@
 // internal text; and appends an audit entry, for refused requests too.
 //
 // Handlers return errors instead of writing them. A download that fails
-// after its headers were sent aborts the connection (http.ErrAbortHandler);
-// responses always carry Content-Length, so clients notice the cut.
+// after its headers were sent aborts the connection (http.ErrAbortHandler),
+// and so does a streamed answer (an audit export) that fails part-way:
+// a download carries Content-Length and a stream ends without its final
+// chunk, so clients notice the cut either way.
 package api
 
 import (

@@ -685,7 +685,7 @@ func (u *tusUpload) DeclareLength(ctx context.Context, n int64) error {
 }
 
 // tusError turns a store error into a tusd error carrying the status and
-// message of errorResponse; tusd's own errors pass unchanged.
+// message of router.Response; tusd's own errors pass unchanged.
 func (e *Edge) tusError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
