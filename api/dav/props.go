@@ -37,7 +37,8 @@ import (
 //     the modification time, as Windows' WebDAV client sets it.
 //
 // PROPPATCH of DAV:getlastmodified or Win32LastModifiedTime sets the
-// modification time (docstore SetMTime: no new version, a feed change).
+// modification time (docstore SetMTime: no new version, a feed change),
+// and so does Nextcloud's DAV:lastmodified (Unix seconds).
 // x/net/webdav refuses to patch a live property before it asks the
 // resource, so rewriteLiveProps renames DAV:getlastmodified in the
 // request to a name of G-Share's own (mtimeProp) that Patch takes, and
@@ -49,6 +50,10 @@ var (
 	quotaAvailable = xml.Name{Space: "DAV:", Local: "quota-available-bytes"}
 	lastModified   = xml.Name{Space: "DAV:", Local: "getlastmodified"}
 	win32Modified  = xml.Name{Space: "urn:schemas-microsoft-com:", Local: "Win32LastModifiedTime"}
+	// ncModified is Nextcloud's and ownCloud's way to set a time
+	// (sabre's getlastmodified is protected): DAV:lastmodified, without
+	// "get", in Unix seconds; rclone 1.63 and later set times with it.
+	ncModified = xml.Name{Space: "DAV:", Local: "lastmodified"}
 	// mtimeProp stands for DAV:getlastmodified on its way through
 	// x/net/webdav's PROPPATCH; a request may not name it itself.
 	mtimeProp = xml.Name{Space: "urn:x-gshare:dav:", Local: "getlastmodified"}
@@ -169,7 +174,8 @@ func protected(n xml.Name) bool {
 
 // parsePropTime reads a modification time given to PROPPATCH: an HTTP
 // date (RFC 1123, as getlastmodified and Win32LastModifiedTime are
-// spelled) or RFC 3339, from 1970 to 9999.
+// spelled), RFC 3339, or Unix seconds (as Nextcloud's lastmodified), from
+// 1970 to 9999.
 func parsePropTime(inner []byte) (time.Time, bool) {
 	var v struct {
 		Text string `xml:",chardata"`
@@ -178,6 +184,9 @@ func parsePropTime(inner []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	s := strings.TrimSpace(v.Text)
+	if t, err := mtime.Parse(s); err == nil {
+		return t, true
+	}
 	t, err := http.ParseTime(s)
 	if err != nil {
 		if t, err = time.Parse(time.RFC3339Nano, s); err != nil {
@@ -191,8 +200,9 @@ func parsePropTime(inner []byte) (time.Time, bool) {
 }
 
 // patch applies a PROPPATCH to a file or folder, all or nothing: the
-// modification time (DAV:getlastmodified, as mtimeProp, or
-// Win32LastModifiedTime) goes to SetMTime, the other properties are dead
+// modification time (DAV:getlastmodified, as mtimeProp,
+// Win32LastModifiedTime or DAV:lastmodified) goes to SetMTime, the other
+// properties are dead
 // properties. A time that does not parse, a removal of the time or of
 // another live property fails the whole request (409, 403; the rest
 // 424, RFC 4918 §9.2).
@@ -205,13 +215,13 @@ func (d *davFile) patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 		var keep []webdav.Property
 		for _, p := range patch.Props {
 			switch p.XMLName {
-			case mtimeProp, win32Modified:
+			case mtimeProp, win32Modified, ncModified:
 				if patch.Remove {
 					if p.XMLName == mtimeProp {
 						failed[lastModified] = http.StatusForbidden
 					}
-					// Removing Win32LastModifiedTime leaves the time as
-					// it is; there is nothing stored to remove.
+					// Removing the others leaves the time as it is;
+					// there is nothing stored to remove.
 					continue
 				}
 				t, ok := parsePropTime(p.InnerXML)

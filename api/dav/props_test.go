@@ -160,6 +160,18 @@ func TestDavProppatchMTime(t *testing.T) {
 		t.Errorf("Win32FileAttributes (a dead property): %q", got)
 	}
 
+	// Nextcloud's lastmodified, in Unix seconds, as rclone 1.63 and
+	// later send it to set a time.
+	r = e.Do("PROPPATCH", file, ed, `<?xml version="1.0" encoding="utf-8" ?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop>`+
+		`<lastmodified xmlns="DAV:">1577836800</lastmodified></D:prop></D:set></D:propertyupdate>`)
+	if got := parseMultistatus(t, r).get(t, name, "DAV: lastmodified").status; got != ok200 {
+		t.Errorf("PROPPATCH of lastmodified: %s", r.Body)
+	}
+	if got := mtimeOf(); got != "Wed, 01 Jan 2020 00:00:00 GMT" {
+		t.Errorf("getlastmodified after lastmodified: %q", got)
+	}
+	e.Do("PROPPATCH", file, ed, proppatch("<Z:Win32LastModifiedTime>Sat, 02 Mar 2024 10:20:30 GMT</Z:Win32LastModifiedTime>", ""))
+
 	// All or nothing.
 	for _, c := range []struct {
 		body, prop, status string
