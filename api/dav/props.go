@@ -63,9 +63,8 @@ var (
 // G-Share has no quotas. RFC 4331 would allow leaving the property out
 // (404), but the ownCloud and Nextcloud clients then read 0 bytes free
 // and show the account as full; they and ownCloud/Nextcloud servers
-// spell "no limit" -3, rclone ignores a negative value (rclone about
-// shows the used bytes only), and davfs2 reads it as unbounded. See
-// docs/webdav.md.
+// spell "no limit" -3, and rclone ignores a negative value (rclone about
+// shows the used bytes only). See docs/webdav.md.
 const quotaUnlimited = "-3"
 
 // namedProps returns the properties a PROPFIND body names in its DAV:prop
