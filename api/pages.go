@@ -298,7 +298,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	sortNodes(nodes, func(e *docstore.Found) *meta.Node { return &e.Node }, data.Sort, data.Desc,
 		collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
 	for _, e := range nodes {
-		we := web.Entry{Name: e.Node.Name, Path: e.Path.String(), Folder: e.Node.Dir, Size: e.Node.Size, Modified: e.Node.Modified, Version: e.Node.Version}
+		we := web.Entry{Name: e.Node.Name, Path: e.Path.String(), Folder: e.Node.Dir, Size: e.Node.Size, Modified: e.Node.ModTime(), Version: e.Node.Version}
 		if e.Node.Dir {
 			we.URL = docURL("/app/files", e.Path) + "/"
 		} else {

@@ -52,6 +52,7 @@ type Documents interface {
 	Depts() ([]meta.Dept, error)
 	Props(id meta.ID) ([]meta.Prop, error)
 	UpdateProps(id meta.ID, fn func([]meta.Prop) []meta.Prop) error
+	SetMTime(p docpath.Path, t time.Time, author string) error
 }
 
 // ServeFile answers a GET or HEAD of the current version of the request's
@@ -75,6 +76,7 @@ type Handler struct {
 	maxUploadSize int64
 	now           func() time.Time
 	locks         *davLocks // in memory
+	usage         usageCache
 }
 
 // New returns the WebDAV door.
@@ -178,11 +180,17 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 		}
 		r.Header.Set("If", rewritten)
 	}
+	if !rq.HasPath && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		return h.davGetFolder(w, r, rq)
+	}
 	if rq.HasPath {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
 			if n, err := h.docs.Lookup(rq.Path); err == nil && !n.Dir {
 				return h.serveFile(w, r, rq, 0, etag.Short)
+			} else if err == nil {
+				rq.Entry.Object = n.ID.String()
+				return h.davGetFolder(w, r, rq)
 			}
 		case http.MethodOptions, "PROPFIND":
 		default:
@@ -193,11 +201,14 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 			switch r.Method {
 			case http.MethodPut:
 				return h.davPut(w, r, rq, cur, exists)
+			case "MKCOL":
+				return h.davMkcol(w, r, rq, exists)
 			case "COPY", "MOVE":
 				return h.davCopyMove(w, r, rq, exists)
 			}
 		}
 	}
+	var named map[xml.Name]bool
 	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, router.MaxJSON))
 		if err != nil {
@@ -206,9 +217,15 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 		if err := checkXMLNamespaces(body); err != nil {
 			return router.BadRequest("bad_xml", "the request body is not namespace-well-formed XML: "+err.Error())
 		}
+		if r.Method == "PROPFIND" {
+			named = namedProps(body)
+		} else if body, err = rewriteLiveProps(body); err != nil {
+			return router.BadRequest("bad_xml", err.Error())
+		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 	}
-	fsys := &davFS{h: h, user: rq.User.Username, rq: rq}
+	fsys := &davFS{h: h, user: rq.User.Username, rq: rq, named: named}
 	wh := &webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: h.locks}
 	dw := &davWriter{ResponseWriter: w, fs: fsys}
 	wh.ServeHTTP(dw, r)
@@ -254,7 +271,9 @@ type davWriter struct {
 
 func (w *davWriter) WriteHeader(code int) {
 	if err := w.fs.err; code >= 400 && err != nil {
-		if st, _, _ := router.Response(err); st >= 500 || st == http.StatusRequestEntityTooLarge || st == http.StatusBadRequest {
+		// x/net/webdav's 500 (it answers most failures of PROPPATCH so)
+		// is never truer than G-Share's mapping.
+		if st, _, _ := router.Response(err); st >= 500 || st == http.StatusRequestEntityTooLarge || st == http.StatusBadRequest || code >= 500 {
 			w.replaced = true
 			router.WriteError(w.ResponseWriter, w.fs.rq, err)
 			return
@@ -276,6 +295,9 @@ type davFS struct {
 	user string
 	rq   *router.Request
 	err  error // why the file system failed, for davWriter
+	// named are the properties a PROPFIND names: those computed only on
+	// request (props.go).
+	named map[xml.Name]bool
 }
 
 // fail records err for davWriter and returns the os error x/net/webdav
@@ -474,10 +496,13 @@ func (d *davFile) Stat() (fs.FileInfo, error) { return d.info, nil }
 // folders would be meaningless); a folder's, which changes with anything
 // below it, is given here, where the properties it looks at first are.
 func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	if d.root {
-		return nil, nil
-	}
 	out := map[xml.Name]webdav.Property{}
+	if err := d.computedProps(out); err != nil {
+		return nil, err
+	}
+	if d.root {
+		return out, nil
+	}
 	if !d.path.IsRoot() {
 		ps, err := d.fs.h.docs.Props(d.node.ID)
 		if err != nil {
@@ -485,6 +510,11 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 		}
 		for _, p := range ps {
 			n := xml.Name{Space: p.Space, Local: p.Local}
+			if _, ok := out[n]; ok || n == win32Modified {
+				// Computed ones win, and a Win32LastModifiedTime stored
+				// before it set the modification time would be stale.
+				continue
+			}
 			out[n] = webdav.Property{XMLName: n, Lang: p.Lang, InnerXML: p.InnerXML}
 		}
 	}
@@ -496,12 +526,20 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 
 var getETag = xml.Name{Space: "DAV:", Local: "getetag"}
 
-// Patch implements webdav.DeadPropsHolder; all patches apply or none.
+// Patch implements webdav.DeadPropsHolder; all patches apply or none
+// (props.go). The root and the departments hold no properties: 403.
 func (d *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	if d.root || d.path.IsRoot() {
-		return nil, fs.ErrPermission
+		failed := map[xml.Name]int{}
+		for _, patch := range patches {
+			for _, p := range patch.Props {
+				failed[reported(p.XMLName)] = http.StatusForbidden
+			}
+		}
+		return failedPropstats(patches, failed), nil
 	}
-	return d.fs.h.patchProps(d.node.ID, patches)
+	d.fs.rq.Entry.Object = d.node.ID.String()
+	return d.patch(patches)
 }
 
 // patchProps applies patches to a node's dead properties, all or none,
@@ -554,7 +592,7 @@ type davInfo struct {
 }
 
 func nodeInfo(n meta.Node) davInfo {
-	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified, etag: etag.Node(n)}
+	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.ModTime(), etag: etag.Node(n)}
 }
 
 func (i davInfo) Name() string       { return i.name }

@@ -1,6 +1,9 @@
 package dav
 
 import (
+	"bytes"
+	"encoding/xml"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +58,73 @@ func FuzzCheckXMLNamespaces(f *testing.F) {
 		err := checkXMLNamespaces(body)
 		if again := checkXMLNamespaces(body); (err == nil) != (again == nil) {
 			t.Fatal("not deterministic")
+		}
+	})
+}
+
+// FuzzRewriteLiveProps: the rewrite never panics, keeps a body without
+// DAV:getlastmodified byte for byte, and what it makes still parses when
+// the body did.
+func FuzzRewriteLiveProps(f *testing.F) {
+	f.Add([]byte(`<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><D:getlastmodified>Wed, 01 Jan 2020 00:00:00 GMT</D:getlastmodified><x xmlns="urn:x">1</x></D:prop></D:set></D:propertyupdate>`))
+	f.Add([]byte(`<propertyupdate xmlns="DAV:"><remove><prop><getlastmodified/></prop></remove></propertyupdate>`))
+	f.Add([]byte(`<D:propertyupdate xmlns:D="DAV:"><D:set><D:prop><D:getlastmodified><a/>&amp;</D:getlastmodified></D:prop></D:set></D:propertyupdate>`))
+	f.Add([]byte(`<a><b></a>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > 4096 {
+			return
+		}
+		out, err := rewriteLiveProps(body)
+		if err != nil {
+			return
+		}
+		if !strings.Contains(string(body), "getlastmodified") && string(out) != string(body) {
+			t.Fatalf("changed a body without getlastmodified:\n%s\n%s", body, out)
+		}
+		if checkXMLNamespaces(body) == nil && wellFormed(body) && !wellFormed(out) {
+			t.Fatalf("made a parsing body unparsable:\n%s\n%s", body, out)
+		}
+	})
+}
+
+func wellFormed(b []byte) bool {
+	d := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		_, err := d.Token()
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
+
+// FuzzNamedProps and FuzzParsePropTime: no panics; times within range.
+func FuzzNamedProps(f *testing.F) {
+	f.Add([]byte(`<D:propfind xmlns:D="DAV:"><D:prop><D:quota-used-bytes/><x xmlns="u"/></D:prop></D:propfind>`))
+	f.Add([]byte(`<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > 4096 {
+			return
+		}
+		for n := range namedProps(body) {
+			if n.Local == "" {
+				t.Fatalf("a nameless property from %q", body)
+			}
+		}
+	})
+}
+
+func FuzzParsePropTime(f *testing.F) {
+	f.Add([]byte("Wed, 01 Jan 2020 00:00:00 GMT"))
+	f.Add([]byte("2020-01-01T00:00:00.5+07:00"))
+	f.Add([]byte("Sat, 01 Jan 10000 00:00:00 GMT"))
+	f.Add([]byte("<a/>"))
+	f.Fuzz(func(t *testing.T, inner []byte) {
+		tm, ok := parsePropTime(inner)
+		if ok && (tm.Year() < 1970 || tm.Year() > 9999 || tm.Location() != time.UTC) {
+			t.Fatalf("parsePropTime(%q) = %v", inner, tm)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package dav
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/xml"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +42,7 @@ type davLock struct {
 	details webdav.LockDetails
 	shared  bool
 	expiry  time.Time // zero: never
+	user    string    // who took it ("": x/net/webdav's own, for one request)
 }
 
 var _ webdav.LockSystem = (*davLocks)(nil)
@@ -66,12 +69,12 @@ func (ls *davLocks) expire(now time.Time) {
 	}
 }
 
-func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool) (string, error) {
+func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool, user string) (string, error) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	ls.expire(now)
 	d.Root = canon(d.Root)
-	n := &davLock{details: d, shared: shared}
+	n := &davLock{details: d, shared: shared, user: user}
 	for _, l := range ls.locks {
 		if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
 			return "", webdav.ErrLocked
@@ -89,7 +92,26 @@ func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool) (st
 
 // Create implements webdav.LockSystem (exclusive locks).
 func (ls *davLocks) Create(now time.Time, d webdav.LockDetails) (string, error) {
-	return ls.create(now, d, false)
+	return ls.create(now, d, false, "")
+}
+
+// discover returns copies of the locks that apply to the resource name:
+// its own and those of folders above it with depth infinity, in the order
+// they expire. x/net/webdav's locks of a single request are left out: no client
+// could hold them.
+func (ls *davLocks) discover(now time.Time, name string) []davLock {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.expire(now)
+	name = canon(name)
+	var out []davLock
+	for _, l := range ls.locks {
+		if l.user != "" && l.covers(name) {
+			out = append(out, *l)
+		}
+	}
+	slices.SortFunc(out, func(a, b davLock) int { return cmp.Or(a.expiry.Compare(b.expiry), strings.Compare(a.token, b.token)) })
+	return out
 }
 
 // Confirm implements webdav.LockSystem: every token named must be a live
@@ -268,7 +290,7 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 		return router.BadRequest("bad_depth", "Depth of a LOCK is 0 or infinity")
 	}
 	d := webdav.LockDetails{Root: davName(rq.Path), Duration: timeout, OwnerXML: li.Owner.InnerXML, ZeroDepth: depth == "0"}
-	token, err := h.locks.create(now, d, li.Shared != nil)
+	token, err := h.locks.create(now, d, li.Shared != nil, rq.User.Username)
 	if err != nil {
 		return &router.Error{Status: http.StatusLocked, Code: "locked", Msg: "the resource is locked"}
 	}
@@ -304,7 +326,7 @@ func writeLock(w http.ResponseWriter, status int, token string, d webdav.LockDet
 		scope = "shared"
 	}
 	var root, owner, tok bytes.Buffer
-	xml.EscapeText(&root, []byte(Prefix+d.Root))
+	xml.EscapeText(&root, []byte(davHref(d.Root)))
 	xml.EscapeText(&tok, []byte(token))
 	owner.WriteString(d.OwnerXML) // verbatim, as the client sent it
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
