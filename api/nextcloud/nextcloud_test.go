@@ -175,7 +175,7 @@ func signIn(t *testing.T, e *apitest.Env, user string) (cookie, csrf string) {
 }
 
 type flowStart struct {
-	Poll struct{ Token, Endpoint string }
+	Poll  struct{ Token, Endpoint string }
 	Login string
 }
 
