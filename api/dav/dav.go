@@ -230,6 +230,9 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 		}
 	}
 	fsys := &davFS{h: h, user: rq.User.Username, rq: rq, want: want}
+	if r.Method == "PROPFIND" && rq.HasPath && r.Header.Get("Depth") == "1" {
+		fsys.listed = &rq.Path
+	}
 	wh := &webdav.Handler{Prefix: doorOf(rq).base(rq), FileSystem: fsys, LockSystem: h.locks}
 	dw := &davWriter{ResponseWriter: w, fs: fsys}
 	wh.ServeHTTP(dw, r)
@@ -302,6 +305,10 @@ type davFS struct {
 	want map[xml.Name]bool
 	// deptNames caches the departments' names for owner-display-name.
 	deptNames map[string]string
+	// listed is the folder a PROPFIND of Depth 1 lists, whose entries'
+	// permissions are decided together (ocprops.go); batch holds them.
+	listed *docpath.Path
+	batch  map[string]map[string]bool // action → name → allowed
 }
 
 // fail records err for davWriter and returns the os error x/net/webdav

@@ -498,3 +498,39 @@ func TestPreview(t *testing.T) {
 		t.Errorf("connectivity check: %d", r.Status)
 	}
 }
+
+// TestListingPermissions: the permissions of a listing's entries, decided
+// together, are those of each entry asked alone, also where a rule names
+// an entry (a viewer made editor of one folder, a deny of delete on
+// another).
+func TestListingPermissions(t *testing.T) {
+	e, _, vw := newEnv(t, nil)
+	put(t, e, "/finance/dir/granted/a.txt", "a")
+	put(t, e, "/finance/dir/kept/b.txt", "b")
+	if err := e.ACL.AddGrant(acl.Grant{Path: docpath.Path{Dept: "finance", Names: []string{"dir", "granted"}}, User: "vw", Role: acl.RoleEditor}); err != nil {
+		t.Fatal(err)
+	}
+	ed := e.User("ed", "", "")
+	if err := e.ACL.AddGrant(acl.Grant{Path: docpath.Path{Dept: "finance", Names: []string{"dir", "kept"}}, User: "ed", Deny: true, Actions: []string{acl.ActDelete}}); err != nil {
+		t.Fatal(err)
+	}
+	for user, tok := range map[string]string{"vw": vw, "ed": ed} {
+		base := "/remote.php/dav/files/" + user + "/finance/dir/"
+		list := multistatus(t, e.Do("PROPFIND", base, tok, ncPropfind, "Depth", "1").Body)
+		if len(list) != 4 {
+			t.Fatalf("%s: listing %v", user, list)
+		}
+		for _, name := range []string{"granted/", "kept/", "doc.txt"} {
+			alone := multistatus(t, e.Do("PROPFIND", base+name, tok, ncPropfind, "Depth", "0").Body)[base+name]
+			if got, want := list[base+name][oc+"permissions"], alone[oc+"permissions"]; got != want || want == "" {
+				t.Errorf("%s %s: %q in the listing, %q alone", user, name, got, want)
+			}
+		}
+		if user == "vw" && list[base+"granted/"][oc+"permissions"] == "G" {
+			t.Errorf("vw: the granted folder is read-only: %v", list[base+"granted/"])
+		}
+		if user == "ed" && strings.Contains(list[base+"kept/"][oc+"permissions"], "D") {
+			t.Errorf("ed: the folder denied delete shows D: %v", list[base+"kept/"])
+		}
+	}
+}
