@@ -21,8 +21,9 @@ import (
 // nextcloud-desktop-cmd, pinned in the Makefile's DEBIAN_PACKAGES),
 // against a real G-Share server: the desktop app syncs through the same
 // library. Chunked upload (files above the engine's chunk size, 10 MB
-// and up) is package ncchunk's; its interrupted 1 GiB case belongs with
-// it and can run a sync with ncSyncer below.
+// and up) is package ncchunk's; its interrupted 1 GiB case goes here, as
+// a test that runs ncSyncer.syncContext and cancels it part-way (env
+// takes the engine's settings, such as OWNCLOUD_CHUNK_SIZE).
 
 // nextcloudcmd is the pinned client; the tests skip without it.
 const nextcloudcmd = "/usr/bin/nextcloudcmd"
@@ -34,6 +35,8 @@ type ncSyncer struct {
 	e                   *apitest.Env
 	user, token, remote string
 	dir, home           string
+	// env is added to the engine's environment ("NAME=value").
+	env []string
 }
 
 func newSyncer(t *testing.T, e *apitest.Env, user, token, remote string) *ncSyncer {
@@ -51,6 +54,12 @@ func newSyncer(t *testing.T, e *apitest.Env, user, token, remote string) *ncSync
 func (s *ncSyncer) sync() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	return s.syncContext(ctx)
+}
+
+// syncContext runs one sync until it ends or ctx does (the engine is
+// killed: an interrupted sync).
+func (s *ncSyncer) syncContext(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, nextcloudcmd, "--non-interactive", "--max-sync-retries", "1",
 		"-u", s.user, "-p", s.token, "--path", s.remote, s.dir, s.e.URL)
 	// A clean environment: no proxy settings of the machine, UTF-8 file
@@ -58,6 +67,7 @@ func (s *ncSyncer) sync() (string, error) {
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + s.home, "XDG_CONFIG_HOME=" + filepath.Join(s.home, ".config"),
 		"XDG_DATA_HOME=" + filepath.Join(s.home, ".local"), "XDG_CACHE_HOME=" + filepath.Join(s.home, ".cache"),
 		"TMPDIR=" + s.home, "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "QT_QPA_PLATFORM=offscreen"}
+	cmd.Env = append(cmd.Env, s.env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
