@@ -404,6 +404,7 @@ func baseRouteCases() []routeCase {
 		{"GET", "/ocs/v1.php/cloud/user", anyUser(200), static("/ocs/v1.php/cloud/user?format=json", nil, "OCS-APIRequest", "true"), false},
 		{"GET", "/ocs/v2.php/cloud/user", anyUser(200), static("/ocs/v2.php/cloud/user", nil, "OCS-APIRequest", "true"), false},
 		{"POST", "/index.php/login/v2", everyone(200), static("/index.php/login/v2", nil), false},
+		{"DELETE", "/ocs/v2.php/core/apppassword", anyUser(200), static("/ocs/v2.php/core/apppassword", nil, "OCS-APIRequest", "true"), true},
 		// A login flow is granted from a session of an interactive
 		// sign-in only, never with a device token (TestLoginFlow).
 		{"GET", "/index.php/login/v2/flow/{}", expect{def: 403, role: map[string]int{"anon": 303}}, func(t *testing.T, e *env, role string) (string, any, []string) {

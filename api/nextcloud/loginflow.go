@@ -236,6 +236,24 @@ func (e *Edge) grantFlow(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		web.LoginFlow{App: f.app, User: user, Action: r.URL.Path, Done: true})
 }
 
+// errNotAppPassword refuses to revoke, as an app password, anything but
+// the device token the request came with.
+var errNotAppPassword = &router.Error{Status: http.StatusForbidden, Code: "not_an_app_password",
+	Msg: "only an app signed in with a device token can revoke it this way; revoke tokens on the Account page"}
+
+// revokeAppPassword revokes the device token of the request, as the
+// Nextcloud apps ask when their account is removed.
+func (e *Edge) revokeAppPassword(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if rq.Session == nil || !rq.Session.Device {
+		return errNotAppPassword
+	}
+	rq.Entry.Object = TokenID(rq.Session.Hash)
+	if err := e.o.Tokens.Logout(rq.Token); err != nil {
+		return err
+	}
+	return e.ocs(w, r, []any{})
+}
+
 // TokenID is the public id of a device token, as GET /api/v1/tokens lists
 // it (package api's tokenID): the start of its hash.
 func TokenID(h meta.Hash) string { return h.String()[:16] }

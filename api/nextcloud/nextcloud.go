@@ -114,14 +114,15 @@ func New(o Options) *Edge {
 
 // Paths of the Nextcloud protocol.
 const (
-	StatusPath     = "/status.php"
-	WebDAVPath     = "/remote.php/webdav"    // legacy: document paths follow
-	FilesPath      = "/remote.php/dav/files" // then /{user}, then document paths
-	LoginFlowPath  = "/index.php/login/v2"
-	LoginFlowPage  = LoginFlowPath + "/flow/"
-	LoginFlowPoll  = LoginFlowPath + "/poll"
-	PreviewPath    = "/index.php/core/preview"
-	ConnectivePath = "/index.php/204"
+	StatusPath      = "/status.php"
+	WebDAVPath      = "/remote.php/webdav"    // legacy: document paths follow
+	FilesPath       = "/remote.php/dav/files" // then /{user}, then document paths
+	LoginFlowPath   = "/index.php/login/v2"
+	LoginFlowPage   = LoginFlowPath + "/flow/"
+	LoginFlowPoll   = LoginFlowPath + "/poll"
+	PreviewPath     = "/index.php/core/preview"
+	AppPasswordPath = "/ocs/v2.php/core/apppassword"
+	ConnectivePath  = "/index.php/204"
 )
 
 // Register adds the Nextcloud routes, each with its access rule and audit
@@ -135,6 +136,8 @@ func (e *Edge) Register(rt *router.Router) {
 		rt.Handle(http.MethodGet, ocs+"/cloud/capabilities", "", router.Public{}, e.capabilities)
 		rt.Handle(http.MethodGet, ocs+"/cloud/user", "user.me", router.User{}, e.user)
 	}
+	// An app that signs out (its account removed) revokes its token.
+	rt.Handle(http.MethodDelete, AppPasswordPath, "token.revoke", router.User{}, e.revokeAppPassword)
 
 	rt.Handle(http.MethodPost, LoginFlowPath, "loginflow.start", router.Public{}, e.startFlow)
 	rt.Handle(http.MethodGet, LoginFlowPage+"{}", "loginflow.show", router.User{}, e.showFlow).Page = true

@@ -534,3 +534,31 @@ func TestListingPermissions(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeAppPassword: an app removing its account revokes its own
+// token, and only that.
+func TestRevokeAppPassword(t *testing.T) {
+	e, ed, _ := newEnv(t, nil)
+	app := e.User("ed", "", "")
+	r := e.Do("DELETE", "/ocs/v2.php/core/apppassword", "", nil, "Authorization", basic("ed", app), "OCS-APIRequest", "true")
+	if last := e.Audit.Last(); r.Status != 200 || last.Action != "token.revoke" || last.Result != audit.Allowed || last.Object == "" {
+		t.Fatalf("revoke: %d %s, audited %+v", r.Status, r.Body, last)
+	}
+	if r := e.Do("PROPFIND", "/remote.php/dav/files/ed/", "", nil, "Authorization", basic("ed", app), "Depth", "0"); r.Status != 401 {
+		t.Errorf("the revoked token still works: %d", r.Status)
+	}
+	if r := e.Do("PROPFIND", "/remote.php/dav/files/ed/", ed, nil, "Depth", "0"); r.Status != 207 {
+		t.Errorf("another token of the user stopped working: %d", r.Status)
+	}
+	// A browser session is no app password.
+	if r := e.Do("DELETE", "/ocs/v2.php/core/apppassword", sessionToken(t, e), nil); r.Status != 403 || r.Code() != "not_an_app_password" {
+		t.Errorf("a session revoked as an app password: %d %s", r.Status, r.Body)
+	}
+}
+
+// sessionToken signs in as ed and returns the session's token.
+func sessionToken(t *testing.T, e *apitest.Env) string {
+	t.Helper()
+	cookie, _ := signIn(t, e, "ed")
+	return strings.TrimPrefix(cookie, "gshare_session=")
+}
