@@ -109,6 +109,28 @@ func (s *ncSyncer) write(name, content string) {
 	}
 }
 
+// sameMTime checks that a local file and its document have one
+// modification time, to the second (X-OC-Mtime and getlastmodified carry
+// seconds).
+func (s *ncSyncer) sameMTime(path, name string) {
+	s.t.Helper()
+	p, err := docpath.Parse(path)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	n, err := s.e.Docs.Lookup(p)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	fi, err := os.Stat(s.local(name))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if got, want := fi.ModTime().Unix(), n.ModTime().Unix(); got != want {
+		s.t.Errorf("%s: local mtime %v, server %v", name, fi.ModTime().UTC(), n.ModTime().UTC())
+	}
+}
+
 // serverFile reads a document's current content ("" and false when
 // there is none).
 func serverFile(t *testing.T, e *apitest.Env, path string) (string, int64, bool) {
@@ -167,11 +189,18 @@ func TestNextcloudcmd(t *testing.T) {
 		if got := s.read(name); got != want {
 			t.Errorf("first sync: %s = %q, want %q", name, got, want)
 		}
+		s.sameMTime("/finance/"+name, name)
 	}
 
 	// Edits on both sides, to different files.
 	s.write("dir/doc.txt", "budget 2026, revised")
 	s.write("ໃໝ່.txt", "new here")
+	// Times the server could not have made up: the files' own.
+	for name, t0 := range map[string]time.Time{"dir/doc.txt": time.Date(2026, 3, 5, 8, 30, 0, 0, time.UTC), "ໃໝ່.txt": time.Date(2025, 11, 25, 14, 3, 7, 0, time.UTC)} {
+		if err := os.Chtimes(s.local(name), t0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
 	put(t, e, "/finance/ແຜນງົບປະມານ/ໄຕມາດ 3.xlsx", "q3, revised on the server")
 	s.mustSync()
 	if got, v, _ := serverFile(t, e, "/finance/dir/doc.txt"); got != "budget 2026, revised" || v != 2 {
@@ -180,6 +209,10 @@ func TestNextcloudcmd(t *testing.T) {
 	if got, _, ok := serverFile(t, e, "/finance/ໃໝ່.txt"); got != "new here" || !ok {
 		t.Errorf("local new file: the server has %q %v", got, ok)
 	}
+	// Modification times go up with X-OC-Mtime, and come down.
+	s.sameMTime("/finance/dir/doc.txt", "dir/doc.txt")
+	s.sameMTime("/finance/ໃໝ່.txt", "ໃໝ່.txt")
+	s.sameMTime("/finance/ແຜນງົບປະມານ/ໄຕມາດ 3.xlsx", "ແຜນງົບປະມານ/ໄຕມາດ 3.xlsx")
 	if got := s.read("ແຜນງົບປະມານ/ໄຕມາດ 3.xlsx"); got != "q3, revised on the server" {
 		t.Errorf("server edit: local %q", got)
 	}
