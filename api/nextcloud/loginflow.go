@@ -39,6 +39,7 @@ type flows struct {
 	mu      sync.Mutex
 	byPoll  map[meta.Hash]*flow
 	byLogin map[meta.Hash]*flow
+	perAddr map[string]int // pending flows by the address that started them
 	ttl     time.Duration
 	max     int
 	now     func() time.Time
@@ -47,6 +48,7 @@ type flows struct {
 
 type flow struct {
 	app               string // the name the device token gets
+	addr              string // who started it
 	expires           time.Time
 	pollKey, loginKey meta.Hash
 	// Set by the grant:
@@ -54,12 +56,23 @@ type flow struct {
 }
 
 func newFlows(ttl time.Duration, max int, now func() time.Time, revoke func(string) error) *flows {
-	return &flows{byPoll: map[meta.Hash]*flow{}, byLogin: map[meta.Hash]*flow{}, ttl: ttl, max: max, now: now, revoke: revoke}
+	return &flows{byPoll: map[meta.Hash]*flow{}, byLogin: map[meta.Hash]*flow{}, perAddr: map[string]int{},
+		ttl: ttl, max: max, now: now, revoke: revoke}
 }
 
 // errTooManyFlows answers a start when MaxFlows are pending.
 var errTooManyFlows = &router.Error{Status: http.StatusServiceUnavailable, Code: "too_many_login_flows",
 	Msg: "too many sign-ins from apps are pending; try again in a few minutes", RetryAfter: 60}
+
+// maxFlowsPerAddr bounds the pending flows one client address started,
+// so that no one address takes them all; high enough for an office
+// behind one NAT address where everyone sets up an app at once.
+const maxFlowsPerAddr = 200
+
+// errTooManyFromAddr answers a start from an address with
+// maxFlowsPerAddr pending.
+var errTooManyFromAddr = &router.Error{Status: http.StatusTooManyRequests, Code: "too_many_login_flows",
+	Msg: "too many sign-ins from apps are pending from this address; finish them or try again later", RetryAfter: 60}
 
 // expire forgets the flows past their time, revoking the device tokens
 // granted to apps that never collected them. Called with mu held.
@@ -69,26 +82,39 @@ func (fs *flows) expire() {
 		if now.Before(f.expires) {
 			continue
 		}
-		delete(fs.byPoll, k)
-		delete(fs.byLogin, f.loginKey)
+		fs.forget(k, f)
 		if f.password != "" {
 			fs.revoke(f.password)
 		}
 	}
 }
 
-// start begins a flow for app and returns its poll token and login token.
-func (fs *flows) start(app string) (poll, login string, err error) {
+// forget drops a flow. Called with mu held.
+func (fs *flows) forget(pollKey meta.Hash, f *flow) {
+	delete(fs.byPoll, pollKey)
+	delete(fs.byLogin, f.loginKey)
+	if fs.perAddr[f.addr]--; fs.perAddr[f.addr] <= 0 {
+		delete(fs.perAddr, f.addr)
+	}
+}
+
+// start begins a flow for app, started from addr, and returns its poll
+// token and login token.
+func (fs *flows) start(app, addr string) (poll, login string, err error) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	fs.expire()
+	if fs.perAddr[addr] >= maxFlowsPerAddr {
+		return "", "", errTooManyFromAddr
+	}
 	if len(fs.byPoll) >= fs.max {
 		return "", "", errTooManyFlows
 	}
 	poll, ph := auth.NewToken(pollPrefix)
 	login, lh := auth.NewToken(loginPrefix)
-	f := &flow{app: app, expires: fs.now().Add(fs.ttl), pollKey: ph, loginKey: lh}
+	f := &flow{app: app, addr: addr, expires: fs.now().Add(fs.ttl), pollKey: ph, loginKey: lh}
 	fs.byPoll[ph], fs.byLogin[lh] = f, f
+	fs.perAddr[addr]++
 	return poll, login, nil
 }
 
@@ -136,8 +162,7 @@ func (fs *flows) take(poll string) (flow, bool) {
 	if !ok || f.password == "" {
 		return flow{}, false
 	}
-	delete(fs.byPoll, k)
-	delete(fs.byLogin, f.loginKey)
+	fs.forget(k, f)
 	return *f, true
 }
 
@@ -164,7 +189,7 @@ const maxAppName = 100
 
 // startFlow starts a login flow (step 1).
 func (e *Edge) startFlow(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	poll, login, err := e.flows.start(appName(r.UserAgent()))
+	poll, login, err := e.flows.start(appName(r.UserAgent()), rq.Addr)
 	if err != nil {
 		return err
 	}

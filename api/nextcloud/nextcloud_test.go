@@ -562,3 +562,26 @@ func sessionToken(t *testing.T, e *apitest.Env) string {
 	cookie, _ := signIn(t, e, "ed")
 	return strings.TrimPrefix(cookie, "gshare_session=")
 }
+
+// TestLoginFlowLimits: one address may have 200 flows pending; more are
+// refused with 429 until some are collected or expire.
+func TestLoginFlowLimits(t *testing.T) {
+	clock := apitest.NewClock(time.Now())
+	e, _, _ := newEnv(t, &apitest.Options{Now: clock.Now})
+	for i := range 200 {
+		if r := e.Do("POST", "/index.php/login/v2", "", nil); r.Status != 200 {
+			t.Fatalf("flow %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	r := e.Do("POST", "/index.php/login/v2", "", nil)
+	if r.Status != 429 || r.Code() != "too_many_login_flows" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("flow 201: %d %s", r.Status, r.Body)
+	}
+	if last := e.Audit.Last(); last.Action != "loginflow.start" || last.Result != audit.Error || last.Status != 429 {
+		t.Errorf("refusal audited as %+v", last)
+	}
+	clock.Advance(21 * time.Minute)
+	if r := e.Do("POST", "/index.php/login/v2", "", nil); r.Status != 200 {
+		t.Fatalf("after expiry: %d %s", r.Status, r.Body)
+	}
+}
