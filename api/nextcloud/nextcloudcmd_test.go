@@ -321,3 +321,28 @@ func TestNextcloudcmdViewer(t *testing.T) {
 		t.Errorf("viewer PUT: %d, audited %+v", r.Status, last)
 	}
 }
+
+// TestNextcloudcmdRoot: the whole account syncs as one folder per
+// department; the root is read-only, so a folder made beside the
+// departments stays local.
+func TestNextcloudcmdRoot(t *testing.T) {
+	e, ed, _ := newEnv(t, nil)
+	s := newSyncer(t, e, "ed", ed, "/")
+	s.mustSync()
+	if got := s.read("finance/dir/doc.txt"); got != "budget 2026" {
+		t.Fatalf("first sync: %q", got)
+	}
+	if _, err := os.Stat(s.local("hr")); err == nil {
+		t.Error("a department the user has no role in was synced")
+	}
+	before := len(e.Audit.Entries())
+	s.write("ກົມໃໝ່/a.txt", "not a department")
+	s.write("finance/ok.txt", "fine")
+	s.sync() // reports the refused folder
+	if n := entriesSince(e, before, "folder.create", audit.Allowed) + entriesSince(e, before, "folder.create", audit.Denied); n != 0 {
+		t.Errorf("the engine tried to make %d folders in the root", n)
+	}
+	if got, _, ok := serverFile(t, e, "/finance/ok.txt"); !ok || got != "fine" {
+		t.Errorf("a file in a department: %q %v", got, ok)
+	}
+}
