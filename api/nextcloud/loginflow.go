@@ -148,7 +148,17 @@ func (fs *flows) grant(login, user, password, tokenID string) bool {
 		return false
 	}
 	f.user, f.password, f.tokenID = user, password, tokenID
+	// Revoke it when the flow expires uncollected, even if no other
+	// flow comes along to sweep it.
+	time.AfterFunc(f.expires.Sub(fs.now())+time.Second, fs.sweep)
 	return true
+}
+
+// sweep forgets expired flows.
+func (fs *flows) sweep() {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	fs.expire()
 }
 
 // take returns a granted flow of a poll token and forgets it: an app
