@@ -17,6 +17,7 @@ import (
 	"gshare/acl"
 	"gshare/acl/audit"
 	"gshare/api/auth"
+	"gshare/api/nextcloud"
 	"gshare/api/web"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
@@ -148,9 +149,11 @@ func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request, rq *router.Re
 	return s.render(w, r, rq, http.StatusOK, "login", "title_login", web.Login{Next: next})
 }
 
-// safeNext keeps a post-login redirect inside the app.
+// safeNext keeps a post-login redirect inside the app, or on the page
+// where an app's login flow is granted (package nextcloud).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/app/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
+	if !strings.HasPrefix(next, "/app/") && !strings.HasPrefix(next, nextcloud.LoginFlowPage) ||
+		strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\\r\n") {
 		return "/app/"
 	}
 	return next

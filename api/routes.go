@@ -67,6 +67,7 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodGet, v1+"/changes", "changes.read", router.Deferred{Why: "read on the department, or a folder grant in it; each change filtered by read"}, s.changes)
 
 	s.dav.Register(s.rt)
+	s.nc.Register(s.rt)
 
 	s.pageRoutes()
 

@@ -123,6 +123,61 @@ func md(kv ...string) string {
 }
 
 func routeCases() []routeCase {
+	cases := baseRouteCases()
+	return append(cases, nextcloudDoors(cases)...)
+}
+
+// nextcloudDoors are the /dav cases through the Nextcloud apps' WebDAV
+// doors, /remote.php/webdav/ and /remote.php/dav/files/{user}/: the same
+// document, the same statuses and audit actions, for every role.
+func nextcloudDoors(cases []routeCase) []routeCase {
+	var out []routeCase
+	for _, c := range cases {
+		if !strings.HasPrefix(c.pattern, "/dav/") {
+			continue
+		}
+		for _, door := range []struct {
+			pattern string
+			prefix  func(role string) string
+		}{
+			{"/remote.php/webdav/...", func(string) string { return "/remote.php/webdav" }},
+			{"/remote.php/dav/files/...", func(role string) string {
+				if u := usernames[role]; u != "" {
+					return "/remote.php/dav/files/" + u
+				}
+				return "/remote.php/dav/files/ed"
+			}},
+		} {
+			req := c.req
+			out = append(out, routeCase{c.method, door.pattern, c.want, func(t *testing.T, e *env, role string) (string, any, []string) {
+				path, body, headers := req(t, e, role)
+				prefix := door.prefix(role)
+				headers = append([]string(nil), headers...)
+				for i := 0; i+1 < len(headers); i += 2 {
+					if headers[i] == "Destination" {
+						headers[i+1] = strings.Replace(headers[i+1], e.URL+"/dav/", e.URL+prefix+"/", 1)
+					}
+				}
+				return prefix + strings.TrimPrefix(path, "/dav"), body, headers
+			}, c.freshToken})
+		}
+	}
+	return out
+}
+
+// loginFlowPage starts a login flow and returns the path of its page.
+func loginFlowPage(t *testing.T, e *env) string {
+	t.Helper()
+	r := e.Do("POST", "/index.php/login/v2", "", nil)
+	var out struct{ Login string }
+	r.JSON(t, &out)
+	if r.Status != 200 || !strings.HasPrefix(out.Login, e.URL+"/index.php/login/v2/flow/") {
+		t.Fatalf("fixture login flow: %d %s", r.Status, r.Body)
+	}
+	return strings.TrimPrefix(out.Login, e.URL)
+}
+
+func baseRouteCases() []routeCase {
 	static := func(path string, body any, headers ...string) func(*testing.T, *env, string) (string, any, []string) {
 		return func(*testing.T, *env, string) (string, any, []string) { return path, body, headers }
 	}
@@ -340,6 +395,27 @@ func routeCases() []routeCase {
 			return p, nil, []string{"Lock-Token", "<" + token + ">"}
 		}, false},
 		{"GET", "/api/v1/changes", docRead, static("/api/v1/changes?dept=finance&cursor=0", nil), false},
+		// The Nextcloud apps' protocol (package nextcloud); its WebDAV
+		// doors are the /dav cases again (nextcloudDoors).
+		{"GET", "/status.php", everyone(200), static("/status.php", nil), false},
+		{"GET", "/index.php/204", everyone(204), static("/index.php/204", nil), false},
+		{"GET", "/ocs/v1.php/cloud/capabilities", everyone(200), static("/ocs/v1.php/cloud/capabilities?format=json", nil), false},
+		{"GET", "/ocs/v2.php/cloud/capabilities", everyone(200), static("/ocs/v2.php/cloud/capabilities", nil), false},
+		{"GET", "/ocs/v1.php/cloud/user", anyUser(200), static("/ocs/v1.php/cloud/user?format=json", nil, "OCS-APIRequest", "true"), false},
+		{"GET", "/ocs/v2.php/cloud/user", anyUser(200), static("/ocs/v2.php/cloud/user", nil, "OCS-APIRequest", "true"), false},
+		{"POST", "/index.php/login/v2", everyone(200), static("/index.php/login/v2", nil), false},
+		{"DELETE", "/ocs/v2.php/core/apppassword", anyUser(200), static("/ocs/v2.php/core/apppassword", nil, "OCS-APIRequest", "true"), true},
+		// A login flow is granted from a session of an interactive
+		// sign-in only, never with a device token (TestLoginFlow).
+		{"GET", "/index.php/login/v2/flow/{}", expect{def: 403, role: map[string]int{"anon": 303}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return loginFlowPage(t, e), nil, nil
+		}, false},
+		{"POST", "/index.php/login/v2/flow/{}", expect{def: 403, role: map[string]int{"anon": 401}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return loginFlowPage(t, e), "csrf_token=x", []string{"Content-Type", "application/x-www-form-urlencoded"}
+		}, false},
+		{"POST", "/index.php/login/v2/poll", everyone(404), static("/index.php/login/v2/poll", "token=gsfp_unknown", "Content-Type", "application/x-www-form-urlencoded"), false},
+		{"GET", "/index.php/core/preview", anyUser(404), static("/index.php/core/preview?fileId=1&x=32&y=32", nil), false},
+		{"GET", "/index.php/core/preview.png", anyUser(404), static("/index.php/core/preview.png?file=/finance/dir/doc.txt", nil), false},
 		{"GET", "/api/v1/audit", only(200, "admin", "auditor"), static("/api/v1/audit?dept=finance&limit=5", nil), false},
 		{"GET", "/api/v1/audit/export", only(200, "admin", "auditor"), static("/api/v1/audit/export?dept=finance", nil), false},
 		{"GET", "/api/v1/audit/checkpoint", only(200, "admin", "auditor"), static("/api/v1/audit/checkpoint?dept=finance", nil), false},
@@ -456,7 +532,8 @@ func TestRouteTable(t *testing.T) {
 				t.Errorf("%s as %s: status %d, want %d (%s)", key, role, resp.Status, want, bytes.TrimSpace(resp.Body))
 				continue
 			}
-			refused := want == 401 || want == 403 || role == "anon" && want == 303 && strings.HasPrefix(path, "/app/")
+			refused := want == 401 || want == 403 || role == "anon" && want == 303 &&
+				(strings.HasPrefix(path, "/app/") || strings.HasPrefix(path, "/index.php/login/v2/flow/"))
 			if r.Action == "" {
 				// Only routes that refuse no one may go unaudited.
 				if refused {

@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"gshare/api/dav"
+	"gshare/api/nextcloud"
 	"gshare/api/router"
 	"gshare/api/tus"
 	"log/slog"
@@ -141,7 +142,8 @@ type Server struct {
 
 	throttle *auth.Throttle
 
-	dav *dav.Handler // the WebDAV door
+	dav *dav.Handler    // the WebDAV door
+	nc  *nextcloud.Edge // the Nextcloud apps' protocol, through the WebDAV door too
 
 	metrics  *metrics
 	active   atomic.Int64   // requests being served, for metrics
@@ -161,6 +163,7 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle()}
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
+	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now
 	if o.AccountLimit.Free > 0 {
 		s.throttle.Account = o.AccountLimit

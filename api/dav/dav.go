@@ -89,42 +89,57 @@ func New(o Options) *Handler {
 
 // Register adds WebDAV's routes, every method with its audit action and
 // the access rule that decides it.
-func (h *Handler) Register(rt *router.Router) {
+func (h *Handler) Register(rt *router.Router) { h.register(rt, own) }
+
+func (h *Handler) register(rt *router.Router, d *door) {
 	for method, action := range map[string]string{
 		"OPTIONS": "file.options", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
 		"GET": "file.read", "HEAD": "file.stat", "PUT": "file.write", "DELETE": "file.delete",
 		"COPY": "file.copy", "MOVE": "file.move", "LOCK": "file.lock", "UNLOCK": "file.unlock",
 	} {
-		rt.Handle(method, Prefix+"/...", action, davAccess{h}, h.dav)
+		rt.Handle(method, d.prefix+"/...", action, davAccess{h, d}, h.dav)
 	}
 }
 
 // davAccess authorises a WebDAV request by method: reading, writing,
 // deleting, and for COPY and MOVE the Destination too (parsed by the same
-// normaliser; another host is refused).
-type davAccess struct{ h *Handler }
+// normaliser; another host is refused). It reads the document path after
+// its door's prefix (and user).
+type davAccess struct {
+	h *Handler
+	d *door
+}
 
 func (davAccess) String() string { return "dav:method" }
 
 // Aim implements router.Aimer.
-func (davAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
-	return router.AimEscaped(rq.Escaped)
+func (a davAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
+	_, rest, err := a.d.split(rq.Escaped)
+	if err != nil {
+		return docpath.Path{}, ""
+	}
+	return router.AimEscaped(rest)
 }
 
 // Check implements router.Access.
 func (a davAccess) Check(r *http.Request, rq *router.Request) error {
 	h := a.h
+	rq.Ext = a.d
 	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
-	if rq.Escaped == "" || rq.Escaped == "/" {
+	escaped, err := a.d.docEscaped(rq)
+	if err != nil {
+		return err
+	}
+	if escaped == "" || escaped == "/" {
 		// The root lists only the caller's departments.
 		if r.Method != "PROPFIND" && r.Method != http.MethodOptions && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			return &router.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed", Msg: "the WebDAV root holds departments only"}
 		}
 		return nil
 	}
-	p, err := docpath.ParseEscaped(rq.Escaped)
+	p, err := docpath.ParseEscaped(escaped)
 	if err != nil {
 		return err
 	}
@@ -135,7 +150,7 @@ func (a davAccess) Check(r *http.Request, rq *router.Request) error {
 	case http.MethodDelete:
 		return rq.AuthorizeAll(p, acl.ActDelete)
 	case "COPY", "MOVE":
-		dst, err := davDestination(r)
+		dst, err := davDestination(r, rq)
 		if err != nil {
 			return err
 		}
@@ -153,18 +168,20 @@ func (a davAccess) Check(r *http.Request, rq *router.Request) error {
 	}
 }
 
-// davDestination parses a COPY or MOVE Destination header.
-func davDestination(r *http.Request) (docpath.Path, error) {
+// davDestination parses a COPY or MOVE Destination header, a URL in the
+// request's door.
+func davDestination(r *http.Request, rq *router.Request) (docpath.Path, error) {
+	d := doorOf(rq)
 	u, err := url.Parse(r.Header.Get("Destination"))
 	if err != nil || u.Path == "" {
-		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be a URL below "+Prefix+"/")
+		return docpath.Path{}, d.badDestination()
 	}
 	if u.Host != "" && u.Host != r.Host {
 		return docpath.Path{}, &router.Error{Status: http.StatusBadGateway, Code: "other_server", Msg: "Destination is on another server"}
 	}
-	rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
+	rest, ok := d.resource(rq, u.EscapedPath())
 	if !ok {
-		return docpath.Path{}, router.BadRequest("bad_destination", "Destination must be below "+Prefix+"/")
+		return docpath.Path{}, d.badDestination()
 	}
 	return docpath.ParseEscaped(rest)
 }
@@ -208,7 +225,7 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 			}
 		}
 	}
-	var named map[xml.Name]bool
+	var want map[xml.Name]bool
 	if r.Method == "PROPFIND" || r.Method == "PROPPATCH" {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, router.MaxJSON))
 		if err != nil {
@@ -218,15 +235,18 @@ func (h *Handler) dav(w http.ResponseWriter, r *http.Request, rq *router.Request
 			return router.BadRequest("bad_xml", "the request body is not namespace-well-formed XML: "+err.Error())
 		}
 		if r.Method == "PROPFIND" {
-			named = namedProps(body)
+			want = requestedProps(body)
 		} else if body, err = rewriteLiveProps(body); err != nil {
 			return router.BadRequest("bad_xml", err.Error())
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
-	fsys := &davFS{h: h, user: rq.User.Username, rq: rq, named: named}
-	wh := &webdav.Handler{Prefix: Prefix, FileSystem: fsys, LockSystem: h.locks}
+	fsys := &davFS{h: h, user: rq.User.Username, rq: rq, want: want}
+	if r.Method == "PROPFIND" && rq.HasPath && r.Header.Get("Depth") == "1" {
+		fsys.listed = &rq.Path
+	}
+	wh := &webdav.Handler{Prefix: doorOf(rq).base(rq), FileSystem: fsys, LockSystem: h.locks}
 	dw := &davWriter{ResponseWriter: w, fs: fsys}
 	wh.ServeHTTP(dw, r)
 	if dw.replaced {
@@ -295,9 +315,15 @@ type davFS struct {
 	user string
 	rq   *router.Request
 	err  error // why the file system failed, for davWriter
-	// named are the properties a PROPFIND names: those computed only on
-	// request (props.go).
-	named map[xml.Name]bool
+	// want are the properties a PROPFIND named (nil for allprop and
+	// propname): the computed ones of ocprops.go are given only when named.
+	want map[xml.Name]bool
+	// deptNames caches the departments' names for owner-display-name.
+	deptNames map[string]string
+	// listed is the folder a PROPFIND of Depth 1 lists, whose entries'
+	// permissions are decided together (ocprops.go); batch holds them.
+	listed *docpath.Path
+	batch  map[string]map[string]bool // action → name → allowed
 }
 
 // fail records err for davWriter and returns the os error x/net/webdav
@@ -496,12 +522,19 @@ func (d *davFile) Stat() (fs.FileInfo, error) { return d.info, nil }
 // folders would be meaningless); a folder's, which changes with anything
 // below it, is given here, where the properties it looks at first are.
 func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
+	if d.root {
+		out, err := d.fs.rootProps()
+		if err != nil {
+			return nil, err
+		}
+		if err := d.computedProps(out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	}
 	out := map[xml.Name]webdav.Property{}
 	if err := d.computedProps(out); err != nil {
 		return nil, err
-	}
-	if d.root {
-		return out, nil
 	}
 	if !d.path.IsRoot() {
 		ps, err := d.fs.h.docs.Props(d.node.ID)
@@ -521,6 +554,7 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 	if d.info.dir {
 		out[getETag] = webdav.Property{XMLName: getETag, InnerXML: []byte(d.info.etag)}
 	}
+	d.fs.ocProps(d.path, d.node, out)
 	return out, nil
 }
 

@@ -26,7 +26,7 @@ func (h *Handler) davMkcol(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if exists {
 		return errExists(w)
 	}
-	release, err := h.davConfirm(r, davName(rq.Path), "")
+	release, err := h.davConfirm(r, rq, davName(rq.Path), "")
 	if err != nil {
 		return err
 	}

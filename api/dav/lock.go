@@ -276,7 +276,7 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 		if err != nil {
 			return &router.Error{Status: http.StatusPreconditionFailed, Code: "no_such_lock", Msg: "no such lock"}
 		}
-		return writeLock(w, http.StatusOK, token, d, shared)
+		return writeLock(w, doorOf(rq).base(rq), http.StatusOK, token, d, shared)
 	}
 	if err := checkXMLNamespaces(body); err != nil {
 		return router.BadRequest("bad_xml", "the lock request is not well-formed XML")
@@ -314,10 +314,10 @@ func (h *Handler) davLockRequest(w http.ResponseWriter, r *http.Request, rq *rou
 		}
 	}
 	w.Header().Set("Lock-Token", "<"+token+">")
-	return writeLock(w, status, token, d, li.Shared != nil)
+	return writeLock(w, doorOf(rq).base(rq), status, token, d, li.Shared != nil)
 }
 
-func writeLock(w http.ResponseWriter, status int, token string, d webdav.LockDetails, shared bool) error {
+func writeLock(w http.ResponseWriter, base string, status int, token string, d webdav.LockDetails, shared bool) error {
 	depth, scope := "infinity", "exclusive"
 	if d.ZeroDepth {
 		depth = "0"
@@ -326,7 +326,7 @@ func writeLock(w http.ResponseWriter, status int, token string, d webdav.LockDet
 		scope = "shared"
 	}
 	var root, owner, tok bytes.Buffer
-	xml.EscapeText(&root, []byte(davHref(d.Root)))
+	xml.EscapeText(&root, []byte(davHref(base, d.Root)))
 	xml.EscapeText(&tok, []byte(token))
 	owner.WriteString(d.OwnerXML) // verbatim, as the client sent it
 	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
@@ -425,7 +425,7 @@ func (h *Handler) evalIf(r *http.Request, rq *router.Request, ifh string) (bool,
 			if err != nil {
 				continue
 			}
-			rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
+			rest, ok := doorOf(rq).resource(rq, u.EscapedPath())
 			if q, err := docpath.ParseEscaped(rest); ok && err == nil {
 				p = q
 			}

@@ -67,31 +67,6 @@ var (
 // shows the used bytes only). See docs/webdav.md.
 const quotaUnlimited = "-3"
 
-// namedProps returns the properties a PROPFIND body names in its DAV:prop
-// element; none for allprop, propname or an empty body. A body that does
-// not parse names none: x/net/webdav answers it 400 itself.
-func namedProps(body []byte) map[xml.Name]bool {
-	if len(bytes.TrimSpace(body)) == 0 {
-		return nil
-	}
-	var pf struct {
-		XMLName xml.Name `xml:"DAV: propfind"`
-		Prop    struct {
-			Names []struct {
-				XMLName xml.Name
-			} `xml:",any"`
-		} `xml:"DAV: prop"`
-	}
-	if err := xml.Unmarshal(body, &pf); err != nil {
-		return nil
-	}
-	out := map[xml.Name]bool{}
-	for _, n := range pf.Prop.Names {
-		out[n.XMLName] = true
-	}
-	return out
-}
-
 // rewriteLiveProps renames DAV:getlastmodified, wherever a PROPPATCH body
 // sets or removes it, to mtimeProp (see above), byte for byte otherwise.
 // A body that names mtimeProp itself is refused; one that does not parse
@@ -309,16 +284,16 @@ func (d *davFile) computedProps(out map[xml.Name]webdav.Property) error {
 	if !d.root {
 		name = davName(d.path)
 		out[lockDiscovery] = webdav.Property{XMLName: lockDiscovery,
-			InnerXML: lockDiscoveryXML(f.h.locks.discover(f.h.now(), name), f.user, f.h.now())}
+			InnerXML: lockDiscoveryXML(f.h.locks.discover(f.h.now(), name), f.user, f.h.now(), doorOf(f.rq).base(f.rq))}
 	}
-	if f.named[supportedLock] {
+	if f.want[supportedLock] {
 		out[supportedLock] = webdav.Property{XMLName: supportedLock, InnerXML: []byte(supportedLockXML)}
 	}
-	if f.named[win32Modified] && !d.root {
+	if f.want[win32Modified] && !d.root {
 		out[win32Modified] = webdav.Property{XMLName: win32Modified,
 			InnerXML: []byte(d.info.mod.UTC().Format(http.TimeFormat))}
 	}
-	if d.info.dir && (f.named[quotaUsed] || f.named[quotaAvailable]) {
+	if d.info.dir && (f.want[quotaUsed] || f.want[quotaAvailable]) {
 		var used int64
 		var err error
 		if d.root {
@@ -344,7 +319,7 @@ const supportedLockXML = `<D:lockentry xmlns:D="DAV:"><D:lockscope><D:exclusive/
 // of folders above it with depth infinity), RFC 4918 §15.8. A lock's
 // token is shown to the user who took it only: a lock shuts out other
 // users who do not hold its token, and listings are open to every reader.
-func lockDiscoveryXML(locks []davLock, user string, now time.Time) []byte {
+func lockDiscoveryXML(locks []davLock, user string, now time.Time, base string) []byte {
 	var b bytes.Buffer
 	for _, l := range locks {
 		scope, depth := "exclusive", "infinity"
@@ -369,7 +344,7 @@ func lockDiscoveryXML(locks []davLock, user string, now time.Time) []byte {
 			b.WriteString("</D:href></D:locktoken>")
 		}
 		b.WriteString("<D:lockroot><D:href>")
-		xml.EscapeText(&b, []byte(davHref(l.details.Root)))
+		xml.EscapeText(&b, []byte(davHref(base, l.details.Root)))
 		b.WriteString("</D:href></D:lockroot></D:activelock>")
 	}
 	return b.Bytes()
@@ -377,8 +352,8 @@ func lockDiscoveryXML(locks []davLock, user string, now time.Time) []byte {
 
 // davHref is the URL path of a lock system name, escaped as x/net/webdav
 // escapes the hrefs of a multistatus.
-func davHref(name string) string {
-	return (&url.URL{Path: Prefix + name}).EscapedPath()
+func davHref(base, name string) string {
+	return (&url.URL{Path: base + name}).EscapedPath()
 }
 
 // usage returns the bytes of the current versions of the files at and

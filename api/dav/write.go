@@ -51,7 +51,7 @@ func (h *Handler) davPreconditions(r *http.Request, rq *router.Request) (meta.No
 // x/net/webdav does for the methods it serves: without an If header the
 // resources must not be locked by anyone (423); with one, some list must
 // hold (412 otherwise, RFC 4918 §10.4.1).
-func (h *Handler) davConfirm(r *http.Request, src, dst string) (func(), error) {
+func (h *Handler) davConfirm(r *http.Request, rq *router.Request, src, dst string) (func(), error) {
 	now := h.now()
 	ifh := r.Header.Get("If")
 	if ifh == "" {
@@ -72,7 +72,7 @@ func (h *Handler) davConfirm(r *http.Request, src, dst string) (func(), error) {
 			if err != nil || u.Host != "" && u.Host != r.Host {
 				continue
 			}
-			rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
+			rest, ok := doorOf(rq).resource(rq, u.EscapedPath())
 			p, err := docpath.ParseEscaped(rest)
 			if !ok || err != nil {
 				continue
@@ -97,7 +97,7 @@ func (h *Handler) davPut(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	if rq.Path.IsRoot() || exists && cur.Dir {
 		return &router.Error{Status: http.StatusMethodNotAllowed, Code: "is_a_folder", Msg: "a folder cannot be written with PUT"}
 	}
-	release, err := h.davConfirm(r, davName(rq.Path), "")
+	release, err := h.davConfirm(r, rq, davName(rq.Path), "")
 	if err != nil {
 		return err
 	}
@@ -126,6 +126,10 @@ func (h *Handler) davPut(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	}
 	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
 	w.Header().Set("ETag", etag.Short(v.SHA256))
+	// The Nextcloud and ownCloud clients learn the file's id and tag from
+	// these, instead of asking again with PROPFIND.
+	w.Header().Set("OC-ETag", etag.Short(v.SHA256))
+	w.Header().Set("OC-FileId", OCID(n.ID))
 	if hasMTime {
 		mtime.Accept(w.Header())
 	}
@@ -147,7 +151,7 @@ func (h *Handler) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router
 	if !exists {
 		return router.ErrNotFound
 	}
-	dst, err := davDestination(r)
+	dst, err := davDestination(r, rq)
 	if err != nil {
 		return err
 	}
@@ -176,7 +180,7 @@ func (h *Handler) davCopyMove(w http.ResponseWriter, r *http.Request, rq *router
 	if copying {
 		src = ""
 	}
-	release, err := h.davConfirm(r, src, davName(dst))
+	release, err := h.davConfirm(r, rq, src, davName(dst))
 	if err != nil {
 		return err
 	}

@@ -187,3 +187,12 @@ func Chart(days []Day) ([]Bar, int) {
 	}
 	return bars, maxV
 }
+
+// LoginFlow is the page where a user grants an app (the Nextcloud apps'
+// Login Flow v2) a device token.
+type LoginFlow struct {
+	App    string // the app, as its User-Agent names it
+	User   string
+	Action string // the URL the grant is posted to
+	Done   bool   // granted: the app collects its token by itself
+}

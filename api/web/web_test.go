@@ -175,9 +175,10 @@ func TestPagesRender(t *testing.T) {
 			Entries: []Entry{{Name: "ໄຕມາດ 3.xlsx", Path: "/finance/ແຜນງົບປະມານ/ໄຕມາດ 3.xlsx", URL: "/x", Size: 12345, Modified: now}}},
 		"versions": Versions{Name: "a.pdf", Path: "/finance/a.pdf", Current: 2, CanWrite: true,
 			Versions: []Version{{Number: 2, Size: 10, Modified: now}, {Number: 1, Size: 9, Modified: now}}},
-		"account": Account{Tokens: []Token{{ID: "abc", Name: "ໂທລະສັບ", Created: now}}},
-		"admin":   Admin{All: true, Users: []AdminUser{{Username: "ed", Name: "Ed", Roles: []string{"editor @ finance"}}}, Depts: []Dept{{"finance", "F"}}, Roles: []string{"viewer"}},
-		"audit":   AuditReport{Dept: "finance", Depts: []Dept{{"finance", "F"}}, Days: days, Bars: bars, Max: maxV},
+		"account":   Account{Tokens: []Token{{ID: "abc", Name: "ໂທລະສັບ", Created: now}}},
+		"admin":     Admin{All: true, Users: []AdminUser{{Username: "ed", Name: "Ed", Roles: []string{"editor @ finance"}}}, Depts: []Dept{{"finance", "F"}}, Roles: []string{"viewer"}},
+		"audit":     AuditReport{Dept: "finance", Depts: []Dept{{"finance", "F"}}, Days: days, Bars: bars, Max: maxV},
+		"loginflow": LoginFlow{App: "Mozilla/5.0 (Linux) mirall/3.7.3 (Nextcloud)", User: "ed", Action: "/index.php/login/v2/flow/gsfl_x"},
 	}
 	inline := regexp.MustCompile(`<script>|\sstyle=|\son[a-z]+=`)
 	for name, data := range pages {
