@@ -235,6 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 
+	tus.OverrideMethod(r)
 	ep := s.rt.Match(r, rq)
 	if rq.Route != nil && aimKeys[rq.Route.Action] != nil {
 		body.Keep = maxAimBody
