@@ -26,9 +26,16 @@ MINIO := $(CACHE)/minio-$(MINIO_VERSION)/minio
 STATICCHECK := $(CACHE)/staticcheck-$(STATICCHECK_VERSION)-$(GOTOOLCHAIN)/staticcheck
 TUSD_VERSION := v2.9.1
 TUSD := $(CACHE)/tusd-$(TUSD_VERSION)/tusd
+# tus-js-client, the stock tus client of browsers and Node, for api/tus's
+# TestTusJSClient: pinned with every dependency in TUSJS_LOCK (the version
+# is also in its package.json) and installed from the npm registry with
+# npm ci into $(TUSJS); without npm the test skips and says why.
+TUSJS_VERSION := 4.3.1
+TUSJS := $(CACHE)/tusjs-$(TUSJS_VERSION)
+TUSJS_LOCK := api/tus/testdata/tusjs/package-lock.json
 GO ?= go
 
-.PHONY: soak vulncheck screenshots all build run test test-short lint cross tools debian-packages fuzz clean bench bench-quick bench-tools
+.PHONY: soak vulncheck screenshots all build run test test-short lint cross tools debian-packages tusjs fuzz clean bench bench-quick bench-tools
 
 all: build
 
@@ -47,7 +54,7 @@ run: build
 # Every test: format, vet and staticcheck, then the whole suite under the
 # race detector against a real MinIO (and litmus for WebDAV).
 test: tools lint cross vulncheck
-	GSHARE_TEST_MINIO_BIN=$(MINIO) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_TEST_TUSJS=$(TUSJS)/node_modules .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 # The long run of the hardening suite: the load test for SOAK (20 minutes
@@ -78,7 +85,19 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-tools: $(MINIO) $(STATICCHECK) $(GOVULNCHECK) debian-packages
+tools: $(MINIO) $(STATICCHECK) $(GOVULNCHECK) debian-packages tusjs
+
+# npm ci installs exactly what the lock file says (integrity-checked), and
+# again only when the lock file changes.
+tusjs:
+	@if [ -f $(TUSJS)/installed ] && cmp -s $(TUSJS_LOCK) $(TUSJS)/package-lock.json; then :; \
+	elif ! command -v npm >/dev/null; then \
+	  echo "npm not found: not installing tus-js-client $(TUSJS_VERSION); its test (api/tus TestTusJSClient) will skip"; \
+	else \
+	  echo "Installing tus-js-client $(TUSJS_VERSION) with npm ci into $(TUSJS)"; \
+	  rm -rf $(TUSJS) && mkdir -p $(TUSJS) && cp $(dir $(TUSJS_LOCK))package.json $(TUSJS_LOCK) $(TUSJS)/ && \
+	  npm ci --prefix $(TUSJS) --cache $(CACHE)/npm --ignore-scripts --no-audit --no-fund && touch $(TUSJS)/installed; \
+	fi
 
 # Known vulnerabilities in the code G-Share calls (govulncheck: only
 # vulnerable functions that are reachable fail the check).

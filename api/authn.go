@@ -20,13 +20,14 @@ const sessionCookie = "gshare_session"
 // Bad credentials are an error even on public routes, so a client never
 // silently proceeds as anonymous.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	tok, basicUser, basicPass := "", "", ""
+	tok, basicUser, basicPass, basic := "", "", "", false
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
 		switch strings.ToLower(scheme) {
 		case "bearer":
 			tok = strings.TrimSpace(cred)
 		case "basic":
+			basic = true
 			var ok bool
 			basicUser, basicPass, ok = r.BasicAuth()
 			if !ok {
@@ -39,7 +40,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *router
 		tok, rq.ViaCookie = c.Value, true
 	}
 	if unsafeMethod(r.Method) && !sameOrigin(r) {
-		return &router.Error{Status: http.StatusForbidden, Code: "cross_origin", Msg: "cross-origin request refused"}
+		if err := s.crossOrigin(r, rq.ViaCookie || basic); err != nil {
+			return err
+		}
 	}
 	switch {
 	case basicUser != "":

@@ -16,6 +16,9 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodGet, "/healthz", "", router.Public{}, s.healthz)
 	s.rt.Handle(http.MethodGet, "/readyz", "", router.Public{}, s.readyz)
 	s.rt.Handle(http.MethodGet, "/metrics", "", router.Public{}, s.metricsHandler)
+	// CORS preflights for every path under /api/ (corsTarget routes them
+	// here): public, as they carry no credentials, and refusing no one.
+	s.rt.Handle(http.MethodOptions, "*", "", router.Public{}, s.preflight)
 
 	s.rt.Handle(http.MethodPost, v1+"/login", "login", router.Public{}, s.login)
 	s.rt.Handle(http.MethodPost, v1+"/logout", "logout", router.User{}, s.logout)

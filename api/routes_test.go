@@ -74,7 +74,7 @@ func (e *env) file(t *testing.T, path, content string) {
 }
 
 func newEnv(t *testing.T) *env {
-	e := &env{Env: apitest.New(t, nil), tokens: map[string]string{}, passwords: map[string]string{}}
+	e := &env{Env: apitest.New(t, &apitest.Options{CORSOrigins: []string{testOrigin}}), tokens: map[string]string{}, passwords: map[string]string{}}
 	e.Dept("finance")
 	e.Dept("hr")
 	e.tokens["admin"] = e.User("root", acl.AllDepts, acl.RoleAdmin)
@@ -99,6 +99,9 @@ func newEnv(t *testing.T) *env {
 	}
 	return e
 }
+
+// testOrigin is the other origin whose pages may call the API (cors_origins).
+const testOrigin = "https://portal.example.gov.la"
 
 var usernames = map[string]string{"admin": "root", "manager": "mgr", "editor": "ed", "viewer": "vw", "auditor": "aud", "other": "oth"}
 
@@ -199,6 +202,10 @@ func baseRouteCases() []routeCase {
 		{"GET", "/healthz", everyone(200), static("/healthz", nil), false},
 		{"GET", "/readyz", everyone(200), static("/readyz", nil), false},
 		{"GET", "/metrics", everyone(200), static("/metrics", nil), false},
+		// CORS preflights of every path under /api/ (api/cors.go): they
+		// carry no credentials in a browser, grant nothing, refuse no one.
+		{"OPTIONS", "*", everyone(204), static("/api/v1/files/finance/dir/doc.txt", nil,
+			"Origin", testOrigin, "Access-Control-Request-Method", "PUT"), false},
 		{"GET", "/api/v1/keys", only(200, "admin"), static("/api/v1/keys", nil), false},
 		{"POST", "/api/v1/keys/rotate", only(202, "admin"), static("/api/v1/keys/rotate", map[string]string{"dept": "hr"}), false},
 		{"POST", "/api/v1/keys/rotate-master", only(409, "admin"), static("/api/v1/keys/rotate-master", nil), false}, // no key file in tests

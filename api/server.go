@@ -47,6 +47,7 @@ import (
 	"gshare/acl/audit"
 	"gshare/api/auth"
 	"gshare/api/clip"
+	"gshare/api/cors"
 	"gshare/api/web"
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
@@ -124,6 +125,9 @@ type Options struct {
 	// PublicURL is the base of share links ("https://share.example.gov.la");
 	// empty means the scheme and host the request came to.
 	PublicURL string
+	// CORSOrigins are the origins of web pages that may call the API and
+	// the tus endpoint (api/cors); none when empty.
+	CORSOrigins []string
 	// AccountLimit and AddressLimit are the sign-in budgets per account
 	// and per client address; a zero Free means auth's defaults.
 	AccountLimit, AddressLimit auth.Limit
@@ -144,6 +148,8 @@ type Server struct {
 
 	dav *dav.Handler    // the WebDAV door
 	nc  *nextcloud.Edge // the Nextcloud apps' protocol, through the WebDAV door too
+
+	cors *cors.Policy // which other origins' pages may call /api/
 
 	metrics  *metrics
 	active   atomic.Int64   // requests being served, for metrics
@@ -171,14 +177,16 @@ func New(d Deps, o Options) (*Server, error) {
 	if o.AddressLimit.Free > 0 {
 		s.throttle.Address = o.AddressLimit
 	}
+	var err error
+	if s.cors, err = cors.New(o.CORSOrigins); err != nil {
+		return nil, err
+	}
 	if d.Uploads != nil {
-		var err error
 		if s.tus, err = tus.New(tus.Options{Uploads: d.Uploads, MaxUploadSize: o.MaxUploadSize,
 			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log}); err != nil {
 			return nil, err
 		}
 	}
-	var err error
 	if s.web, err = web.New(); err != nil {
 		return nil, err
 	}
@@ -238,7 +246,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 
-	ep := s.rt.Match(r, rq)
+	tus.OverrideMethod(r)
+	ep := s.rt.Match(s.corsTarget(h, r), rq)
 	if rq.Route != nil && aimKeys[rq.Route.Action] != nil {
 		body.Keep = maxAimBody
 	}

@@ -25,6 +25,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
+
+	"gshare/api/cors"
 )
 
 // Config is the whole server configuration.
@@ -71,6 +73,9 @@ type Config struct {
 	// PublicURL is the base of share links; empty means the address a
 	// request came to.
 	PublicURL string
+	// CORSOrigins are the origins of web pages allowed to call the API
+	// and the tus endpoint (api/cors), in the form browsers send them.
+	CORSOrigins []string
 
 	// ChangeRetention is how long the change feed keeps entries.
 	ChangeRetention time.Duration
@@ -293,6 +298,23 @@ func Settings() []Setting {
 			}},
 		{Key: "public_url", Env: "GSHARE_PUBLIC_URL", Help: "public base URL for share links, e.g. https://share.example.gov.la (default: the address a request came to)",
 			set: str(func(c *Config) *string { return &c.PublicURL })},
+		{Key: "cors_origins", Env: "GSHARE_CORS_ORIGINS", Flag: "cors-origins", Help: "comma-separated origins (scheme://host[:port]) of web pages allowed to call the API and tus uploads with a token (CORS); none when empty",
+			set: func(c *Config, v string) error {
+				c.CORSOrigins = nil
+				var errs []error
+				for _, o := range strings.Split(v, ",") {
+					if o = strings.TrimSpace(o); o == "" {
+						continue
+					}
+					canon, err := cors.ParseOrigin(o)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					c.CORSOrigins = append(c.CORSOrigins, canon)
+				}
+				return errors.Join(errs...)
+			}},
 		{Key: "debug_addr", Env: "GSHARE_DEBUG_ADDR", Help: "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty",
 			set: str(func(c *Config) *string { return &c.DebugAddr })},
 		{Key: "log_format", Env: "GSHARE_LOG_FORMAT", Flag: "log-format", Default: "text", Help: "log format: text or json",

@@ -256,3 +256,44 @@ func TestDocumentedCommandLines(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSOrigins: cors_origins from the file (a list), the environment
+// (comma-separated) and the flag, each winning over the one before, in
+// the form browsers send; a wildcard or anything that is not an origin
+// stops the start, naming the key and the value.
+func TestCORSOrigins(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "g.toml")
+	if err := os.WriteFile(file, []byte(`cors_origins = ["https://Portal.example.gov.la/", "http://127.0.0.1:3000"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load([]string{"--config", file}, nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.CORSOrigins, " "); got != "https://portal.example.gov.la http://127.0.0.1:3000" {
+		t.Fatalf("from the file: %q", got)
+	}
+	env := []string{"GSHARE_CORS_ORIGINS=https://a.example.gov.la:443, https://b.example.gov.la:8443"}
+	if c, err = config.Load([]string{"--config", file}, env, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.CORSOrigins, " "); got != "https://a.example.gov.la https://b.example.gov.la:8443" {
+		t.Fatalf("from the environment: %q", got)
+	}
+	if c, err = config.Load([]string{"--config", file, "--cors-origins", "https://c.example.gov.la"}, env, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.CORSOrigins, " "); got != "https://c.example.gov.la" {
+		t.Fatalf("from the flag: %q", got)
+	}
+	if c, err = config.Load(nil, nil, &bytes.Buffer{}); err != nil || len(c.CORSOrigins) != 0 {
+		t.Fatalf("default: %q, %v", c.CORSOrigins, err)
+	}
+	for _, bad := range []string{"*", "https://portal.example.gov.la/upload", "null", "portal.example.gov.la"} {
+		_, err := config.Load(nil, []string{"GSHARE_CORS_ORIGINS=https://ok.example.gov.la," + bad}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), "cors_origins (GSHARE_CORS_ORIGINS)") || !strings.Contains(err.Error(), `"`+bad+`"`) {
+			t.Errorf("GSHARE_CORS_ORIGINS with %q: %v", bad, err)
+		}
+	}
+}

@@ -71,6 +71,8 @@ type Options struct {
 	Now               func() time.Time
 	// TrustedProxies are believed in X-Forwarded-For, as in api.Options.
 	TrustedProxies []netip.Prefix
+	// CORSOrigins may call the API from their pages, as in api.Options.
+	CORSOrigins []string
 	// UploadRecords, if set, wraps the upload records the tus store uses
 	// (to count reads).
 	UploadRecords func(uploads.Records) uploads.Records
@@ -151,7 +153,7 @@ func New(t testing.TB, o *Options) *Env {
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
-			TrustedProxies: o.TrustedProxies})
+			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,25 @@ func (e *Edge) Register(rt *router.Router) {
 	rt.Handle(http.MethodDelete, Base+"...", "upload.terminate", uploadAccess{e}, e.tusDelete)
 }
 
+// OverrideMethod applies X-HTTP-Method-Override to a tus request before
+// it is routed. Clients behind proxies that pass only GET and POST
+// (tus-js-client's overridePatchMethod) send POST with
+// X-HTTP-Method-Override: PATCH (or DELETE) to an upload's URL; tusd would
+// honour it after the router, which must then have authorised and
+// audited the request as the PATCH it is, not as a creation. Any other
+// use of the header is removed, so tusd cannot turn a request the router
+// authorised into another method.
+func OverrideMethod(r *http.Request) {
+	m := r.Header.Get("X-HTTP-Method-Override")
+	if m == "" || !strings.HasPrefix(r.URL.Path, strings.TrimSuffix(Base, "/")) {
+		return
+	}
+	r.Header.Del("X-HTTP-Method-Override")
+	if m = strings.ToUpper(strings.TrimSpace(m)); r.Method == http.MethodPost && (m == http.MethodPatch || m == http.MethodDelete) {
+		r.Method = m
+	}
+}
+
 // Running returns how many tus requests are being served.
 func (e *Edge) Running() int {
 	e.mu.Lock()
@@ -159,7 +178,12 @@ func (e *Edge) newTus(maxSize int64) (*handler.UnroutedHandler, error) {
 		MaxSize:              maxSize,
 		DisableDownload:      true,
 		DisableConcatenation: true,
-		Cors:                 &handler.CorsConfig{Disable: true},
+		// The server's one CORS policy (api/cors, cors_origins) covers tus
+		// and the REST API alike, and is applied before the router, so a
+		// page of a listed origin can read refusals too; tusd's would
+		// only see what the router let through, and allows any origin by
+		// default.
+		Cors: &handler.CorsConfig{Disable: true},
 		// tusd's own request log would duplicate ours (and name files).
 		Logger: exslog.New(exslog.NewTextHandler(io.Discard, nil)),
 	})
@@ -186,9 +210,9 @@ func parseTusMetadata(h string) (map[string]string, error) {
 	return out, nil
 }
 
-// uploadCreateAccess authorises a tus creation: the destination in the
-// "path" metadata must be valid and writable by the user, checked before a
-// byte is stored.
+// uploadCreateAccess authorises a tus creation: the destination its
+// metadata names (destination) must be valid and writable by the user,
+// checked before a byte is stored.
 type uploadCreateAccess struct{}
 
 func (uploadCreateAccess) String() string { return "upload:create" }
@@ -196,8 +220,15 @@ func (uploadCreateAccess) String() string { return "upload:create" }
 // Aim implements router.Aimer.
 func (uploadCreateAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, string) {
 	if md, err := parseTusMetadata(r.Header.Get("Upload-Metadata")); err == nil {
-		if p, err := docpath.Parse(md["path"]); err == nil {
+		if p, err := destination(md); err == nil {
 			return p, ""
+		}
+		// A destination refused (a department's root, a bad name) still
+		// tells the department's auditors it was aimed at them.
+		for _, k := range []string{mdPath, mdFolder} {
+			if p, err := docpath.Parse(md[k]); err == nil {
+				return p, ""
+			}
 		}
 	}
 	return docpath.Path{}, ""
@@ -212,20 +243,14 @@ func (uploadCreateAccess) Check(r *http.Request, rq *router.Request) error {
 	if err != nil {
 		return router.BadRequest("bad_metadata", "Upload-Metadata is malformed: "+err.Error())
 	}
-	raw, ok := md["path"]
-	if !ok {
-		return router.BadRequest("missing_path", `Upload-Metadata needs a "path" key: the destination /dept/folders/name`)
-	}
-	p, err := docpath.Parse(raw)
+	p, err := destination(md)
 	if err != nil {
 		return err
-	}
-	if p.IsRoot() {
-		return router.BadRequest("invalid_path", "a document path needs a name below the department")
 	}
 	if _, _, err := metaMTime(md); err != nil {
 		return err
 	}
+	tusOf(rq).dest = p
 	return rq.Authorize(p, acl.ActWrite)
 }
 
@@ -584,9 +609,10 @@ func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler
 	if rq == nil || rq.User == nil {
 		return nil, t.e.tusError(ctx, errors.New("api: tus creation outside a signed-in request"))
 	}
-	p, err := docpath.Parse(info.MetaData["path"])
-	if err != nil {
-		return nil, t.e.tusError(ctx, err)
+	// The destination uploadCreateAccess authorised, from the same header.
+	p := tusOf(rq).dest
+	if p.Dept == "" {
+		return nil, t.e.tusError(ctx, errors.New("api: tus creation without an authorised destination"))
 	}
 	size := info.Size
 	if info.SizeIsDeferred {
@@ -641,6 +667,7 @@ type tusUpload struct {
 // tusRequestState is a tus request's own state (router.Request.Ext).
 type tusRequestState struct {
 	upload *meta.Upload // read once (uploadAccess), or created
+	dest   docpath.Path // a creation's destination, as authorised
 	// ctx is the context tusd runs in; cancel stops it, with a cause tusd
 	// understands (shutdown, another request for the upload).
 	ctx    context.Context
