@@ -28,6 +28,10 @@ type Upload struct {
 	Created    time.Time         `json:"created"`
 	Updated    time.Time         `json:"updated"`
 	Expires    time.Time         `json:"expires"`
+	// MTime is the modification time the client declared for the
+	// document (tus metadata "mtime", a chunked upload's X-OC-Mtime);
+	// the version committed gets it. Zero: the commit time.
+	MTime time.Time `json:"mtime,omitzero"`
 }
 
 // UploadPart is a committed part of an upload.

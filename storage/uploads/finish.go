@@ -59,7 +59,7 @@ func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error
 		return meta.Version{}, fmt.Errorf("uploads: finish %s: %w", u.ID, ErrChecksum)
 	}
 	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: u.Owner,
-		IfMatch: ifMatch, Upload: u.ID, Garbage: stageKeys(u.Stages)})
+		MTime: u.MTime, IfMatch: ifMatch, Upload: u.ID, Garbage: stageKeys(u.Stages)})
 	if errors.Is(err, meta.ErrPrecondition) || errors.Is(err, meta.ErrMoved) {
 		// The file changed on the server since the client read it, or it
 		// or its folder went elsewhere: this upload can never commit, so
