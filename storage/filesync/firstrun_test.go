@@ -91,7 +91,15 @@ func TestModTimesRoundTrip(t *testing.T) {
 	if err := os.Chtimes(a+"/ລາຍງານ/old report.odt", written, written); err != nil {
 		t.Fatal(err)
 	}
-	pass(t, ca)
+	// A time the server cannot keep (before 1970) is left out; the file
+	// still goes up, with the time it was stored.
+	write(t, a, "ancient.txt", "from a bad clock")
+	if err := os.Chtimes(a+"/ancient.txt", written, time.Date(1960, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if s := pass(t, ca); s.Uploaded != 2 {
+		t.Fatalf("a: %v", s)
+	}
 	var tr struct {
 		Entries []struct{ Name, MTime string }
 	}
@@ -99,10 +107,10 @@ func TestModTimesRoundTrip(t *testing.T) {
 	if len(tr.Entries) != 1 || tr.Entries[0].MTime != written.Format(time.RFC3339Nano) {
 		t.Fatalf("the server's listing: %+v, want mtime %s", tr.Entries, written.Format(time.RFC3339Nano))
 	}
-	if s := pass(t, cb); s.Downloaded != 2 {
+	if s := pass(t, cb); s.Downloaded != 3 {
 		t.Fatalf("b: %v", s)
 	}
-	for rel, want := range map[string]time.Time{"ລາຍງານ/old report.odt": written, "plain.txt": stored} {
+	for rel, want := range map[string]time.Time{"ລາຍງານ/old report.odt": written, "plain.txt": stored, "ancient.txt": stored} {
 		fi, err := os.Stat(b + "/" + rel)
 		if err != nil {
 			t.Fatal(err)

@@ -124,10 +124,14 @@ func (c *Client) firstRunError(ctx context.Context, err error) error {
 		if derr != nil {
 			return err
 		}
-		if !slices.ContainsFunc(depts, func(d wire.Dept) bool { return d.ID == c.root.Dept }) {
+		mine := slices.ContainsFunc(depts, func(d wire.Dept) bool { return d.ID == c.root.Dept })
+		switch {
+		case c.root.IsRoot() && !mine:
 			return fmt.Errorf("there is no department %q among yours on the server", c.root.Dept)
-		}
-		if !c.root.IsRoot() {
+		case !mine:
+			// A folder grant gives no department role: the folder may be theirs.
+			return fmt.Errorf("the folder %s does not exist on the server, or is not shared with you", c.root)
+		case !c.root.IsRoot():
 			return fmt.Errorf("the folder %s does not exist on the server", c.root)
 		}
 	}
@@ -234,8 +238,13 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 		ok = false
 	}
 	if !ok {
-		md := map[string]string{client.MetaPath: c.remotePath(key), client.MetaFilename: filepath.Base(file), client.MetaSHA256: sha,
-			client.MetaMTime: client.FormatMTime(fi.ModTime())}
+		md := map[string]string{client.MetaPath: c.remotePath(key), client.MetaFilename: filepath.Base(file), client.MetaSHA256: sha}
+		if mt := fi.ModTime(); mt.Unix() >= 0 && mt.Year() <= 9999 {
+			// The file's own time; one the server would refuse (before
+			// 1970) is left out, and the version gets the time it is
+			// stored, rather than the file never going up.
+			md[client.MetaMTime] = client.FormatMTime(mt)
+		}
 		if ifMatch != "" {
 			md[client.MetaIfMatch] = ifMatch
 		}
