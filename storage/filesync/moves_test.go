@@ -196,3 +196,32 @@ func copyTree(from, to string) error {
 		return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 	})
 }
+
+// TestRenamedThereEditedHere: laptop A renames a folder while laptop B,
+// offline, edits a file in it and adds one: B renames its folder, keeping
+// its edits, and sends them to the new place; nothing is lost or doubled.
+func TestRenamedThereEditedHere(t *testing.T) {
+	w := newWorld(t, nil)
+	a, b := t.TempDir(), t.TempDir()
+	ca, cb := w.client(a), w.client(b)
+	write(t, a, "ໂຄງການ/plan.txt", "v1")
+	write(t, a, "ໂຄງການ/notes.txt", "notes")
+	pass(t, ca)
+	pass(t, cb)
+	os.Rename(filepath.Join(a, "ໂຄງການ"), filepath.Join(a, "ໂຄງການ 2027"))
+	pass(t, ca)
+	write(t, b, "ໂຄງການ/plan.txt", "v2 from b")
+	write(t, b, "ໂຄງການ/new.txt", "new in b")
+	s := pass(t, cb)
+	if s.Moved != 1 || s.Uploaded != 2 || s.Downloaded != 0 || s.Conflicts != 0 {
+		t.Fatalf("b: %v", s)
+	}
+	pass(t, ca)
+	want := map[string]string{"ໂຄງການ 2027": "/", "ໂຄງການ 2027/plan.txt": "v2 from b", "ໂຄງການ 2027/notes.txt": "notes", "ໂຄງການ 2027/new.txt": "new in b"}
+	same(t, "server", w.server(), want)
+	same(t, "a", tree(t, a), want)
+	same(t, "b", tree(t, b), want)
+	if n := w.versions("ໂຄງການ 2027/plan.txt"); n != 2 {
+		t.Fatalf("plan.txt has %d versions, want 2", n)
+	}
+}
