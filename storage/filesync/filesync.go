@@ -334,6 +334,15 @@ func (c *Client) scan(stats *Stats) (map[string]localFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A file renamed or moved keeps its identity, size and time: its hash
+	// is the one it had under its old name, so a renamed folder of 5,000
+	// files is not read again.
+	byID := map[string]state.Entry{}
+	for _, b := range base {
+		if !b.Dir && b.ID != "" {
+			byID[b.ID] = b
+		}
+	}
 	out := map[string]localFile{}
 	c.names = map[string]string{}
 	err = filepath.WalkDir(c.o.Dir, func(p string, d fs.DirEntry, err error) error {
@@ -371,7 +380,11 @@ func (c *Client) scan(stats *Stats) (map[string]localFile, error) {
 		}
 		f := localFile{name: rel, dir: d.IsDir(), size: info.Size(), mtime: info.ModTime().UnixNano(), id: fileID(p, info)}
 		if !f.dir {
-			if b, ok := base[key]; ok && !b.Dir && b.Size == f.size && b.MTime == f.mtime {
+			b, ok := base[key]
+			if !ok && f.id != "" {
+				b, ok = byID[f.id]
+			}
+			if ok && !b.Dir && b.Size == f.size && b.MTime == f.mtime {
 				f.sha = b.SHA256
 			} else if f.sha, err = hashFile(p); err != nil {
 				return nil
