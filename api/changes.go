@@ -31,6 +31,9 @@ type changeJSON struct {
 	SHA256  string `json:"sha256,omitempty"`
 	MTime   string `json:"mtime,omitempty"` // the file's modification time after the change
 	Time    string `json:"time"`
+	// Author is who made the change, shown only with a change shown as it
+	// happened: a move the user sees only one end of names no author.
+	Author string `json:"author,omitempty"`
 }
 
 // changes is the change feed of a department: changes after the cursor,
@@ -159,6 +162,7 @@ func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
 	fromOK := c.From != "" && f.gone(c.From, "", c.HidFrom, c.HidFromBy)
 	switch {
 	case pathOK && (c.From == "" || fromOK):
+		j.Author = c.Author
 	case pathOK:
 		j.Op, j.From = meta.OpCreate, ""
 		if c.Dir {

@@ -204,3 +204,46 @@ func TestFeedDenyOnADepartmentSparesItsAuditor(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedNamesTheAuthor: a change shown as it happened names who made
+// it; a move the user sees only one end of (shown as a create or a
+// delete) names no one, as it names no path they may not read.
+func TestFeedNamesTheAuthor(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	e.Dept("planning")
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	pat := e.User("pat", "planning", acl.RoleEditor)
+	e.ACL.AddGrant(acl.Grant{Path: mustPath(t, "/finance/budget"), User: "pat", Role: acl.RoleViewer})
+	e.Do("PUT", "/api/v1/files/finance/budget/a.txt", ed, "a")
+	e.Do("PUT", "/api/v1/files/finance/other.txt", ed, "o")
+	e.Do("POST", "/api/v1/move", ed, map[string]string{"from": "/finance/budget/a.txt", "to": "/finance/out.txt"})
+	e.Do("POST", "/api/v1/move", ed, map[string]string{"from": "/finance/other.txt", "to": "/finance/budget/in.txt"})
+	e.Do("DELETE", "/api/v1/files/finance/budget/in.txt", ed, nil)
+	type change struct{ Op, Path, From, Author string }
+	feedOf := func(tok string) []string {
+		var f struct{ Changes []change }
+		e.Do("GET", "/api/v1/changes?dept=finance", tok, nil).JSON(t, &f)
+		var out []string
+		for _, c := range f.Changes {
+			out = append(out, c.Op+" "+c.From+">"+c.Path+" by "+c.Author)
+		}
+		return out
+	}
+	if got, want := feedOf(ed), []string{
+		"mkdir >/finance/budget by ed", "create >/finance/budget/a.txt by ed", "create >/finance/other.txt by ed",
+		"move /finance/budget/a.txt>/finance/out.txt by ed", "move /finance/other.txt>/finance/budget/in.txt by ed",
+		"delete >/finance/budget/in.txt by ed",
+	}; !slices.Equal(got, want) {
+		t.Fatalf("ed's feed:\n%q\nwant\n%q", got, want)
+	}
+	// (a.txt's creation is not shown to pat at all: the file is now where
+	// pat may not read it.)
+	if got, want := feedOf(pat), []string{
+		"mkdir >/finance/budget by ed",
+		"delete >/finance/budget/a.txt by ", "create >/finance/budget/in.txt by ",
+		"delete >/finance/budget/in.txt by ed",
+	}; !slices.Equal(got, want) {
+		t.Fatalf("pat's feed:\n%q\nwant\n%q", got, want)
+	}
+}

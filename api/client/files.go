@@ -73,6 +73,9 @@ type PutOptions struct {
 	IfMatch string
 	// IfNoneMatch stores the file only if there is none at the path.
 	IfNoneMatch bool
+	// MTime, if not zero, is the file's modification time, sent as
+	// X-OC-Mtime; the server keeps it as the version's mtime.
+	MTime time.Time
 }
 
 // Put stores size bytes of body as the newest version of the file at path,
@@ -100,6 +103,9 @@ func (c *Client) Put(ctx context.Context, path string, body io.Reader, size int6
 	if o != nil && o.IfNoneMatch {
 		req.Header.Set("If-None-Match", "*")
 	}
+	if o != nil && !o.MTime.IsZero() {
+		req.Header.Set("X-OC-Mtime", FormatMTime(o.MTime))
+	}
 	res, err := c.send(req)
 	if err != nil {
 		return wire.File{}, err
@@ -118,6 +124,11 @@ type GetOptions struct {
 	// Offset and Length select a range; Length 0 reads to the end. With
 	// both 0 the whole file is read.
 	Offset, Length int64
+	// IfRange, with a range, is the SHA-256 of the version the range is
+	// of: if the file is another version now, the server sends it whole
+	// (Download.Offset 0, its own SHA256) instead of failing, so a resumed
+	// download starts again cleanly.
+	IfRange string
 }
 
 // Download is a file being read.
@@ -132,7 +143,8 @@ type Download struct {
 	Version int64
 }
 
-// Get reads a file, or a range of it.
+// Get reads a file, or a range of it (with IfRange, possibly the whole
+// file: check Download.Offset).
 func (c *Client) Get(ctx context.Context, path string, o *GetOptions) (*Download, error) {
 	if o == nil {
 		o = &GetOptions{}
@@ -159,6 +171,9 @@ func (c *Client) Get(ctx context.Context, path string, o *GetOptions) (*Download
 			end = strconv.FormatInt(o.Offset+o.Length-1, 10)
 		}
 		req.Header.Set("Range", "bytes="+strconv.FormatInt(o.Offset, 10)+"-"+end)
+		if o.IfRange != "" {
+			req.Header.Set("If-Range", `"`+o.IfRange+`"`)
+		}
 	}
 	res, err := c.send(req)
 	if err != nil {
@@ -174,7 +189,7 @@ func (c *Client) Get(ctx context.Context, path string, o *GetOptions) (*Download
 			closeBody(res)
 			return nil, fmt.Errorf("client: get %s: Content-Range %q does not answer the range asked for", path, res.Header.Get("Content-Range"))
 		}
-	case res.StatusCode != http.StatusOK || ranged:
+	case res.StatusCode != http.StatusOK || ranged && o.IfRange == "":
 		closeBody(res)
 		return nil, fmt.Errorf("client: get %s: unexpected answer %s", path, res.Status)
 	}

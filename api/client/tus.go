@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Upload is a tus upload on the server.
@@ -40,7 +41,21 @@ const (
 	// MetaIfMatch is the SHA-256 the file at the destination must still
 	// have when the upload completes, or the server refuses it (412).
 	MetaIfMatch = "if_match"
+	// MetaMTime is the file's modification time, in unix seconds
+	// (FormatMTime): the server keeps it as the version's mtime.
+	MetaMTime = "mtime"
 )
+
+// FormatMTime writes a modification time as G-Share (and Nextcloud's
+// X-OC-Mtime) read it: unix seconds, with a decimal fraction when the
+// time has one ("1764059400", "1764059400.5").
+func FormatMTime(t time.Time) string {
+	s := strconv.FormatInt(t.Unix(), 10)
+	if ns := t.Nanosecond(); ns != 0 {
+		s += strings.TrimRight(fmt.Sprintf(".%09d", ns), "0")
+	}
+	return s
+}
 
 // tusRequest is a request of the tus protocol to path.
 func (c *Client) tusRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {

@@ -224,6 +224,10 @@ type Change struct {
 	SHA256  string `json:"sha256,omitempty"`
 	MTime   string `json:"mtime,omitempty"` // the file's modification time after the change, as in Entry
 	Time    string `json:"time"`
+	// Author is the user who made the change, when the server names one:
+	// only with a change shown as it happened (a move seen from one end
+	// only, shown as a create or a delete, names none).
+	Author string `json:"author,omitempty"`
 }
 
 // Changes is the answer of GET /api/v1/changes. More means the page is

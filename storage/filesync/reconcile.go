@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
+	"time"
 
 	"gshare/storage/filesync/state"
 )
@@ -43,12 +45,26 @@ func (c *Client) reconcile(ctx context.Context, local map[string]localFile, stat
 	if err != nil {
 		return err
 	}
+	c.base = base
+	defer func() { c.base = nil }()
 	remote, err := c.st.Remotes()
 	if err != nil {
 		return err
 	}
+	if err := c.sweepPartials(remote); err != nil {
+		return err
+	}
+	c.unfitNames(remote, stats)
+	// Moves first, each as one operation: a renamed folder of 5,000 files
+	// is one request, not 5,000 uploads and deletes.
+	if err := c.serverMoves(base, local, remote, stats); err != nil {
+		return err
+	}
+	if err := c.localMoves(ctx, base, local, remote, stats); err != nil {
+		return err
+	}
 	done := map[string]bool{}
-	if err := c.moves(ctx, base, local, remote, done, stats); err != nil {
+	if err := c.contentMoves(base, local, remote, done, stats); err != nil {
 		return err
 	}
 	keys := sortedKeys(base, local, remote)
@@ -65,12 +81,12 @@ func (c *Client) reconcile(ctx context.Context, local map[string]localFile, stat
 			deletions = append(deletions, k)
 			continue
 		}
-		if err := c.one(ctx, k, b, l, r, local, stats); err != nil {
+		if err := c.one(ctx, k, b, l, r, local, remote, stats); err != nil {
 			if errors.Is(err, ErrAuth) || errors.Is(err, ErrForbidden) {
 				return err
 			}
 			if !errors.Is(err, errConflict) {
-				c.logf("! %s: %v", k, err)
+				c.warnf("! %s: %v", k, err)
 			}
 			if firstErr == nil {
 				firstErr = err
@@ -83,11 +99,11 @@ func (c *Client) reconcile(ctx context.Context, local map[string]localFile, stat
 			break
 		}
 		b, l, r := baseSide(base, k), localSide(local, k), remoteSide(remote, k)
-		if err := c.one(ctx, k, b, l, r, local, stats); err != nil {
+		if err := c.one(ctx, k, b, l, r, local, remote, stats); err != nil {
 			if errors.Is(err, ErrAuth) || errors.Is(err, ErrForbidden) {
 				return err
 			}
-			c.logf("! %s: %v", k, err)
+			c.warnf("! %s: %v", k, err)
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -100,7 +116,8 @@ func (c *Client) reconcile(ctx context.Context, local map[string]localFile, stat
 }
 
 // one reconciles a single path.
-func (c *Client) one(ctx context.Context, k string, b, l, r side, local map[string]localFile, stats *Stats) error {
+func (c *Client) one(ctx context.Context, k string, b, l, r side, local map[string]localFile, remote map[string]state.RemoteEntry, stats *Stats) error {
+	re := remote[k]
 	switch {
 	case l.same(r):
 		if !l.present {
@@ -108,81 +125,120 @@ func (c *Client) one(ctx context.Context, k string, b, l, r side, local map[stri
 		}
 		return c.recordBase(k, l, local)
 	case !b.present && !l.present: // new on the server
-		return c.pull(ctx, k, r, stats)
+		return c.pull(ctx, k, re, "new on the server", stats)
 	case !b.present && !r.present: // new here
-		return c.push(ctx, k, l, b, stats)
+		return c.push(ctx, k, l, b, "new here", stats)
 	case l.same(b): // changed on the server only
 		if !r.present {
 			return c.removeLocal(k, stats)
 		}
-		return c.pull(ctx, k, r, stats)
+		return c.pull(ctx, k, re, "changed on the server", stats)
 	case r.same(b): // changed here only
 		if !l.present {
 			if err := c.deleteRemote(ctx, k); err != nil {
 				return err
 			}
-			c.logf("- %s (deleted on the server)", k)
+			c.logf("- %s (deleted here; now in the server's trash)", k)
 			stats.DeletedRemote++
 			return c.st.DeleteBase(k)
 		}
-		return c.push(ctx, k, l, b, stats)
+		return c.push(ctx, k, l, b, "changed here", stats)
 	case !l.present: // deleted here, edited there: the edit wins
-		return c.pull(ctx, k, r, stats)
+		return c.pull(ctx, k, re, "deleted here, but changed on the server", stats)
 	case !r.present: // deleted there, edited here: the edit wins
-		return c.push(ctx, k, l, side{}, stats)
+		return c.push(ctx, k, l, side{}, "deleted on the server"+by(c.deletedBy(k))+", but changed here", stats)
 	case l.dir && r.dir:
 		return c.recordBase(k, l, local)
 	default: // edited differently on both sides: keep both
-		return c.conflict(ctx, k, l, r, stats)
+		return c.conflict(ctx, k, l, re, stats)
 	}
 }
 
+// by returns " by user", or "" when the server named no one.
+func by(user string) string {
+	if user == "" {
+		return ""
+	}
+	return " by " + user
+}
+
+// deletedBy returns who deleted k on the server (or a folder above it),
+// if the feed said.
+func (c *Client) deletedBy(k string) string {
+	for p := k; p != ""; p = parentKey(p) {
+		if u := c.deleted[p]; u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+// recordBase records a path that is the same on both sides; unchanged
+// records are not written again (a pass over a synced tree of 10,000
+// files writes nothing).
 func (c *Client) recordBase(k string, l side, local map[string]localFile) error {
 	f := local[k]
-	if l.dir {
-		return c.st.SetBase(k, state.Entry{Dir: true})
+	e := state.Entry{Dir: true, ID: f.id}
+	if !l.dir {
+		e = state.Entry{SHA256: l.sha, Size: f.size, MTime: f.mtime, ID: f.id}
 	}
-	return c.st.SetBase(k, state.Entry{SHA256: l.sha, Size: f.size, MTime: f.mtime})
+	if old, ok := c.base[k]; ok && old == e {
+		return nil
+	}
+	return c.setBase(k, e)
 }
 
-// stat records what a path now is on disk.
-func (c *Client) statBase(k, sha string, dir bool) error {
-	if dir {
-		return c.st.SetBase(k, state.Entry{Dir: true})
+// setBase records a path as synced, in the state file and in the pass's
+// view of it.
+func (c *Client) setBase(k string, e state.Entry) error {
+	if err := c.st.SetBase(k, e); err != nil {
+		return err
 	}
-	fi, err := os.Stat(c.localPath(k))
+	if c.base != nil {
+		c.base[k] = e
+	}
+	return nil
+}
+
+// statBase records what a path now is on disk.
+func (c *Client) statBase(k, sha string, dir bool) error {
+	p := c.localPath(k)
+	fi, err := os.Stat(p)
 	if err != nil {
 		return err
 	}
-	return c.st.SetBase(k, state.Entry{SHA256: sha, Size: fi.Size(), MTime: fi.ModTime().UnixNano()})
+	if dir {
+		return c.setBase(k, state.Entry{Dir: true, ID: fileID(p, fi)})
+	}
+	return c.setBase(k, state.Entry{SHA256: sha, Size: fi.Size(), MTime: fi.ModTime().UnixNano(), ID: fileID(p, fi)})
 }
 
-func (c *Client) pull(ctx context.Context, k string, r side, stats *Stats) error {
+func (c *Client) pull(ctx context.Context, k string, r state.RemoteEntry, why string, stats *Stats) error {
 	p := c.localPath(k)
-	if r.dir {
+	if r.Dir {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			return err
 		}
-		return c.st.SetBase(k, state.Entry{Dir: true})
+		return c.statBase(k, "", true)
 	}
 	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 		// A folder here, a file there: keep the folder, and the file beside it.
 		return c.conflict(ctx, k, side{present: true, dir: true}, r, stats)
 	}
-	if err := c.download(ctx, k, p, r.sha); err != nil {
+	if err := c.download(ctx, k, p, r); err != nil {
 		return err
 	}
-	c.logf("↓ %s", k)
+	c.logf("↓ %s (%s%s)", k, why, by(r.By))
 	stats.Downloaded++
-	return c.statBase(k, r.sha, false)
+	return c.statBase(k, r.SHA256, false)
 }
 
-func (c *Client) push(ctx context.Context, k string, l, b side, stats *Stats) error {
+func (c *Client) push(ctx context.Context, k string, l, b side, why string, stats *Stats) error {
 	if l.dir {
 		if err := c.mkdirRemote(ctx, k); err != nil {
 			return err
 		}
-		return c.st.SetBase(k, state.Entry{Dir: true})
+		return c.statBase(k, "", true)
 	}
 	ifMatch := ""
 	if b.present && !b.dir {
@@ -192,7 +248,7 @@ func (c *Client) push(ctx context.Context, k string, l, b side, stats *Stats) er
 	if err != nil {
 		return err
 	}
-	c.logf("↑ %s", k)
+	c.logf("↑ %s (%s)", k, why)
 	stats.Uploaded++
 	return c.statBase(k, e.SHA256, false)
 }
@@ -213,19 +269,19 @@ func (c *Client) removeLocal(k string, stats *Stats) error {
 	} else if err := os.Remove(p); err != nil {
 		return err
 	}
-	c.logf("- %s (deleted here)", k)
+	c.logf("- %s (deleted on the server%s; removed here)", k, by(c.deletedBy(k)))
 	stats.DeletedLocal++
 	return c.st.DeleteBase(k)
 }
 
 // conflict keeps both versions: the local one moves aside under a conflict
 // name (and goes up), the server's comes down under the original name.
-func (c *Client) conflict(ctx context.Context, k string, l, r side, stats *Stats) error {
-	aside := conflictName(k, c.o.Now())
+func (c *Client) conflict(ctx context.Context, k string, l side, r state.RemoteEntry, stats *Stats) error {
+	aside := conflictName(k, c.o.Now(), time.Local)
 	if err := os.Rename(c.localPath(k), filepath.Join(filepath.Dir(c.localPath(k)), filepath.Base(filepath.FromSlash(aside)))); err != nil {
 		return err
 	}
-	c.logf("! %s changed on both sides: yours is kept as %s", k, aside)
+	c.warnf("! %s changed here and on the server%s: yours is kept as %s", k, by(r.By), aside)
 	stats.Conflicts++
 	if err := c.st.DeleteBase(k); err != nil {
 		return err
@@ -239,54 +295,15 @@ func (c *Client) conflict(ctx context.Context, k string, l, r side, stats *Stats
 	} else if err := c.statBase(aside, l.sha, false); err != nil {
 		return err
 	}
-	return c.pull(ctx, k, r, stats)
+	return c.pull(ctx, k, r, "changed on the server", stats)
 }
 
-// moves finds files deleted on one side and the same content new on that
-// side, and carries them over as moves instead of a delete and a copy.
-func (c *Client) moves(ctx context.Context, base map[string]state.Entry, local map[string]localFile, remote map[string]state.RemoteEntry, done map[string]bool, stats *Stats) error {
-	// Local moves: gone here (unchanged there), new here with the same sha.
-	newLocal := map[string]string{}
-	for k, f := range local {
-		if _, inBase := base[k]; !inBase && !f.dir {
-			if _, inRemote := remote[k]; !inRemote {
-				newLocal[f.sha] = k
-			}
-		}
-	}
-	for k, b := range base {
-		if b.Dir {
-			continue
-		}
-		if _, here := local[k]; here {
-			continue
-		}
-		r, there := remote[k]
-		to, ok := newLocal[b.SHA256]
-		if !there || r.Dir || r.SHA256 != b.SHA256 || !ok || done[to] {
-			continue
-		}
-		if _, isDir := remote[parentKey(to)]; parentKey(to) != "" && !isDir {
-			continue // the new folder is not on the server yet: copy instead
-		}
-		if err := c.moveRemote(ctx, k, to); err != nil {
-			if errors.Is(err, ErrAuth) || errors.Is(err, ErrForbidden) {
-				return err
-			}
-			continue
-		}
-		c.logf("→ %s moved to %s (on the server)", k, to)
-		stats.Moved++
-		if err := c.st.DeleteBase(k); err != nil {
-			return err
-		}
-		c.st.MoveRemote(k, to)
-		if err := c.statBase(to, b.SHA256, false); err != nil {
-			return err
-		}
-		done[k], done[to] = true, true
-	}
-	// Server moves: gone there (unchanged here), new there with the same sha.
+// contentMoves finds files gone from the server (unchanged here) and the
+// same content new on the server, and moves them here instead of deleting
+// and downloading again: the fallback for moves the feed did not report as
+// such (a listing after the feed's history was gone, a move the user sees
+// only one end of).
+func (c *Client) contentMoves(base map[string]state.Entry, local map[string]localFile, remote map[string]state.RemoteEntry, done map[string]bool, stats *Stats) error {
 	newRemote := map[string]string{}
 	for k, r := range remote {
 		if _, inBase := base[k]; !inBase && !r.Dir {
@@ -295,7 +312,8 @@ func (c *Client) moves(ctx context.Context, base map[string]state.Entry, local m
 			}
 		}
 	}
-	for k, b := range base {
+	for _, k := range sortedKeys(base) {
+		b := base[k]
 		if b.Dir || done[k] {
 			continue
 		}
@@ -314,7 +332,7 @@ func (c *Client) moves(ctx context.Context, base map[string]state.Entry, local m
 		if err := os.Rename(c.localPath(k), dst); err != nil {
 			continue
 		}
-		c.logf("→ %s moved to %s (here)", k, to)
+		c.logf("→ %s moved to %s (on the server; moved here too)", k, to)
 		stats.Moved++
 		if err := c.st.DeleteBase(k); err != nil {
 			return err
@@ -327,10 +345,11 @@ func (c *Client) moves(ctx context.Context, base map[string]state.Entry, local m
 	return nil
 }
 
+// parentKey returns the key of the folder holding k, "" for the root.
 func parentKey(k string) string {
-	dir := filepath.ToSlash(filepath.Dir(filepath.FromSlash(k)))
-	if dir == "." {
+	i := strings.LastIndexByte(k, '/')
+	if i < 0 {
 		return ""
 	}
-	return dir
+	return k[:i]
 }

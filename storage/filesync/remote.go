@@ -2,15 +2,13 @@ package filesync
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"gshare/api/client"
@@ -53,7 +51,7 @@ func (c *Client) listTree(ctx context.Context, rel string, out map[string]state.
 			key = rel + "/" + e.Name
 		}
 		if !feed.ValidKey(key) {
-			c.logf("! ignoring %q in the server's listing: not a valid name", e.Name)
+			c.warnf("! ignoring %q in the server's listing: not a valid name", e.Name)
 			continue
 		}
 		if e.Type == wire.TypeFolder {
@@ -62,15 +60,87 @@ func (c *Client) listTree(ctx context.Context, rel string, out map[string]state.
 				return "", err
 			}
 		} else {
-			out[key] = state.RemoteEntry{SHA256: e.SHA256, Size: e.Size, Version: e.Version}
+			out[key] = state.RemoteEntry{SHA256: e.SHA256, Size: e.Size, Version: e.Version,
+				MTime: feed.UnixNano(e.MTime), Modified: feed.UnixNano(e.Modified)}
 		}
 	}
 	return t.Cursor, nil
 }
 
-// fetchRemote brings the server view up to date: a full listing the first
-// time (or when the feed's history is gone), then the feed. wait > 0 long-
-// polls for a change first.
+// ErrNotGShare means the server URL does not lead to a G-Share server
+// (a mistyped address, a proxy's page).
+var ErrNotGShare = errors.New("no G-Share server answers at this address")
+
+// bind is the first pass's first step: it lists the synced folder, and
+// only once the server has answered with it records the directory as
+// this server's and folder's. Before that nothing is written: a mistyped
+// URL, a refused token or a missing folder leaves no state file, and the
+// next start with the right settings is a first run again.
+func (c *Client) bind(ctx context.Context) error {
+	all := map[string]state.RemoteEntry{}
+	cursor, err := c.listTree(ctx, "", all)
+	if err == nil && cursor == "" {
+		err = fmt.Errorf("%w: its listing of %s carries no change-feed cursor", ErrNotGShare, c.root)
+	}
+	if err != nil {
+		return fmt.Errorf("first sync of %s with %s: %w; nothing was set up", c.o.Dir, c.identity, c.firstRunError(ctx, err))
+	}
+	if c.st == nil {
+		if err := c.open(); err != nil {
+			return err
+		}
+	}
+	if err := c.st.ReplaceRemotes(all, cursor); err != nil {
+		return err
+	}
+	return c.st.SetValue("identity", c.identity)
+}
+
+// firstRunError names why the first listing failed, in the user's terms.
+func (c *Client) firstRunError(ctx context.Context, err error) error {
+	var ce *client.Error
+	switch {
+	case errors.Is(err, ErrAuth), errors.Is(err, ErrForbidden), errors.Is(err, ErrNotGShare):
+		return err
+	case !errors.As(err, &ce):
+		var ue *url.Error
+		if errors.As(err, &ue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err // "cannot reach …"
+		}
+		// An answer of 2xx that is not G-Share's JSON: a web page.
+		return fmt.Errorf("%w (%v)", ErrNotGShare, err)
+	case ce.Code == "":
+		// Every error of G-Share's API carries a code; a plain 404 or
+		// 502 comes from something else at that address.
+		return fmt.Errorf("%w (%s %s answered %d %s)", ErrNotGShare, ce.Method, ce.Path, ce.Status, http.StatusText(ce.Status))
+	case ce.Status == http.StatusNotFound:
+		// G-Share answers 404 for a missing folder and for a route it
+		// does not have (a URL with a path the server is not under):
+		// a route every user has tells them apart.
+		depts, derr := c.api.Depts(ctx)
+		if client.IsStatus(derr, http.StatusNotFound) {
+			return fmt.Errorf("%w (GET %s answered 404: is the server's path in the URL right?)", ErrNotGShare, ce.Path)
+		}
+		if derr != nil {
+			return err
+		}
+		mine := slices.ContainsFunc(depts, func(d wire.Dept) bool { return d.ID == c.root.Dept })
+		switch {
+		case c.root.IsRoot() && !mine:
+			return fmt.Errorf("there is no department %q among yours on the server", c.root.Dept)
+		case !mine:
+			// A folder grant gives no department role: the folder may be theirs.
+			return fmt.Errorf("the folder %s does not exist on the server, or is not shared with you", c.root)
+		case !c.root.IsRoot():
+			return fmt.Errorf("the folder %s does not exist on the server", c.root)
+		}
+	}
+	return err
+}
+
+// fetchRemote brings the server view up to date: a full listing when the
+// feed's history is gone, then the feed. wait > 0 long-polls for a change
+// first.
 func (c *Client) fetchRemote(ctx context.Context, wait time.Duration) error {
 	cursor := c.st.Value("cursor")
 	if cursor == "" {
@@ -91,7 +161,7 @@ func (c *Client) fetchRemote(ctx context.Context, wait time.Duration) error {
 	for {
 		a, err := c.api.Changes(ctx, c.root.Dept, cursor, wait)
 		if client.IsStatus(err, http.StatusGone) {
-			c.logf("~ the server's change history moved past this client; listing everything again")
+			c.warnf("~ the server's change history moved past this client; listing everything again")
 			if err := c.st.SetValue("cursor", ""); err != nil {
 				return err
 			}
@@ -169,6 +239,12 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 	}
 	if !ok {
 		md := map[string]string{client.MetaPath: c.remotePath(key), client.MetaFilename: filepath.Base(file), client.MetaSHA256: sha}
+		if mt := fi.ModTime(); mt.Unix() >= 0 && mt.Year() <= 9999 {
+			// The file's own time; one the server would refuse (before
+			// 1970) is left out, and the version gets the time it is
+			// stored, rather than the file never going up.
+			md[client.MetaMTime] = client.FormatMTime(mt)
+		}
 		if ifMatch != "" {
 			md[client.MetaIfMatch] = ifMatch
 		}
@@ -183,7 +259,10 @@ func (c *Client) upload(ctx context.Context, key, file, ifMatch string) (state.R
 			return state.RemoteEntry{SHA256: sha}, c.st.SetUpload(key, nil)
 		}
 	}
-	if err := c.api.WriteUpload(ctx, &u, f, c.o.ChunkSize); err != nil {
+	m := c.meter("↑", key, size, u.Offset)
+	err = c.api.WriteUpload(ctx, &u, m.readerAt(f), c.o.ChunkSize)
+	m.end()
+	if err != nil {
 		switch client.StatusOf(err) {
 		case http.StatusPreconditionFailed, 460, http.StatusNotFound:
 			if serr := c.st.SetUpload(key, nil); serr != nil { // the server discarded it
@@ -215,43 +294,6 @@ func (c *Client) holds(ctx context.Context, key, sha string) (bool, error) {
 		}
 	}
 	return false, nil
-}
-
-// download fetches key into file through a checked temporary file.
-func (c *Client) download(ctx context.Context, key, file, sha string) error {
-	d, err := c.api.Get(ctx, c.remotePath(key), nil)
-	if err != nil {
-		return check(err)
-	}
-	defer d.Body.Close()
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return err
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	tmp := filepath.Join(filepath.Dir(file), feed.StatePrefix+"tmp-"+hex.EncodeToString(b[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), d.Body)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && sha != "" && hex.EncodeToString(h.Sum(nil)) != sha {
-		err = fmt.Errorf("%s changed while downloading; will try again", key)
-	}
-	if err == nil {
-		err = os.Rename(tmp, file)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 func (c *Client) deleteRemote(ctx context.Context, key string) error {

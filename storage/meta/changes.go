@@ -57,6 +57,10 @@ type Change struct {
 	HidFrom   []string `json:"hid_from,omitempty"`
 	HidPathBy []ID     `json:"hid_path_by,omitempty"`
 	HidFromBy []ID     `json:"hid_from_by,omitempty"`
+	// Author is who made the change (a user name), when the operation
+	// names one. The feed shows it only with a change it shows as it
+	// happened (api/changes.go).
+	Author string `json:"author,omitempty"`
 }
 
 // hiding is whom the denies covering a path kept from reading it, and the
@@ -73,6 +77,9 @@ type changeLog struct {
 	now   time.Time
 	depts map[string]bool
 	rev   uint64 // the transaction's folder revision (Node.Rev), once allocated
+	// author is who the transaction acts for, recorded with each change
+	// that names no author of its own ("" for the server itself).
+	author string
 }
 
 func (l *changeLog) add(tx *bolt.Tx, c Change) error {
@@ -93,6 +100,9 @@ func (l *changeLog) add(tx *bolt.Tx, c Change) error {
 		return err
 	}
 	c.Seq, c.Time = seq, l.now
+	if c.Author == "" {
+		c.Author = l.author
+	}
 	if !l.depts[dept] {
 		if l.depts == nil {
 			l.depts = make(map[string]bool)

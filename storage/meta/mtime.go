@@ -21,6 +21,7 @@ import (
 func (db *DB) SetMTime(p docpath.Path, t time.Time, author string) error {
 	t = t.UTC()
 	return db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = author
 		if p.IsRoot() {
 			return fmt.Errorf("meta: set mtime of department root %s: %w", p.Dept, ErrInvalid)
 		}

@@ -203,6 +203,7 @@ type RestoreTarget struct {
 func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpath.Path, error) {
 	var to docpath.Path
 	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = author
 		e, err := getTrash(tx, dept, id)
 		if err != nil {
 			return err

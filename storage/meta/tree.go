@@ -263,6 +263,7 @@ func children(tx *bolt.Tx, parent ID) ([]Node, error) {
 func (db *DB) Mkdir(p docpath.Path, parents bool, author string) (Node, error) {
 	var n Node
 	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = author
 		if p.IsRoot() {
 			if _, err := resolve(tx, p); err != nil {
 				return err
@@ -410,6 +411,7 @@ func touch(tx *bolt.Tx, ch *changeLog, id ID) error {
 func (db *DB) Delete(p docpath.Path, author string) (TrashEntry, error) {
 	var e TrashEntry
 	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = author
 		if p.IsRoot() {
 			return fmt.Errorf("meta: delete department root: %w", ErrInvalid)
 		}
@@ -489,6 +491,7 @@ type Dest struct {
 // from or a path below it follow the nodes to their new paths.
 func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
 	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = o.Author
 		var err error
 		replaced, err = moveOrCopy(tx, ch, from, to, o, false)
 		return err
@@ -501,6 +504,7 @@ func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err err
 // copies carry copies of the access rules that name from or a path below it.
 func (db *DB) Copy(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
 	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = o.Author
 		var err error
 		replaced, err = moveOrCopy(tx, ch, from, to, o, true)
 		return err

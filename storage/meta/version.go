@@ -279,6 +279,7 @@ func (db *DB) Commit(c Commit) (Node, Version, error) {
 	var n Node
 	var v Version
 	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+		ch.author = c.Author
 		var err error
 		n, v, err = commit(tx, ch, c)
 		return err

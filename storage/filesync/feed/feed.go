@@ -17,6 +17,7 @@ package feed
 import (
 	"context"
 	"strings"
+	"time"
 
 	"gshare/api/wire"
 	"gshare/storage/docpath"
@@ -67,6 +68,28 @@ type View struct {
 	List func(ctx context.Context, key string) (map[string]state.RemoteEntry, error)
 	// Logf reports changes that were ignored.
 	Logf func(format string, args ...any)
+	// Deleted, if not nil, learns who deleted a path (or moved it out of
+	// Root), for the log lines that carry the deletion out here.
+	Deleted func(key, by string)
+}
+
+func (v *View) deletedBy(key, by string) {
+	if v.Deleted != nil {
+		v.Deleted(key, by)
+	}
+}
+
+// UnixNano parses a time of the API (RFC 3339) into unix nanoseconds;
+// 0 when absent or unreadable.
+func UnixNano(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() < 1970 || t.Year() > 2200 {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // Rel turns a server path into a key, or reports it is outside Root.
@@ -84,9 +107,10 @@ func (v *View) Rel(p string) (string, bool) {
 // counts as a creation, one to a refused path as a deletion).
 func (v *View) Apply(ctx context.Context, ch wire.Change) error {
 	p, from, dir := ch.Path, ch.From, ch.Type == wire.TypeFolder
-	e := state.RemoteEntry{SHA256: ch.SHA256, Size: ch.Size, Version: ch.Version}
+	e := state.RemoteEntry{SHA256: ch.SHA256, Size: ch.Size, Version: ch.Version, By: ch.Author,
+		MTime: UnixNano(ch.MTime), Modified: UnixNano(ch.Time)}
 	if dir {
-		e = state.RemoteEntry{Dir: true}
+		e = state.RemoteEntry{Dir: true, By: ch.Author}
 	}
 	key, in := v.Rel(p)
 	fromKey, fromIn := v.Rel(from)
@@ -108,17 +132,24 @@ func (v *View) Apply(ctx context.Context, ch wire.Change) error {
 		}
 	case wire.OpMkdir:
 		if in {
-			return v.State.SetRemote(key, state.RemoteEntry{Dir: true})
+			return v.State.SetRemote(key, state.RemoteEntry{Dir: true, By: ch.Author})
 		}
 	case wire.OpDelete:
 		if in {
+			v.deletedBy(key, ch.Author)
 			return v.State.DeleteRemote(key)
 		}
 	case wire.OpMove:
 		switch {
 		case in && fromIn && from != "":
-			return v.State.MoveRemote(fromKey, key)
+			// Recorded so the client renames the path on its disk too,
+			// once, instead of deleting and downloading again.
+			if err := v.State.MoveRemote(fromKey, key); err != nil {
+				return err
+			}
+			return v.State.AddMove(state.Move{From: fromKey, To: key, By: ch.Author})
 		case fromIn && from != "":
+			v.deletedBy(fromKey, ch.Author)
 			return v.State.DeleteRemote(fromKey)
 		case in:
 			// Moved in from outside: list what arrived.

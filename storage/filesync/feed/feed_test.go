@@ -64,3 +64,49 @@ func TestValidKey(t *testing.T) {
 		}
 	}
 }
+
+// TestMoveIsRecorded: a move inside the synced folder moves the view and
+// is recorded for the client to carry out here as one rename; a delete
+// (or a move out) says who made it; entries keep their author and times.
+func TestMoveIsRecorded(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	root, _ := docpath.Parse("/finance/sync")
+	deleted := map[string]string{}
+	v := &feed.View{State: st, Root: root, Logf: t.Logf, Deleted: func(k, by string) { deleted[k] = by }}
+	ctx := context.Background()
+	for _, ch := range []wire.Change{
+		{Op: wire.OpMkdir, Path: "/finance/sync/a", Type: wire.TypeFolder, Author: "ed"},
+		{Op: wire.OpCreate, Path: "/finance/sync/a/x.txt", Type: wire.TypeFile, SHA256: "1", Size: 1, Version: 1,
+			Time: "2026-03-04T09:15:00Z", MTime: "2019-07-01T08:30:12.5Z", Author: "ed"},
+		{Op: wire.OpMove, From: "/finance/sync/a", Path: "/finance/sync/ລາວ", Type: wire.TypeFolder, Author: "mo"},
+		{Op: wire.OpCreate, Path: "/finance/sync/gone.txt", Type: wire.TypeFile, SHA256: "2", Time: "2026-03-04T09:15:00Z"},
+		{Op: wire.OpDelete, Path: "/finance/sync/gone.txt", Type: wire.TypeFile, Author: "mo"},
+		{Op: wire.OpMove, From: "/finance/sync/ລາວ/x.txt", Path: "/finance/elsewhere/x.txt", Type: wire.TypeFile, Author: "ed"},
+	} {
+		if err := v.Apply(ctx, ch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, _ := st.Moves()
+	if len(ms) != 1 || ms[0].From != "a" || ms[0].To != "ລາວ" || ms[0].By != "mo" {
+		t.Fatalf("moves %+v", ms)
+	}
+	if !reflect.DeepEqual(deleted, map[string]string{"gone.txt": "mo", "ລາວ/x.txt": "ed"}) {
+		t.Fatalf("deleted %v", deleted)
+	}
+	got, _ := st.Remotes()
+	if want := (map[string]state.RemoteEntry{"ລາວ": {Dir: true, By: "ed"}}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("remotes %v", got)
+	}
+	// A created file keeps both times.
+	v.Apply(ctx, wire.Change{Op: wire.OpCreate, Path: "/finance/sync/t.txt", Type: wire.TypeFile, SHA256: "3", Size: 3, Version: 1,
+		Time: "2026-03-04T09:15:00Z", MTime: "2019-07-01T08:30:12.5Z", Author: "ed"})
+	got, _ = st.Remotes()
+	if e := got["t.txt"]; e.MTime != 1561969812500000000 || e.Modified != 1772615700000000000 || e.By != "ed" {
+		t.Fatalf("t.txt %+v", e)
+	}
+}

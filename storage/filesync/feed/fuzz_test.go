@@ -40,24 +40,27 @@ func FuzzApplyChange(f *testing.F) {
 	for _, seed := range []struct {
 		op, p, from string
 		dir         bool
+		mtime       string
 	}{
-		{"create", "/finance/sync/a.txt", "", false},
-		{"update", "/finance/sync/ລາຍງານ/ໄຕມາດ 3.xlsx", "", false},
-		{"mkdir", "/finance/sync/d", "", true},
-		{"delete", "/finance/sync/a.txt", "", false},
-		{"delete", "/finance/sync/d", "", true},
-		{"move", "/finance/sync/b.txt", "/finance/sync/a.txt", false},
-		{"move", "/finance/sync/e", "/finance/sync/d", true},
-		{"move", "/finance/sync/d/e", "/finance/sync/d", true},
-		{"move", "/finance/other/b.txt", "/finance/sync/a.txt", false},
-		{"create", "/finance/sync/../../etc/passwd", "", false},
-		{"create", "/finance/sync//x", "", false},
-		{"create", "/finance/sync/.gshare-sync.db", "", false},
-		{"move", "/finance/sync/x/..", "/finance/sync/a", true},
-		{"move", "/finance/sync/..", "/finance/sync/d", true},
-		{"create", "/finance/sync/a\\..\\..\\b", "", false},
+		{"create", "/finance/sync/a.txt", "", false, "2019-07-01T08:30:12.5Z"},
+		{"update", "/finance/sync/a.txt", "", false, "-0001-01-01T00:00:00Z"},
+		{"update", "/finance/sync/a.txt", "", false, "99999-01-01T00:00:00Z"},
+		{"update", "/finance/sync/ລາຍງານ/ໄຕມາດ 3.xlsx", "", false, ""},
+		{"mkdir", "/finance/sync/d", "", true, ""},
+		{"delete", "/finance/sync/a.txt", "", false, ""},
+		{"delete", "/finance/sync/d", "", true, ""},
+		{"move", "/finance/sync/b.txt", "/finance/sync/a.txt", false, ""},
+		{"move", "/finance/sync/e", "/finance/sync/d", true, ""},
+		{"move", "/finance/sync/d/e", "/finance/sync/d", true, ""},
+		{"move", "/finance/other/b.txt", "/finance/sync/a.txt", false, ""},
+		{"create", "/finance/sync/../../etc/passwd", "", false, ""},
+		{"create", "/finance/sync//x", "", false, ""},
+		{"create", "/finance/sync/.gshare-sync.db", "", false, ""},
+		{"move", "/finance/sync/x/..", "/finance/sync/a", true, ""},
+		{"move", "/finance/sync/..", "/finance/sync/d", true, ""},
+		{"create", "/finance/sync/a\\..\\..\\b", "", false, ""},
 	} {
-		f.Add(seed.op, seed.p, seed.from, seed.dir)
+		f.Add(seed.op, seed.p, seed.from, seed.dir, seed.mtime)
 	}
 	dir := f.TempDir()
 	st, err := state.Open(filepath.Join(dir, feed.StatePrefix+"sync.db"), &state.Options{NoSync: true})
@@ -83,17 +86,36 @@ func FuzzApplyChange(f *testing.F) {
 	if err := st.ReplaceRemotes(start, "1"); err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, op, p, from string, isDir bool) {
+	f.Fuzz(func(t *testing.T, op, p, from string, isDir bool, mtime string) {
 		typ := wire.TypeFile
 		if isDir {
 			typ = wire.TypeFolder
 		}
-		v.Apply(context.Background(), wire.Change{Op: op, Path: p, From: from, Type: typ})
+		v.Apply(context.Background(), wire.Change{Op: op, Path: p, From: from, Type: typ, MTime: mtime, Time: mtime})
+		// A move to carry out renames local paths: both ends must be
+		// clean names too.
+		moves, err := st.Moves()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range moves {
+			for _, k := range []string{m.From, m.To} {
+				if !feed.ValidKey(k) {
+					t.Fatalf("change %s %q (from %q) recorded a move naming %q", op, p, from, k)
+				}
+			}
+			if err := st.DeleteMove(m.Seq); err != nil {
+				t.Fatal(err)
+			}
+		}
 		remotes, err := st.Remotes()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for k := range remotes {
+		for k, e := range remotes {
+			if e.MTime < 0 || e.Modified < 0 {
+				t.Fatalf("change %s %q with mtime %q recorded times %d, %d", op, p, mtime, e.MTime, e.Modified)
+			}
 			clean, err := feed.CleanRel(k)
 			if err != nil || clean != k {
 				t.Fatalf("change %s %q (from %q) left the key %q, which is not a clean name (%v)", op, p, from, k, err)

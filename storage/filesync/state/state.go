@@ -4,13 +4,20 @@
 //
 // # Contents
 //
-// Four buckets, each mapping a key to a JSON value:
+// Seven buckets, each mapping a key to a JSON value:
 //
-//	base     relative path → Entry: both sides as of the last sync
-//	remote   relative path → RemoteEntry: the server's tree as the feed reported it
-//	uploads  relative path → PendingUpload: a tus upload under way
-//	meta     "identity" (server URL and folder), "cursor" (of the change feed),
-//	         "format" (this layout's version, "1")
+//	base      relative path → Entry: both sides as of the last sync
+//	remote    relative path → RemoteEntry: the server's tree as the feed reported it
+//	uploads   relative path → PendingUpload: a tus upload under way
+//	downloads relative path → PartialDownload: a download under way, resumable
+//	moves     sequence → Move: a move the feed reported, not yet carried out here
+//	reported  a problem's key → what it was about: problems reported once
+//	meta      "identity" (server URL and folder), "cursor" (of the change feed),
+//	          "format" (this layout's version, "1")
+//
+// The downloads, moves and reported buckets, and the id, mtime, modified
+// and by fields, came after format 1 was first written; an older gshare
+// ignores them, so the format number did not change.
 //
 // Paths are relative to the synced folder, '/'-separated, in NFC.
 //
@@ -32,6 +39,7 @@
 package state
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +68,9 @@ var (
 	bucketRemote  = []byte("remote")
 	bucketUploads = []byte("uploads")
 	bucketMeta    = []byte("meta")
+	bucketDown    = []byte("downloads")
+	bucketMoves   = []byte("moves")
+	bucketReports = []byte("reported")
 )
 
 // Entry is what a path held on both sides after it was last synced.
@@ -68,6 +79,10 @@ type Entry struct {
 	SHA256 string `json:"sha256,omitempty"`
 	Size   int64  `json:"size,omitempty"`
 	MTime  int64  `json:"mtime,omitempty"` // local modification time (ns) when synced
+	// ID is the local file's identity ("device:inode"), where the
+	// operating system gives one: a path that vanished and one that
+	// appeared with the same ID are a rename.
+	ID string `json:"id,omitempty"`
 }
 
 // RemoteEntry is a path on the server.
@@ -76,6 +91,33 @@ type RemoteEntry struct {
 	SHA256  string `json:"sha256,omitempty"`
 	Size    int64  `json:"size,omitempty"`
 	Version int64  `json:"version,omitempty"`
+	// MTime is the document's modification time (unix ns) as the server
+	// declared it (its "mtime"); 0 if it declared none.
+	MTime int64 `json:"mtime,omitempty"`
+	// Modified is when the server stored the version (unix ns), the
+	// modification time to use when it declared none.
+	Modified int64 `json:"modified,omitempty"`
+	// By is who made the change the feed last reported here, if known.
+	By string `json:"by,omitempty"`
+}
+
+// PartialDownload is a download under way: File (a name in the partial
+// folder) holds the first bytes of the version with SHA256, and the
+// next pass asks for the rest with Range and If-Range.
+type PartialDownload struct {
+	File    string `json:"file"`
+	SHA256  string `json:"sha256"`
+	Version int64  `json:"version,omitempty"`
+	Size    int64  `json:"size"`
+}
+
+// Move is a move on the server, from the change feed, that the client
+// has yet to carry out on the local disk.
+type Move struct {
+	Seq  uint64 `json:"-"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	By   string `json:"by,omitempty"`
 }
 
 // PendingUpload is a resumable upload in progress.
@@ -118,7 +160,7 @@ func Open(path string, o *Options) (*File, error) {
 		return nil, fmt.Errorf("sync state %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketBase, bucketRemote, bucketUploads, bucketMeta} {
+		for _, b := range [][]byte{bucketBase, bucketRemote, bucketUploads, bucketMeta, bucketDown, bucketMoves, bucketReports} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -190,27 +232,34 @@ func (s *File) DeleteRemote(path string) error {
 
 // MoveRemote renames a server path and everything below it.
 func (s *File) MoveRemote(from, to string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketRemote)
-		type kv struct{ k, v []byte }
-		var moved []kv
-		walkTree(b, from, func(k, v []byte) {
-			moved = append(moved, kv{append([]byte(nil), k...), append([]byte(nil), v...)})
-		})
-		for _, m := range moved {
-			if err := b.Delete(m.k); err != nil {
-				return err
-			}
-		}
-		// Put after every delete: a move into its own subtree ("a" to
-		// "a/b") must not delete what it just wrote.
-		for _, m := range moved {
-			if err := b.Put([]byte(to+string(m.k[len(from):])), m.v); err != nil {
-				return err
-			}
-		}
-		return nil
+	return s.db.Update(func(tx *bolt.Tx) error { return moveTree(tx.Bucket(bucketRemote), from, to) })
+}
+
+// MoveBase renames a synced path and everything below it (after the
+// same move on both sides).
+func (s *File) MoveBase(from, to string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return moveTree(tx.Bucket(bucketBase), from, to) })
+}
+
+func moveTree(b *bolt.Bucket, from, to string) error {
+	type kv struct{ k, v []byte }
+	var moved []kv
+	walkTree(b, from, func(k, v []byte) {
+		moved = append(moved, kv{append([]byte(nil), k...), append([]byte(nil), v...)})
 	})
+	for _, m := range moved {
+		if err := b.Delete(m.k); err != nil {
+			return err
+		}
+	}
+	// Put after every delete: a move into its own subtree ("a" to
+	// "a/b") must not delete what it just wrote.
+	for _, m := range moved {
+		if err := b.Put([]byte(to+string(m.k[len(from):])), m.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ReplaceRemotes replaces the whole server view (after a full listing)
@@ -302,3 +351,103 @@ func put(b *bolt.Bucket, key string, v any) error {
 }
 
 func decode(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+
+// Download returns the partial download of a path, if any.
+func (s *File) Download(path string) (PartialDownload, bool) {
+	var d PartialDownload
+	ok := false
+	s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketDown).Get([]byte(path))
+		ok = raw != nil && decode(raw, &d) == nil
+		return nil
+	})
+	return d, ok
+}
+
+// Downloads returns every partial download.
+func (s *File) Downloads() (map[string]PartialDownload, error) {
+	return all[PartialDownload](s.db, bucketDown)
+}
+
+// SetDownload records a partial download; nil removes the record.
+func (s *File) SetDownload(path string, d *PartialDownload) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if d == nil {
+			return tx.Bucket(bucketDown).Delete([]byte(path))
+		}
+		return put(tx.Bucket(bucketDown), path, d)
+	})
+}
+
+// AddMove records a move reported by the feed, after those before it.
+func (s *File) AddMove(m Move) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMoves)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		return put(b, string(k[:]), m)
+	})
+}
+
+// Moves returns the recorded moves, oldest first.
+func (s *File) Moves() ([]Move, error) {
+	var out []Move
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMoves).ForEach(func(k, v []byte) error {
+			var m Move
+			if len(k) != 8 || decode(v, &m) != nil {
+				return nil // unreadable: as if never recorded (a move then looks like a delete and a create)
+			}
+			m.Seq = binary.BigEndian.Uint64(k)
+			out = append(out, m)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteMove forgets a recorded move once carried out (or found moot).
+func (s *File) DeleteMove(seq uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var k [8]byte
+		binary.BigEndian.PutUint64(k[:], seq)
+		return tx.Bucket(bucketMoves).Delete(k[:])
+	})
+}
+
+// Reported returns the problems reported so far: key → what each was
+// about.
+func (s *File) Reported() (map[string]string, error) {
+	out := map[string]string{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketReports).ForEach(func(k, v []byte) error {
+			out[string(k)] = string(v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SetReported replaces the reported problems with these, in one
+// transaction.
+func (s *File) SetReported(r map[string]string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketReports); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bucketReports)
+		if err != nil {
+			return err
+		}
+		for k, v := range r {
+			if err := b.Put([]byte(k), []byte(v)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

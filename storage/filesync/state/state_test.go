@@ -201,3 +201,70 @@ func TestUploads(t *testing.T) {
 		t.Fatal("upload after removal")
 	}
 }
+
+// TestMovesKeptInOrder: moves from the feed come back oldest first, and
+// each goes once forgotten; a reopened file keeps them.
+func TestMovesKeptInOrder(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.db")
+	f := open(t, p)
+	for _, m := range []state.Move{{From: "a", To: "b", By: "ed"}, {From: "b", To: "c/ລາວ"}, {From: "x", To: "y"}} {
+		if err := f.AddMove(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, err := f.Moves()
+	if err != nil || len(ms) != 3 || ms[0].From != "a" || ms[0].By != "ed" || ms[1].To != "c/ລາວ" || ms[2].From != "x" {
+		t.Fatalf("moves %+v, %v", ms, err)
+	}
+	if err := f.DeleteMove(ms[1].Seq); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	f = open(t, p)
+	if ms, _ := f.Moves(); len(ms) != 2 || ms[0].To != "b" || ms[1].To != "y" {
+		t.Fatalf("after forgetting one and reopening: %+v", ms)
+	}
+}
+
+func TestMoveBase(t *testing.T) {
+	f := open(t, filepath.Join(t.TempDir(), "s.db"))
+	for _, k := range strings.Fields("a a/x a/b a/b/y ab") {
+		f.SetBase(k, state.Entry{SHA256: k, ID: "1:" + k})
+	}
+	if err := f.MoveBase("a", "z/a"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := f.Bases()
+	if keys(got) != "ab z/a z/a/b z/a/b/y z/a/x" || got["z/a/b/y"].SHA256 != "a/b/y" || got["z/a/b/y"].ID != "1:a/b/y" {
+		t.Fatalf("bases after the move: %v", got)
+	}
+}
+
+func TestDownloadsAndReports(t *testing.T) {
+	f := open(t, filepath.Join(t.TempDir(), "s.db"))
+	d := state.PartialDownload{File: "0a.part", SHA256: sha('a'), Version: 2, Size: 9 << 20}
+	if err := f.SetDownload("ລາຍງານ/big.bin", &d); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := f.Download("ລາຍງານ/big.bin"); !ok || got != d {
+		t.Fatalf("download %+v %v", got, ok)
+	}
+	if all, _ := f.Downloads(); len(all) != 1 {
+		t.Fatalf("downloads %v", all)
+	}
+	f.SetDownload("ລາຍງານ/big.bin", nil)
+	if _, ok := f.Download("ລາຍງານ/big.bin"); ok {
+		t.Fatal("download after removal")
+	}
+	want := map[string]string{"windows:a:b.txt": sha('b'), "local:bad\\name": ""}
+	if err := f.SetReported(want); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.Reported(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("reported %v", got)
+	}
+	f.SetReported(map[string]string{})
+	if got, _ := f.Reported(); len(got) != 0 {
+		t.Fatalf("reported after clearing %v", got)
+	}
+}
