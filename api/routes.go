@@ -96,4 +96,7 @@ func (s *Server) routes() {
 	if s.tus != nil {
 		s.tus.Register(s.rt)
 	}
+	if s.nc != nil {
+		s.nc.Register(s.rt)
+	}
 }

@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"gshare/api/dav"
+	"gshare/api/ncchunk"
 	"gshare/api/router"
 	"gshare/api/tus"
 	"log/slog"
@@ -137,6 +138,9 @@ type Server struct {
 	log *slog.Logger
 	rt  *router.Router
 	tus *tus.Edge // the tus door; nil without an upload store
+	// nc is the Nextcloud clients' chunked upload; nil without an upload
+	// store.
+	nc *ncchunk.Handler
 	web *web.Site // the web app's pages
 
 	throttle *auth.Throttle
@@ -174,6 +178,8 @@ func New(d Deps, o Options) (*Server, error) {
 			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log}); err != nil {
 			return nil, err
 		}
+		s.nc = ncchunk.New(ncchunk.Options{Uploads: d.Uploads, Docs: d.Docs, MaxUploadSize: o.MaxUploadSize,
+			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log, Now: o.Now})
 	}
 	var err error
 	if s.web, err = web.New(); err != nil {

@@ -28,6 +28,11 @@ type Upload struct {
 	Created    time.Time         `json:"created"`
 	Updated    time.Time         `json:"updated"`
 	Expires    time.Time         `json:"expires"`
+	// Chunked is set for an upload sent as numbered chunks (the Nextcloud
+	// clients' chunked upload, chunked.go): only a request naming the
+	// chunks may write or finish it, and its offset may go back to the
+	// end of the last whole chunk.
+	Chunked *Chunked `json:"chunked,omitempty"`
 }
 
 // UploadPart is a committed part of an upload.

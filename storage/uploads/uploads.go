@@ -146,7 +146,11 @@ func (s *Store) Create(owner string, p docpath.Path, size int64, md map[string]s
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	uid := hex.EncodeToString(id[:])
+	return s.create(hex.EncodeToString(id[:]), owner, p, size, md, nil)
+}
+
+// create reserves the write of an upload and records it.
+func (s *Store) create(uid, owner string, p docpath.Path, size int64, md map[string]string, chunked *meta.Chunked) (meta.Upload, error) {
 	d, err := s.docs.Reserve(p, size, uid)
 	if err != nil {
 		return meta.Upload{}, err
@@ -156,7 +160,10 @@ func (s *Store) Create(owner string, p docpath.Path, size int64, md map[string]s
 	u := meta.Upload{
 		ID: uid, Owner: owner, Path: p.String(), Size: size, Write: d.Write,
 		PartSize: d.PartSize, DEK: d.Wrapped, KEKVersion: d.KEKVersion, Hash: state, MetaData: md,
-		Created: now, Updated: now, Expires: now.Add(s.o.Expiry),
+		Created: now, Updated: now, Expires: now.Add(s.o.Expiry), Chunked: chunked,
+	}
+	if chunked != nil {
+		chunked.Mark = meta.Mark{Hash: state}
 	}
 	if err := s.rec.CreateUpload(u); err != nil {
 		s.docs.Abort(context.Background(), d)
@@ -235,7 +242,7 @@ func (s *Store) Terminate(ctx context.Context, u *meta.Upload) error {
 			return err
 		}
 	}
-	err := s.rec.DeleteUpload(u.ID, stageKeys(u.Stages))
+	err := s.rec.DeleteUpload(u.ID, allStageKeys(u))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("uploads: %s: %w", u.ID, ErrNotFound)
 	}
@@ -265,7 +272,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		if !ok {
 			continue // a request came back for it just now
 		}
-		if u.Size >= 0 && u.Offset == u.Size {
+		if u.Size >= 0 && u.Offset == u.Size && u.Chunked == nil {
 			v, err := s.Finish(ctx, &u)
 			if err == nil {
 				release()
@@ -293,7 +300,9 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 func (s *Store) Recover(ctx context.Context) (int, error) {
 	var done []meta.Upload
 	err := s.rec.Uploads(func(u meta.Upload) error {
-		if u.Size >= 0 && u.Offset == u.Size {
+		// A chunked upload commits only when its client asks (MOVE), to
+		// the destination it names then.
+		if u.Size >= 0 && u.Offset == u.Size && u.Chunked == nil {
 			done = append(done, u)
 		}
 		return nil
