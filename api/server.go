@@ -140,7 +140,7 @@ type Server struct {
 	tus *tus.Edge // the tus door; nil without an upload store
 	// nc is the Nextcloud clients' chunked upload; nil without an upload
 	// store.
-	nc *ncchunk.Handler
+	nc  *ncchunk.Handler
 	web *web.Site // the web app's pages
 
 	throttle *auth.Throttle
