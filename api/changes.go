@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"gshare/api/mtime"
 	"gshare/api/router"
 	"net/http"
 	"slices"
@@ -28,6 +29,7 @@ type changeJSON struct {
 	Version int64  `json:"version,omitempty"`
 	Size    int64  `json:"size,omitempty"`
 	SHA256  string `json:"sha256,omitempty"`
+	MTime   string `json:"mtime,omitempty"` // the file's modification time after the change
 	Time    string `json:"time"`
 }
 
@@ -147,7 +149,7 @@ func (f *feedFilter) show(c meta.Change) (changeJSON, bool) {
 		typ = "folder"
 	}
 	j := changeJSON{Seq: c.Seq, Op: c.Op, Path: c.Path, From: c.From, Type: typ, Version: c.Version,
-		Size: c.Size, SHA256: c.SHA256, Time: timeJSON(c.Time)}
+		Size: c.Size, SHA256: c.SHA256, MTime: mtime.Format(c.MTime), Time: timeJSON(c.Time)}
 	var pathOK bool
 	if c.Op == meta.OpDelete {
 		pathOK = f.gone(c.Path, c.Trash, c.HidPath, c.HidPathBy)

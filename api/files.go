@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"gshare/api/httprange"
+	"gshare/api/mtime"
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
@@ -38,6 +39,11 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		return docstore.ErrTooLarge
 	}
 	o := docstore.PutOptions{Size: size, Author: rq.User.Username}
+	mt, hasMTime, err := mtime.FromRequest(r)
+	if err != nil {
+		return err
+	}
+	o.MTime = mt
 	if im := r.Header.Get("If-Match"); im != "" {
 		if strings.TrimSpace(im) == "*" {
 			n, err := s.d.Docs.Lookup(rq.Path)
@@ -65,6 +71,9 @@ func (s *Server) putFile(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	}
 	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
 	w.Header().Set("ETag", etag.Strong(v.SHA256))
+	if hasMTime {
+		mtime.Accept(w.Header())
+	}
 	router.WriteJSON(w, http.StatusCreated, fileJSON{ID: n.ID.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String()})
 	return nil
 }
@@ -93,7 +102,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, rq *router.Re
 	tag := etagOf(v.SHA256)
 	h := w.Header()
 	h.Set("ETag", tag)
-	h.Set("Last-Modified", v.Time.UTC().Format(http.TimeFormat))
+	h.Set("Last-Modified", v.Modified().UTC().Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Cache-Control", "private, no-cache")
 	h.Set("X-GShare-Version", strconv.FormatInt(v.Number, 10))

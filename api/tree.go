@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"gshare/api/etag"
+	"gshare/api/mtime"
 	"gshare/api/router"
 	"net/http"
 	"sort"
@@ -23,14 +24,16 @@ type entryJSON struct {
 	Size     int64  `json:"size"`
 	Version  int64  `json:"version,omitempty"`
 	Modified string `json:"modified"`
+	MTime    string `json:"mtime,omitempty"` // a file's modification time (X-OC-Mtime, PROPPATCH)
 	SHA256   string `json:"sha256,omitempty"`
 	ETag     string `json:"etag,omitempty"` // folders: changes when anything below changes
 }
 
 func entry(n meta.Node) entryJSON {
-	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified), ETag: etag.Folder(n)}
+	e := entryJSON{ID: n.ID.String(), Name: n.Name, Type: "folder", Modified: timeJSON(n.Modified), MTime: mtime.Format(n.MTime), ETag: etag.Folder(n)}
 	if !n.Dir {
 		e.Type, e.Size, e.Version, e.SHA256 = "file", n.Size, n.Version, n.SHA256.String()
+		e.MTime = mtime.Format(n.ModTime())
 	}
 	return e
 }
@@ -69,7 +72,7 @@ func sortNodes[T any](xs []T, node func(*T) *meta.Node, by string, desc bool, co
 		var c int
 		switch by {
 		case "date":
-			c = a.Modified.Compare(b.Modified)
+			c = a.ModTime().Compare(b.ModTime())
 		case "size":
 			c = cmp.Compare(a.Size, b.Size)
 		}
@@ -163,6 +166,7 @@ type versionJSON struct {
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
 	Modified string `json:"modified"`
+	MTime    string `json:"mtime,omitempty"`
 	Author   string `json:"author,omitempty"`
 }
 
@@ -175,7 +179,7 @@ func (s *Server) versions(w http.ResponseWriter, r *http.Request, rq *router.Req
 	out := make([]versionJSON, 0, len(vs))
 	for i := len(vs) - 1; i >= 0; i-- {
 		v := vs[i]
-		out = append(out, versionJSON{Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), Modified: timeJSON(v.Time), Author: v.Author})
+		out = append(out, versionJSON{Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), Modified: timeJSON(v.Time), MTime: mtime.Format(v.Modified()), Author: v.Author})
 	}
 	router.WriteJSON(w, http.StatusOK, map[string]any{"path": rq.Path.String(), "current": n.Version, "versions": out})
 	return nil

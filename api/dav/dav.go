@@ -554,7 +554,7 @@ type davInfo struct {
 }
 
 func nodeInfo(n meta.Node) davInfo {
-	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.Modified, etag: etag.Node(n)}
+	return davInfo{name: n.Name, size: n.Size, dir: n.Dir, mod: n.ModTime(), etag: etag.Node(n)}
 }
 
 func (i davInfo) Name() string       { return i.name }

@@ -3,6 +3,7 @@ package dav
 import (
 	"errors"
 	"gshare/api/etag"
+	"gshare/api/mtime"
 	"gshare/api/router"
 	"net/http"
 	"net/url"
@@ -107,7 +108,11 @@ func (h *Handler) davPut(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	if max := h.maxUploadSize; max > 0 && r.ContentLength > max {
 		return docstore.ErrTooLarge
 	}
-	o := docstore.PutOptions{Size: r.ContentLength, Author: rq.User.Username}
+	mt, hasMTime, err := mtime.FromRequest(r)
+	if err != nil {
+		return err
+	}
+	o := docstore.PutOptions{Size: r.ContentLength, Author: rq.User.Username, MTime: mt}
 	// The conditions checked above hold at the commit too, or it fails.
 	if exists && r.Header.Get("If-Match") != "" {
 		o.IfMatch = &cur.SHA256
@@ -121,6 +126,9 @@ func (h *Handler) davPut(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	}
 	rq.Entry.Object, rq.Entry.Version, rq.Entry.Bytes = n.ID.String(), v.Number, v.Size
 	w.Header().Set("ETag", etag.Short(v.SHA256))
+	if hasMTime {
+		mtime.Accept(w.Header())
+	}
 	if exists {
 		w.WriteHeader(http.StatusNoContent)
 	} else {

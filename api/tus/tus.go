@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"gshare/api/mtime"
 	"gshare/api/router"
 	"io"
 	"log/slog"
@@ -47,6 +48,7 @@ type Uploads interface {
 	Finish(ctx context.Context, u *meta.Upload) (meta.Version, error)
 	Terminate(ctx context.Context, u *meta.Upload) error
 	DeclareLength(u *meta.Upload, length int64) error
+	SetMTime(u *meta.Upload, t time.Time) error
 }
 
 // Options configure the tus door.
@@ -221,7 +223,24 @@ func (uploadCreateAccess) Check(r *http.Request, rq *router.Request) error {
 	if p.IsRoot() {
 		return router.BadRequest("invalid_path", "a document path needs a name below the department")
 	}
+	if _, _, err := metaMTime(md); err != nil {
+		return err
+	}
 	return rq.Authorize(p, acl.ActWrite)
+}
+
+// metaMTime reads the optional "mtime" metadata: the document's
+// modification time in Unix seconds, as X-OC-Mtime gives it.
+func metaMTime(md map[string]string) (time.Time, bool, error) {
+	v, ok := md["mtime"]
+	if !ok {
+		return time.Time{}, false, nil
+	}
+	t, err := mtime.Parse(v)
+	if err != nil {
+		return time.Time{}, false, mtime.Refuse(`Upload-Metadata "mtime"`)
+	}
+	return t, true, nil
 }
 
 // uploadAccess authorises a request on an existing upload: only its owner
@@ -573,9 +592,21 @@ func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler
 	if info.SizeIsDeferred {
 		size = -1
 	}
+	mt, hasMTime, err := metaMTime(info.MetaData)
+	if err != nil {
+		return nil, t.e.tusError(ctx, err)
+	}
 	u, err := t.e.uploads.Create(rq.User.Username, p, size, info.MetaData)
 	if err != nil {
 		return nil, t.e.tusError(ctx, err)
+	}
+	if hasMTime {
+		if err := t.e.uploads.SetMTime(&u, mt); err != nil {
+			if terr := t.e.uploads.Terminate(context.WithoutCancel(ctx), &u); terr != nil {
+				err = errors.Join(err, terr)
+			}
+			return nil, t.e.tusError(ctx, err)
+		}
 	}
 	tusOf(rq).upload = &u
 	return &tusUpload{e: t.e, u: &u}, nil

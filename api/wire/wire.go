@@ -6,8 +6,10 @@
 //
 // The names of the JSON fields are a public contract (DESIGN §9: pinned);
 // scripts and other clients depend on them. Times are strings in RFC 3339,
-// UTC, to the second ("2026-11-25T07:30:00Z"), as the server formats them;
-// a client that needs a time.Time parses them with [Time].
+// UTC, to the second ("2026-11-25T07:30:00Z"), as the server formats them,
+// but for modification times ("mtime"), which keep the fractions of a
+// second a client declared; a client that needs a time.Time parses either
+// with [Time].
 //
 // The package imports only the standard library, so a client (the sync
 // engine on a phone) compiles none of the server. The server's handlers
@@ -156,6 +158,11 @@ type Entry struct {
 	Modified string `json:"modified"`
 	SHA256   string `json:"sha256,omitempty"`
 	ETag     string `json:"etag,omitempty"` // folders: changes when anything below changes
+	// MTime is a file's modification time as its client declared it
+	// (X-OC-Mtime, tus metadata "mtime", WebDAV PROPPATCH), or when it
+	// was stored if none was; a folder's only when one was set. RFC 3339,
+	// UTC, with fractions of a second when it has them.
+	MTime string `json:"mtime,omitempty"`
 }
 
 // Tree is the answer of GET /api/v1/tree/{dept}/{folder}: the folder's
@@ -193,7 +200,8 @@ type Version struct {
 	Version  int64  `json:"version"`
 	Size     int64  `json:"size"`
 	SHA256   string `json:"sha256"`
-	Modified string `json:"modified"`
+	Modified string `json:"modified"`        // when the version was stored
+	MTime    string `json:"mtime,omitempty"` // its modification time, as in Entry
 	Author   string `json:"author,omitempty"`
 }
 
@@ -214,6 +222,7 @@ type Change struct {
 	Version int64  `json:"version,omitempty"`
 	Size    int64  `json:"size,omitempty"`
 	SHA256  string `json:"sha256,omitempty"`
+	MTime   string `json:"mtime,omitempty"` // the file's modification time after the change, as in Entry
 	Time    string `json:"time"`
 }
 

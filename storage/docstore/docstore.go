@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"gshare/storage/docpath"
 	"gshare/storage/keys"
@@ -95,6 +96,9 @@ type PutOptions struct {
 	// IfNoneMatch requires that no file exist at the path.
 	IfNoneMatch bool
 	Author      string
+	// MTime is the document's modification time as the client declared
+	// it (meta.Version.MTime); zero: the commit time.
+	MTime time.Time
 }
 
 // precheck fails early on preconditions that would fail at commit, so a

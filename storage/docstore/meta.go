@@ -2,6 +2,7 @@ package docstore
 
 import (
 	"context"
+	"time"
 
 	"gshare/storage/docpath"
 	"gshare/storage/meta"
@@ -45,4 +46,11 @@ func (s *Store) Changes(dept string, after uint64, limit int) ([]meta.Change, ui
 // is done.
 func (s *Store) WaitChanges(ctx context.Context, dept string, after uint64) error {
 	return s.db.WaitChanges(ctx, dept, after)
+}
+
+// SetMTime sets the modification time of the file or folder at p without
+// a new version (see meta.DB.SetMTime): the feed records an update of a
+// file, and the folders above get new ETags.
+func (s *Store) SetMTime(p docpath.Path, t time.Time, author string) error {
+	return s.db.SetMTime(p, t, author)
 }

@@ -242,7 +242,8 @@ func (s *Store) Search(root docpath.Path, q string, may func(docpath.Path) bool,
 
 // RestoreVersion makes version n of the file at p its newest version. The
 // old version is read and written again, so the new version has its own
-// key like any other.
+// key like any other. Its modification time is the restore's: the file
+// changed now, and sync clients that compare times must see it.
 func (s *Store) RestoreVersion(ctx context.Context, p docpath.Path, n int64, author string) (meta.Node, meta.Version, error) {
 	f, err := s.Stat(p, n)
 	if err != nil {

@@ -458,6 +458,9 @@ type CommitOptions struct {
 	Parts  []Part
 	SHA256 meta.Hash
 	Author string
+	// MTime is the modification time the client declared; zero: the
+	// commit time.
+	MTime time.Time
 	// IfMatch requires the current version to have this digest;
 	// IfNoneMatch that no file exist at the path.
 	IfMatch     *meta.Hash
@@ -477,7 +480,7 @@ func (s *Store) Commit(d *Draft, o CommitOptions) (meta.Node, meta.Version, erro
 	}
 	return s.db.Commit(meta.Commit{
 		Write: d.Write, Path: d.Path, Size: o.Size, PartSize: d.PartSize, Salts: salts, SHA256: o.SHA256,
-		DEK: d.Wrapped, KEKVersion: d.KEKVersion, Author: o.Author, IfMatch: o.IfMatch, IfNoneMatch: o.IfNoneMatch,
+		DEK: d.Wrapped, KEKVersion: d.KEKVersion, Author: o.Author, MTime: o.MTime, IfMatch: o.IfMatch, IfNoneMatch: o.IfNoneMatch,
 		Upload: o.Upload, Garbage: o.Garbage, Rewrap: s.ring.CommitRewrap,
 	})
 }
@@ -514,7 +517,7 @@ func (s *Store) Put(ctx context.Context, p docpath.Path, body io.Reader, o PutOp
 	}
 	var sum meta.Hash
 	h.Sum(sum[:0])
-	n, v, err := s.Commit(d, CommitOptions{Size: total, Parts: parts, SHA256: sum, Author: o.Author,
+	n, v, err := s.Commit(d, CommitOptions{Size: total, Parts: parts, SHA256: sum, Author: o.Author, MTime: o.MTime,
 		IfMatch: o.IfMatch, IfNoneMatch: o.IfNoneMatch})
 	if err != nil {
 		s.Abort(ctx, d)

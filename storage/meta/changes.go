@@ -34,6 +34,10 @@ type Change struct {
 	Size    int64     `json:"size,omitempty"`
 	SHA256  string    `json:"sha256,omitempty"`
 	Time    time.Time `json:"time"`
+	// MTime is the file's modification time after the change (its
+	// current version's Version.Modified); a folder's only when one was
+	// set. Zero in records from before it was kept.
+	MTime time.Time `json:"mtime,omitzero"`
 	// Trash is the trash entry a delete went to, so the feed can still
 	// decide who may see it with the rules that went with it.
 	Trash string `json:"trash,omitempty"`

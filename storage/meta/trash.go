@@ -263,7 +263,7 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 			if k.Dir {
 				op = OpMkdir
 			}
-			return ch.add(tx, Change{Op: op, Path: kp.String(), Dir: k.Dir, Version: k.Version, Size: k.Size, SHA256: hashString(k), Node: k.ID})
+			return ch.add(tx, Change{Op: op, Path: kp.String(), Dir: k.Dir, Version: k.Version, Size: k.Size, SHA256: hashString(k), MTime: mtimeOf(k), Node: k.ID})
 		})
 		if err != nil {
 			return err

@@ -26,11 +26,25 @@ type Node struct {
 	Size     int64     `json:"size,omitempty"`
 	SHA256   Hash      `json:"sha256"`
 	Author   string    `json:"author,omitempty"`
+	// MTime is a file's modification time, its current version's
+	// Modified(); a folder's, set only by SetMTime. Zero in records from
+	// before it was kept: ModTime falls back to Modified.
+	MTime time.Time `json:"mtime,omitzero"`
 	// Rev changes whenever anything at or below a folder changes (a
 	// write, a new or removed entry, a move in or out): a folder's ETag is
 	// made from its id and Rev, so WebDAV and sync clients can tell a
 	// changed subtree without listing it.
 	Rev uint64 `json:"rev,omitempty"`
+}
+
+// ModTime returns what clients see as the node's modification time
+// (WebDAV getlastmodified, the listings' mtime): MTime, or Modified when
+// none was kept.
+func (n Node) ModTime() time.Time {
+	if n.MTime.IsZero() {
+		return n.Modified
+	}
+	return n.MTime
 }
 
 func nodeKey(parent ID, name string) []byte {
@@ -578,7 +592,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 			return false, err
 		}
 		return replaced, ch.add(tx, Change{Op: OpMove, From: from.String(), Path: to.String(), Dir: src.Dir,
-			Version: src.Version, Size: src.Size, SHA256: hashString(src), Node: src.ID, HidFrom: hidFrom.subs, HidFromBy: hidFrom.by})
+			Version: src.Version, Size: src.Size, SHA256: hashString(src), MTime: mtimeOf(src), Node: src.ID, HidFrom: hidFrom.subs, HidFromBy: hidFrom.by})
 	}
 	// Copies and moves across departments rebuild the subtree: new ids, and
 	// data keys re-wrapped for the destination.
@@ -621,6 +635,9 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 		number++
 		v.File, v.Number = dst.ID, number
 		if copying {
+			// A copy is a new version with the source's modification
+			// time, as cp -p would make it.
+			v.MTime = v.Modified()
 			v.Time, v.Author = ch.now, o.Author
 		}
 		if v.Dept != to.Dept {
@@ -634,13 +651,13 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 		if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
 			return err
 		}
-		dst.Size, dst.SHA256 = v.Size, v.SHA256
+		dst.Size, dst.SHA256, dst.MTime = v.Size, v.SHA256, v.Modified()
 	}
 	dst.Version, dst.Modified, dst.Author = number, ch.now, o.Author
 	if err := putNode(tx, dst); err != nil {
 		return err
 	}
-	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst), Node: dst.ID}
+	c := Change{Op: OpUpdate, Path: to.String(), Version: dst.Version, Size: dst.Size, SHA256: hashString(dst), MTime: mtimeOf(dst), Node: dst.ID}
 	if copying {
 		return ch.add(tx, c)
 	}
@@ -681,7 +698,9 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 		for _, v := range vs {
 			v.File = n.ID
 			if copying {
+				v.MTime = v.Modified() // kept, as by mergeFile
 				v.Number, v.Time, v.Author = 1, ch.now, o.Author
+				n.MTime = v.MTime
 			}
 			if v.Dept != to.Dept {
 				if err := o.Rewrap(&v, to.Dept); err != nil {
@@ -709,7 +728,7 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 	if n.Dir {
 		op = OpMkdir
 	}
-	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n), Node: n.ID}); err != nil {
+	if err := ch.add(tx, Change{Op: op, Path: to.String(), Dir: n.Dir, Version: n.Version, Size: n.Size, SHA256: hashString(n), MTime: mtimeOf(n), Node: n.ID}); err != nil {
 		return Node{}, err
 	}
 	if !n.Dir || o.Shallow && copying {
@@ -725,6 +744,15 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 		}
 	}
 	return n, nil
+}
+
+// mtimeOf is the modification time a change reports: a file's, and a
+// folder's only when one was set.
+func mtimeOf(n Node) time.Time {
+	if n.Dir {
+		return n.MTime
+	}
+	return n.ModTime()
 }
 
 func hashString(n Node) string {

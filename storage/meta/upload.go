@@ -28,6 +28,10 @@ type Upload struct {
 	Created    time.Time         `json:"created"`
 	Updated    time.Time         `json:"updated"`
 	Expires    time.Time         `json:"expires"`
+	// MTime is the modification time the client declared for the
+	// document (tus metadata "mtime", a chunked upload's X-OC-Mtime);
+	// the version committed gets it. Zero: the commit time.
+	MTime time.Time `json:"mtime,omitzero"`
 	// Chunked is set for an upload sent as numbered chunks (the Nextcloud
 	// clients' chunked upload, chunked.go): only a request naming the
 	// chunks may write or finish it, and its offset may go back to the

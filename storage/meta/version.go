@@ -34,7 +34,21 @@ type Version struct {
 	DEK        []byte    `json:"dek"`  // wrapped data key
 	KEKVersion uint32    `json:"kek_version"`
 	Author     string    `json:"author,omitempty"`
-	Time       time.Time `json:"time"`
+	Time       time.Time `json:"time"` // when the version was stored
+	// MTime is the document's modification time as the client declared
+	// it (X-OC-Mtime, tus metadata "mtime", WebDAV PROPPATCH); zero means
+	// Time, as in records written before clients could declare one. A
+	// PROPPATCH changes it on the current version without a new one.
+	MTime time.Time `json:"mtime,omitzero"`
+}
+
+// Modified returns the document's modification time: MTime, or Time when
+// the client declared none.
+func (v Version) Modified() time.Time {
+	if v.MTime.IsZero() {
+		return v.Time
+	}
+	return v.MTime
 }
 
 func versionKey(file ID, n int64) []byte {
@@ -240,6 +254,9 @@ type Commit struct {
 	DEK        []byte
 	KEKVersion uint32
 	Author     string
+	// MTime is the modification time the client declared (Version.MTime);
+	// zero: the commit time.
+	MTime time.Time
 	// IfMatch, when set, requires the file to exist with this digest.
 	IfMatch *Hash
 	// IfNoneMatch requires that no file exist at Path.
@@ -311,6 +328,9 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 		Salts: c.Salts, SHA256: c.SHA256, CryptoID: c.Write.CryptoID, Seq: c.Write.Seq,
 		Dept: p.Dept, DEK: c.DEK, KEKVersion: c.KEKVersion, Author: c.Author, Time: now,
 	}
+	if !c.MTime.IsZero() {
+		v.MTime = c.MTime.UTC()
+	}
 	d, err := getDept(tx, p.Dept)
 	if err != nil {
 		return Node{}, Version{}, err
@@ -324,6 +344,7 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 		}
 	}
 	n.Version, n.Size, n.SHA256, n.Modified, n.Author = v.Number, v.Size, v.SHA256, now, c.Author
+	n.MTime = v.Modified()
 	if err := put(tx.Bucket(bucketVersions), versionKey(n.ID, v.Number), v); err != nil {
 		return Node{}, Version{}, err
 	}
@@ -344,7 +365,7 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 			return Node{}, Version{}, err
 		}
 	}
-	err = ch.add(tx, Change{Op: op, Path: p.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), Node: n.ID})
+	err = ch.add(tx, Change{Op: op, Path: p.String(), Version: v.Number, Size: v.Size, SHA256: v.SHA256.String(), MTime: n.MTime, Node: n.ID})
 	return n, v, err
 }
 

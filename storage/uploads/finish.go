@@ -78,7 +78,7 @@ func (s *Store) finish(ctx context.Context, u *meta.Upload, o finishOptions) (me
 		}
 	}
 	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: u.Owner,
-		IfMatch: o.ifMatch, IfNoneMatch: o.ifNoneMatch, Upload: u.ID, Garbage: allStageKeys(u)})
+		MTime: u.MTime, IfMatch: o.ifMatch, IfNoneMatch: o.ifNoneMatch, Upload: u.ID, Garbage: allStageKeys(u)})
 	if errors.Is(err, meta.ErrPrecondition) || errors.Is(err, meta.ErrMoved) {
 		// The file changed on the server since the client read it, or it
 		// or its folder went elsewhere: this upload can never commit, so

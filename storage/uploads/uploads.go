@@ -211,6 +211,20 @@ func (s *Store) DeclareLength(u *meta.Upload, length int64) error {
 	})
 }
 
+// SetMTime records the modification time the client declared for the
+// document (tus metadata "mtime", the X-OC-Mtime of a chunked upload's
+// final MOVE): Finish gives it to the version it commits, also when it
+// runs later (Sweep, Recover). The zero time clears it.
+func (s *Store) SetMTime(u *meta.Upload, t time.Time) error {
+	if !t.IsZero() {
+		t = t.UTC()
+	}
+	return s.update(u, nil, func(rec *meta.Upload) error {
+		rec.MTime = t
+		return nil
+	})
+}
+
 // update changes an upload's record in one transaction, queuing garbage
 // for deletion, and replaces *u with the stored result.
 func (s *Store) update(u *meta.Upload, garbage []string, fn func(*meta.Upload) error) error {
