@@ -208,6 +208,9 @@ func TestNCChunkedUpload(t *testing.T) {
 				if r.Header.Get("OC-FileId") != v.File.String() || r.Header.Get("ETag") != etag.Short(v.SHA256) || r.Header.Get("OC-ETag") != r.Header.Get("ETag") {
 					t.Fatalf("MOVE headers %v, version %+v", r.Header, v)
 				}
+				if r.Header.Get("X-OC-Mtime") != "accepted" || !v.MTime.Equal(time.Unix(1700000000, 0)) {
+					t.Fatalf("X-OC-Mtime answered %q, version's mtime %v", r.Header.Get("X-OC-Mtime"), v.MTime)
+				}
 				if _, err := e.Uploads.Get(uploads.ChunkedID("ed", nc.transfer)); err == nil {
 					t.Fatal("the upload outlived its MOVE")
 				}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gshare/api/etag"
+	"gshare/api/mtime"
 	"gshare/api/router"
 	"gshare/storage/meta"
 	"gshare/storage/uploads"
@@ -33,13 +34,11 @@ func (h *Handler) move(w http.ResponseWriter, r *http.Request, rq *router.Reques
 	if err != nil {
 		return err
 	}
-	var mtime time.Time
-	if m := r.Header.Get("X-OC-Mtime"); m != "" {
-		if mtime, err = parseMtime(m); err != nil {
-			return err
-		}
+	mt, hasMtime, err := mtime.FromRequest(r)
+	if err != nil {
+		return err
 	}
-	o := uploads.ChunkedFinish{Path: dest, Length: length}
+	o := uploads.ChunkedFinish{Path: dest, Length: length, MTime: mt}
 	if sum, ok := parseChecksum(r.Header.Get("OC-Checksum")); ok {
 		var want meta.Hash
 		if err := want.UnmarshalText([]byte(sum)); err != nil {
@@ -60,7 +59,9 @@ func (h *Handler) move(w http.ResponseWriter, r *http.Request, rq *router.Reques
 	tag := etag.Short(v.SHA256)
 	hd.Set("ETag", tag)
 	hd.Set("OC-ETag", tag)
-	_ = mtime // X-OC-Mtime is honoured once versions keep one (issue 18, contract 1)
+	if hasMtime {
+		mtime.Accept(hd)
+	}
 	hd.Set("Content-Length", "0")
 	if v.Number == 1 {
 		w.WriteHeader(http.StatusCreated)

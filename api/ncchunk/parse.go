@@ -1,12 +1,10 @@
 package ncchunk
 
 import (
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"gshare/api/router"
 	"gshare/storage/docpath"
@@ -148,31 +146,6 @@ func parseLength(h string) (int64, error) {
 		return 0, router.BadRequest("bad_length", "OC-Total-Length must be a number of bytes")
 	}
 	return n, nil
-}
-
-// maxMtime is the start of the year 10000, in Unix seconds.
-const maxMtime = 253402300800
-
-var errBadMtime = router.BadRequest("bad_mtime", "X-OC-Mtime must be Unix seconds (an integer or a decimal) between 1970 and 9999")
-
-// parseMtime reads an X-OC-Mtime header: Unix seconds, an integer or a
-// decimal, from 1970 up to the end of 9999.
-func parseMtime(h string) (time.Time, error) {
-	h = strings.TrimSpace(h)
-	if h == "" || h[0] == '+' || h[0] == '-' {
-		return time.Time{}, errBadMtime
-	}
-	for _, c := range []byte(h) {
-		if !('0' <= c && c <= '9' || c == '.') {
-			return time.Time{}, errBadMtime
-		}
-	}
-	f, err := strconv.ParseFloat(h, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f >= maxMtime {
-		return time.Time{}, errBadMtime
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
 }
 
 // parseIfTags reads the entity tags of a WebDAV If header as the Nextcloud

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 
 	"gshare/storage/docpath"
 	"gshare/storage/meta"
@@ -255,6 +256,10 @@ type ChunkedFinish struct {
 	// SHA256, if set, is the digest the client computed (OC-Checksum): a
 	// file that does not hash to it is discarded (ErrChecksum).
 	SHA256 *meta.Hash
+	// MTime, if set, is the document's modification time (X-OC-Mtime),
+	// recorded with the upload before the commit, which gives it to the
+	// version.
+	MTime time.Time
 }
 
 // FinishChunked commits a chunked upload: a chunk cut off is given up
@@ -281,6 +286,11 @@ func (s *Store) FinishChunked(ctx context.Context, u *meta.Upload, o ChunkedFini
 		}
 	case o.Length >= 0 && o.Length != u.Size:
 		return meta.Version{}, fmt.Errorf("uploads: finish %s: length %d, declared %d before: %w", u.ID, o.Length, u.Size, ErrLength)
+	}
+	if !o.MTime.IsZero() {
+		if err := s.SetMTime(u, o.MTime); err != nil {
+			return meta.Version{}, err
+		}
 	}
 	fo := finishOptions{sha256: o.SHA256, ifMatch: o.IfMatch, ifNoneMatch: o.IfNoneMatch}
 	if u.Chunked.Deferred {
