@@ -444,6 +444,9 @@ func TestNCChunkedProtocolErrors(t *testing.T) {
 			nc.sendChunks(bytes.Repeat(ten, 3), 0, 0)
 			return nc.move(30, "X-OC-Mtime", "yesterday")
 		}, 400, "bad_mtime"},
+		{"PROPFIND of the upload area", func() *apitest.Response {
+			return e.Do("PROPFIND", ncchunk.Prefix+"ed/", tok, nil, "Depth", "1")
+		}, 207, ""},
 		{"unknown upload", func() *apitest.Response {
 			return e.Do("PUT", ncchunk.Prefix+"ed/never/0000000000000000", tok, ten)
 		}, 404, "no_such_upload"},
@@ -636,4 +639,36 @@ func (p *patternReader) Read(b []byte) (int, error) {
 		p.off += int64(k)
 	}
 	return n, nil
+}
+
+// TestNCChunkedTakeover: a client back on a new connection while the
+// server still reads its old one gets the upload: the chunk being read is
+// cut and given up, and the new request (here the restarted client's
+// PROPFIND) is answered with the chunks received whole.
+func TestNCChunkedTakeover(t *testing.T) {
+	e, tok := ncEnv(t, nil)
+	nc := &ncClient{t: t, e: e, tok: tok, user: "ed", transfer: "again", dest: "/finance/again.bin"}
+	data := random(3*part, 11)
+	nc.mkcol(int64(len(data)))
+	nc.sendChunks(data[:1000], 0, 0)
+	conn := nc.openPut(1, 1000, data[1000:], 2_000_000) // and then silence
+	defer conn.Close()
+	for i := 0; ; i++ {
+		if u, _ := e.Uploads.Get(uploads.ChunkedID("ed", "again")); u.Offset > 1000 || i == 100 {
+			break // the old request holds the upload (or soon will)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	if got := nc.chunks(); len(got) != 1 || got[nc.chunkName(0)] != 1000 {
+		t.Fatalf("chunks %v", got)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the PROPFIND waited %v for the old request", d)
+	}
+	nc.sendChunks(data, 1000, 1, part)
+	if r := nc.move(int64(len(data))); r.Status != 201 {
+		t.Fatalf("MOVE: %d %s", r.Status, r.Body)
+	}
+	download(t, e, tok, "/finance/again.bin", data)
 }
