@@ -9,7 +9,9 @@ import (
 
 // Upload is the durable state of a resumable (tus) upload. Offset counts
 // the bytes that are safely stored, sealed, in the object store: in
-// committed parts or in staging blobs. It only ever grows.
+// committed parts or in staging blobs. It only ever grows, but for a
+// chunked upload's, which may go back to the end of its last whole chunk
+// (Chunked).
 type Upload struct {
 	ID         string            `json:"id"`
 	Owner      string            `json:"owner"`

@@ -32,6 +32,11 @@
 // Finish seals what is still staged as the last part, completes the object
 // and commits the version, removing the upload in the same transaction.
 //
+// A chunked upload (chunks.go: the Nextcloud clients' upload folders) is
+// written the same way, a chunk at a time, and adds chunk boundaries: a
+// chunk cut part-way is given up back to the end of the last whole one,
+// the one case where an offset goes back.
+//
 // The store keeps no state between requests but meta.db, so it survives
 // restarts and SIGKILL. A request takes an upload with Open (lock.go), which
 // serialises requests on it and reads its record once; the calls that
