@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/xml"
@@ -671,4 +672,33 @@ func TestNCChunkedTakeover(t *testing.T) {
 		t.Fatalf("MOVE: %d %s", r.Status, r.Body)
 	}
 	download(t, e, tok, "/finance/again.bin", data)
+}
+
+// TestNCChunkedShutdown: a graceful shutdown cuts a chunk still being
+// read — 503 server_shutdown, the chunk given up — rather than waiting for
+// it, and a chunk arriving afterwards is refused the same way.
+func TestNCChunkedShutdown(t *testing.T) {
+	e, tok := ncEnv(t, nil)
+	nc := &ncClient{t: t, e: e, tok: tok, user: "ed", transfer: "bye", dest: "/finance/bye.bin"}
+	data := random(part+4000, 12)
+	nc.mkcol(int64(len(data)))
+	nc.sendChunks(data[:4000], 0, 0)
+	conn := nc.openPut(1, 4000, data[4000:], 1_000_000)
+	defer conn.Close()
+	time.Sleep(300 * time.Millisecond) // the request holds the upload and reads
+	e.API.InterruptUploads()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 503 {
+		t.Fatalf("cut chunk answered %d", res.StatusCode)
+	}
+	if u, _ := e.Uploads.Get(uploads.ChunkedID("ed", "bye")); u.Offset != 4000 {
+		t.Fatalf("offset %d after the shutdown, want 4000", u.Offset)
+	}
+	if r := nc.put(1, 4000, data[4000:]); r.Status != 503 || r.Code() != "server_shutdown" {
+		t.Fatalf("chunk after the shutdown began: %d %s", r.Status, r.Body)
+	}
 }

@@ -197,6 +197,9 @@ func (s *Server) InterruptUploads() {
 	if s.tus != nil {
 		s.tus.InterruptUploads()
 	}
+	if s.nc != nil {
+		s.nc.InterruptUploads()
+	}
 }
 
 // Wait blocks until every request being served has returned, or ctx ends.

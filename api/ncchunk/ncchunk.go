@@ -92,6 +92,10 @@ type Options struct {
 // Handler is the chunked upload door.
 type Handler struct {
 	o Options
+
+	mu       sync.Mutex
+	active   map[*state]struct{} // requests holding an upload, for InterruptUploads
+	stopping bool                // InterruptUploads was called
 }
 
 // New returns the door.
@@ -102,7 +106,36 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{o: o}
+	return &Handler{o: o, active: map[*state]struct{}{}}
+}
+
+// InterruptUploads is the first step of a graceful shutdown: a chunk
+// being read stops and is given up (its client sends it again), and a
+// request that has not begun writing will not (503 server_shutdown), so
+// shutdown does not wait for chunks crawling over slow links.
+func (h *Handler) InterruptUploads() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stopping = true
+	for st := range h.active {
+		st.stop(errShutdown)
+	}
+}
+
+// hold records a request holding an upload until it ends; once shutdown
+// has begun it is let go at once.
+func (h *Handler) hold(rq *router.Request, st *state) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping {
+		st.stop(errShutdown)
+	}
+	h.active[st] = struct{}{}
+	rq.Cleanups = append(rq.Cleanups, func() {
+		h.mu.Lock()
+		delete(h.active, st)
+		h.mu.Unlock()
+	})
 }
 
 // Register adds the door's routes: every method with its audit action and
@@ -127,7 +160,7 @@ type state struct {
 	dest     *docpath.Path // the Destination, when the request names one
 	home     string        // MKCOL without a Destination: the department whose key seals the chunks
 	mu       sync.Mutex
-	stopped  bool // another request of the owner asked this one to let go
+	cause    error // why the request was asked to let go (errBusy, errShutdown); nil until it is
 	rc       *http.ResponseController
 	deadline bool // rc's read deadline was set to stop the body
 }
@@ -144,24 +177,39 @@ func stateOf(rq *router.Request) *state {
 // interrupt asks the request to let go of its upload: a chunk being read
 // stops (its body's read deadline passes), is given up, and the request
 // ends; a request that has not begun reading will not.
-func (st *state) interrupt() {
+func (st *state) interrupt() { st.stop(errBusy) }
+
+// stop asks the request to let go, for cause, unless it was asked already.
+func (st *state) stop(cause error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.stopped = true
+	if st.cause == nil {
+		st.cause = cause
+	}
 	if st.rc != nil && st.rc.SetReadDeadline(time.Now()) == nil {
 		st.deadline = true
 	}
 }
 
-// begin records the writer whose body a later interrupt stops, unless the
+// begin records the writer whose body a later stop cuts, unless the
 // request was asked to let go already.
 func (st *state) begin(w http.ResponseWriter) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.stopped {
-		return errBusy
+	if st.cause != nil {
+		return st.cause
 	}
 	st.rc = http.NewResponseController(w)
+	return nil
+}
+
+// stopped returns why the request's body was cut by a stop, or nil.
+func (st *state) stopped() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.deadline {
+		return st.cause
+	}
 	return nil
 }
 
@@ -174,6 +222,8 @@ var (
 		Msg: "the upload folder expired and was discarded; start a new one with MKCOL"}
 	errBusy = &router.Error{Status: http.StatusLocked, Code: "upload_busy",
 		Msg: "another request of yours took over this upload; ask for its chunks with PROPFIND and go on"}
+	errShutdown = &router.Error{Status: http.StatusServiceUnavailable, Code: "server_shutdown", RetryAfter: 10,
+		Msg: "the server is shutting down; the chunk was not kept, send it again in a moment"}
 	errMethod = &router.Error{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
 		Msg: "not possible here: MKCOL an upload folder, PUT numbered chunks into it, MOVE its .file to the destination, DELETE it to cancel"}
 )
@@ -244,6 +294,7 @@ func (a access) Check(r *http.Request, rq *router.Request) error {
 		st.dest = &p
 		return rq.Authorize(p, acl.ActWrite)
 	}
+	h.hold(rq, st)
 	ctx, cancel := context.WithTimeout(r.Context(), lockWait)
 	u, release, err := h.o.Uploads.OpenChunked(ctx, user, t.transfer, st.interrupt)
 	cancel()
@@ -473,11 +524,8 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, rq *router.Request
 	}
 	c := uploads.ChunkIn{Name: st.t.name, N: n, Length: r.ContentLength}
 	isNew, err := h.o.Uploads.PutChunk(r.Context(), u, c, r.Body)
-	st.mu.Lock()
-	stopped := st.deadline
-	st.mu.Unlock()
-	if err != nil && stopped {
-		return errBusy
+	if cause := st.stopped(); err != nil && cause != nil {
+		return cause
 	}
 	if err != nil {
 		return fail(err)
