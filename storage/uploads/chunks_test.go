@@ -130,8 +130,20 @@ func TestChunkLeftoverAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	release()
-	if u := w.chunked(t, "t2"); u.Offset != 3000+ps {
+	u = w.chunked(t, "t2")
+	if u.Offset != 3000+ps {
 		t.Fatalf("offset %d", u.Offset)
+	}
+	// The mark's staging blob is no longer the upload's, but still
+	// referenced: gshare check --repair must not delete it.
+	refs, err := w.db.ObjectRefs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range u.Chunked.Mark.Stages {
+		if !refs[st.Key] || slices.ContainsFunc(u.Stages, func(x meta.Stage) bool { return x.Key == st.Key }) {
+			t.Fatalf("mark stage %s: referenced %v, stages %+v", st.Key, refs[st.Key], u.Stages)
+		}
 	}
 	if _, err := w.putChunk(t, "t2", 2, data[3000:]); err != nil {
 		t.Fatal(err)
