@@ -446,6 +446,24 @@ func TestNCChunkedProtocolErrors(t *testing.T) {
 			nc.sendChunks(bytes.Repeat(ten, 3), 0, 0)
 			return nc.move(30, "X-OC-Mtime", "yesterday")
 		}, 400, "bad_mtime"},
+		{"chunks named start-end", func() *apitest.Response {
+			nc := fresh(false)
+			for _, c := range []struct{ name, body string }{{"000000000000000-000000000000009", "0123456789"}, {"000000000000010-000000000000029", "01234567890123456789"}} {
+				if r := e.Do("PUT", nc.folder()+"/"+c.name, tok, c.body); r.Status != 201 {
+					return r
+				}
+			}
+			return nc.move(30)
+		}, 201, ""},
+		{"a start-end name that is not the chunk's length", func() *apitest.Response {
+			nc := fresh(false)
+			return e.Do("PUT", nc.folder()+"/000000000000000-000000000000009", tok, "01234")
+		}, 400, "bad_chunk_name"},
+		{"a start-end name after a gap", func() *apitest.Response {
+			nc := fresh(false)
+			e.Do("PUT", nc.folder()+"/0-9", tok, ten)
+			return e.Do("PUT", nc.folder()+"/11-20", tok, ten)
+		}, 409, "chunk_out_of_order"},
 		{"PROPFIND of the upload area", func() *apitest.Response {
 			return e.Do("PROPFIND", ncchunk.Prefix+"ed/", tok, nil, "Depth", "1")
 		}, 207, ""},

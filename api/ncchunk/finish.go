@@ -133,7 +133,8 @@ func (h *Handler) propfind(w http.ResponseWriter, r *http.Request, rq *router.Re
 			}
 		}
 	default:
-		n, _ := chunkNumber(t.name)
+		cn, _ := parseChunkName(t.name)
+		n := cn.n
 		found := false
 		for _, k := range st.u.Chunked.Chunks {
 			if k.N == n {

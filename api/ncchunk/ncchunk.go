@@ -487,12 +487,16 @@ func (h *Handler) mkcol(w http.ResponseWriter, r *http.Request, rq *router.Reque
 
 func (h *Handler) put(w http.ResponseWriter, r *http.Request, rq *router.Request, st *state) error {
 	u := st.u
-	n, _ := chunkNumber(st.t.name)
-	if !u.Chunked.Deferred && (n < 1 || n > 10000) {
+	cn, _ := parseChunkName(st.t.name)
+	n := cn.n
+	if !u.Chunked.Deferred && (n < 1 || n > 10000 || cn.ranged) {
 		return router.BadRequest("bad_chunk_name", "chunked upload v2 numbers chunks from 1 to 10000")
 	}
 	if r.ContentLength < 0 {
 		return &router.Error{Status: http.StatusLengthRequired, Code: "length_required", Msg: "a chunk needs a Content-Length"}
+	}
+	if cn.ranged && cn.end-cn.n+1 != r.ContentLength {
+		return router.BadRequest("bad_chunk_name", "a chunk named start-end holds end-start+1 bytes")
 	}
 	total, err := parseLength(r.Header.Get("OC-Total-Length"))
 	if err != nil {
@@ -552,8 +556,8 @@ func received(u *meta.Upload, n int64) bool {
 
 func (h *Handler) remove(w http.ResponseWriter, r *http.Request, rq *router.Request, st *state) error {
 	if st.t.name != "" {
-		n, _ := chunkNumber(st.t.name)
-		if !received(st.u, n) {
+		cn, _ := parseChunkName(st.t.name)
+		if !received(st.u, cn.n) {
 			return &router.Error{Status: http.StatusNotFound, Code: "no_such_chunk", Msg: "no chunk of that number was received"}
 		}
 		return &router.Error{Status: http.StatusConflict, Code: "chunk_kept",

@@ -47,8 +47,8 @@ func parseTarget(escaped string) (target, error) {
 			t.transfer = v
 		case 2:
 			if v != assembled {
-				if _, ok := chunkNumber(v); !ok {
-					return target{}, router.BadRequest("bad_chunk_name", "a chunk's name is its number: up to 18 decimal digits")
+				if _, ok := parseChunkName(v); !ok {
+					return target{}, router.BadRequest("bad_chunk_name", "a chunk's name is its number (up to 18 decimal digits), or its first and last byte as start-end")
 				}
 			}
 			t.name = v
@@ -69,8 +69,32 @@ func validTransfer(s string) bool {
 	return s != ""
 }
 
-// chunkNumber reads a chunk's name: decimal digits (zero-padded in the
-// clients), at most 18 so that it fits an int64.
+// chunkName is what a chunk's name says: its number (or the byte offset
+// it starts at), and, for a name of the form start-end (chunked upload v1,
+// as Nextcloud's documentation spells it), its last byte.
+type chunkName struct {
+	n      int64
+	end    int64
+	ranged bool
+}
+
+// parseChunkName reads a chunk's name: decimal digits, or two numbers
+// start-end.
+func parseChunkName(s string) (chunkName, bool) {
+	if a, b, ok := strings.Cut(s, "-"); ok {
+		start, ok1 := chunkNumber(a)
+		end, ok2 := chunkNumber(b)
+		if !ok1 || !ok2 || end < start {
+			return chunkName{}, false
+		}
+		return chunkName{n: start, end: end, ranged: true}, true
+	}
+	n, ok := chunkNumber(s)
+	return chunkName{n: n}, ok
+}
+
+// chunkNumber reads a number in a chunk's name: decimal digits
+// (zero-padded in the clients), at most 18 so that it fits an int64.
 func chunkNumber(s string) (int64, bool) {
 	if s == "" || len(s) > 18 {
 		return 0, false

@@ -31,6 +31,10 @@ func TestParseTarget(t *testing.T) {
 		{"ed/123/1a", target{}, false},
 		{"ed/123/-1", target{}, false},
 		{"ed/123/1234567890123456789", target{}, false}, // 19 digits
+		{"ed/123/000000000000000-000000010485759", target{user: "ed", transfer: "123", name: "000000000000000-000000010485759"}, true},
+		{"ed/123/10-9", target{}, false},
+		{"ed/123/1-", target{}, false},
+		{"ed/123/1-2-3", target{}, false},
 		{"ed/" + strings.Repeat("a", 129), target{}, false},
 		{"ed/%zz", target{}, false},
 	} {
@@ -138,7 +142,7 @@ func FuzzParseTarget(f *testing.F) {
 			t.Fatalf("%q: %+v", s, tg)
 		}
 		if tg.name != "" && tg.name != assembled {
-			if n, ok := chunkNumber(tg.name); !ok || n < 0 {
+			if cn, ok := parseChunkName(tg.name); !ok || cn.n < 0 || cn.ranged && cn.end < cn.n {
 				t.Fatalf("%q: chunk %q", s, tg.name)
 			}
 		}
