@@ -100,4 +100,7 @@ func (s *Server) routes() {
 	if s.tus != nil {
 		s.tus.Register(s.rt)
 	}
+	if s.chunks != nil {
+		s.chunks.Register(s.rt)
+	}
 }

@@ -437,6 +437,24 @@ func baseRouteCases() []routeCase {
 		{"POST", "/api/v1/uploads/", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/uploads/", nil, tus("Upload-Length", "5", "Upload-Metadata", md("path", "/finance/"+e.unique("up")))
 		}, false},
+		{"MKCOL", "/remote.php/dav/uploads/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := ncUser(role)
+			return "/remote.php/dav/uploads/" + u + "/" + e.unique("mk"), nil, []string{"Destination", "/remote.php/dav/files/" + u + "/finance/" + e.unique("nc"), "OC-Total-Length", "5"}
+		}, false},
+		{"PUT", "/remote.php/dav/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 201}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/remote.php/dav/uploads/" + ncUser(role) + "/" + ncUploadOf(t, e, false) + "/00001", "hello", nil
+		}, false},
+		{"PROPFIND", "/remote.php/dav/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 207}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/remote.php/dav/uploads/" + ncUser(role) + "/" + ncUploadOf(t, e, false), nil, []string{"Depth", "1"}
+		}, false},
+		{"DELETE", "/remote.php/dav/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 204}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/remote.php/dav/uploads/" + ncUser(role) + "/" + ncUploadOf(t, e, false), nil, nil
+		}, false},
+		{"MOVE", "/remote.php/dav/uploads/...", expect{def: 404, role: map[string]int{"anon": 401, "editor": 201}}, func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := ncUser(role)
+			tr := ncUploadOf(t, e, true)
+			return "/remote.php/dav/uploads/" + u + "/" + tr + "/.file", nil, []string{"Destination", "/remote.php/dav/files/" + u + "/finance/" + tr + ".txt", "OC-Total-Length", "5"}
+		}, false},
 		{"OPTIONS", "/api/v1/uploads", everyone(200), static("/api/v1/uploads", nil, tus()...), false},
 		{"OPTIONS", "/api/v1/uploads/", everyone(200), static("/api/v1/uploads/", nil, tus()...), false},
 		// Uploads belong to the editor who created them; anyone else gets 404.
@@ -493,6 +511,32 @@ func uploadOf(t *testing.T, e *env) string {
 	}
 	loc := r.Header.Get("Location")
 	return loc[strings.Index(loc, "/api/v1/uploads/"):]
+}
+
+// ncUser is the user a role's requests name in a chunked upload's path:
+// its own (anonymous requests name the editor).
+func ncUser(role string) string {
+	if u := usernames[role]; u != "" {
+		return u
+	}
+	return "ed"
+}
+
+// ncUploadOf makes a chunked upload (v2) of the editor to a new file in
+// finance and returns its name; full, it holds its five bytes.
+func ncUploadOf(t *testing.T, e *env, full bool) string {
+	t.Helper()
+	tr := e.unique("nc")
+	base := "/remote.php/dav/uploads/ed/" + tr
+	if r := e.Do("MKCOL", base, e.tokens["editor"], nil, "Destination", "/remote.php/dav/files/ed/finance/"+tr+".txt", "OC-Total-Length", "5"); r.Status != 201 {
+		t.Fatalf("fixture upload folder: %d %s", r.Status, r.Body)
+	}
+	if full {
+		if r := e.Do("PUT", base+"/00001", e.tokens["editor"], "hello"); r.Status != 201 {
+			t.Fatalf("fixture chunk: %d %s", r.Status, r.Body)
+		}
+	}
+	return tr
 }
 
 func currentPassword(e *env, u string) string {

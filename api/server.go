@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"gshare/api/dav"
+	"gshare/api/ncchunk"
 	"gshare/api/nextcloud"
 	"gshare/api/router"
 	"gshare/api/tus"
@@ -142,7 +143,10 @@ type Server struct {
 	log *slog.Logger
 	rt  *router.Router
 	tus *tus.Edge // the tus door; nil without an upload store
-	web *web.Site // the web app's pages
+	// chunks is the Nextcloud clients' chunked upload; nil without an
+	// upload store.
+	chunks *ncchunk.Handler
+	web    *web.Site // the web app's pages
 
 	throttle *auth.Throttle
 
@@ -186,6 +190,8 @@ func New(d Deps, o Options) (*Server, error) {
 			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log}); err != nil {
 			return nil, err
 		}
+		s.chunks = ncchunk.New(ncchunk.Options{Uploads: d.Uploads, Docs: d.Docs, MaxUploadSize: o.MaxUploadSize,
+			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log, Now: o.Now})
 	}
 	if s.web, err = web.New(); err != nil {
 		return nil, err
@@ -201,6 +207,9 @@ func New(d Deps, o Options) (*Server, error) {
 func (s *Server) InterruptUploads() {
 	if s.tus != nil {
 		s.tus.InterruptUploads()
+	}
+	if s.chunks != nil {
+		s.chunks.InterruptUploads()
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +156,23 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			conn.Close()
 			waitOffset(t, s, tok, loc2, 1_234_568)
 			s.patch(tok, loc, 9_000_001, doc[9_000_001:])
+			// The Nextcloud clients' chunked upload: the desktop client's
+			// (the destination named only by the MOVE), finished; and a v2
+			// upload left unfinished after a chunk cut part-way, beyond a
+			// whole part.
+			nc := "/remote.php/dav/uploads/ed/"
+			s.must(201, "MKCOL", nc+"1", tok, nil, "OC-Total-Length", strconv.Itoa(len(doc)))
+			if r1, r2 := s.ncPut(tok, nc+"1", 0, 0, doc[:4_000_000]), s.ncPut(tok, nc+"1", 1, 4_000_000, doc[4_000_000:]); r1.status != 201 || r2.status != 201 {
+				t.Fatalf("chunks: %d %d", r1.status, r2.status)
+			}
+			s.must(201, "MOVE", nc+"1/.file", tok, nil, "Destination", "/remote.php/dav/files/ed/finance/nc-"+name+".txt")
+			s.must(201, "MKCOL", nc+"2", tok, nil, "Destination", "/remote.php/dav/files/ed/finance/ncv2-"+name+".txt")
+			if r := s.ncPut(tok, nc+"2", 1, 0, doc[:1_500_000]); r.status != 201 {
+				t.Fatalf("v2 chunk: %d %s", r.status, r.body)
+			}
+			ncConn := s.ncSlowPut(tok, nc+"2", 2, 1_500_000, doc[1_500_000:], 9_000_000)
+			time.Sleep(300 * time.Millisecond)
+			ncConn.Close()
 			// WebDAV, with a device token as its password.
 			var dt struct{ Token string }
 			json.Unmarshal(s.must(201, "POST", "/api/v1/tokens", tok, map[string]string{"name": "dav"}).body, &dt)

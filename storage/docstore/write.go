@@ -525,3 +525,25 @@ func (s *Store) Put(ctx context.Context, p docpath.Path, body io.Reader, o PutOp
 	}
 	return n, v, nil
 }
+
+// Retarget points a draft at p, a destination named only when the write
+// ends (the Nextcloud desktop client names it in the MOVE that ends a
+// chunked upload; its chunks were sealed under a data key wrapped by a
+// department of its user's). The object is not touched: its header binds
+// the write's crypto id and sequence, not a path. A destination in another
+// department gets the data key re-wrapped by that department's key, as a
+// move across departments does. The commit then checks nothing about
+// where the write began (its Folder and File): the caller authorised p
+// just now, as a PUT is authorised when it begins.
+func (s *Store) Retarget(d *Draft, p docpath.Path) error {
+	if p.Dept != d.Write.Dept {
+		v := meta.Version{Dept: d.Write.Dept, KEKVersion: d.KEKVersion, CryptoID: d.Write.CryptoID, Seq: d.Write.Seq, DEK: d.Wrapped}
+		if err := s.ring.Rewrap(&v, p.Dept); err != nil {
+			return fmt.Errorf("docstore: retarget to %s: %w", p.Dept, err)
+		}
+		d.Wrapped, d.KEKVersion, d.Write.Dept = v.DEK, v.KEKVersion, p.Dept
+	}
+	d.Write.Folder, d.Write.File = meta.ID{}, meta.ID{}
+	d.Path = p
+	return nil
+}

@@ -153,7 +153,7 @@ func (db *DB) Shred(dept string) (map[string]string, error) {
 			if u.Multipart != "" {
 				multipart[u.Write.Object] = u.Multipart
 			}
-			for _, s := range u.Stages {
+			for _, s := range u.AllStages() {
 				if err := queueGC(tx, s.Key, ch.now); err != nil {
 					return err
 				}

@@ -9,7 +9,9 @@ import (
 
 // Upload is the durable state of a resumable (tus) upload. Offset counts
 // the bytes that are safely stored, sealed, in the object store: in
-// committed parts or in staging blobs. It only ever grows.
+// committed parts or in staging blobs. It only ever grows, but for a
+// chunked upload's, which may go back to the end of its last whole chunk
+// (Chunked).
 type Upload struct {
 	ID         string            `json:"id"`
 	Owner      string            `json:"owner"`
@@ -32,6 +34,11 @@ type Upload struct {
 	// document (tus metadata "mtime", a chunked upload's X-OC-Mtime);
 	// the version committed gets it. Zero: the commit time.
 	MTime time.Time `json:"mtime,omitzero"`
+	// Chunked is set for an upload sent as numbered chunks (the Nextcloud
+	// clients' chunked upload, chunked.go): only a request naming the
+	// chunks may write or finish it, and its offset may go back to the
+	// end of the last whole chunk.
+	Chunked *Chunked `json:"chunked,omitempty"`
 }
 
 // UploadPart is a committed part of an upload.

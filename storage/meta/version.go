@@ -509,7 +509,7 @@ func (db *DB) ObjectRefs() (map[string]bool, error) {
 				return err
 			}
 			out[u.Write.Object] = true
-			for _, s := range u.Stages {
+			for _, s := range u.AllStages() {
 				out[s.Key] = true
 			}
 			return nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"gshare/storage/docpath"
 	"gshare/storage/docstore"
 	"gshare/storage/meta"
 )
@@ -19,6 +20,21 @@ import (
 // file was moved or deleted meanwhile is discarded (ErrChecksum,
 // meta.ErrPrecondition, meta.ErrMoved): it can never commit.
 func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error) {
+	want, _ := hashMeta(u.MetaData, "sha256")
+	ifMatch, _ := hashMeta(u.MetaData, "if_match")
+	return s.finish(ctx, u, finishOptions{sha256: want, ifMatch: ifMatch})
+}
+
+// finishOptions are the conditions of a commit.
+type finishOptions struct {
+	sha256, ifMatch *meta.Hash
+	ifNoneMatch     bool
+	// retarget, if set, is the destination, named only now (a chunked
+	// upload's MOVE): the draft is pointed at it before the commit.
+	retarget *docpath.Path
+}
+
+func (s *Store) finish(ctx context.Context, u *meta.Upload, o finishOptions) (meta.Version, error) {
 	if u.Size < 0 || u.Offset != u.Size {
 		return meta.Version{}, fmt.Errorf("uploads: finish %s at offset %d of %d: %w", u.ID, u.Offset, u.Size, ErrIncomplete)
 	}
@@ -48,9 +64,7 @@ func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error
 	}
 	var sum meta.Hash
 	st.Hash.Sum(sum[:0])
-	want, _ := hashMeta(u.MetaData, "sha256")
-	ifMatch, _ := hashMeta(u.MetaData, "if_match")
-	if want != nil && *want != sum {
+	if want := o.sha256; want != nil && *want != sum {
 		// A torn file (changed while it was sent) must never become a
 		// version; the client uploads again.
 		if derr := s.Terminate(dctx, u); derr != nil {
@@ -58,8 +72,13 @@ func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error
 		}
 		return meta.Version{}, fmt.Errorf("uploads: finish %s: %w", u.ID, ErrChecksum)
 	}
+	if o.retarget != nil {
+		if err := s.docs.Retarget(d, *o.retarget); err != nil {
+			return meta.Version{}, err
+		}
+	}
 	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: u.Owner,
-		MTime: u.MTime, IfMatch: ifMatch, Upload: u.ID, Garbage: stageKeys(u.Stages)})
+		MTime: u.MTime, IfMatch: o.ifMatch, IfNoneMatch: o.ifNoneMatch, Upload: u.ID, Garbage: allStageKeys(u)})
 	if errors.Is(err, meta.ErrPrecondition) || errors.Is(err, meta.ErrMoved) {
 		// The file changed on the server since the client read it, or it
 		// or its folder went elsewhere: this upload can never commit, so

@@ -137,10 +137,18 @@ func (l *locks) tryLock(id string, interrupt func()) (func(), bool) {
 // asked to let go through its interrupt function (it should stop reading
 // its body); Open waits for it until ctx ends (ErrBusy). The caller must
 // call release when it is done with the upload.
+//
+// A chunked upload (OpenChunked) is not found by Open: only requests that
+// name its chunks may write it.
 func (s *Store) Open(ctx context.Context, id, owner string, interrupt func()) (u *meta.Upload, release func(), err error) {
+	return s.open(ctx, id, interrupt, func(rec meta.Upload) bool { return rec.Owner == owner && rec.Chunked == nil })
+}
+
+// open takes the upload id if mine accepts its record.
+func (s *Store) open(ctx context.Context, id string, interrupt func(), mine func(meta.Upload) bool) (u *meta.Upload, release func(), err error) {
 	check := func() (meta.Upload, error) {
 		rec, err := s.Get(id)
-		if err == nil && rec.Owner != owner {
+		if err == nil && !mine(rec) {
 			err = fmt.Errorf("uploads: %s: %w", id, ErrNotFound)
 		}
 		return rec, err

@@ -75,7 +75,7 @@ func (s *Store) stage(ctx context.Context, u *meta.Upload, d *docstore.Draft, pl
 	var garbage []string
 	stages := u.Stages
 	if len(stages) >= maxStages {
-		garbage, stages, from = stageKeys(stages), nil, 0
+		garbage, stages, from = superseded(u, stages), nil, 0
 	}
 	start, length := committed+int64(from), int64(len(plain)-from)
 	key := stageKey(u.ID)

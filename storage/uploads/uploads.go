@@ -32,6 +32,11 @@
 // Finish seals what is still staged as the last part, completes the object
 // and commits the version, removing the upload in the same transaction.
 //
+// A chunked upload (chunks.go: the Nextcloud clients' upload folders) is
+// written the same way, a chunk at a time, and adds chunk boundaries: a
+// chunk cut part-way is given up back to the end of the last whole one,
+// the one case where an offset goes back.
+//
 // The store keeps no state between requests but meta.db, so it survives
 // restarts and SIGKILL. A request takes an upload with Open (lock.go), which
 // serialises requests on it and reads its record once; the calls that
@@ -146,7 +151,11 @@ func (s *Store) Create(owner string, p docpath.Path, size int64, md map[string]s
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	uid := hex.EncodeToString(id[:])
+	return s.create(hex.EncodeToString(id[:]), owner, p, size, md, nil)
+}
+
+// create reserves the write of an upload and records it.
+func (s *Store) create(uid, owner string, p docpath.Path, size int64, md map[string]string, chunked *meta.Chunked) (meta.Upload, error) {
 	d, err := s.docs.Reserve(p, size, uid)
 	if err != nil {
 		return meta.Upload{}, err
@@ -156,7 +165,10 @@ func (s *Store) Create(owner string, p docpath.Path, size int64, md map[string]s
 	u := meta.Upload{
 		ID: uid, Owner: owner, Path: p.String(), Size: size, Write: d.Write,
 		PartSize: d.PartSize, DEK: d.Wrapped, KEKVersion: d.KEKVersion, Hash: state, MetaData: md,
-		Created: now, Updated: now, Expires: now.Add(s.o.Expiry),
+		Created: now, Updated: now, Expires: now.Add(s.o.Expiry), Chunked: chunked,
+	}
+	if chunked != nil {
+		chunked.Mark = meta.Mark{Hash: state}
 	}
 	if err := s.rec.CreateUpload(u); err != nil {
 		s.docs.Abort(context.Background(), d)
@@ -249,7 +261,7 @@ func (s *Store) Terminate(ctx context.Context, u *meta.Upload) error {
 			return err
 		}
 	}
-	err := s.rec.DeleteUpload(u.ID, stageKeys(u.Stages))
+	err := s.rec.DeleteUpload(u.ID, allStageKeys(u))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("uploads: %s: %w", u.ID, ErrNotFound)
 	}
@@ -279,7 +291,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		if !ok {
 			continue // a request came back for it just now
 		}
-		if u.Size >= 0 && u.Offset == u.Size {
+		if u.Size >= 0 && u.Offset == u.Size && u.Chunked == nil {
 			v, err := s.Finish(ctx, &u)
 			if err == nil {
 				release()
@@ -307,7 +319,9 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 func (s *Store) Recover(ctx context.Context) (int, error) {
 	var done []meta.Upload
 	err := s.rec.Uploads(func(u meta.Upload) error {
-		if u.Size >= 0 && u.Offset == u.Size {
+		// A chunked upload commits only when its client asks (MOVE), to
+		// the destination it names then.
+		if u.Size >= 0 && u.Offset == u.Size && u.Chunked == nil {
 			done = append(done, u)
 		}
 		return nil

@@ -69,7 +69,7 @@ func restoreHash(u *meta.Upload) (hash.Hash, error) {
 // transaction.
 func (s *Store) record(u *meta.Upload, p docstore.Part, state []byte) error {
 	part := meta.UploadPart{Number: p.Number, ETag: p.ETag, Size: p.Size, Plain: p.Plain, Salt: p.Salt[:]}
-	return s.update(u, stageKeys(u.Stages), func(rec *meta.Upload) error {
+	return s.update(u, superseded(u, u.Stages), func(rec *meta.Upload) error {
 		if len(rec.Parts)+1 != part.Number {
 			return fmt.Errorf("uploads: part %d recorded out of order after %d", part.Number, len(rec.Parts))
 		}
