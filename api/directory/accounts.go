@@ -75,6 +75,14 @@ func (a *Accounts) record(action, user, dept, reason string) {
 		Result: audit.Allowed, Status: http.StatusOK, Reason: reason})
 }
 
+// Check binds as the service account and records whether the directory
+// could be reached.
+func (a *Accounts) Check() error {
+	err := a.Dir.Ping()
+	a.unreachable.Store(err != nil)
+	return err
+}
+
 // Authenticate signs a user in at the directory (auth.Directory).
 func (a *Accounts) Authenticate(username, password string) (meta.User, error) {
 	name, err := CleanName(username)
@@ -300,6 +308,9 @@ func (a *Accounts) Run(ctx context.Context, interval time.Duration) {
 		case <-t.C:
 		}
 		rep, err := a.Sync(ctx)
+		if err == nil && rep.Checked == 0 {
+			err = a.Check() // no accounts yet: still keep the sign-in page's notice true
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log().Warn("ldap sync failed; nothing more was changed, will retry", "err", err, "checked", rep.Checked, "disabled", rep.Disabled)
