@@ -11,7 +11,6 @@ package config
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
 
+	"gshare/acl/rolemap"
 	"gshare/api/cors"
 )
 
@@ -602,11 +602,8 @@ func (c *Config) validate() []error {
 		if c.LDAP.SyncInterval <= 0 {
 			bad("ldap.sync_interval", "must be positive")
 		}
-		if c.LDAP.RoleMap != "" {
-			var m map[string][]string
-			if err := json.Unmarshal([]byte(c.LDAP.RoleMap), &m); err != nil {
-				bad("ldap.role_map", "not a JSON object of lists of \"department:role\": %v", err)
-			}
+		if _, err := rolemap.Parse(c.LDAP.RoleMap); err != nil {
+			bad("ldap.role_map", "%v", err)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

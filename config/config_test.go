@@ -324,6 +324,7 @@ func TestLDAPSettings(t *testing.T) {
 		{[]string{"GSHARE_LDAP_URL=ldaps://dc1"}, "ldap.user_base"},
 		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", "GSHARE_LDAP_USER_FILTER=(uid=x)"}, "ldap.user_filter"},
 		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", "GSHARE_LDAP_ROLE_MAP=[1]"}, "ldap.role_map"},
+		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", `GSHARE_LDAP_ROLE_MAP={"g":["finance:owner"]}`}, "ldap.role_map"},
 		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", "GSHARE_LDAP_BIND_DN=cn=a"}, "ldap.bind_password"},
 	} {
 		if _, err := config.Load(nil, tc.env, io.Discard); err == nil || !strings.Contains(err.Error(), tc.key) {
@@ -332,5 +333,33 @@ func TestLDAPSettings(t *testing.T) {
 	}
 	if _, err := config.Load(nil, []string{"GSHARE_LDAP_URL=ldap://127.0.0.1:3389", "GSHARE_LDAP_START_TLS=false", "GSHARE_LDAP_USER_BASE=dc=x"}, io.Discard); err != nil {
 		t.Errorf("plain ldap:// on loopback: %v", err)
+	}
+}
+
+// TestIdentityExamples: the configuration files docs/identity.md shows
+// load as written (with the elided secrets filled in).
+func TestIdentityExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/identity.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```toml\n")[1:]
+	if len(blocks) < 2 {
+		t.Fatalf("docs/identity.md shows %d TOML examples, want the OpenLDAP and the Active Directory one", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		file := filepath.Join(t.TempDir(), "gshare.toml")
+		if err := os.WriteFile(file, []byte(strings.ReplaceAll(b, `"…"`, `"secret"`)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load([]string{"--config", file}, nil, io.Discard)
+		if err != nil {
+			t.Errorf("example %d: %v", i+1, err)
+			continue
+		}
+		if c.LDAP.URL == "" || c.LDAP.RoleMap == "" {
+			t.Errorf("example %d: %+v", i+1, c.LDAP)
+		}
 	}
 }
