@@ -118,6 +118,16 @@ func (a *Accounts) Authenticate(username, password string) (meta.User, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	// Again under the lock: a sign-in of the same user in parallel may
+	// have created the account meanwhile.
+	local, err = a.DB.User(name)
+	exists = err == nil
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return meta.User{}, err
+	}
+	if exists && local.Source != meta.SourceLDAP {
+		return meta.User{}, auth.ErrBadCredentials
+	}
 	if exists && local.ExternalID != "" && local.ExternalID != e.ID {
 		a.log().Warn("ldap: the directory entry of this name is not the one the account was made for; an administrator must delete the old account",
 			"user", name, "account", local.ExternalID, "entry", e.ID)

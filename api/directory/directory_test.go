@@ -196,6 +196,22 @@ func TestLDAPSignIn(t *testing.T) {
 		}
 	})
 
+	t.Run("throttle", func(t *testing.T) {
+		f.s.AddUser("lockme", "", "", "lockme-pw")
+		locked := 0
+		for i := 0; i < 8 && locked == 0; i++ {
+			if r := f.login("lockme", "wrong"); r.Status == 429 {
+				locked = i + 1
+			}
+		}
+		if locked == 0 || locked > 6 {
+			t.Fatalf("wrong directory passwords locked the account after %d attempts", locked)
+		}
+		if r := f.login("lockme", "lockme-pw"); r.Status != 429 {
+			t.Fatalf("right password during the lockout = %d %s", r.Status, r.Body)
+		}
+	})
+
 	t.Run("local admin beside LDAP", func(t *testing.T) {
 		if r := f.login("root", "pw-root"); r.Status != 200 {
 			t.Fatalf("local admin login = %d %s", r.Status, r.Body)
