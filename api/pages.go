@@ -182,7 +182,7 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *route
 		status, data.Error, data.Wait = http.StatusTooManyRequests, "err_too_many", he.RetryAfter
 	case errors.Is(err, auth.ErrBadCredentials):
 		status, data.Error = http.StatusUnauthorized, "err_bad_credentials"
-		data.Wait = int(s.throttle.Wait(user, rq.Addr).Round(time.Second).Seconds())
+		data.Wait = int(s.throttle.Wait(s.throttleKey(user), rq.Addr).Round(time.Second).Seconds())
 	case errors.Is(err, auth.ErrDisabled):
 		status, data.Error = http.StatusForbidden, "err_disabled"
 	case errors.Is(err, auth.ErrUnavailable):
