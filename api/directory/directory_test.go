@@ -404,3 +404,40 @@ func TestLDAPTLS(t *testing.T) {
 		t.Fatalf("wrong service password: %v", err)
 	}
 }
+
+// TestActiveDirectoryStyle: sAMAccountName in the filter, groups from the
+// entry's memberOf only (no group_base), and userAccountControl bit 2
+// (ACCOUNTDISABLE) disabling the account at the next sync.
+func TestActiveDirectoryStyle(t *testing.T) {
+	f := setup(t, func(c *directory.Config) {
+		c.UserFilter = "(&(objectClass=person)(sAMAccountName=%s))"
+		c.GroupBase = ""
+		m, err := rolemap.Parse(`{"CN=GShare-Finance,OU=Groups,DC=mof,DC=gov,DC=la":["finance:viewer"]}`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.RoleMap = m
+	})
+	dn := f.s.AddADUser("Keo", "ແກ້ວ ມະນີວົງ", "keo-pw", 512, "cn=gshare-finance,ou=groups,dc=mof,dc=gov,dc=la")
+	sess := f.loginToken(t, "keo", "keo-pw")
+	if got := f.roles(t, "keo"); !slices.Equal(got, []string{"finance:viewer"}) {
+		t.Fatalf("roles from memberOf = %v", got)
+	}
+	if u, _ := f.e.DB.User("keo"); u.Name != "ແກ້ວ ມະນີວົງ" || u.Source != meta.SourceLDAP {
+		t.Fatalf("account = %+v", u)
+	}
+	f.s.Modify(dn, "userAccountControl", "514")
+	rep, err := f.acc.Sync(context.Background())
+	if err != nil || rep.Disabled != 1 {
+		t.Fatalf("sync = %+v, %v", rep, err)
+	}
+	if r := f.e.Do("GET", "/api/v1/me", "", nil, sess...); r.Status != 401 {
+		t.Fatalf("session of a disabled AD account = %d", r.Status)
+	}
+	if r := f.login("keo", "keo-pw"); r.Status != 403 || r.Code() != "account_disabled" {
+		t.Fatalf("sign-in of a disabled AD account = %d %s", r.Status, r.Body)
+	}
+	if e := f.entries("user.update", directory.Actor); len(e) != 1 || e[0].Reason != "ldap_disabled" {
+		t.Fatalf("user.update entries = %+v", e)
+	}
+}

@@ -36,6 +36,15 @@ const (
 	ServiceBase = "ou=services," + Suffix
 )
 
+// adSchema gives entries the attributes by which Active Directory tells
+// what G-Share reads (sAMAccountName, userAccountControl, memberOf), under
+// a private OID arc, so the same tests cover an AD-style directory.
+const adSchema = `attributetype ( 1.3.6.1.4.1.32473.19.1.1 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.32473.19.1.2 NAME 'userAccountControl' EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.32473.19.1.3 NAME 'memberOf' EQUALITY distinguishedNameMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 )
+objectclass ( 1.3.6.1.4.1.32473.19.2.1 NAME 'gshareTestADUser' AUXILIARY MAY ( sAMAccountName $ userAccountControl $ memberOf ) )
+`
+
 // Server is a running slapd.
 type Server struct {
 	t         testing.TB
@@ -96,6 +105,7 @@ func Start(t testing.TB) *Server {
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
+include %[1]s/ad.schema
 modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
@@ -114,6 +124,9 @@ overlay ppolicy
 access to attrs=userPassword by self write by anonymous auth by * none
 access to * by users read by * none
 `, s.dir, Suffix, RootDN, RootPW)
+	if err := os.WriteFile(filepath.Join(s.dir, "ad.schema"), []byte(adSchema), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s.conf = filepath.Join(s.dir, "slapd.conf")
 	if err := os.WriteFile(s.conf, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -237,6 +250,22 @@ func (s *Server) AddUser(uid, display, mail, password string) string {
 	}
 	if mail != "" {
 		attrs["mail"] = []string{mail}
+	}
+	add(s.t, c, dn, attrs)
+	return dn
+}
+
+// AddADUser adds an Active Directory-style person: sAMAccountName,
+// userAccountControl (512 normal, 514 disabled) and memberOf (group DNs).
+func (s *Server) AddADUser(sam, display, password string, uac int, memberOf ...string) string {
+	s.t.Helper()
+	c := s.Admin()
+	defer c.Close()
+	dn := "cn=" + ldap.EscapeDN(sam) + "," + People
+	attrs := map[string][]string{"objectClass": {"inetOrgPerson", "gshareTestADUser"}, "cn": {sam}, "sn": {sam},
+		"sAMAccountName": {sam}, "displayName": {display}, "userPassword": {password}, "userAccountControl": {fmt.Sprint(uac)}}
+	if len(memberOf) > 0 {
+		attrs["memberOf"] = memberOf
 	}
 	add(s.t, c, dn, attrs)
 	return dn
