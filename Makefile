@@ -118,11 +118,14 @@ $(GOVULNCHECK):
 
 # Debian packages some tests use, pinned to the exact versions tested
 # (litmus for WebDAV; Chromium and the Lao fonts for the browser tests;
-# rclone and nextcloudcmd, the Nextcloud sync engine, as WebDAV clients);
+# rclone and nextcloudcmd, the Nextcloud sync engine, as WebDAV clients;
+# slapd, the OpenLDAP server the LDAP tests start on loopback with their
+# own configuration; the system service the package starts is stopped
+# and disabled right after installing);
 # installed when running as root on Debian, otherwise those tests skip and
 # say why. A package installed at another version is reinstalled at this one.
 DEBIAN_PACKAGES := litmus=0.13-5 chromium=156.0.8078.114-1~deb12u1 fonts-lao=0.0.20060226-10 \
-	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2
+	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2 slapd=2.5.13+dfsg-5
 debian-packages:
 	@missing=""; for pv in $(DEBIAN_PACKAGES); do p=$${pv%%=*}; v=$${pv#*=}; \
 	  [ "$$(dpkg-query -W -f='$${Status} $${Version}' $$p 2>/dev/null)" = "install ok installed $$v" ] || missing="$$missing $$pv"; done; \
@@ -130,6 +133,7 @@ debian-packages:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "Installing$$missing with apt-get"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades $$missing >/dev/null; \
+	    case "$$missing" in *slapd=*) (systemctl disable --now slapd || invoke-rc.d slapd stop) >/dev/null 2>&1 || true;; esac; \
 	  else echo "Not installing$$missing (needs root and apt-get); their tests will skip"; fi; \
 	fi
 

@@ -146,7 +146,7 @@ func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request, rq *router.Re
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	return s.render(w, r, rq, http.StatusOK, "login", "title_login", web.Login{Next: next})
+	return s.render(w, r, rq, http.StatusOK, "login", "title_login", web.Login{Next: next, DirectoryDown: s.directoryDown()})
 }
 
 // safeNext keeps a post-login redirect inside the app, or on the page
@@ -174,7 +174,7 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *route
 		return nil
 	}
 	// A refusal is the login page again, saying why.
-	data := web.Login{Username: user, Next: next}
+	data := web.Login{Username: user, Next: next, DirectoryDown: s.directoryDown()}
 	var status int
 	var he *router.Error
 	switch {
@@ -182,9 +182,11 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *route
 		status, data.Error, data.Wait = http.StatusTooManyRequests, "err_too_many", he.RetryAfter
 	case errors.Is(err, auth.ErrBadCredentials):
 		status, data.Error = http.StatusUnauthorized, "err_bad_credentials"
-		data.Wait = int(s.throttle.Wait(user, rq.Addr).Round(time.Second).Seconds())
+		data.Wait = int(s.throttle.Wait(s.throttleKey(user), rq.Addr).Round(time.Second).Seconds())
 	case errors.Is(err, auth.ErrDisabled):
 		status, data.Error = http.StatusForbidden, "err_disabled"
+	case errors.Is(err, auth.ErrUnavailable):
+		status, data.Error = http.StatusServiceUnavailable, "err_directory_unavailable"
 	default:
 		return err
 	}
@@ -195,6 +197,19 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *route
 		return rerr
 	}
 	return err
+}
+
+// directoryStatus is a sign-in directory that knows whether it could be
+// reached at the last try (directory.Accounts).
+type directoryStatus interface {
+	Unreachable() bool
+}
+
+// directoryDown reports whether the sign-in page should say the directory
+// cannot be reached.
+func (s *Server) directoryDown() bool {
+	d, ok := s.d.Auth.Directory.(directoryStatus)
+	return ok && d.Unreachable()
 }
 
 func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *router.Request) error {

@@ -50,7 +50,7 @@ func (s *Server) signIn(w http.ResponseWriter, rq *router.Request, username, pas
 	rq.Entry.Object = clip.String(username, capObject)
 	var tok string
 	var sess meta.Session
-	err := s.throttled(rq, username, func() (err error) {
+	err := s.throttled(rq, s.throttleKey(username), func() (err error) {
 		tok, sess, err = s.d.Auth.Login(username, password, rq.Addr)
 		return err
 	})
@@ -64,6 +64,16 @@ func (s *Server) signIn(w http.ResponseWriter, rq *router.Request, username, pas
 	rq.User = &u
 	s.setSessionCookie(w, tok, sess.Expires)
 	return tok, sess, nil
+}
+
+// throttleKey is the account a sign-in name counts against. Directories
+// compare names without case, so with one configured "Somsak" and "SOMSAK"
+// (one account there) get one budget here.
+func (s *Server) throttleKey(username string) string {
+	if s.d.Auth.Directory != nil {
+		return strings.ToLower(username)
+	}
+	return username
 }
 
 // throttled runs check, a password check for account, under the sign-in

@@ -26,6 +26,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
 
+	"gshare/acl/rolemap"
 	"gshare/api/cors"
 )
 
@@ -90,6 +91,10 @@ type Config struct {
 	BackupInterval time.Duration
 	BackupDir      string
 	BackupKeep     int
+	// LDAP is the directory (LDAP, Active Directory) accounts may sign in
+	// at; off when its URL is empty.
+	LDAP LDAP
+
 	// AllowAuditRollback starts even when meta.db's audit log is behind
 	// the checkpoint anchored in the object store (after a deliberate
 	// restore); the override is itself audited.
@@ -111,6 +116,22 @@ type S3 struct {
 	// Timeout bounds connecting to S3 and waiting for its answer to
 	// start; a request that takes longer fails with 503.
 	Timeout time.Duration
+}
+
+// LDAP configures sign-in at an LDAP directory (docs/identity.md).
+type LDAP struct {
+	URL          string // ldaps://host[:port] or ldap://host[:port]; empty: off
+	StartTLS     bool   // with ldap://, upgrade with StartTLS first
+	CAFile       string // PEM CA certificates for the directory's certificate
+	BindDN       string
+	BindPassword string
+	UserBase     string
+	UserFilter   string // %s is the escaped user name
+	GroupBase    string
+	RoleMap      string // JSON, acl/rolemap
+	NameAttr     string
+	MailAttr     string
+	SyncInterval time.Duration
 }
 
 // Size is a byte count that parses "1048576", "512MiB", "5GiB", "2TB".
@@ -282,6 +303,30 @@ func Settings() []Setting {
 				c.BackupKeep = n
 				return nil
 			}},
+		{Key: "ldap.url", Env: "GSHARE_LDAP_URL", Help: "LDAP or Active Directory server for sign-in: ldaps://host[:636], or ldap://host[:389] with ldap.start_tls; off when empty (docs/identity.md)",
+			set: str(func(c *Config) *string { return &c.LDAP.URL })},
+		{Key: "ldap.start_tls", Env: "GSHARE_LDAP_START_TLS", Default: "true", Help: "with an ldap:// URL, upgrade the connection with StartTLS before anything is sent (false only for a directory on loopback)",
+			onOff: func(c *Config) *bool { return &c.LDAP.StartTLS }},
+		{Key: "ldap.ca_file", Env: "GSHARE_LDAP_CA_FILE", Help: "PEM file of the CA certificates the directory's TLS certificate must chain to (default: the system's)",
+			set: str(func(c *Config) *string { return &c.LDAP.CAFile })},
+		{Key: "ldap.bind_dn", Env: "GSHARE_LDAP_BIND_DN", Help: "DN of the service account that searches the directory (read-only is enough)",
+			set: str(func(c *Config) *string { return &c.LDAP.BindDN })},
+		{Key: "ldap.bind_password", Env: "GSHARE_LDAP_BIND_PASSWORD", Help: "password of the service account", Secret: true,
+			set: str(func(c *Config) *string { return &c.LDAP.BindPassword })},
+		{Key: "ldap.user_base", Env: "GSHARE_LDAP_USER_BASE", Help: "DN under which users are searched, e.g. ou=people,dc=mof,dc=gov,dc=la",
+			set: str(func(c *Config) *string { return &c.LDAP.UserBase })},
+		{Key: "ldap.user_filter", Env: "GSHARE_LDAP_USER_FILTER", Default: "(&(objectClass=person)(uid=%s))", Help: "filter that finds one user, %s being the escaped user name; Active Directory: (&(objectClass=user)(sAMAccountName=%s))",
+			set: str(func(c *Config) *string { return &c.LDAP.UserFilter })},
+		{Key: "ldap.group_base", Env: "GSHARE_LDAP_GROUP_BASE", Help: "DN under which groups (member, uniqueMember, memberUid) are searched; empty: only the user's memberOf",
+			set: str(func(c *Config) *string { return &c.LDAP.GroupBase })},
+		{Key: "ldap.role_map", Env: "GSHARE_LDAP_ROLE_MAP", Help: "JSON object from group DN or name to department roles, e.g. {\"cn=finance,ou=groups,dc=mof,dc=gov,dc=la\":[\"finance:editor\"]}",
+			set: str(func(c *Config) *string { return &c.LDAP.RoleMap })},
+		{Key: "ldap.name_attr", Env: "GSHARE_LDAP_NAME_ATTR", Default: "displayName", Help: "attribute of the display name (kept as stored, Lao included)",
+			set: str(func(c *Config) *string { return &c.LDAP.NameAttr })},
+		{Key: "ldap.mail_attr", Env: "GSHARE_LDAP_MAIL_ATTR", Default: "mail", Help: "attribute of the e-mail address (Active Directory: mail or userPrincipalName)",
+			set: str(func(c *Config) *string { return &c.LDAP.MailAttr })},
+		{Key: "ldap.sync_interval", Env: "GSHARE_LDAP_SYNC_INTERVAL", Default: "15m", Help: "how often directory accounts are checked: removed or disabled ones are disabled here, roles follow groups",
+			set: dur(func(c *Config) *time.Duration { return &c.LDAP.SyncInterval })},
 		{Key: "tls_cert", Env: "GSHARE_TLS_CERT", Flag: "tls-cert", Help: "TLS certificate file (PEM); with tls_key, serve HTTPS",
 			set: str(func(c *Config) *string { return &c.TLSCert })},
 		{Key: "tls_key", Env: "GSHARE_TLS_KEY", Flag: "tls-key", Help: "TLS private key file (PEM)",
@@ -537,6 +582,30 @@ func (c *Config) validate() []error {
 			bad("public_url", "%q is not an http(s) URL", c.PublicURL)
 		}
 	}
+	if c.LDAP.URL != "" {
+		u, err := url.Parse(c.LDAP.URL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "ldap" && u.Scheme != "ldaps"):
+			bad("ldap.url", "%q is not ldaps://host[:port] or ldap://host[:port]", c.LDAP.URL)
+		case u.Scheme == "ldap" && !c.LDAP.StartTLS && !loopbackHost(u.Hostname()):
+			bad("ldap.url", "plain ldap:// to %s would send passwords in the clear; use ldaps:// or ldap.start_tls = true", u.Hostname())
+		}
+		if c.LDAP.UserBase == "" {
+			bad("ldap.user_base", "needed with ldap.url")
+		}
+		if c.LDAP.BindDN != "" && c.LDAP.BindPassword == "" {
+			bad("ldap.bind_password", "needed with ldap.bind_dn (GSHARE_LDAP_BIND_PASSWORD)")
+		}
+		if strings.Count(c.LDAP.UserFilter, "%s") < 1 || !strings.HasPrefix(c.LDAP.UserFilter, "(") {
+			bad("ldap.user_filter", "%q must be an LDAP filter holding %%s, the user name", c.LDAP.UserFilter)
+		}
+		if c.LDAP.SyncInterval <= 0 {
+			bad("ldap.sync_interval", "must be positive")
+		}
+		if _, err := rolemap.Parse(c.LDAP.RoleMap); err != nil {
+			bad("ldap.role_map", "%v", err)
+		}
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls_cert", "tls_cert and tls_key go together")
 	}
@@ -568,6 +637,11 @@ func (c *Config) validate() []error {
 		}
 	}
 	return errs
+}
+
+func loopbackHost(h string) bool {
+	ip := net.ParseIP(h)
+	return h == "localhost" || ip != nil && ip.IsLoopback()
 }
 
 // PrintSettings writes the table of settings.

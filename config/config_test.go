@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -294,6 +295,71 @@ func TestCORSOrigins(t *testing.T) {
 		_, err := config.Load(nil, []string{"GSHARE_CORS_ORIGINS=https://ok.example.gov.la," + bad}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "cors_origins (GSHARE_CORS_ORIGINS)") || !strings.Contains(err.Error(), `"`+bad+`"`) {
 			t.Errorf("GSHARE_CORS_ORIGINS with %q: %v", bad, err)
+		}
+	}
+}
+
+// TestLDAPSettings: the ldap.* settings of issue 19 from the environment,
+// their defaults, and the refusals that keep passwords off the wire.
+func TestLDAPSettings(t *testing.T) {
+	env := []string{"GSHARE_LDAP_URL=ldaps://dc1.mof.gov.la", "GSHARE_LDAP_BIND_DN=cn=gshare,dc=mof", "GSHARE_LDAP_BIND_PASSWORD=pw",
+		"GSHARE_LDAP_USER_BASE=ou=people,dc=mof", "GSHARE_LDAP_GROUP_BASE=ou=groups,dc=mof", "GSHARE_LDAP_CA_FILE=/etc/ssl/mof.pem",
+		`GSHARE_LDAP_ROLE_MAP={"finance":["finance:editor"]}`, "GSHARE_LDAP_SYNC_INTERVAL=5m"}
+	c, err := config.Load(nil, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config.LDAP{URL: "ldaps://dc1.mof.gov.la", StartTLS: true, CAFile: "/etc/ssl/mof.pem", BindDN: "cn=gshare,dc=mof", BindPassword: "pw",
+		UserBase: "ou=people,dc=mof", UserFilter: "(&(objectClass=person)(uid=%s))", GroupBase: "ou=groups,dc=mof",
+		RoleMap: `{"finance":["finance:editor"]}`, NameAttr: "displayName", MailAttr: "mail", SyncInterval: 5 * time.Minute}
+	if c.LDAP != want {
+		t.Fatalf("LDAP = %+v\nwant %+v", c.LDAP, want)
+	}
+	for _, tc := range []struct {
+		env []string
+		key string
+	}{
+		{[]string{"GSHARE_LDAP_URL=ldap://dc1.mof.gov.la", "GSHARE_LDAP_START_TLS=false", "GSHARE_LDAP_USER_BASE=dc=x"}, "ldap.url"},
+		{[]string{"GSHARE_LDAP_URL=http://dc1", "GSHARE_LDAP_USER_BASE=dc=x"}, "ldap.url"},
+		{[]string{"GSHARE_LDAP_URL=ldaps://dc1"}, "ldap.user_base"},
+		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", "GSHARE_LDAP_USER_FILTER=(uid=x)"}, "ldap.user_filter"},
+		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", "GSHARE_LDAP_ROLE_MAP=[1]"}, "ldap.role_map"},
+		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", `GSHARE_LDAP_ROLE_MAP={"g":["finance:owner"]}`}, "ldap.role_map"},
+		{[]string{"GSHARE_LDAP_URL=ldaps://dc1", "GSHARE_LDAP_USER_BASE=dc=x", "GSHARE_LDAP_BIND_DN=cn=a"}, "ldap.bind_password"},
+	} {
+		if _, err := config.Load(nil, tc.env, io.Discard); err == nil || !strings.Contains(err.Error(), tc.key) {
+			t.Errorf("Load(%q) = %v, want an error naming %s", tc.env, err, tc.key)
+		}
+	}
+	if _, err := config.Load(nil, []string{"GSHARE_LDAP_URL=ldap://127.0.0.1:3389", "GSHARE_LDAP_START_TLS=false", "GSHARE_LDAP_USER_BASE=dc=x"}, io.Discard); err != nil {
+		t.Errorf("plain ldap:// on loopback: %v", err)
+	}
+}
+
+// TestIdentityExamples: the configuration files docs/identity.md shows
+// load as written (with the elided secrets filled in).
+func TestIdentityExamples(t *testing.T) {
+	doc, err := os.ReadFile("../docs/identity.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := strings.Split(string(doc), "```toml\n")[1:]
+	if len(blocks) < 2 {
+		t.Fatalf("docs/identity.md shows %d TOML examples, want the OpenLDAP and the Active Directory one", len(blocks))
+	}
+	for i, b := range blocks {
+		b, _, _ = strings.Cut(b, "```")
+		file := filepath.Join(t.TempDir(), "gshare.toml")
+		if err := os.WriteFile(file, []byte(strings.ReplaceAll(b, `"…"`, `"secret"`)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load([]string{"--config", file}, nil, io.Discard)
+		if err != nil {
+			t.Errorf("example %d: %v", i+1, err)
+			continue
+		}
+		if c.LDAP.URL == "" || c.LDAP.RoleMap == "" {
+			t.Errorf("example %d: %+v", i+1, c.LDAP)
 		}
 	}
 }

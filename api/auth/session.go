@@ -21,7 +21,24 @@ var (
 	ErrDisabled       = errors.New("account disabled")
 	ErrExpired        = errors.New("session expired")
 	ErrNoSession      = errors.New("no such session or token")
+	// ErrUnavailable means the directory an account signs in at cannot
+	// be reached; sessions and tokens already issued keep working.
+	ErrUnavailable = errors.New("the directory cannot be reached")
+	// ErrBadUsername is a sign-in name a directory is never asked about
+	// (characters that mean something in an LDAP filter); it counts as a
+	// failed sign-in.
+	ErrBadUsername = fmt.Errorf("%w: not a plain user name", ErrBadCredentials)
 )
+
+// Directory checks the passwords of accounts that sign in at a directory
+// (LDAP, Active Directory) instead of with a local password.
+type Directory interface {
+	// Authenticate checks username and password at the directory and
+	// returns the local account they sign in as, created or brought up
+	// to date. It fails with ErrBadCredentials (or ErrBadUsername),
+	// ErrDisabled or ErrUnavailable.
+	Authenticate(username, password string) (meta.User, error)
+}
 
 // Token prefixes.
 const (
@@ -49,6 +66,10 @@ type Manager struct {
 	// Max after login, whichever comes first.
 	Idle, Max time.Duration
 	Now       func() time.Time
+
+	// Directory, if set, checks the passwords of names no local account
+	// holds and of accounts whose Source is "ldap".
+	Directory Directory
 
 	dummy string // a hash checked for unknown users, so they cost as much as known ones
 	// slots bounds concurrent password checks and hashes: each holds
@@ -100,16 +121,27 @@ func (m *Manager) Hash(password string) string {
 }
 
 // CheckPassword verifies a user's password. Unknown users, disabled users
-// and wrong passwords all take one argon2id computation.
+// and wrong passwords all take one argon2id computation. With a Directory,
+// names no local account holds, and directory accounts, are checked there
+// (a local account is never taken over by a directory entry of its name).
 func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
-	defer m.slot()()
 	u, err := m.DB.User(username)
+	if m.Directory != nil && (errors.Is(err, meta.ErrNotFound) || err == nil && u.Source == meta.SourceLDAP) {
+		return m.Directory.Authenticate(username, password)
+	}
+	defer m.slot()()
 	if errors.Is(err, meta.ErrNotFound) {
 		CheckPassword(m.dummy, password)
 		return meta.User{}, ErrBadCredentials
 	}
 	if err != nil {
 		return meta.User{}, err
+	}
+	if u.External() {
+		// Signs in at its directory or provider: no local password, whatever
+		// Hash holds. As costly as a wrong password.
+		CheckPassword(m.dummy, password)
+		return meta.User{}, ErrBadCredentials
 	}
 	if err := CheckPassword(u.Hash, password); err != nil {
 		return meta.User{}, ErrBadCredentials

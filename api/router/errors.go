@@ -108,6 +108,10 @@ func Response(err error) (int, string, string) {
 		return 460, "checksum_mismatch", "the uploaded bytes do not match the announced sha256 (did the file change while it was sent?); upload it again"
 	case errors.Is(err, uploads.ErrBadMetadata):
 		return http.StatusBadRequest, "bad_metadata", "sha256 and if_match metadata must be 64 hex digits"
+	case errors.Is(err, auth.ErrBadUsername):
+		return http.StatusBadRequest, "bad_username", "user names hold letters, digits and . _ - @ only"
+	case errors.Is(err, auth.ErrUnavailable):
+		return http.StatusServiceUnavailable, "directory_unavailable", "the directory (LDAP) cannot be reached, so its accounts cannot sign in now; sessions already open keep working. Try again later"
 	case errors.Is(err, auth.ErrBadCredentials):
 		return http.StatusUnauthorized, "bad_credentials", "wrong username or password"
 	case errors.Is(err, auth.ErrNoSession), errors.Is(err, auth.ErrExpired):

@@ -153,6 +153,9 @@ type Login struct {
 	Error    string // a catalogue key
 	Wait     int    // seconds of back-off left
 	Next     string
+	// DirectoryDown says the directory (LDAP) could not be reached at the
+	// last try: its accounts cannot sign in now.
+	DirectoryDown bool
 }
 
 // Error is an error page.

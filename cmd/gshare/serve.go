@@ -21,8 +21,10 @@ import (
 
 	"gshare/acl"
 	"gshare/acl/audit"
+	"gshare/acl/rolemap"
 	"gshare/api"
 	"gshare/api/auth"
+	"gshare/api/directory"
 	"gshare/config"
 	"gshare/storage/backup"
 	"gshare/storage/crypt"
@@ -56,6 +58,7 @@ type app struct {
 
 	uploads *uploads.Store
 	audit   *audit.Log
+	ldap    *directory.Accounts // nil without ldap.url
 	// initialHash is the admin's password hash last seen to match
 	// DATA/initial-admin-password (dropStalePassword); janitor only.
 	initialHash string
@@ -150,6 +153,9 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		return nil, err
 	}
 	a.dropStalePassword()
+	if err := a.openLDAP(); err != nil {
+		return nil, err
+	}
 	var proxies []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
 		if pfx, err := netip.ParsePrefix(p); err == nil {
@@ -198,6 +204,33 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		go keyAdmin.RunRotation(d)
 	}
 	return a, nil
+}
+
+// openLDAP makes directory accounts sign in at ldap.url, beside the local
+// ones. A directory that cannot be reached does not stop the start: its
+// accounts cannot sign in until it answers, everyone else can.
+func (a *app) openLDAP() error {
+	c := a.cfg.LDAP
+	if c.URL == "" {
+		return nil
+	}
+	m, err := rolemap.Parse(c.RoleMap)
+	if err != nil {
+		return fmt.Errorf("configuration: ldap.role_map: %w", err)
+	}
+	dir, err := directory.New(directory.Config{URL: c.URL, StartTLS: c.StartTLS, CAFile: c.CAFile, BindDN: c.BindDN, BindPassword: c.BindPassword,
+		UserBase: c.UserBase, UserFilter: c.UserFilter, GroupBase: c.GroupBase, NameAttr: c.NameAttr, MailAttr: c.MailAttr, RoleMap: m})
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	a.ldap = &directory.Accounts{Dir: dir, DB: a.db, Policy: a.acl, Audit: a.audit, Log: a.log.With("component", "ldap")}
+	a.auth.Directory = a.ldap
+	if err := a.ldap.Check(); err != nil {
+		a.log.Warn("the directory cannot be reached; its accounts cannot sign in until it answers (local accounts can)", "url", c.URL, "err", err)
+	} else {
+		a.log.Info("directory accounts sign in at LDAP", "url", c.URL, "sync_interval", c.SyncInterval.String())
+	}
+	return nil
 }
 
 func openObjects(ctx context.Context, cfg *config.Config) (objstore.MultipartStore, error) {
@@ -289,6 +322,13 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 		a.janitor(jctx)
 	}()
 
+	if a.ldap != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.ldap.Run(jctx, a.cfg.LDAP.SyncInterval)
+		}()
+	}
 	if a.cfg.BackupInterval > 0 {
 		wg.Add(1)
 		go func() {
