@@ -126,6 +126,13 @@ func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
 	return u, nil
 }
 
+// Sign-in methods, recorded on each browser session (meta.Session.Method).
+const (
+	MethodPassword = "password"
+	MethodLDAP     = "ldap"
+	MethodOIDC     = "oidc"
+)
+
 // Login checks the password and starts a browser session, returning its
 // token.
 func (m *Manager) Login(username, password, addr string) (string, meta.Session, error) {
@@ -133,11 +140,29 @@ func (m *Manager) Login(username, password, addr string) (string, meta.Session, 
 	if err != nil {
 		return "", meta.Session{}, err
 	}
+	return m.SessionFor(u.Username, addr, MethodPassword)
+}
+
+// SessionFor starts a browser session for a user someone else has
+// already authenticated (a password check, a directory bind, an OpenID
+// provider's ID token), returning its token. method says which; the user
+// must exist and be enabled.
+func (m *Manager) SessionFor(username, addr, method string) (string, meta.Session, error) {
+	u, err := m.DB.User(username)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", meta.Session{}, ErrBadCredentials
+	}
+	if err != nil {
+		return "", meta.Session{}, err
+	}
+	if u.Disabled {
+		return "", meta.Session{}, ErrDisabled
+	}
 	tok, h := NewToken(SessionPrefix)
 	csrf, _ := NewToken("")
 	now := m.Now().UTC()
 	s := meta.Session{Hash: h, User: u.Username, CSRF: csrf, Created: now, LastUsed: now,
-		Expires: now.Add(m.Max), Address: addr}
+		Expires: now.Add(m.Max), Address: addr, Method: method}
 	if err := m.DB.PutSession(s); err != nil {
 		return "", meta.Session{}, err
 	}
