@@ -81,10 +81,13 @@ type userOut struct {
 	Disabled bool       `json:"disabled"`
 	Created  string     `json:"created"`
 	Roles    []roleJSON `json:"roles"`
+	Source   string     `json:"source,omitempty"` // "ldap", "oidc"; absent for local accounts
+	Email    string     `json:"email,omitempty"`
 }
 
 func (s *Server) userOut(u meta.User) userOut {
-	out := userOut{Username: u.Username, Name: u.Name, Disabled: u.Disabled, Created: timeJSON(u.Created), Roles: []roleJSON{}}
+	out := userOut{Username: u.Username, Name: u.Name, Disabled: u.Disabled, Created: timeJSON(u.Created), Roles: []roleJSON{},
+		Source: u.Source, Email: u.Email}
 	as, _ := s.d.Policy.Assignments(u.Username)
 	for _, a := range as {
 		out.Roles = append(out.Roles, roleJSON{Department: a.Dept, Role: a.Role})
@@ -226,6 +229,9 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *router.
 	if err != nil {
 		return err
 	}
+	if target.External() {
+		return externalAccount(target)
+	}
 	if err := checkPassword(in.Password); err != nil {
 		return err
 	}
@@ -239,9 +245,29 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *router.
 	return nil
 }
 
+// externalAccount refuses a password for an account that signs in at its
+// directory or identity provider: a local password would be a second way
+// in that the directory's disabling does not close.
+func externalAccount(u meta.User) error {
+	return router.BadRequest("external_account", fmt.Sprintf("this account signs in through %s; its password is changed there, not in G-Share", sourceName(u.Source)))
+}
+
+func sourceName(src string) string {
+	switch src {
+	case meta.SourceLDAP:
+		return "the directory (LDAP)"
+	case meta.SourceOIDC:
+		return "single sign-on (OpenID Connect)"
+	}
+	return "an external sign-in"
+}
+
 func (s *Server) storePassword(user, pw string) error {
 	h := s.d.Auth.Hash(pw) // before the transaction, not holding meta.db's write lock
 	_, err := s.d.Accounts.UpdateUser(user, func(u *meta.User) error {
+		if u.External() { // became external since it was read
+			return externalAccount(*u)
+		}
 		u.Hash, u.Changed = h, s.o.Now().UTC()
 		return nil
 	})
@@ -259,6 +285,9 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *r
 		return err
 	}
 	rq.Entry.Object = rq.User.Username
+	if rq.User.External() {
+		return externalAccount(*rq.User)
+	}
 	// Throttled like a sign-in: whoever holds a device token must not get
 	// an unlimited password oracle here.
 	err := s.throttled(rq, rq.User.Username, func() error {

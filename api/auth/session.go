@@ -111,6 +111,12 @@ func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
 	if err != nil {
 		return meta.User{}, err
 	}
+	if u.External() {
+		// Signs in at its directory or provider: no local password, whatever
+		// Hash holds. As costly as a wrong password.
+		CheckPassword(m.dummy, password)
+		return meta.User{}, ErrBadCredentials
+	}
 	if err := CheckPassword(u.Hash, password); err != nil {
 		return meta.User{}, ErrBadCredentials
 	}

@@ -12,11 +12,32 @@ import (
 type User struct {
 	Username string    `json:"username"`
 	Name     string    `json:"name"`
-	Hash     string    `json:"hash"` // argon2id, PHC string form
+	Hash     string    `json:"hash"` // argon2id, PHC string form; empty for external accounts
 	Disabled bool      `json:"disabled,omitempty"`
 	Created  time.Time `json:"created"`
 	Changed  time.Time `json:"password_changed"`
+	// Source is where the account signs in: "" a local password account,
+	// SourceLDAP or SourceOIDC an account of a directory or identity
+	// provider, which has no usable local password and cannot be given one.
+	Source string `json:"source,omitempty"`
+	// Email is the account's address as the directory or provider gives it.
+	Email string `json:"email,omitempty"`
+	// ExternalID names the account at its source, so a renamed entry is
+	// still the same account: for LDAP the entry's entryUUID or objectGUID
+	// (its DN when it has neither), for OIDC "issuer|sub".
+	ExternalID string `json:"external_id,omitempty"`
 }
+
+// Account sources (User.Source).
+const (
+	SourceLocal = ""
+	SourceLDAP  = "ldap"
+	SourceOIDC  = "oidc"
+)
+
+// External reports whether the account signs in elsewhere (LDAP, OIDC)
+// and so has no local password.
+func (u User) External() bool { return u.Source != SourceLocal }
 
 // CreateUser stores a new user.
 func (db *DB) CreateUser(u User) error {
