@@ -386,9 +386,9 @@ func Values(claims map[string]any, name string) []string {
 
 // EndSessionURL returns where to send the browser to sign out at the
 // provider too (RP-initiated logout), coming back to postLogout; "" when
-// the provider has no end_session_endpoint or is not discovered.
-func (p *RP) EndSessionURL(postLogout string) string {
-	if p == nil {
+// the provider has no end_session_endpoint or cannot be reached.
+func (p *RP) EndSessionURL(ctx context.Context, postLogout string) string {
+	if _, err := p.provider(ctx); err != nil {
 		return ""
 	}
 	p.mu.Lock()

@@ -153,6 +153,12 @@ type Login struct {
 	Error    string // a catalogue key
 	Wait     int    // seconds of back-off left
 	Next     string
+	// OIDC is the OpenID provider's name on its sign-in button, empty
+	// when none is configured; OIDCURL starts its sign-in; OIDCDown says
+	// the provider cannot be reached just now.
+	OIDC     string
+	OIDCURL  string
+	OIDCDown bool
 }
 
 // Error is an error page.
