@@ -434,6 +434,21 @@ func TestOIDCRefused(t *testing.T) {
 		}
 	}
 
+	// An account disabled in G-Share cannot sign in through the provider.
+	u := oidcAccount(t, e)
+	if _, err := e.DB.UpdateUser(u.Username, func(x *meta.User) error { x.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// (Disabling through the API also ends the account's sessions; here
+	// the browser starts afresh.)
+	jar, _ = cookiejar.New(nil)
+	c.Jar = jar
+	if st, body := get(signInHTTP(t, c, e).String()); st != http.StatusForbidden {
+		t.Errorf("disabled account: %d %.300s", st, body)
+	} else {
+		refused("disabled account", st, body, "account_disabled")
+	}
+
 	// A provider that cannot be reached.
 	down := oidcEnv(t, freePort(t))
 	resp, err = http.Get(down.URL + "/login")
