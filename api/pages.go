@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"gshare/api/router"
 	"net/http"
@@ -46,6 +47,7 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodGet, "/login", "", router.Public{}, s.pageLogin)
 	s.page(http.MethodPost, "/login", "login", router.Public{}, s.pageLoginPost)
 	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout)
+	s.oidcRoutes()
 	s.rt.Handle(http.MethodGet, "/static/...", "", router.Public{}, s.static)
 	s.page(http.MethodGet, "/app/", "dept.list", router.User{}, s.pageDepts)
 	s.page(http.MethodGet, "/app/files/...", "folder.list", router.Doc{Act: acl.ActRead}, s.pageFiles)
@@ -146,7 +148,7 @@ func (s *Server) pageLogin(w http.ResponseWriter, r *http.Request, rq *router.Re
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	return s.render(w, r, rq, http.StatusOK, "login", "title_login", web.Login{Next: next, DirectoryDown: s.directoryDown()})
+	return s.render(w, r, rq, http.StatusOK, "login", "title_login", s.loginPage(r, next))
 }
 
 // safeNext keeps a post-login redirect inside the app, or on the page
@@ -174,7 +176,8 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *route
 		return nil
 	}
 	// A refusal is the login page again, saying why.
-	data := web.Login{Username: user, Next: next, DirectoryDown: s.directoryDown()}
+	data := s.loginPage(r, next)
+	data.Username = user
 	var status int
 	var he *router.Error
 	switch {
@@ -212,6 +215,10 @@ func (s *Server) directoryDown() bool {
 	return ok && d.Unreachable()
 }
 
+// pageLogout ends the session here and, for a session signed in at an
+// OpenID provider that offers RP-initiated logout, sends the browser on to
+// sign out there too (by a page of its own, as the form-action policy
+// keeps a form's redirect on this site), coming back to the sign-in page.
 func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	if rq.Token != "" {
 		if err := s.d.Auth.Logout(rq.Token); err != nil {
@@ -219,6 +226,14 @@ func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *router.R
 		}
 	}
 	s.clearCookie(w)
+	if rq.Session != nil && rq.Session.Method == auth.MethodOIDC {
+		ctx, cancel := context.WithTimeout(r.Context(), oidcPageCheck)
+		to := s.oidc.EndSessionURL(ctx, s.baseURL(r)+"/login")
+		cancel()
+		if to != "" {
+			return s.moveOn(w, rq, to)
+		}
+	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }

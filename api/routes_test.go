@@ -229,6 +229,12 @@ func baseRouteCases() []routeCase {
 			return "/login", "username=" + u + "&password=pw-" + u, []string{"Content-Type", "application/x-www-form-urlencoded"}
 		}, false},
 		{"POST", "/app/logout", anyUser(303), static("/app/logout", nil), true},
+		// OpenID Connect sign-in is public (it refuses no one by role);
+		// this server has no provider configured, so both answer 404 to
+		// everyone, audited (signin_oidc_test.go walks them against a
+		// provider).
+		{"GET", "/auth/oidc/start", everyone(404), static("/auth/oidc/start?next=/app/", nil), false},
+		{"GET", "/auth/oidc/callback", everyone(404), static("/auth/oidc/callback?state=x&code=y", nil), false},
 		{"GET", "/static/...", everyone(200), static("/static/app.css", nil), false},
 		// One department redirects to it; the admin sees all, the auditor
 		// none, and other (hr) also sees finance through the grants above.

@@ -31,6 +31,7 @@ import (
 	"gshare/api/dav"
 	"gshare/api/ncchunk"
 	"gshare/api/nextcloud"
+	"gshare/api/oidc"
 	"gshare/api/router"
 	"gshare/api/tus"
 	"log/slog"
@@ -132,6 +133,9 @@ type Options struct {
 	// AccountLimit and AddressLimit are the sign-in budgets per account
 	// and per client address; a zero Free means auth's defaults.
 	AccountLimit, AddressLimit auth.Limit
+	// OIDC is sign-in through an OpenID Connect provider; off without an
+	// issuer.
+	OIDC OIDCOptions
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
 }
@@ -152,6 +156,9 @@ type Server struct {
 
 	dav *dav.Handler    // the WebDAV door
 	nc  *nextcloud.Edge // the Nextcloud apps' protocol, through the WebDAV door too
+
+	oidc *oidc.RP    // sign-in through an OpenID Connect provider; nil when off
+	oo   OIDCOptions // its options
 
 	cors *cors.Policy // which other origins' pages may call /api/
 
@@ -175,6 +182,12 @@ func New(d Deps, o Options) (*Server, error) {
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
 	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now
+	s.oo = o.OIDC
+	s.oidc = oidc.New(oidc.Config{Issuer: o.OIDC.Issuer, ClientID: o.OIDC.ClientID, ClientSecret: o.OIDC.ClientSecret,
+		Scopes: o.OIDC.Scopes, RoleClaim: o.OIDC.RoleClaim, HTTPClient: o.OIDC.HTTPClient, Now: o.Now})
+	if s.oo.Name == "" {
+		s.oo.Name = "OpenID Connect"
+	}
 	if o.AccountLimit.Free > 0 {
 		s.throttle.Account = o.AccountLimit
 	}

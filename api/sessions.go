@@ -48,12 +48,24 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, rq *router.Reques
 func (s *Server) signIn(w http.ResponseWriter, rq *router.Request, username, password string) (string, meta.Session, error) {
 	username = norm.NFC.String(strings.TrimSpace(username))
 	rq.Entry.Object = clip.String(username, capObject)
-	var tok string
-	var sess meta.Session
+	var u meta.User
 	err := s.throttled(rq, s.throttleKey(username), func() (err error) {
-		tok, sess, err = s.d.Auth.Login(username, password, rq.Addr)
+		u, err = s.d.Auth.CheckPassword(username, password)
 		return err
 	})
+	if err != nil {
+		return "", meta.Session{}, err
+	}
+	return s.startSession(w, rq, u.Username, auth.PasswordMethod(u))
+}
+
+// startSession starts a browser session for a user whose identity has
+// been established by method (auth.Method*), sets its cookie and makes
+// the user the request's. Every browser sign-in ends here, the password
+// form and API as well as the OpenID Connect callback, so a rule on new
+// sessions (a second factor) is enforced in one place.
+func (s *Server) startSession(w http.ResponseWriter, rq *router.Request, username, method string) (string, meta.Session, error) {
+	tok, sess, err := s.d.Auth.SessionFor(username, rq.Addr, method)
 	if err != nil {
 		return "", meta.Session{}, err
 	}

@@ -99,6 +99,24 @@ type Config struct {
 	// the checkpoint anchored in the object store (after a deliberate
 	// restore); the override is itself audited.
 	AllowAuditRollback bool
+
+	OIDC OIDC
+}
+
+// OIDC configures sign-in through an OpenID Connect provider
+// (docs/identity.md); an empty Issuer turns it off.
+type OIDC struct {
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	// Scopes are asked for besides openid.
+	Scopes []string
+	// RoleClaim names the claim whose values RoleMap maps to roles.
+	RoleClaim string
+	// RoleMap is the JSON of acl/rolemap, checked by Load.
+	RoleMap string
+	// Name is the provider's name on the sign-in button.
+	Name string
 }
 
 // S3 configures the S3 object store; an empty Endpoint selects the local
@@ -360,6 +378,28 @@ func Settings() []Setting {
 				}
 				return errors.Join(errs...)
 			}},
+		{Key: "oidc.issuer", Env: "GSHARE_OIDC_ISSUER", Help: "issuer URL of an OpenID Connect provider, exactly as its discovery document gives it (e.g. https://sso.example.gov.la/realms/mof); empty: no OpenID Connect sign-in",
+			set: str(func(c *Config) *string { return &c.OIDC.Issuer })},
+		{Key: "oidc.client_id", Env: "GSHARE_OIDC_CLIENT_ID", Help: "client id G-Share is registered with at the provider (redirect URL: PUBLIC_URL/auth/oidc/callback)",
+			set: str(func(c *Config) *string { return &c.OIDC.ClientID })},
+		{Key: "oidc.client_secret", Env: "GSHARE_OIDC_CLIENT_SECRET", Help: "client secret of that registration (empty for a public client; PKCE is used either way)", Secret: true,
+			set: str(func(c *Config) *string { return &c.OIDC.ClientSecret })},
+		{Key: "oidc.scopes", Env: "GSHARE_OIDC_SCOPES", Default: "profile,email", Help: "comma-separated scopes asked for besides openid (add the one that brings the role claim, e.g. groups)",
+			set: func(c *Config, v string) error {
+				c.OIDC.Scopes = nil
+				for _, sc := range strings.Split(v, ",") {
+					if sc = strings.TrimSpace(sc); sc != "" && sc != "openid" {
+						c.OIDC.Scopes = append(c.OIDC.Scopes, sc)
+					}
+				}
+				return nil
+			}},
+		{Key: "oidc.role_claim", Env: "GSHARE_OIDC_ROLE_CLAIM", Help: "claim whose values (a string or list, e.g. groups; dotted for nested ones, e.g. realm_access.roles) oidc.role_map turns into department roles at each sign-in; empty: roles are not mapped",
+			set: str(func(c *Config) *string { return &c.OIDC.RoleClaim })},
+		{Key: "oidc.role_map", Env: "GSHARE_OIDC_ROLE_MAP", Help: "JSON object from a claim value to a list of \"department:role\" (\"*:admin\" for administrators), e.g. {\"mof-finance\": [\"finance:editor\"]}",
+			set: str(func(c *Config) *string { return &c.OIDC.RoleMap })},
+		{Key: "oidc.name", Env: "GSHARE_OIDC_NAME", Default: "OpenID Connect", Help: "the provider's name on the sign-in button (\"Sign in with NAME\")",
+			set: str(func(c *Config) *string { return &c.OIDC.Name })},
 		{Key: "debug_addr", Env: "GSHARE_DEBUG_ADDR", Help: "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty",
 			set: str(func(c *Config) *string { return &c.DebugAddr })},
 		{Key: "log_format", Env: "GSHARE_LOG_FORMAT", Flag: "log-format", Default: "text", Help: "log format: text or json",
@@ -626,6 +666,20 @@ func (c *Config) validate() []error {
 				bad("trusted_proxies", "%q is not an address or CIDR block", p)
 			}
 		}
+	}
+	if c.OIDC.Issuer != "" {
+		if u, err := url.Parse(c.OIDC.Issuer); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("oidc.issuer", "%q is not an http(s) URL", c.OIDC.Issuer)
+		}
+		if c.OIDC.ClientID == "" {
+			bad("oidc.client_id", "OpenID Connect needs the client id G-Share is registered with (GSHARE_OIDC_CLIENT_ID)")
+		}
+	}
+	if _, err := rolemap.Parse(c.OIDC.RoleMap); err != nil {
+		bad("oidc.role_map", "%v", err)
+	}
+	if c.OIDC.RoleMap != "" && c.OIDC.RoleClaim == "" {
+		bad("oidc.role_claim", "oidc.role_map needs the claim its keys are values of")
 	}
 	for _, d := range []struct {
 		key string

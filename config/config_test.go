@@ -344,8 +344,8 @@ func TestIdentityExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := strings.Split(string(doc), "```toml\n")[1:]
-	if len(blocks) < 2 {
-		t.Fatalf("docs/identity.md shows %d TOML examples, want the OpenLDAP and the Active Directory one", len(blocks))
+	if len(blocks) < 3 {
+		t.Fatalf("docs/identity.md shows %d TOML examples, want the OpenLDAP, the Active Directory and the Keycloak one", len(blocks))
 	}
 	for i, b := range blocks {
 		b, _, _ = strings.Cut(b, "```")
@@ -358,8 +358,42 @@ func TestIdentityExamples(t *testing.T) {
 			t.Errorf("example %d: %v", i+1, err)
 			continue
 		}
-		if c.LDAP.URL == "" || c.LDAP.RoleMap == "" {
-			t.Errorf("example %d: %+v", i+1, c.LDAP)
+		ldap := c.LDAP.URL != "" && c.LDAP.RoleMap != ""
+		sso := c.OIDC.Issuer != "" && c.OIDC.RoleMap != ""
+		if !ldap && !sso {
+			t.Errorf("example %d sets up neither a directory nor a provider with a role map: %+v %+v", i+1, c.LDAP, c.OIDC)
+		}
+	}
+}
+
+// TestOIDCSettings: the OpenID Connect settings come from the environment
+// like every other, and a half-made or invalid set is refused at start
+// with the key it concerns.
+func TestOIDCSettings(t *testing.T) {
+	env := []string{"GSHARE_OIDC_ISSUER=https://sso.example.gov.la/realms/mof", "GSHARE_OIDC_CLIENT_ID=gshare",
+		"GSHARE_OIDC_CLIENT_SECRET=s3cret", "GSHARE_OIDC_SCOPES=openid, profile,groups", "GSHARE_OIDC_ROLE_CLAIM=groups",
+		`GSHARE_OIDC_ROLE_MAP={"mof-finance": ["finance:editor"], "mof-it": ["*:admin"]}`, "GSHARE_OIDC_NAME=MoF SSO"}
+	c, err := config.Load(nil, env, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.OIDC
+	if o.Issuer != "https://sso.example.gov.la/realms/mof" || o.ClientID != "gshare" || o.ClientSecret != "s3cret" ||
+		strings.Join(o.Scopes, " ") != "profile groups" || o.RoleClaim != "groups" || o.Name != "MoF SSO" || o.RoleMap == "" {
+		t.Errorf("OIDC = %+v", o)
+	}
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"GSHARE_OIDC_ISSUER=https://sso.example/"}, "oidc.client_id"},
+		{[]string{"GSHARE_OIDC_ISSUER=sso.example", "GSHARE_OIDC_CLIENT_ID=x"}, "oidc.issuer"},
+		{[]string{"GSHARE_OIDC_ROLE_CLAIM=groups", `GSHARE_OIDC_ROLE_MAP={"g": ["finance:admin"]}`}, "oidc.role_map"},
+		{[]string{`GSHARE_OIDC_ROLE_MAP={"g": ["finance:editor"]}`}, "oidc.role_claim"},
+	} {
+		_, err := config.Load(nil, tt.env, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: %v, want an error about %s", tt.env, err, tt.want)
 		}
 	}
 }

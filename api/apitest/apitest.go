@@ -79,6 +79,8 @@ type Options struct {
 	// ACL, if set, wraps the authoriser the server decides with (to act
 	// between a decision and the operation it allows).
 	ACL func(router.Authorizer) router.Authorizer
+	// OIDC is sign-in through an OpenID provider, as in api.Options.
+	OIDC api.OIDCOptions
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -153,7 +155,7 @@ func New(t testing.TB, o *Options) *Env {
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
-			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins})
+			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, OIDC: o.OIDC})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -348,6 +348,42 @@ func TestSessions(t *testing.T) {
 	}
 }
 
+// TestSessionFor: a session for an identity established elsewhere (an
+// OpenID provider, a directory) records its method, needs no password,
+// and is refused to unknown and disabled accounts.
+func TestSessionFor(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := auth.NewManager(db, fast, time.Hour, 3*time.Hour)
+	db.CreateUser(meta.User{Username: "sso"}) // no password hash at all
+	db.CreateUser(meta.User{Username: "off", Disabled: true})
+	tok, s, err := m.SessionFor("sso", "192.0.2.1", auth.MethodOIDC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Method != auth.MethodOIDC || s.Device || s.CSRF == "" || s.Address != "192.0.2.1" {
+		t.Errorf("session %+v", s)
+	}
+	got, u, err := m.Authenticate(tok)
+	if err != nil || u.Username != "sso" || got.Method != auth.MethodOIDC {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	if _, _, err := m.SessionFor("ghost", "", auth.MethodOIDC); !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if _, _, err := m.SessionFor("off", "", auth.MethodOIDC); !errors.Is(err, auth.ErrDisabled) {
+		t.Errorf("disabled user: %v", err)
+	}
+	// A password account's session says so.
+	db.CreateUser(meta.User{Username: "ed", Hash: auth.HashPassword("pw", fast)})
+	if _, s, err := m.Login("ed", "pw", ""); err != nil || s.Method != auth.MethodPassword {
+		t.Errorf("login: %+v %v", s, err)
+	}
+}
+
 // TestHashWaitsForASlot: hashing a new password (a user's, a share
 // link's) takes one of the slots that bound password checks, so parallel
 // requests cannot each hold argon2id's memory without limit.

@@ -158,6 +158,13 @@ func (m *Manager) CheckPassword(username, password string) (meta.User, error) {
 	return u, nil
 }
 
+// Sign-in methods, recorded on each browser session (meta.Session.Method).
+const (
+	MethodPassword = "password"
+	MethodLDAP     = "ldap"
+	MethodOIDC     = "oidc"
+)
+
 // Login checks the password and starts a browser session, returning its
 // token.
 func (m *Manager) Login(username, password, addr string) (string, meta.Session, error) {
@@ -165,11 +172,38 @@ func (m *Manager) Login(username, password, addr string) (string, meta.Session, 
 	if err != nil {
 		return "", meta.Session{}, err
 	}
+	return m.SessionFor(u.Username, addr, PasswordMethod(u))
+}
+
+// PasswordMethod is how a password sign-in of u was checked: by a bind
+// at the directory for its accounts, here otherwise.
+func PasswordMethod(u meta.User) string {
+	if u.Source == meta.SourceLDAP {
+		return MethodLDAP
+	}
+	return MethodPassword
+}
+
+// SessionFor starts a browser session for a user someone else has
+// already authenticated (a password check, a directory bind, an OpenID
+// provider's ID token), returning its token. method says which; the user
+// must exist and be enabled.
+func (m *Manager) SessionFor(username, addr, method string) (string, meta.Session, error) {
+	u, err := m.DB.User(username)
+	if errors.Is(err, meta.ErrNotFound) {
+		return "", meta.Session{}, ErrBadCredentials
+	}
+	if err != nil {
+		return "", meta.Session{}, err
+	}
+	if u.Disabled {
+		return "", meta.Session{}, ErrDisabled
+	}
 	tok, h := NewToken(SessionPrefix)
 	csrf, _ := NewToken("")
 	now := m.Now().UTC()
 	s := meta.Session{Hash: h, User: u.Username, CSRF: csrf, Created: now, LastUsed: now,
-		Expires: now.Add(m.Max), Address: addr}
+		Expires: now.Add(m.Max), Address: addr, Method: method}
 	if err := m.DB.PutSession(s); err != nil {
 		return "", meta.Session{}, err
 	}

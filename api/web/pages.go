@@ -156,6 +156,12 @@ type Login struct {
 	// DirectoryDown says the directory (LDAP) could not be reached at the
 	// last try: its accounts cannot sign in now.
 	DirectoryDown bool
+	// OIDC is the OpenID provider's name on its sign-in button, empty
+	// when none is configured; OIDCURL starts its sign-in; OIDCDown says
+	// the provider cannot be reached just now.
+	OIDC     string
+	OIDCURL  string
+	OIDCDown bool
 }
 
 // Error is an error page.

@@ -219,3 +219,44 @@ func TestChart(t *testing.T) {
 		t.Errorf("empty chart: %v %d", b, m)
 	}
 }
+
+// TestLoginMethods: the sign-in page offers the provider's button under
+// the password form, in Lao and English, or says the provider cannot be
+// reached; without a provider it offers the password form alone.
+func TestLoginMethods(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		lang      string
+		data      Login
+		want, not []string
+	}{
+		{"en", Login{Next: "/app/", OIDC: "MoF SSO", OIDCURL: "/auth/oidc/start?next=%2Fapp%2F"},
+			[]string{`id="password"`, `id="login-oidc" href="/auth/oidc/start?next=%2Fapp%2F"`, "Sign in with MoF SSO"}, []string{`id="oidc-down"`}},
+		{"lo", Login{Next: "/app/", OIDC: "MoF SSO", OIDCURL: "/auth/oidc/start"},
+			[]string{`id="password"`, "ເຂົ້າສູ່ລະບົບດ້ວຍ MoF SSO"}, []string{`id="oidc-down"`}},
+		{"en", Login{Next: "/app/", OIDC: "MoF SSO", OIDCURL: "/auth/oidc/start", OIDCDown: true},
+			[]string{`id="password"`, `id="oidc-down"`, "MoF SSO cannot be reached just now"}, []string{`id="login-oidc"`}},
+		{"lo", Login{Next: "/app/", OIDC: "MoF SSO", OIDCDown: true},
+			[]string{`id="oidc-down"`, "ບໍ່ສາມາດເຊື່ອມຕໍ່ MoF SSO ໄດ້ໃນຕອນນີ້"}, nil},
+		{"en", Login{Next: "/app/"}, []string{`id="password"`}, []string{`login-methods`, `login-oidc`}},
+	} {
+		rec := httptest.NewRecorder()
+		if err := s.Render(rec, 200, "login", &Page{Lang: tt.lang, Title: "title_login", Path: "/login", Data: tt.data}); err != nil {
+			t.Fatal(err)
+		}
+		body := rec.Body.String()
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s %+v: no %q", tt.lang, tt.data, w)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(body, n) {
+				t.Errorf("%s %+v: has %q", tt.lang, tt.data, n)
+			}
+		}
+	}
+}

@@ -60,6 +60,7 @@ func commands(stdin io.Reader) []command {
 		{"role", "grant or revoke a role in a department (against a running server)", roleCmd},
 		{"dept", "add or list departments (against a running server)", deptCmd},
 		{"audit", "export the audit log, or verify an export offline", auditCmd},
+		{"login", "get a device token through a sign-in in the browser (for sync and the other commands)", loginCmd},
 		{"sync", "keep a local directory and a department in two-way sync", syncCmd},
 		{"keys", "key status, rotation and shredding (against a running server)", keysCmd},
 		{"backup", "write a sealed backup of the metadata (from a running server)", backupCmd},

@@ -185,13 +185,19 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		}}
 	ops := &api.Ops{Keys: keyAdmin,
 		Backup: func(w io.Writer) (int64, error) { return backup.Write(w, db, *a.master.Load()) }}
+	oidcRoles, err := rolemap.Parse(cfg.OIDC.RoleMap) // checked by config.Load
+	if err != nil {
+		return nil, err
+	}
 	a.api, err = api.New(api.Deps{Docs: a.docs, Accounts: db, Shares: db, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
 		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL, CORSOrigins: cfg.CORSOrigins,
 			TrashRetention: cfg.TrashRetention,
 			AccountLimit:   auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
-			AddressLimit:   auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
+			AddressLimit:   auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget},
+			OIDC: api.OIDCOptions{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
+				Scopes: cfg.OIDC.Scopes, RoleClaim: cfg.OIDC.RoleClaim, RoleMap: oidcRoles, Name: cfg.OIDC.Name}})
 	if err != nil {
 		return nil, err
 	}

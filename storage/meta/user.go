@@ -134,6 +134,10 @@ type Session struct {
 	LastUsed time.Time `json:"last_used"`
 	Expires  time.Time `json:"expires"` // absolute expiry; zero for device tokens
 	Address  string    `json:"address,omitempty"`
+	// Method is how a browser session was signed in: "password", "ldap"
+	// or "oidc" (auth.Method*); empty for device tokens and for sessions
+	// from before it was recorded.
+	Method string `json:"method,omitempty"`
 }
 
 // PutSession stores a session or token.
