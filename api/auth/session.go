@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gshare/storage/crypt"
 	"gshare/storage/meta"
 )
 
@@ -36,7 +37,8 @@ type Store interface {
 	UpdateUser(username string, fn func(*meta.User) error) (meta.User, error)
 	PutSession(s meta.Session) error
 	Session(h meta.Hash) (meta.Session, error)
-	TouchSession(h meta.Hash, at time.Time) error
+	TouchSession(h meta.Hash, at time.Time, addr string) error
+	UpdateSession(h meta.Hash, fn func(*meta.Session) error) (meta.Session, error)
 	DeleteSession(h meta.Hash) error
 	DeleteSessions(match func(*meta.Session) bool) error
 }
@@ -49,6 +51,9 @@ type Manager struct {
 	// Max after login, whichever comes first.
 	Idle, Max time.Duration
 	Now       func() time.Time
+	// MFAKey seals second-factor secrets (see MFAKey); nil leaves
+	// two-factor enrolment refused with ErrNoMFAKey.
+	MFAKey *crypt.Key
 
 	dummy string // a hash checked for unknown users, so they cost as much as known ones
 	// slots bounds concurrent password checks and hashes: each holds
@@ -133,11 +138,31 @@ func (m *Manager) Login(username, password, addr string) (string, meta.Session, 
 	if err != nil {
 		return "", meta.Session{}, err
 	}
+	return m.StartSession(u.Username, Start{Addr: addr})
+}
+
+// PendingTTL bounds a session that still owes its second factor.
+const PendingTTL = 10 * time.Minute
+
+// Start describes a new browser session.
+type Start struct {
+	Addr, UserAgent string
+	// MFAPending: the session owes its second factor (or its set-up)
+	// and lives PendingTTL at most until CompleteMFA.
+	MFAPending bool
+}
+
+// StartSession starts a browser session for a user whose identity was
+// already checked, returning its token.
+func (m *Manager) StartSession(username string, st Start) (string, meta.Session, error) {
 	tok, h := NewToken(SessionPrefix)
 	csrf, _ := NewToken("")
 	now := m.Now().UTC()
-	s := meta.Session{Hash: h, User: u.Username, CSRF: csrf, Created: now, LastUsed: now,
-		Expires: now.Add(m.Max), Address: addr}
+	s := meta.Session{Hash: h, User: username, CSRF: csrf, Created: now, LastUsed: now,
+		Expires: now.Add(m.Max), Address: st.Addr, UserAgent: st.UserAgent, MFAPending: st.MFAPending}
+	if st.MFAPending {
+		s.Expires = now.Add(min(PendingTTL, m.Max))
+	}
 	if err := m.DB.PutSession(s); err != nil {
 		return "", meta.Session{}, err
 	}
@@ -153,9 +178,15 @@ func (m *Manager) NewDeviceToken(username, name string) (string, meta.Session, e
 }
 
 // Authenticate returns the session a token belongs to and its user, after
-// checking expiry and that the user is still enabled. It records the use
-// (at most once a minute per session, to spare the disk).
+// checking expiry and that the user is still enabled.
 func (m *Manager) Authenticate(tok string) (meta.Session, meta.User, error) {
+	return m.AuthenticateFrom(tok, "")
+}
+
+// AuthenticateFrom is Authenticate for a request from addr. It records the
+// use and the address (at most once a minute per session, to spare the
+// disk), for the sessions page.
+func (m *Manager) AuthenticateFrom(tok, addr string) (meta.Session, meta.User, error) {
 	if !strings.HasPrefix(tok, SessionPrefix) && !strings.HasPrefix(tok, DevicePrefix) {
 		return meta.Session{}, meta.User{}, ErrNoSession
 	}
@@ -183,7 +214,10 @@ func (m *Manager) Authenticate(tok string) (meta.Session, meta.User, error) {
 	}
 	if now.Sub(s.LastUsed) > time.Minute {
 		s.LastUsed = now
-		if err := m.DB.TouchSession(s.Hash, now); err != nil {
+		if addr != "" {
+			s.Address = addr
+		}
+		if err := m.DB.TouchSession(s.Hash, now, addr); err != nil {
 			return meta.Session{}, meta.User{}, fmt.Errorf("auth: touch session: %w", err)
 		}
 	}
