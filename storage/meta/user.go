@@ -139,7 +139,7 @@ type Session struct {
 	CSRF     string    `json:"csrf,omitempty"`   // the session's CSRF token
 	Created  time.Time `json:"created"`
 	LastUsed time.Time `json:"last_used"`
-	Expires  time.Time `json:"expires"` // absolute expiry; zero for device tokens
+	Expires  time.Time `json:"expires"`           // absolute expiry; zero for device tokens
 	Address  string    `json:"address,omitempty"` // where it was last used from
 	// UserAgent is the browser or app that started the session, for the
 	// sessions page.
