@@ -131,6 +131,9 @@ type Options struct {
 	// AccountLimit and AddressLimit are the sign-in budgets per account
 	// and per client address; a zero Free means auth's defaults.
 	AccountLimit, AddressLimit auth.Limit
+	// MFARequiredRoles are the roles whose holders must sign in with a
+	// second factor (mfa.required_roles).
+	MFARequiredRoles []string
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
 }

@@ -77,6 +77,11 @@ type Config struct {
 	// and the tus endpoint (api/cors), in the form browsers send them.
 	CORSOrigins []string
 
+	// MFARequiredRoles are the roles (acl roles: admin, manager, auditor,
+	// editor, viewer) whose holders must sign in with a second factor;
+	// empty by default (docs/identity.md, "Two-factor").
+	MFARequiredRoles []string
+
 	// ChangeRetention is how long the change feed keeps entries.
 	ChangeRetention time.Duration
 	// TrashRetention is how long deleted files stay in the trash before
@@ -312,6 +317,21 @@ func Settings() []Setting {
 						continue
 					}
 					c.CORSOrigins = append(c.CORSOrigins, canon)
+				}
+				return errors.Join(errs...)
+			}},
+		{Key: "mfa.required_roles", Env: "GSHARE_MFA_REQUIRED_ROLES", Help: "comma-separated roles (admin, manager, auditor, editor, viewer) whose holders must sign in with a second factor (TOTP); none when empty",
+			set: func(c *Config, v string) error {
+				c.MFARequiredRoles = nil
+				var errs []error
+				for _, r := range strings.Split(v, ",") {
+					switch r = strings.ToLower(strings.TrimSpace(r)); r {
+					case "":
+					case "admin", "manager", "auditor", "editor", "viewer":
+						c.MFARequiredRoles = append(c.MFARequiredRoles, r)
+					default:
+						errs = append(errs, fmt.Errorf("unknown role %q (admin, manager, auditor, editor or viewer)", r))
+					}
 				}
 				return errors.Join(errs...)
 			}},

@@ -79,6 +79,8 @@ type Options struct {
 	// ACL, if set, wraps the authoriser the server decides with (to act
 	// between a decision and the operation it allows).
 	ACL func(router.Authorizer) router.Authorizer
+	// MFARequiredRoles, as in api.Options.
+	MFARequiredRoles []string
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -125,6 +127,11 @@ func New(t testing.TB, o *Options) *Env {
 	}
 	e.Docs.Rules = e.ACL
 	e.Auth = auth.NewManager(e.DB, fastParams, time.Hour, 12*time.Hour)
+	mfaKey, err := auth.MFAKey(e.DB, e.Master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Auth.MFAKey = &mfaKey
 	if o.Now != nil {
 		e.Auth.Now = o.Now
 	}
@@ -153,7 +160,7 @@ func New(t testing.TB, o *Options) *Env {
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
-			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins})
+			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, MFARequiredRoles: o.MFARequiredRoles})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,6 +194,24 @@ func (m *Manager) BeginTOTP(username string) ([]byte, error) {
 	return secret, err
 }
 
+// TOTPEnrolment returns the secret of the enrolment awaiting its first
+// code, beginning one if there is none.
+func (m *Manager) TOTPEnrolment(username string) ([]byte, error) {
+	u, err := m.DB.User(username)
+	if err != nil {
+		return nil, err
+	}
+	if u.MFA.Enabled() {
+		return nil, ErrMFAEnrolled
+	}
+	if u.MFA != nil && len(u.MFA.TOTPPending) > 0 {
+		if secret, err := m.open(username, u.MFA.TOTPPending); err == nil {
+			return secret, nil
+		}
+	}
+	return m.BeginTOTP(username)
+}
+
 // ConfirmTOTP turns on the enrolment begun by BeginTOTP when code is
 // right, and returns the account's new recovery codes (shown once).
 func (m *Manager) ConfirmTOTP(username, code string) ([]string, error) {

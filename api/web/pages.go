@@ -155,6 +155,42 @@ type Login struct {
 	Next     string
 }
 
+// TwoFactor is the second step of a sign-in: Step "verify" asks for a
+// code, "setup" shows a secret to add to an app and asks for its first
+// code, "codes" shows the new recovery codes once, "low" warns that few
+// recovery codes are left.
+type TwoFactor struct {
+	Next, Step    string
+	Secret, URI   string
+	RecoveryCodes []string
+	Left          int
+	Error         string // a catalogue key
+}
+
+// Notice tells a user, once, that an administrator reset their password.
+type Notice struct {
+	Next    string
+	ResetBy string
+	ResetAt time.Time
+}
+
+// Sessions is the sessions and tokens page (own, or a user's for an
+// administrator).
+type Sessions struct {
+	Sessions []SessionRow
+	Tokens   []SessionRow
+	TOTP     bool
+	Required bool
+	Left     int
+}
+
+// SessionRow is a browser session or a device token.
+type SessionRow struct {
+	ID, Name, UserAgent, Address string
+	Created, LastUsed            time.Time
+	Current                      bool
+}
+
 // Error is an error page.
 type Error struct {
 	Status  int

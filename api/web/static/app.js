@@ -387,7 +387,9 @@
       api(form.dataset.method, url, body).then(function (res) {
         form.reset();
         if (form.dataset.show && res && res[form.dataset.show]) {
-          status.textContent = t('js_token_shown_once', res[form.dataset.show]);
+          var shown = res[form.dataset.show];
+          if (Array.isArray(shown)) shown = shown.join('  ·  ');
+          status.textContent = t('js_token_shown_once', shown);
           status.classList.add('secret');
           return;
         }
