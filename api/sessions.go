@@ -2,9 +2,9 @@ package api
 
 import (
 	"errors"
-	"slices"
 	"gshare/api/router"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 

@@ -189,8 +189,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL, CORSOrigins: cfg.CORSOrigins,
 			TrashRetention: cfg.TrashRetention, MFARequiredRoles: cfg.MFARequiredRoles,
-			AccountLimit:   auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
-			AddressLimit:   auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
+			AccountLimit: auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
+			AddressLimit: auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget}})
 	if err != nil {
 		return nil, err
 	}
