@@ -63,6 +63,16 @@ func Encode(secret []byte) string {
 	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(secret)
 }
 
+// Decode reads a secret as Encode writes it (spaces and case ignored).
+func Decode(s string) ([]byte, error) {
+	s = strings.ToUpper(strings.ReplaceAll(s, " ", ""))
+	b, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, fmt.Errorf("totp: secret: %w", err)
+	}
+	return b, nil
+}
+
 // URI returns the otpauth:// URI of a secret, which a QR code carries.
 func URI(secret []byte, issuer, account string) string {
 	label := url.PathEscape(issuer) + ":" + url.PathEscape(account)
