@@ -83,8 +83,8 @@ func TestSecondFactorGate(t *testing.T) {
 			}
 		}
 	}
-	if steps != 8 {
-		t.Errorf("%d routes are open to a session owing its second factor, want 8 (review the new ones)", steps)
+	if steps != 12 {
+		t.Errorf("%d routes are open to a session owing its second factor, want 12 (review the new ones)", steps)
 	}
 }
 
@@ -166,6 +166,33 @@ func TestTwoFactorSignIn(t *testing.T) {
 	}
 	if r := e.Do("POST", "/api/v1/login/2fa", tok3, map[string]string{"code": codes[1]}); r.Status != 401 {
 		t.Fatalf("a pending session outlived %d wrong codes: %d %s", auth.MaxMFAFailures, r.Status, r.Body)
+	}
+}
+
+// TestKeysNeedABrowser: security key ceremonies are refused to device
+// tokens; a finish without its begin, or with garbage, is a 4xx with no
+// library text.
+func TestKeysNeedABrowser(t *testing.T) {
+	e := apitest.New(t, &apitest.Options{PublicURL: "https://share.example.gov.la"})
+	dev := e.User("ed", "", "")
+	if r := e.Do("POST", "/api/v1/me/2fa/keys/begin", dev, map[string]string{"name": "k"}); r.Status != 403 || r.Code() != "sign_in_required" {
+		t.Fatalf("device token: %d %s", r.Status, r.Body)
+	}
+	tok, _, err := e.Auth.Login("ed", "pw-ed", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []any{map[string]string{}, `{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"e30","attestationObject":"oA"}}`, "not json"} {
+		r := e.Do("POST", "/api/v1/me/2fa/keys", tok, body)
+		if r.Status != 400 && r.Status != 409 || strings.Contains(string(r.Body), "cbor") || strings.Contains(string(r.Body), "debug") {
+			t.Errorf("finish with %v: %d %s", body, r.Status, r.Body)
+		}
+	}
+	if r := e.Do("POST", "/api/v1/me/2fa/keys/begin", tok, map[string]string{"name": "YubiKey 5"}); r.Status != 200 || !strings.Contains(string(r.Body), `"challenge"`) {
+		t.Fatalf("begin: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do("POST", "/api/v1/me/2fa/keys/begin", tok, map[string]string{"name": strings.Repeat("k", 101)}); r.Status != 400 {
+		t.Fatalf("long name: %d", r.Status)
 	}
 }
 

@@ -74,6 +74,7 @@ func (s *Server) routes() {
 
 	s.pageRoutes()
 	s.mfaRoutes()
+	s.webauthnRoutes()
 	s.sessionRoutes()
 
 	if s.d.AuditLog != nil {

@@ -16,6 +16,7 @@ import (
 	"gshare/api/auth/totp"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
+	"gshare/storage/meta"
 )
 
 // roles are the callers of the route table: every role, an editor of
@@ -271,6 +272,20 @@ func baseRouteCases() []routeCase {
 			enrolTOTP(t, e, u)
 			return "/api/v1/users/" + u + "/2fa", nil, nil
 		}, false},
+		// Security keys are a browser's: the cases sign in as one (a
+		// device token is refused, TestKeysNeedABrowser). Finishing a
+		// ceremony needs a real authenticator (TestBrowserSecurityKey).
+		{"POST", "/api/v1/me/2fa/keys/begin", anyUser(200), browserSession("/api/v1/me/2fa/keys/begin", map[string]string{"name": "YubiKey"}), false},
+		{"POST", "/api/v1/me/2fa/keys", anyUser(400), browserSession("/api/v1/me/2fa/keys", map[string]string{"id": "x"}), false},
+		{"DELETE", "/api/v1/me/2fa/keys/{}", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			id := e.unique("key")
+			if _, err := e.Auth.AddWebAuthnKey(roleUser(role), meta.WebAuthnKey{ID: id, Name: "YubiKey", Credential: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/me/2fa/keys/" + id, nil, nil
+		}, false},
+		{"POST", "/api/v1/login/2fa/key/begin", anyUser(409), browserSession("/api/v1/login/2fa/key/begin", nil), false},
+		{"POST", "/api/v1/login/2fa/key", anyUser(409), browserSession("/api/v1/login/2fa/key", map[string]string{"id": "x"}), false},
 		{"GET", "/api/v1/sessions", anyUser(200), static("/api/v1/sessions", nil), false},
 		{"DELETE", "/api/v1/sessions", anyUser(204), static("/api/v1/sessions", nil), false},
 		{"DELETE", "/api/v1/sessions/{}", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
@@ -516,6 +531,24 @@ func roleUser(role string) string {
 		return u
 	}
 	return "ed"
+}
+
+// browserSession is a request made with a browser session of the role's
+// user (a fresh sign-in) instead of its device token.
+func browserSession(path string, body any) func(*testing.T, *env, string) (string, any, []string) {
+	return func(t *testing.T, e *env, role string) (string, any, []string) {
+		u := usernames[role]
+		if u == "" {
+			return path, body, nil
+		}
+		tok, _, err := e.Auth.Login(u, currentPassword(e, u), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A host name: WebAuthn scopes keys to a domain, never an IP
+		// address.
+		return path, body, []string{"Authorization", "Bearer " + tok, "Host", "localhost"}
+	}
 }
 
 // enrolTOTP gives u a fresh TOTP factor and returns its recovery codes.

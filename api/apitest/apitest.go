@@ -79,8 +79,9 @@ type Options struct {
 	// ACL, if set, wraps the authoriser the server decides with (to act
 	// between a decision and the operation it allows).
 	ACL func(router.Authorizer) router.Authorizer
-	// MFARequiredRoles, as in api.Options.
+	// MFARequiredRoles and PublicURL, as in api.Options.
 	MFARequiredRoles []string
+	PublicURL        string
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -160,7 +161,7 @@ func New(t testing.TB, o *Options) *Env {
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
-			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, MFARequiredRoles: o.MFARequiredRoles})
+			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, MFARequiredRoles: o.MFARequiredRoles, PublicURL: o.PublicURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +268,10 @@ func (e *Env) Do(method, path, tok string, body any, headers ...string) *Respons
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1] // net/http ignores a Host header field
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := noRedirects.Do(req)

@@ -182,7 +182,7 @@ func (m *Manager) BeginTOTP(username string) ([]byte, error) {
 		return nil, err
 	}
 	_, err = m.DB.UpdateUser(username, func(u *meta.User) error {
-		if u.MFA.Enabled() {
+		if u.MFA.HasTOTP() {
 			return ErrMFAEnrolled
 		}
 		if u.MFA == nil {
@@ -201,7 +201,7 @@ func (m *Manager) TOTPEnrolment(username string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.MFA.Enabled() {
+	if u.MFA.HasTOTP() {
 		return nil, ErrMFAEnrolled
 	}
 	if u.MFA != nil && len(u.MFA.TOTPPending) > 0 {
@@ -213,12 +213,13 @@ func (m *Manager) TOTPEnrolment(username string) ([]byte, error) {
 }
 
 // ConfirmTOTP turns on the enrolment begun by BeginTOTP when code is
-// right, and returns the account's new recovery codes (shown once).
+// right, and returns the account's new recovery codes (shown once) if it
+// had none (a first factor).
 func (m *Manager) ConfirmTOTP(username, code string) ([]string, error) {
 	codes, hashes := newRecoveryCodes()
 	now := m.Now()
 	_, err := m.DB.UpdateUser(username, func(u *meta.User) error {
-		if u.MFA.Enabled() {
+		if u.MFA.HasTOTP() {
 			return ErrMFAEnrolled
 		}
 		if u.MFA == nil || len(u.MFA.TOTPPending) == 0 {
@@ -232,7 +233,12 @@ func (m *Manager) ConfirmTOTP(username, code string) ([]string, error) {
 		if err != nil {
 			return totpError(err)
 		}
-		u.MFA = &meta.MFA{TOTP: u.MFA.TOTPPending, TOTPStep: step, Recovery: hashes}
+		u.MFA.TOTP, u.MFA.TOTPPending, u.MFA.TOTPStep = u.MFA.TOTPPending, nil, step
+		if len(u.MFA.Recovery) > 0 {
+			codes = nil
+		} else {
+			u.MFA.Recovery = hashes
+		}
 		return nil
 	})
 	if err != nil {
@@ -263,7 +269,7 @@ func (m *Manager) CheckSecondFactor(username, code string) (recovery bool, left 
 		if !u.MFA.Enabled() {
 			return ErrMFANotEnrolled
 		}
-		if c, perr := totp.ParseCode(code); perr == nil {
+		if c, perr := totp.ParseCode(code); perr == nil && u.MFA.HasTOTP() {
 			secret, err := m.open(username, u.MFA.TOTP)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -41,10 +42,29 @@ type MFA struct {
 	TOTPStep int64 `json:"totp_step,omitempty"`
 	// Recovery holds the hashes of the unused recovery codes.
 	Recovery []Hash `json:"recovery,omitempty"`
+	// Handle is the account's WebAuthn user handle (random, not the user
+	// name, which may change); Keys its registered passkeys and security
+	// keys.
+	Handle []byte        `json:"webauthn_handle,omitempty"`
+	Keys   []WebAuthnKey `json:"webauthn_keys,omitempty"`
+}
+
+// WebAuthnKey is a registered passkey or security key: a public key, its
+// credential id and signature counter (the library's credential record,
+// kept as JSON so meta does not import it).
+type WebAuthnKey struct {
+	ID         string          `json:"id"` // the credential id, base64url
+	Name       string          `json:"name"`
+	Created    time.Time       `json:"created"`
+	LastUsed   time.Time       `json:"last_used,omitzero"`
+	Credential json.RawMessage `json:"credential"`
 }
 
 // Enabled reports whether the account has a confirmed second factor.
-func (m *MFA) Enabled() bool { return m != nil && len(m.TOTP) > 0 }
+func (m *MFA) Enabled() bool { return m != nil && (len(m.TOTP) > 0 || len(m.Keys) > 0) }
+
+// HasTOTP reports whether the account has a confirmed TOTP factor.
+func (m *MFA) HasTOTP() bool { return m != nil && len(m.TOTP) > 0 }
 
 // CreateUser stores a new user.
 func (db *DB) CreateUser(u User) error {
@@ -148,6 +168,9 @@ type Session struct {
 	// owed (or, for a role that must have one, still to be set up). Such
 	// a session may only reach the routes of that step (api/authn.go).
 	MFAPending bool `json:"mfa_pending,omitempty"`
+	// Ceremony is the WebAuthn ceremony under way in this session (its
+	// challenge), kept server-side until the browser answers.
+	Ceremony []byte `json:"ceremony,omitempty"`
 	// MFAFailures counts wrong codes in a pending session; too many end
 	// it, so guessing costs a password sign-in (which is throttled).
 	MFAFailures int `json:"mfa_failures,omitempty"`
