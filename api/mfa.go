@@ -103,11 +103,22 @@ func (s *Server) loginSecondFactor(w http.ResponseWriter, r *http.Request, rq *r
 
 func (s *Server) mfaStatus(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
 	m := rq.User.MFA
-	out := map[string]any{"totp": m.Enabled(), "required": s.mfaRequired(rq.User.Username),
+	out := map[string]any{"totp": m.HasTOTP(), "required": s.mfaRequired(rq.User.Username),
 		"pending": rq.Session != nil && rq.Session.MFAPending}
 	if m.Enabled() {
 		out["recovery_codes_left"] = len(m.Recovery)
 	}
+	keys := []map[string]string{}
+	if m != nil {
+		for _, k := range m.Keys {
+			j := map[string]string{"id": k.ID, "name": k.Name, "created": timeJSON(k.Created)}
+			if !k.LastUsed.IsZero() {
+				j["last_used"] = timeJSON(k.LastUsed)
+			}
+			keys = append(keys, j)
+		}
+	}
+	out["keys"] = keys
 	router.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -244,7 +255,7 @@ func (s *Server) pageSecondFactor(w http.ResponseWriter, r *http.Request, rq *ro
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	data := web.TwoFactor{Next: next, Step: secondFactorStep(rq.User)}
+	data := web.TwoFactor{Next: next, Step: secondFactorStep(rq.User), HasKeys: rq.User.MFA != nil && len(rq.User.MFA.Keys) > 0}
 	if data.Step == "setup" {
 		if err := s.showEnrolment(rq, &data); err != nil {
 			return err
@@ -300,7 +311,7 @@ func (s *Server) pageSecondFactorPost(w http.ResponseWriter, r *http.Request, rq
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	data := web.TwoFactor{Next: next, Step: secondFactorStep(rq.User)}
+	data := web.TwoFactor{Next: next, Step: secondFactorStep(rq.User), HasKeys: rq.User.MFA != nil && len(rq.User.MFA.Keys) > 0}
 	var err error
 	if data.Step == "setup" {
 		data.RecoveryCodes, err = s.confirm(rq, code)

@@ -171,10 +171,13 @@ func (s *Server) pageSessions(w http.ResponseWriter, r *http.Request, rq *router
 			data.Sessions = append(data.Sessions, row)
 		}
 	}
-	data.TOTP = rq.User.MFA.Enabled()
+	data.TOTP = rq.User.MFA.HasTOTP()
 	data.Required = s.mfaRequired(rq.User.Username)
-	if data.TOTP {
-		data.Left = len(rq.User.MFA.Recovery)
+	if m := rq.User.MFA; m != nil {
+		data.Left = len(m.Recovery)
+		for _, k := range m.Keys {
+			data.Keys = append(data.Keys, web.Key{ID: k.ID, Name: k.Name, Created: k.Created, LastUsed: k.LastUsed})
+		}
 	}
 	return s.render(w, r, rq, http.StatusOK, "sessions", "title_sessions", data)
 }

@@ -161,6 +161,7 @@ type Login struct {
 // recovery codes are left.
 type TwoFactor struct {
 	Next, Step    string
+	HasKeys       bool // the account has security keys (offer them)
 	Secret, URI   string
 	RecoveryCodes []string
 	Left          int
@@ -182,6 +183,13 @@ type Sessions struct {
 	TOTP     bool
 	Required bool
 	Left     int
+	Keys     []Key
+}
+
+// Key is a registered security key or passkey.
+type Key struct {
+	ID, Name          string
+	Created, LastUsed time.Time
 }
 
 // SessionRow is a browser session or a device token.
