@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/webauthn"
@@ -11,6 +12,7 @@ import (
 
 	"gshare/acl"
 	"gshare/api/apitest"
+	"gshare/api/auth/totp"
 )
 
 // virtualKey gives the tab a CTAP2 security key with a resident key and
@@ -107,5 +109,76 @@ func TestBrowserSecurityKey(t *testing.T) {
 	}
 	if last.Action != "login.2fa" || last.User != "ed" || last.Status != 200 {
 		t.Fatalf("the key sign-in audited as %+v", last)
+	}
+}
+
+// TestBrowserTOTPRequired: with mfa.required_roles, a manager without a
+// factor is led from the password to setting up an authenticator app
+// (secret shown, first code), gets recovery codes once, and reaches the
+// app; a wrong code says so in the page's language. An administrator's
+// password reset is then told to the user at their next sign-in.
+func TestBrowserTOTPRequired(t *testing.T) {
+	b := newBrowser(t)
+	e := apitest.New(t, &apitest.Options{MFARequiredRoles: []string{"admin", "manager", "auditor"}})
+	if _, err := e.Docs.CreateDept("finance", "ກົມການເງິນ"); err != nil {
+		t.Fatal(err)
+	}
+	root := e.User("root", acl.AllDepts, acl.RoleAdmin)
+	e.User("mgr", "finance", acl.RoleManager)
+
+	mgr := b.user()
+	do(t, mgr, "password",
+		chromedp.Navigate(e.URL+"/login?lang=lo"),
+		chromedp.SendKeys(chromedp.ID("username"), "mgr"),
+		chromedp.SendKeys(chromedp.ID("password"), "pw-mgr"),
+		chromedp.Click(chromedp.ID("login")),
+		poll(`location.pathname === "/login/2fa" && document.getElementById("mfa-secret")`),
+	)
+	do(t, mgr, "nothing else until then", chromedp.Navigate(e.URL+"/app/files/finance/"), poll(`location.pathname === "/login/2fa"`))
+	secret, err := totp.Decode(eval[string](t, mgr, `document.getElementById("mfa-secret").textContent`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	do(t, mgr, "a wrong code",
+		chromedp.SendKeys(chromedp.ID("code"), "000000"),
+		chromedp.Click(chromedp.ID("mfa-submit")),
+		poll(`document.getElementById("mfa-error")`),
+	)
+	if msg := eval[string](t, mgr, `document.getElementById("mfa-error").textContent`); !strings.Contains(msg, "ລະຫັດບໍ່ຖືກຕ້ອງ") {
+		t.Errorf("wrong code in Lao: %q", msg)
+	}
+	if again, _ := totp.Decode(eval[string](t, mgr, `document.getElementById("mfa-secret").textContent`)); string(again) != string(secret) {
+		t.Fatal("a wrong code changed the secret being set up")
+	}
+	do(t, mgr, "the first code",
+		chromedp.SendKeys(chromedp.ID("code"), totp.Code(secret, totp.Step(time.Now()))),
+		chromedp.Click(chromedp.ID("mfa-submit")),
+		poll(`document.querySelectorAll("#recovery-codes li").length === 10`),
+		chromedp.Click(chromedp.ID("mfa-continue")),
+		poll(`location.pathname.startsWith("/app/files/finance") && document.readyState === "complete"`),
+	)
+
+	// An administrator resets the password; the manager is told at the
+	// next sign-in, after the second factor.
+	if r := e.Do("PUT", "/api/v1/users/mgr/password", root, map[string]string{"password": "reset by root 2026"}); r.Status != 204 {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
+	do(t, mgr, "sign in after the reset",
+		chromedp.Navigate(e.URL+"/login?lang=en"),
+		poll(`document.getElementById("username")`),
+		chromedp.SendKeys(chromedp.ID("username"), "mgr"),
+		chromedp.SendKeys(chromedp.ID("password"), "reset by root 2026"),
+		chromedp.Click(chromedp.ID("login")),
+		poll(`location.pathname === "/login/2fa" && document.getElementById("code")`),
+	)
+	// The setting-up code was this step's; the next step's is due.
+	code := totp.Code(secret, totp.Step(time.Now())+1)
+	do(t, mgr, "the code",
+		chromedp.SendKeys(chromedp.ID("code"), code),
+		chromedp.Click(chromedp.ID("mfa-submit")),
+		poll(`document.getElementById("reset-notice")`),
+	)
+	if msg := eval[string](t, mgr, `document.getElementById("reset-notice").textContent`); !strings.Contains(msg, "reset by an administrator (root)") {
+		t.Fatalf("notice %q", msg)
 	}
 }
