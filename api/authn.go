@@ -128,7 +128,7 @@ func (s *Server) authBasic(rq *router.Request, user, pass string) error {
 		rq.Entry.Object = clip.String(user, capObject)
 		return errBasicNeedsToken
 	}
-	sess, u, err := s.d.Auth.Authenticate(pass)
+	sess, u, err := s.d.Auth.AuthenticateFrom(pass, rq.Addr)
 	if err != nil {
 		rq.Entry.Object = clip.String(user, capObject)
 		return err

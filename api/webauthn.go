@@ -260,14 +260,11 @@ func (s *Server) keyRegisterFinish(w http.ResponseWriter, r *http.Request, rq *r
 	return nil
 }
 
-// keyError maps a WebAuthn library error: the client's answer was bad
-// (400, audited with its code), never a 500 with the library's text.
+// keyError maps an error of the WebAuthn library's parsing or checking
+// (a *protocol.Error, or a decoding error): the client's answer was bad,
+// 400 audited with its code, never a 500 with the library's text.
 func keyError(err error) error {
-	var pe *protocol.Error
-	if errors.As(err, &pe) || err != nil {
-		return &router.Error{Status: errBadKeyAnswer.Status, Code: errBadKeyAnswer.Code, Msg: errBadKeyAnswer.Msg, Err: err}
-	}
-	return nil
+	return &router.Error{Status: errBadKeyAnswer.Status, Code: errBadKeyAnswer.Code, Msg: errBadKeyAnswer.Msg, Err: err}
 }
 
 func (s *Server) keyRemove(w http.ResponseWriter, r *http.Request, rq *router.Request) error {

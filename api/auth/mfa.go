@@ -269,7 +269,11 @@ func (m *Manager) CheckSecondFactor(username, code string) (recovery bool, left 
 		if !u.MFA.Enabled() {
 			return ErrMFANotEnrolled
 		}
-		if c, perr := totp.ParseCode(code); perr == nil && u.MFA.HasTOTP() {
+		c, perr := totp.ParseCode(code)
+		if perr == nil && !u.MFA.HasTOTP() {
+			return ErrMFAWrong // a code, but no app: keys only
+		}
+		if perr == nil {
 			secret, err := m.open(username, u.MFA.TOTP)
 			if err != nil {
 				return err

@@ -12,6 +12,7 @@ import (
 	"gshare/api/auth"
 	"gshare/api/auth/totp"
 	"gshare/storage/crypt"
+	"gshare/storage/keys"
 	"gshare/storage/meta"
 )
 
@@ -192,4 +193,34 @@ func FuzzParseRecoveryCode(f *testing.F) {
 			t.Fatalf("%q parsed as %q", s, c)
 		}
 	})
+}
+
+// TestMFAKeyFollowsMasterRotation: a master key rotation that lists
+// MFAKeyValue re-wraps the MFA key, so sealed TOTP secrets stay readable
+// under the new master key and no longer under the old one.
+func TestMFAKeyFollowsMasterRotation(t *testing.T) {
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	master, next := crypt.NewKey(), crypt.NewKey()
+	ring, err := keys.NewRing(db, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := auth.MFAKey(db, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, purpose, context := auth.MFAKeyValue()
+	if err := ring.RotateMaster(next, master, []keys.WrappedValue{{Name: name, Purpose: purpose, Context: context}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := auth.MFAKey(db, next); err != nil || got != k {
+		t.Fatalf("after the rotation: %v", err)
+	}
+	if _, err := auth.MFAKey(db, master); err == nil {
+		t.Fatal("the old master key still unwraps the MFA key")
+	}
 }
