@@ -1,9 +1,13 @@
 package api
 
 import (
+	"encoding/base64"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
+
+	"rsc.io/qr"
 
 	"gshare/acl"
 	"gshare/api/auth"
@@ -142,8 +146,8 @@ func (s *Server) mfaBegin(w http.ResponseWriter, r *http.Request, rq *router.Req
 	if err != nil {
 		return err
 	}
-	router.WriteJSON(w, http.StatusOK, map[string]string{"secret": totp.Encode(secret),
-		"uri": totp.URI(secret, mfaIssuer, rq.User.Username)})
+	uri := totp.URI(secret, mfaIssuer, rq.User.Username)
+	router.WriteJSON(w, http.StatusOK, map[string]string{"secret": totp.Encode(secret), "uri": uri, "qr": qrPNG(uri)})
 	return nil
 }
 
@@ -272,7 +276,20 @@ func (s *Server) showEnrolment(rq *router.Request, data *web.TwoFactor) error {
 		return err
 	}
 	data.Secret, data.URI = spaced(totp.Encode(secret)), totp.URI(secret, mfaIssuer, rq.User.Username)
+	data.QR = template.URL(qrPNG(data.URI))
 	return nil
+}
+
+// qrPNG returns the otpauth:// URI as a QR code, a data: URL of a PNG
+// (the page's CSP allows data: images), for the phone's camera; "" if it
+// cannot be encoded (the secret is shown as text too).
+func qrPNG(uri string) string {
+	c, err := qr.Encode(uri, qr.M)
+	if err != nil {
+		return ""
+	}
+	c.Scale = 5
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(c.PNG())
 }
 
 // errorKey is the catalogue key of an error code on the second-factor

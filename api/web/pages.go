@@ -1,6 +1,9 @@
 package web
 
-import "time"
+import (
+	"html/template"
+	"time"
+)
 
 // The data of each page, filled in by package api.
 
@@ -163,6 +166,7 @@ type TwoFactor struct {
 	Next, Step    string
 	HasKeys       bool // the account has security keys (offer them)
 	Secret, URI   string
+	QR            template.URL // the URI as a QR code (a data: URL of a PNG)
 	RecoveryCodes []string
 	Left          int
 	Error         string // a catalogue key

@@ -135,6 +135,7 @@ func TestBrowserTOTPRequired(t *testing.T) {
 		poll(`location.pathname === "/login/2fa" && document.getElementById("mfa-secret")`),
 	)
 	do(t, mgr, "nothing else until then", chromedp.Navigate(e.URL+"/app/files/finance/"), poll(`location.pathname === "/login/2fa"`))
+	do(t, mgr, "the QR code loads (the CSP allows data: images)", poll(`document.getElementById("mfa-qr").complete && document.getElementById("mfa-qr").naturalWidth > 100`))
 	secret, err := totp.Decode(eval[string](t, mgr, `document.getElementById("mfa-secret").textContent`))
 	if err != nil {
 		t.Fatal(err)

@@ -391,6 +391,12 @@
           if (Array.isArray(shown)) shown = shown.join('  ·  ');
           status.textContent = t('js_token_shown_once', shown);
           status.classList.add('secret');
+          if (res.qr && /^data:image\/png;base64,/.test(res.qr)) {
+            var img = document.createElement('img');
+            img.src = res.qr; img.alt = t('js_qr_alt'); img.className = 'qr';
+            status.appendChild(document.createElement('br'));
+            status.appendChild(img);
+          }
           return;
         }
         status.textContent = form.dataset.done || t('js_saved');
