@@ -334,7 +334,7 @@ func (s *Server) pageSecondFactorPost(w http.ResponseWriter, r *http.Request, rq
 		data.RecoveryCodes, err = s.confirm(rq, code)
 		if err == nil {
 			s.setSessionCookie(w, rq.Token, rq.Session.Expires)
-			data.Step = "codes"
+			data.Step, data.Notice = "codes", s.pageNotice(rq, next)
 			return s.render(w, r, rq, http.StatusOK, "twofactor", "title_2fa", data)
 		}
 	} else {
@@ -344,7 +344,7 @@ func (s *Server) pageSecondFactorPost(w http.ResponseWriter, r *http.Request, rq
 		if err == nil {
 			s.setSessionCookie(w, rq.Token, rq.Session.Expires)
 			if recovery && left < 3 {
-				data.Step, data.Left = "low", left
+				data.Step, data.Left, data.Notice = "low", left, s.pageNotice(rq, next)
 				return s.render(w, r, rq, http.StatusOK, "twofactor", "title_2fa", data)
 			}
 			return s.signedIn(w, r, rq, next)
@@ -369,6 +369,15 @@ func (s *Server) pageSecondFactorPost(w http.ResponseWriter, r *http.Request, rq
 		return rerr
 	}
 	return err
+}
+
+// pageNotice takes the unseen notice of a password reset for a page that
+// shows it beside something else (the recovery codes).
+func (s *Server) pageNotice(rq *router.Request, next string) *web.Notice {
+	if n := s.takeResetNotice(rq.User); n != nil {
+		return &web.Notice{Next: next, ResetBy: n.By, ResetAt: rq.User.ResetAt}
+	}
+	return nil
 }
 
 // signedIn finishes a web sign-in: the notice of an administrator's

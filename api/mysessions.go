@@ -164,7 +164,7 @@ func (s *Server) pageSessions(w http.ResponseWriter, r *http.Request, rq *router
 	var data web.Sessions
 	for _, ss := range ss {
 		row := web.SessionRow{ID: tokenID(ss.Hash), Name: ss.Name, UserAgent: ss.UserAgent, Address: ss.Address,
-			Created: ss.Created, LastUsed: ss.LastUsed, Current: s.current(rq, &ss)}
+			Created: ss.Created, LastUsed: ss.LastUsed, Current: s.current(rq, &ss), Pending: ss.MFAPending}
 		if ss.Device {
 			data.Tokens = append(data.Tokens, row)
 		} else {

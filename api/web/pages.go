@@ -169,7 +169,8 @@ type TwoFactor struct {
 	QR            template.URL // the URI as a QR code (a data: URL of a PNG)
 	RecoveryCodes []string
 	Left          int
-	Error         string // a catalogue key
+	Error         string  // a catalogue key
+	Notice        *Notice // an administrator's password reset, unseen until now
 }
 
 // Notice tells a user, once, that an administrator reset their password.
@@ -201,6 +202,7 @@ type SessionRow struct {
 	ID, Name, UserAgent, Address string
 	Created, LastUsed            time.Time
 	Current                      bool
+	Pending                      bool // still owes its second factor
 }
 
 // Error is an error page.

@@ -126,11 +126,15 @@ func TestBrowserTOTPRequired(t *testing.T) {
 	root := e.User("root", acl.AllDepts, acl.RoleAdmin)
 	e.User("mgr", "finance", acl.RoleManager)
 
+	// The account starts with a password an administrator set.
+	if r := e.Do("PUT", "/api/v1/users/mgr/password", root, map[string]string{"password": "first set by root"}); r.Status != 204 {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
 	mgr := b.user()
 	do(t, mgr, "password",
 		chromedp.Navigate(e.URL+"/login?lang=lo"),
 		chromedp.SendKeys(chromedp.ID("username"), "mgr"),
-		chromedp.SendKeys(chromedp.ID("password"), "pw-mgr"),
+		chromedp.SendKeys(chromedp.ID("password"), "first set by root"),
 		chromedp.Click(chromedp.ID("login")),
 		poll(`location.pathname === "/login/2fa" && document.getElementById("mfa-secret")`),
 	)
@@ -155,6 +159,11 @@ func TestBrowserTOTPRequired(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("code"), totp.Code(secret, totp.Step(time.Now()))),
 		chromedp.Click(chromedp.ID("mfa-submit")),
 		poll(`document.querySelectorAll("#recovery-codes li").length === 10`),
+	)
+	if msg := eval[string](t, mgr, `document.getElementById("reset-notice").textContent`); !strings.Contains(msg, "root") {
+		t.Errorf("the reset notice beside the recovery codes: %q", msg)
+	}
+	do(t, mgr, "on to the app",
 		chromedp.Click(chromedp.ID("mfa-continue")),
 		poll(`location.pathname.startsWith("/app/files/finance") && document.readyState === "complete"`),
 	)
