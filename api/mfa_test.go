@@ -123,6 +123,11 @@ func TestTwoFactorSignIn(t *testing.T) {
 	if r := e.Do("GET", "/api/v1/me", tok, nil); r.Status != 403 {
 		t.Fatalf("pending /me: %d", r.Status)
 	}
+	// Public routes take it for no sign-in: the login page is the form,
+	// not the redirect a signed-in user gets.
+	if r := e.Do("GET", "/login", tok, nil); r.Status != 200 || !strings.Contains(string(r.Body), `id="password"`) {
+		t.Fatalf("login page for a pending session: %d", r.Status)
+	}
 	if r := e.Do("POST", "/api/v1/login/2fa", tok, map[string]string{"code": "12x"}); r.Status != 400 || r.Code() != "bad_code_format" {
 		t.Fatalf("malformed code: %d %s", r.Status, r.Body)
 	}
