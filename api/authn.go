@@ -46,11 +46,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *router
 	}
 	switch {
 	case basicUser != "":
-		return s.authBasic(rq, basicUser, basicPass)
+		if err := s.authBasic(rq, basicUser, basicPass); err != nil {
+			return err
+		}
+		return s.secondFactorGate(rq)
 	case tok == "":
 		return nil
 	}
-	sess, u, err := s.d.Auth.Authenticate(tok)
+	sess, u, err := s.d.Auth.AuthenticateFrom(tok, rq.Addr)
 	if err == nil && rq.ViaCookie && sess.Device {
 		// The session cookie only ever holds a browser session: a device
 		// token planted there would pass as an interactive sign-in and
@@ -81,7 +84,29 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, rq *router
 				Msg: "missing or wrong CSRF token (send the X-CSRF-Token header you got at sign-in)"}
 		}
 	}
-	return nil
+	return s.secondFactorGate(rq)
+}
+
+// errMFARequired refuses a session that still owes its second factor.
+var errMFARequired = &router.Error{Status: http.StatusForbidden, Code: "mfa_required",
+	Msg: "sign-in is not finished: give your second factor, or set one up, first (POST /api/v1/login/2fa, or the page /login/2fa)"}
+
+// secondFactorGate is the one place that holds a session owing its second
+// factor (meta.Session.MFAPending, set by startSession) to the routes of
+// that step (router.Route.MFAStep): every other route refuses it with
+// 403 mfa_required, audited with the user, except public routes, which
+// treat it as no sign-in at all (the login page, health checks), so it
+// can neither reach data nor create device tokens. Every way to start a
+// session ends in startSession, so this gate covers them all.
+func (s *Server) secondFactorGate(rq *router.Request) error {
+	if rq.Session == nil || !rq.Session.MFAPending || rq.Route.MFAStep {
+		return nil
+	}
+	if _, public := rq.Route.Access.(router.Public); public {
+		rq.User, rq.Session, rq.Token = nil, nil, ""
+		return nil
+	}
+	return errMFARequired
 }
 
 // errBasicNeedsToken refuses HTTP Basic with anything but a device token
@@ -103,7 +128,7 @@ func (s *Server) authBasic(rq *router.Request, user, pass string) error {
 		rq.Entry.Object = clip.String(user, capObject)
 		return errBasicNeedsToken
 	}
-	sess, u, err := s.d.Auth.Authenticate(pass)
+	sess, u, err := s.d.Auth.AuthenticateFrom(pass, rq.Addr)
 	if err != nil {
 		rq.Entry.Object = clip.String(user, capObject)
 		return err

@@ -46,7 +46,7 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodGet, "/", "", router.Public{}, s.pageRoot)
 	s.page(http.MethodGet, "/login", "", router.Public{}, s.pageLogin)
 	s.page(http.MethodPost, "/login", "login", router.Public{}, s.pageLoginPost)
-	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout)
+	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout).MFAStep = true
 	s.oidcRoutes()
 	s.rt.Handle(http.MethodGet, "/static/...", "", router.Public{}, s.static)
 	s.page(http.MethodGet, "/app/", "dept.list", router.User{}, s.pageDepts)
@@ -112,6 +112,10 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *router.Re
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 		return
 	}
+	if errors.Is(err, errMFARequired) && r.Method == http.MethodGet {
+		http.Redirect(w, r, "/login/2fa?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
 	key := "err_internal"
 	switch {
 	case status == http.StatusUnauthorized:
@@ -170,10 +174,13 @@ func (s *Server) pageLoginPost(w http.ResponseWriter, r *http.Request, rq *route
 	}
 	user := norm.NFC.String(strings.TrimSpace(r.PostForm.Get("username")))
 	next := safeNext(r.PostForm.Get("next"))
-	_, _, err := s.signIn(w, rq, user, r.PostForm.Get("password"))
+	_, sess, err := s.signIn(w, r, rq, user, r.PostForm.Get("password"))
 	if err == nil {
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return nil
+		if sess.MFAPending {
+			http.Redirect(w, r, "/login/2fa?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return nil
+		}
+		return s.signedIn(w, r, rq, next)
 	}
 	// A refusal is the login page again, saying why.
 	data := s.loginPage(r, next)

@@ -21,7 +21,7 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodOptions, "*", "", router.Public{}, s.preflight)
 
 	s.rt.Handle(http.MethodPost, v1+"/login", "login", router.Public{}, s.login)
-	s.rt.Handle(http.MethodPost, v1+"/logout", "logout", router.User{}, s.logout)
+	s.rt.Handle(http.MethodPost, v1+"/logout", "logout", router.User{}, s.logout).MFAStep = true
 	s.rt.Handle(http.MethodGet, v1+"/me", "user.me", router.User{}, s.me)
 
 	s.rt.Handle(http.MethodPost, v1+"/departments", "dept.create", router.Sys{Obj: "sys:depts", Act: acl.ActManage}, s.createDept)
@@ -73,6 +73,9 @@ func (s *Server) routes() {
 	s.nc.Register(s.rt)
 
 	s.pageRoutes()
+	s.mfaRoutes()
+	s.webauthnRoutes()
+	s.sessionRoutes()
 
 	if s.d.AuditLog != nil {
 		auditor := router.Sys{Obj: "sys:audit", Act: acl.ActAudit, Dept: auditDept}

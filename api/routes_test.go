@@ -7,12 +7,16 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"gshare/acl"
 	"gshare/acl/audit"
 	"gshare/api/apitest"
+	"gshare/api/auth"
+	"gshare/api/auth/totp"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
+	"gshare/storage/meta"
 )
 
 // roles are the callers of the route table: every role, an editor of
@@ -242,6 +246,73 @@ func baseRouteCases() []routeCase {
 		{"GET", "/app/files/...", pageRead, static("/app/files/finance/dir/", nil), false},
 		{"GET", "/app/versions/...", pageRead, static("/app/versions/finance/dir/doc.txt", nil), false},
 		{"GET", "/app/account", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/account", nil), false},
+		{"GET", "/app/sessions", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/sessions", nil), false},
+		// The second-factor step: a session that owes none (these device
+		// tokens) is sent on, or told so (TestSecondFactorGate walks the
+		// table with sessions that owe one).
+		{"GET", "/login/2fa", everyone(303), static("/login/2fa", nil), false},
+		{"POST", "/login/2fa", expect{def: 303, role: map[string]int{"anon": 401}}, static("/login/2fa", "code=123456", "Content-Type", "application/x-www-form-urlencoded"), false},
+		{"POST", "/api/v1/login/2fa", anyUser(409), static("/api/v1/login/2fa", map[string]string{"code": "123456"}), false},
+		{"GET", "/api/v1/me/2fa", anyUser(200), static("/api/v1/me/2fa", nil), false},
+		{"POST", "/api/v1/me/2fa/totp", anyUser(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			e.Auth.DisableMFA(roleUser(role))
+			return "/api/v1/me/2fa/totp", nil, nil
+		}, false},
+		{"POST", "/api/v1/me/2fa/totp/confirm", anyUser(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := roleUser(role)
+			e.Auth.DisableMFA(u)
+			secret, err := e.Auth.BeginTOTP(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/me/2fa/totp/confirm", map[string]string{"code": totp.Code(secret, totp.Step(time.Now()))}, nil
+		}, false},
+		{"DELETE", "/api/v1/me/2fa", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/me/2fa", map[string]string{"code": enrolTOTP(t, e, roleUser(role))[0]}, nil
+		}, false},
+		{"POST", "/api/v1/me/2fa/recovery", anyUser(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/me/2fa/recovery", map[string]string{"code": enrolTOTP(t, e, roleUser(role))[0]}, nil
+		}, false},
+		{"DELETE", "/api/v1/users/{}/2fa", only(204, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := newUser(e, t)
+			enrolTOTP(t, e, u)
+			return "/api/v1/users/" + u + "/2fa", nil, nil
+		}, false},
+		// Security keys are a browser's: the cases sign in as one (a
+		// device token is refused, TestKeysNeedABrowser). Finishing a
+		// ceremony needs a real authenticator (TestBrowserSecurityKey).
+		{"POST", "/api/v1/me/2fa/keys/begin", anyUser(200), browserSession("/api/v1/me/2fa/keys/begin", map[string]string{"name": "YubiKey"}), false},
+		{"POST", "/api/v1/me/2fa/keys", anyUser(400), browserSession("/api/v1/me/2fa/keys", map[string]string{"id": "x"}), false},
+		{"DELETE", "/api/v1/me/2fa/keys/{}", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			id := e.unique("key")
+			if _, err := e.Auth.AddWebAuthnKey(roleUser(role), meta.WebAuthnKey{ID: id, Name: "YubiKey", Credential: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/me/2fa/keys/" + id, nil, nil
+		}, false},
+		{"POST", "/api/v1/login/2fa/key/begin", anyUser(409), browserSession("/api/v1/login/2fa/key/begin", nil), false},
+		{"POST", "/api/v1/login/2fa/key", anyUser(409), browserSession("/api/v1/login/2fa/key", map[string]string{"id": "x"}), false},
+		{"GET", "/api/v1/sessions", anyUser(200), static("/api/v1/sessions", nil), false},
+		{"DELETE", "/api/v1/sessions", anyUser(204), static("/api/v1/sessions", nil), false},
+		{"DELETE", "/api/v1/sessions/{}", anyUser(204), func(t *testing.T, e *env, role string) (string, any, []string) {
+			_, s, err := e.Auth.StartSession(roleUser(role), auth.Start{Addr: "192.0.2.7", UserAgent: "Firefox"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/sessions/" + s.Hash.String()[:16], nil, nil
+		}, false},
+		{"GET", "/api/v1/users/{}/sessions", only(200, "admin"), static("/api/v1/users/ed/sessions", nil), false},
+		{"DELETE", "/api/v1/users/{}/sessions", only(204, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			return "/api/v1/users/" + newUser(e, t) + "/sessions", nil, nil
+		}, false},
+		{"DELETE", "/api/v1/users/{}/sessions/{}", only(204, "admin"), func(t *testing.T, e *env, role string) (string, any, []string) {
+			u := newUser(e, t)
+			_, s, err := e.Auth.NewDeviceToken(u, "laptop")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return "/api/v1/users/" + u + "/sessions/" + s.Hash.String()[:16], nil, nil
+		}, false},
 		{"GET", "/app/admin", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "manager": 200}}, static("/app/admin", nil), false},
 		{"GET", "/app/audit", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit?dept=finance", nil), false},
 		{"POST", "/api/v1/restore/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
@@ -477,6 +548,48 @@ func baseRouteCases() []routeCase {
 }
 
 // newFile creates a file and returns its path.
+// roleUser is the user of a role, or ed for the anonymous caller's
+// fixtures.
+func roleUser(role string) string {
+	if u := usernames[role]; u != "" {
+		return u
+	}
+	return "ed"
+}
+
+// browserSession is a request made with a browser session of the role's
+// user (a fresh sign-in) instead of its device token.
+func browserSession(path string, body any) func(*testing.T, *env, string) (string, any, []string) {
+	return func(t *testing.T, e *env, role string) (string, any, []string) {
+		u := usernames[role]
+		if u == "" {
+			return path, body, nil
+		}
+		tok, _, err := e.Auth.Login(u, currentPassword(e, u), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A host name: WebAuthn scopes keys to a domain, never an IP
+		// address.
+		return path, body, []string{"Authorization", "Bearer " + tok, "Host", "localhost"}
+	}
+}
+
+// enrolTOTP gives u a fresh TOTP factor and returns its recovery codes.
+func enrolTOTP(t *testing.T, e *env, u string) []string {
+	t.Helper()
+	e.Auth.DisableMFA(u)
+	secret, err := e.Auth.BeginTOTP(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes, err := e.Auth.ConfirmTOTP(u, totp.Code(secret, totp.Step(time.Now())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codes
+}
+
 func newFile(e *env, t *testing.T) string {
 	p := "/finance/" + e.unique("f") + ".txt"
 	e.file(t, p, "x")
@@ -590,7 +703,7 @@ func TestRouteTable(t *testing.T) {
 				continue
 			}
 			refused := want == 401 || want == 403 || role == "anon" && want == 303 &&
-				(strings.HasPrefix(path, "/app/") || strings.HasPrefix(path, "/index.php/login/v2/flow/"))
+				(strings.HasPrefix(path, "/app/") || strings.HasPrefix(path, "/index.php/login/v2/flow/") || path == "/login/2fa")
 			if r.Action == "" {
 				// Only routes that refuse no one may go unaudited.
 				if refused {

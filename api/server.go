@@ -136,6 +136,9 @@ type Options struct {
 	// OIDC is sign-in through an OpenID Connect provider; off without an
 	// issuer.
 	OIDC OIDCOptions
+	// MFARequiredRoles are the roles whose holders must sign in with a
+	// second factor (mfa.required_roles).
+	MFARequiredRoles []string
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
 }

@@ -122,8 +122,12 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request, rq *router
 		return s.oidcRefused(w, r, rq, next, err)
 	}
 	rq.Entry.Object = u.Username
-	if _, _, err := s.startSession(w, rq, u.Username, auth.MethodOIDC); err != nil {
+	_, sess, err := s.startSession(w, r, rq, u, auth.MethodOIDC)
+	if err != nil {
 		return s.oidcRefused(w, r, rq, next, err)
+	}
+	if sess.MFAPending {
+		next = "/login/2fa?next=" + url.QueryEscape(next)
 	}
 	// A page that moves on by itself rather than a redirect: the session
 	// cookie is SameSite=Strict, and a browser leaves it off every request

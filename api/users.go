@@ -235,7 +235,9 @@ func (s *Server) setPassword(w http.ResponseWriter, r *http.Request, rq *router.
 	if err := checkPassword(in.Password); err != nil {
 		return err
 	}
-	if err := s.storePassword(target.Username, in.Password); err != nil {
+	// The user is told at their next sign-in who reset it and when
+	// (noticeOnSignIn); the reset itself is this request's audit entry.
+	if err := s.storePassword(target.Username, in.Password, rq.User.Username); err != nil {
 		return err
 	}
 	if err := s.revokeSessions(target.Username, nil); err != nil {
@@ -262,13 +264,20 @@ func sourceName(src string) string {
 	return "an external sign-in"
 }
 
-func (s *Server) storePassword(user, pw string) error {
+// storePassword sets a password; resetBy names the administrator who
+// reset it, "" for the user's own change.
+func (s *Server) storePassword(user, pw, resetBy string) error {
 	h := s.d.Auth.Hash(pw) // before the transaction, not holding meta.db's write lock
 	_, err := s.d.Accounts.UpdateUser(user, func(u *meta.User) error {
 		if u.External() { // became external since it was read
 			return externalAccount(*u)
 		}
 		u.Hash, u.Changed = h, s.o.Now().UTC()
+		if resetBy != "" {
+			u.ResetBy, u.ResetAt, u.ResetSeen = resetBy, u.Changed, false
+		} else {
+			u.ResetSeen = true
+		}
 		return nil
 	})
 	return err
@@ -303,7 +312,7 @@ func (s *Server) changeOwnPassword(w http.ResponseWriter, r *http.Request, rq *r
 	if err := checkPassword(in.Password); err != nil {
 		return err
 	}
-	if err := s.storePassword(rq.User.Username, in.Password); err != nil {
+	if err := s.storePassword(rq.User.Username, in.Password, ""); err != nil {
 		return err
 	}
 	var keep *meta.Hash

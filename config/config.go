@@ -78,6 +78,11 @@ type Config struct {
 	// and the tus endpoint (api/cors), in the form browsers send them.
 	CORSOrigins []string
 
+	// MFARequiredRoles are the roles (acl roles: admin, manager, auditor,
+	// editor, viewer) whose holders must sign in with a second factor;
+	// empty by default (docs/identity.md, "Two-factor").
+	MFARequiredRoles []string
+
 	// ChangeRetention is how long the change feed keeps entries.
 	ChangeRetention time.Duration
 	// TrashRetention is how long deleted files stay in the trash before
@@ -400,6 +405,21 @@ func Settings() []Setting {
 			set: str(func(c *Config) *string { return &c.OIDC.RoleMap })},
 		{Key: "oidc.name", Env: "GSHARE_OIDC_NAME", Default: "OpenID Connect", Help: "the provider's name on the sign-in button (\"Sign in with NAME\")",
 			set: str(func(c *Config) *string { return &c.OIDC.Name })},
+		{Key: "mfa.required_roles", Env: "GSHARE_MFA_REQUIRED_ROLES", Help: "comma-separated roles (admin, manager, auditor, editor, viewer) whose holders must sign in with a second factor (TOTP); none when empty",
+			set: func(c *Config, v string) error {
+				c.MFARequiredRoles = nil
+				var errs []error
+				for _, r := range strings.Split(v, ",") {
+					switch r = strings.ToLower(strings.TrimSpace(r)); r {
+					case "":
+					case "admin", "manager", "auditor", "editor", "viewer":
+						c.MFARequiredRoles = append(c.MFARequiredRoles, r)
+					default:
+						errs = append(errs, fmt.Errorf("unknown role %q (admin, manager, auditor, editor or viewer)", r))
+					}
+				}
+				return errors.Join(errs...)
+			}},
 		{Key: "debug_addr", Env: "GSHARE_DEBUG_ADDR", Help: "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; off when empty",
 			set: str(func(c *Config) *string { return &c.DebugAddr })},
 		{Key: "log_format", Env: "GSHARE_LOG_FORMAT", Flag: "log-format", Default: "text", Help: "log format: text or json",

@@ -397,3 +397,27 @@ func TestOIDCSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestMFARequiredRoles: mfa.required_roles from a [mfa] table in the file
+// (a list) and GSHARE_MFA_REQUIRED_ROLES; empty by default, so scripted
+// set-ups keep working; an unknown role stops the start, naming the key.
+func TestMFARequiredRoles(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "g.toml")
+	if err := os.WriteFile(file, []byte("[mfa]\nrequired_roles = [\"admin\", \"Manager\", \"auditor\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load([]string{"--config", file}, nil, &bytes.Buffer{})
+	if err != nil || strings.Join(c.MFARequiredRoles, " ") != "admin manager auditor" {
+		t.Fatalf("from the file: %q %v", c.MFARequiredRoles, err)
+	}
+	if c, err = config.Load([]string{"--config", file}, []string{"GSHARE_MFA_REQUIRED_ROLES=admin"}, &bytes.Buffer{}); err != nil || strings.Join(c.MFARequiredRoles, " ") != "admin" {
+		t.Fatalf("from the environment: %q %v", c.MFARequiredRoles, err)
+	}
+	if c, err = config.Load(nil, nil, &bytes.Buffer{}); err != nil || len(c.MFARequiredRoles) != 0 {
+		t.Fatalf("default: %q %v", c.MFARequiredRoles, err)
+	}
+	_, err = config.Load(nil, []string{"GSHARE_MFA_REQUIRED_ROLES=admin,root"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "mfa.required_roles (GSHARE_MFA_REQUIRED_ROLES)") || !strings.Contains(err.Error(), `"root"`) {
+		t.Fatalf("unknown role: %v", err)
+	}
+}

@@ -81,6 +81,9 @@ type Options struct {
 	ACL func(router.Authorizer) router.Authorizer
 	// OIDC is sign-in through an OpenID provider, as in api.Options.
 	OIDC api.OIDCOptions
+	// MFARequiredRoles and PublicURL, as in api.Options.
+	MFARequiredRoles []string
+	PublicURL        string
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -127,6 +130,11 @@ func New(t testing.TB, o *Options) *Env {
 	}
 	e.Docs.Rules = e.ACL
 	e.Auth = auth.NewManager(e.DB, fastParams, time.Hour, 12*time.Hour)
+	mfaKey, err := auth.MFAKey(e.DB, e.Master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Auth.MFAKey = &mfaKey
 	if o.Now != nil {
 		e.Auth.Now = o.Now
 	}
@@ -155,7 +163,7 @@ func New(t testing.TB, o *Options) *Env {
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
-			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, OIDC: o.OIDC})
+			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, OIDC: o.OIDC, MFARequiredRoles: o.MFARequiredRoles, PublicURL: o.PublicURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +270,10 @@ func (e *Env) Do(method, path, tok string, body any, headers ...string) *Respons
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1] // net/http ignores a Host header field
+			continue
+		}
 		req.Header.Set(headers[i], headers[i+1])
 	}
 	resp, err := noRedirects.Do(req)

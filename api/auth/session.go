@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"gshare/storage/crypt"
 	"gshare/storage/meta"
 )
 
@@ -53,7 +54,8 @@ type Store interface {
 	UpdateUser(username string, fn func(*meta.User) error) (meta.User, error)
 	PutSession(s meta.Session) error
 	Session(h meta.Hash) (meta.Session, error)
-	TouchSession(h meta.Hash, at time.Time) error
+	TouchSession(h meta.Hash, at time.Time, addr string) error
+	UpdateSession(h meta.Hash, fn func(*meta.Session) error) (meta.Session, error)
 	DeleteSession(h meta.Hash) error
 	DeleteSessions(match func(*meta.Session) bool) error
 }
@@ -66,6 +68,9 @@ type Manager struct {
 	// Max after login, whichever comes first.
 	Idle, Max time.Duration
 	Now       func() time.Time
+	// MFAKey seals second-factor secrets (see MFAKey); nil leaves
+	// two-factor enrolment refused with ErrNoMFAKey.
+	MFAKey *crypt.Key
 
 	// Directory, if set, checks the passwords of names no local account
 	// holds and of accounts whose Source is "ldap".
@@ -172,7 +177,7 @@ func (m *Manager) Login(username, password, addr string) (string, meta.Session, 
 	if err != nil {
 		return "", meta.Session{}, err
 	}
-	return m.SessionFor(u.Username, addr, PasswordMethod(u))
+	return m.StartSession(u.Username, Start{Addr: addr, Method: PasswordMethod(u)})
 }
 
 // PasswordMethod is how a password sign-in of u was checked: by a bind
@@ -184,11 +189,30 @@ func PasswordMethod(u meta.User) string {
 	return MethodPassword
 }
 
-// SessionFor starts a browser session for a user someone else has
-// already authenticated (a password check, a directory bind, an OpenID
-// provider's ID token), returning its token. method says which; the user
-// must exist and be enabled.
+// PendingTTL bounds a session that still owes its second factor.
+const PendingTTL = 10 * time.Minute
+
+// Start describes a new browser session.
+type Start struct {
+	Addr, UserAgent string
+	// Method says how the user's identity was established (Method*).
+	Method string
+	// MFAPending: the session owes its second factor (or its set-up)
+	// and lives PendingTTL at most until CompleteMFA.
+	MFAPending bool
+}
+
+// SessionFor starts a browser session, owing no second factor, for a
+// user someone else has already authenticated; see StartSession.
 func (m *Manager) SessionFor(username, addr, method string) (string, meta.Session, error) {
+	return m.StartSession(username, Start{Addr: addr, Method: method})
+}
+
+// StartSession starts a browser session for a user whose identity was
+// already established (a password check, a directory bind, an OpenID
+// provider's ID token), returning its token. The user must exist and be
+// enabled.
+func (m *Manager) StartSession(username string, st Start) (string, meta.Session, error) {
 	u, err := m.DB.User(username)
 	if errors.Is(err, meta.ErrNotFound) {
 		return "", meta.Session{}, ErrBadCredentials
@@ -203,7 +227,10 @@ func (m *Manager) SessionFor(username, addr, method string) (string, meta.Sessio
 	csrf, _ := NewToken("")
 	now := m.Now().UTC()
 	s := meta.Session{Hash: h, User: u.Username, CSRF: csrf, Created: now, LastUsed: now,
-		Expires: now.Add(m.Max), Address: addr, Method: method}
+		Expires: now.Add(m.Max), Address: st.Addr, UserAgent: st.UserAgent, Method: st.Method, MFAPending: st.MFAPending}
+	if st.MFAPending {
+		s.Expires = now.Add(min(PendingTTL, m.Max))
+	}
 	if err := m.DB.PutSession(s); err != nil {
 		return "", meta.Session{}, err
 	}
@@ -219,9 +246,15 @@ func (m *Manager) NewDeviceToken(username, name string) (string, meta.Session, e
 }
 
 // Authenticate returns the session a token belongs to and its user, after
-// checking expiry and that the user is still enabled. It records the use
-// (at most once a minute per session, to spare the disk).
+// checking expiry and that the user is still enabled.
 func (m *Manager) Authenticate(tok string) (meta.Session, meta.User, error) {
+	return m.AuthenticateFrom(tok, "")
+}
+
+// AuthenticateFrom is Authenticate for a request from addr. It records the
+// use and the address (at most once a minute per session, to spare the
+// disk), for the sessions page.
+func (m *Manager) AuthenticateFrom(tok, addr string) (meta.Session, meta.User, error) {
 	if !strings.HasPrefix(tok, SessionPrefix) && !strings.HasPrefix(tok, DevicePrefix) {
 		return meta.Session{}, meta.User{}, ErrNoSession
 	}
@@ -249,7 +282,10 @@ func (m *Manager) Authenticate(tok string) (meta.Session, meta.User, error) {
 	}
 	if now.Sub(s.LastUsed) > time.Minute {
 		s.LastUsed = now
-		if err := m.DB.TouchSession(s.Hash, now); err != nil {
+		if addr != "" {
+			s.Address = addr
+		}
+		if err := m.DB.TouchSession(s.Hash, now, addr); err != nil {
 			return meta.Session{}, meta.User{}, fmt.Errorf("auth: touch session: %w", err)
 		}
 	}

@@ -118,6 +118,18 @@ func Response(err error) (int, string, string) {
 		return http.StatusUnauthorized, "unauthenticated", "sign in again: the session or token is unknown or expired"
 	case errors.Is(err, auth.ErrDisabled):
 		return http.StatusForbidden, "account_disabled", "this account is disabled"
+	case errors.Is(err, auth.ErrMFAWrong):
+		return http.StatusUnauthorized, "bad_code", "wrong code: give the 6-digit code your authenticator app shows now, or an unused recovery code"
+	case errors.Is(err, auth.ErrMFAReplay):
+		return http.StatusUnauthorized, "code_reused", "this code was used already; wait for the next one (30 s)"
+	case errors.Is(err, auth.ErrMFAMalformed):
+		return http.StatusBadRequest, "bad_code_format", "a code is 6 digits (authenticator app) or 16 letters and digits (recovery code)"
+	case errors.Is(err, auth.ErrMFATooManyFailures):
+		return http.StatusUnauthorized, "too_many_codes", "too many wrong codes: sign in again with your password"
+	case errors.Is(err, auth.ErrMFANotEnrolled):
+		return http.StatusConflict, "no_second_factor", "no second factor is set up (or no set-up awaits its first code)"
+	case errors.Is(err, auth.ErrMFAEnrolled):
+		return http.StatusConflict, "second_factor_exists", "a second factor is set up already; remove it first"
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "request canceled"
 	}

@@ -53,6 +53,10 @@ type Route struct {
 	H        Handler
 	// Page: a web page, whose errors are answered in HTML.
 	Page bool
+	// MFAStep: a session that still owes its second factor may use the
+	// route (signing in with the code, setting a factor up, signing out);
+	// every other route refuses such a session (api/authn.go).
+	MFAStep bool
 	// DeptParam: the route's first {} segment is a department id, which
 	// the audit entry of a refused request names.
 	DeptParam bool
@@ -118,6 +122,7 @@ func (rt *Router) Handle(method, pattern, action string, a Access, h Handler) *R
 // RouteInfo describes a registered route, for tests and documentation.
 type RouteInfo struct {
 	Method, Pattern, Access, Action string
+	MFAStep                         bool
 }
 
 // Routes lists every registered route.
@@ -129,7 +134,7 @@ func (rt *Router) Routes() []RouteInfo {
 			if ep.isPre {
 				pat += "..."
 			}
-			out = append(out, RouteInfo{Method: m, Pattern: pat, Access: fmt.Sprint(r.Access), Action: r.Action})
+			out = append(out, RouteInfo{Method: m, Pattern: pat, Access: fmt.Sprint(r.Access), Action: r.Action, MFAStep: r.MFAStep})
 		}
 	}
 	for _, ep := range rt.exact {

@@ -1,6 +1,9 @@
 package web
 
-import "time"
+import (
+	"html/template"
+	"time"
+)
 
 // The data of each page, filled in by package api.
 
@@ -162,6 +165,53 @@ type Login struct {
 	OIDC     string
 	OIDCURL  string
 	OIDCDown bool
+}
+
+// TwoFactor is the second step of a sign-in: Step "verify" asks for a
+// code, "setup" shows a secret to add to an app and asks for its first
+// code, "codes" shows the new recovery codes once, "low" warns that few
+// recovery codes are left.
+type TwoFactor struct {
+	Next, Step    string
+	HasKeys       bool // the account has security keys (offer them)
+	Secret, URI   string
+	QR            template.URL // the URI as a QR code (a data: URL of a PNG)
+	RecoveryCodes []string
+	Left          int
+	Error         string  // a catalogue key
+	Notice        *Notice // an administrator's password reset, unseen until now
+}
+
+// Notice tells a user, once, that an administrator reset their password.
+type Notice struct {
+	Next    string
+	ResetBy string
+	ResetAt time.Time
+}
+
+// Sessions is the sessions and tokens page (own, or a user's for an
+// administrator).
+type Sessions struct {
+	Sessions []SessionRow
+	Tokens   []SessionRow
+	TOTP     bool
+	Required bool
+	Left     int
+	Keys     []Key
+}
+
+// Key is a registered security key or passkey.
+type Key struct {
+	ID, Name          string
+	Created, LastUsed time.Time
+}
+
+// SessionRow is a browser session or a device token.
+type SessionRow struct {
+	ID, Name, UserAgent, Address string
+	Created, LastUsed            time.Time
+	Current                      bool
+	Pending                      bool // still owes its second factor
 }
 
 // Error is an error page.

@@ -149,6 +149,11 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		return nil, err
 	}
 	a.auth = auth.NewManager(db, auth.DefaultParams, cfg.SessionIdle, cfg.SessionMax)
+	mfaKey, err := auth.MFAKey(db, master)
+	if err != nil {
+		return nil, err
+	}
+	a.auth.MFAKey = &mfaKey
 	if err := a.bootstrap(stdout); err != nil {
 		return nil, err
 	}
@@ -179,7 +184,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		AbortMultipart: a.objs.AbortMultipart, Collect: a.docs.Collect, Log: log,
 		Master:        func() crypt.Key { return *a.master.Load() },
 		SetMaster:     func(k crypt.Key) { a.master.Store(&k) },
-		WrappedValues: []keys.WrappedValue{{Name: name, Purpose: purpose, Context: context}},
+		WrappedValues: []keys.WrappedValue{{Name: name, Purpose: purpose, Context: context}, mfaWrapped()},
 		Done: func(action, dept string) {
 			a.audit.Record(audit.Entry{Time: time.Now().UTC(), Action: action, Dept: dept, Result: audit.Allowed})
 		}}
@@ -193,9 +198,9 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL, CORSOrigins: cfg.CORSOrigins,
-			TrashRetention: cfg.TrashRetention,
-			AccountLimit:   auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
-			AddressLimit:   auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget},
+			TrashRetention: cfg.TrashRetention, MFARequiredRoles: cfg.MFARequiredRoles,
+			AccountLimit: auth.Limit{Free: cfg.LoginFailuresPerAccount, Forget: auth.DefaultAccountLimit.Forget},
+			AddressLimit: auth.Limit{Free: cfg.LoginFailuresPerAddress, Forget: auth.DefaultAddressLimit.Forget},
 			OIDC: api.OIDCOptions{Issuer: cfg.OIDC.Issuer, ClientID: cfg.OIDC.ClientID, ClientSecret: cfg.OIDC.ClientSecret,
 				Scopes: cfg.OIDC.Scopes, RoleClaim: cfg.OIDC.RoleClaim, RoleMap: oidcRoles, Name: cfg.OIDC.Name}})
 	if err != nil {
@@ -506,4 +511,11 @@ func (a *app) janitor(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// mfaWrapped is the wrapped key of second-factor secrets, which a master
+// key rotation re-wraps with the others.
+func mfaWrapped() keys.WrappedValue {
+	name, purpose, context := auth.MFAKeyValue()
+	return keys.WrappedValue{Name: name, Purpose: purpose, Context: context}
 }

@@ -88,6 +88,9 @@ const (
 	PurposeSignWrap = "gshare/sign-wrap/v1"
 	PurposeBackup   = "gshare/backup/v1"
 	PurposeMetaMAC  = "gshare/meta-mac/v1"
+	// PurposeMFAWrap wraps the key that seals second-factor secrets
+	// (TOTP) in meta.db (package api/auth).
+	PurposeMFAWrap = "gshare/mfa-wrap/v1"
 )
 
 // Subkey derives the subkey of master for one purpose, so no key is ever

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -26,6 +27,14 @@ type User struct {
 	// still the same account: for LDAP the entry's entryUUID or objectGUID
 	// (its DN when it has neither), for OIDC "issuer|sub".
 	ExternalID string `json:"external_id,omitempty"`
+	// ResetBy and ResetAt record an administrator's reset of the
+	// password, shown to the user at their next sign-in and then
+	// cleared (ResetSeen).
+	ResetBy   string    `json:"password_reset_by,omitempty"`
+	ResetAt   time.Time `json:"password_reset_at,omitzero"`
+	ResetSeen bool      `json:"password_reset_seen,omitempty"`
+	// MFA is the account's second factor; nil when it has none.
+	MFA *MFA `json:"mfa,omitempty"`
 }
 
 // Account sources (User.Source).
@@ -38,6 +47,45 @@ const (
 // External reports whether the account signs in elsewhere (LDAP, OIDC)
 // and so has no local password.
 func (u User) External() bool { return u.Source != SourceLocal }
+
+// MFA is an account's second factor. Nothing in it is usable from a copy
+// of meta.db: the TOTP secret is sealed under a key only the master key
+// unwraps (package auth), recovery codes are stored as SHA-256 hashes
+// (they are 80-bit random strings, so a fast hash suffices, as for
+// tokens), and WebAuthn keys are public keys.
+type MFA struct {
+	// TOTP is the sealed TOTP secret once confirmed by a first code;
+	// TOTPPending the sealed secret of an enrolment awaiting that code.
+	TOTP        []byte `json:"totp,omitempty"`
+	TOTPPending []byte `json:"totp_pending,omitempty"`
+	// TOTPStep is the last time step whose code was accepted: a code of
+	// that step or an earlier one is refused (replay).
+	TOTPStep int64 `json:"totp_step,omitempty"`
+	// Recovery holds the hashes of the unused recovery codes.
+	Recovery []Hash `json:"recovery,omitempty"`
+	// Handle is the account's WebAuthn user handle (random, not the user
+	// name, which may change); Keys its registered passkeys and security
+	// keys.
+	Handle []byte        `json:"webauthn_handle,omitempty"`
+	Keys   []WebAuthnKey `json:"webauthn_keys,omitempty"`
+}
+
+// WebAuthnKey is a registered passkey or security key: a public key, its
+// credential id and signature counter (the library's credential record,
+// kept as JSON so meta does not import it).
+type WebAuthnKey struct {
+	ID         string          `json:"id"` // the credential id, base64url
+	Name       string          `json:"name"`
+	Created    time.Time       `json:"created"`
+	LastUsed   time.Time       `json:"last_used,omitzero"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+// Enabled reports whether the account has a confirmed second factor.
+func (m *MFA) Enabled() bool { return m != nil && (len(m.TOTP) > 0 || len(m.Keys) > 0) }
+
+// HasTOTP reports whether the account has a confirmed TOTP factor.
+func (m *MFA) HasTOTP() bool { return m != nil && len(m.TOTP) > 0 }
 
 // CreateUser stores a new user.
 func (db *DB) CreateUser(u User) error {
@@ -132,12 +180,25 @@ type Session struct {
 	CSRF     string    `json:"csrf,omitempty"`   // the session's CSRF token
 	Created  time.Time `json:"created"`
 	LastUsed time.Time `json:"last_used"`
-	Expires  time.Time `json:"expires"` // absolute expiry; zero for device tokens
-	Address  string    `json:"address,omitempty"`
+	Expires  time.Time `json:"expires"`           // absolute expiry; zero for device tokens
+	Address  string    `json:"address,omitempty"` // where it was last used from
 	// Method is how a browser session was signed in: "password", "ldap"
 	// or "oidc" (auth.Method*); empty for device tokens and for sessions
 	// from before it was recorded.
 	Method string `json:"method,omitempty"`
+	// UserAgent is the browser or app that started the session, for the
+	// sessions page.
+	UserAgent string `json:"user_agent,omitempty"`
+	// MFAPending: the password was right but the second factor is still
+	// owed (or, for a role that must have one, still to be set up). Such
+	// a session may only reach the routes of that step (api/authn.go).
+	MFAPending bool `json:"mfa_pending,omitempty"`
+	// Ceremony is the WebAuthn ceremony under way in this session (its
+	// challenge), kept server-side until the browser answers.
+	Ceremony []byte `json:"ceremony,omitempty"`
+	// MFAFailures counts wrong codes in a pending session; too many end
+	// it, so guessing costs a password sign-in (which is throttled).
+	MFAFailures int `json:"mfa_failures,omitempty"`
 }
 
 // PutSession stores a session or token.
@@ -160,8 +221,8 @@ func (db *DB) Session(h Hash) (Session, error) {
 	return s, err
 }
 
-// TouchSession records a use of a session.
-func (db *DB) TouchSession(h Hash, at time.Time) error {
+// TouchSession records a use of a session and where it came from.
+func (db *DB) TouchSession(h Hash, at time.Time, addr string) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var s Session
@@ -170,8 +231,33 @@ func (db *DB) TouchSession(h Hash, at time.Time) error {
 			return err
 		}
 		s.LastUsed = at.UTC()
+		if addr != "" {
+			s.Address = addr
+		}
 		return put(b, h[:], s)
 	})
+}
+
+// UpdateSession changes a session in one transaction; a missing session is
+// ErrNotFound.
+func (db *DB) UpdateSession(h Hash, fn func(*Session) error) (Session, error) {
+	var s Session
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSessions)
+		ok, err := get(b, h[:], &s)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("meta: session: %w", ErrNotFound)
+		}
+		if err := fn(&s); err != nil {
+			return err
+		}
+		s.Hash = h
+		return put(b, h[:], s)
+	})
+	return s, err
 }
 
 // DeleteSession removes a session or token; removing a missing one is not

@@ -387,8 +387,16 @@
       api(form.dataset.method, url, body).then(function (res) {
         form.reset();
         if (form.dataset.show && res && res[form.dataset.show]) {
-          status.textContent = t('js_token_shown_once', res[form.dataset.show]);
+          var shown = res[form.dataset.show];
+          if (Array.isArray(shown)) shown = shown.join('  ·  ');
+          status.textContent = t('js_token_shown_once', shown);
           status.classList.add('secret');
+          if (res.qr && /^data:image\/png;base64,/.test(res.qr)) {
+            var img = document.createElement('img');
+            img.src = res.qr; img.alt = t('js_qr_alt'); img.className = 'qr';
+            status.appendChild(document.createElement('br'));
+            status.appendChild(img);
+          }
           return;
         }
         status.textContent = form.dataset.done || t('js_saved');
@@ -409,4 +417,88 @@
       });
     });
   });
+
+  // ---- Security keys (WebAuthn) ----
+  // The server's options carry binary fields as base64url; the browser
+  // wants ArrayBuffers, and its answer goes back as base64url again.
+
+  function fromB64u(s) {
+    s = s.replace(/-/g, '+').replace(/_/g, '/');
+    while (s.length % 4) s += '=';
+    var bin = atob(s), b = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+    return b.buffer;
+  }
+  function toB64u(buf) {
+    var b = new Uint8Array(buf), s = '';
+    for (var i = 0; i < b.length; i++) s += String.fromCharCode(b[i]);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+  function keyIDs(list) {
+    (list || []).forEach(function (c) { c.id = fromB64u(c.id); });
+  }
+
+  function registerKey(name) {
+    return api('POST', '/api/v1/me/2fa/keys/begin', { name: name }).then(function (opts) {
+      var pk = opts.publicKey;
+      pk.challenge = fromB64u(pk.challenge);
+      pk.user.id = fromB64u(pk.user.id);
+      keyIDs(pk.excludeCredentials);
+      return navigator.credentials.create({ publicKey: pk });
+    }).then(function (cred) {
+      var r = cred.response;
+      return api('POST', '/api/v1/me/2fa/keys', {
+        id: cred.id, rawId: toB64u(cred.rawId), type: cred.type,
+        response: { clientDataJSON: toB64u(r.clientDataJSON), attestationObject: toB64u(r.attestationObject),
+          transports: r.getTransports ? r.getTransports() : [] }
+      });
+    });
+  }
+
+  function useKey() {
+    return api('POST', '/api/v1/login/2fa/key/begin').then(function (opts) {
+      var pk = opts.publicKey;
+      pk.challenge = fromB64u(pk.challenge);
+      keyIDs(pk.allowCredentials);
+      return navigator.credentials.get({ publicKey: pk });
+    }).then(function (cred) {
+      var r = cred.response;
+      return api('POST', '/api/v1/login/2fa/key', {
+        id: cred.id, rawId: toB64u(cred.rawId), type: cred.type,
+        response: { authenticatorData: toB64u(r.authenticatorData), clientDataJSON: toB64u(r.clientDataJSON),
+          signature: toB64u(r.signature), userHandle: r.userHandle ? toB64u(r.userHandle) : '' }
+      });
+    });
+  }
+
+  var useKeyButton = document.getElementById('use-key');
+  if (useKeyButton) {
+    useKeyButton.addEventListener('click', function () {
+      var status = document.getElementById('key-status');
+      status.textContent = t('js_key_touch');
+      useKey().then(function () {
+        window.location.assign(useKeyButton.dataset.next || '/app/');
+      }, function (err) { status.textContent = t('js_error', err.message); });
+    });
+  }
+
+  var keyForm = document.getElementById('key-form');
+  if (keyForm) {
+    keyForm.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var status = keyForm.querySelector('.status');
+      status.textContent = t('js_key_touch');
+      registerKey(keyForm.elements.name.value).then(function (res) {
+        if (res && res.recovery_codes && res.recovery_codes.length) {
+          status.textContent = t('js_token_shown_once', res.recovery_codes.join('  ·  '));
+          status.classList.add('secret');
+          var next = document.getElementById('key-continue');
+          if (next) next.hidden = false;
+          return;
+        }
+        if (keyForm.dataset.next) { window.location.assign(keyForm.dataset.next); return; }
+        window.location.reload();
+      }, function (err) { status.textContent = t('js_error', err.message); });
+    });
+  }
 })();
