@@ -263,9 +263,9 @@ func lastAudit(e *apitest.Env, action string) audit.Entry {
 	return en
 }
 
-// TestDavQuota: quota-used-bytes is the bytes of the current versions
-// below a collection that the user may read, kept current as files
-// change; quota-available-bytes says "no limit" (-3). Neither is in an
+// TestDavQuota: quota-used-bytes (and the Nextcloud apps' oc:size) is
+// the bytes of the current versions below a collection that the user may
+// read, kept current as files change; quota-available-bytes says "no limit" (-3). Neither is in an
 // allprop answer, nor on files.
 func TestDavQuota(t *testing.T) {
 	e := apitest.New(t, nil)
@@ -285,14 +285,19 @@ func TestDavQuota(t *testing.T) {
 	if err := e.ACL.AddGrant(acl.Grant{Path: mustParse(t, "/finance/plans/secret"), User: "bo", Deny: true, Actions: []string{acl.ActRead}}); err != nil {
 		t.Fatal(err)
 	}
-	quota := propfind("D:quota-used-bytes", "D:quota-available-bytes")
+	quota := propfind("D:quota-used-bytes", "D:quota-available-bytes", `oc:size xmlns:oc="http://owncloud.org/ns"`)
 	used := func(tok, url, href string) string {
 		t.Helper()
 		ms := parseMultistatus(t, e.Do("PROPFIND", url, tok, quota, "Depth", "0"))
 		if got := ms.get(t, href, "DAV: quota-available-bytes").inner; got != "-3" {
 			t.Errorf("%s: quota-available-bytes %q, want -3", url, got)
 		}
-		return ms.get(t, href, "DAV: quota-used-bytes").inner
+		// The Nextcloud apps' folder size is the same number.
+		q := ms.get(t, href, "DAV: quota-used-bytes").inner
+		if got := ms.get(t, href, "http://owncloud.org/ns size").inner; got != q {
+			t.Errorf("%s: oc:size %q, quota-used-bytes %q", url, got, q)
+		}
+		return q
 	}
 	for _, c := range []struct {
 		tok, url, href, want string
