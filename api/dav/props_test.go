@@ -118,9 +118,21 @@ func TestDavProppatchMTime(t *testing.T) {
 		return parseMultistatus(t, e.Do("PROPFIND", file, ed, propfind("D:getlastmodified"), "Depth", "0")).get(t, name, lastMod).inner
 	}
 
+	// A time-only change keeps the file's ETag (its content's, so no
+	// client downloads it again for a time: docs/webdav.md) and changes
+	// the folder's.
+	tags := func() (file, folder string) {
+		t.Helper()
+		ms := parseMultistatus(t, e.Do("PROPFIND", "/dav/finance/", ed, propfind("D:getetag"), "Depth", "1"))
+		return ms.get(t, name, "DAV: getetag").inner, ms.get(t, "/dav/finance", "DAV: getetag").inner
+	}
+	file0, folder0 := tags()
 	r := e.Do("PROPPATCH", file, ed, proppatch("<D:getlastmodified>Wed, 01 Jan 2020 00:00:00 GMT</D:getlastmodified>", ""))
 	if got := parseMultistatus(t, r).get(t, name, lastMod); got.status != ok200 {
 		t.Fatalf("PROPPATCH getlastmodified: %+v\n%s", got, r.Body)
+	}
+	if file1, folder1 := tags(); file1 != file0 || file0 == "" || folder1 == folder0 {
+		t.Errorf("ETags after a time-only PROPPATCH: file %s → %s (must stay), folder %s → %s (must change)", file0, file1, folder0, folder1)
 	}
 	if strings.Contains(string(r.Body), "gshare") {
 		t.Errorf("the answer names G-Share's stand-in property: %s", r.Body)
