@@ -35,9 +35,9 @@ var own = &door{prefix: Prefix}
 // refused (403) and audited.
 //
 // The door's root is answered without its final slash too, as the
-// Nextcloud server (sabre/dav) answers it: people type the address so
-// into file managers and rclone. (A per-user door's /{user} is matched by
-// its prefix already.)
+// Nextcloud server (sabre/dav) answers it: nextcloudcmd and rclone add
+// the slash, but other WebDAV clients send the address as it was typed.
+// (A per-user door's /{user} is matched by its prefix already.)
 func (h *Handler) RegisterDoor(rt *router.Router, prefix string, perUser bool) {
 	d := &door{prefix: strings.TrimSuffix(prefix, "/"), perUser: perUser}
 	h.register(rt, d, d.prefix+"/...")

@@ -489,9 +489,10 @@ func TestFilesDoor(t *testing.T) {
 }
 
 // TestDoorsWithoutSlash: a door's root named without its final slash
-// (as people type a server address into a file manager or rclone's
-// config) is answered as the slash form is, with the same hrefs, by
-// every method; Nextcloud (sabre/dav) answers it so too.
+// (as a WebDAV client sends the address typed into it; nextcloudcmd and
+// rclone add the slash themselves) is answered as the slash form is, with
+// the same hrefs, by every method; Nextcloud (sabre/dav) answers it so
+// too.
 func TestDoorsWithoutSlash(t *testing.T) {
 	e, ed, _ := newEnv(t, nil)
 	for _, door := range []string{"/remote.php/webdav", "/remote.php/dav/files/ed"} {
