@@ -5,7 +5,8 @@ package api_test
 // TestModel drives a real server (apitest.New: meta.db, directory object
 // store, Casbin, WebDAV) with random sequences of writes, moves, copies,
 // renames, deletes, restores, purges, grants, denies and role changes,
-// through the REST API and WebDAV, and runs the same sequence against a
+// through the REST API and WebDAV (G-Share's /dav door and the Nextcloud
+// apps' /remote.php/dav/files/{user}), and runs the same sequence against a
 // small reference model written from docs/security.md ("Rules under
 // restructuring" and "The trash and document history"). The model is
 // deliberately naive and shares no code with acl or meta: a map of paths to
@@ -21,7 +22,7 @@ package api_test
 //     equal the model's, read straight from meta.db: a refused operation
 //     changed nothing, and nothing a deny protected was destroyed;
 //   - Casbin's decisions equal the model's, for every node and action;
-//   - through REST or WebDAV, users read exactly the bytes the model says
+//   - through REST or WebDAV (either door), users read exactly the bytes the model says
 //     (or 403), list exactly the children they may read, see exactly the
 //     trash entries they may see, and find in the change feed no path they
 //     may not read now, nor a path a deny hid from them when the change was
@@ -733,6 +734,22 @@ func (h *harness) content(p, who string) string {
 
 func davURL(p string) string { return "/dav" + apitest.EscapePath(p) }
 
+// davDoor is a WebDAV door a step goes through: G-Share's own (/dav), or
+// the Nextcloud apps' (/remote.php/dav/files/{user}), the same handler
+// behind another URL space, which must answer every step as /dav does.
+type davDoor struct{ name, prefix string }
+
+func (d davDoor) url(p string) string { return d.prefix + apitest.EscapePath(p) }
+
+// door picks the WebDAV door of a request by who: the Nextcloud one a
+// third of the time.
+func (h *harness) door(who string) davDoor {
+	if h.chance(1.0 / 3) {
+		return davDoor{"nc", "/remote.php/dav/files/" + url.PathEscape(who)}
+	}
+	return davDoor{"dav", "/dav"}
+}
+
 func fileURL(p string) string { return "/api/v1/files" + apitest.EscapePath(p) }
 
 // step is one operation: what the model expects and what it does when the
@@ -789,6 +806,9 @@ func (h *harness) opWrite() step {
 		m.mkdirs(pParent(p))
 		m.nodes[p] = &mNode{versions: []string{body}}
 	}
+	if body != "" && h.chance(0.2) {
+		return h.uploadStep(who, p, body, exists && !n.dir, apply)
+	}
 	if h.chance(0.5) {
 		st := step{desc: fmt.Sprintf("%s PUT(rest) %s", who, p), want: one(201), apply: apply,
 			do: func() *apitest.Response { return h.e.Do("PUT", fileURL(p), h.tok[who], body) }}
@@ -800,8 +820,9 @@ func (h *harness) opWrite() step {
 		}
 		return st
 	}
-	st := step{desc: fmt.Sprintf("%s PUT(dav) %s", who, p), want: one(201), apply: apply,
-		do: func() *apitest.Response { return h.e.Do("PUT", davURL(p), h.tok[who], body) }}
+	d := h.door(who)
+	st := step{desc: fmt.Sprintf("%s PUT(%s) %s", who, d.name, p), want: one(201), apply: apply,
+		do: func() *apitest.Response { return h.e.Do("PUT", d.url(p), h.tok[who], body) }}
 	switch {
 	case !m.can(who, p, acl.ActWrite):
 		st.want = one(403)
@@ -811,6 +832,67 @@ func (h *harness) opWrite() step {
 		st.want = one(409)
 	case exists:
 		st.want = one(204)
+	}
+	return st
+}
+
+// uploadStep writes body to p by one of the resumable uploads, as one
+// step: the Nextcloud apps' chunked upload (MKCOL of an upload folder
+// naming the destination, one chunk, MOVE of .file) or tus (create, one
+// PATCH). Both write as a REST PUT does (missing folders made); the step
+// answers with the first refusal, or the last request's success: 201 or
+// 204 (a new version) for the chunked upload, 204 for tus. An upload
+// left unfinished is cancelled.
+func (h *harness) uploadStep(who, p, body string, fileThere bool, apply func(*apitest.Response)) step {
+	m := h.m
+	tok := h.tok[who]
+	var st step
+	if h.chance(0.5) {
+		folder := "/remote.php/dav/uploads/" + url.PathEscape(who) + "/model-" + strconv.Itoa(h.n)
+		dest := []string{"Destination", h.e.URL + "/remote.php/dav/files/" + url.PathEscape(who) + apitest.EscapePath(p)}
+		st = step{desc: fmt.Sprintf("%s CHUNKED(nc) %s", who, p), want: one(201), apply: apply,
+			do: func() *apitest.Response {
+				if r := h.e.Do("MKCOL", folder, tok, nil, append(dest, "OC-Total-Length", strconv.Itoa(len(body)))...); r.Status != 201 {
+					return r
+				}
+				r := h.e.Do("PUT", folder+"/1", tok, body, dest...)
+				if r.Status == 201 {
+					r = h.e.Do("MOVE", folder+"/.file", tok, nil, append(dest, "OC-Total-Length", strconv.Itoa(len(body)))...)
+				}
+				if r.Status >= 300 {
+					h.e.Do("DELETE", folder, tok, nil)
+				}
+				return r
+			}}
+		if fileThere {
+			st.want = one(204)
+		}
+	} else {
+		md := apitest.TusMetadata("path", p)
+		if h.chance(0.5) {
+			md = apitest.TusMetadata("folder", pParent(p), "filename", pBase(p))
+		}
+		st = step{desc: fmt.Sprintf("%s TUS %s", who, p), want: one(204), apply: apply,
+			do: func() *apitest.Response {
+				r := h.e.Do("POST", "/api/v1/uploads/", tok, nil, "Tus-Resumable", "1.0.0", "Upload-Metadata", md,
+					"Upload-Length", strconv.Itoa(len(body)))
+				if r.Status != 201 {
+					return r
+				}
+				loc := r.Header.Get("Location")
+				loc = loc[strings.Index(loc, "/api/v1/uploads/"):]
+				r = h.e.TusPatch(tok, loc, 0, []byte(body))
+				if r.Status >= 300 {
+					h.e.Do("DELETE", loc, tok, nil, "Tus-Resumable", "1.0.0")
+				}
+				return r
+			}}
+	}
+	switch n, exists := m.nodes[p]; {
+	case !m.can(who, p, acl.ActWrite):
+		st.want = one(403)
+	case m.fileOnPath(p), exists && n.dir:
+		st.want = one(409)
 	}
 	return st
 }
@@ -866,8 +948,9 @@ func (h *harness) opMkdir() step {
 		}
 		return st
 	}
-	st := step{desc: fmt.Sprintf("%s MKCOL(dav) %s", who, p), want: one(201), apply: apply,
-		do: func() *apitest.Response { return h.e.Do("MKCOL", davURL(p), h.tok[who], nil) }}
+	d := h.door(who)
+	st := step{desc: fmt.Sprintf("%s MKCOL(%s) %s", who, d.name, p), want: one(201), apply: apply,
+		do: func() *apitest.Response { return h.e.Do("MKCOL", d.url(p), h.tok[who], nil) }}
 	switch {
 	case !m.can(who, p, acl.ActWrite):
 		st.want = one(403)
@@ -891,8 +974,9 @@ func (h *harness) opDelete() step {
 		st.desc = fmt.Sprintf("%s DELETE(rest) %s", who, p)
 		st.do = func() *apitest.Response { return h.e.Do("DELETE", fileURL(p), h.tok[who], nil) }
 	} else {
-		st.desc = fmt.Sprintf("%s DELETE(dav) %s", who, p)
-		st.do = func() *apitest.Response { return h.e.Do("DELETE", davURL(p), h.tok[who], nil) }
+		d := h.door(who)
+		st.desc = fmt.Sprintf("%s DELETE(%s) %s", who, d.name, p)
+		st.do = func() *apitest.Response { return h.e.Do("DELETE", d.url(p), h.tok[who], nil) }
 	}
 	switch _, exists := m.nodes[p]; {
 	case !m.canAll(who, p, acl.ActDelete):
@@ -988,6 +1072,11 @@ func (h *harness) opMoveCopy(copying bool) step {
 		switch {
 		case !allowed:
 			st.want = one(403)
+		case intoItself && to != from && srcOK && !src.dir && overwrite:
+			// A file "into itself" is a path through a file: with
+			// overwrite the server looks the destination up first
+			// (what would be replaced), and that says so.
+			st.want = one(409)
 		case intoItself:
 			st.want = one(400)
 		case !srcOK:
@@ -1005,15 +1094,16 @@ func (h *harness) opMoveCopy(copying bool) step {
 	if copying {
 		method = "COPY"
 	}
-	headers := []string{"Destination", h.e.URL + davURL(to)}
+	d := h.door(who)
+	headers := []string{"Destination", h.e.URL + d.url(to)}
 	if hdr != "" {
 		headers = append(headers, "Overwrite", hdr)
 	}
 	if shallow {
 		headers = append(headers, "Depth", "0")
 	}
-	st := step{desc: fmt.Sprintf("%s %s(dav) %s → %s overwrite=%q shallow=%t", who, method, from, to, hdr, shallow), want: one(201), apply: apply,
-		do: func() *apitest.Response { return h.e.Do(method, davURL(from), h.tok[who], nil, headers...) }}
+	st := step{desc: fmt.Sprintf("%s %s(%s) %s → %s overwrite=%q shallow=%t", who, method, d.name, from, to, hdr, shallow), want: one(201), apply: apply,
+		do: func() *apitest.Response { return h.e.Do(method, d.url(from), h.tok[who], nil, headers...) }}
 	switch {
 	case !allowed:
 		st.want = one(403)
@@ -1480,12 +1570,13 @@ func (h *harness) checkReads(users []string, sweep bool) {
 func (h *harness) checkRead(u, p string, n *mNode) {
 	may := h.m.can(u, p, acl.ActRead)
 	if h.chance(0.3) {
-		r := h.e.Do("GET", davURL(p), h.tok[u], nil)
+		d := h.door(u)
+		r := h.e.Do("GET", d.url(p), h.tok[u], nil)
 		switch {
 		case !may && r.Status != 403:
-			h.fatalf("%s reads %s by WebDAV: %d %.80q, the model says 403", u, p, r.Status, r.Body)
+			h.fatalf("%s reads %s by WebDAV (%s): %d %.80q, the model says 403", u, p, d.name, r.Status, r.Body)
 		case may && (r.Status != 200 || string(r.Body) != n.current()):
-			h.fatalf("%s reads %s by WebDAV: %d %q, the model says 200 %q", u, p, r.Status, r.Body, n.current())
+			h.fatalf("%s reads %s by WebDAV (%s): %d %q, the model says 200 %q", u, p, d.name, r.Status, r.Body, n.current())
 		}
 		return
 	}
@@ -1520,8 +1611,9 @@ func (h *harness) checkListings(users []string, sweep bool) {
 			if h.chance(0.5) {
 				status, names = h.listREST(u, p)
 			} else {
-				door = "WebDAV"
-				status, names = h.listDAV(u, p)
+				d := h.door(u)
+				door = "WebDAV (" + d.name + ")"
+				status, names = h.listDAV(d, u, p)
 			}
 			got := strconv.Itoa(status)
 			if status == 200 {
@@ -1549,8 +1641,8 @@ func (h *harness) listREST(u, p string) (int, []string) {
 	return r.Status, names
 }
 
-func (h *harness) listDAV(u, p string) (int, []string) {
-	r := h.e.Do("PROPFIND", davURL(p), h.tok[u], `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>`, "Depth", "1")
+func (h *harness) listDAV(d davDoor, u, p string) (int, []string) {
+	r := h.e.Do("PROPFIND", d.url(p), h.tok[u], `<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/></D:prop></D:propfind>`, "Depth", "1")
 	if r.Status != 207 {
 		return r.Status, nil
 	}
@@ -1568,7 +1660,7 @@ func (h *harness) listDAV(u, p string) (int, []string) {
 		if err != nil {
 			h.fatalf("PROPFIND %s: href %q: %v", p, resp.Href, err)
 		}
-		href = strings.TrimSuffix(strings.TrimPrefix(href, "/dav"), "/")
+		href = strings.TrimSuffix(strings.TrimPrefix(href, d.prefix), "/")
 		if href != p {
 			names = append(names, pBase(href))
 		}
@@ -1738,6 +1830,17 @@ func runModel(t *testing.T, seed uint64, steps int) {
 	h.checkListings(modelUsers, true)
 	h.checkTrashLists(modelUsers, true)
 	h.checkFeeds(modelUsers)
+	// What went through which door, and how it was answered.
+	doors := map[string]int{}
+	for _, l := range h.log {
+		for _, d := range []string{"CHUNKED", "TUS", "(rest)", "(dav)", "(nc)"} {
+			if strings.Contains(l, d) {
+				doors[d+l[strings.LastIndex(l, " "):]]++
+				break
+			}
+		}
+	}
+	t.Logf("seed %d: steps by door and answer: %v", seed, doors)
 }
 
 // TestModel runs the model-based test: in make test a few fixed seeds,

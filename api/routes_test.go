@@ -131,7 +131,18 @@ func md(kv ...string) string {
 
 func routeCases() []routeCase {
 	cases := baseRouteCases()
-	return append(cases, nextcloudDoors(cases)...)
+	cases = append(cases, nextcloudDoors(cases)...)
+	// The legacy door's root without its final slash: the root, which
+	// lists the caller's departments and holds nothing else (GET of it
+	// outside a browser: 405 is_a_folder, as every folder).
+	root := func(t *testing.T, e *env, role string) (string, any, []string) {
+		return "/remote.php/webdav", nil, []string{"Depth", "0", "Destination", e.URL + "/remote.php/webdav/finance/x"}
+	}
+	for m, want := range map[string]int{"OPTIONS": 200, "PROPFIND": 207, "GET": 405, "HEAD": 405,
+		"PUT": 405, "DELETE": 405, "MKCOL": 405, "COPY": 405, "MOVE": 405, "PROPPATCH": 405, "LOCK": 405, "UNLOCK": 405} {
+		cases = append(cases, routeCase{m, "/remote.php/webdav", anyUser(want), root, false})
+	}
+	return cases
 }
 
 // nextcloudDoors are the /dav cases through the Nextcloud apps' WebDAV

@@ -89,15 +89,15 @@ func New(o Options) *Handler {
 
 // Register adds WebDAV's routes, every method with its audit action and
 // the access rule that decides it.
-func (h *Handler) Register(rt *router.Router) { h.register(rt, own) }
+func (h *Handler) Register(rt *router.Router) { h.register(rt, own, own.prefix+"/...") }
 
-func (h *Handler) register(rt *router.Router, d *door) {
+func (h *Handler) register(rt *router.Router, d *door, pattern string) {
 	for method, action := range map[string]string{
 		"OPTIONS": "file.options", "PROPFIND": "folder.list", "PROPPATCH": "file.props", "MKCOL": "folder.create",
 		"GET": "file.read", "HEAD": "file.stat", "PUT": "file.write", "DELETE": "file.delete",
 		"COPY": "file.copy", "MOVE": "file.move", "LOCK": "file.lock", "UNLOCK": "file.unlock",
 	} {
-		rt.Handle(method, d.prefix+"/...", action, davAccess{h, d}, h.dav)
+		rt.Handle(method, pattern, action, davAccess{h, d}, h.dav)
 	}
 }
 
@@ -554,7 +554,9 @@ func (d *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
 	if d.info.dir {
 		out[getETag] = webdav.Property{XMLName: getETag, InnerXML: []byte(d.info.etag)}
 	}
-	d.fs.ocProps(d.path, d.node, out)
+	if err := d.fs.ocProps(d.path, d.node, out); err != nil {
+		return nil, d.fs.fail("propfind", davName(d.path), err)
+	}
 	return out, nil
 }
 

@@ -33,8 +33,17 @@ var own = &door{prefix: Prefix}
 // access rule as at /dav. With perUser, the first segment after prefix is
 // a user name, which must be the signed-in user's: anyone else's is
 // refused (403) and audited.
+//
+// The door's root is answered without its final slash too, as the
+// Nextcloud server (sabre/dav) answers it: nextcloudcmd and rclone add
+// the slash, but other WebDAV clients send the address as it was typed.
+// (A per-user door's /{user} is matched by its prefix already.)
 func (h *Handler) RegisterDoor(rt *router.Router, prefix string, perUser bool) {
-	h.register(rt, &door{prefix: strings.TrimSuffix(prefix, "/"), perUser: perUser})
+	d := &door{prefix: strings.TrimSuffix(prefix, "/"), perUser: perUser}
+	h.register(rt, d, d.prefix+"/...")
+	if !perUser {
+		h.register(rt, d, d.prefix)
+	}
 }
 
 // doorOf is the door a request came through; davAccess sets it.

@@ -207,9 +207,9 @@ func (f *davFS) batched(p docpath.Path, act string) (ok, known bool) {
 }
 
 // ocProps adds the named Nextcloud properties of the node n at p.
-func (f *davFS) ocProps(p docpath.Path, n meta.Node, out map[xml.Name]webdav.Property) {
+func (f *davFS) ocProps(p docpath.Path, n meta.Node, out map[xml.Name]webdav.Property) error {
 	if f.want == nil {
-		return
+		return nil
 	}
 	if f.wants(ocID) {
 		prop(out, ocID, OCID(n.ID))
@@ -223,7 +223,16 @@ func (f *davFS) ocProps(p docpath.Path, n meta.Node, out map[xml.Name]webdav.Pro
 		prop(out, ocsSharePerms, strconv.Itoa(bits))
 	}
 	if f.wants(ocSize) {
-		prop(out, ocSize, strconv.FormatInt(n.Size, 10))
+		// A folder's size is the bytes below it the user may read, as
+		// Nextcloud's apps show it (and as DAV:quota-used-bytes).
+		size := n.Size
+		if n.Dir {
+			var err error
+			if size, err = f.usage(p, n); err != nil {
+				return err
+			}
+		}
+		prop(out, ocSize, strconv.FormatInt(size, 10))
 	}
 	if f.wants(ocChecksums) && !n.Dir {
 		out[ocChecksums] = webdav.Property{XMLName: ocChecksums,
@@ -235,6 +244,7 @@ func (f *davFS) ocProps(p docpath.Path, n meta.Node, out map[xml.Name]webdav.Pro
 		prop(out, ocOwnerName, f.deptName(p.Dept))
 	}
 	f.constProps(out)
+	return nil
 }
 
 // constProps adds the named properties that are the same for every node:
@@ -292,7 +302,11 @@ func (f *davFS) rootProps() (map[xml.Name]webdav.Property, error) {
 		prop(out, ocsSharePerms, "1")
 	}
 	if f.wants(ocSize) {
-		prop(out, ocSize, "0")
+		used, err := f.rootUsage()
+		if err != nil {
+			return nil, err
+		}
+		prop(out, ocSize, strconv.FormatInt(used, 10))
 	}
 	f.constProps(out)
 	return out, nil

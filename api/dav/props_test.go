@@ -118,9 +118,21 @@ func TestDavProppatchMTime(t *testing.T) {
 		return parseMultistatus(t, e.Do("PROPFIND", file, ed, propfind("D:getlastmodified"), "Depth", "0")).get(t, name, lastMod).inner
 	}
 
+	// A time-only change keeps the file's ETag (its content's, so no
+	// client downloads it again for a time: docs/webdav.md) and changes
+	// the folder's.
+	tags := func() (file, folder string) {
+		t.Helper()
+		ms := parseMultistatus(t, e.Do("PROPFIND", "/dav/finance/", ed, propfind("D:getetag"), "Depth", "1"))
+		return ms.get(t, name, "DAV: getetag").inner, ms.get(t, "/dav/finance", "DAV: getetag").inner
+	}
+	file0, folder0 := tags()
 	r := e.Do("PROPPATCH", file, ed, proppatch("<D:getlastmodified>Wed, 01 Jan 2020 00:00:00 GMT</D:getlastmodified>", ""))
 	if got := parseMultistatus(t, r).get(t, name, lastMod); got.status != ok200 {
 		t.Fatalf("PROPPATCH getlastmodified: %+v\n%s", got, r.Body)
+	}
+	if file1, folder1 := tags(); file1 != file0 || file0 == "" || folder1 == folder0 {
+		t.Errorf("ETags after a time-only PROPPATCH: file %s → %s (must stay), folder %s → %s (must change)", file0, file1, folder0, folder1)
 	}
 	if strings.Contains(string(r.Body), "gshare") {
 		t.Errorf("the answer names G-Share's stand-in property: %s", r.Body)
@@ -263,9 +275,9 @@ func lastAudit(e *apitest.Env, action string) audit.Entry {
 	return en
 }
 
-// TestDavQuota: quota-used-bytes is the bytes of the current versions
-// below a collection that the user may read, kept current as files
-// change; quota-available-bytes says "no limit" (-3). Neither is in an
+// TestDavQuota: quota-used-bytes (and the Nextcloud apps' oc:size) is
+// the bytes of the current versions below a collection that the user may
+// read, kept current as files change; quota-available-bytes says "no limit" (-3). Neither is in an
 // allprop answer, nor on files.
 func TestDavQuota(t *testing.T) {
 	e := apitest.New(t, nil)
@@ -285,14 +297,19 @@ func TestDavQuota(t *testing.T) {
 	if err := e.ACL.AddGrant(acl.Grant{Path: mustParse(t, "/finance/plans/secret"), User: "bo", Deny: true, Actions: []string{acl.ActRead}}); err != nil {
 		t.Fatal(err)
 	}
-	quota := propfind("D:quota-used-bytes", "D:quota-available-bytes")
+	quota := propfind("D:quota-used-bytes", "D:quota-available-bytes", `oc:size xmlns:oc="http://owncloud.org/ns"`)
 	used := func(tok, url, href string) string {
 		t.Helper()
 		ms := parseMultistatus(t, e.Do("PROPFIND", url, tok, quota, "Depth", "0"))
 		if got := ms.get(t, href, "DAV: quota-available-bytes").inner; got != "-3" {
 			t.Errorf("%s: quota-available-bytes %q, want -3", url, got)
 		}
-		return ms.get(t, href, "DAV: quota-used-bytes").inner
+		// The Nextcloud apps' folder size is the same number.
+		q := ms.get(t, href, "DAV: quota-used-bytes").inner
+		if got := ms.get(t, href, "http://owncloud.org/ns size").inner; got != q {
+			t.Errorf("%s: oc:size %q, quota-used-bytes %q", url, got, q)
+		}
+		return q
 	}
 	for _, c := range []struct {
 		tok, url, href, want string

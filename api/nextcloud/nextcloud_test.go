@@ -372,7 +372,7 @@ func TestFilesDoor(t *testing.T) {
 	}
 	ms := multistatus(t, r.Body)
 	root := ms["/remote.php/dav/files/ed/"]
-	if root[oc+"permissions"] != "G" || root[oc+"id"] == "" || root["DAV: getetag"] == "" {
+	if root[oc+"permissions"] != "G" || root[oc+"id"] == "" || root["DAV: getetag"] == "" || root[oc+"size"] != "11" {
 		t.Errorf("root: %v", root)
 	}
 	if _, ok := ms["/remote.php/dav/files/ed/finance/"]; !ok || len(ms) != 2 {
@@ -418,6 +418,10 @@ func TestFilesDoor(t *testing.T) {
 		if !strings.Contains(file[oc+"checksums"], "SHA256:"+n.SHA256.String()) || file[oc+"size"] != "11" ||
 			file[nc+"has-preview"] != "false" || file[oc+"owner-id"] != "finance" || file[oc+"owner-display-name"] != "finance department" {
 			t.Errorf("%s: file props %v", c.user, file)
+		}
+		// A folder's size is what is below it (doc.txt and new.txt).
+		if dir[oc+"size"] != "14" {
+			t.Errorf("%s: folder oc:size %q, want 14", c.user, dir[oc+"size"])
 		}
 		for _, empty := range []string{oc + "share-types", oc + "data-fingerprint", nc + "sharees"} {
 			if v, ok := dir[empty]; !ok || v != "" {
@@ -481,6 +485,38 @@ func TestFilesDoor(t *testing.T) {
 		`<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`)
 	if r.Status != 200 || !strings.Contains(string(r.Body), "<D:href>/remote.php/webdav/finance/dir/doc.txt</D:href>") {
 		t.Errorf("LOCK: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestDoorsWithoutSlash: a door's root named without its final slash
+// (as a WebDAV client sends the address typed into it; nextcloudcmd and
+// rclone add the slash themselves) is answered as the slash form is, with
+// the same hrefs, by every method; Nextcloud (sabre/dav) answers it so
+// too.
+func TestDoorsWithoutSlash(t *testing.T) {
+	e, ed, _ := newEnv(t, nil)
+	for _, door := range []string{"/remote.php/webdav", "/remote.php/dav/files/ed"} {
+		slash := e.Do("PROPFIND", door+"/", ed, ncPropfind, "Depth", "1")
+		bare := e.Do("PROPFIND", door, ed, ncPropfind, "Depth", "1")
+		if bare.Status != 207 || slash.Status != 207 {
+			t.Fatalf("%s: %d, with the slash %d %s", door, bare.Status, slash.Status, bare.Body)
+		}
+		a, b := multistatus(t, slash.Body), multistatus(t, bare.Body)
+		if len(a) != 2 || len(b) != len(a) || b[door+"/"][oc+"id"] != a[door+"/"][oc+"id"] || b[door+"/finance/"][oc+"permissions"] != a[door+"/finance/"][oc+"permissions"] {
+			t.Errorf("%s: %v\nwith the slash: %v", door, b, a)
+		}
+		for _, m := range []string{"OPTIONS", "GET", "HEAD", "PUT", "MKCOL", "DELETE", "PROPPATCH", "LOCK"} {
+			want := e.Do(m, door+"/", ed, nil).Status
+			if r := e.Do(m, door, ed, nil); r.Status != want || e.Audit.Last().User != "ed" {
+				t.Errorf("%s %s: %d, with the slash %d (audited %+v)", m, door, r.Status, want, e.Audit.Last())
+			}
+		}
+		if r := e.Do("PROPFIND", door, "", nil, "Depth", "0"); r.Status != 401 {
+			t.Errorf("%s anonymous: %d", door, r.Status)
+		}
+	}
+	if r := e.Do("PROPFIND", "/remote.php/dav/files/vw", ed, nil, "Depth", "0"); r.Status != 403 || e.Audit.Last().Result != audit.Denied {
+		t.Errorf("another user's root without the slash: %d", r.Status)
 	}
 }
 

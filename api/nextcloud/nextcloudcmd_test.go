@@ -1,13 +1,20 @@
 package nextcloud_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +22,8 @@ import (
 	"gshare/api/apitest"
 	"gshare/storage/docpath"
 	"gshare/storage/meta"
+	"gshare/storage/objstore"
+	"gshare/storage/objstore/miniotest"
 )
 
 // The Nextcloud sync engine itself, nextcloudcmd 3.7.3 (Debian
@@ -345,4 +354,177 @@ func TestNextcloudcmdRoot(t *testing.T) {
 	if got, _, ok := serverFile(t, e, "/finance/ok.txt"); !ok || got != "fine" {
 		t.Errorf("a file in a department: %q %v", got, ok)
 	}
+}
+
+// TestNextcloudcmdChunkedResume: a 1 GiB file sent in chunks and
+// interrupted, end to end against the real server (status.php,
+// capabilities, the files PROPFIND and the uploads folder are all
+// G-Share's). The engine is killed part-way through a chunk; run again,
+// it asks the upload folder which chunks arrived (PROPFIND), sends the
+// rest, no new upload folder, and MOVEs. The document then has the
+// file's SHA-256 and modification time, as one version, and no
+// plaintext of it or of its name is in the object store.
+//
+// The file is seven random MiB repeated in a fixed order, so it is cheap
+// to write and to check; on MinIO when there is one.
+func TestNextcloudcmdChunkedResume(t *testing.T) {
+	o := &apitest.Options{MaxUploadSize: 2 << 30}
+	if miniotest.Available() {
+		o.Objects = miniotest.Shared(t).Store(t)
+	}
+	e, ed, _ := newEnv(t, o)
+	s := newSyncer(t, e, "ed", ed, "/finance")
+	const size, chunk = 1 << 30, 64 << 20
+	// A fixed chunk size: the engine's dynamic sizing (a target time per
+	// chunk) off, so that the cut falls inside a chunk it resumes.
+	s.env = []string{"OWNCLOUD_CHUNK_SIZE=" + strconv.Itoa(chunk), "OWNCLOUD_TARGET_CHUNK_UPLOAD_DURATION=0"}
+	start := time.Now()
+	s.mustSync() // binds the folder and brings dir/doc.txt down
+	const name = "ລາຍງານປະຈຳປີ.bin"
+	blocks := make([][]byte, 7)
+	for i := range blocks {
+		blocks[i] = make([]byte, 1<<20)
+		rand.NewChaCha8([32]byte{byte(i), 18}).Read(blocks[i])
+	}
+	f, err := os.Create(s.local(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, sum), 1<<20)
+	for i := range size >> 20 {
+		w.Write(blocks[(i*3)%len(blocks)])
+	}
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.Chtimes(s.local(name), mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	made := time.Since(start)
+
+	// First run: killed once a chunk has arrived whole and the next is
+	// part-way in.
+	before := len(e.Audit.Entries())
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	var killed atomic.Bool
+	go func() {
+		id := ""
+		for ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+			if id == "" {
+				for _, a := range e.Audit.Entries()[before:] {
+					if a.Action == "upload.create" && a.Status == 201 {
+						id = a.Object
+					}
+				}
+				continue
+			}
+			if u, err := e.Uploads.Get(id); err == nil && u.Offset > chunk && u.Offset%chunk != 0 {
+				killed.Store(true)
+				cancel()
+				return
+			}
+		}
+	}()
+	out, err := s.syncContext(ctx)
+	if !killed.Load() {
+		t.Fatalf("the first run was not cut: %v\n%s", err, tail(out, 40))
+	}
+	for i := 0; !strings.Contains(e.Logs(), "rewinding a chunked upload to its last whole chunk"); i++ {
+		if i == 400 {
+			t.Fatalf("the killed engine's chunk was not given up:\n%s", tail(e.Logs(), 40))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	cut := time.Since(start)
+	if n := entriesSince(e, before, "upload.create", audit.Allowed); n != 1 {
+		t.Fatalf("first run: %d upload folders made", n)
+	}
+	if _, _, ok := serverFile(t, e, "/finance/"+name); ok {
+		t.Fatal("the cut upload made a document")
+	}
+
+	// Second run: resumes.
+	resumed := len(e.Audit.Entries())
+	s.mustSync()
+	creates, stats := entriesSince(e, resumed, "upload.create", audit.Allowed), entriesSince(e, resumed, "upload.stat", audit.Allowed)
+	// The chunks stored whole before the cut are not sent again: the
+	// second run sends the rest, the cut one first.
+	whole, rest := chunkPUTs(e, before, resumed), chunkPUTs(e, resumed, len(e.Audit.Entries()))
+	if creates != 0 || stats == 0 || whole == 0 || rest != size/chunk-whole {
+		t.Fatalf("second run: %d upload folders made, %d PROPFINDs, %d chunks sent after %d: it did not resume", creates, stats, rest, whole)
+	}
+	p, _ := docpath.Parse("/finance/" + name)
+	n, err := e.Docs.Lookup(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.Docs.Version(n.ID, n.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(v.SHA256[:], sum.Sum(nil)) || v.Size != size {
+		t.Fatalf("committed %d bytes, SHA-256 %x", v.Size, v.SHA256)
+	}
+	if n.Version != 1 {
+		t.Errorf("the document has %d versions, want one", n.Version)
+	}
+	if !v.Modified().Equal(mtime) {
+		t.Errorf("modification time %v, want %v", v.Modified(), mtime)
+	}
+	synced := time.Since(start)
+
+	// No plaintext in the object store: no MiB of the file (each block's
+	// first 32 bytes), and not its name, in any object, read in pieces
+	// that overlap by a needle's length.
+	needles := [][]byte{[]byte(name)}
+	for _, b := range blocks {
+		needles = append(needles, b[:32])
+	}
+	objects, buf := 0, make([]byte, 4<<20)
+	err = e.Objects.List(t.Context(), "", func(info objstore.Info) error {
+		objects++
+		r, err := e.Objects.Get(t.Context(), info.Key, 0, -1)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		keep := 0
+		for {
+			n, err := io.ReadFull(r, buf[keep:])
+			piece := buf[:keep+n]
+			for _, nd := range needles {
+				if bytes.Contains(piece, nd) {
+					return fmt.Errorf("object %s holds plaintext (%q…)", info.Key, nd[:8])
+				}
+			}
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			keep = copy(buf, piece[len(piece)-64:])
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%T; file made at %v, cut after %d chunks at %v, synced at %v, %d objects checked at %v", e.Objects, made.Round(time.Millisecond),
+		whole, cut.Round(time.Millisecond), synced.Round(time.Millisecond), objects, time.Since(start).Round(time.Millisecond))
+}
+
+// chunkPUTs counts the chunks stored whole (201) between audit entries
+// from and to: upload.write entries without the version a MOVE records.
+func chunkPUTs(e *apitest.Env, from, to int) int {
+	n := 0
+	for _, a := range e.Audit.Entries()[from:to] {
+		if a.Action == "upload.write" && a.Status == 201 && a.Version == 0 {
+			n++
+		}
+	}
+	return n
 }
