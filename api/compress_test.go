@@ -149,6 +149,11 @@ func TestInstallRoutes(t *testing.T) {
 		t.Fatalf("share page: %d %.300s", r.Status, r.Body)
 	}
 	last := e.Audit.Last()
+	// The share target's post is the service worker's; without one it
+	// reaches the server, which refuses it.
+	if r := e.Do("POST", "/app/share", ed, "x", "Content-Type", "multipart/form-data; boundary=b"); r.Status != 405 {
+		t.Errorf("POST /app/share: %d, want 405", r.Status)
+	}
 	if last.Action != "sharetarget.page" || last.User != "ed" || last.Result != audit.Allowed {
 		t.Errorf("audit: %+v", last)
 	}
