@@ -57,7 +57,7 @@ func Compressible(ctype string) bool {
 	switch {
 	case strings.HasPrefix(ct, "text/"):
 		return true
-	case ct == "application/json", ct == "application/javascript", ct == "application/manifest+json",
+	case ct == "application/json", ct == "application/x-ndjson", ct == "application/javascript", ct == "application/manifest+json",
 		ct == "image/svg+xml", ct == "image/x-icon", ct == "image/vnd.microsoft.icon":
 		return true
 	}
