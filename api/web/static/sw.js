@@ -77,9 +77,10 @@ self.addEventListener('fetch', function (event) {
     }));
     return;
   }
-  if (req.mode === 'navigate') {
+  if (req.mode === 'navigate' && (url.pathname === '/' || url.pathname === '/login' || url.pathname.indexOf('/app/') === 0)) {
     // Network only for pages (never stored); offline, a notice.
     event.respondWith(fetch(req).catch(offline));
   }
-  // Everything else (API, downloads, tus) goes to the network untouched.
+  // Everything else (API, downloads, share links, tus) goes to the
+  // network untouched: the worker never sees a document.
 });
