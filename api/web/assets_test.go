@@ -91,6 +91,7 @@ func TestStaticCaching(t *testing.T) {
 
 // TestReferencedAssetsResolve renders every page and fetches every
 // /static/ URL it names: each answers 200 and is cached for a year.
+// Every page keeps the strict CSP.
 func TestReferencedAssetsResolve(t *testing.T) {
 	s, err := New()
 	if err != nil {
@@ -105,6 +106,14 @@ func TestReferencedAssetsResolve(t *testing.T) {
 		if err := s.Render(rec, 200, name, p); err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
+		}
+		// The CSP still holds with the manifest, icons and the worker:
+		// no inline script or style on any page (the share target's too).
+		if m := regexp.MustCompile(`<script>|\sstyle=|\son[a-z]+=`).FindString(rec.Body.String()); m != "" {
+			t.Errorf("%s: inline script or style: %s", name, m)
+		}
+		if rec.Header().Get("Content-Security-Policy") != CSP {
+			t.Errorf("%s: CSP %q", name, rec.Header().Get("Content-Security-Policy"))
 		}
 		for _, m := range ref.FindAllStringSubmatch(rec.Body.String(), -1) {
 			seen[m[1]] = true
