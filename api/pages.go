@@ -49,6 +49,7 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodPost, "/app/logout", "logout", router.User{}, s.pageLogout).MFAStep = true
 	s.oidcRoutes()
 	s.rt.Handle(http.MethodGet, "/static/...", "", router.Public{}, s.static)
+	s.installRoutes()
 	s.page(http.MethodGet, "/app/", "dept.list", router.User{}, s.pageDepts)
 	s.page(http.MethodGet, "/app/files/...", "folder.list", router.Doc{Act: acl.ActRead}, s.pageFiles)
 	s.page(http.MethodGet, "/app/versions/...", "file.versions", router.Doc{Act: acl.ActRead}, s.pageVersions)

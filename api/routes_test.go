@@ -251,6 +251,9 @@ func baseRouteCases() []routeCase {
 		{"GET", "/auth/oidc/start", everyone(404), static("/auth/oidc/start?next=/app/", nil), false},
 		{"GET", "/auth/oidc/callback", everyone(404), static("/auth/oidc/callback?state=x&code=y", nil), false},
 		{"GET", "/static/...", everyone(200), static("/static/app.css", nil), false},
+		{"GET", "/favicon.ico", everyone(200), static("/favicon.ico", nil), false},
+		{"GET", "/sw.js", everyone(200), static("/sw.js", nil), false},
+		{"GET", "/app/share", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/share", nil), false},
 		// One department redirects to it; the admin sees all, the auditor
 		// none, and other (hr) also sees finance through the grants above.
 		{"GET", "/app/", expect{def: 303, role: map[string]int{"admin": 200, "auditor": 200, "other": 200}}, static("/app/", nil), false},

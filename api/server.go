@@ -166,6 +166,7 @@ type Server struct {
 	cors *cors.Policy // which other origins' pages may call /api/
 
 	metrics  *metrics
+	gzip     sync.Pool      // *gzip.Writer, for compressed answers (compress.go)
 	active   atomic.Int64   // requests being served, for metrics
 	inflight sync.WaitGroup // requests being served
 }
@@ -275,6 +276,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := s.rt.Match(s.corsTarget(h, r), rq)
 	if rq.Route != nil && aimKeys[rq.Route.Action] != nil {
 		body.Keep = maxAimBody
+	}
+	if gzipRoute(rq.Route) {
+		gz := newGzipWriter(rw.ResponseWriter, r, &s.gzip)
+		rw.ResponseWriter = gz
+		defer gz.Close()
 	}
 	defer func() {
 		if p := recover(); p != nil {

@@ -13,6 +13,8 @@
 // from /static/, no inline script, no framing.
 package web
 
+//go:generate go run gen_icons.go
+
 import (
 	"bytes"
 	"embed"
@@ -47,7 +49,7 @@ const LangCookie = "gshare_lang"
 
 // CSP is the Content-Security-Policy of every page.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	"connect-src 'self'; manifest-src 'self'; worker-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // Site renders the pages.
 type Site struct {
@@ -55,6 +57,7 @@ type Site struct {
 	messages map[string]map[string]string // language → key → text
 	matcher  language.Matcher
 	static   http.Handler
+	assets   *assets
 }
 
 // New parses the templates and catalogues.
@@ -74,6 +77,16 @@ func New() (*Site, error) {
 		tags = append(tags, language.MustParse(l))
 	}
 	s.matcher = language.NewMatcher(tags)
+	sub, _ := fs.Sub(staticFS, "static")
+	a, err := loadAssets(sub)
+	if err != nil {
+		return nil, err
+	}
+	s.assets = a
+	fm := template.FuncMap{"asset": a.url}
+	for k, v := range funcs {
+		fm[k] = v
+	}
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -83,19 +96,14 @@ func New() (*Site, error) {
 		if base == "layout.html" {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", n)
+		t, err := template.New(base).Funcs(fm).ParseFS(templateFS, "templates/layout.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("web: %w", err)
 		}
 		s.pages[strings.TrimSuffix(base, ".html")] = t
 	}
-	sub, _ := fs.Sub(staticFS, "static")
-	files := http.FileServerFS(sub)
 	s.static = http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Vendored files carry their version in the name; ours change
-		// with releases, so they are revalidated.
-		w.Header().Set("Cache-Control", "no-cache")
-		files.ServeHTTP(w, r)
+		s.assets.serve(w, r, r.URL.Path)
 	}))
 	return s, nil
 }
@@ -104,8 +112,36 @@ var funcs = template.FuncMap{
 	"join": path.Join,
 }
 
-// Static serves the embedded assets under /static/.
+// Static serves the embedded assets under /static/: a hashed name
+// ("app.3f9c0a1b2c.js") for a year, a plain one ("app.js") revalidated;
+// gzipped when the client takes it (compressed once, at start).
 func (s *Site) Static() http.Handler { return s.static }
+
+// AssetURL is the hashed URL of a static file ("app.js" →
+// "/static/app.3f9c0a1b2c.js").
+func (s *Site) AssetURL(name string) (string, error) { return s.assets.url(name) }
+
+// AssetNames lists the plain names of the static files, for tests.
+func (s *Site) AssetNames() []string {
+	var out []string
+	for n := range s.assets.byName {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Favicon answers /favicon.ico, which browsers ask for on their own: a day
+// in the cache, then revalidated.
+func (s *Site) Favicon(w http.ResponseWriter, r *http.Request) {
+	s.assets.write(w, r, s.assets.byName["icons/favicon.ico"], "public, max-age=86400, must-revalidate")
+}
+
+// ServiceWorker answers /sw.js: the service worker must be served from the
+// root for its scope to cover the whole app, and browsers check it for
+// updates themselves, so it is always revalidated.
+func (s *Site) ServiceWorker(w http.ResponseWriter, r *http.Request) {
+	s.assets.write(w, r, s.assets.byName["sw.js"], RevalidateCache)
+}
 
 // Lang picks the language of a request: ?lang=, then the cookie the
 // switch set, then Accept-Language. It reports whether ?lang= chose it, so

@@ -501,4 +501,115 @@
       }, function (err) { status.textContent = t('js_error', err.message); });
     });
   }
+
+  // --- Installable app (docs/web.md): the service worker, and the page
+  // the Android share target opens.
+
+  if ('serviceWorker' in navigator && window.isSecureContext) {
+    navigator.serviceWorker.register('/sw.js', { scope: '/' }).catch(function () { /* the app works without it */ });
+  }
+
+  // Logging out forgets shared files not yet uploaded: a phone is often
+  // shared.
+  var logoutForm = document.querySelector('form[action="/app/logout"]');
+  if (logoutForm && window.caches) {
+    logoutForm.addEventListener('submit', function () { caches.delete('gshare-share'); });
+  }
+
+  var shareForm = document.getElementById('share-target');
+  if (shareForm) setupShareTarget(shareForm);
+
+  function setupShareTarget(form) {
+    var list = document.getElementById('shared-files');
+    var none = document.getElementById('shared-none');
+    var status = document.getElementById('share-status');
+    var chunk = parseInt(form.dataset.chunk, 10) || 8 * 1024 * 1024;
+    var pending = []; // {key, file, li, bar}
+
+    function load() {
+      if (!window.caches) { none.hidden = false; return Promise.resolve(); }
+      return caches.open('gshare-share').then(function (cache) {
+        return cache.keys().then(function (reqs) {
+          return Promise.all(reqs.map(function (req) {
+            return cache.match(req).then(function (res) {
+              return res.blob().then(function (blob) {
+                var name = decodeURIComponent(res.headers.get('X-Name') || 'shared');
+                var mod = parseInt(res.headers.get('X-Modified'), 10) || 0;
+                return { key: req, file: new File([blob], name, { type: blob.type, lastModified: mod }) };
+              });
+            });
+          }));
+        });
+      }).then(function (items) {
+        pending = items;
+        list.textContent = '';
+        items.forEach(function (it) {
+          var li = document.createElement('li');
+          li.className = 'upload';
+          var name = document.createElement('span');
+          name.className = 'upload-name';
+          name.textContent = it.file.name + ' · ' + bytes(it.file.size);
+          it.bar = document.createElement('progress');
+          it.bar.max = 100; it.bar.value = 0;
+          li.append(name, it.bar);
+          it.li = li;
+          list.appendChild(li);
+        });
+        none.hidden = items.length > 0;
+      });
+    }
+
+    function forget(it) {
+      return caches.open('gshare-share').then(function (cache) { return cache.delete(it.key); });
+    }
+
+    function upload(it, dest) {
+      return new Promise(function (resolve, reject) {
+        var up = new window.tus.Upload(it.file, {
+          endpoint: '/api/v1/uploads/',
+          chunkSize: chunk,
+          retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+          metadata: { path: dest, filename: it.file.name },
+          headers: { 'X-CSRF-Token': csrf },
+          fingerprint: function (f) {
+            return Promise.resolve(['gshare', dest, f.size, f.lastModified].join('|'));
+          },
+          removeFingerprintOnSuccess: true,
+          onProgress: function (sent, total) { it.bar.value = total ? sent / total * 100 : 100; },
+          onSuccess: function () { it.li.classList.add('done'); forget(it).then(resolve, resolve); },
+          onError: function (err) {
+            var msg = err && err.originalResponse ? err.originalResponse.getBody() : String(err);
+            try { msg = JSON.parse(msg).error || msg; } catch (e) { /* not JSON */ }
+            it.li.classList.add('failed');
+            reject(new Error(msg));
+          }
+        });
+        up.findPreviousUploads().then(function (prev) {
+          if (prev.length) up.resumeFromPreviousUpload(prev[0]);
+          up.start();
+        });
+      });
+    }
+
+    form.addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      var folder = document.getElementById('share-folder').value.trim().replace(/^\/+|\/+$/g, '');
+      var base = '/' + document.getElementById('share-dept').value + (folder ? '/' + folder : '');
+      status.textContent = t('js_uploading');
+      pending.reduce(function (p, it) {
+        return p.then(function () { return upload(it, base + '/' + it.file.name); });
+      }, Promise.resolve()).then(function () {
+        status.textContent = t('js_done');
+        window.location.href = '/app/files' + encPath(base) + '/';
+      }, function (err) {
+        status.textContent = t('js_failed') + ': ' + err.message;
+      });
+    });
+
+    document.getElementById('share-discard').addEventListener('click', function () {
+      Promise.all(pending.map(forget)).then(load);
+    });
+
+    load();
+  }
 })();
