@@ -133,7 +133,7 @@ $(GOVULNCHECK):
 # installed when running as root on Debian, otherwise those tests skip and
 # say why. A package installed at another version is reinstalled at this one.
 DEBIAN_PACKAGES := litmus=0.13-5 chromium=156.0.8078.114-1~deb12u1 fonts-lao=0.0.20060226-10 \
-	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2 slapd=2.5.13+dfsg-5
+	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2 curl=7.88.1-10+deb12u14 slapd=2.5.13+dfsg-5
 debian-packages:
 	@missing=""; for pv in $(DEBIAN_PACKAGES); do p=$${pv%%=*}; v=$${pv#*=}; \
 	  [ "$$(dpkg-query -W -f='$${Status} $${Version}' $$p 2>/dev/null)" = "install ok installed $$v" ] || missing="$$missing $$pv"; done; \
