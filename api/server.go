@@ -151,6 +151,7 @@ type Server struct {
 	// upload store.
 	chunks *ncchunk.Handler
 	web    *web.Site // the web app's pages
+	sorted sortedCache // folders' sorted listings, for paging (listing.go)
 
 	throttle *auth.Throttle
 
