@@ -112,22 +112,41 @@ type sortedKey struct {
 // applies), so users share it.
 type sortedCache struct {
 	mu    sync.Mutex
-	items map[sortedKey][]meta.Node
+	items map[sortedKey]*sortedList
 	order []sortedKey // oldest first
 }
 
-func (c *sortedCache) get(k sortedKey) ([]meta.Node, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ns, ok := c.items[k]
-	return ns, ok
+// sortedList is a folder's entries in one order. Nobody changes it once
+// it is cached; requests copy what they filter.
+type sortedList struct {
+	nodes []meta.Node
+	fold  sync.Once
+	names []string // foldName of each node's name, made by the first filter
 }
 
-func (c *sortedCache) put(k sortedKey, ns []meta.Node) {
+// folded returns the entries' names as filters compare them.
+func (l *sortedList) folded() []string {
+	l.fold.Do(func() {
+		l.names = make([]string, len(l.nodes))
+		for i := range l.nodes {
+			l.names[i] = foldName(l.nodes[i].Name)
+		}
+	})
+	return l.names
+}
+
+func (c *sortedCache) get(k sortedKey) (*sortedList, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.items[k]
+	return l, ok
+}
+
+func (c *sortedCache) put(k sortedKey, l *sortedList) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.items == nil {
-		c.items = map[sortedKey][]meta.Node{}
+		c.items = map[sortedKey]*sortedList{}
 	}
 	if _, ok := c.items[k]; ok {
 		return
@@ -136,7 +155,7 @@ func (c *sortedCache) put(k sortedKey, ns []meta.Node) {
 		delete(c.items, c.order[0])
 		c.order = c.order[1:]
 	}
-	c.items[k] = ns
+	c.items[k] = l
 	c.order = append(c.order, k)
 }
 
@@ -161,20 +180,23 @@ func (s *Server) listFolder(rq *router.Request, p docpath.Path, lq listQuery, ta
 		}
 		sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, lq.By, lq.Desc, collate.New(tag, collate.IgnoreCase, collate.Numeric))
 		k.rev = dir.Rev
-		sorted = kids
+		sorted = &sortedList{nodes: kids}
 		s.sorted.put(k, sorted)
 	}
-	// Readable filters in place: work on a copy, the cache's slice is shared.
-	kids := rq.Readable(p, append([]meta.Node(nil), sorted...))
+	// The name filter goes first (on names folded once per listing), then
+	// the user's read filter on what is left. Both work on a copy: the
+	// cached slice is shared.
+	var kids []meta.Node
 	if lq.Filter != "" {
-		out := kids[:0]
-		for _, n := range kids {
-			if strings.Contains(foldName(n.Name), lq.Filter) {
-				out = append(out, n)
+		for i, name := range sorted.folded() {
+			if strings.Contains(name, lq.Filter) {
+				kids = append(kids, sorted.nodes[i])
 			}
 		}
-		kids = out
+	} else {
+		kids = append([]meta.Node(nil), sorted.nodes...)
 	}
+	kids = rq.Readable(p, kids)
 	pg := listPage{Total: len(kids), Nodes: kids}
 	if lq.Limit > 0 {
 		from := min((lq.Page-1)*lq.Limit, len(kids))
