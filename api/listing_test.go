@@ -36,10 +36,8 @@ func TestTreePagingSortFilter(t *testing.T) {
 	e, tok := setup(t, nil)
 	// Sizes grow with the number; names sort numerically (file 2 before
 	// file 10); a Lao name and a capitalised Latin one for the filter.
-	var want []string
 	for i := 1; i <= 12; i++ {
 		name := fmt.Sprintf("file %d.txt", i)
-		want = append(want, name)
 		if r := e.Do("PUT", "/api/v1/files/finance/big/"+url.PathEscape(name), tok, make([]byte, i)); r.Status != 201 {
 			t.Fatalf("PUT %s: %d", name, r.Status)
 		}

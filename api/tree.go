@@ -40,12 +40,12 @@ func entry(n meta.Node) entryJSON {
 
 var languages = language.NewMatcher([]language.Tag{language.English, language.Lao})
 
-// collator sorts names for the caller's language (Accept-Language), as
-// LAO.md asks; folders come first.
-func collator(r *http.Request) *collate.Collator {
+// collationTag is the language names are sorted in for the caller
+// (Accept-Language), as LAO.md asks; folders come first.
+func collationTag(r *http.Request) language.Tag {
 	tags, _, _ := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
 	tag, _, _ := languages.Match(tags...)
-	return collate.New(tag, collate.IgnoreCase, collate.Numeric)
+	return tag
 }
 
 // sortNodes orders xs, whose nodes node returns, folders first, then by
@@ -102,9 +102,7 @@ func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *router.Request
 	if err != nil {
 		return err
 	}
-	tags, _, _ := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
-	tag, _, _ := languages.Match(tags...)
-	dir, pg, err := s.listFolder(rq, rq.Path, lq, tag)
+	dir, pg, err := s.listFolder(rq, rq.Path, lq, collationTag(r))
 	if err != nil {
 		return err
 	}
