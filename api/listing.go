@@ -26,6 +26,10 @@ const (
 	// sortedCacheSize is how many sorted listings are kept: a folder's
 	// order for one language, key and direction, at one revision.
 	sortedCacheSize = 16
+	// sortedCacheEntries bounds the entries of all cached listings
+	// together (a node is a few hundred bytes: about 100 MB); a folder
+	// bigger than that is sorted for each request.
+	sortedCacheEntries = 300_000
 )
 
 // listQuery is how a folder listing is ordered, filtered and paged: the
@@ -111,9 +115,10 @@ type sortedKey struct {
 // holds every entry (before the user's read filter, which each request
 // applies), so users share it.
 type sortedCache struct {
-	mu    sync.Mutex
-	items map[sortedKey]*sortedList
-	order []sortedKey // oldest first
+	mu      sync.Mutex
+	items   map[sortedKey]*sortedList
+	order   []sortedKey // oldest first
+	entries int         // of every listing held
 }
 
 // sortedList is a folder's entries in one order. Nobody changes it once
@@ -148,15 +153,17 @@ func (c *sortedCache) put(k sortedKey, l *sortedList) {
 	if c.items == nil {
 		c.items = map[sortedKey]*sortedList{}
 	}
-	if _, ok := c.items[k]; ok {
+	if _, ok := c.items[k]; ok || len(l.nodes) > sortedCacheEntries {
 		return
 	}
-	if len(c.order) >= sortedCacheSize {
+	for len(c.order) > 0 && (len(c.order) >= sortedCacheSize || c.entries+len(l.nodes) > sortedCacheEntries) {
+		c.entries -= len(c.items[c.order[0]].nodes)
 		delete(c.items, c.order[0])
 		c.order = c.order[1:]
 	}
 	c.items[k] = l
 	c.order = append(c.order, k)
+	c.entries += len(l.nodes)
 }
 
 // listFolder lists the folder at rq.Path for the user, ordered, filtered

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"gshare/storage/meta"
 )
 
 // FuzzParseListQuery: any query string is a listing's parameters or a 400,
@@ -37,4 +39,31 @@ func FuzzParseListQuery(f *testing.F) {
 			t.Errorf("folding %q is not stable: %q", lq.Filter, foldName(lq.Filter))
 		}
 	})
+}
+
+// TestSortedCacheBounds: the cache keeps at most sortedCacheSize listings
+// and sortedCacheEntries entries, dropping the oldest first.
+func TestSortedCacheBounds(t *testing.T) {
+	var c sortedCache
+	list := func(n int) *sortedList { return &sortedList{nodes: make([]meta.Node, n)} }
+	for i := range sortedCacheSize + 3 {
+		c.put(sortedKey{rev: uint64(i)}, list(10))
+	}
+	if len(c.items) != sortedCacheSize || c.entries != 10*sortedCacheSize {
+		t.Fatalf("%d listings, %d entries", len(c.items), c.entries)
+	}
+	if _, ok := c.get(sortedKey{rev: 0}); ok {
+		t.Error("the oldest listing was kept")
+	}
+	c.put(sortedKey{rev: 100}, list(sortedCacheEntries-5))
+	if _, ok := c.get(sortedKey{rev: 100}); !ok || c.entries > sortedCacheEntries || len(c.items) != 1 {
+		t.Errorf("big listing: %d listings, %d entries", len(c.items), c.entries)
+	}
+	c.put(sortedKey{rev: 101}, list(sortedCacheEntries+1))
+	if _, ok := c.get(sortedKey{rev: 101}); ok {
+		t.Error("a listing above the bound was cached")
+	}
+	if _, ok := c.get(sortedKey{rev: 100}); !ok {
+		t.Error("a listing too big to cache evicted the others")
+	}
 }
