@@ -320,24 +320,20 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if len(data.Query) > 200 {
 		return router.BadRequest("bad_query", "the search is too long")
 	}
+	lang, _ := s.web.Lang(r)
 	var nodes []docstore.Found
 	if data.Query != "" {
 		mayRead := func(p docpath.Path) bool { return s.d.ACL.Can(user, p, acl.ActRead) == nil }
 		nodes, data.Limited, err = s.d.Docs.Search(docpath.Path{Dept: rq.Path.Dept}, data.Query, mayRead,
 			docstore.SearchLimits{Results: searchLimit, Visit: searchVisit})
-	} else {
-		var kids []meta.Node
-		_, kids, err = s.d.Docs.List(rq.Path)
-		for _, k := range rq.Readable(rq.Path, kids) {
-			nodes = append(nodes, docstore.Found{Node: k, Path: rq.Path.Child(k.Name)})
+		if err != nil {
+			return err
 		}
-	}
-	if err != nil {
+		sortNodes(nodes, func(e *docstore.Found) *meta.Node { return &e.Node }, data.Sort, data.Desc,
+			collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
+	} else if err := s.folderPage(r, rq, &data, language.MustParse(lang), &nodes); err != nil {
 		return err
 	}
-	lang, _ := s.web.Lang(r)
-	sortNodes(nodes, func(e *docstore.Found) *meta.Node { return &e.Node }, data.Sort, data.Desc,
-		collate.New(language.MustParse(lang), collate.IgnoreCase, collate.Numeric))
 	for _, e := range nodes {
 		we := web.Entry{Name: e.Node.Name, Path: e.Path.String(), Folder: e.Node.Dir, Size: e.Node.Size, Modified: e.Node.ModTime(), Version: e.Node.Version}
 		if e.Node.Dir {
@@ -348,6 +344,45 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 		data.Entries = append(data.Entries, we)
 	}
 	return s.render(w, r, rq, http.StatusOK, "files", "title_files", data)
+}
+
+// folderPageSize is how many entries a folder page shows at once; the
+// page loads the next ones as the user scrolls (app.js).
+const folderPageSize = 200
+
+// folderPage fills one page of the folder rq.Path into data and nodes:
+// sorted (sort=name|size|date, desc=1), filtered (filter=) and paged
+// (page=) on the server, through the same listing as GET /api/v1/tree.
+func (s *Server) folderPage(r *http.Request, rq *router.Request, data *web.Folder, tag language.Tag, nodes *[]docstore.Found) error {
+	q := r.URL.Query()
+	lv := url.Values{"sort": {q.Get("sort")}, "filter": {q.Get("filter")}, "page": {q.Get("page")},
+		"limit": {strconv.Itoa(folderPageSize)}}
+	if data.Desc {
+		lv.Set("order", "desc")
+	}
+	lq, err := parseListQuery(lv)
+	if err != nil {
+		return err
+	}
+	_, pg, err := s.listFolder(rq, rq.Path, lq, tag)
+	if err != nil {
+		return err
+	}
+	for _, k := range pg.Nodes {
+		*nodes = append(*nodes, docstore.Found{Node: k, Path: rq.Path.Child(k.Name)})
+	}
+	data.Filter, data.Page, data.Total = norm.NFC.String(strings.TrimSpace(q.Get("filter"))), lq.Page, pg.Total
+	if pg.More {
+		next := url.Values{}
+		for _, k := range []string{"sort", "desc", "filter"} {
+			if v := q.Get(k); v != "" {
+				next.Set(k, v)
+			}
+		}
+		next.Set("page", strconv.Itoa(lq.Page+1))
+		data.NextURL = "?" + next.Encode()
+	}
+	return nil
 }
 
 func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *router.Request) error {

@@ -61,6 +61,7 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodDelete, v1+"/files/...", "file.delete", router.Doc{Act: acl.ActDelete, Tree: true}, s.deleteFile)
 	s.rt.Handle(http.MethodGet, v1+"/tree/...", "folder.list", router.Doc{Act: acl.ActRead}, s.tree)
 	s.rt.Handle(http.MethodPost, v1+"/folders/...", "folder.create", router.Doc{Act: acl.ActWrite}, s.mkdir)
+	s.rt.Handle(http.MethodPost, v1+"/zip", "zip.download", router.Deferred{Why: "read on every file (everything below a folder) named"}, s.zipDownload)
 	s.rt.Handle(http.MethodPost, v1+"/move", "file.move", router.Deferred{Why: "delete on from, write on to"}, s.move)
 	s.rt.Handle(http.MethodGet, v1+"/versions/...", "file.versions", router.Doc{Act: acl.ActRead}, s.versions)
 	s.rt.Handle(http.MethodPost, v1+"/restore/...", "file.restore", router.Doc{Act: acl.ActWrite}, s.restore)

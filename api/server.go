@@ -153,7 +153,8 @@ type Server struct {
 	// chunks is the Nextcloud clients' chunked upload; nil without an
 	// upload store.
 	chunks *ncchunk.Handler
-	web    *web.Site // the web app's pages
+	web    *web.Site   // the web app's pages
+	sorted sortedCache // folders' sorted listings, for paging (listing.go)
 
 	throttle *auth.Throttle
 

@@ -40,12 +40,12 @@ func entry(n meta.Node) entryJSON {
 
 var languages = language.NewMatcher([]language.Tag{language.English, language.Lao})
 
-// collator sorts names for the caller's language (Accept-Language), as
-// LAO.md asks; folders come first.
-func collator(r *http.Request) *collate.Collator {
+// collationTag is the language names are sorted in for the caller
+// (Accept-Language), as LAO.md asks; folders come first.
+func collationTag(r *http.Request) language.Tag {
 	tags, _, _ := language.ParseAcceptLanguage(r.Header.Get("Accept-Language"))
 	tag, _, _ := languages.Match(tags...)
-	return collate.New(tag, collate.IgnoreCase, collate.Numeric)
+	return tag
 }
 
 // sortNodes orders xs, whose nodes node returns, folders first, then by
@@ -89,25 +89,33 @@ func sortNodes[T any](xs []T, node func(*T) *meta.Node, by string, desc bool, co
 	}
 }
 
+// tree lists a folder: every entry by name, or, with the parameters of
+// parseListQuery, sorted, filtered and one page at a time.
 func (s *Server) tree(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	lq, err := parseListQuery(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	// The cursor is read before the listing: a change in between is then
 	// also in the feed, and replaying it is harmless.
 	cursor, err := s.d.Docs.LatestChange(rq.Path.Dept)
 	if err != nil {
 		return err
 	}
-	dir, kids, err := s.d.Docs.List(rq.Path)
+	dir, pg, err := s.listFolder(rq, rq.Path, lq, collationTag(r))
 	if err != nil {
 		return err
 	}
-	kids = rq.Readable(rq.Path, kids)
 	rq.Entry.Object = dir.ID.String()
-	sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, "name", false, collator(r))
-	out := make([]entryJSON, len(kids))
-	for i, k := range kids {
+	out := make([]entryJSON, len(pg.Nodes))
+	for i, k := range pg.Nodes {
 		out[i] = entry(k)
 	}
-	router.WriteJSON(w, http.StatusOK, map[string]any{"path": rq.Path.String(), "entries": out, "cursor": strconv.FormatUint(cursor, 10)})
+	res := map[string]any{"path": rq.Path.String(), "entries": out, "cursor": strconv.FormatUint(cursor, 10), "total": pg.Total}
+	if lq.Limit > 0 {
+		res["page"], res["limit"], res["more"] = lq.Page, lq.Limit, pg.More
+	}
+	router.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 

@@ -220,6 +220,8 @@ func TestBrowser(t *testing.T) {
 	// Share the file and open the link without a session.
 	do(t, ed, "share",
 		poll(`document.querySelector('tr[data-name="ລາຍງານ.bin"] button.share') !== null`),
+		// The row's actions are in its menu (issue 21).
+		chromedp.Click(chromedp.CSS(`tr[data-name="ລາຍງານ.bin"] summary`)),
 		chromedp.Click(chromedp.CSS(`tr[data-name="ລາຍງານ.bin"] button.share`)),
 		chromedp.WaitVisible(chromedp.ID("share-create")),
 		chromedp.Click(chromedp.ID("share-create")),
@@ -257,6 +259,7 @@ func TestBrowser(t *testing.T) {
 	do(t, ed, "delete a file",
 		chromedp.Navigate(e.URL+"/app/files/finance/"),
 		poll(`document.querySelector('tr[data-name="Budget 2027.xlsx"] button.delete') !== null`),
+		chromedp.Click(chromedp.CSS(`tr[data-name="Budget 2027.xlsx"] summary`)),
 		chromedp.Click(chromedp.CSS(`tr[data-name="Budget 2027.xlsx"] button.delete`)),
 		chromedp.WaitVisible(chromedp.ID("confirm-ok")),
 		chromedp.Click(chromedp.ID("confirm-ok")),

@@ -38,6 +38,13 @@ type Folder struct {
 	CanShare bool
 	// ChunkSize is the tus PATCH size the uploader uses, in bytes.
 	ChunkSize int64
+	// Big folders are shown a page at a time (sorted and filtered on the
+	// server): Filter is the name filter, Page the page shown, Total the
+	// entries that match, NextURL the next page ("" on the last).
+	Filter  string
+	Page    int
+	Total   int
+	NextURL string
 }
 
 // TrashEntry is a deleted file or folder.

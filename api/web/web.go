@@ -235,6 +235,19 @@ func (p *Page) Date(t time.Time) string {
 	return t.Format("2 Jan 2006 15:04")
 }
 
+// DateShort is Date without the time and with a two-digit year (25/11/26,
+// 25 Nov 26), for the one-line rows of a folder on a phone.
+func (p *Page) DateShort(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	t = t.In(p.loc)
+	if p.Lang == "lo" {
+		return t.Format("02/01/06")
+	}
+	return t.Format("2 Jan 06")
+}
+
 // JSMessages are the catalogue entries app.js uses (keys starting with
 // "js_"), for the page's data block.
 func (p *Page) JSMessages() map[string]string {

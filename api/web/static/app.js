@@ -264,7 +264,10 @@
     });
   }
 
-  document.querySelectorAll('#listing tbody tr').forEach(function (row) {
+  document.querySelectorAll('#listing tbody tr').forEach(bindRow);
+
+  // bindRow wires a folder row's menu actions (rows loaded later too).
+  function bindRow(row) {
     var path = row.dataset.path, name = row.dataset.name;
     var parent = path.slice(0, path.lastIndexOf('/'));
     function on(cls, fn) {
@@ -290,7 +293,7 @@
       });
     });
     on('share', function () { openShare(path, name); });
-  });
+  }
 
   function openShare(path, name) {
     var d = document.getElementById('share-dialog');
@@ -611,5 +614,199 @@
     });
 
     load();
+  }
+
+  // ---- Folder lists: row menus, keyboard, selection, more pages ----
+  // One line per entry; actions in a <details> menu per row. Arrow keys
+  // move between rows, Enter opens the entry, the menu button is the
+  // next Tab stop, Escape closes the menu. Checked rows can be zipped
+  // (the form posts to /api/v1/zip), moved or deleted together.
+
+  var listing = document.getElementById('listing');
+  if (listing) setupList(listing);
+
+  function setupList(table) {
+    var tbody = table.tBodies[0];
+    var selectAll = document.getElementById('select-all');
+    var count = document.getElementById('bulk-count');
+    var bulk = document.getElementById('bulk');
+    var hint = count ? count.textContent : '';
+
+    function rows() { return Array.prototype.slice.call(tbody.rows); }
+    function checked() {
+      return rows().filter(function (r) {
+        var c = r.querySelector('td.sel input');
+        return c && c.checked;
+      });
+    }
+    function refresh() {
+      var n = checked().length;
+      if (count) count.textContent = n ? t('js_selected', n) : hint;
+      if (bulk) bulk.classList.toggle('active', n > 0);
+      ['bulk-download', 'bulk-move', 'bulk-delete'].forEach(function (id) {
+        var b = document.getElementById(id);
+        if (b) b.disabled = n === 0;
+      });
+      if (selectAll) {
+        selectAll.checked = n > 0 && n === rows().length;
+        selectAll.indeterminate = n > 0 && n < rows().length;
+      }
+      rows().forEach(function (r) {
+        var c = r.querySelector('td.sel input');
+        r.classList.toggle('selected', !!(c && c.checked));
+      });
+    }
+    if (selectAll) selectAll.addEventListener('change', function () {
+      rows().forEach(function (r) {
+        var c = r.querySelector('td.sel input');
+        if (c) c.checked = selectAll.checked;
+      });
+      refresh();
+    });
+    tbody.addEventListener('change', function (e) {
+      if (e.target.matches('td.sel input')) refresh();
+    });
+
+    // Roving focus: one row is in the Tab order; arrows move it.
+    function focusRow(r) {
+      if (!r) return;
+      rows().forEach(function (x) { x.tabIndex = -1; });
+      r.tabIndex = 0;
+      r.focus();
+    }
+    if (tbody.rows.length) tbody.rows[0].tabIndex = 0;
+    function closeMenus(except) {
+      table.querySelectorAll('details.menu[open]').forEach(function (d) {
+        if (d !== except) d.open = false;
+      });
+    }
+    tbody.addEventListener('keydown', function (e) {
+      var row = e.target.closest('tr');
+      if (!row) return;
+      var menu = e.target.closest('details.menu');
+      if (e.key === 'Escape' && menu) {
+        menu.open = false;
+        menu.querySelector('summary').focus();
+        e.preventDefault();
+        return;
+      }
+      if (menu && menu.open && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+        var items = Array.prototype.slice.call(menu.querySelectorAll('[role=menuitem]'));
+        var i = items.indexOf(document.activeElement);
+        var next = e.key === 'ArrowDown' ? (i + 1) % items.length : (i - 1 + items.length) % items.length;
+        if (items[next]) items[next].focus();
+        e.preventDefault();
+        return;
+      }
+      if (e.target !== row) return;
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        focusRow(e.key === 'ArrowDown' ? row.nextElementSibling : row.previousElementSibling);
+        e.preventDefault();
+      } else if (e.key === 'Home' || e.key === 'End') {
+        focusRow(e.key === 'Home' ? tbody.rows[0] : tbody.rows[tbody.rows.length - 1]);
+        e.preventDefault();
+      } else if (e.key === 'Enter') {
+        window.location.href = row.dataset.url;
+        e.preventDefault();
+      } else if (e.key === ' ') {
+        var c = row.querySelector('td.sel input');
+        if (c) { c.checked = !c.checked; refresh(); }
+        e.preventDefault();
+      }
+    });
+    tbody.addEventListener('focusin', function (e) {
+      var row = e.target.closest('tr');
+      if (row && row.tabIndex !== 0) {
+        rows().forEach(function (x) { x.tabIndex = -1; });
+        row.tabIndex = 0;
+      }
+    });
+    // One menu open at a time; opening one focuses its first item.
+    tbody.addEventListener('toggle', function (e) {
+      var d = e.target;
+      if (!d.matches || !d.matches('details.menu') || !d.open) return;
+      closeMenus(d);
+      var first = d.querySelector('[role=menuitem]');
+      if (first) first.focus();
+    }, true);
+    document.addEventListener('click', function (e) {
+      if (!e.target.closest('details.menu')) closeMenus(null);
+    });
+    // An action chosen closes its menu.
+    tbody.addEventListener('click', function (e) {
+      var item = e.target.closest('[role=menuitem]');
+      if (item) { var d = item.closest('details'); if (d) d.open = false; }
+    });
+
+    var parentOf = function (p) { return p.slice(0, p.lastIndexOf('/')); };
+    var bulkMove = document.getElementById('bulk-move');
+    if (bulkMove) bulkMove.addEventListener('click', function () {
+      var sel = checked();
+      if (!sel.length) return;
+      ask(t('js_move_n_to', sel.length), parentOf(sel[0].dataset.path)).then(function (dest) {
+        if (!dest) return;
+        dest = dest.replace(/\/$/, '');
+        sequential(sel, function (r) {
+          return api('POST', '/api/v1/move', { from: r.dataset.path, to: dest + '/' + r.dataset.name });
+        });
+      });
+    });
+    var bulkDelete = document.getElementById('bulk-delete');
+    if (bulkDelete) bulkDelete.addEventListener('click', function () {
+      var sel = checked();
+      if (!sel.length) return;
+      confirmDialog(t('js_confirm_delete_n', sel.length)).then(function (ok) {
+        if (!ok) return;
+        sequential(sel, function (r) { return api('DELETE', '/api/v1/files' + encPath(r.dataset.path)); });
+      });
+    });
+    // sequential runs fn on each row in turn, then reloads; the first
+    // failure stops and is shown (what was done stays done).
+    function sequential(sel, fn) {
+      bulk.classList.add('busy');
+      sel.reduce(function (p, r) { return p.then(function () { return fn(r); }); }, Promise.resolve())
+        .then(function () { window.location.reload(); }, function (err) { fail(err); window.location.reload(); });
+    }
+
+    // More pages: the next page's rows are fetched (the same server
+    // rendering) and appended when the "more" link nears the screen.
+    var more = document.getElementById('more');
+    var loading = false;
+    function loadMore() {
+      if (loading || !more) return;
+      loading = true;
+      more.textContent = t('js_loading');
+      fetch(more.getAttribute('href'), { credentials: 'same-origin' }).then(function (res) {
+        if (!res.ok) throw new Error(res.statusText);
+        return res.text();
+      }).then(function (html) {
+        var doc = new DOMParser().parseFromString(html, 'text/html');
+        var next = doc.getElementById('listing');
+        if (next) Array.prototype.slice.call(next.tBodies[0].rows).forEach(function (r) {
+          var row = document.importNode(r, true);
+          tbody.appendChild(row);
+          bindRow(row);
+        });
+        var nextMore = doc.getElementById('more');
+        if (nextMore) {
+          more.setAttribute('href', nextMore.getAttribute('href'));
+          more.textContent = nextMore.textContent;
+        } else {
+          more.parentNode.remove();
+          more = null;
+        }
+        loading = false;
+        refresh();
+      }).catch(function (err) { loading = false; fail(err); });
+    }
+    if (more) {
+      more.addEventListener('click', function (e) { e.preventDefault(); loadMore(); });
+      if ('IntersectionObserver' in window) {
+        new IntersectionObserver(function (es) {
+          if (es.some(function (x) { return x.isIntersecting; })) loadMore();
+        }, { rootMargin: '600px' }).observe(more.parentNode);
+      }
+    }
+    refresh();
   }
 })();
