@@ -159,6 +159,12 @@ func emptyData(name string) any {
 		return Departments{}
 	case "sharetarget":
 		return ShareTarget{Depts: []Dept{{"finance", "ກົມການເງິນ"}}}
+	case "twofactor":
+		return TwoFactor{}
+	case "notice":
+		return Notice{}
+	case "sessions":
+		return Sessions{}
 	}
 	return Error{Status: 404, Message: "err_not_found"}
 }
