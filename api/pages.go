@@ -258,6 +258,9 @@ func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
+	if len(depts) == 0 && s.isAdmin(rq.User.Username) {
+		return s.adminHome(w, r, rq)
+	}
 	if len(depts) == 1 {
 		http.Redirect(w, r, "/app/files/"+url.PathEscape(depts[0].ID)+"/", http.StatusSeeOther)
 		return nil

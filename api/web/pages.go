@@ -205,3 +205,17 @@ type LoginFlow struct {
 	Action string // the URL the grant is posted to
 	Done   bool   // granted: the app collects its token by itself
 }
+
+// AdminHome is an administrator's first page: what there is to manage.
+type AdminHome struct {
+	Depts, Users, Disabled, Grants, Lockouts int
+	DeptList                                 []Dept
+	Checks                                   []Check
+	Auditor                                  bool
+}
+
+// Check is one readiness check (a store) and whether it answered.
+type Check struct {
+	Name string
+	OK   bool
+}
