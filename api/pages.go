@@ -56,6 +56,8 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodGet, "/app/account", "account.page", router.User{}, s.pageAccount)
 	s.page(http.MethodGet, "/app/admin", "admin.page", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", router.Deferred{Why: "sys:audit in the department shown"}, s.pageAudit)
+	s.page(http.MethodGet, "/app/audit/document", "report.document", router.Deferred{Why: "sys:audit in the document's department"}, s.pageAuditDocument)
+	s.page(http.MethodGet, "/app/audit/user", "report.user", router.Deferred{Why: "sys:audit in the department chosen"}, s.pageAuditUser)
 }
 
 // page registers a web page: like handle, but errors are answered with an

@@ -244,6 +244,8 @@ func baseRouteCases() []routeCase {
 		{"GET", "/app/account", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/account", nil), false},
 		{"GET", "/app/admin", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "manager": 200}}, static("/app/admin", nil), false},
 		{"GET", "/app/audit", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit?dept=finance", nil), false},
+		{"GET", "/app/audit/document", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit/document?path=/finance/dir/doc.txt&result=allowed&to=2099-01-01", nil), false},
+		{"GET", "/app/audit/user", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit/user?dept=finance&user=ed&action=file.read", nil), false},
 		{"POST", "/api/v1/restore/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/restore" + newFile(e, t) + "?version=1", nil, nil
 		}, false},

@@ -219,3 +219,21 @@ type Check struct {
 	Name string
 	OK   bool
 }
+
+// AuditEntries is a per-document or per-user audit report page.
+type AuditEntries struct {
+	Kind                                       string // document or user
+	Depts                                      []Dept
+	Dept, Path, User, From, To, Action, Result string
+	Actions                                    []string
+	Entries                                    []AuditEntry
+	Shown, More                                bool
+	CSV                                        string
+}
+
+// AuditEntry is one line of an audit report.
+type AuditEntry struct {
+	Time                                   time.Time
+	User, Addr, Action, Path, Result, Note string
+	Bytes                                  int64
+}
