@@ -311,7 +311,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path, dept.Name),
 		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Query: norm.NFC.String(strings.TrimSpace(q.Get("q"))),
 		CanWrite:  s.d.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
-		CanShare:  s.d.ACL.Can(user, rq.Path, acl.ActShare) == nil,
+		CanShare:  s.mayShare(user, rq.Path) == nil,
 		ChunkSize: pageChunkSize,
 	}
 	if len(data.Query) > 200 {

@@ -322,6 +322,9 @@ func baseRouteCases() []routeCase {
 		}, false},
 		{"POST", "/api/v1/shares", only(201, "manager"), static("/api/v1/shares", map[string]string{"path": "/finance/dir/doc.txt", "expires": "48h"}), false},
 		{"GET", "/api/v1/shares", anyUser(200), static("/api/v1/shares", nil), false},
+		{"GET", "/api/v1/departments/{}/settings", only(200, "manager", "admin"), static("/api/v1/departments/finance/settings", nil), false},
+		{"PUT", "/api/v1/departments/{}/settings", only(200, "manager", "admin"), static("/api/v1/departments/finance/settings", map[string]bool{"editors_may_share": false}), false},
+		{"GET", "/app/shares", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/shares", nil), false},
 		{"DELETE", "/api/v1/shares/{}", only(204, "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
 			id, _ := shareOf(e, t)
 			return "/api/v1/shares/" + id, nil, nil

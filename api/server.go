@@ -23,6 +23,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -84,6 +85,12 @@ type ShareLinks interface {
 	Shares(keep func(*meta.Share) bool) ([]meta.Share, error)
 	DeleteShare(id string) (meta.Share, error)
 	CountDownload(h meta.Hash) error
+	// File requests (api/requests.go): bytes reserved against a request's
+	// total limit, and files received.
+	Reserve(h meta.Hash, n int64) (meta.Share, error)
+	CountFile(h meta.Hash) error
+	// SetEditorsShare is a department's link setting (meta.Dept.EditorsShare).
+	SetEditorsShare(dept string, on bool) (meta.Dept, error)
 }
 
 // Deps are the server's collaborators.
@@ -403,7 +410,9 @@ func (s *Server) finish(rq *router.Request, r *http.Request, w *responseWriter, 
 	e.RequestID = rq.ID
 	e.Addr = rq.Addr
 	e.UserAgent = clip.String(r.UserAgent(), capUserAgent)
-	e.Action = rq.Route.Action
+	// A handler may name what the request turned out to be (a folder
+	// link's listing is share.browse, not share.download).
+	e.Action = cmp.Or(rq.Entry.Action, rq.Route.Action)
 	e.Status = status
 	if rq.User != nil {
 		e.User = rq.User.Username

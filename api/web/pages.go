@@ -237,3 +237,32 @@ type AuditEntry struct {
 	User, Addr, Action, Path, Result, Note string
 	Bytes                                  int64
 }
+
+// ShareFolder is the public page of a folder link: a read-only listing.
+type ShareFolder struct {
+	Name, Root string
+	Crumbs     []Crumb
+	Entries    []Entry
+	Expires    time.Time
+}
+
+// Shares is the page of one's own links and file requests.
+type Shares struct {
+	Path     string // to share, from ?path=
+	Links    []ShareLink
+	Settings []DeptSetting // departments whose link setting the user may change
+}
+
+// ShareLink is one link or file request.
+type ShareLink struct {
+	ID, Path, Label                               string
+	Folder, Request, Expired, Password            bool
+	Created, Expires                              time.Time
+	Downloads, Files, Received, MaxFile, MaxTotal int64
+}
+
+// DeptSetting is a department's link setting.
+type DeptSetting struct {
+	ID, Name     string
+	EditorsShare bool
+}

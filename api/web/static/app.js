@@ -410,3 +410,55 @@
     });
   });
 })();
+
+// Sharing (the Links page): create a link to a file or folder, or a file
+// request, through POST /api/v1/shares, and show its URL once.
+(function () {
+  'use strict';
+  var form = document.getElementById('share-form');
+  if (!form) return;
+  var M = {};
+  try { M = JSON.parse(document.getElementById('messages').textContent || '{}'); } catch (e) { M = {}; }
+  function t(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    return (M[key] || key).replace(/\{(\d)\}/g, function (_, i) { return args[+i]; });
+  }
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var requestOnly = form.querySelector('.request-only');
+  function showKind() {
+    requestOnly.hidden = !document.getElementById('kind-request').checked;
+  }
+  form.querySelectorAll('input[name="kind"]').forEach(function (r) { r.addEventListener('change', showKind); });
+  showKind();
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var f = new FormData(form), body = { path: f.get('path'), expires: f.get('expires') };
+    if (f.get('password')) body.password = f.get('password');
+    if (f.get('kind') === 'request') {
+      body.kind = 'request';
+      if (f.get('label')) body.label = f.get('label');
+      // Limits are asked in MB (10^6 bytes, as sizes are shown).
+      if (+f.get('max_file_mb') > 0) body.max_file = Math.round(+f.get('max_file_mb') * 1e6);
+      if (+f.get('max_total_mb') > 0) body.max_total = Math.round(+f.get('max_total_mb') * 1e6);
+    }
+    var status = form.querySelector('.status'), out = document.getElementById('share-url');
+    fetch('/api/v1/shares', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'X-CSRF-Token': csrfMeta ? csrfMeta.content : '', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body)
+    }).then(function (res) {
+      return res.json().then(function (data) {
+        if (!res.ok) throw new Error((data && data.error) || res.statusText);
+        return data;
+      });
+    }).then(function (data) {
+      status.textContent = t('js_share_created');
+      out.value = data.url;
+      out.hidden = false;
+      out.focus();
+      out.select();
+    }, function (err) {
+      status.textContent = t('js_error', err.message);
+    });
+  });
+})();
