@@ -124,6 +124,8 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *router.Re
 		key = "err_not_found"
 	case status == http.StatusTooManyRequests:
 		key = "err_too_many"
+	case status == http.StatusGone:
+		key = "err_link_expired"
 	case status == http.StatusServiceUnavailable:
 		key = "err_unavailable"
 	case status < 500:

@@ -325,6 +325,17 @@ func baseRouteCases() []routeCase {
 		{"GET", "/api/v1/departments/{}/settings", only(200, "manager", "admin"), static("/api/v1/departments/finance/settings", nil), false},
 		{"PUT", "/api/v1/departments/{}/settings", only(200, "manager", "admin"), static("/api/v1/departments/finance/settings", map[string]bool{"editors_may_share": false}), false},
 		{"GET", "/app/shares", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/shares", nil), false},
+		// A file request's page is public, authorised by the link (its
+		// creator's rights), the same for every role.
+		{"GET", "/r/{}", everyone(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			r := e.Do("POST", "/api/v1/shares", e.tokens["manager"], map[string]string{"path": "/finance/dir", "kind": "request"})
+			if r.Status != 201 {
+				t.Fatalf("fixture file request: %d %s", r.Status, r.Body)
+			}
+			var out struct{ URL string }
+			r.JSON(t, &out)
+			return strings.TrimPrefix(out.URL, e.URL), nil, nil
+		}, false},
 		{"DELETE", "/api/v1/shares/{}", only(204, "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
 			id, _ := shareOf(e, t)
 			return "/api/v1/shares/" + id, nil, nil

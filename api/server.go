@@ -160,6 +160,8 @@ type Server struct {
 	web    *web.Site // the web app's pages
 
 	throttle *auth.Throttle
+	// requestRate limits the uploads started through each file request.
+	requestRate *linkRate
 
 	dav *dav.Handler    // the WebDAV door
 	nc  *nextcloud.Edge // the Nextcloud apps' protocol, through the WebDAV door too
@@ -185,7 +187,7 @@ func New(d Deps, o Options) (*Server, error) {
 	if d.Audit == nil {
 		d.Audit = discard{}
 	}
-	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle()}
+	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(), requestRate: newLinkRate(requestUploadsPerHour, time.Hour)}
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
 	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now
@@ -207,7 +209,7 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	if d.Uploads != nil {
 		if s.tus, err = tus.New(tus.Options{Uploads: d.Uploads, MaxUploadSize: o.MaxUploadSize,
-			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log}); err != nil {
+			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log, Guests: fileRequests{s}}); err != nil {
 			return nil, err
 		}
 		s.chunks = ncchunk.New(ncchunk.Options{Uploads: d.Uploads, Docs: d.Docs, MaxUploadSize: o.MaxUploadSize,

@@ -5,8 +5,10 @@ import (
 	"encoding/csv"
 	"html"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gshare/acl"
 	"gshare/api/apitest"
@@ -315,5 +317,176 @@ func TestSharesPage(t *testing.T) {
 	ed := e.User("ed", "finance", acl.RoleEditor)
 	if r := e.Do("GET", "/app/shares", ed, nil, "Accept-Language", "lo"); r.Status != 200 || strings.Contains(string(r.Body), `id="share-settings"`) || !strings.Contains(string(r.Body), "ທ່ານບໍ່ມີລິ້ງ") {
 		t.Errorf("editor's links page: %d", r.Status)
+	}
+}
+
+// guestUpload sends data through a file request as a visitor without an
+// account (tus creation, then one PATCH) and returns the creation's and
+// the PATCH's answers.
+func guestUpload(t *testing.T, e *apitest.Env, tok, name, who, note, pw string, data []byte) (create, patch *apitest.Response) {
+	t.Helper()
+	h := []string{"Tus-Resumable", "1.0.0", "X-GShare-Request", tok, "Upload-Length", strconv.Itoa(len(data)),
+		"Upload-Metadata", apitest.TusMetadata("filename", name, "uploader", who, "note", note)}
+	if pw != "" {
+		h = append(h, "X-GShare-Request-Password", pw)
+	}
+	create = e.Do("POST", "/api/v1/uploads/", "", nil, h...)
+	if create.Status != 201 {
+		return create, nil
+	}
+	loc := create.Header.Get("Location")
+	loc = loc[strings.Index(loc, "/api/v1/uploads/"):]
+	ph := []string{"X-GShare-Request", tok}
+	if pw != "" {
+		ph = append(ph, "X-GShare-Request-Password", pw)
+	}
+	return create, e.TusPatch("", loc, 0, data, ph...)
+}
+
+// requestToken creates a file request and returns its id and token.
+func requestToken(t *testing.T, e *apitest.Env, tok string, body map[string]any) (id, token string) {
+	t.Helper()
+	body["kind"] = "request"
+	id, link := shareLink(t, e, tok, body)
+	if !strings.HasPrefix(link, "/r/gsr_") {
+		t.Fatalf("file request URL %q", link)
+	}
+	return id, strings.TrimPrefix(link, "/r/")
+}
+
+// TestFileRequest: an upload-only link into a folder. A visitor without an
+// account sees a page (Lao or English) that lists nothing, uploads by tus
+// with a name and a note, which the audit entry and the version's author
+// keep; names that collide get a suffix (nothing is overwritten); limits
+// (per file, total), password, expiry, revocation and the creator's
+// rights are enforced at each use; the link cannot read anything.
+func TestFileRequest(t *testing.T) {
+	clock := apitest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	e := apitest.New(t, &apitest.Options{Now: clock.Now})
+	e.Dept("finance")
+	mgr := e.User("mgr", "finance", acl.RoleManager)
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	e.Do("PUT", "/api/v1/files/finance/inbox/secret-existing.txt", mgr, "existing")
+	e.Do("PUT", "/api/v1/files/finance/inbox/ໃບສະເໜີ.pdf", mgr, "old")
+	if r := e.Do("POST", "/api/v1/shares", ed, map[string]any{"path": "/finance/inbox", "kind": "request"}); r.Status != 403 {
+		t.Errorf("editor without the setting: %d", r.Status)
+	}
+	for _, bad := range []map[string]any{
+		{"path": "/finance/inbox/secret-existing.txt", "kind": "request"},
+		{"path": "/finance/inbox", "kind": "request", "max_file": -1},
+		{"path": "/finance/inbox", "kind": "request", "max_file": 10, "max_total": 5},
+		{"path": "/finance/inbox", "kind": "other"},
+		{"path": "/finance/inbox", "max_total": 5},
+	} {
+		if r := e.Do("POST", "/api/v1/shares", mgr, bad); r.Status != 400 {
+			t.Errorf("create %v: %d %s", bad, r.Status, r.Body)
+		}
+	}
+	id, tok := requestToken(t, e, mgr, map[string]any{"path": "/finance/inbox", "label": "ສົ່ງໃບສະເໜີ please", "max_file": 1000, "max_total": 1500, "expires": "48h"})
+
+	// The page: Lao, the label, no file of the folder.
+	r := e.Do("GET", "/r/"+tok, "", nil, "Accept-Language", "lo")
+	if body := string(r.Body); r.Status != 200 || !strings.Contains(body, "ສົ່ງໃບສະເໜີ please") || !strings.Contains(body, "ຊື່ຂອງທ່ານ") ||
+		strings.Contains(body, "secret-existing") || strings.Contains(body, "ໃບສະເໜີ.pdf") {
+		t.Fatalf("request page: %d %s", r.Status, body)
+	}
+	// Upload with a name and a note; the name collides, so it is suffixed.
+	c, p := guestUpload(t, e, tok, "ໃບສະເໜີ.pdf", "ນາງ ສົມໃຈ", "from the ministry of health", "", []byte("new proposal"))
+	if c.Status != 201 || p == nil || p.Status != 204 {
+		t.Fatalf("guest upload: %d %s / %v", c.Status, c.Body, p)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/inbox/ໃບສະເໜີ.pdf", mgr, nil); string(r.Body) != "old" {
+		t.Errorf("existing file overwritten: %q", r.Body)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/inbox/"+url.PathEscape("ໃບສະເໜີ (2).pdf"), mgr, nil); r.Status != 200 || string(r.Body) != "new proposal" {
+		t.Fatalf("suffixed file: %d %q", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/api/v1/versions/finance/inbox/"+url.PathEscape("ໃບສະເໜີ (2).pdf"), mgr, nil); !strings.Contains(string(r.Body), "ນາງ ສົມໃຈ (file request): from the ministry of health") {
+		t.Errorf("version author lacks the visitor's name and note: %s", r.Body)
+	}
+	// Again: (3).
+	if c, p := guestUpload(t, e, tok, "ໃບສະເໜີ.pdf", "x", "", "", []byte("third")); c.Status != 201 || p.Status != 204 {
+		t.Fatalf("second guest upload: %d", c.Status)
+	}
+	if r := e.Do("GET", "/api/v1/files/finance/inbox/"+url.PathEscape("ໃບສະເໜີ (3).pdf"), mgr, nil); string(r.Body) != "third" {
+		t.Errorf("second collision: %d", r.Status)
+	}
+	// Limits: per file, then total (12 + 5 received of 1500).
+	if c, _ := guestUpload(t, e, tok, "big.bin", "x", "", "", make([]byte, 1001)); c.Status != 413 {
+		t.Errorf("file over max_file: %d", c.Status)
+	}
+	if c, p := guestUpload(t, e, tok, "a.bin", "x", "", "", make([]byte, 1000)); c.Status != 201 || p.Status != 204 {
+		t.Errorf("file within limits: %d", c.Status)
+	}
+	if c, _ := guestUpload(t, e, tok, "b.bin", "x", "", "", make([]byte, 900)); c.Status != 413 {
+		t.Errorf("over max_total: %d", c.Status)
+	}
+	// The link reads nothing: not at /s/, not as an upload's HEAD of
+	// someone else's, and the uploads API needs the header or an account.
+	if r := e.Do("GET", "/s/"+tok, "", nil); r.Status != 404 {
+		t.Errorf("a request token at /s/: %d", r.Status)
+	}
+	if r := e.Do("GET", "/s/gsl_"+strings.TrimPrefix(tok, "gsr_"), "", nil); r.Status != 404 {
+		t.Errorf("a request token renamed: %d", r.Status)
+	}
+	if r := e.Do("POST", "/api/v1/uploads/", "", nil, "Tus-Resumable", "1.0.0", "X-GShare-Request", tok, "Upload-Length", "1",
+		"Upload-Metadata", apitest.TusMetadata("path", "/finance/other/x.txt", "filename", "../../x.txt")); r.Status != 400 {
+		t.Errorf("a name with slashes: %d", r.Status)
+	}
+	// Audit: each received file, with the visitor's name and note.
+	e.Log.Flush(context.Background())
+	var noted bool
+	for _, en := range e.Audit.Entries() {
+		if en.Action == "upload.write" && en.Result == "allowed" && en.Version > 0 && en.Path == "/finance/inbox/ໃບສະເໜີ (2).pdf" &&
+			en.Note == "ນາງ ສົມໃຈ: from the ministry of health" && en.User == "" {
+			noted = true
+		}
+	}
+	if !noted {
+		t.Errorf("no audit entry of the received file with the name and note")
+	}
+	// The department's users see it: the listing and the auditor's CSV.
+	if r := e.Do("GET", "/app/files/finance/inbox/", ed, nil); !strings.Contains(string(r.Body), "ໃບສະເໜີ (2).pdf") {
+		t.Error("received file not in the folder")
+	}
+	// Its creator's rights are checked at each use.
+	e.ACL.Unassign("mgr", "finance", acl.RoleManager)
+	if r := e.Do("GET", "/r/"+tok, "", nil); r.Status != 404 {
+		t.Errorf("page after the creator lost the role: %d", r.Status)
+	}
+	if c, _ := guestUpload(t, e, tok, "late.txt", "x", "", "", []byte("x")); c.Status != 404 {
+		t.Errorf("upload after the creator lost the role: %d", c.Status)
+	}
+	e.ACL.Assign("mgr", "finance", acl.RoleManager)
+	// Password.
+	_, ptok := requestToken(t, e, mgr, map[string]any{"path": "/finance/inbox", "password": "ລະຫັດ-pw-1"})
+	if r := e.Do("GET", "/r/"+ptok, "", nil, "Accept-Language", "en"); r.Status != 200 || !strings.Contains(string(r.Body), `id="request-password"`) {
+		t.Errorf("password page: %d", r.Status)
+	}
+	if c, _ := guestUpload(t, e, ptok, "p.txt", "x", "", "", []byte("x")); c.Status != 401 {
+		t.Errorf("no password: %d", c.Status)
+	}
+	if c, _ := guestUpload(t, e, ptok, "p.txt", "x", "", "wrong", []byte("x")); c.Status != 401 {
+		t.Errorf("wrong password: %d", c.Status)
+	}
+	if c, p := guestUpload(t, e, ptok, "p.txt", "x", "", "ລະຫັດ-pw-1", []byte("x")); c.Status != 201 || p.Status != 204 {
+		t.Errorf("right password: %d", c.Status)
+	}
+	// Revoked: 404 with a page; expired: 410 with a page.
+	if r := e.Do("DELETE", "/api/v1/shares/"+id, mgr, nil); r.Status != 204 {
+		t.Fatalf("revoke: %d", r.Status)
+	}
+	if r := e.Do("GET", "/r/"+tok, "", nil, "Accept-Language", "en"); r.Status != 404 || !strings.Contains(string(r.Body), "<html") {
+		t.Errorf("revoked request page: %d", r.Status)
+	}
+	if c, _ := guestUpload(t, e, tok, "after.txt", "x", "", "", []byte("x")); c.Status != 404 {
+		t.Errorf("upload through a revoked request: %d", c.Status)
+	}
+	clock.Advance(8 * 24 * time.Hour)
+	if r := e.Do("GET", "/r/"+ptok, "", nil, "Accept-Language", "en"); r.Status != 410 || !strings.Contains(string(r.Body), "has expired") {
+		t.Errorf("expired request page: %d %s", r.Status, r.Body)
+	}
+	if c, _ := guestUpload(t, e, ptok, "late.txt", "x", "", "ລະຫັດ-pw-1", []byte("x")); c.Status != 410 {
+		t.Errorf("upload through an expired request: %d", c.Status)
 	}
 }

@@ -266,3 +266,12 @@ type DeptSetting struct {
 	ID, Name     string
 	EditorsShare bool
 }
+
+// Request is the visitor's page of a file request.
+type Request struct {
+	Label, From       string
+	Expires           time.Time
+	MaxFile, Left     int64
+	Limited, Password bool
+	ChunkSize         int64
+}

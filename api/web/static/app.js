@@ -462,3 +462,84 @@
     });
   });
 })();
+
+// File requests (the visitor's page /r/{token}): each chosen file is one
+// tus upload to /api/v1/uploads/, resumable like the folder uploader,
+// carrying the link's token (and password) in headers and the visitor's
+// name and note in Upload-Metadata. The server picks the name it lands
+// under and never shows what else is in the folder.
+(function () {
+  'use strict';
+  var form = document.getElementById('request-form');
+  if (!form || !window.tus) return;
+  var M = {};
+  try { M = JSON.parse(document.getElementById('messages').textContent || '{}'); } catch (e) { M = {}; }
+  function t(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    return (M[key] || key).replace(/\{(\d)\}/g, function (_, i) { return args[+i]; });
+  }
+  var token = decodeURIComponent(window.location.pathname.split('/')[2] || '');
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var status = document.getElementById('request-status');
+  var list = document.getElementById('request-progress');
+  var chunk = +form.dataset.chunk || 8 << 20;
+  var maxFile = +form.dataset.maxFile || 0;
+  function send(file, who, note, pw) {
+    var li = document.createElement('li');
+    li.textContent = file.name + ' …';
+    list.appendChild(li);
+    if (maxFile && file.size > maxFile) {
+      li.textContent = file.name + ': ' + t('js_request_too_large');
+      return Promise.resolve(false);
+    }
+    var headers = { 'X-GShare-Request': token };
+    if (pw) headers['X-GShare-Request-Password'] = pw;
+    if (csrfMeta) headers['X-CSRF-Token'] = csrfMeta.content;
+    return new Promise(function (resolve) {
+      var up = new window.tus.Upload(file, {
+        endpoint: '/api/v1/uploads/',
+        chunkSize: chunk,
+        retryDelays: [0, 1000, 3000, 5000, 10000],
+        headers: headers,
+        metadata: { filename: file.name, uploader: who, note: note },
+        storeFingerprintForResuming: true,
+        removeFingerprintOnSuccess: true,
+        onProgress: function (sent, total) {
+          li.textContent = file.name + ' ' + Math.floor(sent * 100 / (total || 1)) + '%';
+        },
+        onError: function (err) {
+          var msg = err && err.originalResponse ? err.originalResponse.getBody() : String(err);
+          try { msg = JSON.parse(msg).error || msg; } catch (e) { /* plain text */ }
+          li.textContent = file.name + ': ' + t('js_error', msg);
+          resolve(false);
+        },
+        onSuccess: function () {
+          li.textContent = file.name + ' ✓';
+          li.classList.add('done');
+          resolve(true);
+        }
+      });
+      up.findPreviousUploads().then(function (prev) {
+        if (prev.length) up.resumeFromPreviousUpload(prev[0]);
+        up.start();
+      });
+    });
+  }
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var files = document.getElementById('request-files').files;
+    var who = document.getElementById('request-name').value.trim();
+    var note = document.getElementById('request-note').value.trim();
+    var pwEl = document.getElementById('request-password');
+    var pw = pwEl ? pwEl.value : '';
+    status.textContent = t('js_request_sending');
+    var chain = Promise.resolve(true), ok = true;
+    Array.prototype.forEach.call(files, function (f) {
+      chain = chain.then(function () { return send(f, who, note, pw); }).then(function (r) { ok = ok && r; });
+    });
+    chain.then(function () {
+      status.textContent = ok ? t('js_request_done') : t('js_request_some_failed');
+      if (ok) form.querySelector('#request-files').value = '';
+    });
+  });
+})();
