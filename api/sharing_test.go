@@ -1,10 +1,14 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"html"
+	"io/fs"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -411,11 +415,25 @@ func TestFileRequest(t *testing.T) {
 	if r := e.Do("GET", "/api/v1/files/finance/inbox/"+url.PathEscape("ໃບສະເໜີ (3).pdf"), mgr, nil); string(r.Body) != "third" {
 		t.Errorf("second collision: %d", r.Status)
 	}
-	// Limits: per file, then total (12 + 5 received of 1500).
+	// No plaintext of a received file at rest: not in the objects, not in
+	// meta.db, not in a temporary file under the data directory.
+	const marker = "PLAINTEXT-MARKER-ສົ່ງ-42"
+	if c, p := guestUpload(t, e, tok, "m.txt", "x", "", "", []byte(marker)); c.Status != 201 || p.Status != 204 {
+		t.Fatalf("marker upload: %d", c.Status)
+	}
+	filepath.WalkDir(e.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := os.ReadFile(path); err == nil && bytes.Contains(b, []byte(marker)) {
+				t.Errorf("plaintext of a received file at rest in %s", path)
+			}
+		}
+		return nil
+	})
+	// Limits: per file, then total (12 + 5 + 27 received of 1500).
 	if c, _ := guestUpload(t, e, tok, "big.bin", "x", "", "", make([]byte, 1001)); c.Status != 413 {
 		t.Errorf("file over max_file: %d", c.Status)
 	}
-	if c, p := guestUpload(t, e, tok, "a.bin", "x", "", "", make([]byte, 1000)); c.Status != 201 || p.Status != 204 {
+	if c, p := guestUpload(t, e, tok, "a.bin", "x", "", "", make([]byte, 900)); c.Status != 201 || p.Status != 204 {
 		t.Errorf("file within limits: %d", c.Status)
 	}
 	if c, _ := guestUpload(t, e, tok, "b.bin", "x", "", "", make([]byte, 900)); c.Status != 413 {

@@ -415,7 +415,7 @@
 // request, through POST /api/v1/shares, and show its URL once.
 (function () {
   'use strict';
-  var form = document.getElementById('share-form');
+  var form = document.getElementById('links-form');
   if (!form) return;
   var M = {};
   try { M = JSON.parse(document.getElementById('messages').textContent || '{}'); } catch (e) { M = {}; }
@@ -441,7 +441,7 @@
       if (+f.get('max_file_mb') > 0) body.max_file = Math.round(+f.get('max_file_mb') * 1e6);
       if (+f.get('max_total_mb') > 0) body.max_total = Math.round(+f.get('max_total_mb') * 1e6);
     }
-    var status = form.querySelector('.status'), out = document.getElementById('share-url');
+    var status = form.querySelector('.status'), out = document.getElementById('links-url');
     fetch('/api/v1/shares', {
       method: 'POST', credentials: 'same-origin',
       headers: { 'X-CSRF-Token': csrfMeta ? csrfMeta.content : '', 'Content-Type': 'application/json' },
