@@ -402,8 +402,8 @@ func (e *Edge) admitCreation(r *http.Request, rq *router.Request) error {
 
 // guestNote is the audit note of a visitor's upload: their name and note.
 func guestNote(md map[string]string) string {
-	if md["uploader"] == "" && md["note"] == "" {
-		return ""
+	if md["note"] == "" {
+		return md["uploader"]
 	}
 	return md["uploader"] + ": " + md["note"]
 }
