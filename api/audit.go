@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"gshare/acl"
@@ -112,11 +113,11 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *router.
 		return err
 	}
 	if r.URL.Query().Get("format") == "csv" {
-		return s.writeCSV(w, rq, "audit.csv", []string{"index", "time", "user", "address", "department", "action", "path", "object", "version", "result", "status", "bytes", "request_id", "reason"},
+		return s.writeCSV(w, rq, "audit.csv", []string{"index", "time", "user", "address", "department", "action", "path", "object", "version", "result", "status", "bytes", "request_id", "reason", "note"},
 			func(emit func(...string)) {
 				for _, e := range es {
 					emit(strconv.FormatInt(e.Index, 10), e.Time.Format(time.RFC3339Nano), e.User, e.Addr, e.Dept, e.Action, e.Path, e.Object,
-						strconv.FormatInt(e.Version, 10), e.Result, strconv.Itoa(e.Status), strconv.FormatInt(e.Bytes, 10), e.RequestID, e.Reason)
+						strconv.FormatInt(e.Version, 10), e.Result, strconv.Itoa(e.Status), strconv.FormatInt(e.Bytes, 10), e.RequestID, e.Reason, e.Note)
 				}
 			})
 	}
@@ -138,15 +139,22 @@ func (s *Server) auditSearch(w http.ResponseWriter, r *http.Request, rq *router.
 func (s *Server) writeCSV(w http.ResponseWriter, rq *router.Request, name string, header []string, rows func(emit func(...string))) error {
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	// A UTF-8 byte order mark first: without it Excel reads the file as
+	// the Windows code page and shows Lao text as mojibake.
+	_, err := io.WriteString(w, "\ufeff")
 	cw := csv.NewWriter(w)
-	err := cw.Write(header)
+	if err == nil {
+		err = cw.Write(header)
+	}
 	rows(func(f ...string) {
 		if err != nil {
 			return
 		}
 		for i, v := range f {
-			// Cells starting with = + - @ run as formulas in spreadsheets.
-			if v != "" && (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@') {
+			// Cells starting with = + - @ (or a tab or carriage return,
+			// which Excel skips before one) run as formulas in
+			// spreadsheets: a quote makes them text.
+			if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
 				f[i] = "'" + v
 			}
 		}
@@ -277,9 +285,9 @@ func (s *Server) entriesReport(w http.ResponseWriter, r *http.Request, rq *route
 		return err
 	}
 	if r.URL.Query().Get("format") == "csv" {
-		return s.writeCSV(w, rq, name, []string{"time", "user", "address", "action", "path", "result", "bytes"}, func(emit func(...string)) {
+		return s.writeCSV(w, rq, name, []string{"time", "user", "address", "action", "path", "result", "bytes", "note"}, func(emit func(...string)) {
 			for _, e := range es {
-				emit(e.Time.Format(time.RFC3339), e.User, e.Addr, e.Action, e.Path, e.Result, strconv.FormatInt(e.Bytes, 10))
+				emit(e.Time.Format(time.RFC3339), e.User, e.Addr, e.Action, e.Path, e.Result, strconv.FormatInt(e.Bytes, 10), e.Note)
 			}
 		})
 	}

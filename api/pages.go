@@ -57,6 +57,8 @@ func (s *Server) pageRoutes() {
 	s.page(http.MethodGet, "/app/account", "account.page", router.User{}, s.pageAccount)
 	s.page(http.MethodGet, "/app/admin", "admin.page", router.Deferred{Why: "sys:users manage, or sys:members manage in a department"}, s.pageAdmin)
 	s.page(http.MethodGet, "/app/audit", "report.department", router.Deferred{Why: "sys:audit in the department shown"}, s.pageAudit)
+	s.page(http.MethodGet, "/app/audit/document", "report.document", router.Deferred{Why: "sys:audit in the document's department"}, s.pageAuditDocument)
+	s.page(http.MethodGet, "/app/audit/user", "report.user", router.Deferred{Why: "sys:audit in the department chosen"}, s.pageAuditUser)
 }
 
 // page registers a web page: like handle, but errors are answered with an
@@ -127,6 +129,8 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, rq *router.Re
 		key = "err_not_found"
 	case status == http.StatusTooManyRequests:
 		key = "err_too_many"
+	case status == http.StatusGone:
+		key = "err_link_expired"
 	case status == http.StatusServiceUnavailable:
 		key = "err_unavailable"
 	case status < 500:
@@ -266,6 +270,9 @@ func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
+	if len(depts) == 0 && s.isAdmin(rq.User.Username) {
+		return s.adminHome(w, r, rq)
+	}
 	if len(depts) == 1 {
 		http.Redirect(w, r, "/app/files/"+url.PathEscape(depts[0].ID)+"/", http.StatusSeeOther)
 		return nil
@@ -314,7 +321,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path, dept.Name),
 		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Query: norm.NFC.String(strings.TrimSpace(q.Get("q"))),
 		CanWrite:  s.d.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
-		CanShare:  s.d.ACL.Can(user, rq.Path, acl.ActShare) == nil,
+		CanShare:  s.mayShare(user, rq.Path) == nil,
 		ChunkSize: pageChunkSize,
 	}
 	if len(data.Query) > 200 {

@@ -53,6 +53,10 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodGet, v1+"/shares", "share.list", router.User{}, s.listShares)
 	s.rt.Handle(http.MethodDelete, v1+"/shares/{}", "share.revoke", router.Deferred{Why: "creator, or share on the file"}, s.revokeShare)
 	s.rt.Handle(http.MethodGet, "/s/{}", "share.download", shareAccess{s}, s.shareDownload)
+	s.rt.Handle(http.MethodGet, v1+"/departments/{}/settings", "dept.settings.read", router.Sys{Obj: "sys:members", Act: acl.ActManage, Dept: deptParam}, s.deptSettings)
+	s.rt.Handle(http.MethodPut, v1+"/departments/{}/settings", "dept.settings", router.Sys{Obj: "sys:members", Act: acl.ActManage, Dept: deptParam}, s.setDeptSettings)
+	s.rt.Handle(http.MethodGet, "/app/shares", "share.list", router.User{}, s.pageShares).Page = true
+	s.rt.Handle(http.MethodGet, "/r/{}", "request.page", requestAccess{s}, s.pageRequest).Page = true
 	s.rt.Handle(http.MethodHead, "/s/{}", "share.stat", shareAccess{s}, s.shareDownload)
 
 	s.rt.Handle(http.MethodGet, v1+"/files/...", "file.read", router.Doc{Act: acl.ActRead}, s.getFile)

@@ -329,6 +329,8 @@ func baseRouteCases() []routeCase {
 		}, false},
 		{"GET", "/app/admin", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "manager": 200}}, static("/app/admin", nil), false},
 		{"GET", "/app/audit", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit?dept=finance", nil), false},
+		{"GET", "/app/audit/document", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit/document?path=/finance/dir/doc.txt&result=allowed&to=2099-01-01", nil), false},
+		{"GET", "/app/audit/user", expect{def: 403, role: map[string]int{"anon": 303, "admin": 200, "auditor": 200}}, static("/app/audit/user?dept=finance&user=ed&action=file.read", nil), false},
 		{"POST", "/api/v1/restore/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/restore" + newFile(e, t) + "?version=1", nil, nil
 		}, false},
@@ -405,6 +407,20 @@ func baseRouteCases() []routeCase {
 		}, false},
 		{"POST", "/api/v1/shares", only(201, "manager"), static("/api/v1/shares", map[string]string{"path": "/finance/dir/doc.txt", "expires": "48h"}), false},
 		{"GET", "/api/v1/shares", anyUser(200), static("/api/v1/shares", nil), false},
+		{"GET", "/api/v1/departments/{}/settings", only(200, "manager", "admin"), static("/api/v1/departments/finance/settings", nil), false},
+		{"PUT", "/api/v1/departments/{}/settings", only(200, "manager", "admin"), static("/api/v1/departments/finance/settings", map[string]bool{"editors_may_share": false}), false},
+		{"GET", "/app/shares", expect{def: 200, role: map[string]int{"anon": 303}}, static("/app/shares", nil), false},
+		// A file request's page is public, authorised by the link (its
+		// creator's rights), the same for every role.
+		{"GET", "/r/{}", everyone(200), func(t *testing.T, e *env, role string) (string, any, []string) {
+			r := e.Do("POST", "/api/v1/shares", e.tokens["manager"], map[string]string{"path": "/finance/dir", "kind": "request"})
+			if r.Status != 201 {
+				t.Fatalf("fixture file request: %d %s", r.Status, r.Body)
+			}
+			var out struct{ URL string }
+			r.JSON(t, &out)
+			return strings.TrimPrefix(out.URL, e.URL), nil, nil
+		}, false},
 		{"DELETE", "/api/v1/shares/{}", only(204, "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
 			id, _ := shareOf(e, t)
 			return "/api/v1/shares/" + id, nil, nil

@@ -23,6 +23,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -84,6 +85,12 @@ type ShareLinks interface {
 	Shares(keep func(*meta.Share) bool) ([]meta.Share, error)
 	DeleteShare(id string) (meta.Share, error)
 	CountDownload(h meta.Hash) error
+	// File requests (api/requests.go): bytes reserved against a request's
+	// total limit, and files received.
+	Reserve(h meta.Hash, n int64) (meta.Share, error)
+	CountFile(h meta.Hash) error
+	// SetEditorsShare is a department's link setting (meta.Dept.EditorsShare).
+	SetEditorsShare(dept string, on bool) (meta.Dept, error)
 }
 
 // Deps are the server's collaborators.
@@ -157,6 +164,8 @@ type Server struct {
 	sorted sortedCache // folders' sorted listings, for paging (listing.go)
 
 	throttle *auth.Throttle
+	// requestRate limits the uploads started through each file request.
+	requestRate *linkRate
 
 	dav *dav.Handler    // the WebDAV door
 	nc  *nextcloud.Edge // the Nextcloud apps' protocol, through the WebDAV door too
@@ -183,7 +192,7 @@ func New(d Deps, o Options) (*Server, error) {
 	if d.Audit == nil {
 		d.Audit = discard{}
 	}
-	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle()}
+	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(), requestRate: newLinkRate(requestUploadsPerHour, time.Hour)}
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
 	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now
@@ -205,7 +214,7 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	if d.Uploads != nil {
 		if s.tus, err = tus.New(tus.Options{Uploads: d.Uploads, MaxUploadSize: o.MaxUploadSize,
-			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log}); err != nil {
+			MaxUploadsPerUser: o.MaxUploadsPerUser, Log: d.Log, Guests: fileRequests{s}}); err != nil {
 			return nil, err
 		}
 		s.chunks = ncchunk.New(ncchunk.Options{Uploads: d.Uploads, Docs: d.Docs, MaxUploadSize: o.MaxUploadSize,
@@ -413,7 +422,9 @@ func (s *Server) finish(rq *router.Request, r *http.Request, w *responseWriter, 
 	e.RequestID = rq.ID
 	e.Addr = rq.Addr
 	e.UserAgent = clip.String(r.UserAgent(), capUserAgent)
-	e.Action = rq.Route.Action
+	// A handler may name what the request turned out to be (a folder
+	// link's listing is share.browse, not share.download).
+	e.Action = cmp.Or(rq.Entry.Action, rq.Route.Action)
 	e.Status = status
 	if rq.User != nil {
 		e.User = rq.User.Username

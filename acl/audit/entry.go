@@ -29,4 +29,7 @@ type Entry struct {
 	Status    int       `json:"status"`
 	Bytes     int64     `json:"bytes,omitempty"`
 	Reason    string    `json:"reason,omitempty"` // the error code of a refused or failed request
+	// Note is what an anonymous visitor said of an upload through a file
+	// request: their name and note, as they gave them (unverified).
+	Note string `json:"note,omitempty"`
 }

@@ -59,6 +59,36 @@ type Options struct {
 	MaxUploadSize     int64
 	MaxUploadsPerUser int
 	Log               *slog.Logger
+	// Guests admits uploads without an account, through a file request
+	// (GuestHeader); nil refuses them.
+	Guests Guests
+}
+
+// GuestHeader carries a file request's token on the tus requests of a
+// visitor without an account (the web page's uploader sends it).
+const GuestHeader = "X-GShare-Request"
+
+// Guests authorises the uploads of visitors without an account: a file
+// request link (package api) is what lets them write, into one folder.
+type Guests interface {
+	// Admit checks the link r carries (GuestHeader, and its password) and
+	// whether its creator may still write at dest (a creation's destination
+	// is "" until Admit names it), records the decision, and returns the
+	// guest. For a creation, name is the file's name as the visitor gave
+	// it, and Admit picks its destination (never an existing file).
+	Admit(r *http.Request, rq *router.Request, name string, dest *docpath.Path) (Guest, error)
+}
+
+// Guest is a visitor admitted by a file request.
+type Guest struct {
+	Owner   string       // who owns their uploads ("request:ID")
+	Dest    docpath.Path // a creation's destination
+	MaxFile int64        // the largest file they may send (0: the server's limit)
+	// Metadata is added to a creation's (the visitor's name and note,
+	// if_none_match "*").
+	Metadata map[string]string
+	// Done is called once an upload of theirs is a version.
+	Done func(ctx context.Context, rq *router.Request, u *meta.Upload, v meta.Version)
 }
 
 // Edge is the tus door.
@@ -67,6 +97,7 @@ type Edge struct {
 	maxUploadSize     int64
 	maxUploadsPerUser int
 	log               *slog.Logger
+	guests            Guests
 	tus               *handler.UnroutedHandler
 
 	mu       sync.Mutex
@@ -81,7 +112,7 @@ func New(o Options) (*Edge, error) {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	e := &Edge{uploads: o.Uploads, maxUploadSize: o.MaxUploadSize, maxUploadsPerUser: o.MaxUploadsPerUser,
-		log: o.Log, running: map[*router.Request]struct{}{}, turns: map[*tusTurn]struct{}{}}
+		log: o.Log, guests: o.Guests, running: map[*router.Request]struct{}{}, turns: map[*tusTurn]struct{}{}}
 	var err error
 	if e.tus, err = e.newTus(o.MaxUploadSize); err != nil {
 		return nil, fmt.Errorf("tus: handler: %w", err)
@@ -93,7 +124,7 @@ func New(o Options) (*Edge, error) {
 // slash), and HEAD, PATCH and DELETE of an upload.
 func (e *Edge) Register(rt *router.Router) {
 	for _, base := range []string{strings.TrimSuffix(Base, "/"), Base} {
-		rt.Handle(http.MethodPost, base, "upload.create", uploadCreateAccess{}, e.tusCreate)
+		rt.Handle(http.MethodPost, base, "upload.create", uploadCreateAccess{e}, e.tusCreate)
 		rt.Handle(http.MethodOptions, base, "", router.Public{}, e.tusOptions)
 	}
 	rt.Handle(http.MethodHead, Base+"...", "upload.stat", uploadAccess{e}, e.tusHead)
@@ -213,7 +244,7 @@ func parseTusMetadata(h string) (map[string]string, error) {
 // uploadCreateAccess authorises a tus creation: the destination its
 // metadata names (destination) must be valid and writable by the user,
 // checked before a byte is stored.
-type uploadCreateAccess struct{}
+type uploadCreateAccess struct{ e *Edge }
 
 func (uploadCreateAccess) String() string { return "upload:create" }
 
@@ -235,7 +266,10 @@ func (uploadCreateAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path
 }
 
 // Check implements router.Access.
-func (uploadCreateAccess) Check(r *http.Request, rq *router.Request) error {
+func (a uploadCreateAccess) Check(r *http.Request, rq *router.Request) error {
+	if r.Header.Get(GuestHeader) != "" && a.e.guests != nil {
+		return a.e.admitCreation(r, rq)
+	}
 	if err := router.RequireUser(rq); err != nil {
 		return err
 	}
@@ -290,8 +324,20 @@ func (a uploadAccess) Aim(r *http.Request, rq *router.Request) (docpath.Path, st
 // Check implements router.Access.
 func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
 	e := a.e
-	if err := router.RequireUser(rq); err != nil {
+	owner := ""
+	if r.Header.Get(GuestHeader) != "" && e.guests != nil {
+		// A visitor's upload: the link must still hold, for the owner
+		// it names; its creator's write right is checked below.
+		g, err := e.guests.Admit(r, rq, "", nil)
+		if err != nil {
+			return err
+		}
+		owner = g.Owner
+		tusOf(rq).guest = &g
+	} else if err := router.RequireUser(rq); err != nil {
 		return err
+	} else {
+		owner = rq.User.Username
 	}
 	// The upload is the request's until it ends: a request still holding
 	// it (a client that came back on a new connection) is asked to store
@@ -300,7 +346,7 @@ func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
 	t.ctx, t.cancel = context.WithCancelCause(r.Context())
 	ctx, cancel := context.WithTimeout(r.Context(), lockWait)
 	t.turn = e.newTurn(rq, t.cancel)
-	u, release, err := e.uploads.Open(ctx, rq.Escaped, rq.User.Username, t.turn.interrupt)
+	u, release, err := e.uploads.Open(ctx, rq.Escaped, owner, t.turn.interrupt)
 	cancel()
 	if err == nil {
 		rq.Cleanups = append(rq.Cleanups, release)
@@ -317,7 +363,49 @@ func (a uploadAccess) Check(r *http.Request, rq *router.Request) error {
 	if err != nil {
 		return err
 	}
+	if t.guest != nil {
+		rq.Entry.Note = guestNote(u.MetaData)
+		_, err := e.guests.Admit(r, rq, "", &p)
+		return err
+	}
 	return rq.Authorize(p, acl.ActWrite)
+}
+
+// admitCreation authorises a visitor's tus creation through a file
+// request: the link picks the destination (the request's folder and a
+// free name), and the file must fit its size limit.
+func (e *Edge) admitCreation(r *http.Request, rq *router.Request) error {
+	md, err := parseTusMetadata(r.Header.Get("Upload-Metadata"))
+	if err != nil {
+		return router.BadRequest("bad_metadata", "Upload-Metadata is malformed: "+err.Error())
+	}
+	if md[mdFilename] == "" {
+		return router.BadRequest("missing_filename", `Upload-Metadata needs "filename"`)
+	}
+	g, err := e.guests.Admit(r, rq, md[mdFilename], nil)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseInt(r.Header.Get("Upload-Length"), 10, 64)
+	if err != nil || n < 0 {
+		return &router.Error{Status: http.StatusBadRequest, Code: "length_required", Msg: "a file request needs Upload-Length"}
+	}
+	if g.MaxFile > 0 && n > g.MaxFile {
+		return &router.Error{Status: http.StatusRequestEntityTooLarge, Code: "too_large",
+			Msg: fmt.Sprintf("this file request takes files of at most %d bytes", g.MaxFile)}
+	}
+	t := tusOf(rq)
+	t.dest, t.guest = g.Dest, &g
+	rq.Entry.Note = guestNote(g.Metadata)
+	return nil
+}
+
+// guestNote is the audit note of a visitor's upload: their name and note.
+func guestNote(md map[string]string) string {
+	if md["note"] == "" {
+		return md["uploader"]
+	}
+	return md["uploader"] + ": " + md["note"]
 }
 
 // tusTurn is a request's hold on an upload. Another request for the
@@ -378,7 +466,7 @@ var errNoSuchUpload = &router.Error{Status: http.StatusNotFound, Code: "no_such_
 
 // tusCreate handles POST: per-user limits, then tusd.
 func (e *Edge) tusCreate(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	if n, err := e.uploads.Count(rq.User.Username); err != nil {
+	if n, err := e.uploads.Count(tusOf(rq).owner(rq)); err != nil {
 		return err
 	} else if e.maxUploadsPerUser > 0 && n >= e.maxUploadsPerUser {
 		w.Header().Set("Retry-After", "60")
@@ -449,6 +537,9 @@ func (e *Edge) finish(w http.ResponseWriter, r *http.Request, rq *router.Request
 		return err
 	}
 	rq.Entry.Version = v.Number
+	if g := tusOf(rq).guest; g != nil && g.Done != nil {
+		g.Done(r.Context(), rq, u, v)
+	}
 	h := w.Header()
 	h.Set("Tus-Resumable", "1.0.0")
 	h.Set("Upload-Offset", strconv.FormatInt(size, 10))
@@ -606,7 +697,7 @@ var (
 
 func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler.Upload, error) {
 	rq := tusRequest(ctx)
-	if rq == nil || rq.User == nil {
+	if rq == nil || rq.User == nil && tusOf(rq).guest == nil {
 		return nil, t.e.tusError(ctx, errors.New("api: tus creation outside a signed-in request"))
 	}
 	// The destination uploadCreateAccess authorised, from the same header.
@@ -622,7 +713,20 @@ func (t tusStore) NewUpload(ctx context.Context, info handler.FileInfo) (handler
 	if err != nil {
 		return nil, t.e.tusError(ctx, err)
 	}
-	u, err := t.e.uploads.Create(rq.User.Username, p, size, info.MetaData)
+	// "author" names a version's author in the uploads store: only a
+	// guest's admission sets it, never a client.
+	md := map[string]string{}
+	for k, v := range info.MetaData {
+		if k != "author" {
+			md[k] = v
+		}
+	}
+	if g := tusOf(rq).guest; g != nil {
+		for k, v := range g.Metadata {
+			md[k] = v
+		}
+	}
+	u, err := t.e.uploads.Create(tusOf(rq).owner(rq), p, size, md)
 	if err != nil {
 		return nil, t.e.tusError(ctx, err)
 	}
@@ -673,6 +777,15 @@ type tusRequestState struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	turn   *tusTurn // the request's hold on its upload
+	guest  *Guest   // a visitor admitted by a file request
+}
+
+// owner is who owns the request's uploads: the user, or the guest's link.
+func (t *tusRequestState) owner(rq *router.Request) string {
+	if t.guest != nil {
+		return t.guest.Owner
+	}
+	return rq.User.Username
 }
 
 // tusOf returns the tus state of a request, making it on first use.
@@ -730,6 +843,9 @@ func (u *tusUpload) FinishUpload(ctx context.Context) error {
 	v, err := u.e.uploads.Finish(ctx, u.u)
 	if rq := tusRequest(ctx); rq != nil && err == nil {
 		rq.Entry.Version = v.Number
+		if g := tusOf(rq).guest; g != nil && g.Done != nil {
+			g.Done(ctx, rq, u.u, v)
+		}
 	}
 	return u.e.tusError(ctx, err)
 }

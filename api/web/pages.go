@@ -262,3 +262,73 @@ type LoginFlow struct {
 	Action string // the URL the grant is posted to
 	Done   bool   // granted: the app collects its token by itself
 }
+
+// AdminHome is an administrator's first page: what there is to manage.
+type AdminHome struct {
+	Depts, Users, Disabled, Grants, Lockouts int
+	DeptList                                 []Dept
+	Checks                                   []Check
+	Auditor                                  bool
+}
+
+// Check is one readiness check (a store) and whether it answered.
+type Check struct {
+	Name string
+	OK   bool
+}
+
+// AuditEntries is a per-document or per-user audit report page.
+type AuditEntries struct {
+	Kind                                       string // document or user
+	Depts                                      []Dept
+	Dept, Path, User, From, To, Action, Result string
+	Actions                                    []string
+	Entries                                    []AuditEntry
+	Shown, More                                bool
+	CSV                                        string
+}
+
+// AuditEntry is one line of an audit report.
+type AuditEntry struct {
+	Time                                   time.Time
+	User, Addr, Action, Path, Result, Note string
+	Bytes                                  int64
+}
+
+// ShareFolder is the public page of a folder link: a read-only listing.
+type ShareFolder struct {
+	Name, Root string
+	Crumbs     []Crumb
+	Entries    []Entry
+	Expires    time.Time
+}
+
+// Shares is the page of one's own links and file requests.
+type Shares struct {
+	Path     string // to share, from ?path=
+	Links    []ShareLink
+	Settings []DeptSetting // departments whose link setting the user may change
+}
+
+// ShareLink is one link or file request.
+type ShareLink struct {
+	ID, Path, Label                               string
+	Folder, Request, Expired, Password            bool
+	Created, Expires                              time.Time
+	Downloads, Files, Received, MaxFile, MaxTotal int64
+}
+
+// DeptSetting is a department's link setting.
+type DeptSetting struct {
+	ID, Name     string
+	EditorsShare bool
+}
+
+// Request is the visitor's page of a file request.
+type Request struct {
+	Label, From       string
+	Expires           time.Time
+	MaxFile, Left     int64
+	Limited, Password bool
+	ChunkSize         int64
+}

@@ -22,6 +22,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrExists means the thing to create already exists.
 	ErrExists = errors.New("already exists")
+	// ErrLimit means a file request has received all it may.
+	ErrLimit = errors.New("limit reached")
 	// ErrPrecondition means an If-Match or If-None-Match condition failed,
 	// or a move's destination is not what its caller authorised
 	// (MoveOptions.Expect).

@@ -19,6 +19,10 @@ type Dept struct {
 	// Shredded is when the department's keys were destroyed; its documents
 	// are gone and the id cannot be used again.
 	Shredded time.Time `json:"shredded,omitzero"`
+	// EditorsShare lets the department's editors (whoever may write a
+	// document) create share links and file requests for it; by default
+	// only those with the share right (managers) may.
+	EditorsShare bool `json:"editors_share,omitempty"`
 }
 
 // KEKRecord is a stored (wrapped) department key.
@@ -198,4 +202,19 @@ func (db *DB) DeleteKEKs(dept string, keep uint32) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// SetEditorsShare changes whether a department's editors may create share
+// links, and returns the department as changed.
+func (db *DB) SetEditorsShare(id string, on bool) (Dept, error) {
+	var d Dept
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		var err error
+		if d, err = getDept(tx, id); err != nil {
+			return err
+		}
+		d.EditorsShare = on
+		return put(tx.Bucket(bucketDepts), []byte(id), d)
+	})
+	return d, err
 }

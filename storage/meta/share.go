@@ -18,7 +18,19 @@ type Share struct {
 	Expires   time.Time `json:"expires"`
 	Password  string    `json:"password,omitempty"` // argon2id hash, if the link has a password
 	Downloads int64     `json:"downloads"`
+	// Kind is "" for a link to a file or a folder (read only), or
+	// ShareRequest for a file request: an upload-only link into a folder.
+	Kind string `json:"kind,omitempty"`
+	// A file request's limits (0: none) and what it has received.
+	MaxFile  int64  `json:"max_file,omitempty"`
+	MaxTotal int64  `json:"max_total,omitempty"`
+	Received int64  `json:"received,omitempty"` // bytes accepted so far
+	Files    int64  `json:"files,omitempty"`    // files received
+	Label    string `json:"label,omitempty"`    // what the creator asks for, shown to visitors
 }
+
+// ShareRequest is the Kind of a file request.
+const ShareRequest = "request"
 
 // CreateShare stores a share link.
 func (db *DB) CreateShare(s Share) error {
@@ -98,4 +110,41 @@ func (db *DB) DeleteShare(id string) (Share, error) {
 		return b.Delete(key)
 	})
 	return found, err
+}
+
+// Reserve accounts n more bytes to a file request, refusing (ErrLimit)
+// when that would pass its total limit; a negative n gives bytes back (an
+// upload that failed).
+func (db *DB) Reserve(h Hash, n int64) (Share, error) {
+	var s Share
+	err := db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShares)
+		ok, err := get(b, h[:], &s)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("meta: share: %w", ErrNotFound)
+		}
+		if n > 0 && s.MaxTotal > 0 && s.Received+n > s.MaxTotal {
+			return fmt.Errorf("meta: share %s: %w", s.ID, ErrLimit)
+		}
+		s.Received = max(0, s.Received+n)
+		return put(b, h[:], s)
+	})
+	return s, err
+}
+
+// CountFile records one file received through a file request.
+func (db *DB) CountFile(h Hash) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketShares)
+		var s Share
+		ok, err := get(b, h[:], &s)
+		if err != nil || !ok {
+			return err
+		}
+		s.Files++
+		return put(b, h[:], s)
+	})
 }

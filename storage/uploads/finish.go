@@ -1,6 +1,7 @@
 package uploads
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,11 +19,13 @@ import (
 // crash, it picks up where it stopped. An upload whose bytes do not match
 // its announced SHA-256, whose if_match no longer holds, or whose folder or
 // file was moved or deleted meanwhile is discarded (ErrChecksum,
-// meta.ErrPrecondition, meta.ErrMoved): it can never commit.
+// meta.ErrPrecondition, meta.ErrMoved): it can never commit. An upload
+// whose metadata has if_none_match "*" (a file request's) never replaces
+// a file: one that appeared at its path meanwhile fails it.
 func (s *Store) Finish(ctx context.Context, u *meta.Upload) (meta.Version, error) {
 	want, _ := hashMeta(u.MetaData, "sha256")
 	ifMatch, _ := hashMeta(u.MetaData, "if_match")
-	return s.finish(ctx, u, finishOptions{sha256: want, ifMatch: ifMatch})
+	return s.finish(ctx, u, finishOptions{sha256: want, ifMatch: ifMatch, ifNoneMatch: u.MetaData["if_none_match"] == "*"})
 }
 
 // finishOptions are the conditions of a commit.
@@ -77,7 +80,7 @@ func (s *Store) finish(ctx context.Context, u *meta.Upload, o finishOptions) (me
 			return meta.Version{}, err
 		}
 	}
-	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: u.Owner,
+	_, v, err := s.docs.Commit(d, docstore.CommitOptions{Size: u.Size, Parts: parts, SHA256: sum, Author: cmp.Or(u.MetaData["author"], u.Owner),
 		MTime: u.MTime, IfMatch: o.ifMatch, IfNoneMatch: o.ifNoneMatch, Upload: u.ID, Garbage: allStageKeys(u)})
 	if errors.Is(err, meta.ErrPrecondition) || errors.Is(err, meta.ErrMoved) {
 		// The file changed on the server since the client read it, or it

@@ -810,3 +810,136 @@
     refresh();
   }
 })();
+
+// Sharing (the Links page): create a link to a file or folder, or a file
+// request, through POST /api/v1/shares, and show its URL once.
+(function () {
+  'use strict';
+  var form = document.getElementById('links-form');
+  if (!form) return;
+  var M = {};
+  try { M = JSON.parse(document.getElementById('messages').textContent || '{}'); } catch (e) { M = {}; }
+  function t(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    return (M[key] || key).replace(/\{(\d)\}/g, function (_, i) { return args[+i]; });
+  }
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var requestOnly = form.querySelector('.request-only');
+  function showKind() {
+    requestOnly.hidden = !document.getElementById('kind-request').checked;
+  }
+  form.querySelectorAll('input[name="kind"]').forEach(function (r) { r.addEventListener('change', showKind); });
+  showKind();
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var f = new FormData(form), body = { path: f.get('path'), expires: f.get('expires') };
+    if (f.get('password')) body.password = f.get('password');
+    if (f.get('kind') === 'request') {
+      body.kind = 'request';
+      if (f.get('label')) body.label = f.get('label');
+      // Limits are asked in MB (10^6 bytes, as sizes are shown).
+      if (+f.get('max_file_mb') > 0) body.max_file = Math.round(+f.get('max_file_mb') * 1e6);
+      if (+f.get('max_total_mb') > 0) body.max_total = Math.round(+f.get('max_total_mb') * 1e6);
+    }
+    var status = form.querySelector('.status'), out = document.getElementById('links-url');
+    fetch('/api/v1/shares', {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'X-CSRF-Token': csrfMeta ? csrfMeta.content : '', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body)
+    }).then(function (res) {
+      return res.json().then(function (data) {
+        if (!res.ok) throw new Error((data && data.error) || res.statusText);
+        return data;
+      });
+    }).then(function (data) {
+      status.textContent = t('js_share_created');
+      out.value = data.url;
+      out.hidden = false;
+      out.focus();
+      out.select();
+    }, function (err) {
+      status.textContent = t('js_error', err.message);
+    });
+  });
+})();
+
+// File requests (the visitor's page /r/{token}): each chosen file is one
+// tus upload to /api/v1/uploads/, resumable like the folder uploader,
+// carrying the link's token (and password) in headers and the visitor's
+// name and note in Upload-Metadata. The server picks the name it lands
+// under and never shows what else is in the folder.
+(function () {
+  'use strict';
+  var form = document.getElementById('request-form');
+  if (!form || !window.tus) return;
+  var M = {};
+  try { M = JSON.parse(document.getElementById('messages').textContent || '{}'); } catch (e) { M = {}; }
+  function t(key) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    return (M[key] || key).replace(/\{(\d)\}/g, function (_, i) { return args[+i]; });
+  }
+  var token = decodeURIComponent(window.location.pathname.split('/')[2] || '');
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var status = document.getElementById('request-status');
+  var list = document.getElementById('request-progress');
+  var chunk = +form.dataset.chunk || 8 << 20;
+  var maxFile = +form.dataset.maxFile || 0;
+  function send(file, who, note, pw) {
+    var li = document.createElement('li');
+    li.textContent = file.name + ' …';
+    list.appendChild(li);
+    if (maxFile && file.size > maxFile) {
+      li.textContent = file.name + ': ' + t('js_request_too_large');
+      return Promise.resolve(false);
+    }
+    var headers = { 'X-GShare-Request': token };
+    if (pw) headers['X-GShare-Request-Password'] = pw;
+    if (csrfMeta) headers['X-CSRF-Token'] = csrfMeta.content;
+    return new Promise(function (resolve) {
+      var up = new window.tus.Upload(file, {
+        endpoint: '/api/v1/uploads/',
+        chunkSize: chunk,
+        retryDelays: [0, 1000, 3000, 5000, 10000],
+        headers: headers,
+        metadata: { filename: file.name, uploader: who, note: note },
+        storeFingerprintForResuming: true,
+        removeFingerprintOnSuccess: true,
+        onProgress: function (sent, total) {
+          li.textContent = file.name + ' ' + Math.floor(sent * 100 / (total || 1)) + '%';
+        },
+        onError: function (err) {
+          var msg = err && err.originalResponse ? err.originalResponse.getBody() : String(err);
+          try { msg = JSON.parse(msg).error || msg; } catch (e) { /* plain text */ }
+          li.textContent = file.name + ': ' + t('js_error', msg);
+          resolve(false);
+        },
+        onSuccess: function () {
+          li.textContent = file.name + ' ✓';
+          li.classList.add('done');
+          resolve(true);
+        }
+      });
+      up.findPreviousUploads().then(function (prev) {
+        if (prev.length) up.resumeFromPreviousUpload(prev[0]);
+        up.start();
+      });
+    });
+  }
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var files = document.getElementById('request-files').files;
+    var who = document.getElementById('request-name').value.trim();
+    var note = document.getElementById('request-note').value.trim();
+    var pwEl = document.getElementById('request-password');
+    var pw = pwEl ? pwEl.value : '';
+    status.textContent = t('js_request_sending');
+    var chain = Promise.resolve(true), ok = true;
+    Array.prototype.forEach.call(files, function (f) {
+      chain = chain.then(function () { return send(f, who, note, pw); }).then(function (r) { ok = ok && r; });
+    });
+    chain.then(function () {
+      status.textContent = ok ? t('js_request_done') : t('js_request_some_failed');
+      if (ok) form.querySelector('#request-files').value = '';
+    });
+  });
+})();
