@@ -165,6 +165,16 @@ func emptyData(name string) any {
 		return Notice{}
 	case "sessions":
 		return Sessions{}
+	case "auditentries":
+		return AuditEntries{}
+	case "adminhome":
+		return AdminHome{}
+	case "request":
+		return Request{}
+	case "sharefolder":
+		return ShareFolder{}
+	case "shares":
+		return Shares{}
 	}
 	return Error{Status: 404, Message: "err_not_found"}
 }
