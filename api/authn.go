@@ -102,7 +102,10 @@ func (s *Server) secondFactorGate(rq *router.Request) error {
 	if rq.Session == nil || !rq.Session.MFAPending || rq.Route.MFAStep {
 		return nil
 	}
-	if _, public := rq.Route.Access.(router.Public); public {
+	switch rq.Route.Access.(type) {
+	case router.Public, requestAccess:
+		// Routes that answer anyone (a file request's page answers to its
+		// link) take a session that owes its second factor for none.
 		rq.User, rq.Session, rq.Token = nil, nil, ""
 		return nil
 	}

@@ -171,6 +171,12 @@ type Tree struct {
 	Path    string  `json:"path"`
 	Entries []Entry `json:"entries"`
 	Cursor  string  `json:"cursor"`
+	// Total counts the folder's entries the caller may read (after the
+	// filter); with ?limit, Page, Limit and More say where this page is.
+	Total int  `json:"total"`
+	Page  int  `json:"page,omitempty"`
+	Limit int  `json:"limit,omitempty"`
+	More  bool `json:"more,omitempty"`
 }
 
 // File answers a write: PUT /api/v1/files/…, POST /api/v1/restore/….
