@@ -73,6 +73,11 @@ func (db *DB) Shares(keep func(*Share) bool) ([]Share, error) {
 
 // CountDownload records one use of a share.
 func (db *DB) CountDownload(h Hash) error {
+	return db.countShare(h, func(s *Share) { s.Downloads++ })
+}
+
+// countShare updates the counters of the share h, if it still exists.
+func (db *DB) countShare(h Hash, count func(*Share)) error {
 	return db.bolt.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketShares)
 		var s Share
@@ -80,7 +85,7 @@ func (db *DB) CountDownload(h Hash) error {
 		if err != nil || !ok {
 			return err
 		}
-		s.Downloads++
+		count(&s)
 		return put(b, h[:], s)
 	})
 }
@@ -137,14 +142,5 @@ func (db *DB) Reserve(h Hash, n int64) (Share, error) {
 
 // CountFile records one file received through a file request.
 func (db *DB) CountFile(h Hash) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketShares)
-		var s Share
-		ok, err := get(b, h[:], &s)
-		if err != nil || !ok {
-			return err
-		}
-		s.Files++
-		return put(b, h[:], s)
-	})
+	return db.countShare(h, func(s *Share) { s.Files++ })
 }
