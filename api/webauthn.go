@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -92,14 +93,21 @@ type waUser struct {
 
 func (w *waUser) WebAuthnID() []byte                         { return w.u.MFA.Handle }
 func (w *waUser) WebAuthnName() string                       { return w.u.Username }
-func (w *waUser) WebAuthnDisplayName() string                { return cmpOr(w.u.Name, w.u.Username) }
+func (w *waUser) WebAuthnDisplayName() string                { return cmp.Or(w.u.Name, w.u.Username) }
 func (w *waUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
+// keyParty is what every WebAuthn ceremony starts from: the relying party
+// of the request's host and the signed-in account with its keys.
+func (s *Server) keyParty(r *http.Request, rq *router.Request) (*webauthn.WebAuthn, *waUser, error) {
+	rp, err := s.relyingParty(r)
+	if err != nil {
+		return nil, nil, err
 	}
-	return b
+	user, err := s.loadWAUser(rq.User.Username)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rp, user, nil
 }
 
 // loadWAUser reads the account fresh, with its handle and keys.
@@ -189,11 +197,7 @@ func (s *Server) keyRegisterBegin(w http.ResponseWriter, r *http.Request, rq *ro
 	if err != nil {
 		return err
 	}
-	rp, err := s.relyingParty(r)
-	if err != nil {
-		return err
-	}
-	user, err := s.loadWAUser(rq.User.Username)
+	rp, user, err := s.keyParty(r, rq)
 	if err != nil {
 		return err
 	}
@@ -226,11 +230,7 @@ func (s *Server) keyRegisterFinish(w http.ResponseWriter, r *http.Request, rq *r
 	if err != nil {
 		return err
 	}
-	rp, err := s.relyingParty(r)
-	if err != nil {
-		return err
-	}
-	user, err := s.loadWAUser(rq.User.Username)
+	rp, user, err := s.keyParty(r, rq)
 	if err != nil {
 		return err
 	}
@@ -294,11 +294,7 @@ func (s *Server) keyLoginBegin(w http.ResponseWriter, r *http.Request, rq *route
 	if rq.User.MFA == nil || len(rq.User.MFA.Keys) == 0 {
 		return &router.Error{Status: http.StatusConflict, Code: "no_security_key", Msg: "this account has no security key; use the code of your app"}
 	}
-	rp, err := s.relyingParty(r)
-	if err != nil {
-		return err
-	}
-	user, err := s.loadWAUser(rq.User.Username)
+	rp, user, err := s.keyParty(r, rq)
 	if err != nil {
 		return err
 	}
@@ -331,11 +327,7 @@ func (s *Server) keyLoginFinish(w http.ResponseWriter, r *http.Request, rq *rout
 	if err != nil {
 		return err
 	}
-	rp, err := s.relyingParty(r)
-	if err != nil {
-		return err
-	}
-	user, err := s.loadWAUser(rq.User.Username)
+	rp, user, err := s.keyParty(r, rq)
 	if err != nil {
 		return err
 	}
