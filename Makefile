@@ -41,9 +41,15 @@ TUSD := $(CACHE)/tusd-$(TUSD_VERSION)/tusd
 TUSJS_VERSION := 4.3.1
 TUSJS := $(CACHE)/tusjs-$(TUSJS_VERSION)
 TUSJS_LOCK := api/tus/testdata/tusjs/package-lock.json
+# axe-core, the accessibility rules engine api/web's TestAxe injects into
+# every page: pinned in AXE_LOCK (the version is also in its package.json),
+# installed like tus-js-client; without npm the test skips and says why.
+AXE_VERSION := 4.14.1
+AXE := $(CACHE)/axe-core-$(AXE_VERSION)
+AXE_LOCK := api/web/testdata/axe/package-lock.json
 GO ?= go
 
-.PHONY: soak vulncheck screenshots all build run test test-short lint cross tools debian-packages tusjs fuzz clean bench bench-quick bench-tools
+.PHONY: soak vulncheck screenshots all build run test test-short lint cross tools debian-packages tusjs axe fuzz clean bench bench-quick bench-tools
 
 all: build
 
@@ -62,7 +68,7 @@ run: build
 # Every test: format, vet and staticcheck, then the whole suite under the
 # race detector against a real MinIO (and litmus for WebDAV).
 test: tools lint cross vulncheck
-	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_TEST_TUSJS=$(TUSJS)/node_modules GSHARE_TEST_OIDC_OP_BIN=$(OIDCOP) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_TEST_TUSJS=$(TUSJS)/node_modules GSHARE_TEST_AXE=$(AXE)/node_modules/axe-core/axe.min.js GSHARE_TEST_OIDC_OP_BIN=$(OIDCOP) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 # The long run of the hardening suite: the load test for SOAK (20 minutes
@@ -93,7 +99,7 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-tools: $(MINIO) $(STATICCHECK) $(GOVULNCHECK) $(OIDCOP) debian-packages tusjs
+tools: $(MINIO) $(STATICCHECK) $(GOVULNCHECK) $(OIDCOP) debian-packages tusjs axe
 
 # npm ci installs exactly what the lock file says (integrity-checked), and
 # again only when the lock file changes.
@@ -105,6 +111,16 @@ tusjs:
 	  echo "Installing tus-js-client $(TUSJS_VERSION) with npm ci into $(TUSJS)"; \
 	  rm -rf $(TUSJS) && mkdir -p $(TUSJS) && cp $(dir $(TUSJS_LOCK))package.json $(TUSJS_LOCK) $(TUSJS)/ && \
 	  npm ci --prefix $(TUSJS) --cache $(CACHE)/npm --ignore-scripts --no-audit --no-fund && touch $(TUSJS)/installed; \
+	fi
+
+axe:
+	@if [ -f $(AXE)/installed ] && cmp -s $(AXE_LOCK) $(AXE)/package-lock.json; then :; \
+	elif ! command -v npm >/dev/null; then \
+	  echo "npm not found: not installing axe-core $(AXE_VERSION); its test (api/web TestAxe) will skip"; \
+	else \
+	  echo "Installing axe-core $(AXE_VERSION) with npm ci into $(AXE)"; \
+	  rm -rf $(AXE) && mkdir -p $(AXE) && cp $(dir $(AXE_LOCK))package.json $(AXE_LOCK) $(AXE)/ && \
+	  npm ci --prefix $(AXE) --cache $(CACHE)/npm --ignore-scripts --no-audit --no-fund && touch $(AXE)/installed; \
 	fi
 
 # Known vulnerabilities in the code G-Share calls (govulncheck: only
