@@ -147,6 +147,11 @@ func (s *Server) pageRoot(w http.ResponseWriter, r *http.Request, rq *router.Req
 	if rq.User != nil {
 		to = "/app/"
 	}
+	// A language chosen in the address (?lang=lo) holds on the page this
+	// sends to, whose <html lang> and words must match it.
+	if lang, chosen := s.web.Lang(r); chosen {
+		to += "?lang=" + lang
+	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }

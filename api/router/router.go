@@ -123,6 +123,8 @@ func (rt *Router) Handle(method, pattern, action string, a Access, h Handler) *R
 type RouteInfo struct {
 	Method, Pattern, Access, Action string
 	MFAStep                         bool
+	// Page: a web page (the accessibility test visits every one).
+	Page bool
 }
 
 // Routes lists every registered route.
@@ -134,7 +136,7 @@ func (rt *Router) Routes() []RouteInfo {
 			if ep.isPre {
 				pat += "..."
 			}
-			out = append(out, RouteInfo{Method: m, Pattern: pat, Access: fmt.Sprint(r.Access), Action: r.Action, MFAStep: r.MFAStep})
+			out = append(out, RouteInfo{Method: m, Pattern: pat, Access: fmt.Sprint(r.Access), Action: r.Action, MFAStep: r.MFAStep, Page: r.Page})
 		}
 	}
 	for _, ep := range rt.exact {

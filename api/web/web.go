@@ -185,6 +185,7 @@ type Page struct {
 	Path string
 	Data any
 
+	name    string // the template, set by Render
 	msgs    map[string]string
 	printer *message.Printer
 	loc     *time.Location
@@ -260,12 +261,18 @@ func (p *Page) JSMessages() map[string]string {
 	return out
 }
 
+// Template is the name of the page's template ("files"), which the body
+// carries as data-page: for styles, and for the accessibility test to
+// know it has seen every template.
+func (p *Page) Template() string { return p.name }
+
 // Render writes page name with status.
 func (s *Site) Render(w http.ResponseWriter, status int, name string, p *Page) error {
 	t := s.pages[name]
 	if t == nil {
 		return fmt.Errorf("web: no page %q", name)
 	}
+	p.name = name
 	p.msgs = s.messages[p.Lang]
 	if p.msgs == nil {
 		p.Lang, p.msgs = Languages[0], s.messages[Languages[0]]
