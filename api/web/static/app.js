@@ -58,10 +58,12 @@
     document.getElementById('name-label').textContent = label;
     input.value = value || '';
     d.returnValue = '';
+    var from = document.activeElement;
     d.showModal();
     input.focus();
     return new Promise(function (resolve) {
       d.addEventListener('close', function () {
+        refocus(from);
         resolve(d.returnValue === 'ok' && input.value.trim() ? input.value.trim() : null);
       }, { once: true });
     });
@@ -71,10 +73,26 @@
     if (!d) return Promise.resolve(window.confirm(text));
     document.getElementById('confirm-text').textContent = text;
     d.returnValue = '';
+    var from = document.activeElement;
     d.showModal();
     return new Promise(function (resolve) {
-      d.addEventListener('close', function () { resolve(d.returnValue === 'ok'); }, { once: true });
+      d.addEventListener('close', function () { refocus(from); resolve(d.returnValue === 'ok'); }, { once: true });
     });
+  }
+  // refocus puts the focus back where a dialog was opened from once it
+  // closes: on the control itself, or, when that was an item of a row's
+  // menu (closed since), on the menu's button.
+  function refocus(from) {
+    if (!from || !from.isConnected || from === document.body) return;
+    var menu = from.closest && from.closest('details.menu');
+    if (menu && !menu.open) from = menu.querySelector('summary');
+    if (from && from.focus) from.focus();
+  }
+  // Focus after a reload: an action that reloads the page names the
+  // entry to focus next (the renamed file, the new folder) here.
+  var focusKey = 'gshare_focus';
+  function focusAfterReload(path) {
+    try { sessionStorage.setItem(focusKey, path); } catch (e) { /* storage off */ }
   }
   function fail(err) { window.alert(t('js_error', err.message)); }
 
@@ -258,6 +276,7 @@
         if (!name) return;
         var folder = newFolder.dataset.folder.replace(/\/$/, '');
         api('POST', '/api/v1/folders' + encPath(folder + '/' + name)).then(function () {
+          focusAfterReload(folder + '/' + name);
           window.location.reload();
         }, fail);
       });
@@ -277,7 +296,10 @@
     on('rename', function () {
       ask(t('js_rename_to'), name).then(function (to) {
         if (!to || to === name) return;
-        api('POST', '/api/v1/move', { from: path, to: parent + '/' + to }).then(function () { window.location.reload(); }, fail);
+        api('POST', '/api/v1/move', { from: path, to: parent + '/' + to }).then(function () {
+          focusAfterReload(parent + '/' + to);
+          window.location.reload();
+        }, fail);
       });
     });
     on('move', function () {
@@ -330,6 +352,8 @@
         url.select(); document.execCommand('copy'); done();
       }
     };
+    var from = document.activeElement;
+    d.addEventListener('close', function () { refocus(from); }, { once: true });
     d.showModal();
   }
 
@@ -675,6 +699,9 @@
       r.focus();
     }
     if (tbody.rows.length) tbody.rows[0].tabIndex = 0;
+    var want = null;
+    try { want = sessionStorage.getItem(focusKey); sessionStorage.removeItem(focusKey); } catch (e) { /* storage off */ }
+    if (want) focusRow(rows().filter(function (r) { return r.dataset.path === want; })[0]);
     function closeMenus(except) {
       table.querySelectorAll('details.menu[open]').forEach(function (d) {
         if (d !== except) d.open = false;
