@@ -54,7 +54,7 @@ func pressUntil(key, sel string, opts ...chromedp.KeyOption) chromedp.Action[chr
 					return err
 				}
 			}
-			ok, err := chromedp.Evaluate[bool](`Boolean(document.activeElement && document.activeElement.matches(` + jsString(sel) + `))`)(ctx, t)
+			ok, err := chromedp.Evaluate[bool](`Boolean(document.activeElement && document.activeElement.matches(`+jsString(sel)+`))`)(ctx, t)
 			if err != nil {
 				return err
 			}
@@ -91,7 +91,7 @@ func focusShown(sel string) chromedp.Action[chromedp.Void] {
 			var err error
 			ok, err = chromedp.Evaluate[bool](`(() => {
   const e = document.activeElement;
-  if (!e || !e.matches(` + jsString(sel) + `) || !e.matches(":focus-visible")) return false;
+  if (!e || !e.matches(`+jsString(sel)+`) || !e.matches(":focus-visible")) return false;
   const box = getComputedStyle(e.closest(".picker") || e);
   return box.outlineStyle !== "none" && parseFloat(box.outlineWidth) >= 2;
 })()`)(ctx, t)
@@ -187,9 +187,9 @@ func TestKeyboard(t *testing.T) {
 		return steps(
 			pressUntil(kb.Tab, "#listing tbody tr"), focusShown("#listing tbody tr"),
 			pressUntil(kb.ArrowDown, row(name)),
-			pressUntil(kb.Tab, row(name)+" summary"), focusShown(row(name) + " summary"),
-			press(kb.Enter), poll(`document.querySelector(` + jsString(row(name)+" details") + `).open`),
-			pressUntil(kb.ArrowDown, row(name)+" [role=menuitem]."+item), focusShown(row(name) + " [role=menuitem]." + item),
+			pressUntil(kb.Tab, row(name)+" summary"), focusShown(row(name)+" summary"),
+			press(kb.Enter), poll(`document.querySelector(`+jsString(row(name)+" details")+`).open`),
+			pressUntil(kb.ArrowDown, row(name)+" [role=menuitem]."+item), focusShown(row(name)+" [role=menuitem]."+item),
 			press(kb.Enter),
 		)
 	}
