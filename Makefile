@@ -194,7 +194,7 @@ fuzz:
 
 # The README's screenshots of the web app, taken by the browser test.
 screenshots: tools
-	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run TestBrowser ./api/web/
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./api/web/
 
 # The benchmark of docs/benchmarks.md: G-Share against minio-go (the
 # ceiling) and tusd (the peer) in one run. Not part of `make test`: timings

@@ -143,8 +143,8 @@ func throttle(up float64) chromedp.Action[chromedp.Void] {
 // server storing in real MinIO: log in, make a folder with a Lao name,
 // upload 50 MiB over a slow link, reload mid-upload and resume, check the
 // stored bytes, share a link and fetch it logged out, see that a viewer
-// cannot upload, and switch to Lao. With GSHARE_SCREENSHOTS=dir it saves
-// the README's screenshots there.
+// cannot upload, and switch to Lao. (The README's screenshots:
+// TestScreenshots.)
 func TestBrowser(t *testing.T) {
 	b := newBrowser(t)
 	m := miniotest.Shared(t)
@@ -291,45 +291,5 @@ func TestBrowser(t *testing.T) {
 	do(t, ed, "the trash in Lao", chromedp.Navigate(e.URL+"/app/trash/finance"), poll(`document.readyState === "complete"`))
 	if h := eval[string](t, ed, `document.querySelector("h1").textContent`); h != "ຖັງຂີ້ເຫຍື້ອ" {
 		t.Errorf("trash page in Lao: %q", h)
-	}
-
-	if dir := os.Getenv("GSHARE_SCREENSHOTS"); dir != "" {
-		screenshots(t, b, e.URL, dir)
-	}
-}
-
-// screenshots saves the department folder, desktop and phone, English and
-// Lao.
-func screenshots(t *testing.T, b *browser, base, dir string) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, lang := range []string{"en", "lo"} {
-		for _, dev := range []struct {
-			name   string
-			w, h   int64
-			mobile bool
-		}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
-			ctx := b.user()
-			login(t, ctx, base, "ed", "pw-ed")
-			opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-			if dev.mobile {
-				opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateScale(2))
-			}
-			do(t, ctx, "screenshot page",
-				chromedp.EmulateViewport(dev.w, dev.h, opts...),
-				chromedp.Navigate(base+"/app/files/finance/?lang="+lang),
-				chromedp.WaitVisible(chromedp.ID("listing")),
-			)
-			c, cancel := context.WithTimeout(ctx, 30*time.Second)
-			png, err := chromedp.Run(c, chromedp.CaptureScreenshot())
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "files-"+lang+"-"+dev.name+".png"), png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
 }
