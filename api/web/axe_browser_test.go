@@ -274,6 +274,14 @@ func TestAxe(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("confirm-ok")))
 	a.visit(mgr, "folder, selection", folder,
 		chromedp.Click(chromedp.CSS(row+` td.sel input`)), poll(`document.getElementById("bulk").classList.contains("active")`))
+	upload := filepath.Join(t.TempDir(), "ລາຍງານ ໃຫຍ່.bin")
+	if err := os.WriteFile(upload, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.visit(mgr, "folder, uploading", folder, throttle(64<<10),
+		chromedp.SetUploadFiles(chromedp.ID("upload-input"), []string{upload}),
+		poll(`document.querySelector("#upload-list li.upload") && !document.getElementById("upload-total").hidden`))
+	do(t, mgr, "full speed again", throttle(-1))
 	a.visit(mgr, "subfolder", folder+url.PathEscape("ລາຍງານ")+"/")
 	a.visit(mgr, "empty folder", folder+url.PathEscape("ຫວ່າງ")+"/")
 	a.visit(mgr, "search", folder+"?q=2027")

@@ -137,8 +137,12 @@
       var name = document.createElement('span');
       name.className = 'upload-name';
       name.textContent = rel || file.name;
+      name.id = 'upload-name-' + items.length;
+      // The bar is named by the file, and the row's buttons say which
+      // file they pause or cancel (for screen readers).
       var bar = document.createElement('progress');
       bar.max = 100; bar.value = 0;
+      bar.setAttribute('aria-labelledby', name.id);
       var status = document.createElement('span');
       status.className = 'upload-status';
       status.textContent = t('js_uploading');
@@ -146,6 +150,8 @@
       pause.type = 'button'; pause.className = 'small pause'; pause.textContent = t('js_pause');
       var cancel = document.createElement('button');
       cancel.type = 'button'; cancel.className = 'small danger cancel'; cancel.textContent = t('js_cancel');
+      pause.setAttribute('aria-describedby', name.id);
+      cancel.setAttribute('aria-describedby', name.id);
       li.append(name, bar, status, pause, cancel);
       list.appendChild(li);
       var it = { file: file, dest: dest, sent: 0, speed: 0, state: 'uploading', lastT: Date.now(), lastSent: 0 };
@@ -691,14 +697,29 @@
       if (e.target.matches('td.sel input')) refresh();
     });
 
-    // Roving focus: one row is in the Tab order; arrows move it.
+    // Roving focus: one row is in the Tab order, with its own controls
+    // (checkbox, link, menu button); arrows move it. So Tab goes from
+    // the row through its controls and on past the list, however long.
+    var active = null;
+    function tabbable(r, on) {
+      r.tabIndex = on ? 0 : -1;
+      r.querySelectorAll('td.sel input, td.name a, summary').forEach(function (c) {
+        if (on) c.removeAttribute('tabindex'); else c.tabIndex = -1;
+      });
+    }
+    function activate(r) {
+      if (!r || r === active) return;
+      if (active) tabbable(active, false);
+      tabbable(r, true);
+      active = r;
+    }
     function focusRow(r) {
       if (!r) return;
-      rows().forEach(function (x) { x.tabIndex = -1; });
-      r.tabIndex = 0;
+      activate(r);
       r.focus();
     }
-    if (tbody.rows.length) tbody.rows[0].tabIndex = 0;
+    rows().forEach(function (r) { tabbable(r, false); });
+    activate(tbody.rows[0]);
     var want = null;
     try { want = sessionStorage.getItem(focusKey); sessionStorage.removeItem(focusKey); } catch (e) { /* storage off */ }
     if (want) focusRow(rows().filter(function (r) { return r.dataset.path === want; })[0]);
@@ -742,11 +763,7 @@
       }
     });
     tbody.addEventListener('focusin', function (e) {
-      var row = e.target.closest('tr');
-      if (row && row.tabIndex !== 0) {
-        rows().forEach(function (x) { x.tabIndex = -1; });
-        row.tabIndex = 0;
-      }
+      activate(e.target.closest('tr'));
     });
     // One menu open at a time; opening one focuses its first item.
     tbody.addEventListener('toggle', function (e) {
@@ -811,6 +828,7 @@
         var next = doc.getElementById('listing');
         if (next) Array.prototype.slice.call(next.tBodies[0].rows).forEach(function (r) {
           var row = document.importNode(r, true);
+          tabbable(row, false);
           tbody.appendChild(row);
           bindRow(row);
         });
