@@ -229,6 +229,14 @@ func TestKeyboard(t *testing.T) {
 		t.Fatalf("link made by keyboard %s: %d %q", link, res.StatusCode, got)
 	}
 
+	// Tab in an open menu closes it and goes on past the list (the other
+	// rows' controls and the menu's items are not Tab stops).
+	do(t, tab, "Tab out of a menu",
+		press(kb.Enter), poll(`document.querySelector(`+jsString(row(newName)+" details")+`).open && document.activeElement.getAttribute("role") === "menuitem"`),
+		press(kb.End), poll(`document.activeElement.matches(".delete")`),
+		press(kb.Tab), poll(`!document.querySelector(`+jsString(row(newName)+" details")+`).open && !document.activeElement.closest("#listing")`),
+		press(kb.Tab, shift), focusShown(row(newName)+" summary"))
+
 	// A dialog cancelled with Escape gives the focus back too.
 	do(t, tab, "rename cancelled",
 		press(kb.Enter), poll(`document.querySelector(`+jsString(row(newName)+" details")+`).open`),

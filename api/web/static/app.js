@@ -299,6 +299,8 @@
       var b = row.querySelector('button.' + cls);
       if (b) b.addEventListener('click', fn);
     }
+    // The menu's items are reached with arrows, not Tab (see setupList).
+    row.querySelectorAll('[role=menuitem]').forEach(function (x) { x.tabIndex = -1; });
     on('rename', function () {
       ask(t('js_rename_to'), name).then(function (to) {
         if (!to || to === name) return;
@@ -738,12 +740,20 @@
         e.preventDefault();
         return;
       }
-      if (menu && menu.open && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+      // In an open menu (ARIA menu pattern): arrows, Home and End move
+      // between its items, which are not Tab stops; Tab closes it and
+      // goes on from its button.
+      if (menu && menu.open && ['ArrowDown', 'ArrowUp', 'Home', 'End'].indexOf(e.key) >= 0) {
         var items = Array.prototype.slice.call(menu.querySelectorAll('[role=menuitem]'));
-        var i = items.indexOf(document.activeElement);
-        var next = e.key === 'ArrowDown' ? (i + 1) % items.length : (i - 1 + items.length) % items.length;
+        var i = items.indexOf(document.activeElement), n = items.length;
+        var next = { ArrowDown: (i + 1) % n, ArrowUp: (i - 1 + n) % n, Home: 0, End: n - 1 }[e.key];
         if (items[next]) items[next].focus();
         e.preventDefault();
+        return;
+      }
+      if (menu && menu.open && e.key === 'Tab') {
+        menu.open = false;
+        menu.querySelector('summary').focus();
         return;
       }
       if (e.target !== row) return;
