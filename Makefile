@@ -192,7 +192,8 @@ fuzz:
 	  done; \
 	done
 
-# The README's screenshots of the web app, taken by the browser test.
+# The README's screenshots of the web app, taken by a browser test
+# (api/web TestScreenshots): six views, desktop and phone, English and Lao.
 screenshots: tools
 	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./api/web/
 
