@@ -245,21 +245,25 @@ func TestKeyboard(t *testing.T) {
 		press(kb.Escape), poll(`!document.getElementById("name-dialog").open`),
 		focusShown(row(newName)+" summary"))
 
-	// Delete the uploaded file (menu, confirmation by Enter), then
-	// Shift+Tab back up to the trash link, Enter, Tab to the entry's
-	// "restore", Enter: it is back.
+	// Delete the uploaded file (menu, confirmation by Enter): the focus
+	// is on the next row after the reload. Shift+Tab back up to the
+	// trash link, Enter, Tab to the entry's "restore", Enter: it is back.
 	do(t, tab, "delete by keyboard",
 		chromedp.Navigate(folder), poll(`document.readyState === "complete"`),
 		openMenuItem("ແຜນງານ.txt", "delete"),
 		poll(`document.getElementById("confirm-dialog").open && document.activeElement.id === "confirm-ok"`),
 		press(kb.Enter),
-		poll(`document.readyState === "complete" && document.querySelector(`+jsString(row("ແຜນງານ.txt"))+`) === null`))
+		poll(`document.readyState === "complete" && document.querySelector(`+jsString(row("ແຜນງານ.txt"))+`) === null`),
+		// The focus is on the row that took its place.
+		poll(`document.activeElement.matches("#listing tbody tr")`))
 	do(t, tab, "to the trash and restore by keyboard",
 		pressUntil(kb.Tab, "#listing tbody tr"),
 		pressUntil(kb.Tab, "#trash-link", shift), focusShown("#trash-link"),
 		press(kb.Enter), poll(`location.pathname === "/app/trash/finance" && document.readyState === "complete"`),
 		pressUntil(kb.Tab, `#trash `+row("ແຜນງານ.txt")+` button.trash-restore`), focusShown(`#trash `+row("ແຜນງານ.txt")+` button.trash-restore`),
-		press(kb.Enter), poll(`document.getElementById("empty") !== null`))
+		press(kb.Enter), poll(`document.getElementById("empty") !== null`),
+		// The trash is empty now: the focus is on the page's content.
+		poll(`document.activeElement.id === "main"`))
 	if r := e.Do("GET", "/api/v1/files"+apitest.EscapePath("/finance/ແຜນງານ.txt"), tok, nil); r.Status != 200 || sha256.Sum256(r.Body) != sha256.Sum256(data) {
 		t.Fatalf("restored by keyboard: %d, %d bytes", r.Status, len(r.Body))
 	}

@@ -319,7 +319,12 @@
     on('delete', function () {
       confirmDialog(t('js_confirm_delete', name)).then(function (ok) {
         if (!ok) return;
-        api('DELETE', '/api/v1/files' + encPath(path)).then(function () { window.location.reload(); }, fail);
+        api('DELETE', '/api/v1/files' + encPath(path)).then(function () {
+          // The focus goes to the row that takes this one's place.
+          var near = row.nextElementSibling || row.previousElementSibling;
+          if (near) focusAfterReload(near.dataset.path);
+          window.location.reload();
+        }, fail);
       });
     });
     on('share', function () { openShare(path, name); });
@@ -382,7 +387,18 @@
 
   // ---- Trash ----
 
+  // After a restore the page reloads with the focus on the next entry's
+  // "restore", or on the page's content when the trash is empty.
+  var trashFocus = null;
+  if (document.body.dataset.page === 'trash') {
+    try { trashFocus = sessionStorage.getItem(focusKey); sessionStorage.removeItem(focusKey); } catch (e) { /* storage off */ }
+  }
   var trash = document.getElementById('trash');
+  if (trashFocus && trashFocus.indexOf('trash:') === 0) {
+    var again = trash && trash.querySelector('tr[data-id="' + trashFocus.slice(6) + '"] button.trash-restore');
+    var mainEl = document.getElementById('main');
+    if (again) again.focus(); else if (mainEl) mainEl.focus();
+  }
   if (trash) {
     trash.querySelectorAll('tbody tr').forEach(function (row) {
       var url = '/api/v1/trash/' + encodeURIComponent(trash.dataset.dept) + '/' + row.dataset.id;
@@ -390,6 +406,8 @@
       if (restore) restore.addEventListener('click', function () {
         api('POST', url + '/restore').then(function (res) {
           restore.textContent = t('js_restored_to', res.path);
+          var near = row.nextElementSibling || row.previousElementSibling;
+          focusAfterReload('trash:' + (near ? near.dataset.id : ''));
           setTimeout(function () { window.location.reload(); }, 800);
         }, fail);
       });
