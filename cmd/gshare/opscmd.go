@@ -19,10 +19,13 @@ import (
 	"gshare/storage/meta"
 )
 
-// keysCmd is "gshare keys status|rotate|rotate-master|confirm-master|shred".
+// keysCmd is "gshare keys status|rotate|rotate-master|confirm-master|shred"
+// (split and join: keysWith).
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := "usage: gshare keys status | rotate --dept D | rotate-master | confirm-master | shred --dept D --confirm D\n" +
-		"Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
+		"These need --server and --token (or GSHARE_SERVER, GSHARE_TOKEN).\n" +
+		"       gshare keys split --shares N --threshold T | join [FILE ...]\n" +
+		"These work offline on the master key file (gshare keys split --help, gshare keys join --help)."
 	if len(args) == 0 {
 		return usageError{usage}
 	}
