@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -76,6 +77,15 @@ func TestKeyCustody(t *testing.T) {
 
 	if err := os.Remove(keyFile); err != nil {
 		t.Fatal(err)
+	}
+	// Without its key the server does not start, and makes no new key
+	// where the real one must go back.
+	cmd := exec.Command(binary, "serve", "--addr", freePort(t), "--data", data)
+	if b, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(b), "gshare keys join") {
+		t.Fatalf("start without the key: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(keyFile); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a start without the key created one")
 	}
 	// Two shares: refused, saying how many more; nothing written.
 	if _, _, err := keysRun(shares[0]+"\n"+shares[3]+"\n", "join", "--data", data); !errors.Is(err, keys.ErrTooFewShares) || !strings.Contains(err.Error(), "1 more") {

@@ -36,6 +36,10 @@ import (
 // directory was created with.
 var ErrWrongMaster = errors.New("master key does not match this data directory")
 
+// ErrNoMaster means the data directory holds data (meta.db) but not its
+// master key file: a new key would open nothing, so none is created.
+var ErrNoMaster = errors.New("the data directory has data but no master key")
+
 // Source says where the master key comes from. Command wins over File;
 // with neither, the key is DataDir/master.key, created on first start.
 type Source struct {
@@ -46,11 +50,18 @@ type Source struct {
 
 // LoadMaster returns the master key and whether it was just created.
 // Keys are read as 32 raw bytes, 64 hex digits or base64, with surrounding
-// white space ignored.
+// white space ignored. DataDir/master.key is created only for a data
+// directory without meta.db: beside existing data, a missing key is
+// ErrNoMaster (restore the file, or join its shares), not a new key that
+// would open nothing and sit where the real one must go back.
 func LoadMaster(ctx context.Context, src Source) (crypt.Key, bool, error) {
 	k, err := ReadMaster(ctx, src)
 	if src.Command != "" || src.File != "" || !errors.Is(err, fs.ErrNotExist) {
 		return k, false, err
+	}
+	if _, err := os.Stat(filepath.Join(src.DataDir, "meta.db")); err == nil {
+		return crypt.Key{}, false, fmt.Errorf("keys: %w: %s is missing; put it back from its copy, or recover it from its shares (gshare keys join)",
+			ErrNoMaster, filepath.Join(src.DataDir, "master.key"))
 	}
 	k = crypt.NewKey()
 	if err := writeKeyFile(filepath.Join(src.DataDir, "master.key"), k); err != nil {
