@@ -75,7 +75,11 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		job, err = c.RotateKey(ctx, *dept)
 	case "rotate-master":
-		job, err = c.RotateMaster(ctx)
+		if job, err = c.RotateMaster(ctx); err == nil {
+			// On stderr: stdout stays the job's JSON, for scripts.
+			fmt.Fprintln(stderr, "The master key changed: shares of the old key open only backups made before now.\n"+
+				"Split the new key for its envelopes: gshare keys split --shares N --threshold T (on the server's machine).")
+		}
 	case "confirm-master":
 		if err = c.ConfirmMaster(ctx); err == nil {
 			fmt.Fprintln(stdout, "old master key file deleted")
