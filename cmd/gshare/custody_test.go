@@ -59,6 +59,11 @@ func TestKeyCustody(t *testing.T) {
 	if !strings.Contains(out, "any 3 recover it") || !strings.Contains(out, "Share 5 of 5") {
 		t.Fatalf("split's sheet:\n%s", out)
 	}
+	// The fingerprint the shares carry is the key's, as fingerprint says.
+	fp, _, err := keysRun("", "fingerprint", "--data", data)
+	if err != nil || !strings.HasPrefix(fp, strings.Split(shares[0], ":")[4]+"  "+keyFile) {
+		t.Fatalf("fingerprint: %v %q", err, fp)
+	}
 	// One file per share with --out: mode 0600, in a directory of mode 0700.
 	dir := filepath.Join(t.TempDir(), "envelopes")
 	if out, errOut, err := keysRun("", "split", "--shares", "5", "--threshold", "3", "--data", data, "--out", dir); err != nil || shareLines(out) != nil {

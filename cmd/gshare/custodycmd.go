@@ -57,8 +57,8 @@ result whose fingerprint differs from the one the shares carry.
 
 Flags:`
 
-// keysWith is "gshare keys": split and join work offline on the key file;
-// the other subcommands go to a running server (keysCmd).
+// keysWith is "gshare keys": split, join and fingerprint work offline on
+// the key file; the other subcommands go to a running server (keysCmd).
 func keysWith(stdin io.Reader) func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if len(args) > 0 {
@@ -67,6 +67,8 @@ func keysWith(stdin io.Reader) func(ctx context.Context, args []string, stdout, 
 				return keySplitCmd(ctx, args[1:], stdout, stderr)
 			case "join":
 				return keyJoinCmd(ctx, args[1:], stdin, stdout, stderr)
+			case "fingerprint":
+				return keyFingerprintCmd(ctx, args[1:], stdout, stderr)
 			}
 		}
 		return keysCmd(ctx, args, stdout, stderr)
@@ -100,6 +102,47 @@ func describe(src keys.Source) string {
 		return "the output of master_key_command"
 	}
 	return keys.MasterFile(src)
+}
+
+// keyFingerprintCmd prints the fingerprint of the master key the server
+// reads, to compare with the labels of the envelopes and the ceremony
+// record without opening anything.
+func keyFingerprintCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("gshare keys fingerprint", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.Usage = func() {
+		fmt.Fprintln(flags.Output(), "usage: gshare keys fingerprint [--config FILE] [--data DIR] [--master-key-file F]\n\n"+
+			"Prints the fingerprint of the master key gshare serve reads (as split does), which the\n"+
+			"shares and envelopes of that key carry. It reveals nothing of the key.\n\nFlags:")
+		flags.PrintDefaults()
+	}
+	configFile := flags.String("config", os.Getenv("GSHARE_CONFIG"), "the server's configuration file (GSHARE_CONFIG)")
+	data := flags.String("data", "", "the server's data directory (default: as gshare serve)")
+	keyFile := flags.String("master-key-file", "", "this key file instead of the server's")
+	if len(args) > 0 && isHelp(args[0]) {
+		flags.SetOutput(stdout)
+		flags.Usage()
+		return nil
+	}
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		return usageError{"usage: gshare keys fingerprint [--config FILE] [--data DIR] [--master-key-file F]"}
+	}
+	src, err := keySource(*configFile, *data, *keyFile, stderr)
+	if err != nil {
+		return err
+	}
+	k, err := keys.ReadMaster(ctx, src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("no master key at %s", describe(src))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s  %s\n", keys.Fingerprint(k), describe(src))
+	return nil
 }
 
 func keySplitCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -24,7 +24,7 @@ import (
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := "usage: gshare keys status | rotate --dept D | rotate-master | confirm-master | shred --dept D --confirm D\n" +
 		"These need --server and --token (or GSHARE_SERVER, GSHARE_TOKEN).\n" +
-		"       gshare keys split --shares N --threshold T | join [FILE ...]\n" +
+		"       gshare keys split --shares N --threshold T | join [FILE ...] | fingerprint\n" +
 		"These work offline on the master key file (gshare keys split --help, gshare keys join --help)."
 	if len(args) == 0 {
 		return usageError{usage}
