@@ -227,3 +227,28 @@ func TestPromptShares(t *testing.T) {
 		t.Error("the prompt echoed a share")
 	}
 }
+
+// TestJoinNewMachine: on a new machine join makes the data directory
+// (0700) for DATA/master.key, as gshare serve would, but not the directory
+// of a master_key_file on another mount.
+func TestJoinNewMachine(t *testing.T) {
+	k := crypt.NewKey()
+	shares, _ := keys.SplitMaster(k, 5, 3)
+	text := shares[0].String() + "\n" + shares[1].String() + "\n" + shares[2].String() + "\n"
+	data := filepath.Join(t.TempDir(), "var", "lib", "gshare")
+	if out, _, err := keysRun(text, "join", "--data", data); err != nil || !strings.Contains(out, filepath.Join(data, "master.key")) {
+		t.Fatalf("join on a new machine: %v %s", err, out)
+	}
+	fi, err := os.Stat(data)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data directory: %v", err)
+	}
+	got, err := keys.ReadMaster(context.Background(), keys.Source{DataDir: data})
+	if err != nil || got != k {
+		t.Fatalf("joined key: %v", err)
+	}
+	mount := filepath.Join(t.TempDir(), "not-mounted", "master.key")
+	if _, _, err := keysRun(text, "join", "--master-key-file", mount); err == nil {
+		t.Fatal("join made the directory of a master_key_file")
+	}
+}

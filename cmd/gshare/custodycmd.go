@@ -295,6 +295,7 @@ func keyJoinCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	// Where the key goes is settled before any share is asked for.
 	var dest string
+	inData := false // dest is DATA/master.key: DATA may be made, as gshare serve would
 	if !*toStdout {
 		src, err := keySource(*configFile, *data, *keyFile, stderr)
 		if err != nil {
@@ -304,7 +305,10 @@ func keyJoinCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return errors.New("the server reads its master key from master_key_command (a key service): " +
 				"join with --stdout and put the key back into that service, or name a file with --master-key-file")
 		}
-		dest = keys.MasterFile(src)
+		dest, inData = keys.MasterFile(src), src.File == ""
+		if abs, err := filepath.Abs(dest); err == nil {
+			dest = abs
+		}
 	}
 	var shares []keys.KeyShare
 	tty, isTTY := ttyOf(stdin)
@@ -343,11 +347,13 @@ func keyJoinCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		_, err := fmt.Fprintf(stdout, "%x\n", j.Key[:])
 		return err
 	}
-	return installKey(dest, *data != "", j, done, stdout)
+	return installKey(dest, inData, j, done, stdout)
 }
 
 // installKey writes the recovered key to dest, unless a file is there:
-// the same key is fine; another is never replaced.
+// the same key is fine; another is never replaced. With mkdir, the
+// directory (the data directory) is made, mode 0700, if missing; a
+// master_key_file's directory (another mount) must exist.
 func installKey(dest string, mkdir bool, j keys.Joined, done string, stdout io.Writer) error {
 	if mkdir {
 		if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
