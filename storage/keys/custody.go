@@ -21,7 +21,8 @@ package keys
 //	ABCD-…-WXYZ       the share's 32 bytes, base32 (RFC 4648, no padding)
 //	                  in groups of four
 //	7KQ2MZ4A          checksum: the first 5 bytes of SHA-256 of the line
-//	                  before it, in canonical form, base32
+//	                  before it (from "gshare-share-1" to the data, with
+//	                  the data's dashes left out), base32
 //
 // Reading is forgiving where it is safe: case, blanks and the dashes of
 // the groups do not matter. Everything else is checked: the checksum names

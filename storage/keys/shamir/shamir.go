@@ -12,9 +12,10 @@
 // secret) holds f(x) for every byte. Any k shares determine f, and so
 // f(0), by Lagrange interpolation; k-1 shares are consistent with every
 // value of s, each with the same probability, because every coefficient,
-// the highest included, is uniform. (Vault redraws a zero highest
-// coefficient; that excludes one value of s for k-1 shares, a tiny leak
-// this package does not copy.)
+// the highest included, is uniform (as in Vault today; an early Vault
+// redrew a zero highest coefficient, which excludes one value of s given
+// k-1 shares). Vault draws the x coordinates at random; here they are the
+// share numbers 1…n, printed on the envelopes: x is public either way.
 //
 // # Side channels
 //
