@@ -208,7 +208,7 @@ func TestPromptShares(t *testing.T) {
 	}
 	defer r.Close()
 	go func() {
-		for _, l := range []string{typo, a[0].String(), a[0].String(), b[2].String(), a[1].String(), a[4].String(), "never read"} {
+		for _, l := range []string{typo, "# Share 1 of 5: for one sealed envelope.", a[0].String(), a[0].String(), b[2].String(), a[1].String(), a[4].String(), "never read"} {
 			w.WriteString(l + "\n")
 		}
 		w.Close()
@@ -222,6 +222,9 @@ func TestPromptShares(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("prompt did not say %q:\n%s", want, errOut.String())
 		}
+	}
+	if strings.Contains(errOut.String(), "does not start with") {
+		t.Errorf("a pasted header line was refused:\n%s", errOut.String())
 	}
 	if strings.Contains(errOut.String(), strings.Split(a[0].String(), ":")[5]) {
 		t.Error("the prompt echoed a share")

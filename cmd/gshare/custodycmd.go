@@ -453,6 +453,9 @@ func promptShares(ctx context.Context, tty *os.File, stderr io.Writer, want int)
 		if line == "" {
 			return shares, nil
 		}
+		if strings.HasPrefix(line, "#") {
+			continue // the header of a share file, pasted with it
+		}
 		s, err := keys.ParseShare(line)
 		if err == nil && want != 0 && s.Threshold != want {
 			err = fmt.Errorf("%s says %d shares are needed, --threshold says %d", s.Name(), s.Threshold, want)
