@@ -129,6 +129,10 @@ func TestKeyCustody(t *testing.T) {
 	if out, _, err := keysRun(strings.Join(shares[1:4], "\n"), "join", "--stdout"); err != nil || out != string(orig) {
 		t.Fatalf("join --stdout: %v %q", err, out)
 	}
+	// The files of --out read back as they are, headers and all.
+	if out, _, err := keysRun("", "join", files[0], files[2], files[4], "--stdout"); err != nil || out != string(orig) {
+		t.Fatalf("join of the --out files: %v %q", err, out)
+	}
 
 	s.run()
 	ed = s.login("ed", "editor-password")
