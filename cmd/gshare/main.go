@@ -6,7 +6,7 @@
 //	gshare dept       add and list departments
 //	gshare audit      export the audit log; verify an export offline
 //	gshare sync       two-way sync of a directory with a department
-//	gshare keys       key status, rotation, shredding
+//	gshare keys       key status, rotation, shredding; split and join the master key
 //	gshare backup     sealed backup of the metadata; gshare restore puts one back
 //	gshare check      orphan, missing and damaged objects
 //	gshare version    print the version
@@ -62,7 +62,7 @@ func commands(stdin io.Reader) []command {
 		{"audit", "export the audit log, or verify an export offline", auditCmd},
 		{"login", "get a device token through a sign-in in the browser (for sync and the other commands)", loginCmd},
 		{"sync", "keep a local directory and a department in two-way sync", syncCmd},
-		{"keys", "key status, rotation and shredding (against a running server)", keysCmd},
+		{"keys", "key status, rotation and shredding (against a running server); split custody of the master key", keysWith(stdin)},
 		{"backup", "write a sealed backup of the metadata (from a running server)", backupCmd},
 		{"restore", "restore a backup into a data directory (server stopped)", restoreCmd},
 		{"check", "find orphan, missing and damaged objects (against a running server)", checkCmd},

@@ -106,7 +106,7 @@ func TestMasterRotation(t *testing.T) {
 	s.must(201, "PUT", "/api/v1/files/finance/a.txt", ed, "before rotation")
 	tok := s.adminToken(t)
 	before, _ := os.ReadFile(filepath.Join(data, "master.key"))
-	if out, err := s.cli(t, tok, "keys", "rotate-master"); err != nil || !strings.Contains(out, "master.key.old") {
+	if out, err := s.cli(t, tok, "keys", "rotate-master"); err != nil || !strings.Contains(out, "master.key.old") || !strings.Contains(out, "gshare keys split") {
 		t.Fatalf("rotate-master: %v %s", err, out)
 	}
 	after, _ := os.ReadFile(filepath.Join(data, "master.key"))

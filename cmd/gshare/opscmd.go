@@ -19,10 +19,13 @@ import (
 	"gshare/storage/meta"
 )
 
-// keysCmd is "gshare keys status|rotate|rotate-master|confirm-master|shred".
+// keysCmd is "gshare keys status|rotate|rotate-master|confirm-master|shred"
+// (split and join: keysWith).
 func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := "usage: gshare keys status | rotate --dept D | rotate-master | confirm-master | shred --dept D --confirm D\n" +
-		"Needs --server and --token (or GSHARE_SERVER, GSHARE_TOKEN)."
+		"These need --server and --token (or GSHARE_SERVER, GSHARE_TOKEN).\n" +
+		"       gshare keys split --shares N --threshold T | join [FILE ...] | fingerprint\n" +
+		"These work offline on the master key file (gshare keys split --help, gshare keys join --help)."
 	if len(args) == 0 {
 		return usageError{usage}
 	}
@@ -72,7 +75,11 @@ func keysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		job, err = c.RotateKey(ctx, *dept)
 	case "rotate-master":
-		job, err = c.RotateMaster(ctx)
+		if job, err = c.RotateMaster(ctx); err == nil {
+			// On stderr: stdout stays the job's JSON, for scripts.
+			fmt.Fprintln(stderr, "The master key changed: shares of the old key open only backups made before now.\n"+
+				"Split the new key for its envelopes: gshare keys split --shares N --threshold T (on the server's machine).")
+		}
 	case "confirm-master":
 		if err = c.ConfirmMaster(ctx); err == nil {
 			fmt.Fprintln(stdout, "old master key file deleted")

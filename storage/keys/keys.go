@@ -36,6 +36,10 @@ import (
 // directory was created with.
 var ErrWrongMaster = errors.New("master key does not match this data directory")
 
+// ErrNoMaster means the data directory holds data (meta.db) but not its
+// master key file: a new key would open nothing, so none is created.
+var ErrNoMaster = errors.New("the data directory has data but no master key")
+
 // Source says where the master key comes from. Command wins over File;
 // with neither, the key is DataDir/master.key, created on first start.
 type Source struct {
@@ -46,8 +50,30 @@ type Source struct {
 
 // LoadMaster returns the master key and whether it was just created.
 // Keys are read as 32 raw bytes, 64 hex digits or base64, with surrounding
-// white space ignored.
+// white space ignored. DataDir/master.key is created only for a data
+// directory without meta.db: beside existing data, a missing key is
+// ErrNoMaster (restore the file, or join its shares), not a new key that
+// would open nothing and sit where the real one must go back.
 func LoadMaster(ctx context.Context, src Source) (crypt.Key, bool, error) {
+	k, err := ReadMaster(ctx, src)
+	if src.Command != "" || src.File != "" || !errors.Is(err, fs.ErrNotExist) {
+		return k, false, err
+	}
+	if _, err := os.Stat(filepath.Join(src.DataDir, "meta.db")); err == nil {
+		return crypt.Key{}, false, fmt.Errorf("keys: %w: %s is missing; put it back from its copy, or recover it from its shares (gshare keys join)",
+			ErrNoMaster, filepath.Join(src.DataDir, "master.key"))
+	}
+	k = crypt.NewKey()
+	if err := writeKeyFile(filepath.Join(src.DataDir, "master.key"), k); err != nil {
+		return crypt.Key{}, false, err
+	}
+	return k, true, nil
+}
+
+// ReadMaster returns the master key as LoadMaster does, but never creates
+// one: without a key file the error wraps fs.ErrNotExist. The key tools
+// (gshare keys split) read it so.
+func ReadMaster(ctx context.Context, src Source) (crypt.Key, error) {
 	switch {
 	case src.Command != "":
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -57,27 +83,17 @@ func LoadMaster(ctx context.Context, src Source) (crypt.Key, bool, error) {
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
 		if err != nil {
-			return crypt.Key{}, false, fmt.Errorf("keys: master key command failed: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+			return crypt.Key{}, fmt.Errorf("keys: master key command failed: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 		}
 		k, err := parseKey(out)
 		if err != nil {
-			return crypt.Key{}, false, fmt.Errorf("keys: master key command output: %w", err)
+			return crypt.Key{}, fmt.Errorf("keys: master key command output: %w", err)
 		}
-		return k, false, nil
+		return k, nil
 	case src.File != "":
-		k, err := readKeyFile(src.File)
-		return k, false, err
+		return readKeyFile(src.File)
 	}
-	file := filepath.Join(src.DataDir, "master.key")
-	k, err := readKeyFile(file)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return k, false, err
-	}
-	k = crypt.NewKey()
-	if err := writeKeyFile(file, k); err != nil {
-		return crypt.Key{}, false, err
-	}
-	return k, true, nil
+	return readKeyFile(filepath.Join(src.DataDir, "master.key"))
 }
 
 func readKeyFile(name string) (crypt.Key, error) {
@@ -97,6 +113,13 @@ func readKeyFile(name string) (crypt.Key, error) {
 		return crypt.Key{}, fmt.Errorf("keys: master key %s: %w", name, err)
 	}
 	return k, nil
+}
+
+// WriteMasterFile writes k as a master key file (64 hex digits, mode
+// 0600), the form LoadMaster reads. It never replaces a file: an existing
+// one is an error wrapping fs.ErrExist.
+func WriteMasterFile(name string, k crypt.Key) error {
+	return writeKeyFile(name, k)
 }
 
 // writeKeyFile creates name exclusively, so two processes starting at once

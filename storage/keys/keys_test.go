@@ -47,6 +47,15 @@ func TestLoadMaster(t *testing.T) {
 	if _, _, err := keys.LoadMaster(ctx, keys.Source{File: f}); err == nil {
 		t.Fatal("group-readable key file accepted")
 	}
+	// A data directory with data but without its key: no new key.
+	os.Remove(filepath.Join(dir, "master.key"))
+	os.WriteFile(filepath.Join(dir, "meta.db"), nil, 0o600)
+	if _, _, err := keys.LoadMaster(ctx, keys.Source{DataDir: dir}); !errors.Is(err, keys.ErrNoMaster) || !strings.Contains(err.Error(), "gshare keys join") {
+		t.Fatalf("data without its key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
+		t.Fatal("a new master key was created beside existing data")
+	}
 }
 
 func TestRing(t *testing.T) {
