@@ -274,6 +274,7 @@ func (db *DB) WaitChanges(ctx context.Context, dept string, after uint64) error 
 func (db *DB) PruneChanges(before time.Time) (int, error) {
 	n := 0
 	err := db.store.Update(func(tx kv.Tx) error {
+		n = 0 // the store may run this again
 		return tx.Bucket(bucketChanges).ForEachBucket(func(dept []byte) error {
 			b := tx.Bucket(bucketChanges).Bucket(dept)
 			// Collect first: deleting under a moving cursor skips keys.

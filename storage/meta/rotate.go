@@ -17,6 +17,7 @@ func (db *DB) Rewrap(dept string, target uint32, after []byte, limit int, fn fun
 	var next []byte
 	n := 0
 	err := db.store.Update(func(tx kv.Tx) error {
+		next, n = nil, 0 // the store may run this again
 		b := tx.Bucket(bucketVersions)
 		c := b.Cursor()
 		k, raw := c.First()
@@ -112,8 +113,9 @@ func (db *DB) KeyUse() (map[string]map[uint32]int, error) {
 // department stays, marked shredded, so its id is never reused. It returns
 // the uploads' multipart ids for the caller to abort, keyed by object.
 func (db *DB) Shred(dept string) (map[string]string, error) {
-	multipart := map[string]string{}
+	var multipart map[string]string
 	err := db.update(func(tx kv.Tx, ch *changeLog) error {
+		multipart = map[string]string{} // the store may run this again
 		d, err := getDept(tx, dept)
 		if err != nil {
 			return err

@@ -92,6 +92,7 @@ func removeRules(tx kv.Tx, rules [][]string) error {
 func (db *DB) RemoveRulesWhere(match func(rule []string) bool) ([][]string, error) {
 	var removed [][]string
 	err := db.store.Update(func(tx kv.Tx) error {
+		removed = nil // the store may run this again
 		if err := removeTrashRulesWhere(tx, match); err != nil {
 			return err
 		}

@@ -94,6 +94,7 @@ func (db *DB) countShare(h Hash, count func(*Share)) error {
 func (db *DB) DeleteShare(id string) (Share, error) {
 	var found Share
 	err := db.store.Update(func(tx kv.Tx) error {
+		found = Share{} // the store may run this again
 		b := tx.Bucket(bucketShares)
 		var key []byte
 		err := b.ForEach(func(k, _ []byte) error {
@@ -123,6 +124,7 @@ func (db *DB) DeleteShare(id string) (Share, error) {
 func (db *DB) Reserve(h Hash, n int64) (Share, error) {
 	var s Share
 	err := db.store.Update(func(tx kv.Tx) error {
+		s = Share{} // as in UpdateUser
 		b := tx.Bucket(bucketShares)
 		ok, err := get(b, h[:], &s)
 		if err != nil {

@@ -99,6 +99,7 @@ func (db *DB) Upload(id string) (Upload, error) {
 func (db *DB) UpdateUpload(id string, garbage []string, fn func(*Upload) error) (Upload, error) {
 	var u Upload
 	err := db.store.Update(func(tx kv.Tx) error {
+		u = Upload{} // as in UpdateUser
 		b := tx.Bucket(bucketUploads)
 		ok, err := get(b, []byte(id), &u)
 		if err != nil {
@@ -134,13 +135,16 @@ func (db *DB) DeleteUpload(id string, garbage []string) error {
 		if !ok {
 			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
 		}
+		// A new slice: garbage is the caller's, and the store may run
+		// this again.
+		doomed := garbage[:len(garbage):len(garbage)]
 		if o := u.Write.Object; o != "" {
 			if err := tx.Bucket(bucketPending).Delete([]byte(o)); err != nil {
 				return err
 			}
-			garbage = append(garbage, o)
+			doomed = append(doomed, o)
 		}
-		return removeUpload(tx, id, garbage, db.now())
+		return removeUpload(tx, id, doomed, db.now())
 	})
 }
 

@@ -94,13 +94,14 @@ func (db *DB) CreateUser(u User) error {
 		if b.Get([]byte(u.Username)) != nil {
 			return fmt.Errorf("meta: create user %s: %w", u.Username, ErrExists)
 		}
-		if u.Created.IsZero() {
-			u.Created = db.now().UTC()
+		nu := u // u stays as given: the store may run this again
+		if nu.Created.IsZero() {
+			nu.Created = db.now().UTC()
 		}
-		if u.Changed.IsZero() {
-			u.Changed = u.Created
+		if nu.Changed.IsZero() {
+			nu.Changed = nu.Created
 		}
-		return put(b, []byte(u.Username), u)
+		return put(b, []byte(nu.Username), nu)
 	})
 }
 
@@ -139,6 +140,9 @@ func (db *DB) Users() ([]User, error) {
 func (db *DB) UpdateUser(username string, fn func(*User) error) (User, error) {
 	var u User
 	err := db.store.Update(func(tx kv.Tx) error {
+		// Decode into a zero User: the store may run this again, and
+		// JSON leaves fields a record omits as they were.
+		u = User{}
 		b := tx.Bucket(bucketUsers)
 		ok, err := get(b, []byte(username), &u)
 		if err != nil {
@@ -243,6 +247,7 @@ func (db *DB) TouchSession(h Hash, at time.Time, addr string) error {
 func (db *DB) UpdateSession(h Hash, fn func(*Session) error) (Session, error) {
 	var s Session
 	err := db.store.Update(func(tx kv.Tx) error {
+		s = Session{} // as in UpdateUser
 		b := tx.Bucket(bucketSessions)
 		ok, err := get(b, h[:], &s)
 		if err != nil {
