@@ -20,6 +20,7 @@ import (
 //	retry  bbolt through runTwice: every update's function runs twice,
 //	       the first run rolled back, as PostgreSQL may run it
 //	       (make test runs the package once more with it)
+//	postgres  (to be added at merge: see POSTGRES below)
 const engineEnv = "GSHARE_TEST_META_ENGINE"
 
 // testEngine returns the engine the tests run on.
@@ -29,7 +30,8 @@ func testEngine(t testing.TB) string {
 		return "bolt"
 	case "retry":
 		return e
-	// ---- postgres: added at merge (storage/kv/pgkv, pgtest) ----
+	// POSTGRES: the lead adds case "postgres" here at merge (m-pg's
+	// storage/kv/pgkv, started by pgtest), and in newTestDB below.
 	default:
 		t.Fatalf("%s=%q: want bolt or retry", engineEnv, e)
 		return ""
@@ -59,7 +61,8 @@ func newTestDB(t testing.TB, opts *meta.Options) *meta.DB {
 		if err == nil {
 			db, err = meta.OpenStore(runTwice{s}, &o)
 		}
-	// ---- postgres: added at merge ----
+		// POSTGRES: case "postgres": a fresh database from pgtest,
+		// opened with pgkv and meta.OpenStore(store, &o).
 	}
 	if err != nil {
 		t.Fatal(err)
