@@ -2,6 +2,7 @@ package meta_test
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -208,5 +209,44 @@ func TestUpdateResults(t *testing.T) {
 	}
 	if n, err := db.DeleteKEKs("finance", 2); err != nil || n != 1 {
 		t.Fatalf("DeleteKEKs = %d, %v; want 1", n, err)
+	}
+}
+
+// otherEngine hides that a store is bbolt, as any engine but boltkv
+// looks to meta.
+type otherEngine struct{ kv.Store }
+
+type otherTx struct{ kv.Tx }
+
+func (s otherEngine) View(fn func(kv.Tx) error) error {
+	return s.Store.View(func(tx kv.Tx) error { return fn(otherTx{tx}) })
+}
+
+func (s otherEngine) Update(fn func(kv.Tx) error) error {
+	return s.Store.Update(func(tx kv.Tx) error { return fn(otherTx{tx}) })
+}
+
+// TestSnapshotOnlyOnBolt: another engine has no hot copy, and says so
+// with an error a caller can tell (errors.ErrUnsupported) before fn runs.
+func TestSnapshotOnlyOnBolt(t *testing.T) {
+	s, err := boltkv.Open(filepath.Join(t.TempDir(), "kv.db"), &bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := meta.OpenStore(otherEngine{s}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Path() != "" {
+		t.Errorf("Path = %q for a store meta did not open from a file", db.Path())
+	}
+	called := false
+	err = db.Snapshot(func(int64, io.Reader) error { called = true; return nil })
+	if !errors.Is(err, errors.ErrUnsupported) || !errors.Is(err, meta.ErrNoSnapshot) || called {
+		t.Fatalf("Snapshot on another engine = %v (fn called: %v)", err, called)
+	}
+	if _, err := db.CreateDept("finance", "f", nil); err != nil {
+		t.Fatal(err) // the rest works
 	}
 }
