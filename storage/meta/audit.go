@@ -73,7 +73,7 @@ func (a AuditTx) Append(rec []byte, at time.Time, firstHash int64, hashes [][32]
 		}
 	}
 	tk := binary.BigEndian.AppendUint64(u64(uint64(at.UnixNano())), uint64(n))
-	if err := tb.Put(tk, nil); err != nil {
+	if err := tb.Put(tk, []byte{}); err != nil { // empty, never nil (kv)
 		return err
 	}
 	return a.tx.Bucket(bucketAuditState).Put([]byte("size"), u64(uint64(n+1)))
