@@ -125,6 +125,13 @@ func (s *Server) backupDownload(w http.ResponseWriter, r *http.Request, rq *rout
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	n, err := s.d.Ops.Backup(w)
 	rq.Entry.Bytes = n
+	if n == 0 && errors.Is(err, errors.ErrUnsupported) {
+		// A metadata store with no hot copy (PostgreSQL): nothing was
+		// written, so the client can be told why.
+		w.Header().Del("Content-Disposition")
+		return &router.Error{Status: http.StatusNotImplemented, Code: "backup_unsupported",
+			Msg: "this server's metadata database cannot be copied while it runs; back it up with the database's own tools (such as pg_dump)", Err: err}
+	}
 	if err != nil {
 		s.abortAfterHeaders(rq, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"gshare/acl"
 	"gshare/api/apitest"
+	"gshare/storage/meta"
 	"gshare/storage/objstore"
 )
 
@@ -277,5 +279,23 @@ func TestConfirmMasterFailureIsAnError(t *testing.T) {
 	}
 	if _, err := os.Stat(master + ".old"); !os.IsNotExist(err) {
 		t.Fatalf("the old key file is still there: %v", err)
+	}
+}
+
+// TestBackupUnsupported: on a metadata store with no hot copy (PostgreSQL)
+// the backup route says so with 501 and a code, instead of a cut
+// download.
+func TestBackupUnsupported(t *testing.T) {
+	e := apitest.New(t, nil)
+	admin := e.User("root", acl.AllDepts, acl.RoleAdmin)
+	e.API.OpsForTest().Backup = func(io.Writer) (int64, error) { return 0, meta.ErrNoSnapshot }
+	r := e.Do("GET", "/api/v1/backup", admin, nil)
+	var body struct{ Code, Error string }
+	r.JSON(t, &body)
+	if r.Status != 501 || body.Code != "backup_unsupported" || r.Header.Get("Content-Disposition") != "" {
+		t.Fatalf("backup on a store without snapshots: %d %s %v", r.Status, r.Body, r.Header)
+	}
+	if strings.Contains(string(r.Body), "meta:") {
+		t.Fatalf("internal error text in the response: %s", r.Body)
 	}
 }

@@ -155,6 +155,7 @@ func (s *Server) saveCeremony(rq *router.Request, c ceremony) error {
 func (s *Server) takeCeremony(rq *router.Request, kind string) (ceremony, error) {
 	var c ceremony
 	_, err := s.d.Auth.DB.UpdateSession(rq.Session.Hash, func(ss *meta.Session) error {
+		c = ceremony{} // meta may run this again
 		raw := ss.Ceremony
 		ss.Ceremony = nil
 		if len(raw) == 0 {

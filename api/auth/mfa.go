@@ -218,7 +218,9 @@ func (m *Manager) TOTPEnrolment(username string) ([]byte, error) {
 func (m *Manager) ConfirmTOTP(username, code string) ([]string, error) {
 	codes, hashes := newRecoveryCodes()
 	now := m.Now()
+	var shown []string // codes, if this enrolment stores them
 	_, err := m.DB.UpdateUser(username, func(u *meta.User) error {
+		shown = nil // meta may run this again
 		if u.MFA.HasTOTP() {
 			return ErrMFAEnrolled
 		}
@@ -234,17 +236,15 @@ func (m *Manager) ConfirmTOTP(username, code string) ([]string, error) {
 			return totpError(err)
 		}
 		u.MFA.TOTP, u.MFA.TOTPPending, u.MFA.TOTPStep = u.MFA.TOTPPending, nil, step
-		if len(u.MFA.Recovery) > 0 {
-			codes = nil
-		} else {
-			u.MFA.Recovery = hashes
+		if len(u.MFA.Recovery) == 0 {
+			u.MFA.Recovery, shown = hashes, codes
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return codes, nil
+	return shown, nil
 }
 
 // totpError maps package totp's errors to the manager's.
@@ -266,6 +266,7 @@ func totpError(err error) error {
 func (m *Manager) CheckSecondFactor(username, code string) (recovery bool, left int, err error) {
 	now := m.Now()
 	_, err = m.DB.UpdateUser(username, func(u *meta.User) error {
+		recovery, left = false, 0 // meta may run this again
 		if !u.MFA.Enabled() {
 			return ErrMFANotEnrolled
 		}

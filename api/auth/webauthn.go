@@ -38,7 +38,9 @@ func (m *Manager) WebAuthnHandle(username string) ([]byte, error) {
 // gets recovery codes, returned to be shown once.
 func (m *Manager) AddWebAuthnKey(username string, k meta.WebAuthnKey) ([]string, error) {
 	codes, hashes := newRecoveryCodes()
+	var shown []string // codes, if this key's registration stores them
 	_, err := m.DB.UpdateUser(username, func(u *meta.User) error {
+		shown = nil // meta may run this again
 		if u.MFA == nil {
 			u.MFA = &meta.MFA{}
 		}
@@ -47,10 +49,8 @@ func (m *Manager) AddWebAuthnKey(username string, k meta.WebAuthnKey) ([]string,
 				return ErrMFAEnrolled
 			}
 		}
-		if len(u.MFA.Recovery) > 0 {
-			codes = nil
-		} else {
-			u.MFA.Recovery = hashes
+		if len(u.MFA.Recovery) == 0 {
+			u.MFA.Recovery, shown = hashes, codes
 		}
 		u.MFA.Keys = append(u.MFA.Keys, k)
 		return nil
@@ -58,7 +58,7 @@ func (m *Manager) AddWebAuthnKey(username string, k meta.WebAuthnKey) ([]string,
 	if err != nil {
 		return nil, err
 	}
-	return codes, nil
+	return shown, nil
 }
 
 // UsedWebAuthnKey records a key's use: its new credential record (the

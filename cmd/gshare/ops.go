@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -78,6 +79,12 @@ func (a *app) scheduledBackups(ctx context.Context) {
 		case <-t.C:
 		}
 		file, n, err := a.backupTo(dir)
+		if errors.Is(err, errors.ErrUnsupported) {
+			// The metadata store has no hot copy (PostgreSQL): saying so
+			// every interval would change nothing.
+			a.log.Error("scheduled backups stopped: the metadata store cannot be copied while it runs; back it up with the database's own tools", "err", err)
+			return
+		}
 		if err != nil {
 			a.log.Error("scheduled backup failed", "dir", dir, "err", err)
 			continue

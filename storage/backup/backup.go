@@ -35,7 +35,10 @@ var ErrBadBackup = errors.New("not a valid G-Share backup for this master key")
 
 func context(id [16]byte) []byte { return crypt.DEKContext(id, 0, "backup", 0) }
 
-// Write seals a snapshot of db to w and returns the bytes written.
+// Write seals a snapshot of db to w and returns the bytes written. A
+// metadata store with no hot copy of itself (any engine but bbolt) fails
+// with meta.ErrNoSnapshot, which wraps errors.ErrUnsupported, before
+// anything is written: such a database is backed up with its own tools.
 func Write(w io.Writer, db *meta.DB, master crypt.Key) (int64, error) {
 	var total int64
 	err := db.Snapshot(func(size int64, src io.Reader) error {

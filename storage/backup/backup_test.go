@@ -9,6 +9,8 @@ import (
 
 	"gshare/storage/backup"
 	"gshare/storage/crypt"
+	"gshare/storage/kv"
+	"gshare/storage/kv/boltkv"
 	"gshare/storage/meta"
 )
 
@@ -48,5 +50,33 @@ func TestRoundTripAndRefusals(t *testing.T) {
 		if _, err := open(c.b, c.k); !errors.Is(err, backup.ErrBadBackup) {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// notBolt hides that a store is bbolt, as any other kv engine looks.
+type notBolt struct{ kv.Store }
+
+type notBoltTx struct{ kv.Tx }
+
+func (s notBolt) View(fn func(kv.Tx) error) error {
+	return s.Store.View(func(tx kv.Tx) error { return fn(notBoltTx{tx}) })
+}
+
+// TestWriteWithoutSnapshot: on a store with no hot copy (PostgreSQL),
+// Write says so (errors.ErrUnsupported) and writes nothing.
+func TestWriteWithoutSnapshot(t *testing.T) {
+	s, err := boltkv.Open(filepath.Join(t.TempDir(), "meta.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := meta.OpenStore(notBolt{s}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var buf bytes.Buffer
+	n, err := backup.Write(&buf, db, crypt.NewKey())
+	if !errors.Is(err, errors.ErrUnsupported) || n != 0 || buf.Len() != 0 {
+		t.Fatalf("Write = %d, %v; %d bytes written", n, err, buf.Len())
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // The audit log's storage: records by index, the Merkle tree's stored
@@ -21,14 +21,9 @@ var (
 	bucketAuditState = []byte("audit_state") // "size", "pruned", "checkpoint", "leaf2"
 )
 
-// appendFill is the page fill of the audit buckets, whose keys only grow
-// (the time index's nearly so: entries of one batch may be a little out of
-// order, and bbolt's rebalancing copes with that).
-const appendFill = 0.95
-
 // AuditTx is a view of the audit log inside one transaction.
 type AuditTx struct {
-	tx *bolt.Tx
+	tx kv.Tx
 }
 
 // Size returns the number of records ever appended (pruned ones count).
@@ -61,11 +56,14 @@ func (a AuditTx) Append(rec []byte, at time.Time, firstHash int64, hashes [][32]
 		return errors.New("meta: audit append outside a write transaction")
 	}
 	n := a.Size()
-	// Every key is appended after the last one: fill pages to the brim.
-	// At bbolt's default of half, pages split half empty and are never
-	// written again, which doubled the log's size on disk.
+	// Every key is appended after the last one (the time index's nearly
+	// so: entries of one batch may be a little out of order): the engine
+	// may pack them tightly (on bbolt, pages filled to the brim instead
+	// of split half empty, which doubled the log's size on disk).
 	rb, hb, tb := a.tx.Bucket(bucketAudit), a.tx.Bucket(bucketAuditHash), a.tx.Bucket(bucketAuditTime)
-	rb.FillPercent, hb.FillPercent, tb.FillPercent = appendFill, appendFill, appendFill
+	rb.Appending()
+	hb.Appending()
+	tb.Appending()
 	if err := rb.Put(u64(uint64(n)), rec); err != nil {
 		return err
 	}
@@ -75,7 +73,7 @@ func (a AuditTx) Append(rec []byte, at time.Time, firstHash int64, hashes [][32]
 		}
 	}
 	tk := binary.BigEndian.AppendUint64(u64(uint64(at.UnixNano())), uint64(n))
-	if err := tb.Put(tk, nil); err != nil {
+	if err := tb.Put(tk, []byte{}); err != nil { // empty, never nil (kv)
 		return err
 	}
 	return a.tx.Bucket(bucketAuditState).Put([]byte("size"), u64(uint64(n+1)))
@@ -158,12 +156,12 @@ func (a AuditTx) Prune(n int64) (int, error) {
 
 // AuditUpdate runs fn in a write transaction on the audit log.
 func (db *DB) AuditUpdate(fn func(AuditTx) error) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(AuditTx{tx}) })
+	return db.store.Update(func(tx kv.Tx) error { return fn(AuditTx{tx}) })
 }
 
 // AuditView runs fn in a read transaction on the audit log.
 func (db *DB) AuditView(fn func(AuditTx) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error { return fn(AuditTx{tx}) })
+	return db.store.View(func(tx kv.Tx) error { return fn(AuditTx{tx}) })
 }
 
 // Overwrite replaces record n's bytes without touching the tree. It is what

@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // Change operations.
@@ -82,7 +81,7 @@ type changeLog struct {
 	author string
 }
 
-func (l *changeLog) add(tx *bolt.Tx, c Change) error {
+func (l *changeLog) add(tx kv.Tx, c Change) error {
 	if c.HidPath == nil {
 		h, err := l.hides(tx, c.Path)
 		if err != nil {
@@ -116,7 +115,7 @@ func (l *changeLog) add(tx *bolt.Tx, c Change) error {
 // hides returns whom a deny keeps from reading the path and the nodes
 // the denies are on, as the rules and the tree stand in the transaction
 // now.
-func (l *changeLog) hides(tx *bolt.Tx, path string) (hiding, error) {
+func (l *changeLog) hides(tx kv.Tx, path string) (hiding, error) {
 	h := hiding{subs: []string{}}
 	m := l.db.rules
 	if m == nil || path == "" {
@@ -152,7 +151,7 @@ func (l *changeLog) hides(tx *bolt.Tx, path string) (hiding, error) {
 // ruleNode returns the node that rule, which covers p, names: p or a
 // folder above it. A rule on no node gives the zero ID, which the feed
 // counts as hidden.
-func ruleNode(tx *bolt.Tx, m RuleMapper, rule []string, p docpath.Path) (ID, error) {
+func ruleNode(tx kv.Tx, m RuleMapper, rule []string, p docpath.Path) (ID, error) {
 	for q := p; ; q = q.Parent() {
 		if m.Names(rule, q) {
 			n, err := resolve(tx, q)
@@ -167,9 +166,10 @@ func ruleNode(tx *bolt.Tx, m RuleMapper, rule []string, p docpath.Path) (ID, err
 	}
 }
 
-// update runs fn in a write transaction with a change log.
-func (db *DB) update(fn func(tx *bolt.Tx, ch *changeLog) error) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+// update runs fn in a write transaction with a change log, a new one
+// for each run of fn (the store may run it more than once).
+func (db *DB) update(fn func(tx kv.Tx, ch *changeLog) error) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		return fn(tx, &changeLog{db: db, now: db.now().UTC()})
 	})
 }
@@ -203,7 +203,7 @@ var ErrGone = errors.New("cursor older than the retained history")
 func (db *DB) Changes(dept string, after uint64, limit int) ([]Change, uint64, error) {
 	var out []Change
 	next := after
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		if _, err := getDept(tx, dept); err != nil {
 			return err
 		}
@@ -236,7 +236,7 @@ func (db *DB) Changes(dept string, after uint64, limit int) ([]Change, uint64, e
 // LatestChange returns the sequence number of a department's newest change.
 func (db *DB) LatestChange(dept string) (uint64, error) {
 	var seq uint64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		if _, err := getDept(tx, dept); err != nil {
 			return err
 		}
@@ -273,7 +273,8 @@ func (db *DB) WaitChanges(ctx context.Context, dept string, after uint64) error 
 // validated.
 func (db *DB) PruneChanges(before time.Time) (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		n = 0 // the store may run this again
 		return tx.Bucket(bucketChanges).ForEachBucket(func(dept []byte) error {
 			b := tx.Bucket(bucketChanges).Bucket(dept)
 			// Collect first: deleting under a moving cursor skips keys.

@@ -13,6 +13,9 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"gshare/storage/kv"
+	"gshare/storage/kv/boltkv"
 )
 
 // Errors returned by DB methods, wrapped with the operation and subject.
@@ -72,8 +75,8 @@ var (
 )
 
 // migrations[i] brings the schema from version i to i+1.
-var migrations = []func(tx *bolt.Tx) error{
-	func(tx *bolt.Tx) error {
+var migrations = []func(tx kv.Tx) error{
+	func(tx kv.Tx) error {
 		for _, b := range [][]byte{bucketMeta, bucketDepts, bucketKEKs, bucketUsers, bucketSessions,
 			bucketNodes, bucketNodeIdx, bucketVersions, bucketRefs, bucketPending, bucketGC,
 			bucketUploads, bucketChanges, bucketRules, bucketShares,
@@ -87,21 +90,21 @@ var migrations = []func(tx *bolt.Tx) error{
 		return tx.Bucket(bucketMeta).Put([]byte("instance"), []byte(hex.EncodeToString(id)))
 	},
 	// 2: the trash.
-	func(tx *bolt.Tx) error {
+	func(tx kv.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bucketTrash)
 		return err
 	},
 }
 
-// Options configures Open. The zero value is ready to use.
+// Options configures Open and OpenStore. The zero value is ready to use.
 type Options struct {
 	// Now returns the current time; defaults to time.Now. Tests set it.
 	Now func() time.Time
 	// LockTimeout is how long Open waits for another process to release
-	// the file; defaults to one second.
+	// the file; defaults to one second. (Open only.)
 	LockTimeout time.Duration
 	// NoSync skips fsync after each commit. Only for tests and benchmarks:
-	// a crash may lose or corrupt the database.
+	// a crash may lose or corrupt the database. (Open only.)
 	NoSync bool
 	// Rules lets moves, copies, deletes and restores carry access rules
 	// along with the nodes they name; acl.Paths implements it. Without
@@ -111,7 +114,8 @@ type Options struct {
 
 // DB is an open metadata store. It is safe for concurrent use.
 type DB struct {
-	bolt  *bolt.DB
+	store kv.Store
+	path  string // the bbolt file, when Open opened one
 	now   func() time.Time
 	rules RuleMapper
 
@@ -119,9 +123,39 @@ type DB struct {
 	waiters map[string]chan struct{} // per department, closed on each change
 }
 
-// Open opens (creating if needed) the metadata file at path and brings its
-// schema up to date.
+// Open opens (creating if needed) the metadata file at path, a bbolt
+// file (storage/kv/boltkv), and brings its schema up to date.
 func Open(path string, opts *Options) (*DB, error) {
+	o := options(opts)
+	store, err := boltkv.Open(path, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("meta: open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("meta: open %s: %w", path, err)
+	}
+	db, err := open(store, o)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("meta: open %s: %w", path, err)
+	}
+	db.path = path
+	return db, nil
+}
+
+// OpenStore runs the metadata store on an open key-value store (any
+// engine: boltkv, pgkv) and brings its schema up to date. The DB owns
+// store from then on: Close closes it, and so does a failed OpenStore.
+func OpenStore(store kv.Store, opts *Options) (*DB, error) {
+	db, err := open(store, options(opts))
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("meta: open: %w", err)
+	}
+	return db, nil
+}
+
+func options(opts *Options) Options {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -132,17 +166,13 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.LockTimeout == 0 {
 		o.LockTimeout = time.Second
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: o.LockTimeout, NoSync: o.NoSync})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("meta: open %s: %w", path, ErrLocked)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("meta: open %s: %w", path, err)
-	}
-	db := &DB{bolt: b, now: o.Now, rules: o.Rules, waiters: make(map[string]chan struct{})}
+	return o
+}
+
+func open(store kv.Store, o Options) (*DB, error) {
+	db := &DB{store: store, now: o.Now, rules: o.Rules, waiters: make(map[string]chan struct{})}
 	if err := db.migrate(); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("meta: open %s: %w", path, err)
+		return nil, err
 	}
 	return db, nil
 }
@@ -151,7 +181,7 @@ func (db *DB) migrate() error {
 	// Look first: an update transaction writes the file even when nothing
 	// changes, and a start that is refused later must leave it untouched.
 	current := -1
-	db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		if b := tx.Bucket(bucketMeta); b != nil {
 			if raw := b.Get([]byte("schema")); len(raw) == 4 {
 				current = int(binary.BigEndian.Uint32(raw))
@@ -159,10 +189,13 @@ func (db *DB) migrate() error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
 	if current == len(migrations) {
 		return nil
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		v := 0
 		if b := tx.Bucket(bucketMeta); b != nil {
 			if raw := b.Get([]byte("schema")); len(raw) == 4 {
@@ -181,15 +214,17 @@ func (db *DB) migrate() error {
 	})
 }
 
-// Close closes the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close closes the store.
+func (db *DB) Close() error { return db.store.Close() }
 
-// Path returns the file name of the database.
-func (db *DB) Path() string { return db.bolt.Path() }
+// Path returns the file name of the database, or "" when it is not a
+// file that Open opened (OpenStore: PostgreSQL, or a store made by the
+// caller).
+func (db *DB) Path() string { return db.path }
 
 // Ping checks the database is usable, for /readyz.
 func (db *DB) Ping() error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.store.View(func(tx kv.Tx) error {
 		if tx.Bucket(bucketMeta) == nil {
 			return errors.New("meta: schema missing")
 		}
@@ -206,7 +241,7 @@ func (db *DB) InstanceID() (string, error) {
 // GetValue returns a value from the meta bucket, or ErrNotFound.
 func (db *DB) GetValue(key string) ([]byte, error) {
 	var out []byte
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		v := tx.Bucket(bucketMeta).Get([]byte(key))
 		if v == nil {
 			return fmt.Errorf("meta: value %s: %w", key, ErrNotFound)
@@ -219,7 +254,7 @@ func (db *DB) GetValue(key string) ([]byte, error) {
 
 // SetValue stores a value in the meta bucket.
 func (db *DB) SetValue(key string, value []byte) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketMeta).Put([]byte(key), value)
 	})
 }
@@ -232,7 +267,7 @@ func (db *DB) SetValueOnce(key string, value []byte) ([]byte, error) {
 		return v, nil
 	}
 	var out []byte
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketMeta)
 		if v := b.Get([]byte(key)); v != nil {
 			out = append([]byte(nil), v...)
@@ -244,10 +279,21 @@ func (db *DB) SetValueOnce(key string, value []byte) ([]byte, error) {
 	return out, err
 }
 
+// ErrNoSnapshot means the store has no hot copy of itself (Snapshot):
+// only the bbolt engine does; a PostgreSQL store is backed up with the
+// database's own tools. It wraps errors.ErrUnsupported.
+var ErrNoSnapshot = fmt.Errorf("meta: this metadata store has no hot backup (only a bbolt meta.db has; back up a database with its own tools): %w", errors.ErrUnsupported)
+
 // Snapshot passes fn a consistent copy of the whole database, of the
-// given size, while other transactions go on (a hot backup).
+// given size, while other transactions go on (a hot backup). Only a bbolt
+// store has one; others fail with ErrNoSnapshot before fn is called.
 func (db *DB) Snapshot(fn func(size int64, r io.Reader) error) error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.store.View(func(t kv.Tx) error {
+		bt, ok := t.(boltkv.Tx)
+		if !ok {
+			return ErrNoSnapshot
+		}
+		tx := bt.Bolt
 		pr, pw := io.Pipe()
 		done := make(chan struct{})
 		go func() {
@@ -265,7 +311,7 @@ func (db *DB) Snapshot(fn func(size int64, r io.Reader) error) error {
 	})
 }
 
-func put(b *bolt.Bucket, key []byte, v any) error {
+func put(b kv.Bucket, key []byte, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -273,7 +319,7 @@ func put(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, raw)
 }
 
-func get(b *bolt.Bucket, key []byte, v any) (bool, error) {
+func get(b kv.Bucket, key []byte, v any) (bool, error) {
 	raw := b.Get(key)
 	if raw == nil {
 		return false, nil

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // Dept is a department: a tenant with its own folder tree and key.
@@ -42,7 +42,7 @@ func kekKey(dept string, version uint32) []byte {
 // (version 1, already wrapped by the caller).
 func (db *DB) CreateDept(id, name string, wrappedKEK []byte) (Dept, error) {
 	d := Dept{ID: id, Name: name, Created: db.now().UTC(), Root: NewID(), KEKVersion: 1}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketDepts)
 		if b.Get([]byte(id)) != nil {
 			return fmt.Errorf("meta: create department %s: %w", id, ErrExists)
@@ -68,7 +68,7 @@ func (db *DB) CreateDept(id, name string, wrappedKEK []byte) (Dept, error) {
 // Dept returns a department.
 func (db *DB) Dept(id string) (Dept, error) {
 	var d Dept
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		d, err = getDept(tx, id)
 		return err
@@ -76,7 +76,7 @@ func (db *DB) Dept(id string) (Dept, error) {
 	return d, err
 }
 
-func getDept(tx *bolt.Tx, id string) (Dept, error) {
+func getDept(tx kv.Tx, id string) (Dept, error) {
 	var d Dept
 	ok, err := get(tx.Bucket(bucketDepts), []byte(id), &d)
 	if err == nil && !ok {
@@ -88,7 +88,7 @@ func getDept(tx *bolt.Tx, id string) (Dept, error) {
 // Depts returns every department, ordered by id.
 func (db *DB) Depts() ([]Dept, error) {
 	var out []Dept
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketDepts).ForEach(func(k, v []byte) error {
 			var d Dept
 			if _, err := get(tx.Bucket(bucketDepts), k, &d); err != nil {
@@ -105,7 +105,7 @@ func (db *DB) Depts() ([]Dept, error) {
 // KEK returns a wrapped department key.
 func (db *DB) KEK(dept string, version uint32) ([]byte, error) {
 	var r KEKRecord
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		ok, err := get(tx.Bucket(bucketKEKs), kekKey(dept, version), &r)
 		if err == nil && !ok {
 			err = fmt.Errorf("meta: key %s/%d: %w", dept, version, ErrNotFound)
@@ -118,7 +118,7 @@ func (db *DB) KEK(dept string, version uint32) ([]byte, error) {
 // KEKs returns every stored department key, by department and version.
 func (db *DB) KEKs() ([]KEKRecord, error) {
 	var out []KEKRecord
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketKEKs)
 		return b.ForEach(func(k, _ []byte) error {
 			var r KEKRecord
@@ -136,7 +136,7 @@ func (db *DB) KEKs() ([]KEKRecord, error) {
 // new data keys are wrapped with.
 func (db *DB) AddKEK(dept string, wrapped []byte) (uint32, error) {
 	var v uint32
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		d, err := getDept(tx, dept)
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (db *DB) AddKEK(dept string, wrapped []byte) (uint32, error) {
 // one transaction with the new master key's check value and any other
 // values given.
 func (db *DB) ReplaceKEKs(records []KEKRecord, values map[string][]byte) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		for _, r := range records {
 			if err := put(tx.Bucket(bucketKEKs), kekKey(r.Dept, r.Version), r); err != nil {
 				return err
@@ -177,7 +177,7 @@ func (db *DB) ReplaceKEKs(records []KEKRecord, values map[string][]byte) error {
 // them): after a rotation finished, or to shred the department.
 func (db *DB) DeleteKEKs(dept string, keep uint32) (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketKEKs)
 		var doomed [][]byte
 		err := b.ForEach(func(k, _ []byte) error {
@@ -208,7 +208,7 @@ func (db *DB) DeleteKEKs(dept string, keep uint32) (int, error) {
 // links, and returns the department as changed.
 func (db *DB) SetEditorsShare(id string, on bool) (Dept, error) {
 	var d Dept
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		var err error
 		if d, err = getDept(tx, id); err != nil {
 			return err

@@ -1,14 +1,25 @@
-// Package meta is G-Share's metadata store: one bbolt file (DATA/meta.db)
-// holding departments, users, sessions, the folder tree, file versions with
-// their wrapped keys, upload state, the change feed, Casbin rules and the
-// audit log. It is the only package of the server that imports bbolt (the
-// sync client's own state file is storage/filesync/state's).
+// Package meta is G-Share's metadata store: departments, users, sessions,
+// the folder tree, file versions with their wrapped keys, upload state, the
+// change feed, Casbin rules and the audit log. It is written once against
+// the transactional key-value interface of storage/kv, so the same logic
+// runs on one bbolt file (DATA/meta.db, storage/kv/boltkv: Open, the
+// single-node default) and on PostgreSQL (storage/kv/pgkv: OpenStore, for
+// several nodes). Of the server's packages only it and boltkv import bbolt
+// (the sync client's own state file is storage/filesync/state's).
 //
 // # Basics
 //
 // Every exported method runs in its own transaction, so each is atomic and,
 // once it returns nil, durable. Methods take and return plain values; nothing
-// returned aliases bbolt's memory.
+// returned aliases the store's memory.
+//
+// A store may run an update transaction's function more than once (kv's
+// contract: PostgreSQL retries serialization failures), so every update
+// here resets what it captures at the top of its function and has effects
+// outside the transaction (waking change-feed waiters) only through
+// OnCommit. Callbacks given to updating methods (UpdateUser's fn, Rewrap's
+// fn, a RuleMapper, ...) may be called again too, and must be free of
+// side effects.
 //
 // Paths arrive already normalised ([gshare/storage/docpath]); meta never
 // parses user input. Names are stored as their NFC bytes and compared
@@ -44,7 +55,8 @@
 //
 // bbolt holds an exclusive lock on the file: only one process may open it.
 // Open fails with [ErrLocked] after a short wait when another process (usually
-// a running gshare serve) holds it.
+// a running gshare serve) holds it. Snapshot (the hot backup) is bbolt's
+// alone; other engines fail it with [ErrNoSnapshot].
 //
 // Write access to meta.db is full control of the metadata: names, paths,
 // plaintext hashes and the audit log live here in the clear (only wrapped

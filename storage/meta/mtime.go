@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // SetMTime sets the modification time of the file or folder at p without
@@ -20,7 +19,7 @@ import (
 // (the request's audit entry names who).
 func (db *DB) SetMTime(p docpath.Path, t time.Time, author string) error {
 	t = t.UTC()
-	return db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	return db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = author
 		if p.IsRoot() {
 			return fmt.Errorf("meta: set mtime of department root %s: %w", p.Dept, ErrInvalid)

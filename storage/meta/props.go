@@ -1,7 +1,7 @@
 package meta
 
 import (
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // Prop is a WebDAV dead property of a node, stored as its XML.
@@ -15,7 +15,7 @@ type Prop struct {
 // Props returns a node's dead properties.
 func (db *DB) Props(id ID) ([]Prop, error) {
 	var out []Prop
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		_, err := get(tx.Bucket(bucketProps), id[:], &out)
 		return err
 	})
@@ -25,7 +25,7 @@ func (db *DB) Props(id ID) ([]Prop, error) {
 // UpdateProps replaces a node's dead properties with what fn makes of
 // them, in one transaction (none left: deletes them).
 func (db *DB) UpdateProps(id ID, fn func([]Prop) []Prop) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		var cur []Prop
 		if _, err := get(tx.Bucket(bucketProps), id[:], &cur); err != nil {
 			return err

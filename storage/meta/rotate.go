@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // Rewrap re-wraps data keys of a department that are older than target, in
@@ -16,7 +16,8 @@ import (
 func (db *DB) Rewrap(dept string, target uint32, after []byte, limit int, fn func(v *Version) error) ([]byte, int, error) {
 	var next []byte
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		next, n = nil, 0 // the store may run this again
 		b := tx.Bucket(bucketVersions)
 		c := b.Cursor()
 		k, raw := c.First()
@@ -55,7 +56,7 @@ func (db *DB) Rewrap(dept string, target uint32, after []byte, limit int, fn fun
 // uploads older than target.
 func (db *DB) RewrapUploads(dept string, target uint32, fn func(u *Upload) error) (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUploads)
 		var changed []Upload
 		err := b.ForEach(func(k, _ []byte) error {
@@ -88,7 +89,7 @@ func (db *DB) RewrapUploads(dept string, target uint32, fn func(u *Upload) error
 // KeyUse counts the data keys each key version of each department wraps.
 func (db *DB) KeyUse() (map[string]map[uint32]int, error) {
 	out := map[string]map[uint32]int{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		return tx.Bucket(bucketVersions).ForEach(func(_, raw []byte) error {
 			var v struct {
 				Dept       string `json:"dept"`
@@ -112,8 +113,9 @@ func (db *DB) KeyUse() (map[string]map[uint32]int, error) {
 // department stays, marked shredded, so its id is never reused. It returns
 // the uploads' multipart ids for the caller to abort, keyed by object.
 func (db *DB) Shred(dept string) (map[string]string, error) {
-	multipart := map[string]string{}
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	var multipart map[string]string
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
+		multipart = map[string]string{} // the store may run this again
 		d, err := getDept(tx, dept)
 		if err != nil {
 			return err

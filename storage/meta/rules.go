@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // Casbin policy lines are stored as keys: ptype and values joined by NUL
@@ -29,7 +29,7 @@ func ruleKey(r []string) ([]byte, error) {
 // values, in key order.
 func (db *DB) Rules() ([][]string, error) {
 	var out [][]string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		out, err = allRules(tx)
 		return err
@@ -37,7 +37,7 @@ func (db *DB) Rules() ([][]string, error) {
 	return out, err
 }
 
-func allRules(tx *bolt.Tx) ([][]string, error) {
+func allRules(tx kv.Tx) ([][]string, error) {
 	var out [][]string
 	err := tx.Bucket(bucketRules).ForEach(func(k, _ []byte) error {
 		out = append(out, strings.Split(string(k), "\x00"))
@@ -48,10 +48,10 @@ func allRules(tx *bolt.Tx) ([][]string, error) {
 
 // AddRules stores policy lines; existing ones are left as they are.
 func (db *DB) AddRules(rules [][]string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error { return addRules(tx, rules) })
+	return db.store.Update(func(tx kv.Tx) error { return addRules(tx, rules) })
 }
 
-func addRules(tx *bolt.Tx, rules [][]string) error {
+func addRules(tx kv.Tx, rules [][]string) error {
 	b := tx.Bucket(bucketRules)
 	for _, r := range rules {
 		k, err := ruleKey(r)
@@ -67,10 +67,10 @@ func addRules(tx *bolt.Tx, rules [][]string) error {
 
 // RemoveRules deletes policy lines; missing ones are ignored.
 func (db *DB) RemoveRules(rules [][]string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error { return removeRules(tx, rules) })
+	return db.store.Update(func(tx kv.Tx) error { return removeRules(tx, rules) })
 }
 
-func removeRules(tx *bolt.Tx, rules [][]string) error {
+func removeRules(tx kv.Tx, rules [][]string) error {
 	b := tx.Bucket(bucketRules)
 	for _, r := range rules {
 		k, err := ruleKey(r)
@@ -91,7 +91,8 @@ func removeRules(tx *bolt.Tx, rules [][]string) error {
 // be given to someone else) must not come back with a restore.
 func (db *DB) RemoveRulesWhere(match func(rule []string) bool) ([][]string, error) {
 	var removed [][]string
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		removed = nil // the store may run this again
 		if err := removeTrashRulesWhere(tx, match); err != nil {
 			return err
 		}
@@ -124,7 +125,7 @@ func (db *DB) ReplaceRules(old, new [][]string) error {
 	if len(old) != len(new) {
 		return errors.New("meta: replace rules: old and new differ in length")
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		if err := removeRules(tx, old); err != nil {
 			return err
 		}
@@ -134,7 +135,7 @@ func (db *DB) ReplaceRules(old, new [][]string) error {
 
 // SetRules replaces every stored policy line (Casbin's SavePolicy).
 func (db *DB) SetRules(rules [][]string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		if err := tx.DeleteBucket(bucketRules); err != nil {
 			return err
 		}
@@ -147,7 +148,7 @@ func (db *DB) SetRules(rules [][]string) error {
 
 // removeTrashRulesWhere deletes the lines of every trash entry for which
 // match returns true.
-func removeTrashRulesWhere(tx *bolt.Tx, match func(rule []string) bool) error {
+func removeTrashRulesWhere(tx kv.Tx, match func(rule []string) bool) error {
 	b := tx.Bucket(bucketTrash)
 	var changed []TrashEntry
 	err := b.ForEach(func(k, _ []byte) error {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // Share is a public link to a file. It names the file by id, so it follows
@@ -34,7 +34,7 @@ const ShareRequest = "request"
 
 // CreateShare stores a share link.
 func (db *DB) CreateShare(s Share) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		return put(tx.Bucket(bucketShares), s.Hash[:], s)
 	})
 }
@@ -42,7 +42,7 @@ func (db *DB) CreateShare(s Share) error {
 // ShareByHash returns the share with a token hash.
 func (db *DB) ShareByHash(h Hash) (Share, error) {
 	var s Share
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		ok, err := get(tx.Bucket(bucketShares), h[:], &s)
 		if err == nil && !ok {
 			err = fmt.Errorf("meta: share: %w", ErrNotFound)
@@ -55,7 +55,7 @@ func (db *DB) ShareByHash(h Hash) (Share, error) {
 // Shares returns every share for which keep returns true.
 func (db *DB) Shares(keep func(*Share) bool) ([]Share, error) {
 	var out []Share
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketShares)
 		return b.ForEach(func(k, _ []byte) error {
 			var s Share
@@ -78,7 +78,7 @@ func (db *DB) CountDownload(h Hash) error {
 
 // countShare updates the counters of the share h, if it still exists.
 func (db *DB) countShare(h Hash, count func(*Share)) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketShares)
 		var s Share
 		ok, err := get(b, h[:], &s)
@@ -93,7 +93,8 @@ func (db *DB) countShare(h Hash, count func(*Share)) error {
 // DeleteShare revokes the share with the given public id.
 func (db *DB) DeleteShare(id string) (Share, error) {
 	var found Share
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		found = Share{} // the store may run this again
 		b := tx.Bucket(bucketShares)
 		var key []byte
 		err := b.ForEach(func(k, _ []byte) error {
@@ -122,7 +123,8 @@ func (db *DB) DeleteShare(id string) (Share, error) {
 // upload that failed).
 func (db *DB) Reserve(h Hash, n int64) (Share, error) {
 	var s Share
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		s = Share{} // as in UpdateUser
 		b := tx.Bucket(bucketShares)
 		ok, err := get(b, h[:], &s)
 		if err != nil {

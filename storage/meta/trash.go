@@ -9,9 +9,8 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // The trash.
@@ -90,7 +89,7 @@ func trashKey(dept string, id ID) []byte {
 }
 
 // trash moves n, at p, into a new trash entry.
-func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (TrashEntry, error) {
+func trash(tx kv.Tx, ch *changeLog, n Node, p docpath.Path, author string) (TrashEntry, error) {
 	e := TrashEntry{ID: NewID(), Dept: p.Dept, Path: p.String(), Node: n.ID, Name: n.Name, Dir: n.Dir,
 		DeletedBy: author, Deleted: ch.now}
 	nodes, err := subtree(tx, n)
@@ -144,7 +143,7 @@ func trash(tx *bolt.Tx, ch *changeLog, n Node, p docpath.Path, author string) (T
 	return e, ch.add(tx, Change{Op: OpDelete, Path: e.Path, Dir: n.Dir, Trash: e.ID.String(), Node: n.ID, HidPath: hid.subs, HidPathBy: hid.by})
 }
 
-func getTrash(tx *bolt.Tx, dept string, id ID) (TrashEntry, error) {
+func getTrash(tx kv.Tx, dept string, id ID) (TrashEntry, error) {
 	var e TrashEntry
 	ok, err := get(tx.Bucket(bucketTrash), trashKey(dept, id), &e)
 	if err == nil && !ok {
@@ -156,7 +155,7 @@ func getTrash(tx *bolt.Tx, dept string, id ID) (TrashEntry, error) {
 // Trash returns the entries of a department's trash, newest first.
 func (db *DB) Trash(dept string) ([]TrashEntry, error) {
 	var out []TrashEntry
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		if _, err := getDept(tx, dept); err != nil {
 			return err
 		}
@@ -179,7 +178,7 @@ func (db *DB) Trash(dept string) ([]TrashEntry, error) {
 // TrashEntry returns one entry of a department's trash.
 func (db *DB) TrashEntry(dept string, id ID) (TrashEntry, error) {
 	var e TrashEntry
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		e, err = getTrash(tx, dept, id)
 		return err
@@ -202,7 +201,7 @@ type RestoreTarget struct {
 // it now has. The destination must be in the entry's department and free.
 func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpath.Path, error) {
 	var to docpath.Path
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = author
 		e, err := getTrash(tx, dept, id)
 		if err != nil {
@@ -278,7 +277,7 @@ func (db *DB) Restore(dept string, id ID, t RestoreTarget, author string) (docpa
 // changing anything: a restore is decided where it lands.
 func (db *DB) RestorePath(dept string, id ID, t RestoreTarget) (docpath.Path, error) {
 	var to docpath.Path
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		e, err := getTrash(tx, dept, id)
 		if err != nil {
 			return err
@@ -290,7 +289,7 @@ func (db *DB) RestorePath(dept string, id ID, t RestoreTarget) (docpath.Path, er
 }
 
 // landing is where a restore of e with target t puts it.
-func landing(tx *bolt.Tx, e TrashEntry, t RestoreTarget) (docpath.Path, error) {
+func landing(tx kv.Tx, e TrashEntry, t RestoreTarget) (docpath.Path, error) {
 	from, err := e.OriginalPath()
 	if err != nil {
 		return docpath.Path{}, fmt.Errorf("meta: trash entry %s: %w", e.ID, err)
@@ -327,7 +326,7 @@ func landing(tx *bolt.Tx, e TrashEntry, t RestoreTarget) (docpath.Path, error) {
 
 // freeName returns p if the name is free under parent, or else the first
 // free "base (restored N).ext".
-func freeName(tx *bolt.Tx, parent ID, p docpath.Path) (docpath.Path, error) {
+func freeName(tx kv.Tx, parent ID, p docpath.Path) (docpath.Path, error) {
 	name := p.Base()
 	ext := path.Ext(name)
 	if ext == name || len(ext) > 16 || strings.ContainsAny(ext, " ") {
@@ -359,7 +358,7 @@ func freeName(tx *bolt.Tx, parent ID, p docpath.Path) (docpath.Path, error) {
 // objects are collected once no version uses them) and its rules.
 func (db *DB) Purge(dept string, id ID) (TrashEntry, error) {
 	var e TrashEntry
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
 		var err error
 		if e, err = getTrash(tx, dept, id); err != nil {
 			return err
@@ -369,7 +368,7 @@ func (db *DB) Purge(dept string, id ID) (TrashEntry, error) {
 	return e, err
 }
 
-func purge(tx *bolt.Tx, ch *changeLog, e TrashEntry) error {
+func purge(tx kv.Tx, ch *changeLog, e TrashEntry) error {
 	n, err := nodeByID(tx, e.Node)
 	if err != nil {
 		return err
@@ -384,7 +383,7 @@ func purge(tx *bolt.Tx, ch *changeLog, e TrashEntry) error {
 // retention period), and returns them.
 func (db *DB) PurgeTrash(before time.Time) ([]TrashEntry, error) {
 	var done []TrashEntry
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
 		b := tx.Bucket(bucketTrash)
 		var doomed []TrashEntry
 		err := b.ForEach(func(k, _ []byte) error {
@@ -412,7 +411,7 @@ func (db *DB) PurgeTrash(before time.Time) ([]TrashEntry, error) {
 }
 
 // purgeDept purges a department's whole trash (shredding).
-func purgeDept(tx *bolt.Tx, ch *changeLog, dept string) error {
+func purgeDept(tx kv.Tx, ch *changeLog, dept string) error {
 	b := tx.Bucket(bucketTrash)
 	prefix := append([]byte(dept), 0)
 	var doomed []TrashEntry
@@ -435,7 +434,7 @@ func purgeDept(tx *bolt.Tx, ch *changeLog, dept string) error {
 // carryRules makes the access rules that name from or a path below it
 // name the same places below to: moved (a move) or copied (a copy). With
 // only, just the rules naming from itself (the folder, not its contents).
-func carryRules(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, copying, only bool) error {
+func carryRules(tx kv.Tx, ch *changeLog, from, to docpath.Path, copying, only bool) error {
 	m := ch.db.rules
 	if m == nil {
 		return nil

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,11 +19,7 @@ var _ meta.RuleMapper = acl.Paths{}
 // opens it.
 func openRulesDB(t *testing.T) *meta.DB {
 	t.Helper()
-	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true, Rules: acl.Paths{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := newTestDB(t, &meta.Options{Rules: acl.Paths{}})
 	for _, d := range []string{"finance", "hr"} {
 		if _, err := db.CreateDept(d, d+" dept", []byte("wrapped-"+d)); err != nil {
 			t.Fatal(err)
@@ -152,11 +147,7 @@ func TestRestoreTargets(t *testing.T) {
 
 func TestPurge(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true, Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := newTestDB(t, &meta.Options{Now: func() time.Time { return now }})
 	db.CreateDept("finance", "f", nil)
 	write(t, db, "/finance/old", 1)
 	write(t, db, "/finance/old", 2)

@@ -9,9 +9,8 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // Node is a folder or a file. A file's Version, Size and SHA256 describe its
@@ -59,7 +58,7 @@ func nodeKey(parent ID, name string) []byte {
 // department id, so roots live in the same bucket as everything else.
 var rootParent ID
 
-func putNode(tx *bolt.Tx, n Node) error {
+func putNode(tx kv.Tx, n Node) error {
 	k := nodeKey(n.Parent, n.Name)
 	if err := put(tx.Bucket(bucketNodes), k, n); err != nil {
 		return err
@@ -67,20 +66,20 @@ func putNode(tx *bolt.Tx, n Node) error {
 	return tx.Bucket(bucketNodeIdx).Put(n.ID[:], k)
 }
 
-func deleteNode(tx *bolt.Tx, n Node) error {
+func deleteNode(tx kv.Tx, n Node) error {
 	if err := tx.Bucket(bucketNodes).Delete(nodeKey(n.Parent, n.Name)); err != nil {
 		return err
 	}
 	return tx.Bucket(bucketNodeIdx).Delete(n.ID[:])
 }
 
-func child(tx *bolt.Tx, parent ID, name string) (Node, bool, error) {
+func child(tx kv.Tx, parent ID, name string) (Node, bool, error) {
 	var n Node
 	ok, err := get(tx.Bucket(bucketNodes), nodeKey(parent, name), &n)
 	return n, ok, err
 }
 
-func nodeByID(tx *bolt.Tx, id ID) (Node, error) {
+func nodeByID(tx kv.Tx, id ID) (Node, error) {
 	k := tx.Bucket(bucketNodeIdx).Get(id[:])
 	if k == nil {
 		return Node{}, fmt.Errorf("meta: node %s: %w", id, ErrNotFound)
@@ -93,7 +92,7 @@ func nodeByID(tx *bolt.Tx, id ID) (Node, error) {
 }
 
 // resolve walks p from its department root.
-func resolve(tx *bolt.Tx, p docpath.Path) (Node, error) {
+func resolve(tx kv.Tx, p docpath.Path) (Node, error) {
 	n, ok, err := child(tx, rootParent, p.Dept)
 	if err != nil {
 		return Node{}, err
@@ -120,7 +119,7 @@ func resolve(tx *bolt.Tx, p docpath.Path) (Node, error) {
 // Lookup returns the node at p.
 func (db *DB) Lookup(p docpath.Path) (Node, error) {
 	var n Node
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		n, err = resolve(tx, p)
 		return err
@@ -139,7 +138,7 @@ type Location struct {
 // (ErrNotFound once it is gone for good).
 func (db *DB) Locate(id ID) (Location, error) {
 	var loc Location
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		parent, name, err := placeOf(tx, id)
 		if err != nil {
 			return err
@@ -191,7 +190,7 @@ func (db *DB) Locate(id ID) (Location, error) {
 // placeOf returns the parent and name of a node from the id index alone
 // (a node's key is its parent's id and its name), without decoding it:
 // Locate runs for every change of a change feed.
-func placeOf(tx *bolt.Tx, id ID) (parent ID, name string, err error) {
+func placeOf(tx kv.Tx, id ID) (parent ID, name string, err error) {
 	k := tx.Bucket(bucketNodeIdx).Get(id[:])
 	if len(k) < len(parent) {
 		return ID{}, "", fmt.Errorf("meta: node %s: %w", id, ErrNotFound)
@@ -203,7 +202,7 @@ func placeOf(tx *bolt.Tx, id ID) (parent ID, name string, err error) {
 // PathOf returns the current path of a node.
 func (db *DB) PathOf(id ID) (docpath.Path, error) {
 	var p docpath.Path
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		p, err = pathOf(tx, id)
 		return err
@@ -211,7 +210,7 @@ func (db *DB) PathOf(id ID) (docpath.Path, error) {
 	return p, err
 }
 
-func pathOf(tx *bolt.Tx, id ID) (docpath.Path, error) {
+func pathOf(tx kv.Tx, id ID) (docpath.Path, error) {
 	var names []string
 	for {
 		parent, name, err := placeOf(tx, id)
@@ -232,7 +231,7 @@ func pathOf(tx *bolt.Tx, id ID) (docpath.Path, error) {
 func (db *DB) List(p docpath.Path) (Node, []Node, error) {
 	var dir Node
 	var out []Node
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		dir, err = resolve(tx, p)
 		if err != nil {
@@ -251,7 +250,7 @@ func (db *DB) List(p docpath.Path) (Node, []Node, error) {
 // their names. The values come from the cursor (not a second lookup of
 // each key), and a big folder's are decoded on every core: listing a
 // folder of 100,000 entries was mostly decoding (docs/web.md).
-func children(tx *bolt.Tx, parent ID) ([]Node, error) {
+func children(tx kv.Tx, parent ID) ([]Node, error) {
 	var raws [][]byte
 	c := tx.Bucket(bucketNodes).Cursor()
 	for k, v := c.Seek(parent[:]); k != nil && bytes.HasPrefix(k, parent[:]); k, v = c.Next() {
@@ -303,7 +302,7 @@ const parallelDecode = 4096
 // and an existing folder at p is not an error (like mkdir -p).
 func (db *DB) Mkdir(p docpath.Path, parents bool, author string) (Node, error) {
 	var n Node
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = author
 		if p.IsRoot() {
 			if _, err := resolve(tx, p); err != nil {
@@ -338,7 +337,7 @@ func (db *DB) Mkdir(p docpath.Path, parents bool, author string) (Node, error) {
 	return n, err
 }
 
-func newDir(tx *bolt.Tx, ch *changeLog, parent Node, p docpath.Path, author string) (Node, error) {
+func newDir(tx kv.Tx, ch *changeLog, parent Node, p docpath.Path, author string) (Node, error) {
 	now := ch.now
 	n := Node{ID: NewID(), Parent: parent.ID, Dept: p.Dept, Name: p.Base(), Dir: true,
 		Created: now, Modified: now, Author: author}
@@ -352,7 +351,7 @@ func newDir(tx *bolt.Tx, ch *changeLog, parent Node, p docpath.Path, author stri
 }
 
 // mkdirAll returns the folder at p, creating it and its ancestors as needed.
-func mkdirAll(tx *bolt.Tx, ch *changeLog, p docpath.Path, author string) (Node, error) {
+func mkdirAll(tx kv.Tx, ch *changeLog, p docpath.Path, author string) (Node, error) {
 	n, ok, err := child(tx, rootParent, p.Dept)
 	if err != nil {
 		return Node{}, err
@@ -380,7 +379,7 @@ func mkdirAll(tx *bolt.Tx, ch *changeLog, p docpath.Path, author string) (Node, 
 
 // walk calls fn for n and, if n is a folder, every node below it, parents
 // before children, with each node's path.
-func walk(tx *bolt.Tx, n Node, p docpath.Path, fn func(Node, docpath.Path) error) error {
+func walk(tx kv.Tx, n Node, p docpath.Path, fn func(Node, docpath.Path) error) error {
 	if err := fn(n, p); err != nil {
 		return err
 	}
@@ -401,7 +400,7 @@ func walk(tx *bolt.Tx, n Node, p docpath.Path, fn func(Node, docpath.Path) error
 }
 
 // subtree returns n and every node below it, parents before children.
-func subtree(tx *bolt.Tx, n Node) ([]Node, error) {
+func subtree(tx kv.Tx, n Node) ([]Node, error) {
 	out := []Node{n}
 	for i := 0; i < len(out); i++ {
 		if !out[i].Dir {
@@ -418,7 +417,7 @@ func subtree(tx *bolt.Tx, n Node) ([]Node, error) {
 
 // touch records that something changed at or below the node id: it and
 // every folder above it get this transaction's revision (Node.Rev).
-func touch(tx *bolt.Tx, ch *changeLog, id ID) error {
+func touch(tx kv.Tx, ch *changeLog, id ID) error {
 	if ch.rev == 0 {
 		seq, err := tx.Bucket(bucketNodes).NextSequence()
 		if err != nil {
@@ -451,7 +450,7 @@ func touch(tx *bolt.Tx, ch *changeLog, id ID) error {
 // that name it or a path below it go with it.
 func (db *DB) Delete(p docpath.Path, author string) (TrashEntry, error) {
 	var e TrashEntry
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = author
 		if p.IsRoot() {
 			return fmt.Errorf("meta: delete department root: %w", ErrInvalid)
@@ -470,7 +469,7 @@ func (db *DB) Delete(p docpath.Path, author string) (TrashEntry, error) {
 // (their objects are queued for garbage collection once no version uses
 // them) and dead properties. Users never reach it: their deletes go to the
 // trash; purging the trash and shredding a department end here.
-func removeTree(tx *bolt.Tx, ch *changeLog, n Node) error {
+func removeTree(tx kv.Tx, ch *changeLog, n Node) error {
 	doomed, err := subtree(tx, n)
 	if err != nil {
 		return err
@@ -531,7 +530,7 @@ type Dest struct {
 // whether an existing destination was replaced. Access rules that name
 // from or a path below it follow the nodes to their new paths.
 func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
-	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err = db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = o.Author
 		var err error
 		replaced, err = moveOrCopy(tx, ch, from, to, o, false)
@@ -544,7 +543,7 @@ func (db *DB) Move(from, to docpath.Path, o MoveOptions) (replaced bool, err err
 // version's object (no data is rewritten) and start with version 1. The
 // copies carry copies of the access rules that name from or a path below it.
 func (db *DB) Copy(from, to docpath.Path, o MoveOptions) (replaced bool, err error) {
-	err = db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err = db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = o.Author
 		var err error
 		replaced, err = moveOrCopy(tx, ch, from, to, o, true)
@@ -553,7 +552,7 @@ func (db *DB) Copy(from, to docpath.Path, o MoveOptions) (replaced bool, err err
 	return replaced, err
 }
 
-func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions, copying bool) (bool, error) {
+func moveOrCopy(tx kv.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions, copying bool) (bool, error) {
 	if from.IsRoot() || to.IsRoot() {
 		return false, fmt.Errorf("meta: move department root: %w", ErrInvalid)
 	}
@@ -664,7 +663,7 @@ func moveOrCopy(tx *bolt.Tx, ch *changeLog, from, to docpath.Path, o MoveOptions
 // history: the save-to-a-temporary-file-then-rename pattern of office
 // applications adds a version instead of losing the document's past. A
 // move then removes the source node; its versions live on in dst.
-func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool, hidFrom hiding) error {
+func mergeFile(tx kv.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, to docpath.Path, o MoveOptions, copying bool, hidFrom hiding) error {
 	vs, err := versions(tx, src.ID)
 	if err != nil {
 		return err
@@ -725,7 +724,7 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 // rebuild recreates src (at from) as to under parent and returns the new
 // node. A copy carries only each file's current version; a move carries
 // every version.
-func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Node, to docpath.Path, o MoveOptions, copying bool) (Node, error) {
+func rebuild(tx kv.Tx, ch *changeLog, src Node, from docpath.Path, parent Node, to docpath.Path, o MoveOptions, copying bool) (Node, error) {
 	n := src
 	n.ID, n.Parent, n.Dept, n.Name = NewID(), parent.ID, to.Dept, to.Base()
 	if copying {

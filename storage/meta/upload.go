@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // Upload is the durable state of a resumable (tus) upload. Offset counts
@@ -70,7 +70,7 @@ func (u *Upload) Committed() int64 {
 
 // CreateUpload stores a new upload.
 func (db *DB) CreateUpload(u Upload) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUploads)
 		if b.Get([]byte(u.ID)) != nil {
 			return fmt.Errorf("meta: create upload %s: %w", u.ID, ErrExists)
@@ -82,7 +82,7 @@ func (db *DB) CreateUpload(u Upload) error {
 // Upload returns an upload.
 func (db *DB) Upload(id string) (Upload, error) {
 	var u Upload
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		ok, err := get(tx.Bucket(bucketUploads), []byte(id), &u)
 		if err == nil && !ok {
 			err = fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
@@ -98,7 +98,8 @@ func (db *DB) Upload(id string) (Upload, error) {
 // recorded.
 func (db *DB) UpdateUpload(id string, garbage []string, fn func(*Upload) error) (Upload, error) {
 	var u Upload
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		u = Upload{} // as in UpdateUser
 		b := tx.Bucket(bucketUploads)
 		ok, err := get(b, []byte(id), &u)
 		if err != nil {
@@ -125,7 +126,7 @@ func (db *DB) UpdateUpload(id string, garbage []string, fn func(*Upload) error) 
 // its object and the given objects (its staging blobs) are queued for
 // deletion.
 func (db *DB) DeleteUpload(id string, garbage []string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		var u Upload
 		ok, err := get(tx.Bucket(bucketUploads), []byte(id), &u)
 		if err != nil {
@@ -134,18 +135,21 @@ func (db *DB) DeleteUpload(id string, garbage []string) error {
 		if !ok {
 			return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
 		}
+		// A new slice: garbage is the caller's, and the store may run
+		// this again.
+		doomed := garbage[:len(garbage):len(garbage)]
 		if o := u.Write.Object; o != "" {
 			if err := tx.Bucket(bucketPending).Delete([]byte(o)); err != nil {
 				return err
 			}
-			garbage = append(garbage, o)
+			doomed = append(doomed, o)
 		}
-		return removeUpload(tx, id, garbage, db.now())
+		return removeUpload(tx, id, doomed, db.now())
 	})
 }
 
 // removeUpload deletes an upload's record and queues garbage for deletion.
-func removeUpload(tx *bolt.Tx, id string, garbage []string, now time.Time) error {
+func removeUpload(tx kv.Tx, id string, garbage []string, now time.Time) error {
 	b := tx.Bucket(bucketUploads)
 	if b.Get([]byte(id)) == nil {
 		return fmt.Errorf("meta: upload %s: %w", id, ErrNotFound)
@@ -161,7 +165,7 @@ func removeUpload(tx *bolt.Tx, id string, garbage []string, now time.Time) error
 // Uploads calls fn for every upload.
 func (db *DB) Uploads(fn func(Upload) error) error {
 	var all []Upload
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUploads)
 		return b.ForEach(func(k, _ []byte) error {
 			var u Upload

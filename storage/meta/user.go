@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"gshare/storage/kv"
 )
 
 // User is an account.
@@ -89,25 +89,26 @@ func (m *MFA) HasTOTP() bool { return m != nil && len(m.TOTP) > 0 }
 
 // CreateUser stores a new user.
 func (db *DB) CreateUser(u User) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(u.Username)) != nil {
 			return fmt.Errorf("meta: create user %s: %w", u.Username, ErrExists)
 		}
-		if u.Created.IsZero() {
-			u.Created = db.now().UTC()
+		nu := u // u stays as given: the store may run this again
+		if nu.Created.IsZero() {
+			nu.Created = db.now().UTC()
 		}
-		if u.Changed.IsZero() {
-			u.Changed = u.Created
+		if nu.Changed.IsZero() {
+			nu.Changed = nu.Created
 		}
-		return put(b, []byte(u.Username), u)
+		return put(b, []byte(nu.Username), nu)
 	})
 }
 
 // User returns a user.
 func (db *DB) User(username string) (User, error) {
 	var u User
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		ok, err := get(tx.Bucket(bucketUsers), []byte(username), &u)
 		if err == nil && !ok {
 			err = fmt.Errorf("meta: user %s: %w", username, ErrNotFound)
@@ -120,7 +121,7 @@ func (db *DB) User(username string) (User, error) {
 // Users returns every user, ordered by name.
 func (db *DB) Users() ([]User, error) {
 	var out []User
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		return b.ForEach(func(k, _ []byte) error {
 			var u User
@@ -138,7 +139,10 @@ func (db *DB) Users() ([]User, error) {
 // UpdateUser applies fn to a user and stores the result, atomically.
 func (db *DB) UpdateUser(username string, fn func(*User) error) (User, error) {
 	var u User
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		// Decode into a zero User: the store may run this again, and
+		// JSON leaves fields a record omits as they were.
+		u = User{}
 		b := tx.Bucket(bucketUsers)
 		ok, err := get(b, []byte(username), &u)
 		if err != nil {
@@ -158,7 +162,7 @@ func (db *DB) UpdateUser(username string, fn func(*User) error) (User, error) {
 
 // DeleteUser removes a user and every session and token of theirs.
 func (db *DB) DeleteUser(username string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketUsers)
 		if b.Get([]byte(username)) == nil {
 			return fmt.Errorf("meta: delete user %s: %w", username, ErrNotFound)
@@ -203,7 +207,7 @@ type Session struct {
 
 // PutSession stores a session or token.
 func (db *DB) PutSession(s Session) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		return put(tx.Bucket(bucketSessions), s.Hash[:], s)
 	})
 }
@@ -211,7 +215,7 @@ func (db *DB) PutSession(s Session) error {
 // Session returns the session with the given hash.
 func (db *DB) Session(h Hash) (Session, error) {
 	var s Session
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		ok, err := get(tx.Bucket(bucketSessions), h[:], &s)
 		if err == nil && !ok {
 			err = fmt.Errorf("meta: session: %w", ErrNotFound)
@@ -223,7 +227,7 @@ func (db *DB) Session(h Hash) (Session, error) {
 
 // TouchSession records a use of a session and where it came from.
 func (db *DB) TouchSession(h Hash, at time.Time, addr string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		var s Session
 		ok, err := get(b, h[:], &s)
@@ -242,7 +246,8 @@ func (db *DB) TouchSession(h Hash, at time.Time, addr string) error {
 // ErrNotFound.
 func (db *DB) UpdateSession(h Hash, fn func(*Session) error) (Session, error) {
 	var s Session
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
+		s = Session{} // as in UpdateUser
 		b := tx.Bucket(bucketSessions)
 		ok, err := get(b, h[:], &s)
 		if err != nil {
@@ -263,7 +268,7 @@ func (db *DB) UpdateSession(h Hash, fn func(*Session) error) (Session, error) {
 // DeleteSession removes a session or token; removing a missing one is not
 // an error.
 func (db *DB) DeleteSession(h Hash) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		return tx.Bucket(bucketSessions).Delete(h[:])
 	})
 }
@@ -271,7 +276,7 @@ func (db *DB) DeleteSession(h Hash) error {
 // Sessions returns every session and token for which keep returns true.
 func (db *DB) Sessions(keep func(*Session) bool) ([]Session, error) {
 	var out []Session
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		return b.ForEach(func(k, _ []byte) error {
 			var s Session
@@ -290,12 +295,12 @@ func (db *DB) Sessions(keep func(*Session) bool) ([]Session, error) {
 // DeleteSessions removes every session or token for which match returns
 // true, such as the expired ones or all of one user's.
 func (db *DB) DeleteSessions(match func(*Session) bool) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		return deleteSessionsWhere(tx, match)
 	})
 }
 
-func deleteSessionsWhere(tx *bolt.Tx, match func(*Session) bool) error {
+func deleteSessionsWhere(tx kv.Tx, match func(*Session) bool) error {
 	b := tx.Bucket(bucketSessions)
 	var doomed [][]byte
 	err := b.ForEach(func(k, _ []byte) error {

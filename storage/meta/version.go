@@ -10,9 +10,8 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // Version is one stored version of a file: where its object is and
@@ -90,7 +89,7 @@ func newObjectKey() string {
 // allocWrite reserves an object key and a write sequence number for a write
 // to p. The crypto id is the existing file's id, or a fresh id that becomes
 // the file's id if the write creates it.
-func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
+func allocWrite(tx kv.Tx, p docpath.Path, now time.Time) (Write, error) {
 	if d, err := getDept(tx, p.Dept); err != nil {
 		return Write{}, err
 	} else if !d.Shredded.IsZero() {
@@ -124,7 +123,7 @@ func allocWrite(tx *bolt.Tx, p docpath.Path, now time.Time) (Write, error) {
 
 // deepestFolder returns the deepest folder on the way to p (p included)
 // that exists.
-func deepestFolder(tx *bolt.Tx, p docpath.Path) (Node, error) {
+func deepestFolder(tx kv.Tx, p docpath.Path) (Node, error) {
 	n, ok, err := child(tx, rootParent, p.Dept)
 	if err != nil {
 		return Node{}, err
@@ -151,7 +150,7 @@ func deepestFolder(tx *bolt.Tx, p docpath.Path) (Node, error) {
 // went with it, and committing would make its path again without them,
 // readable by whoever they denied. Only folders that did not exist when
 // the write began may be made.
-func inPlace(tx *bolt.Tx, w Write, p docpath.Path) error {
+func inPlace(tx kv.Tx, w Write, p docpath.Path) error {
 	if !w.Folder.IsZero() {
 		fp, err := pathOf(tx, w.Folder)
 		switch {
@@ -182,7 +181,7 @@ func inPlace(tx *bolt.Tx, w Write, p docpath.Path) error {
 // that ends with its request).
 func (db *DB) BeginWrite(p docpath.Path, upload string) (Write, error) {
 	var w Write
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		var err error
 		w, err = allocWrite(tx, p, db.now().UTC())
 		if err != nil {
@@ -197,7 +196,7 @@ func (db *DB) BeginWrite(p docpath.Path, upload string) (Write, error) {
 // AbortWrite gives up a pending write; its object, if any was stored, is
 // queued for garbage collection.
 func (db *DB) AbortWrite(object string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		if err := tx.Bucket(bucketPending).Delete([]byte(object)); err != nil {
 			return err
 		}
@@ -210,7 +209,7 @@ func (db *DB) AbortWrite(object string) error {
 // exist. Run at start, it reclaims writes cut off by a crash.
 func (db *DB) RecoverWrites(before time.Time) (int, error) {
 	n := 0
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketPending)
 		var doomed []string
 		err := b.ForEach(func(k, v []byte) error {
@@ -278,7 +277,7 @@ type Commit struct {
 func (db *DB) Commit(c Commit) (Node, Version, error) {
 	var n Node
 	var v Version
-	err := db.update(func(tx *bolt.Tx, ch *changeLog) error {
+	err := db.update(func(tx kv.Tx, ch *changeLog) error {
 		ch.author = c.Author
 		var err error
 		n, v, err = commit(tx, ch, c)
@@ -287,7 +286,7 @@ func (db *DB) Commit(c Commit) (Node, Version, error) {
 	return n, v, err
 }
 
-func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
+func commit(tx kv.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 	p := c.Path
 	if p.IsRoot() {
 		return Node{}, Version{}, fmt.Errorf("meta: commit to a department root: %w", ErrIsDir)
@@ -373,7 +372,7 @@ func commit(tx *bolt.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 // Version returns version number n of a file.
 func (db *DB) Version(file ID, n int64) (Version, error) {
 	var v Version
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		ok, err := get(tx.Bucket(bucketVersions), versionKey(file, n), &v)
 		if err == nil && !ok {
 			err = fmt.Errorf("meta: version %s/%d: %w", file, n, ErrNotFound)
@@ -386,7 +385,7 @@ func (db *DB) Version(file ID, n int64) (Version, error) {
 // Versions returns every version of a file, oldest first.
 func (db *DB) Versions(file ID) ([]Version, error) {
 	var out []Version
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		var err error
 		out, err = versions(tx, file)
 		return err
@@ -394,7 +393,7 @@ func (db *DB) Versions(file ID) ([]Version, error) {
 	return out, err
 }
 
-func versions(tx *bolt.Tx, file ID) ([]Version, error) {
+func versions(tx kv.Tx, file ID) ([]Version, error) {
 	var out []Version
 	b := tx.Bucket(bucketVersions)
 	c := b.Cursor()
@@ -408,7 +407,7 @@ func versions(tx *bolt.Tx, file ID) ([]Version, error) {
 	return out, nil
 }
 
-func deleteVersions(tx *bolt.Tx, file ID, now time.Time) error {
+func deleteVersions(tx kv.Tx, file ID, now time.Time) error {
 	vs, err := versions(tx, file)
 	if err != nil {
 		return err
@@ -424,7 +423,7 @@ func deleteVersions(tx *bolt.Tx, file ID, now time.Time) error {
 	return nil
 }
 
-func addRef(tx *bolt.Tx, object string) error {
+func addRef(tx kv.Tx, object string) error {
 	b := tx.Bucket(bucketRefs)
 	var n uint32
 	if v := b.Get([]byte(object)); len(v) == 4 {
@@ -433,7 +432,7 @@ func addRef(tx *bolt.Tx, object string) error {
 	return b.Put([]byte(object), binary.BigEndian.AppendUint32(nil, n+1))
 }
 
-func dropRef(tx *bolt.Tx, object string, now time.Time) error {
+func dropRef(tx kv.Tx, object string, now time.Time) error {
 	b := tx.Bucket(bucketRefs)
 	var n uint32
 	if v := b.Get([]byte(object)); len(v) == 4 {
@@ -448,14 +447,14 @@ func dropRef(tx *bolt.Tx, object string, now time.Time) error {
 	return queueGC(tx, object, now)
 }
 
-func queueGC(tx *bolt.Tx, object string, now time.Time) error {
+func queueGC(tx kv.Tx, object string, now time.Time) error {
 	return tx.Bucket(bucketGC).Put([]byte(object), []byte(now.UTC().Format(time.RFC3339Nano)))
 }
 
 // Garbage returns up to limit object keys queued for deletion.
 func (db *DB) Garbage(limit int) ([]string, error) {
 	var out []string
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		c := tx.Bucket(bucketGC).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
 			out = append(out, string(k))
@@ -468,7 +467,7 @@ func (db *DB) Garbage(limit int) ([]string, error) {
 // Collected removes object keys from the garbage queue once the objects are
 // deleted.
 func (db *DB) Collected(objects []string) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.store.Update(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketGC)
 		for _, k := range objects {
 			if err := b.Delete([]byte(k)); err != nil {
@@ -483,7 +482,7 @@ func (db *DB) Collected(objects []string) error {
 // object (for consistency checks).
 func (db *DB) ObjectInUse(object string) (bool, error) {
 	used := false
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		used = tx.Bucket(bucketRefs).Get([]byte(object)) != nil ||
 			tx.Bucket(bucketPending).Get([]byte(object)) != nil
 		return nil
@@ -496,7 +495,7 @@ func (db *DB) ObjectInUse(object string) (bool, error) {
 // garbage queue (objects still to delete).
 func (db *DB) ObjectRefs() (map[string]bool, error) {
 	out := map[string]bool{}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		for _, b := range [][]byte{bucketRefs, bucketPending, bucketGC} {
 			if err := tx.Bucket(b).ForEach(func(k, _ []byte) error { out[string(k)] = true; return nil }); err != nil {
 				return err
@@ -521,7 +520,7 @@ func (db *DB) ObjectRefs() (map[string]bool, error) {
 // AllVersions calls fn for every version of every file.
 func (db *DB) AllVersions(fn func(Version) error) error {
 	var all []Version
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.store.View(func(tx kv.Tx) error {
 		b := tx.Bucket(bucketVersions)
 		return b.ForEach(func(k, _ []byte) error {
 			var v Version
