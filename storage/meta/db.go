@@ -94,6 +94,8 @@ var migrations = []func(tx kv.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketTrash)
 		return err
 	},
+	// 3: policy lines keyed by their hash (rekeyRules).
+	rekeyRules,
 }
 
 // Options configures Open and OpenStore. The zero value is ready to use.

@@ -42,7 +42,7 @@
 //	gc         object key → time it became garbage
 //	uploads    upload id → Upload (tus state)
 //	changes    nested per department: uint64 seq → Change
-//	casbin_rule  ptype ‖ 0 ‖ v0 ‖ 0 ‖ … → empty (Casbin policy lines)
+//	casbin_rule  SHA-256(line) → line = ptype ‖ 0 ‖ v0 ‖ 0 ‖ … (Casbin policy lines)
 //	shares     SHA-256(link token) → Share
 //	props      node id → WebDAV dead properties
 //	audit, audit_hash, audit_time, audit_state

@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -9,11 +11,14 @@ import (
 	"gshare/storage/kv"
 )
 
-// Casbin policy lines are stored as keys: ptype and values joined by NUL
-// (which no name, user or department can contain), so adding a line twice
-// stores it once and removal needs no scan.
+// Casbin policy lines are stored under the SHA-256 of the line (ptype and
+// values joined by NUL, which no name, user or department can contain),
+// the line itself as the value: adding a line twice stores it once and
+// removal needs no scan. The line is not the key because a rule's path
+// may be 4 KiB long, over what a PostgreSQL index entry holds (schema 2
+// and before keyed by the line; migration 3 rekeys).
 
-func ruleKey(r []string) ([]byte, error) {
+func ruleLine(r []string) ([]byte, error) {
 	if len(r) < 2 {
 		return nil, fmt.Errorf("meta: rule %q: too short: %w", r, ErrInvalid)
 	}
@@ -25,8 +30,35 @@ func ruleKey(r []string) ([]byte, error) {
 	return []byte(strings.Join(r, "\x00")), nil
 }
 
+func ruleKey(line []byte) []byte {
+	h := sha256.Sum256(line)
+	return h[:]
+}
+
+// rekeyRules is migration 3: from the line as key to its hash.
+func rekeyRules(tx kv.Tx) error {
+	b := tx.Bucket(bucketRules)
+	var lines [][]byte
+	err := b.ForEach(func(k, _ []byte) error {
+		lines = append(lines, bytes.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, line := range lines {
+		if err := b.Delete(line); err != nil {
+			return err
+		}
+		if err := b.Put(ruleKey(line), line); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Rules returns every stored policy line, each as ptype followed by its
-// values, in key order.
+// values, in the order of the lines.
 func (db *DB) Rules() ([][]string, error) {
 	var out [][]string
 	err := db.store.View(func(tx kv.Tx) error {
@@ -39,10 +71,11 @@ func (db *DB) Rules() ([][]string, error) {
 
 func allRules(tx kv.Tx) ([][]string, error) {
 	var out [][]string
-	err := tx.Bucket(bucketRules).ForEach(func(k, _ []byte) error {
-		out = append(out, strings.Split(string(k), "\x00"))
+	err := tx.Bucket(bucketRules).ForEach(func(_, v []byte) error {
+		out = append(out, strings.Split(string(v), "\x00"))
 		return nil
 	})
+	slices.SortFunc(out, slices.Compare)
 	return out, err
 }
 
@@ -54,11 +87,11 @@ func (db *DB) AddRules(rules [][]string) error {
 func addRules(tx kv.Tx, rules [][]string) error {
 	b := tx.Bucket(bucketRules)
 	for _, r := range rules {
-		k, err := ruleKey(r)
+		line, err := ruleLine(r)
 		if err != nil {
 			return err
 		}
-		if err := b.Put(k, []byte{}); err != nil {
+		if err := b.Put(ruleKey(line), line); err != nil {
 			return err
 		}
 	}
@@ -73,11 +106,11 @@ func (db *DB) RemoveRules(rules [][]string) error {
 func removeRules(tx kv.Tx, rules [][]string) error {
 	b := tx.Bucket(bucketRules)
 	for _, r := range rules {
-		k, err := ruleKey(r)
+		line, err := ruleLine(r)
 		if err != nil {
 			return err
 		}
-		if err := b.Delete(k); err != nil {
+		if err := b.Delete(ruleKey(line)); err != nil {
 			return err
 		}
 	}
@@ -98,8 +131,8 @@ func (db *DB) RemoveRulesWhere(match func(rule []string) bool) ([][]string, erro
 		}
 		b := tx.Bucket(bucketRules)
 		var doomed [][]byte
-		err := b.ForEach(func(k, _ []byte) error {
-			r := strings.Split(string(k), "\x00")
+		err := b.ForEach(func(k, v []byte) error {
+			r := strings.Split(string(v), "\x00")
 			if match(r) {
 				doomed = append(doomed, append([]byte(nil), k...))
 				removed = append(removed, r)
