@@ -30,6 +30,17 @@ func (s *Store) List(p docpath.Path) (meta.Node, []meta.Node, error) {
 	return s.db.List(p)
 }
 
+// NameOrder returns a folder and its entries' names sorted by name for a
+// language, from meta's name index (see meta.DB.NameOrder).
+func (s *Store) NameOrder(p docpath.Path, lang string) (meta.Node, []meta.NameEntry, error) {
+	return s.db.NameOrder(p, lang)
+}
+
+// Entries returns the named entries of a folder (see meta.DB.Entries).
+func (s *Store) Entries(dir meta.ID, names []string) ([]meta.Node, error) {
+	return s.db.Entries(dir, names)
+}
+
 // Delete moves a file or folder, with everything below it, to the
 // department's trash; nothing is destroyed until the entry is purged.
 func (s *Store) Delete(p docpath.Path, author string) (meta.TrashEntry, error) {

@@ -59,19 +59,27 @@ func nodeKey(parent ID, name string) []byte {
 // department id, so roots live in the same bucket as everything else.
 var rootParent ID
 
+// putNode stores n, in the id index and the name index too.
 func putNode(tx *bolt.Tx, n Node) error {
 	k := nodeKey(n.Parent, n.Name)
 	if err := put(tx.Bucket(bucketNodes), k, n); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketNodeIdx).Put(n.ID[:], k)
+	if err := tx.Bucket(bucketNodeIdx).Put(n.ID[:], k); err != nil {
+		return err
+	}
+	return indexName(tx, newNameKeys(), n)
 }
 
+// deleteNode removes n, from the id index and the name index too.
 func deleteNode(tx *bolt.Tx, n Node) error {
 	if err := tx.Bucket(bucketNodes).Delete(nodeKey(n.Parent, n.Name)); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketNodeIdx).Delete(n.ID[:])
+	if err := tx.Bucket(bucketNodeIdx).Delete(n.ID[:]); err != nil {
+		return err
+	}
+	return unindexName(tx, newNameKeys(), n)
 }
 
 func child(tx *bolt.Tx, parent ID, name string) (Node, bool, error) {
@@ -257,6 +265,13 @@ func children(tx *bolt.Tx, parent ID) ([]Node, error) {
 	for k, v := c.Seek(parent[:]); k != nil && bytes.HasPrefix(k, parent[:]); k, v = c.Next() {
 		raws = append(raws, v)
 	}
+	return decodeNodes(raws)
+}
+
+// decodeNodes decodes the nodes' values raws, a big folder's on every
+// core. The values live in the transaction's pages: every decoder is done
+// before it returns, while the transaction is still open.
+func decodeNodes(raws [][]byte) ([]Node, error) {
 	out := make([]Node, len(raws))
 	decode := func(from, to int) error {
 		for i := from; i < to; i++ {
@@ -276,8 +291,6 @@ func children(tx *bolt.Tx, parent ID) ([]Node, error) {
 		}
 		return out, nil
 	}
-	// The values live in the transaction's pages: every decoder is done
-	// before children returns, while the transaction is still open.
 	errs := make(chan error, workers)
 	per := (len(raws) + workers - 1) / workers
 	for w := range workers {

@@ -1,0 +1,261 @@
+package meta
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+
+	"gshare/storage/docpath"
+)
+
+// The name index keeps every folder's entries in the order people see
+// them sorted by name: folders first, then files, each by the collation of
+// the web app's languages (numbers numerically, case ignored), ties by the
+// name's bytes. A listing by name then reads the names of a folder of
+// 100,000 entries in index order and decodes only the page it shows,
+// instead of decoding and sorting the whole folder after each change
+// (docs/web.md, "Big folders").
+//
+// A key is the parent's id, the language's code, the class (0 a folder,
+// 1 a file), the name's collation key with each 0 byte written as 0 0xff
+// and ended by 0 0 (so a key that is a prefix of another sorts first),
+// then the name itself (two names may share a collation key); the value
+// is the name. putNode and deleteNode keep it, in the transactions that
+// create, rename, move, delete, restore and purge nodes.
+var bucketNameOrder = []byte("nameorder")
+
+// sortLangs are the collations the name index is kept in: the languages of
+// the web app. Each code is the byte that follows the parent's id in a key.
+var sortLangs = [...]struct {
+	name string
+	code byte
+	tag  language.Tag
+}{{"en", 'e', language.English}, {"lo", 'l', language.Lao}}
+
+// nameKeys makes name-index keys; one is made per transaction (collators
+// are not safe for concurrent use).
+type nameKeys struct {
+	cols [len(sortLangs)]*collate.Collator
+	buf  collate.Buffer
+}
+
+func newNameKeys() *nameKeys {
+	var nk nameKeys
+	for i, l := range sortLangs {
+		nk.cols[i] = collate.New(l.tag, collate.IgnoreCase, collate.Numeric)
+	}
+	return &nk
+}
+
+// key returns the index key of the entry name (a folder when dir) of the
+// folder parent in the collation of sortLangs[lang].
+func (nk *nameKeys) key(lang int, parent ID, dir bool, name string) []byte {
+	ck := nk.cols[lang].KeyFromString(&nk.buf, name)
+	k := make([]byte, 0, len(parent)+2+len(ck)+8+len(name))
+	k = append(k, parent[:]...)
+	k = append(k, sortLangs[lang].code)
+	if dir {
+		k = append(k, 0)
+	} else {
+		k = append(k, 1)
+	}
+	for _, b := range ck {
+		if b == 0 {
+			k = append(k, 0, 0xff)
+		} else {
+			k = append(k, b)
+		}
+	}
+	k = append(k, 0, 0)
+	nk.buf.Reset()
+	return append(k, name...)
+}
+
+// indexName adds n to the name index.
+func indexName(tx *bolt.Tx, nk *nameKeys, n Node) error {
+	b := tx.Bucket(bucketNameOrder)
+	for i := range sortLangs {
+		if err := b.Put(nk.key(i, n.Parent, n.Dir, n.Name), []byte(n.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unindexName removes n from the name index.
+func unindexName(tx *bolt.Tx, nk *nameKeys, n Node) error {
+	b := tx.Bucket(bucketNameOrder)
+	for i := range sortLangs {
+		if err := b.Delete(nk.key(i, n.Parent, n.Dir, n.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nameOrderProbes are names whose keys fingerprint the collation: a newer
+// golang.org/x/text that orders names differently changes the fingerprint,
+// and Open rebuilds the index (keys made by the old tables could neither be
+// found to delete nor be in the right order).
+var nameOrderProbes = []string{"a", "A", "Z", "é", "file 9", "file 10", "ກ", "ຂ", "ເກ", "ໂຟນເດີ", "ຫຼ", "໑໐", "_", "-", " "}
+
+func nameOrderFingerprint() string {
+	nk := newNameKeys()
+	h := sha256.New()
+	for i := range sortLangs {
+		for _, p := range nameOrderProbes {
+			h.Write(nk.key(i, ID{}, false, p))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// fillNameOrder empties the name index and makes it again from the nodes,
+// and records the collation's fingerprint. Migration 3, and Open when the
+// fingerprint changed.
+func fillNameOrder(tx *bolt.Tx) error {
+	idx := tx.Bucket(bucketNameOrder)
+	var old [][]byte
+	if err := idx.ForEach(func(k, _ []byte) error {
+		old = append(old, bytes.Clone(k))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, k := range old {
+		if err := idx.Delete(k); err != nil {
+			return err
+		}
+	}
+	nk := newNameKeys()
+	err := tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
+		var n struct {
+			Dir bool `json:"dir"`
+		}
+		if len(k) < len(ID{}) {
+			return fmt.Errorf("meta: node key %x: %w", k, ErrInvalid)
+		}
+		if err := json.Unmarshal(v, &n); err != nil {
+			return err
+		}
+		var parent ID
+		copy(parent[:], k)
+		return indexName(tx, nk, Node{Parent: parent, Name: string(k[len(parent):]), Dir: n.Dir})
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Put(nameOrderMetaKey, []byte(nameOrderFingerprint()))
+}
+
+// nameOrderMetaKey holds, in bucketMeta, the fingerprint of the collation
+// the name index was made with.
+var nameOrderMetaKey = []byte("nameorder")
+
+// NameEntry is an entry of a folder in name order.
+type NameEntry struct {
+	Name string
+	Dir  bool
+	// Tie: the same collation key as the entry before it (names that
+	// differ only in case). Reversing the order keeps such runs in byte
+	// order, as the sort of the listings does.
+	Tie bool
+}
+
+// SortLang reports whether the name index is kept for the collation of
+// lang ("en", "lo").
+func SortLang(lang string) bool {
+	for _, l := range sortLangs {
+		if l.name == lang {
+			return true
+		}
+	}
+	return false
+}
+
+// NameOrder returns the folder at p and its entries sorted by name for
+// lang (see SortLang): folders first, from the name index, without
+// reading the entries themselves.
+func (db *DB) NameOrder(p docpath.Path, lang string) (Node, []NameEntry, error) {
+	li := -1
+	for i, l := range sortLangs {
+		if l.name == lang {
+			li = i
+		}
+	}
+	if li < 0 {
+		return Node{}, nil, fmt.Errorf("meta: no name index for %q: %w", lang, ErrInvalid)
+	}
+	var dir Node
+	var out []NameEntry
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		dir, err = resolve(tx, p)
+		if err != nil {
+			return err
+		}
+		if !dir.Dir {
+			return fmt.Errorf("meta: list: %w", ErrNotDir)
+		}
+		prefix := append(dir.ID[:len(dir.ID):len(dir.ID)], sortLangs[li].code)
+		var prev []byte
+		c := tx.Bucket(bucketNameOrder).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			if len(k) < len(prefix)+1+len(v) {
+				return fmt.Errorf("meta: name index key %x: %w", k, ErrInvalid)
+			}
+			sortKey := k[:len(k)-len(v)]
+			out = append(out, NameEntry{Name: string(v), Dir: k[len(prefix)] == 0, Tie: bytes.Equal(sortKey, prev)})
+			prev = sortKey
+		}
+		return nil
+	})
+	return dir, out, err
+}
+
+// entriesScan is how many entries Entries reads by scanning the folder
+// rather than looking each up.
+const entriesScan = 2000
+
+// Entries returns the entries of the folder dir called names, in that
+// order. A name no longer there (removed since it was listed) is left out.
+func (db *DB) Entries(dir ID, names []string) ([]Node, error) {
+	var out []Node
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		raws := make([][]byte, 0, len(names))
+		if len(names) < entriesScan {
+			b := tx.Bucket(bucketNodes)
+			for _, name := range names {
+				if v := b.Get(nodeKey(dir, name)); v != nil {
+					raws = append(raws, v)
+				}
+			}
+		} else {
+			// Many of them: one pass of the cursor over the folder costs
+			// less than a lookup from the root for each.
+			at := make(map[string]int, len(names))
+			for i, name := range names {
+				at[name] = i
+			}
+			raws = raws[:len(names)]
+			c := tx.Bucket(bucketNodes).Cursor()
+			for k, v := c.Seek(dir[:]); k != nil && bytes.HasPrefix(k, dir[:]); k, v = c.Next() {
+				if i, ok := at[string(k[len(dir):])]; ok {
+					raws[i] = v
+				}
+			}
+			raws = slices.DeleteFunc(raws, func(v []byte) bool { return v == nil })
+		}
+		var err error
+		out, err = decodeNodes(raws)
+		return err
+	})
+	return out, err
+}
