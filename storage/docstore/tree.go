@@ -41,6 +41,11 @@ func (s *Store) Entries(dir meta.ID, names []string) ([]meta.Node, error) {
 	return s.db.Entries(dir, names)
 }
 
+// Usage returns every department's storage figures (see meta.DB.Usage).
+func (s *Store) Usage() ([]meta.DeptUsage, error) {
+	return s.db.Usage()
+}
+
 // Delete moves a file or folder, with everything below it, to the
 // department's trash; nothing is destroyed until the entry is purged.
 func (s *Store) Delete(p docpath.Path, author string) (meta.TrashEntry, error) {

@@ -98,6 +98,14 @@ var migrations = []func(tx *bolt.Tx) error{
 		}
 		return fillNameOrder(tx)
 	},
+	// 4: each department's storage counters (usage.go), counted from the
+	// nodes and versions there are.
+	func(tx *bolt.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketUsage); err != nil {
+			return err
+		}
+		return fillUsage(tx)
+	},
 }
 
 // Options configures Open. The zero value is ready to use.

@@ -63,8 +63,8 @@ func checkNameIndex(t *testing.T, db *DB, when string) {
 
 // TestNameIndexFollowsNodes: every change of the tree (create, rename,
 // move within and across departments, copy, a file merged onto another,
-// delete to the trash, restore, purge, shred) leaves the name index as if
-// it were made again from the nodes.
+// delete to the trash, restore, purge, shred) leaves the name index and
+// the usage counters as if they were made again from the nodes.
 func TestNameIndexFollowsNodes(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "meta.db"), &Options{NoSync: true})
 	if err != nil {
@@ -102,6 +102,7 @@ func TestNameIndexFollowsNodes(t *testing.T) {
 			t.Fatalf("%s: %v", what, err)
 		}
 		checkNameIndex(t, db, what)
+		checkUsage(t, db, what)
 	}
 	_, err = db.Mkdir(p("/finance/ລາຍງານ/2027"), true, "a")
 	step("mkdir", err)

@@ -59,25 +59,38 @@ func nodeKey(parent ID, name string) []byte {
 // department id, so roots live in the same bucket as everything else.
 var rootParent ID
 
-// putNode stores n, in the id index and the name index too.
+// putNode stores n, in the id index and the name index too; a new file
+// counts in its department's usage.
 func putNode(tx *bolt.Tx, n Node) error {
 	k := nodeKey(n.Parent, n.Name)
+	isNew := tx.Bucket(bucketNodeIdx).Get(n.ID[:]) == nil
 	if err := put(tx.Bucket(bucketNodes), k, n); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketNodeIdx).Put(n.ID[:], k); err != nil {
 		return err
 	}
+	if isNew && !n.Dir {
+		if err := addUsage(tx, n.Dept, Usage{Files: 1}); err != nil {
+			return err
+		}
+	}
 	return indexName(tx, newNameKeys(), n)
 }
 
-// deleteNode removes n, from the id index and the name index too.
+// deleteNode removes n, from the id index, the name index and its
+// department's usage too.
 func deleteNode(tx *bolt.Tx, n Node) error {
 	if err := tx.Bucket(bucketNodes).Delete(nodeKey(n.Parent, n.Name)); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketNodeIdx).Delete(n.ID[:]); err != nil {
 		return err
+	}
+	if !n.Dir {
+		if err := addUsage(tx, n.Dept, Usage{Files: -1}); err != nil {
+			return err
+		}
 	}
 	return unindexName(tx, newNameKeys(), n)
 }
@@ -709,6 +722,9 @@ func mergeFile(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, dst Node
 		if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
 			return err
 		}
+		if err := countVersion(tx, v, 1); err != nil {
+			return err
+		}
 		dst.Size, dst.SHA256, dst.MTime = v.Size, v.SHA256, v.Modified()
 	}
 	dst.Version, dst.Modified, dst.Author = number, ch.now, o.Author
@@ -769,6 +785,9 @@ func rebuild(tx *bolt.Tx, ch *changeLog, src Node, from docpath.Path, parent Nod
 				return Node{}, err
 			}
 			if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
+				return Node{}, err
+			}
+			if err := countVersion(tx, v, 1); err != nil {
 				return Node{}, err
 			}
 		}
