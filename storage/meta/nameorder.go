@@ -213,7 +213,7 @@ func (db *DB) NameOrder(p docpath.Path, lang string) (Node, []NameEntry, error) 
 			}
 			sortKey := k[:len(k)-len(v)]
 			out = append(out, NameEntry{Name: string(v), Dir: k[len(prefix)] == 0, Tie: bytes.Equal(sortKey, prev)})
-			prev = sortKey
+			prev = append(prev[:0], sortKey...) // a key is valid until the cursor moves on
 		}
 		return nil
 	})
