@@ -177,19 +177,19 @@ func (s *Server) listFolder(rq *router.Request, p docpath.Path, lq listQuery, ta
 		_, _, err = s.d.Docs.List(p) // the store's own "not a folder" error
 		return dir, listPage{}, err
 	}
-	// By name, a page comes from meta's name index (listByName). So does
-	// the order of a whole listing, kept with its entries below: it needs
-	// every entry read, but none sorted.
+	// A page comes from meta's name index (listIndexed), in every order.
+	// So does the order of a whole listing, kept with its entries below:
+	// it needs every entry read, but none sorted.
 	lang := indexLang(tag)
-	if lq.By == "name" && lang != "" && lq.Limit > 0 {
-		return s.listByName(rq, p, dir, lq, lang)
+	if lang != "" && lq.Limit > 0 {
+		return s.listIndexed(rq, p, dir, lq, lang)
 	}
 	k := sortedKey{dir: dir.ID, rev: dir.Rev, by: lq.By, desc: lq.Desc, lang: tag.String()}
 	sorted, ok := s.sorted.get(k)
 	if !ok {
 		var kids []meta.Node
-		if lq.By == "name" && lang != "" {
-			dir, kids, err = s.nodesByName(p, lang, lq.Desc)
+		if lang != "" {
+			dir, kids, err = s.nodesInOrder(p, lq.By, lang, lq.Desc)
 		} else {
 			dir, kids, err = s.d.Docs.List(p)
 			sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, lq.By, lq.Desc, collate.New(tag, collate.IgnoreCase, collate.Numeric))
@@ -234,18 +234,18 @@ func indexLang(tag language.Tag) string {
 	return ""
 }
 
-// listByName lists the folder at p by name from meta's name index: the
-// names come in order without reading the entries, the name filter and
-// the user's read filter work on names, and only the page shown is read
-// from meta. Nothing is sorted, so the first listing after a change costs
-// what any other does (docs/web.md, "Big folders").
-func (s *Server) listByName(rq *router.Request, p docpath.Path, dir meta.Node, lq listQuery, lang string) (meta.Node, listPage, error) {
-	k := sortedKey{dir: dir.ID, rev: dir.Rev, by: "name", lang: lang}
+// listIndexed lists the folder at p in the order lq.By from meta's name
+// index: the names come in order without reading the entries, the name
+// filter and the user's read filter work on names, and only the page shown
+// is read from meta. Nothing is sorted, so the first listing after a
+// change costs what any other does (docs/web.md, "Big folders").
+func (s *Server) listIndexed(rq *router.Request, p docpath.Path, dir meta.Node, lq listQuery, lang string) (meta.Node, listPage, error) {
+	k := sortedKey{dir: dir.ID, rev: dir.Rev, by: lq.By, lang: lang}
 	l, ok := s.named.get(k)
 	if !ok {
 		var es []meta.NameEntry
 		var err error
-		dir, es, err = s.d.Docs.NameOrder(p, lang)
+		dir, es, err = s.d.Docs.Order(p, lq.By, lang)
 		if err != nil {
 			return dir, listPage{}, err
 		}
@@ -286,10 +286,10 @@ func (s *Server) listByName(rq *router.Request, p docpath.Path, dir meta.Node, l
 	return dir, pg, err
 }
 
-// nodesByName returns the folder at p and all its entries in name order
-// for lang, from meta's name index.
-func (s *Server) nodesByName(p docpath.Path, lang string, desc bool) (meta.Node, []meta.Node, error) {
-	dir, es, err := s.d.Docs.NameOrder(p, lang)
+// nodesInOrder returns the folder at p and all its entries in the order
+// by for lang, from meta's name index.
+func (s *Server) nodesInOrder(p docpath.Path, by, lang string, desc bool) (meta.Node, []meta.Node, error) {
+	dir, es, err := s.d.Docs.Order(p, by, lang)
 	if err != nil {
 		return dir, nil, err
 	}
@@ -330,7 +330,7 @@ func reverseNames(es []meta.NameEntry) []int {
 	return out
 }
 
-// nameList is a folder's entries in name order at one revision, from
+// nameList is a folder's entries in one order at one revision, from
 // meta's name index, kept by nameCache. Nobody changes it once cached.
 type nameList struct {
 	entries []meta.NameEntry
@@ -356,7 +356,7 @@ func (l *nameList) reversed() func(int) int {
 	return func(i int) int { return l.desc[i] }
 }
 
-// nameCache keeps the name orders of the folders listed last, bounded
+// nameCache keeps the orders of the folders listed last, bounded
 // like sortedCache: paging and filtering a folder read its order once.
 type nameCache struct {
 	mu      sync.Mutex

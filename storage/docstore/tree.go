@@ -36,6 +36,12 @@ func (s *Store) NameOrder(p docpath.Path, lang string) (meta.Node, []meta.NameEn
 	return s.db.NameOrder(p, lang)
 }
 
+// Order returns a folder and its entries' names sorted by "name", "size"
+// or "date" for a language, from meta's name index (see meta.DB.Order).
+func (s *Store) Order(p docpath.Path, by, lang string) (meta.Node, []meta.NameEntry, error) {
+	return s.db.Order(p, by, lang)
+}
+
 // Entries returns the named entries of a folder (see meta.DB.Entries).
 func (s *Store) Entries(dir meta.ID, names []string) ([]meta.Node, error) {
 	return s.db.Entries(dir, names)

@@ -3,10 +3,12 @@ package meta
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/text/collate"
@@ -15,20 +17,23 @@ import (
 	"gshare/storage/docpath"
 )
 
-// The name index keeps every folder's entries in the order people see
-// them sorted by name: folders first, then files, each by the collation of
-// the web app's languages (numbers numerically, case ignored), ties by the
-// name's bytes. A listing by name then reads the names of a folder of
-// 100,000 entries in index order and decodes only the page it shows,
-// instead of decoding and sorting the whole folder after each change
-// (docs/web.md, "Big folders").
+// The name index keeps every folder's entries in the orders people see
+// them sorted by: by name, by size and by modification time, folders
+// first, ties by name in the collation of the web app's languages
+// (numbers numerically, case ignored), then by the name's bytes. A
+// listing then reads the names of a folder of 100,000 entries in index
+// order and decodes only the page it shows, instead of decoding and
+// sorting the whole folder after each change (docs/web.md, "Big
+// folders").
 //
-// A key is the parent's id, the language's code, the class (0 a folder,
-// 1 a file), the name's collation key with each 0 byte written as 0 0xff
-// and ended by 0 0 (so a key that is a prefix of another sorts first),
-// then the name itself (two names may share a collation key); the value
-// is the name. putNode and deleteNode keep it, in the transactions that
-// create, rename, move, delete, restore and purge nodes.
+// A key is the parent's id, the order ('n', 's' or 'd'), the language's
+// code, the class (0 a folder, 1 a file), for 's' the size and for 'd' the
+// modification time (Node.ModTime: seconds and nanoseconds, big-endian,
+// sign bit flipped), the name's collation key with each 0 byte written as
+// 0 0xff and ended by 0 0 (so a key that is a prefix of another sorts
+// first), then the name itself (two names may share a collation key); the
+// value is the name. putNode and deleteNode keep it, in the transactions
+// that create, change, rename, move, delete, restore and purge nodes.
 var bucketNameOrder = []byte("nameorder")
 
 // sortLangs are the collations the name index is kept in: the languages of
@@ -54,17 +59,34 @@ func newNameKeys() *nameKeys {
 	return &nk
 }
 
+// The orders the index keeps, the byte after the parent's id in a key.
+const (
+	orderName = 'n'
+	orderSize = 's'
+	orderDate = 'd'
+)
+
+var indexOrders = [...]byte{orderName, orderSize, orderDate}
+
 // key returns the index key of the entry name (a folder when dir) of the
-// folder parent in the collation of sortLangs[lang].
-func (nk *nameKeys) key(lang int, parent ID, dir bool, name string) []byte {
+// folder parent in the order by (orderName, orderSize with size, orderDate
+// with mod) and the collation of sortLangs[lang].
+func (nk *nameKeys) key(by byte, lang int, parent ID, dir bool, name string, size int64, mod time.Time) []byte {
 	ck := nk.cols[lang].KeyFromString(&nk.buf, name)
-	k := make([]byte, 0, len(parent)+2+len(ck)+8+len(name))
+	k := make([]byte, 0, len(parent)+3+12+len(ck)+8+len(name))
 	k = append(k, parent[:]...)
-	k = append(k, sortLangs[lang].code)
+	k = append(k, by, sortLangs[lang].code)
 	if dir {
 		k = append(k, 0)
 	} else {
 		k = append(k, 1)
+	}
+	switch by {
+	case orderSize:
+		k = binary.BigEndian.AppendUint64(k, uint64(size)^1<<63)
+	case orderDate:
+		k = binary.BigEndian.AppendUint64(k, uint64(mod.Unix())^1<<63)
+		k = binary.BigEndian.AppendUint32(k, uint32(mod.Nanosecond()))
 	}
 	for _, b := range ck {
 		if b == 0 {
@@ -78,11 +100,22 @@ func (nk *nameKeys) key(lang int, parent ID, dir bool, name string) []byte {
 	return append(k, name...)
 }
 
+// nodeKeys returns every index key of n.
+func (nk *nameKeys) nodeKeys(n Node) [][]byte {
+	var out [][]byte
+	for i := range sortLangs {
+		for _, by := range indexOrders {
+			out = append(out, nk.key(by, i, n.Parent, n.Dir, n.Name, n.Size, n.ModTime()))
+		}
+	}
+	return out
+}
+
 // indexName adds n to the name index.
 func indexName(tx *bolt.Tx, nk *nameKeys, n Node) error {
 	b := tx.Bucket(bucketNameOrder)
-	for i := range sortLangs {
-		if err := b.Put(nk.key(i, n.Parent, n.Dir, n.Name), []byte(n.Name)); err != nil {
+	for _, k := range nk.nodeKeys(n) {
+		if err := b.Put(k, []byte(n.Name)); err != nil {
 			return err
 		}
 	}
@@ -92,12 +125,24 @@ func indexName(tx *bolt.Tx, nk *nameKeys, n Node) error {
 // unindexName removes n from the name index.
 func unindexName(tx *bolt.Tx, nk *nameKeys, n Node) error {
 	b := tx.Bucket(bucketNameOrder)
-	for i := range sortLangs {
-		if err := b.Delete(nk.key(i, n.Parent, n.Dir, n.Name)); err != nil {
+	for _, k := range nk.nodeKeys(n) {
+		if err := b.Delete(k); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// reindexName brings the name index from old (the node as stored, at the
+// same key) to n: only the size and date orders can differ.
+func reindexName(tx *bolt.Tx, nk *nameKeys, old, n Node) error {
+	if old.Size == n.Size && old.ModTime().Equal(n.ModTime()) && old.Dir == n.Dir {
+		return indexName(tx, nk, n) // unchanged; puts keep it whole
+	}
+	if err := unindexName(tx, nk, old); err != nil {
+		return err
+	}
+	return indexName(tx, nk, n)
 }
 
 // nameOrderProbes are names whose keys fingerprint the collation: a newer
@@ -111,7 +156,7 @@ func nameOrderFingerprint() string {
 	h := sha256.New()
 	for i := range sortLangs {
 		for _, p := range nameOrderProbes {
-			h.Write(nk.key(i, ID{}, false, p))
+			h.Write(nk.key(orderName, i, ID{}, false, p, 0, time.Time{}))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
@@ -137,7 +182,10 @@ func fillNameOrder(tx *bolt.Tx) error {
 	nk := newNameKeys()
 	err := tx.Bucket(bucketNodes).ForEach(func(k, v []byte) error {
 		var n struct {
-			Dir bool `json:"dir"`
+			Dir      bool      `json:"dir"`
+			Size     int64     `json:"size"`
+			Modified time.Time `json:"modified"`
+			MTime    time.Time `json:"mtime"`
 		}
 		if len(k) < len(ID{}) {
 			return fmt.Errorf("meta: node key %x: %w", k, ErrInvalid)
@@ -147,7 +195,7 @@ func fillNameOrder(tx *bolt.Tx) error {
 		}
 		var parent ID
 		copy(parent[:], k)
-		return indexName(tx, nk, Node{Parent: parent, Name: string(k[len(parent):]), Dir: n.Dir})
+		return indexName(tx, nk, Node{Parent: parent, Name: string(k[len(parent):]), Dir: n.Dir, Size: n.Size, Modified: n.Modified, MTime: n.MTime})
 	})
 	if err != nil {
 		return err
@@ -184,6 +232,12 @@ func SortLang(lang string) bool {
 // lang (see SortLang): folders first, from the name index, without
 // reading the entries themselves.
 func (db *DB) NameOrder(p docpath.Path, lang string) (Node, []NameEntry, error) {
+	return db.Order(p, "name", lang)
+}
+
+// Order is NameOrder for the order by: "name", "size" or "date" (the
+// entries' ModTime), names breaking ties.
+func (db *DB) Order(p docpath.Path, by, lang string) (Node, []NameEntry, error) {
 	li := -1
 	for i, l := range sortLangs {
 		if l.name == lang {
@@ -192,6 +246,17 @@ func (db *DB) NameOrder(p docpath.Path, lang string) (Node, []NameEntry, error) 
 	}
 	if li < 0 {
 		return Node{}, nil, fmt.Errorf("meta: no name index for %q: %w", lang, ErrInvalid)
+	}
+	var code byte
+	switch by {
+	case "name":
+		code = orderName
+	case "size":
+		code = orderSize
+	case "date":
+		code = orderDate
+	default:
+		return Node{}, nil, fmt.Errorf("meta: no index by %q: %w", by, ErrInvalid)
 	}
 	var dir Node
 	var out []NameEntry
@@ -204,7 +269,7 @@ func (db *DB) NameOrder(p docpath.Path, lang string) (Node, []NameEntry, error) 
 		if !dir.Dir {
 			return fmt.Errorf("meta: list: %w", ErrNotDir)
 		}
-		prefix := append(dir.ID[:len(dir.ID):len(dir.ID)], sortLangs[li].code)
+		prefix := append(dir.ID[:len(dir.ID):len(dir.ID)], code, sortLangs[li].code)
 		var prev []byte
 		c := tx.Bucket(bucketNameOrder).Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -56,7 +57,7 @@ func checkNameIndex(t *testing.T, db *DB, when string) {
 			}
 		}
 	}
-	if len(made) != nodes*len(sortLangs) {
+	if len(made) != nodes*len(sortLangs)*len(indexOrders) {
 		t.Errorf("%s: %d index entries for %d nodes", when, len(made), nodes)
 	}
 }
@@ -112,6 +113,8 @@ func TestNameIndexFollowsNodes(t *testing.T) {
 	write("/finance/ລາຍງານ/report.txt", 4)
 	write("/finance/ລາຍງານ/ບົດ 9.txt", 5) // a new version
 	step("writes", nil)
+	step("set a modification time", db.SetMTime(p("/finance/ລາຍງານ/Report.txt"), time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC), "a"))
+	step("set a folder's modification time", db.SetMTime(p("/finance/ລາຍງານ/2027"), time.Date(2021, 1, 2, 3, 4, 5, 6, time.UTC), "a"))
 	_, err = db.Move(p("/finance/ລາຍງານ/ບົດ 10.txt"), p("/finance/ລາຍງານ/ບົດ 11.txt"), MoveOptions{})
 	step("rename", err)
 	_, err = db.Move(p("/finance/ລາຍງານ/ບົດ 11.txt"), p("/finance/ລາຍງານ/2027/ບົດ 11.txt"), MoveOptions{})
@@ -202,7 +205,7 @@ func TestNameKeysOrder(t *testing.T) {
 		keys := map[string]ent{}
 		var ks []string
 		for _, e := range ents {
-			k := string(nk.key(lang, ID{1}, e.dir, e.name))
+			k := string(nk.key(orderName, lang, ID{1}, e.dir, e.name, 0, time.Time{}))
 			keys[k] = e
 			ks = append(ks, k)
 		}
@@ -214,7 +217,7 @@ func TestNameKeysOrder(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %q, want %q", sortLangs[lang].name, got, want)
 		}
-		a, b := nk.key(lang, ID{1}, false, "A"), nk.key(lang, ID{1}, false, "a")
+		a, b := nk.key(orderName, lang, ID{1}, false, "A", 0, time.Time{}), nk.key(orderName, lang, ID{1}, false, "a", 0, time.Time{})
 		if !bytes.Equal(a[:len(a)-1], b[:len(b)-1]) {
 			t.Errorf("%s: A and a differ before the name", sortLangs[lang].name)
 		}

@@ -64,6 +64,13 @@ var rootParent ID
 func putNode(tx *bolt.Tx, n Node) error {
 	k := nodeKey(n.Parent, n.Name)
 	isNew := tx.Bucket(bucketNodeIdx).Get(n.ID[:]) == nil
+	var old *Node
+	if raw := tx.Bucket(bucketNodes).Get(k); raw != nil {
+		old = new(Node)
+		if err := json.Unmarshal(raw, old); err != nil {
+			return err
+		}
+	}
 	if err := put(tx.Bucket(bucketNodes), k, n); err != nil {
 		return err
 	}
@@ -75,13 +82,24 @@ func putNode(tx *bolt.Tx, n Node) error {
 			return err
 		}
 	}
+	if old != nil {
+		return reindexName(tx, newNameKeys(), *old, n)
+	}
 	return indexName(tx, newNameKeys(), n)
 }
 
 // deleteNode removes n, from the id index, the name index and its
-// department's usage too.
+// department's usage too. The index keys are those of the node as stored.
 func deleteNode(tx *bolt.Tx, n Node) error {
-	if err := tx.Bucket(bucketNodes).Delete(nodeKey(n.Parent, n.Name)); err != nil {
+	k := nodeKey(n.Parent, n.Name)
+	if raw := tx.Bucket(bucketNodes).Get(k); raw != nil {
+		var stored Node
+		if err := json.Unmarshal(raw, &stored); err != nil {
+			return err
+		}
+		n.Size, n.Modified, n.MTime = stored.Size, stored.Modified, stored.MTime
+	}
+	if err := tx.Bucket(bucketNodes).Delete(k); err != nil {
 		return err
 	}
 	if err := tx.Bucket(bucketNodeIdx).Delete(n.ID[:]); err != nil {

@@ -84,9 +84,7 @@ func BenchmarkUsage100k(b *testing.B) {
 	b.Run("name index keys of one node", func(b *testing.B) {
 		for b.Loop() {
 			nk := newNameKeys()
-			for i := range sortLangs {
-				nk.key(i, d.Root, false, "ບົດລາຍງານ ປະຈຳປີ 2026.pdf")
-			}
+			nk.nodeKeys(Node{Parent: d.Root, Name: "ບົດລາຍງານ ປະຈຳປີ 2026.pdf", Size: 1000, Modified: now})
 		}
 	})
 }
