@@ -72,7 +72,13 @@ var indexOrders = [...]byte{orderName, orderSize, orderDate}
 // folder parent in the order by (orderName, orderSize with size, orderDate
 // with mod) and the collation of sortLangs[lang].
 func (nk *nameKeys) key(by byte, lang int, parent ID, dir bool, name string, size int64, mod time.Time) []byte {
-	ck := nk.cols[lang].KeyFromString(&nk.buf, name)
+	k := nk.keyWith(nk.cols[lang].KeyFromString(&nk.buf, name), by, lang, parent, dir, name, size, mod)
+	nk.buf.Reset()
+	return k
+}
+
+// keyWith is key with the name's collation key ck made already.
+func (nk *nameKeys) keyWith(ck []byte, by byte, lang int, parent ID, dir bool, name string, size int64, mod time.Time) []byte {
 	k := make([]byte, 0, len(parent)+3+12+len(ck)+8+len(name))
 	k = append(k, parent[:]...)
 	k = append(k, by, sortLangs[lang].code)
@@ -96,17 +102,19 @@ func (nk *nameKeys) key(by byte, lang int, parent ID, dir bool, name string, siz
 		}
 	}
 	k = append(k, 0, 0)
-	nk.buf.Reset()
 	return append(k, name...)
 }
 
 // nodeKeys returns every index key of n.
 func (nk *nameKeys) nodeKeys(n Node) [][]byte {
-	var out [][]byte
+	out := make([][]byte, 0, len(sortLangs)*len(indexOrders))
+	mod := n.ModTime()
 	for i := range sortLangs {
+		ck := nk.cols[i].KeyFromString(&nk.buf, n.Name)
 		for _, by := range indexOrders {
-			out = append(out, nk.key(by, i, n.Parent, n.Dir, n.Name, n.Size, n.ModTime()))
+			out = append(out, nk.keyWith(ck, by, i, n.Parent, n.Dir, n.Name, n.Size, mod))
 		}
+		nk.buf.Reset()
 	}
 	return out
 }
