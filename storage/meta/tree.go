@@ -92,12 +92,13 @@ func putNode(tx *bolt.Tx, n Node) error {
 // department's usage too. The index keys are those of the node as stored.
 func deleteNode(tx *bolt.Tx, n Node) error {
 	k := nodeKey(n.Parent, n.Name)
-	if raw := tx.Bucket(bucketNodes).Get(k); raw != nil {
-		var stored Node
-		if err := json.Unmarshal(raw, &stored); err != nil {
-			return err
-		}
-		n.Size, n.Modified, n.MTime = stored.Size, stored.Modified, stored.MTime
+	raw := tx.Bucket(bucketNodes).Get(k)
+	if raw == nil {
+		return tx.Bucket(bucketNodeIdx).Delete(n.ID[:]) // nothing else to undo
+	}
+	var stored Node
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return err
 	}
 	if err := tx.Bucket(bucketNodes).Delete(k); err != nil {
 		return err
@@ -105,12 +106,12 @@ func deleteNode(tx *bolt.Tx, n Node) error {
 	if err := tx.Bucket(bucketNodeIdx).Delete(n.ID[:]); err != nil {
 		return err
 	}
-	if !n.Dir {
-		if err := addUsage(tx, n.Dept, Usage{Files: -1}); err != nil {
+	if !stored.Dir {
+		if err := addUsage(tx, stored.Dept, Usage{Files: -1}); err != nil {
 			return err
 		}
 	}
-	return unindexName(tx, newNameKeys(), n)
+	return unindexName(tx, newNameKeys(), stored)
 }
 
 func child(tx *bolt.Tx, parent ID, name string) (Node, bool, error) {
