@@ -37,15 +37,16 @@ import (
 var bucketNameOrder = []byte("nameorder")
 
 // sortLangs are the collations the name index is kept in: the languages of
-// the web app. Each code is the byte that follows the parent's id in a key.
+// the web app. Each code is the byte that follows the order in a key.
 var sortLangs = [...]struct {
 	name string
 	code byte
 	tag  language.Tag
 }{{"en", 'e', language.English}, {"lo", 'l', language.Lao}}
 
-// nameKeys makes name-index keys; one is made per transaction (collators
-// are not safe for concurrent use).
+// nameKeys makes name-index keys; one is made for each node written and
+// for each rebuild, never shared (collators are not safe for concurrent
+// use).
 type nameKeys struct {
 	cols [len(sortLangs)]*collate.Collator
 	buf  collate.Buffer
