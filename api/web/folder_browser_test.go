@@ -14,8 +14,9 @@ import (
 // TestBrowserShareFolder: on a folder page a manager presses "Share this
 // folder", which opens the share dialog for the folder shown; the link
 // opens for a visitor who never signed in, lists the folder and serves its
-// file. A viewer gets no such button, and neither does the department's
-// top folder (a whole department is never shared). Against real MinIO.
+// file. A viewer gets no such button, nor an editor until the department
+// lets editors share, nor the department's top folder (a whole department
+// is never shared). Against real MinIO.
 func TestBrowserShareFolder(t *testing.T) {
 	b := newBrowser(t)
 	m := miniotest.Shared(t)
@@ -25,6 +26,7 @@ func TestBrowserShareFolder(t *testing.T) {
 	}
 	mgrTok := e.User("mgr", "finance", acl.RoleManager)
 	e.User("vw", "finance", acl.RoleViewer)
+	e.User("ed", "finance", acl.RoleEditor)
 	const folder = "ບົດລາຍງານ 2027"
 	if r := e.Do("PUT", "/api/v1/files"+apitest.EscapePath("/finance/"+folder+"/ງົບປະມານ.txt"), mgrTok, "ເນື້ອໃນງົບປະມານ"); r.Status != 201 {
 		t.Fatalf("fixture: %d", r.Status)
@@ -88,6 +90,18 @@ func TestBrowserShareFolder(t *testing.T) {
 	if eval[bool](t, vw, `document.getElementById("share-folder") !== null`) {
 		t.Error("a viewer sees Share this folder")
 	}
+
+	// An editor: only once the department lets editors share.
+	ed := b.user()
+	login(t, ed, e.URL, "ed", "pw-ed")
+	do(t, ed, "an editor by default", chromedp.Navigate(page), poll(`document.getElementById("listing") !== null`))
+	if eval[bool](t, ed, `document.getElementById("share-folder") !== null`) {
+		t.Error("an editor sees Share this folder with editors_may_share off")
+	}
+	if r := e.Do("PUT", "/api/v1/departments/finance/settings", mgrTok, map[string]bool{"editors_may_share": true}); r.Status != 200 {
+		t.Fatalf("editors_may_share: %d %s", r.Status, r.Body)
+	}
+	do(t, ed, "an editor allowed to share", chromedp.Navigate(page), chromedp.WaitVisible(chromedp.ID("share-folder")))
 }
 
 // TestBrowserAdminStorage: the administrator's first page shows what each
