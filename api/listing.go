@@ -177,15 +177,26 @@ func (s *Server) listFolder(rq *router.Request, p docpath.Path, lq listQuery, ta
 		_, _, err = s.d.Docs.List(p) // the store's own "not a folder" error
 		return dir, listPage{}, err
 	}
+	// A page comes from meta's name index (listIndexed), in every order.
+	// So does the order of a whole listing, kept with its entries below:
+	// it needs every entry read, but none sorted.
+	lang := indexLang(tag)
+	if lang != "" && lq.Limit > 0 {
+		return s.listIndexed(rq, p, dir, lq, lang)
+	}
 	k := sortedKey{dir: dir.ID, rev: dir.Rev, by: lq.By, desc: lq.Desc, lang: tag.String()}
 	sorted, ok := s.sorted.get(k)
 	if !ok {
 		var kids []meta.Node
-		dir, kids, err = s.d.Docs.List(p)
+		if lang != "" {
+			dir, kids, err = s.nodesInOrder(p, lq.By, lang, lq.Desc)
+		} else {
+			dir, kids, err = s.d.Docs.List(p)
+			sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, lq.By, lq.Desc, collate.New(tag, collate.IgnoreCase, collate.Numeric))
+		}
 		if err != nil {
 			return dir, listPage{}, err
 		}
-		sortNodes(kids, func(n *meta.Node) *meta.Node { return n }, lq.By, lq.Desc, collate.New(tag, collate.IgnoreCase, collate.Numeric))
 		k.rev = dir.Rev
 		sorted = &sortedList{nodes: kids}
 		s.sorted.put(k, sorted)
@@ -211,4 +222,171 @@ func (s *Server) listFolder(rq *router.Request, p docpath.Path, lq listQuery, ta
 		pg.Nodes, pg.More = kids[from:to], to < len(kids)
 	}
 	return dir, pg, nil
+}
+
+// indexLang is the language of meta's name index that collates as tag
+// does, or "" when there is none.
+func indexLang(tag language.Tag) string {
+	base, _ := tag.Base()
+	if meta.SortLang(base.String()) {
+		return base.String()
+	}
+	return ""
+}
+
+// listIndexed lists the folder at p in the order lq.By from meta's name
+// index: the names come in order without reading the entries, the name
+// filter and the user's read filter work on names, and only the page shown
+// is read from meta. Nothing is sorted, so the first listing after a
+// change costs what any other does (docs/web.md, "Big folders").
+func (s *Server) listIndexed(rq *router.Request, p docpath.Path, dir meta.Node, lq listQuery, lang string) (meta.Node, listPage, error) {
+	k := sortedKey{dir: dir.ID, rev: dir.Rev, by: lq.By, lang: lang}
+	l, ok := s.named.get(k)
+	if !ok {
+		var es []meta.NameEntry
+		var err error
+		dir, es, err = s.d.Docs.Order(p, lq.By, lang)
+		if err != nil {
+			return dir, listPage{}, err
+		}
+		k.rev = dir.Rev
+		l = &nameList{entries: es}
+		s.named.put(k, l)
+	}
+	all, folded := l.entries, []string(nil)
+	if lq.Filter != "" {
+		folded = l.folded()
+	}
+	order := func(i int) int { return i }
+	if lq.Desc {
+		order = l.reversed()
+	}
+	names := make([]string, 0, len(all))
+	for i := range all {
+		j := order(i)
+		if lq.Filter == "" || strings.Contains(folded[j], lq.Filter) {
+			names = append(names, all[j].Name)
+		}
+	}
+	may := rq.ReadableNames(p, names)
+	kept := names[:0]
+	for i, name := range names {
+		if may[i] {
+			kept = append(kept, name)
+		}
+	}
+	pg := listPage{Total: len(kept)}
+	if lq.Limit > 0 {
+		from := min((lq.Page-1)*lq.Limit, len(kept))
+		to := min(from+lq.Limit, len(kept))
+		kept, pg.More = kept[from:to], to < len(kept)
+	}
+	var err error
+	pg.Nodes, err = s.d.Docs.Entries(dir.ID, kept)
+	return dir, pg, err
+}
+
+// nodesInOrder returns the folder at p and all its entries in the order
+// by for lang, from meta's name index.
+func (s *Server) nodesInOrder(p docpath.Path, by, lang string, desc bool) (meta.Node, []meta.Node, error) {
+	dir, es, err := s.d.Docs.Order(p, by, lang)
+	if err != nil {
+		return dir, nil, err
+	}
+	names := make([]string, len(es))
+	for i := range es {
+		names[i] = es[i].Name
+	}
+	if desc {
+		for i, j := range reverseNames(es) {
+			names[i] = es[j].Name
+		}
+	}
+	kids, err := s.d.Docs.Entries(dir.ID, names)
+	return dir, kids, err
+}
+
+// reverseNames returns the positions of es in reverse name order, as
+// sortNodes reverses it: folders still first, and names with the same
+// collation key (meta.NameEntry.Tie) still in byte order among themselves.
+func reverseNames(es []meta.NameEntry) []int {
+	dirs := 0
+	for dirs < len(es) && es[dirs].Dir {
+		dirs++
+	}
+	out := make([]int, 0, len(es))
+	for _, part := range [][2]int{{0, dirs}, {dirs, len(es)}} {
+		for end := part[1]; end > part[0]; {
+			start := end - 1
+			for start > part[0] && es[start].Tie {
+				start--
+			}
+			for i := start; i < end; i++ {
+				out = append(out, i)
+			}
+			end = start
+		}
+	}
+	return out
+}
+
+// nameList is a folder's entries in one order at one revision, from
+// meta's name index, kept by nameCache. Nobody changes it once cached.
+type nameList struct {
+	entries []meta.NameEntry
+	fold    sync.Once
+	names   []string // foldName of each entry's name, made by the first filter
+	rev     sync.Once
+	desc    []int // reverseNames, made by the first descending listing
+}
+
+func (l *nameList) folded() []string {
+	l.fold.Do(func() {
+		l.names = make([]string, len(l.entries))
+		for i := range l.entries {
+			l.names[i] = foldName(l.entries[i].Name)
+		}
+	})
+	return l.names
+}
+
+// reversed returns where the i-th entry of the descending order is.
+func (l *nameList) reversed() func(int) int {
+	l.rev.Do(func() { l.desc = reverseNames(l.entries) })
+	return func(i int) int { return l.desc[i] }
+}
+
+// nameCache keeps the orders of the folders listed last, bounded
+// like sortedCache: paging and filtering a folder read its order once.
+type nameCache struct {
+	mu      sync.Mutex
+	items   map[sortedKey]*nameList
+	order   []sortedKey // oldest first
+	entries int
+}
+
+func (c *nameCache) get(k sortedKey) (*nameList, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.items[k]
+	return l, ok
+}
+
+func (c *nameCache) put(k sortedKey, l *nameList) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items == nil {
+		c.items = map[sortedKey]*nameList{}
+	}
+	if _, ok := c.items[k]; ok || len(l.entries) > sortedCacheEntries {
+		return
+	}
+	for len(c.order) > 0 && (len(c.order) >= sortedCacheSize || c.entries+len(l.entries) > sortedCacheEntries) {
+		c.entries -= len(c.items[c.order[0]].entries)
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.items[k] = l
+	c.order = append(c.order, k)
+	c.entries += len(l.entries)
 }

@@ -1,10 +1,15 @@
 package api
 
 import (
+	"bytes"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
 
 	"gshare/storage/meta"
 )
@@ -65,5 +70,47 @@ func TestSortedCacheBounds(t *testing.T) {
 	}
 	if _, ok := c.get(sortedKey{rev: 100}); !ok {
 		t.Error("a listing too big to cache evicted the others")
+	}
+}
+
+// TestReverseNames: a name order from meta's index, reversed, is what
+// sortNodes makes in descending order: folders first, and names with the
+// same collation key (differing only in case) in byte order.
+func TestReverseNames(t *testing.T) {
+	names := []struct {
+		name string
+		dir  bool
+	}{{"b", true}, {"B", true}, {"a", true}, {"Report.txt", false}, {"report.txt", false}, {"REPORT.txt", false},
+		{"ບົດ 10.txt", false}, {"ບົດ 9.txt", false}, {"x", false}, {"X", false}, {"ກ", false}}
+	var nodes []meta.Node
+	for _, n := range names {
+		nodes = append(nodes, meta.Node{Name: n.name, Dir: n.dir})
+	}
+	slices.SortFunc(nodes, func(a, b meta.Node) int { return strings.Compare(a.Name, b.Name) }) // meta's byte order
+	for _, tag := range []language.Tag{language.English, language.Lao} {
+		col := collate.New(tag, collate.IgnoreCase, collate.Numeric)
+		asc := slices.Clone(nodes)
+		sortNodes(asc, func(n *meta.Node) *meta.Node { return n }, "name", false, col)
+		desc := slices.Clone(nodes)
+		sortNodes(desc, func(n *meta.Node) *meta.Node { return n }, "name", true, col)
+		// The index's order with its ties, as meta.DB.NameOrder gives it.
+		var es []meta.NameEntry
+		var prev []byte
+		for i, n := range asc {
+			var buf collate.Buffer
+			k := col.KeyFromString(&buf, n.Name)
+			es = append(es, meta.NameEntry{Name: n.Name, Dir: n.Dir, Tie: i > 0 && asc[i-1].Dir == n.Dir && bytes.Equal(k, prev)})
+			prev = k
+		}
+		var got, want []string
+		for _, i := range reverseNames(es) {
+			got = append(got, es[i].Name)
+		}
+		for _, n := range desc {
+			want = append(want, n.Name)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: reversed %q, sortNodes desc %q", tag, got, want)
+		}
 	}
 }

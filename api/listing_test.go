@@ -1,10 +1,15 @@
 package api_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
+
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
 
 	"gshare/acl"
 	"gshare/storage/docpath"
@@ -154,4 +159,168 @@ func TestTreePagingHidesDenied(t *testing.T) {
 	if p.Total != 1 {
 		t.Errorf("editor's filter: %+v", p)
 	}
+}
+
+// TestTreeByNameFollowsChanges: listings by name come from meta's name
+// index; a rename, a delete to the trash and a restore show in the very
+// next page, in both languages and both directions, and a descending
+// listing is the ascending one reversed with folders still first.
+func TestTreeByNameFollowsChanges(t *testing.T) {
+	e, tok := setup(t, nil)
+	for _, name := range []string{"b.txt", "B.txt", "a 10.txt", "a 9.txt", "ກ.txt", "ຂ.txt"} {
+		if r := e.Do("PUT", "/api/v1/files/finance/f/"+url.PathEscape(name), tok, []byte("x")); r.Status != 201 {
+			t.Fatalf("PUT %s: %d", name, r.Status)
+		}
+	}
+	for _, name := range []string{"y", "x"} {
+		if r := e.Do("POST", "/api/v1/folders/finance/f/"+name, tok, nil); r.Status != 201 {
+			t.Fatalf("mkdir: %d", r.Status)
+		}
+	}
+	list := func(lang, q string) []string {
+		t.Helper()
+		var names []string
+		for page := 1; ; page++ {
+			var p treePage
+			r := e.Do("GET", fmt.Sprintf("/api/v1/tree/finance/f?limit=3&page=%d&%s", page, q), tok, nil, "Accept-Language", lang)
+			if r.Status != 200 {
+				t.Fatalf("%s: %d %s", q, r.Status, r.Body)
+			}
+			r.JSON(t, &p)
+			names = append(names, p.names()...)
+			if !p.More {
+				return names
+			}
+		}
+	}
+	check := func(when string, want []string) {
+		t.Helper()
+		for _, lang := range []string{"lo", "en"} {
+			if got := list(lang, ""); !slices.Equal(got, want) {
+				t.Errorf("%s, %s: %q, want %q", when, lang, got, want)
+			}
+			// Descending: folders first still, each part reversed; B.txt
+			// and b.txt differ only in case and stay in byte order.
+			var dirs, files []string
+			for _, n := range want {
+				if n == "x" || n == "y" {
+					dirs = append(dirs, n)
+				} else {
+					files = append(files, n)
+				}
+			}
+			slices.Reverse(dirs)
+			slices.Reverse(files)
+			for i := range len(files) - 1 {
+				if strings.EqualFold(files[i], files[i+1]) {
+					files[i], files[i+1] = files[i+1], files[i]
+				}
+			}
+			if got := list(lang, "order=desc"); !slices.Equal(got, append(dirs, files...)) {
+				t.Errorf("%s, %s, descending: %q, want %q", when, lang, got, append(dirs, files...))
+			}
+		}
+	}
+	check("created", []string{"x", "y", "a 9.txt", "a 10.txt", "B.txt", "b.txt", "ກ.txt", "ຂ.txt"})
+	if r := e.Do("POST", "/api/v1/move", tok, map[string]string{"from": "/finance/f/a 9.txt", "to": "/finance/f/c 9.txt"}); r.Status != 200 && r.Status != 201 && r.Status != 204 {
+		t.Fatalf("rename: %d %s", r.Status, r.Body)
+	}
+	check("renamed", []string{"x", "y", "a 10.txt", "B.txt", "b.txt", "c 9.txt", "ກ.txt", "ຂ.txt"})
+	r := e.Do("DELETE", "/api/v1/files/finance/f/x", tok, nil)
+	if r.Status != 204 {
+		t.Fatalf("delete: %d", r.Status)
+	}
+	check("deleted", []string{"y", "a 10.txt", "B.txt", "b.txt", "c 9.txt", "ກ.txt", "ຂ.txt"})
+	if r := e.Do("POST", "/api/v1/trash/finance/"+r.Header.Get("X-GShare-Trash-Id")+"/restore", tok, nil); r.Status != 200 && r.Status != 201 {
+		t.Fatalf("restore: %d %s", r.Status, r.Body)
+	}
+	check("restored", []string{"x", "y", "a 10.txt", "B.txt", "b.txt", "c 9.txt", "ກ.txt", "ຂ.txt"})
+}
+
+// TestTreeBySizeAndDateIndexed: pages by size and by modification time
+// come from meta's index in the order a sort makes: folders first, then
+// the value, names (as the language collates them) breaking ties, names
+// that differ only in case in byte order even when descending; and a new
+// version or a new modification time moves a file at once.
+func TestTreeBySizeAndDateIndexed(t *testing.T) {
+	e, tok := setup(t, nil)
+	type file struct {
+		name  string
+		size  int
+		mtime int64
+	}
+	files := []file{{"b.txt", 5, 1000}, {"B.txt", 5, 1000}, {"a 10.txt", 5, 2000}, {"a 9.txt", 7, 1000},
+		{"ກ.txt", 1, 3000}, {"ຂ.txt", 7, 500}, {"z.txt", 0, 2000}}
+	for _, f := range files {
+		if r := e.Do("PUT", "/api/v1/files/finance/f/"+url.PathEscape(f.name), tok, make([]byte, f.size), "X-OC-Mtime", fmt.Sprint(f.mtime)); r.Status != 201 {
+			t.Fatalf("PUT %s: %d", f.name, r.Status)
+		}
+	}
+	for _, name := range []string{"y", "x"} {
+		if r := e.Do("POST", "/api/v1/folders/finance/f/"+name, tok, nil); r.Status != 201 {
+			t.Fatalf("mkdir: %d", r.Status)
+		}
+	}
+	list := func(q string) []string {
+		t.Helper()
+		var names []string
+		for page := 1; ; page++ {
+			var p treePage
+			r := e.Do("GET", fmt.Sprintf("/api/v1/tree/finance/f?limit=2&page=%d&%s", page, q), tok, nil, "Accept-Language", "lo")
+			if r.Status != 200 {
+				t.Fatalf("%s: %d %s", q, r.Status, r.Body)
+			}
+			r.JSON(t, &p)
+			names = append(names, p.names()...)
+			if !p.More {
+				return names
+			}
+		}
+	}
+	col := collate.New(language.Lao, collate.IgnoreCase, collate.Numeric)
+	want := func(by string, desc bool) []string {
+		fs := slices.Clone(files)
+		slices.SortStableFunc(fs, func(a, b file) int { return strings.Compare(a.name, b.name) })
+		slices.SortStableFunc(fs, func(a, b file) int {
+			c := cmp.Compare(a.size, b.size)
+			if by == "modified" {
+				c = cmp.Compare(a.mtime, b.mtime)
+			}
+			if c == 0 {
+				c = col.CompareString(a.name, b.name)
+			}
+			if desc {
+				c = -c
+			}
+			return c
+		})
+		dirs := []string{"x", "y"} // by size (0) the names decide
+		if by == "modified" {
+			dirs = []string{"y", "x"} // made in this order
+		}
+		if desc {
+			slices.Reverse(dirs)
+		}
+		for _, f := range fs {
+			dirs = append(dirs, f.name)
+		}
+		return dirs
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, by := range []string{"size", "modified"} {
+			for _, order := range []string{"asc", "desc"} {
+				if got, w := list("sort="+by+"&order="+order), want(by, order == "desc"); !slices.Equal(got, w) {
+					t.Errorf("%s, by %s %s: %q, want %q", when, by, order, got, w)
+				}
+			}
+		}
+	}
+	check("created")
+	// A new version changes a file's size and modification time.
+	if r := e.Do("PUT", "/api/v1/files/finance/f/z.txt", tok, make([]byte, 9), "X-OC-Mtime", "4000"); r.Status != 204 && r.Status != 201 && r.Status != 200 {
+		t.Fatalf("new version: %d", r.Status)
+	}
+	files[len(files)-1] = file{"z.txt", 9, 4000}
+	check("new version")
 }

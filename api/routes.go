@@ -40,6 +40,7 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodDelete, v1+"/users/{}/roles", "role.revoke", router.Deferred{Why: "as role.grant"}, s.revokeRole)
 	s.rt.Handle(http.MethodPut, v1+"/me/password", "user.password", router.User{}, s.changeOwnPassword)
 	s.rt.Handle(http.MethodGet, v1+"/lockouts", "lockout.list", users, s.lockouts)
+	s.rt.Handle(http.MethodGet, v1+"/storage", "storage.read", router.Sys{Obj: "sys:depts", Act: acl.ActManage}, s.storageFigures)
 	s.rt.Handle(http.MethodDelete, v1+"/lockouts/{}", "lockout.clear", users, s.clearLockout)
 
 	s.rt.Handle(http.MethodPost, v1+"/grants", "grant.add", router.Deferred{Why: "sys:grants manage in the folder's department"}, s.addGrant)

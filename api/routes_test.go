@@ -369,6 +369,7 @@ func baseRouteCases() []routeCase {
 			return "/api/v1/me/password", map[string]string{"old_password": currentPassword(e, u), "password": nextPassword(e, u)}, nil
 		}, false},
 		{"GET", "/api/v1/lockouts", only(200, "admin"), static("/api/v1/lockouts", nil), false},
+		{"GET", "/api/v1/storage", only(200, "admin"), static("/api/v1/storage", nil), false},
 		{"DELETE", "/api/v1/lockouts/{}", only(404, "admin"), static("/api/v1/lockouts/user:nobody", nil), false},
 		{"POST", "/api/v1/grants", only(201, "admin", "manager"), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/grants", map[string]string{"path": "/finance/" + e.unique("g"), "department": "hr", "role": "viewer"}, nil

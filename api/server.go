@@ -162,6 +162,7 @@ type Server struct {
 	chunks *ncchunk.Handler
 	web    *web.Site   // the web app's pages
 	sorted sortedCache // folders' sorted listings, for paging (listing.go)
+	named  nameCache   // folders' orders from meta's name index (listing.go)
 
 	throttle *auth.Throttle
 	// requestRate limits the uploads started through each file request.

@@ -109,6 +109,12 @@ func (rq *Request) Readable(dir docpath.Path, kids []meta.Node) []meta.Node {
 	return out
 }
 
+// ReadableNames is Readable for the entries of dir called names: whether
+// the user may read each.
+func (rq *Request) ReadableNames(dir docpath.Path, names []string) []bool {
+	return rq.ACL.CanEach(rq.User.Username, dir, acl.ActRead, names)
+}
+
 // RequireUser refuses a request nobody signed in to.
 func RequireUser(rq *Request) error {
 	if rq.User == nil {

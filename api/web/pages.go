@@ -269,6 +269,21 @@ type AdminHome struct {
 	DeptList                                 []Dept
 	Checks                                   []Check
 	Auditor                                  bool
+	// Storage is what each department stores, and StorageTotal all of it
+	// (Dept empty).
+	Storage      []Storage
+	StorageTotal Storage
+}
+
+// Storage is what a department stores: its documents (files not in the
+// trash), the versions and bytes of every file (trash included), the
+// trash's share and when the last version was stored.
+type Storage struct {
+	Dept                       Dept
+	Documents, Versions, Bytes int64
+	TrashEntries               int
+	TrashFiles, TrashBytes     int64
+	LastUpload                 time.Time
 }
 
 // Check is one readiness check (a store) and whether it answered.

@@ -30,6 +30,28 @@ func (s *Store) List(p docpath.Path) (meta.Node, []meta.Node, error) {
 	return s.db.List(p)
 }
 
+// NameOrder returns a folder and its entries' names sorted by name for a
+// language, from meta's name index (see meta.DB.NameOrder).
+func (s *Store) NameOrder(p docpath.Path, lang string) (meta.Node, []meta.NameEntry, error) {
+	return s.db.NameOrder(p, lang)
+}
+
+// Order returns a folder and its entries' names sorted by "name", "size"
+// or "date" for a language, from meta's name index (see meta.DB.Order).
+func (s *Store) Order(p docpath.Path, by, lang string) (meta.Node, []meta.NameEntry, error) {
+	return s.db.Order(p, by, lang)
+}
+
+// Entries returns the named entries of a folder (see meta.DB.Entries).
+func (s *Store) Entries(dir meta.ID, names []string) ([]meta.Node, error) {
+	return s.db.Entries(dir, names)
+}
+
+// Usage returns every department's storage figures (see meta.DB.Usage).
+func (s *Store) Usage() ([]meta.DeptUsage, error) {
+	return s.db.Usage()
+}
+
 // Delete moves a file or folder, with everything below it, to the
 // department's trash; nothing is destroyed until the entry is purged.
 func (s *Store) Delete(p docpath.Path, author string) (meta.TrashEntry, error) {

@@ -94,7 +94,22 @@ var migrations = []func(tx kv.Tx) error{
 		_, err := tx.CreateBucketIfNotExists(bucketTrash)
 		return err
 	},
-	// 3: policy lines keyed by their hash (rekeyRules).
+	// 3: the name index (nameorder.go), made from the nodes there are.
+	func(tx kv.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketNameOrder); err != nil {
+			return err
+		}
+		return fillNameOrder(tx)
+	},
+	// 4: each department's storage counters (usage.go), counted from the
+	// nodes and versions there are.
+	func(tx kv.Tx) error {
+		if _, err := tx.CreateBucketIfNotExists(bucketUsage); err != nil {
+			return err
+		}
+		return fillUsage(tx)
+	},
+	// 5: policy lines keyed by their hash (rekeyRules).
 	rekeyRules,
 }
 
@@ -183,18 +198,21 @@ func (db *DB) migrate() error {
 	// Look first: an update transaction writes the file even when nothing
 	// changes, and a start that is refused later must leave it untouched.
 	current := -1
+	fingerprint := nameOrderFingerprint()
+	sameCollation := false
 	err := db.store.View(func(tx kv.Tx) error {
 		if b := tx.Bucket(bucketMeta); b != nil {
 			if raw := b.Get([]byte("schema")); len(raw) == 4 {
 				current = int(binary.BigEndian.Uint32(raw))
 			}
+			sameCollation = string(b.Get(nameOrderMetaKey)) == fingerprint
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if current == len(migrations) {
+	if current == len(migrations) && sameCollation {
 		return nil
 	}
 	return db.store.Update(func(tx kv.Tx) error {
@@ -210,6 +228,13 @@ func (db *DB) migrate() error {
 		for ; v < len(migrations); v++ {
 			if err := migrations[v](tx); err != nil {
 				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
+		}
+		// A golang.org/x/text that collates differently: the name index
+		// is made again with it.
+		if string(tx.Bucket(bucketMeta).Get(nameOrderMetaKey)) != fingerprint {
+			if err := fillNameOrder(tx); err != nil {
+				return fmt.Errorf("name index: %w", err)
 			}
 		}
 		return tx.Bucket(bucketMeta).Put([]byte("schema"), binary.BigEndian.AppendUint32(nil, uint32(v)))

@@ -15,8 +15,8 @@ import (
 // values joined by NUL, which no name, user or department can contain),
 // the line itself as the value: adding a line twice stores it once and
 // removal needs no scan. The line is not the key because a rule's path
-// may be 4 KiB long, over what a PostgreSQL index entry holds (schema 2
-// and before keyed by the line; migration 3 rekeys).
+// may be 4 KiB long, over what a PostgreSQL index entry holds (schema 4
+// and before keyed by the line; migration 5 rekeys).
 
 func ruleLine(r []string) ([]byte, error) {
 	if len(r) < 2 {
@@ -35,12 +35,15 @@ func ruleKey(line []byte) []byte {
 	return h[:]
 }
 
-// rekeyRules is migration 3: from the line as key to its hash.
+// rekeyRules is migration 5: from the line as key to its hash. Old lines
+// have an empty value, new ones never do, so running it twice is harmless.
 func rekeyRules(tx kv.Tx) error {
 	b := tx.Bucket(bucketRules)
 	var lines [][]byte
-	err := b.ForEach(func(k, _ []byte) error {
-		lines = append(lines, bytes.Clone(k))
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) == 0 {
+			lines = append(lines, bytes.Clone(k))
+		}
 		return nil
 	})
 	if err != nil {

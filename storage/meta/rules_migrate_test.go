@@ -13,7 +13,7 @@ import (
 )
 
 // TestRekeyRules opens a schema-2 file, whose policy lines are their own
-// keys, and finds every line again under schema 3, long paths included.
+// keys, and finds every line again under schema 5, long paths included.
 func TestRekeyRules(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "meta.db")
 	db, err := meta.Open(file, nil)

@@ -58,19 +58,59 @@ func nodeKey(parent ID, name string) []byte {
 // department id, so roots live in the same bucket as everything else.
 var rootParent ID
 
+// putNode stores n, in the id index and the name index too; a new file
+// counts in its department's usage.
 func putNode(tx kv.Tx, n Node) error {
 	k := nodeKey(n.Parent, n.Name)
+	isNew := tx.Bucket(bucketNodeIdx).Get(n.ID[:]) == nil
+	var old *Node
+	if raw := tx.Bucket(bucketNodes).Get(k); raw != nil {
+		old = new(Node)
+		if err := json.Unmarshal(raw, old); err != nil {
+			return err
+		}
+	}
 	if err := put(tx.Bucket(bucketNodes), k, n); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketNodeIdx).Put(n.ID[:], k)
-}
-
-func deleteNode(tx kv.Tx, n Node) error {
-	if err := tx.Bucket(bucketNodes).Delete(nodeKey(n.Parent, n.Name)); err != nil {
+	if err := tx.Bucket(bucketNodeIdx).Put(n.ID[:], k); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketNodeIdx).Delete(n.ID[:])
+	if isNew && !n.Dir {
+		if err := addUsage(tx, n.Dept, Usage{Files: 1}); err != nil {
+			return err
+		}
+	}
+	if old != nil {
+		return reindexName(tx, newNameKeys(), *old, n)
+	}
+	return indexName(tx, newNameKeys(), n)
+}
+
+// deleteNode removes n, from the id index, the name index and its
+// department's usage too. The index keys are those of the node as stored.
+func deleteNode(tx kv.Tx, n Node) error {
+	k := nodeKey(n.Parent, n.Name)
+	raw := tx.Bucket(bucketNodes).Get(k)
+	if raw == nil {
+		return tx.Bucket(bucketNodeIdx).Delete(n.ID[:]) // nothing else to undo
+	}
+	var stored Node
+	if err := json.Unmarshal(raw, &stored); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketNodes).Delete(k); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketNodeIdx).Delete(n.ID[:]); err != nil {
+		return err
+	}
+	if !stored.Dir {
+		if err := addUsage(tx, stored.Dept, Usage{Files: -1}); err != nil {
+			return err
+		}
+	}
+	return unindexName(tx, newNameKeys(), stored)
 }
 
 func child(tx kv.Tx, parent ID, name string) (Node, bool, error) {
@@ -256,6 +296,13 @@ func children(tx kv.Tx, parent ID) ([]Node, error) {
 	for k, v := c.Seek(parent[:]); k != nil && bytes.HasPrefix(k, parent[:]); k, v = c.Next() {
 		raws = append(raws, v)
 	}
+	return decodeNodes(raws)
+}
+
+// decodeNodes decodes the nodes' values raws, a big folder's on every
+// core. The values live in the transaction's pages: every decoder is done
+// before it returns, while the transaction is still open.
+func decodeNodes(raws [][]byte) ([]Node, error) {
 	out := make([]Node, len(raws))
 	decode := func(from, to int) error {
 		for i := from; i < to; i++ {
@@ -275,8 +322,6 @@ func children(tx kv.Tx, parent ID) ([]Node, error) {
 		}
 		return out, nil
 	}
-	// The values live in the transaction's pages: every decoder is done
-	// before children returns, while the transaction is still open.
 	errs := make(chan error, workers)
 	per := (len(raws) + workers - 1) / workers
 	for w := range workers {
@@ -695,6 +740,9 @@ func mergeFile(tx kv.Tx, ch *changeLog, src Node, from docpath.Path, dst Node, t
 		if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
 			return err
 		}
+		if err := countVersion(tx, v, 1); err != nil {
+			return err
+		}
 		dst.Size, dst.SHA256, dst.MTime = v.Size, v.SHA256, v.Modified()
 	}
 	dst.Version, dst.Modified, dst.Author = number, ch.now, o.Author
@@ -755,6 +803,9 @@ func rebuild(tx kv.Tx, ch *changeLog, src Node, from docpath.Path, parent Node, 
 				return Node{}, err
 			}
 			if err := put(tx.Bucket(bucketVersions), versionKey(v.File, v.Number), v); err != nil {
+				return Node{}, err
+			}
+			if err := countVersion(tx, v, 1); err != nil {
 				return Node{}, err
 			}
 		}

@@ -348,6 +348,9 @@ func commit(tx kv.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 	if err := put(tx.Bucket(bucketVersions), versionKey(n.ID, v.Number), v); err != nil {
 		return Node{}, Version{}, err
 	}
+	if err := countVersion(tx, v, 1); err != nil {
+		return Node{}, Version{}, err
+	}
 	if err := addRef(tx, v.Object); err != nil {
 		return Node{}, Version{}, err
 	}
@@ -414,6 +417,9 @@ func deleteVersions(tx kv.Tx, file ID, now time.Time) error {
 	}
 	for _, v := range vs {
 		if err := tx.Bucket(bucketVersions).Delete(versionKey(file, v.Number)); err != nil {
+			return err
+		}
+		if err := countVersion(tx, v, -1); err != nil {
 			return err
 		}
 		if err := dropRef(tx, v.Object, now); err != nil {

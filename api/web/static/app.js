@@ -290,6 +290,14 @@
   }
 
   document.querySelectorAll('#listing tbody tr').forEach(bindRow);
+  // "Share this folder": the same dialog as a file's Share, for the folder
+  // shown (the button is there only for those who may make links).
+  var shareFolder = document.getElementById('share-folder');
+  if (shareFolder) {
+    shareFolder.addEventListener('click', function () {
+      openShare(shareFolder.dataset.path, shareFolder.dataset.name);
+    });
+  }
 
   // bindRow wires a folder row's menu actions (rows loaded later too).
   function bindRow(row) {
