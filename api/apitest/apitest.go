@@ -84,6 +84,11 @@ type Options struct {
 	// MFARequiredRoles and PublicURL, as in api.Options.
 	MFARequiredRoles []string
 	PublicURL        string
+	// Shared, if set, makes this server another node of Shared's: the
+	// same metadata store, object store and master key, and everything
+	// else (decisions, sessions, upload locks, the audit writer, caches)
+	// its own, as a second process would have it. Objects is ignored.
+	Shared *Env
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -98,22 +103,27 @@ func New(t testing.TB, o *Options) *Env {
 	}
 	e := &Env{T: t, DataDir: t.TempDir(), Output: &bytes.Buffer{}, Audit: &Recorder{}}
 	var err error
-	e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.DB.Close() })
-	master := crypt.NewKey()
-	ring, err := keys.NewRing(e.DB, master)
-	e.Ring, e.Master = ring, master
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.Objects = o.Objects
-	if e.Objects == nil {
-		if e.Objects, err = dir.New(filepath.Join(e.DataDir, "objects")); err != nil {
+	if sh := o.Shared; sh != nil {
+		e.DataDir, e.DB, e.Objects, e.Master = sh.DataDir, sh.DB, sh.Objects, sh.Master
+	} else {
+		e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { e.DB.Close() })
+		e.Master = crypt.NewKey()
+		e.Objects = o.Objects
+		if e.Objects == nil {
+			if e.Objects, err = dir.New(filepath.Join(e.DataDir, "objects")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	master := e.Master
+	ring, err := keys.NewRing(e.DB, master)
+	e.Ring = ring
+	if err != nil {
+		t.Fatal(err)
 	}
 	e.out = &lockedWriter{w: e.Output}
 	log := slog.New(slog.NewTextHandler(e.out, &slog.HandlerOptions{Level: slog.LevelDebug}))
