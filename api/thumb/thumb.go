@@ -1,6 +1,6 @@
 // Package thumb makes the thumbnails the web app shows for images: it
 // decodes a JPEG, PNG, GIF (its first frame) or WebP image held in memory,
-// scales it down with Catmull-Rom and encodes the results as JPEG (PNG for
+// scales it down (halving, then Catmull-Rom) and encodes the results as JPEG (PNG for
 // images with transparency), and packs them into one blob (Set) that the
 // caller seals and stores like a document (docstore.PutThumb).
 //
@@ -168,12 +168,22 @@ func scale(src image.Image, side int) (scaled, error) {
 		}
 	}
 	opaque := isOpaque(src)
-	var dst draw.Image
-	if opaque {
-		dst = image.NewRGBA(image.Rect(0, 0, w, h))
-	} else {
-		dst = image.NewNRGBA(image.Rect(0, 0, w, h))
+	canvas := func(w, h int) draw.Image {
+		if opaque {
+			return image.NewRGBA(image.Rect(0, 0, w, h))
+		}
+		return image.NewNRGBA(image.Rect(0, 0, w, h))
 	}
+	// Halve first while the image is at least twice the size wanted: at
+	// exactly 2:1, bilinear averages each 2 × 2 block (no aliasing), at a
+	// thirtieth of Catmull-Rom's cost over a whole photograph; Catmull-Rom
+	// then makes the last, smaller step sharp.
+	for b.Dx() >= 2*w && b.Dy() >= 2*h {
+		half := canvas(b.Dx()/2, b.Dy()/2)
+		draw.ApproxBiLinear.Scale(half, half.Bounds(), src, b, draw.Src, nil)
+		src, b = half, half.Bounds()
+	}
+	dst := canvas(w, h)
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
 	var out bytes.Buffer
 	im := Image{Width: w, Height: h}
