@@ -90,6 +90,7 @@ func TestPreviewBrowser(t *testing.T) {
 		"ບົດລາຍງານ ປະຈຳປີ 2026.pdf": testPDF(2),
 		"ບັນທຶກ.txt":                []byte(longText),
 		"not really.png":            []byte("ບໍ່ແມ່ນຮູບ"),
+		"ວ່າງ.md":                   {},
 	}
 	for name, c := range files {
 		if r := e.Do("PUT", "/api/v1/files/finance/"+url.PathEscape(name), edTok, c); r.Status != 201 {
@@ -111,8 +112,8 @@ func TestPreviewBrowser(t *testing.T) {
 	if w := eval[int](t, ctx, `document.querySelector('`+row("ຮູບ ກອງປະຊຸມ.jpg")+` img.thumb').naturalWidth`); w != 96 {
 		t.Errorf("list thumbnail %d pixels wide, want 96", w)
 	}
-	if n := eval[int](t, ctx, `document.querySelectorAll("#listing .preview").length`); n != 4 {
-		t.Errorf("%d files offer a preview, want 4", n)
+	if n := eval[int](t, ctx, `document.querySelectorAll("#listing .preview").length`); n != 5 {
+		t.Errorf("%d files offer a preview, want 5", n)
 	}
 
 	// The image, by keyboard alone: the menu button, Enter, the first
@@ -176,6 +177,13 @@ func TestPreviewBrowser(t *testing.T) {
 	}
 	if !eval[bool](t, ctx, `!!document.querySelector("#preview-body .preview-cut")`) {
 		t.Error("no note that the text was cut")
+	}
+	do(t, ctx, "close", chromedp.KeyEvent(kb.Escape), poll(`!document.getElementById("preview-dialog").open`))
+
+	// An empty text file: an empty text, no error.
+	openPreview("ວ່າງ.md")
+	if !eval[bool](t, ctx, `document.getElementById("preview-body").dataset.state === "shown" && document.querySelector("#preview-body pre").textContent === ""`) {
+		t.Error("an empty text file's preview")
 	}
 	do(t, ctx, "close", chromedp.KeyEvent(kb.Escape), poll(`!document.getElementById("preview-dialog").open`))
 

@@ -113,6 +113,13 @@ if (dialog) {
 
   function showText(url, gen, done, failed) {
     fetch(url, { credentials: 'same-origin', headers: { Range: 'bytes=0-' + (TEXT_LIMIT - 1) } }).then((res) => {
+      if (res.status === 416) { // an empty file: no range to send
+        const pre = document.createElement('pre');
+        pre.className = 'preview-text';
+        body.replaceChildren(pre);
+        done();
+        return null;
+      }
       if (!res.ok) { failed(res.status); return null; }
       let total = 0;
       const range = res.headers.get('Content-Range');
