@@ -188,17 +188,20 @@ func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request, rq *router.Re
 		return nil
 	}
 	set, err := s.thumbs.get(r.Context(), v)
+	if err != nil {
+		// A refusal names no thumbnail, and one for a passing reason
+		// (the store unavailable) must not be kept.
+		h.Del("ETag")
+		h.Set("Cache-Control", "no-store")
+	}
 	switch {
 	case errors.Is(err, thumb.ErrNotImage):
-		h.Del("ETag")
 		return &router.Error{Status: http.StatusUnsupportedMediaType, Code: "not_an_image",
 			Msg: "no preview: the document is not a JPEG, PNG, GIF or WebP image"}
 	case errors.Is(err, thumb.ErrTooBig):
-		h.Del("ETag")
 		return &router.Error{Status: http.StatusRequestEntityTooLarge, Code: "image_too_large",
 			Msg: fmt.Sprintf("no preview: images over %d million pixels, %d pixels a side or %d MiB get none", thumb.MaxPixels/1_000_000, thumb.MaxSide, thumb.MaxSource>>20)}
 	case err != nil:
-		h.Del("ETag")
 		return err
 	}
 	im := set.Small
@@ -210,8 +213,8 @@ func (s *Server) thumbnail(w http.ResponseWriter, r *http.Request, rq *router.Re
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox; default-src 'none'")
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(im.Data)
-	return err
+	w.Write(im.Data) // a client gone: nothing left to tell it
+	return nil
 }
 
 // tagListed reports whether an If-None-Match list names tag (weak

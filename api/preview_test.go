@@ -216,6 +216,9 @@ func TestPreviewThumbnails(t *testing.T) {
 		if r.Status != c.status || c.code != "" && r.Code() != c.code {
 			t.Errorf("%s: %d %s, want %d %s", c.path, r.Status, r.Body, c.status, c.code)
 		}
+		if r.Status >= 400 && (r.Header.Get("ETag") != "" || strings.Contains(r.Header.Get("Cache-Control"), "max-age")) {
+			t.Errorf("%s: a refusal may be cached: %v", c.path, r.Header)
+		}
 		if r.Status == 413 && !strings.Contains(string(r.Body), "40 million pixels") {
 			t.Errorf("%s: the message does not say the limit: %s", c.path, r.Body)
 		}
