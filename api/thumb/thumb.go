@@ -14,10 +14,10 @@
 //
 // # Caveats
 //
-// The EXIF orientation of phone photos is not applied: a picture taken
-// sideways shows sideways, as the image's own pixels are. Thumbnails are
-// always re-encoded, even when the image is already small, so no metadata
-// of the original (EXIF, GPS position) is ever served as a preview.
+// A JPEG's EXIF orientation (how a phone says to turn its photo) is
+// applied; the rest of its metadata is not read. Thumbnails are always
+// re-encoded, even when the image is already small, so no metadata of the
+// original (EXIF, GPS position) is ever served as a preview.
 package thumb
 
 import (
@@ -138,26 +138,27 @@ func Make(b []byte) (Set, error) {
 	if err != nil {
 		return Set{}, fmt.Errorf("%w: %s: %v", ErrNotImage, format, err)
 	}
-	large, err := scale(src, LargeSide)
-	if err != nil {
-		return Set{}, err
+	opaque := isOpaque(src)
+	large := resize(src, LargeSide, opaque)
+	if format == "jpeg" {
+		large = orient(large, orientation(b))
 	}
 	// The small one from the large: the same result for a fraction of
 	// the work on a big photograph.
-	small, err := scale(large.img, SmallSide)
-	if err != nil {
+	small := resize(large, SmallSide, opaque)
+	var set Set
+	if set.Large, err = encode(large, opaque); err != nil {
 		return Set{}, err
 	}
-	return Set{Small: small.Image, Large: large.Image}, nil
+	if set.Small, err = encode(small, opaque); err != nil {
+		return Set{}, err
+	}
+	return set, nil
 }
 
-type scaled struct {
-	Image
-	img image.Image
-}
-
-// scale fits src into side × side and encodes it.
-func scale(src image.Image, side int) (scaled, error) {
+// resize fits src into side × side (a smaller image keeps its size), in
+// an RGBA image, or NRGBA for one with transparency.
+func resize(src image.Image, side int, opaque bool) image.Image {
 	b := src.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w > side || h > side {
@@ -167,7 +168,6 @@ func scale(src image.Image, side int) (scaled, error) {
 			w, h = max(1, w*side/h), side
 		}
 	}
-	opaque := isOpaque(src)
 	canvas := func(w, h int) draw.Image {
 		if opaque {
 			return image.NewRGBA(image.Rect(0, 0, w, h))
@@ -185,22 +185,27 @@ func scale(src image.Image, side int) (scaled, error) {
 	}
 	dst := canvas(w, h)
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	return dst
+}
+
+// encode writes m as JPEG, or as PNG when it has transparency.
+func encode(m image.Image, opaque bool) (Image, error) {
 	var out bytes.Buffer
-	im := Image{Width: w, Height: h}
+	im := Image{Width: m.Bounds().Dx(), Height: m.Bounds().Dy()}
 	if opaque {
 		im.Type = "image/jpeg"
-		if err := jpeg.Encode(&out, dst, &jpeg.Options{Quality: 80}); err != nil {
-			return scaled{}, fmt.Errorf("thumb: encode: %w", err)
+		if err := jpeg.Encode(&out, m, &jpeg.Options{Quality: 80}); err != nil {
+			return Image{}, fmt.Errorf("thumb: encode: %w", err)
 		}
 	} else {
 		im.Type = "image/png"
 		enc := png.Encoder{CompressionLevel: png.BestSpeed}
-		if err := enc.Encode(&out, dst); err != nil {
-			return scaled{}, fmt.Errorf("thumb: encode: %w", err)
+		if err := enc.Encode(&out, m); err != nil {
+			return Image{}, fmt.Errorf("thumb: encode: %w", err)
 		}
 	}
 	im.Data = out.Bytes()
-	return scaled{Image: im, img: dst}, nil
+	return im, nil
 }
 
 // isOpaque reports whether every pixel of m is opaque, asking the image
