@@ -313,10 +313,10 @@ func (s *Server) reportDepartment(w http.ResponseWriter, r *http.Request, rq *ro
 	}
 	rows := audit.Summary(es)
 	if r.URL.Query().Get("format") == "csv" {
-		return s.writeCSV(w, rq, "department-"+dept+".csv", []string{"day", "uploads", "downloads", "bytes_in", "bytes_out", "users", "denied"}, func(emit func(...string)) {
+		return s.writeCSV(w, rq, "department-"+dept+".csv", []string{"day", "uploads", "downloads", "bytes_in", "bytes_out", "users", "denied", "previews"}, func(emit func(...string)) {
 			for _, d := range rows {
 				emit(d.Day, strconv.Itoa(d.Uploads), strconv.Itoa(d.Downloads), strconv.FormatInt(d.BytesIn, 10),
-					strconv.FormatInt(d.BytesOut, 10), strconv.Itoa(d.Users), strconv.Itoa(d.Denied))
+					strconv.FormatInt(d.BytesOut, 10), strconv.Itoa(d.Users), strconv.Itoa(d.Denied), strconv.Itoa(d.Previews))
 			}
 		})
 	}

@@ -40,7 +40,8 @@ func gzipRoute(rt *router.Route) bool {
 	case !strings.HasPrefix(rt.Name, rt.Method+" /api/v1/"):
 		return false // WebDAV, Nextcloud, share links, static files, health
 	case strings.HasPrefix(rt.Name, rt.Method+" /api/v1/files/"), strings.HasPrefix(rt.Name, rt.Method+" /api/v1/uploads/"),
-		strings.HasPrefix(rt.Action, "upload."), rt.Action == "file.read", rt.Action == "file.stat":
+		strings.HasPrefix(rt.Action, "upload."), rt.Action == "file.read", rt.Action == "file.stat",
+		rt.Action == "file.preview": // images, compressed already
 		return false
 	}
 	return true

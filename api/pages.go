@@ -591,7 +591,7 @@ func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *router.Re
 	}
 	for _, d := range audit.Summary(es) {
 		data.Days = append(data.Days, web.Day{Day: d.Day, Uploads: d.Uploads, Downloads: d.Downloads, Denied: d.Denied,
-			Users: d.Users, BytesIn: d.BytesIn, BytesOut: d.BytesOut})
+			Users: d.Users, BytesIn: d.BytesIn, BytesOut: d.BytesOut, Previews: d.Previews})
 	}
 	data.Bars, data.Max = web.Chart(data.Days)
 	for _, f := range audit.Unusual(es) {

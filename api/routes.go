@@ -64,6 +64,7 @@ func (s *Server) routes() {
 	s.rt.Handle(http.MethodHead, v1+"/files/...", "file.stat", router.Doc{Act: acl.ActRead}, s.getFile)
 	s.rt.Handle(http.MethodPut, v1+"/files/...", "file.write", router.Doc{Act: acl.ActWrite}, s.putFile)
 	s.rt.Handle(http.MethodDelete, v1+"/files/...", "file.delete", router.Doc{Act: acl.ActDelete, Tree: true}, s.deleteFile)
+	s.rt.Handle(http.MethodGet, v1+"/thumbnails/...", "file.preview", router.Doc{Act: acl.ActRead}, s.thumbnail)
 	s.rt.Handle(http.MethodGet, v1+"/tree/...", "folder.list", router.Doc{Act: acl.ActRead}, s.tree)
 	s.rt.Handle(http.MethodPost, v1+"/folders/...", "folder.create", router.Doc{Act: acl.ActWrite}, s.mkdir)
 	s.rt.Handle(http.MethodPost, v1+"/zip", "zip.download", router.Deferred{Why: "read on every file (everything below a folder) named"}, s.zipDownload)

@@ -436,6 +436,12 @@ func baseRouteCases() []routeCase {
 		}, false},
 		{"GET", "/api/v1/files/...", docRead, static("/api/v1/files/finance/dir/doc.txt", nil), false},
 		{"HEAD", "/api/v1/files/...", docRead, static("/api/v1/files/finance/dir/doc.txt", nil), false},
+		{"GET", "/api/v1/thumbnails/...", docRead, func(t *testing.T, e *env, role string) (string, any, []string) {
+			if _, err := e.Docs.Lookup(mustPath(t, "/finance/dir/pic.png")); err != nil {
+				e.file(t, "/finance/dir/pic.png", string(pngBytes(t, noise(20, 10, 1))))
+			}
+			return "/api/v1/thumbnails/finance/dir/pic.png", nil, nil
+		}, false},
 		{"PUT", "/api/v1/files/...", docWrite(201), func(t *testing.T, e *env, role string) (string, any, []string) {
 			return "/api/v1/files/finance/" + e.unique("put") + ".txt", "content", nil
 		}, false},
@@ -810,7 +816,7 @@ func TestAuditorsNeverReadContent(t *testing.T) {
 	e := newEnv(t)
 	content := 0
 	for _, c := range routeCases() {
-		if !strings.Contains(c.pattern, "/files/") && !strings.Contains(c.pattern, "/tree/") && !strings.Contains(c.pattern, "/versions/") &&
+		if !strings.Contains(c.pattern, "/files/") && !strings.Contains(c.pattern, "/tree/") && !strings.Contains(c.pattern, "/versions/") && !strings.Contains(c.pattern, "/thumbnails/") &&
 			!strings.Contains(c.pattern, "/uploads") && !strings.Contains(c.pattern, "/folders/") && !strings.Contains(c.pattern, "/restore/") && c.pattern != "/api/v1/move" && c.pattern != "/api/v1/shares" && c.pattern != "/api/v1/zip" {
 			continue
 		}

@@ -163,6 +163,7 @@ type Server struct {
 	web    *web.Site   // the web app's pages
 	sorted sortedCache // folders' sorted listings, for paging (listing.go)
 	named  nameCache   // folders' orders from meta's name index (listing.go)
+	thumbs *thumbMaker // image previews (preview.go)
 
 	throttle *auth.Throttle
 	// requestRate limits the uploads started through each file request.
@@ -194,6 +195,7 @@ func New(d Deps, o Options) (*Server, error) {
 		d.Audit = discard{}
 	}
 	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(), requestRate: newLinkRate(requestUploadsPerHour, time.Hour)}
+	s.thumbs = newThumbMaker(d.Docs)
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
 	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now

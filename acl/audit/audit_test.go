@@ -354,8 +354,13 @@ func TestReportsCountWhatHappened(t *testing.T) {
 	add("file.read", audit.Allowed, 100, 3)
 	add("file.read", audit.Error, 40, 3) // the connection was cut after 40 bytes
 	add("share.download", audit.Error, 0, 0)
+	add("file.preview", audit.Allowed, 0, 3)
+	add("file.preview", audit.Allowed, 0, 3)
+	add("file.preview", audit.Error, 0, 3)  // not an image: nothing shown
+	add("file.preview", audit.Denied, 0, 0) // counted as a refusal
 	rows := audit.Summary(es)
-	want := audit.DayRow{Day: "2026-11-25", Uploads: 3, Downloads: 1, BytesIn: 8<<20 + 4_600_000 + 1000 + 300 + 7, BytesOut: 140, Users: 1}
+	want := audit.DayRow{Day: "2026-11-25", Uploads: 3, Downloads: 1, BytesIn: 8<<20 + 4_600_000 + 1000 + 300 + 7, BytesOut: 140, Users: 1,
+		Previews: 2, Denied: 1}
 	if len(rows) != 1 || rows[0] != want {
 		t.Fatalf("summary %+v, want %+v", rows, want)
 	}

@@ -24,9 +24,16 @@ type DayRow struct {
 	BytesOut  int64  `json:"bytes_out"`
 	Users     int    `json:"users"` // distinct
 	Denied    int    `json:"denied"`
+	// Previews are image previews served (file.preview allowed): reads
+	// of a document's picture, not downloads of it.
+	Previews int `json:"previews"`
 }
 
 func isDownload(a string) bool { return a == "file.read" || a == "share.download" }
+
+// isPreview reports whether an action served a preview made by the
+// server (a thumbnail). PDF and text previews are file.read.
+func isPreview(a string) bool { return a == "file.preview" }
 
 // isUpload reports whether an action brings document bytes in: a PUT
 // (REST or WebDAV), a tus creation with data, a tus PATCH.
@@ -68,6 +75,10 @@ func Summary(entries []Stored) []DayRow {
 			r.BytesIn += s.Bytes
 			if committed(s) {
 				r.Uploads++
+			}
+		case isPreview(s.Action):
+			if s.Result == Allowed {
+				r.Previews++
 			}
 		case isDownload(s.Action):
 			r.BytesOut += s.Bytes

@@ -90,8 +90,8 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 			ct = "application/manifest+json"
 		case ".ico":
 			ct = "image/x-icon"
-		case ".js":
-			ct = "text/javascript; charset=utf-8"
+		case ".js", ".mjs":
+			ct = "text/javascript; charset=utf-8" // a module must be served as script
 		}
 		if ct == "" {
 			ct = http.DetectContentType(body)

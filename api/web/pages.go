@@ -131,6 +131,7 @@ type Day struct {
 	Uploads, Downloads, Denied int
 	Users                      int
 	BytesIn, BytesOut          int64
+	Previews                   int // image previews served
 }
 
 // Bar is one bar of a chart, in SVG units.

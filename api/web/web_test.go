@@ -76,6 +76,7 @@ func TestKeysExist(t *testing.T) {
 		total += check("templates/"+f.Name(), tmplKey)
 	}
 	total += check("static/app.js", regexp.MustCompile(`\bt\('([a-z_0-9]+)'`))
+	total += check("static/preview.js", regexp.MustCompile(`\bt\('([a-z_0-9]+)'`))
 	total += check("../pages.go", regexp.MustCompile(`"((?:title|err)_[a-z_]+)"`))
 	if total < 100 {
 		t.Fatalf("only %d keys found: is the pattern still right?", total)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +17,17 @@ import (
 
 	"gshare/storage/objstore/miniotest"
 )
+
+// noisePNG returns a PNG of random pixels.
+func noisePNG(t *testing.T, w, h int) []byte {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	rand.Read(m.Pix)
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
 
 // s3Env points a server at a fresh bucket of MinIO m.
 func s3Env(t *testing.T, m *miniotest.Server) []string {
@@ -122,7 +135,8 @@ func TestGracefulStopMidPatch(t *testing.T) {
 // TestNoPlaintextAtRest writes a unique marker in a document and another in
 // its name through every upload path, on both object stores, then reads
 // every stored byte: the content marker is nowhere, the name marker only in
-// meta.db.
+// meta.db. An image's thumbnails, made and stored by the server, are
+// nowhere in the clear either.
 func TestNoPlaintextAtRest(t *testing.T) {
 	// Random markers: a constant would also be in the test binary, which
 	// lives in a temporary directory the scan reads.
@@ -185,6 +199,17 @@ func TestNoPlaintextAtRest(t *testing.T) {
 			if !bytes.Equal(got.body, doc) {
 				t.Fatal("tus document differs")
 			}
+			// An image's thumbnails, made by the server and stored: windows
+			// of their bytes (random pixels: found nowhere else) must not
+			// be on disk either.
+			s.must(201, "PUT", "/api/v1/files/finance/photo-"+name+".png", tok, noisePNG(t, 800, 600))
+			var thumbs [][]byte
+			for _, size := range []string{"small", "large"} {
+				th := s.must(200, "GET", "/api/v1/thumbnails/finance/photo-"+name+".png?size="+size, tok, nil).body
+				for _, at := range []int{len(th) / 3, len(th) / 2, len(th) - 48} {
+					thumbs = append(thumbs, th[at:at+48])
+				}
+			}
 			s.stop()
 
 			roots := []string{data, os.TempDir()}
@@ -210,6 +235,11 @@ func TestNoPlaintextAtRest(t *testing.T) {
 					}
 					if bytes.Contains(b, []byte(name)) && filepath.Base(p) != "meta.db" {
 						t.Errorf("name marker in %s", p)
+					}
+					for _, w := range thumbs {
+						if bytes.Contains(b, w) {
+							t.Errorf("thumbnail bytes in the clear in %s", p)
+						}
 					}
 					return nil
 				})

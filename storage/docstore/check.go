@@ -74,6 +74,9 @@ func (s *Store) Check(ctx context.Context, o CheckOptions) (CheckReport, error) 
 		if refs[k] {
 			continue
 		}
+		if object, ok := isThumb(k); ok && refs[object] {
+			continue // a version's thumbnails, in use while its object is
+		}
 		f := Finding{Object: k, Size: i.Size}
 		if o.Repair && time.Since(i.ModTime) > o.Grace {
 			if err := s.objs.Delete(ctx, k); err == nil {

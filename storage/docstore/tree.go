@@ -181,6 +181,10 @@ func (s *Store) Collect(ctx context.Context) (int, error) {
 			wg.Go(func() {
 				for i := range next {
 					errs[i] = s.objs.Delete(ctx, keys[i])
+					if _, thumb := isThumb(keys[i]); errs[i] == nil && !thumb {
+						// A version's thumbnails go with its object.
+						errs[i] = s.objs.Delete(ctx, ThumbKey(keys[i]))
+					}
 				}
 			})
 		}

@@ -1,0 +1,4 @@
+package thumb
+
+// Orientation is orientation, for the fuzz test.
+var Orientation = orientation
