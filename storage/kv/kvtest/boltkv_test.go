@@ -24,3 +24,5 @@ func openBolt(t *testing.T) kv.Store {
 }
 
 func TestBolt(t *testing.T) { kvtest.Run(t, openBolt) }
+
+func TestCopyBoltToBolt(t *testing.T) { kvtest.RunCopy(t, openBolt, openBolt) }

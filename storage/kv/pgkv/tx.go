@@ -191,7 +191,10 @@ type bucket struct {
 	id int64
 }
 
-var _ kv.Bucket = (*bucket)(nil)
+var (
+	_ kv.Bucket         = (*bucket)(nil)
+	_ kv.SequenceSetter = (*bucket)(nil)
+)
 
 func (b *bucket) Get(key []byte) []byte {
 	t := b.t
