@@ -28,6 +28,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gshare/storage/kv"
@@ -59,6 +60,8 @@ type Store struct {
 	pool *pgxpool.Pool
 	pw   string // the URL's password, scrubbed from errors
 
+	retries atomic.Uint64
+
 	// MaxAttempts bounds how many times Update runs fn (and View tries to
 	// begin) before giving up on conflicts or a lost connection.
 	MaxAttempts int
@@ -89,6 +92,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// Retries counts the transactions tried again (after a conflict or a lost
+// connection) since Open: a figure to watch on a busy cluster.
+func (s *Store) Retries() uint64 { return s.retries.Load() }
 
 // Close closes the pool; transactions still running hold their connection
 // until they end.
@@ -156,6 +163,7 @@ func (s *Store) run(fn func(kv.Tx) error, writable bool) error {
 		if attempt >= max {
 			return fmt.Errorf("pgkv: gave up after %d attempts: %w", attempt, err)
 		}
+		s.retries.Add(1)
 		time.Sleep(backoff(attempt))
 	}
 }

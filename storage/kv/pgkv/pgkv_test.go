@@ -228,8 +228,8 @@ func TestRetryReruns(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("Update did not end")
 	}
-	if runs != 2 || commits != 1 {
-		t.Errorf("fn ran %d times, OnCommit %d; want 2 and 1", runs, commits)
+	if runs != 2 || commits != 1 || s.Retries() != 1 {
+		t.Errorf("fn ran %d times, OnCommit %d, Retries() = %d; want 2, 1, 1", runs, commits, s.Retries())
 	}
 	s.View(func(tx kv.Tx) error {
 		if v := tx.Bucket([]byte("b")).Get([]byte("k")); string(v) != "1+" {
