@@ -186,14 +186,15 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 	}
 	ptx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
-		// fn has not run: trying again is safe for View too.
-		return fmt.Errorf("pgkv: begin: %w", err), transient(err)
+		// fn has not run: trying again is safe for View too. An error
+		// that is not the server's is the pool failing to connect.
+		return fmt.Errorf("pgkv: begin: %w", err), transient(err, true)
 	}
 	t := &tx{ctx: ctx, pg: ptx, writable: writable, batch: max(s.Batch, 1), ids: map[bucketKey]int64{}}
 	ferr := fn(t)
 	if t.err != nil {
 		ptx.Rollback(ctx)
-		return t.err, writable && transient(t.err)
+		return t.err, writable && transient(t.err, ptx.Conn().IsClosed())
 	}
 	if ferr != nil {
 		ptx.Rollback(ctx)
@@ -205,13 +206,13 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 		case errors.As(err, &pe) && pe.Severity == "ERROR":
 			// The server refused the COMMIT (a serialization failure
 			// found at commit): nothing was committed.
-			return fmt.Errorf("pgkv: commit: %w", err), writable && transient(err)
-		case pgconn.SafeToRetry(err):
-			// COMMIT never left: the server rolls back.
-			return fmt.Errorf("pgkv: commit: %w", err), writable
+			return fmt.Errorf("pgkv: commit: %w", err), writable && transient(err, false)
 		case !writable:
 			return fmt.Errorf("pgkv: end of read-only transaction: %w", err), false
 		}
+		// Not pgconn.SafeToRetry: after the COMMIT left, pgx may report
+		// the dead connection as "conn closed", which it calls safe to
+		// retry (TestCommitOutcomeUnknown meets that).
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err), false
 	}
 	for _, f := range t.onCommit {
@@ -222,8 +223,9 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 
 // transient reports whether err, met before COMMIT, leaves a transaction
 // that may simply run again: a conflict with another one, or a connection
-// that was lost or is being shut down.
-func transient(err error) bool {
+// that was lost (lost says so for errors that are not the server's) or is
+// being shut down.
+func transient(err error, lost bool) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
@@ -236,10 +238,8 @@ func transient(err error) bool {
 		}
 		return false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, ErrKeyRequired) || errors.Is(err, ErrBucketNameRequired) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	// Anything else is the network or the pool failing to reach a server.
-	return true
+	return lost
 }

@@ -242,3 +242,43 @@ func TestRetryReruns(t *testing.T) {
 		t.Errorf("fn's own error came back as %v", gaveUp)
 	}
 }
+
+// TestConnectionLostMidTx: the server ends the session while fn runs;
+// nothing was committed, so Update runs fn again on a new connection.
+func TestConnectionLostMidTx(t *testing.T) {
+	url := pgtest.Shared(t)
+	s := open(t, url)
+	if err := s.Update(func(tx kv.Tx) error { _, err := tx.CreateBucket([]byte("b")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	runs := 0
+	err = s.Update(func(tx kv.Tx) error {
+		runs++
+		b := tx.Bucket([]byte("b"))
+		b.Get([]byte("k"))
+		if runs == 1 {
+			if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+				t.Errorf("terminate: %v", err)
+			}
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if runs != 2 {
+		t.Errorf("fn ran %d times, want 2", runs)
+	}
+	s.View(func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("k")); string(v) != "v" {
+			t.Errorf("k = %q", v)
+		}
+		return nil
+	})
+}
