@@ -190,11 +190,13 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 		// that is not the server's is the pool failing to connect.
 		return fmt.Errorf("pgkv: begin: %w", err), transient(err, true)
 	}
+	defer ptx.Rollback(ctx) // if fn panics; a no-op after Commit
 	t := &tx{ctx: ctx, pg: ptx, writable: writable, batch: max(s.Batch, 1), ids: map[bucketKey]int64{}}
 	ferr := fn(t)
 	if t.err != nil {
+		lost := ptx.Conn().IsClosed() // before Rollback hands it back to the pool
 		ptx.Rollback(ctx)
-		return t.err, writable && transient(t.err, ptx.Conn().IsClosed())
+		return t.err, writable && transient(t.err, lost)
 	}
 	if ferr != nil {
 		ptx.Rollback(ctx)
