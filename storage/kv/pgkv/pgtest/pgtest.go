@@ -7,8 +7,9 @@
 //
 // One server serves every test of a binary whose TestMain calls Main;
 // each test takes a fresh database (Shared). Tests that stop or restart
-// the server call Start, which runs a private one. Without Main, Shared
-// starts a private server too.
+// the server call Start, which runs a private one; StartPair runs a
+// primary and a synchronous hot standby for failover tests. Without Main,
+// Shared starts a private server too.
 //
 // PostgreSQL refuses to run as root, and tests here often do: as root,
 // pgtest runs initdb and postgres as an unprivileged user (nobody, or
@@ -106,11 +107,12 @@ type Server struct {
 	Port int
 	Dir  string // holds data/, the socket and the log
 
-	bin  string
-	as   *runAs
-	cmd  *exec.Cmd
-	done chan struct{}
-	dbs  atomic.Int64
+	bin   string
+	as    *runAs
+	extra []string // more settings (-c name=value) for replication
+	cmd   *exec.Cmd
+	done  chan struct{}
+	dbs   atomic.Int64
 }
 
 // shared is the server of Main: one per test binary.
@@ -167,32 +169,16 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}
-	t.Cleanup(func() {
-		s.Stop()
-		if t.Failed() {
-			s.logTail(t)
-		}
-		os.RemoveAll(s.Dir)
-	})
+	cleanup(t, s)
 	return s
 }
 
-func start(bin string) (*Server, error) {
-	as, err := unprivileged()
+func start(bin string, extra ...string) (*Server, error) {
+	s, err := newServer(bin, extra...)
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "gshare-pgtest-")
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{Dir: dir, bin: bin, as: as}
-	if as != nil {
-		if err := os.Chown(dir, int(as.uid), int(as.gid)); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-	}
+	dir := s.Dir
 	// --no-sync: initdb's own fsync of the new cluster, which a test does
 	// not need to survive a crash of the machine; the server syncs.
 	out, err := s.command(filepath.Join(bin, "initdb"), "-D", s.data(), "-U", User, "--auth=trust",
@@ -201,6 +187,31 @@ func start(bin string) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
+	if err := s.Restart(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServer makes the server's directory, owned by the user it runs as,
+// and picks its port.
+func newServer(bin string, extra ...string) (*Server, error) {
+	as, err := unprivileged()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "gshare-pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Dir: dir, bin: bin, as: as, extra: extra}
+	if as != nil {
+		if err := os.Chown(dir, int(as.uid), int(as.gid)); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		os.RemoveAll(dir)
@@ -208,10 +219,6 @@ func start(bin string) (*Server, error) {
 	}
 	s.Port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	if err := s.Restart(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -242,6 +249,7 @@ func (s *Server) Restart() error {
 		"-c", "shared_buffers=32MB", "-c", "max_connections=200",
 		"-c", "logging_collector=off", "-c", "log_min_messages=warning",
 		"-c", "autovacuum=on", "-c", "max_worker_processes=4")
+	cmd.Args = append(cmd.Args, s.extra...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
