@@ -147,12 +147,17 @@ $(GOVULNCHECK):
 # (litmus for WebDAV; Chromium and the Lao fonts for the browser tests;
 # rclone and nextcloudcmd, the Nextcloud sync engine, as WebDAV clients;
 # slapd, the OpenLDAP server the LDAP tests start on loopback with their
-# own configuration; the system service the package starts is stopped
-# and disabled right after installing);
+# own configuration; postgresql-15, the PostgreSQL server whose binaries
+# storage/kv/pgkv/pgtest runs in a temporary directory (initdb, postgres
+# in /usr/lib/postgresql/15/bin; GSHARE_TEST_PG_BIN names another
+# directory); the system services these packages start (slapd, and
+# PostgreSQL's "main" cluster) are stopped and disabled right after
+# installing);
 # installed when running as root on Debian, otherwise those tests skip and
 # say why. A package installed at another version is reinstalled at this one.
 DEBIAN_PACKAGES := litmus=0.13-5 chromium=156.0.8078.114-1~deb12u1 fonts-lao=0.0.20060226-10 \
-	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2 curl=7.88.1-10+deb12u14 slapd=2.5.13+dfsg-5
+	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2 curl=7.88.1-10+deb12u14 slapd=2.5.13+dfsg-5 \
+	postgresql-15=15.18-0+deb12u1
 debian-packages:
 	@missing=""; for pv in $(DEBIAN_PACKAGES); do p=$${pv%%=*}; v=$${pv#*=}; \
 	  [ "$$(dpkg-query -W -f='$${Status} $${Version}' $$p 2>/dev/null)" = "install ok installed $$v" ] || missing="$$missing $$pv"; done; \
@@ -161,6 +166,8 @@ debian-packages:
 	    echo "Installing$$missing with apt-get"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --allow-downgrades $$missing >/dev/null; \
 	    case "$$missing" in *slapd=*) (systemctl disable --now slapd || invoke-rc.d slapd stop) >/dev/null 2>&1 || true;; esac; \
+	    case "$$missing" in *postgresql-15=*) (systemctl disable --now postgresql || invoke-rc.d postgresql stop; \
+	      pg_ctlcluster 15 main stop) >/dev/null 2>&1 || true;; esac; \
 	  else echo "Not installing$$missing (needs root and apt-get); their tests will skip"; fi; \
 	fi
 

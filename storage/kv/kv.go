@@ -7,7 +7,15 @@
 //
 // The contract, checked by kvtest against every engine:
 //   - Keys are ordered bytewise (as bytes.Compare); a cursor walks them in
-//     that order.
+//     that order. Keys and bucket names must not be empty; on PostgreSQL
+//     they must stay under 2,000 bytes (its index entries' limit).
+//   - Get returns nil for a missing key only: a zero-length value reads
+//     back as a non-nil empty slice. (bbolt reads a value Put as nil as
+//     nil until the commit: Put []byte{}.)
+//   - Next at the last key and Prev at the first return nil and leave the
+//     cursor there (the following Prev or Next returns that key's
+//     neighbour); a Seek past the last key leaves it after the end, so
+//     Prev then returns the last key.
 //   - A bucket holds either keys or nested buckets, never both. Nested
 //     buckets are found by name (Bucket, CreateBucketIfNotExists,
 //     ForEachBucket); ForEach and cursors see only keys.
@@ -19,7 +27,12 @@
 //     outside tx except through OnCommit, and must reset anything it
 //     captures before filling it.
 //   - View runs fn in a read-only transaction that sees one consistent
-//     state of the store.
+//     state of the store, once. On bbolt an Update that must grow the
+//     file waits for open Views to end: never wait for an Update inside a
+//     View.
+//   - Reads cannot return errors: on PostgreSQL a failed statement fails
+//     its transaction, and View or Update returns that error even when fn
+//     returns nil.
 package kv
 
 import "errors"

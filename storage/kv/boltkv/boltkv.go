@@ -113,8 +113,11 @@ func (b Bucket) ForEachBucket(fn func(name []byte) error) error {
 	return b.b.ForEachBucket(fn)
 }
 
-func (b Bucket) NextSequence() (uint64, error) { return b.b.NextSequence() }
-func (b Bucket) Sequence() uint64              { return b.b.Sequence() }
+func (b Bucket) NextSequence() (uint64, error) {
+	n, err := b.b.NextSequence()
+	return n, mapErr(err)
+}
+func (b Bucket) Sequence() uint64 { return b.b.Sequence() }
 
 // appendFill fills pages nearly to the brim where keys only grow: at
 // bbolt's default of half, pages split half empty and are never written
