@@ -107,7 +107,7 @@ func (l *changeLog) add(tx kv.Tx, c Change) error {
 			l.depts = make(map[string]bool)
 		}
 		l.depts[dept] = true
-		tx.OnCommit(func() { l.db.wake(dept) })
+		tx.OnCommit(func() { l.db.committed(dept) })
 	}
 	return put(b, u64(seq), c)
 }
@@ -172,6 +172,15 @@ func (db *DB) update(fn func(tx kv.Tx, ch *changeLog) error) error {
 	return db.store.Update(func(tx kv.Tx) error {
 		return fn(tx, &changeLog{db: db, now: db.now().UTC()})
 	})
+}
+
+// committed wakes this process's waiters on dept and tells the others,
+// through the Notifier if there is one.
+func (db *DB) committed(dept string) {
+	db.wake(dept)
+	if db.notifier != nil {
+		db.notifier.Notify(dept)
+	}
 }
 
 func (db *DB) wake(dept string) {
@@ -249,8 +258,17 @@ func (db *DB) LatestChange(dept string) (uint64, error) {
 }
 
 // WaitChanges blocks until the department has a change after seq, or ctx is
-// done (then it returns ctx.Err()).
+// done (then it returns ctx.Err()). A change committed by this process
+// wakes it at once; one committed by another process sharing the store,
+// when its Notifier tells, or at the next re-read of the department's
+// newest sequence (Options.ChangePoll).
 func (db *DB) WaitChanges(ctx context.Context, dept string, after uint64) error {
+	var recheck <-chan time.Time
+	if db.poll > 0 {
+		t := time.NewTicker(db.poll)
+		defer t.Stop()
+		recheck = t.C
+	}
 	for {
 		wake := db.waiter(dept)
 		latest, err := db.LatestChange(dept)
@@ -262,6 +280,7 @@ func (db *DB) WaitChanges(ctx context.Context, dept string, after uint64) error 
 		}
 		select {
 		case <-wake:
+		case <-recheck:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
