@@ -303,6 +303,23 @@ func (db *DB) Close() error {
 	return db.store.Close()
 }
 
+// Share opens another DB over the same store, as another process sharing
+// it would (tests of several nodes in one process): its own change-feed
+// waiters and Notifier, the store's data. Closing it leaves the store
+// open; the DB it was made from owns the store.
+func (db *DB) Share(opts *Options) (*DB, error) {
+	o := options(opts)
+	if o.ChangePoll == 0 {
+		o.ChangePoll = DefaultChangePoll
+	}
+	return open(unowned{db.store}, o)
+}
+
+// unowned is a store another DB closes.
+type unowned struct{ kv.Store }
+
+func (unowned) Close() error { return nil }
+
 // Path returns the file name of the database, or "" when it is not a
 // file that Open opened (OpenStore: PostgreSQL, or a store made by the
 // caller).
