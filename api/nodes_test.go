@@ -46,6 +46,22 @@ func TestRevocationsReachEveryNode(t *testing.T) {
 		t.Errorf("deny added on a, write on b: %d %s", r.Status, r.Body)
 	}
 
+	// The folder the deny is on moved on a: the rule moves with it in the
+	// same transaction, and b follows.
+	mgr := a.User("mgr", "finance", "manager")
+	if r := a.Do("PUT", "/api/v1/files/finance/locked/a.txt", mgr, "a"); !ok2xx(r) {
+		t.Fatalf("put by the manager: %d %s", r.Status, r.Body)
+	}
+	if r := put(b, "locked/y.txt"); r.Status != 403 {
+		t.Errorf("deny added on a, write on b: %d %s", r.Status, r.Body)
+	}
+	if r := a.Do("POST", "/api/v1/move", mgr, map[string]string{"from": "/finance/locked", "to": "/finance/moved"}); !ok2xx(r) {
+		t.Fatalf("move on a: %d %s", r.Status, r.Body)
+	}
+	if r := put(b, "moved/x.txt"); r.Status != 403 {
+		t.Errorf("denied folder moved on a, write into it on b: %d %s", r.Status, r.Body)
+	}
+
 	// The role taken away on a.
 	if r := put(b, "two.txt"); !ok2xx(r) {
 		t.Fatalf("ed writes on b: %d %s", r.Status, r.Body)
