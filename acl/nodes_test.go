@@ -123,3 +123,22 @@ func BenchmarkCanShared(b *testing.B) {
 		})
 	}
 }
+
+// A listing's filter (CanEach) follows another node's deny too.
+func TestCanEachFollowsOtherNode(t *testing.T) {
+	db := openStore(t)
+	a, b := newEnforcer(t, db), newEnforcer(t, db)
+	if err := a.Assign("ana", "finance", acl.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	dir := p(t, "/finance/plans")
+	if got := b.CanEach("ana", dir, acl.ActRead, []string{"open", "secret"}); !got[0] || !got[1] {
+		t.Fatalf("before the deny: %v", got)
+	}
+	if err := a.AddGrant(acl.Grant{Path: p(t, "/finance/plans/secret"), User: "ana", Deny: true, Actions: []string{acl.ActRead}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.CanEach("ana", dir, acl.ActRead, []string{"open", "secret"}); !got[0] || got[1] {
+		t.Fatalf("after a deny on a, b lists: %v", got)
+	}
+}

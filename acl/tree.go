@@ -270,9 +270,12 @@ func (e *Enforcer) deniedBy(rules [][]string, user, dept, obj, act string) bool 
 // children only where a rule names a child, so it costs one decision for
 // all the others, however many there are.
 func (e *Enforcer) CanEach(user string, dir docpath.Path, act string, names []string) []bool {
+	out := make([]bool, len(names))
+	if e.sync() != nil {
+		return out // refused, as a failed decision is
+	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
-	out := make([]bool, len(names))
 	rows, err := e.e.GetFilteredPolicy(1, dir.Dept)
 	if err != nil {
 		return out
