@@ -469,7 +469,10 @@ func (a *app) leaderJobs(ctx context.Context) {
 	if a.cfg.BackupInterval > 0 {
 		run(a.scheduledBackups)
 	}
-	run(a.resumeRotations)
+	// Not waited for: a rotation runs until done or until the app's
+	// background context ends (a.bg, at shutdown), as one started through
+	// the API does, and a shutdown must not wait for it.
+	go a.resumeRotations(ctx)
 	wg.Wait()
 }
 
