@@ -164,7 +164,10 @@ type DB struct {
 	mu      sync.Mutex
 	waiters map[string]chan struct{} // per department, closed on each change
 
-	poll       time.Duration // Options.ChangePoll, 0: never
+	poll       time.Duration      // Options.ChangePoll, 0: never
+	waiting    map[string]int     // WaitChanges calls per department (with poll)
+	pollers    map[string]*poller // running, per department
+	closed     bool               // pollers stop
 	notifier   Notifier
 	stopListen context.CancelFunc
 	listening  chan struct{} // closed when the Notifier's Listen returned
@@ -225,7 +228,7 @@ func options(opts *Options) Options {
 
 func open(store kv.Store, o Options) (*DB, error) {
 	db := &DB{store: store, now: o.Now, rules: o.Rules, waiters: make(map[string]chan struct{}),
-		poll: max(o.ChangePoll, 0), notifier: o.Notifier}
+		poll: max(o.ChangePoll, 0), notifier: o.Notifier, waiting: map[string]int{}, pollers: map[string]*poller{}}
 	if err := db.migrate(); err != nil {
 		return nil, err
 	}
@@ -296,6 +299,9 @@ func (db *DB) migrate() error {
 
 // Close closes the store.
 func (db *DB) Close() error {
+	db.mu.Lock()
+	db.closed = true
+	db.mu.Unlock()
 	if db.stopListen != nil {
 		db.stopListen()
 		<-db.listening

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,5 +147,66 @@ func TestChangeWakesOtherNodeByNotifier(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the notifier did not wake b")
+	}
+}
+
+// counting counts the read transactions of a store.
+type counting struct {
+	kv.Store
+	views *atomic.Int64
+}
+
+func (c counting) View(fn func(kv.Tx) error) error {
+	c.views.Add(1)
+	return c.Store.View(fn)
+}
+
+// Many long polls on one department cost one re-read a period between
+// them, not one each, and all wake for the other node's change.
+func TestManyWaitersOnePoller(t *testing.T) {
+	const poll = 50 * time.Millisecond
+	s, err := boltkv.Open(filepath.Join(t.TempDir(), "meta.db"), &bolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := meta.OpenStore(s, &meta.Options{ChangePoll: poll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.CreateDept("finance", "finance dept", []byte("w")); err != nil {
+		t.Fatal(err)
+	}
+	views := new(atomic.Int64)
+	b, err := meta.OpenStore(counting{shared{s}, views}, &meta.Options{ChangePoll: poll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const waiters = 50
+	cur, err := b.LatestChange("finance")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dones := make([]<-chan error, waiters)
+	for i := range dones {
+		dones[i] = waitWoken(b, "finance", cur)
+	}
+	time.Sleep(2 * poll) // every waiter has read once
+	before := views.Load()
+	time.Sleep(20 * poll)
+	if n := views.Load() - before; n > 30 {
+		t.Errorf("%d reads in 20 poll periods with %d waiters: want about 20 (one poller)", n, waiters)
+	}
+	write(t, a, "/finance/x", 1)
+	for i, d := range dones {
+		select {
+		case err := <-d:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("waiter %d did not wake", i)
+		}
 	}
 }
