@@ -49,6 +49,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
@@ -128,6 +129,23 @@ type Enforcer struct {
 	// changes, including a change of the tree that carries rules along
 	// (Change): a decision never sees a tree and rules out of step.
 	gate sync.RWMutex
+
+	// versions, when the RuleStore has them, says whether the stored
+	// policy changed since it was loaded: another node over the same
+	// store may have changed it. loaded is the version the in-memory
+	// policy was read at (written under gate held for writing).
+	versions Versioned
+	loaded   atomic.Uint64
+}
+
+// Versioned is a RuleStore whose policy carries a version that every
+// change of the stored lines raises in the same transaction, by whichever
+// process makes it; *meta.DB implements it. An Enforcer over one compares
+// it before each decision and reloads the policy when it moved, so a
+// change made on one node is in force on every node at their next
+// decision.
+type Versioned interface {
+	PolicyVersion() (uint64, error)
 }
 
 // New loads the policy from s, adding the built-in role policies if they
@@ -137,6 +155,15 @@ func New(s RuleStore) (*Enforcer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("acl: model: %w", err)
 	}
+	var v0 uint64
+	vs, _ := s.(Versioned)
+	if vs != nil {
+		// Read before the policy: a change in between makes the first
+		// decision reload once more, never keep an older policy.
+		if v0, err = vs.PolicyVersion(); err != nil {
+			return nil, fmt.Errorf("acl: %w", err)
+		}
+	}
 	ce, err := casbin.NewSyncedCachedEnforcer(m, NewAdapter(s))
 	if err != nil {
 		return nil, fmt.Errorf("acl: %w", err)
@@ -145,7 +172,8 @@ func New(s RuleStore) (*Enforcer, error) {
 	if err := ce.BuildRoleLinks(); err != nil {
 		return nil, fmt.Errorf("acl: %w", err)
 	}
-	e := &Enforcer{e: ce}
+	e := &Enforcer{e: ce, versions: vs}
+	e.loaded.Store(v0)
 	if _, err := ce.AddPoliciesEx(builtin); err != nil {
 		return nil, fmt.Errorf("acl: seed policies: %w", err)
 	}
@@ -166,7 +194,58 @@ func subject(user string) (string, error) {
 	return "u:" + user, nil
 }
 
+// sync reloads the policy if the stored one changed since it was loaded
+// (another node changed it): one read of the version when it did not. A
+// failure to read the version or to reload is a refusal for decisions.
+func (e *Enforcer) sync() error {
+	if e.versions == nil {
+		return nil
+	}
+	v, err := e.versions.PolicyVersion()
+	if err != nil {
+		return fmt.Errorf("acl: policy version: %w", err)
+	}
+	if v == e.loaded.Load() {
+		return nil
+	}
+	e.gate.Lock()
+	defer e.gate.Unlock()
+	return e.syncLocked()
+}
+
+// syncLocked is sync with gate held for writing.
+func (e *Enforcer) syncLocked() error {
+	if e.versions == nil {
+		return nil
+	}
+	// Read the version again under the gate: another decision may have
+	// reloaded meanwhile. It is read before the rules, so loaded never
+	// claims a version newer than the policy in memory.
+	v, err := e.versions.PolicyVersion()
+	if err != nil {
+		return fmt.Errorf("acl: policy version: %w", err)
+	}
+	if v == e.loaded.Load() {
+		return nil
+	}
+	if err := e.e.LoadPolicy(); err != nil {
+		return fmt.Errorf("acl: reload policy: %w", err)
+	}
+	if err := e.invalidate(); err != nil {
+		return err
+	}
+	e.loaded.Store(v)
+	return nil
+}
+
+// Sync brings the policy in memory up to date with the stored one; the
+// decisions and queries call it themselves.
+func (e *Enforcer) Sync() error { return e.sync() }
+
 func (e *Enforcer) decide(user, dom, obj, act string) error {
+	if err := e.sync(); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrDenied)
+	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	return e.decideLocked(user, dom, obj, act)
@@ -244,6 +323,11 @@ func (e *Enforcer) Assign(user, dept, role string) error {
 	}
 	e.gate.Lock()
 	defer e.gate.Unlock()
+	// Change the policy as it is stored now, not as this node last saw
+	// it: Casbin skips adding a line it holds and removing one it lacks.
+	if err := e.syncLocked(); err != nil {
+		return err
+	}
 	rules := [][]string{{sub, "r:" + role, dept}}
 	if role != RoleAuditor && role != RoleAdmin && dept != AllDepts {
 		rules = append(rules, []string{sub, "d:" + dept, AllDepts})
@@ -262,6 +346,11 @@ func (e *Enforcer) Unassign(user, dept, role string) error {
 	}
 	e.gate.Lock()
 	defer e.gate.Unlock()
+	// Change the policy as it is stored now, not as this node last saw
+	// it: Casbin skips adding a line it holds and removing one it lacks.
+	if err := e.syncLocked(); err != nil {
+		return err
+	}
 	ok, err := e.e.RemoveGroupingPolicy(sub, "r:"+role, dept)
 	if err != nil {
 		return fmt.Errorf("acl: unassign: %w", err)
@@ -288,6 +377,9 @@ func (e *Enforcer) Unassign(user, dept, role string) error {
 }
 
 func (e *Enforcer) assignments(field int, value string) ([]Assignment, error) {
+	if err := e.sync(); err != nil {
+		return nil, err
+	}
 	rows, err := e.e.GetFilteredGroupingPolicy(field, value)
 	if err != nil {
 		return nil, fmt.Errorf("acl: %w", err)
@@ -361,6 +453,9 @@ func (e *Enforcer) Groups(user string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.sync(); err != nil {
+		return nil, err
+	}
 	rows, err := e.e.GetFilteredGroupingPolicy(0, sub, "", AllDepts)
 	if err != nil {
 		return nil, fmt.Errorf("acl: groups of %s: %w", user, err)
@@ -386,6 +481,11 @@ func (e *Enforcer) RemoveUser(user string) error {
 	}
 	e.gate.Lock()
 	defer e.gate.Unlock()
+	// Change the policy as it is stored now, not as this node last saw
+	// it: Casbin skips adding a line it holds and removing one it lacks.
+	if err := e.syncLocked(); err != nil {
+		return err
+	}
 	if _, err := e.e.RemoveFilteredGroupingPolicy(0, sub); err != nil {
 		return fmt.Errorf("acl: remove user: %w", err)
 	}
@@ -470,6 +570,11 @@ func (e *Enforcer) AddGrant(g Grant) error {
 	}
 	e.gate.Lock()
 	defer e.gate.Unlock()
+	// Change the policy as it is stored now, not as this node last saw
+	// it: Casbin skips adding a line it holds and removing one it lacks.
+	if err := e.syncLocked(); err != nil {
+		return err
+	}
 	if _, err := e.e.AddPoliciesEx(rules); err != nil {
 		return fmt.Errorf("acl: add grant: %w", err)
 	}
@@ -484,6 +589,11 @@ func (e *Enforcer) RemoveGrant(g Grant) error {
 	}
 	e.gate.Lock()
 	defer e.gate.Unlock()
+	// Change the policy as it is stored now, not as this node last saw
+	// it: Casbin skips adding a line it holds and removing one it lacks.
+	if err := e.syncLocked(); err != nil {
+		return err
+	}
 	ok, err := e.e.RemovePolicies(rules)
 	if err != nil {
 		return fmt.Errorf("acl: remove grant: %w", err)
@@ -496,6 +606,9 @@ func (e *Enforcer) RemoveGrant(g Grant) error {
 
 // Grants returns the folder grants and deny rules of a department.
 func (e *Enforcer) Grants(dept string) ([]Grant, error) {
+	if err := e.sync(); err != nil {
+		return nil, err
+	}
 	rows, err := e.e.GetFilteredPolicy(1, dept)
 	if err != nil {
 		return nil, fmt.Errorf("acl: %w", err)

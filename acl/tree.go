@@ -146,10 +146,23 @@ func (e *Enforcer) Change(fn func() error) error {
 	if err := fn(); err != nil {
 		return err
 	}
+	// The tree changed and the rules with it, maybe: reload, and remember
+	// the version read before the rules (as syncLocked does).
+	v := e.loaded.Load()
+	if e.versions != nil {
+		var err error
+		if v, err = e.versions.PolicyVersion(); err != nil {
+			return fmt.Errorf("acl: policy version: %w", err)
+		}
+	}
 	if err := e.e.LoadPolicy(); err != nil {
 		return fmt.Errorf("acl: reload policy: %w", err)
 	}
-	return e.invalidate()
+	if err := e.invalidate(); err != nil {
+		return err
+	}
+	e.loaded.Store(v)
+	return nil
 }
 
 // CanAll decides whether user may act on p and on everything below it: an
@@ -163,6 +176,9 @@ func (e *Enforcer) CanAll(user string, p docpath.Path, act string) error {
 // trash entry will bring back with it. Only their denies count: rules not
 // yet in force never allow anything.
 func (e *Enforcer) CanAllWith(user string, p docpath.Path, act string, extra [][]string) error {
+	if err := e.sync(); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrDenied)
+	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	rows, err := e.e.GetFilteredPolicy(1, p.Dept)
@@ -205,6 +221,9 @@ func (e *Enforcer) CanAllWith(user string, p docpath.Path, act string, extra [][
 
 // CanWith is Can with extra rules in force (their denies only).
 func (e *Enforcer) CanWith(user string, p docpath.Path, act string, extra [][]string) error {
+	if err := e.sync(); err != nil {
+		return fmt.Errorf("%v: %w", err, ErrDenied)
+	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
 	if err := e.decideLocked(user, p.Dept, p.String(), act); err != nil {
@@ -251,9 +270,12 @@ func (e *Enforcer) deniedBy(rules [][]string, user, dept, obj, act string) bool 
 // children only where a rule names a child, so it costs one decision for
 // all the others, however many there are.
 func (e *Enforcer) CanEach(user string, dir docpath.Path, act string, names []string) []bool {
+	out := make([]bool, len(names))
+	if e.sync() != nil {
+		return out // refused, as a failed decision is
+	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
-	out := make([]bool, len(names))
 	rows, err := e.e.GetFilteredPolicy(1, dir.Dept)
 	if err != nil {
 		return out

@@ -451,6 +451,9 @@ func (l *Log) PruneAnchors(ctx context.Context) (int, error) {
 	l.mu.Lock()
 	epoch := l.epoch
 	l.mu.Unlock()
+	if cp, err := l.Latest(); err == nil {
+		epoch = max(epoch, cp.Epoch) // begun by another node
+	}
 	deleted := 0
 	for len(keys) > 0 {
 		n := 1

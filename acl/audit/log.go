@@ -362,13 +362,22 @@ func (l *Log) checkpoint(ctx context.Context) error {
 	l.cpMu.Lock()
 	defer l.cpMu.Unlock()
 	l.mu.Lock()
-	epoch := l.epoch
+	mine := l.epoch
 	l.mu.Unlock()
 	var cp Checkpoint
+	var epoch int64
 	err := l.db.AuditUpdate(func(tx meta.AuditTx) error {
 		size := tx.Size()
 		stored := tx.State("checkpoint")
 		prev, perr := parseCheckpoint(stored)
+		// Another node sharing the store may have begun a later epoch
+		// (AcceptRollback there): its checkpoints are the history now.
+		// Read inside the transaction, as the size is, so nodes signing
+		// at once still make one chain.
+		epoch = mine
+		if perr == nil && prev.Epoch > epoch {
+			epoch = prev.Epoch
+		}
 		if perr == nil && prev.Size == size && prev.Epoch == epoch && !prev.Legacy {
 			cp = prev
 			return nil
@@ -391,6 +400,9 @@ func (l *Log) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("audit: checkpoint: %w", err)
 	}
+	l.mu.Lock()
+	l.epoch = max(l.epoch, epoch)
+	l.mu.Unlock()
 	return l.anchorCheckpoint(ctx, cp)
 }
 

@@ -123,6 +123,13 @@ func (r *Report) fail(at int64, format string, a ...any) error {
 	return fmt.Errorf("audit: %s: %w", r.Problem, ErrTampered)
 }
 
+// How long Verify waits for a checkpoint stored by another node to be
+// anchored before it reports it missing.
+const (
+	anchorRetries   = 5
+	anchorRetryWait = 200 * time.Millisecond
+)
+
 // Verify checks the whole log in meta.db: every entry against its stored
 // hash, the tree rebuilt from the entries against the stored hashes and
 // against the newest signed checkpoint, and then meta.db against every
@@ -189,6 +196,16 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, err
 	}
 	st, err := l.checkAnchors(ctx, true)
+	// Another node sharing meta.db may have stored a checkpoint and not
+	// yet anchored it (its cpMu is not ours): give it a moment.
+	for try := 0; err == nil && st.missing && l.anchor != nil && try < anchorRetries; try++ {
+		select {
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		case <-time.After(anchorRetryWait):
+		}
+		st, err = l.checkAnchors(ctx, true)
+	}
 	rep.Epoch, rep.Anchored, rep.Anchors = st.own.Epoch, max(st.newest, 0), st.checked
 	switch {
 	case errors.Is(err, ErrRolledBack):

@@ -85,9 +85,11 @@ type Options struct {
 	MFARequiredRoles []string
 	PublicURL        string
 	// Shared, if set, makes this server another node of Shared's: the
-	// same metadata store, object store and master key, and everything
-	// else (decisions, sessions, upload locks, the audit writer, caches)
-	// its own, as a second process would have it. Objects is ignored.
+	// same metadata store (through a DB of its own, meta.DB.Share, so its
+	// change-feed waiters are its own), object store and master key, and
+	// everything else (decisions, sessions, upload locks, the audit
+	// writer, caches) its own, as a second process would have it.
+	// Objects is ignored.
 	Shared *Env
 }
 
@@ -104,7 +106,13 @@ func New(t testing.TB, o *Options) *Env {
 	e := &Env{T: t, DataDir: t.TempDir(), Output: &bytes.Buffer{}, Audit: &Recorder{}}
 	var err error
 	if sh := o.Shared; sh != nil {
-		e.DataDir, e.DB, e.Objects, e.Master = sh.DataDir, sh.DB, sh.Objects, sh.Master
+		e.DataDir, e.Objects, e.Master = sh.DataDir, sh.Objects, sh.Master
+		// Its own DB over the same store: its own change-feed waiters,
+		// which only see the other node's commits through the store.
+		if e.DB, err = sh.DB.Share(&meta.Options{Now: o.Now, Rules: acl.Paths{}}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.DB.Close() })
 	} else {
 		e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
+	"gshare/storage/lease"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
@@ -59,6 +61,10 @@ type app struct {
 	uploads *uploads.Store
 	audit   *audit.Log
 	ldap    *directory.Accounts // nil without ldap.url
+	keys    *keys.Admin
+	// leader elects the one node, among those sharing the metadata
+	// store, that runs the background jobs (leaderJobs).
+	leader *lease.Elector
 	// initialHash is the admin's password hash last seen to match
 	// DATA/initial-admin-password (dropStalePassword); janitor only.
 	initialHash string
@@ -206,14 +212,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if err != nil {
 		return nil, err
 	}
-	pending, err := ring.PendingRotations()
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range pending {
-		log.Info("resuming a department key rotation interrupted by the last shutdown", "dept", d)
-		go keyAdmin.RunRotation(d)
-	}
+	a.keys = keyAdmin
 	return a, nil
 }
 
@@ -330,23 +329,14 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.janitor(jctx)
+		a.localJanitor(jctx)
 	}()
-
-	if a.ldap != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.ldap.Run(jctx, a.cfg.LDAP.SyncInterval)
-		}()
-	}
-	if a.cfg.BackupInterval > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.scheduledBackups(jctx)
-		}()
-	}
+	a.leader = &lease.Elector{Store: a.db, Name: "jobs", Node: a.nodeID(), Log: a.log}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.leader.Run(jctx, a.leaderJobs)
+	}()
 	if a.cfg.DebugAddr != "" {
 		dbg, err := a.debugServer()
 		if err != nil {
@@ -444,10 +434,95 @@ func (a *app) printWelcome(w io.Writer, url string) {
 	fmt.Fprintf(w, "  try:     curl -s -X POST %s/api/v1/login -d '{\"username\":\"admin\",\"password\":\"...\"}'\n", url)
 }
 
-// janitor runs periodic housekeeping: deleting unreferenced objects,
-// thinning anchored audit checkpoints (hourly),
-// expired sessions and old change-feed entries, and the initial admin
-// password file once the password was changed.
+// nodeID names this node in the election of the one running background
+// jobs. A bbolt meta.db is held by one process at a time (its file lock),
+// so every process that opens it is the same node: a restart takes the
+// lease back at once instead of waiting for it to expire. On a shared
+// store each process is a node of its own.
+func (a *app) nodeID() string {
+	if p := a.db.Path(); p != "" {
+		return "meta.db " + p
+	}
+	host, _ := os.Hostname()
+	var r [6]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), r)
+}
+
+// leaderJobs are the background jobs run by one node of those sharing the
+// metadata store (the one holding the "jobs" lease), until ctx ends: it
+// ends when the node loses the lease, and they start again on the node
+// that takes it.
+func (a *app) leaderJobs(ctx context.Context) {
+	var wg sync.WaitGroup
+	run := func(job func(context.Context)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			job(ctx)
+		}()
+	}
+	run(a.janitor)
+	if a.ldap != nil {
+		run(func(ctx context.Context) { a.ldap.Run(ctx, a.cfg.LDAP.SyncInterval) })
+	}
+	if a.cfg.BackupInterval > 0 {
+		run(a.scheduledBackups)
+	}
+	// Not waited for: a rotation runs until done or until the app's
+	// background context ends (a.bg, at shutdown), as one started through
+	// the API does, and a shutdown must not wait for it.
+	go a.resumeRotations(ctx)
+	wg.Wait()
+}
+
+// resumeRotations finishes department key rotations interrupted by a
+// shutdown (or by the loss of the lease of the node that ran them). A
+// rotation re-wraps each data key in its own transaction, so one taken up
+// by another node while the first still runs does the remaining work
+// twice at worst.
+func (a *app) resumeRotations(ctx context.Context) {
+	pending, err := a.ring.PendingRotations()
+	if err != nil {
+		a.log.Error("cannot list interrupted key rotations; they resume at the next start", "err", err)
+		return
+	}
+	for _, d := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		a.log.Info("resuming a department key rotation interrupted by the last shutdown", "dept", d)
+		a.keys.RunRotation(d)
+	}
+}
+
+// localJanitor is the housekeeping of this node's own files, on every
+// node: the initial admin password file once the password was changed,
+// and temporary object files left by a crash (directory store).
+func (a *app) localJanitor(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		a.dropStalePassword()
+		if d, ok := a.rawObjs.(*dir.Store); ok {
+			if n, err := d.Clean(24*time.Hour, a.cfg.UploadExpiry+24*time.Hour); err != nil {
+				a.log.Warn("cleaning temporary object files failed", "err", err)
+			} else if n > 0 {
+				a.log.Info("removed temporary object files left by a crash", "count", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// janitor runs periodic housekeeping of the shared state, on the elected
+// node only (leaderJobs): deleting unreferenced objects, thinning anchored
+// audit checkpoints (hourly), expired sessions, uploads and trash entries,
+// audit entries past retention and old change-feed entries.
 func (a *app) janitor(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -458,7 +533,6 @@ func (a *app) janitor(ctx context.Context) {
 		} else if n > 0 {
 			a.log.Info("deleted unreferenced objects", "count", n)
 		}
-		a.dropStalePassword()
 		if err := a.auth.Sweep(); err != nil {
 			a.log.Warn("session sweep failed", "err", err)
 		}
@@ -466,13 +540,6 @@ func (a *app) janitor(ctx context.Context) {
 			a.log.Warn("expired upload sweep failed; will retry", "discarded", n, "err", err)
 		} else if n > 0 {
 			a.log.Info("discarded expired uploads", "count", n)
-		}
-		if d, ok := a.rawObjs.(*dir.Store); ok {
-			if n, err := d.Clean(24*time.Hour, a.cfg.UploadExpiry+24*time.Hour); err != nil {
-				a.log.Warn("cleaning temporary object files failed", "err", err)
-			} else if n > 0 {
-				a.log.Info("removed temporary object files left by a crash", "count", n)
-			}
 		}
 		if a.cfg.AuditRetention > 0 {
 			if n, err := a.audit.Prune(ctx, time.Now().Add(-a.cfg.AuditRetention)); err != nil && ctx.Err() == nil {

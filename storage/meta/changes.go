@@ -107,7 +107,7 @@ func (l *changeLog) add(tx kv.Tx, c Change) error {
 			l.depts = make(map[string]bool)
 		}
 		l.depts[dept] = true
-		tx.OnCommit(func() { l.db.wake(dept) })
+		tx.OnCommit(func() { l.db.committed(dept) })
 	}
 	return put(b, u64(seq), c)
 }
@@ -172,6 +172,15 @@ func (db *DB) update(fn func(tx kv.Tx, ch *changeLog) error) error {
 	return db.store.Update(func(tx kv.Tx) error {
 		return fn(tx, &changeLog{db: db, now: db.now().UTC()})
 	})
+}
+
+// committed wakes this process's waiters on dept and tells the others,
+// through the Notifier if there is one.
+func (db *DB) committed(dept string) {
+	db.wake(dept)
+	if db.notifier != nil {
+		db.notifier.Notify(dept)
+	}
 }
 
 func (db *DB) wake(dept string) {
@@ -249,8 +258,22 @@ func (db *DB) LatestChange(dept string) (uint64, error) {
 }
 
 // WaitChanges blocks until the department has a change after seq, or ctx is
-// done (then it returns ctx.Err()).
+// done (then it returns ctx.Err()). A change committed by this process
+// wakes it at once; one committed by another process sharing the store,
+// when its Notifier tells, or at the next re-read of the department's
+// newest sequence (Options.ChangePoll), which one goroutine per
+// department makes for all its waiters.
 func (db *DB) WaitChanges(ctx context.Context, dept string, after uint64) error {
+	if db.poll > 0 {
+		db.mu.Lock()
+		db.waiting[dept]++
+		db.mu.Unlock()
+		defer func() {
+			db.mu.Lock()
+			db.waiting[dept]--
+			db.mu.Unlock()
+		}()
+	}
 	for {
 		wake := db.waiter(dept)
 		latest, err := db.LatestChange(dept)
@@ -260,11 +283,61 @@ func (db *DB) WaitChanges(ctx context.Context, dept string, after uint64) error 
 		if latest > after {
 			return nil
 		}
+		if db.poll > 0 {
+			// From what this waiter saw, read after it took wake: a
+			// change the poller's first read would include is one it
+			// wakes for.
+			db.startPoller(dept, latest)
+		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// startPoller starts the poller of dept unless it runs; seen is the newest
+// sequence the caller saw.
+func (db *DB) startPoller(dept string, seen uint64) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if p, ok := db.pollers[dept]; ok {
+		// Running: make it wake for anything after what the caller saw.
+		p.seen = min(p.seen, seen)
+		return
+	}
+	p := &poller{seen: seen}
+	db.pollers[dept] = p
+	go db.runPoller(dept, p)
+}
+
+// poller re-reads a department's newest sequence for its waiters.
+type poller struct {
+	seen uint64 // guarded by db.mu
+}
+
+func (db *DB) runPoller(dept string, p *poller) {
+	t := time.NewTicker(db.poll)
+	defer t.Stop()
+	for range t.C {
+		db.mu.Lock()
+		if db.waiting[dept] <= 0 || db.closed {
+			delete(db.pollers, dept)
+			delete(db.waiting, dept)
+			db.mu.Unlock()
+			return
+		}
+		seen := p.seen
+		db.mu.Unlock()
+		latest, err := db.LatestChange(dept)
+		if err != nil || latest == seen {
+			continue // a failed read is retried at the next tick
+		}
+		db.mu.Lock()
+		p.seen = latest
+		db.mu.Unlock()
+		db.wake(dept)
 	}
 }
 

@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -123,10 +124,34 @@ type Options struct {
 	// NoSync skips fsync after each commit. Only for tests and benchmarks:
 	// a crash may lose or corrupt the database. (Open only.)
 	NoSync bool
+	// ChangePoll is how often WaitChanges re-reads the newest sequence of
+	// the department it waits on (one read), to see changes committed by
+	// another process sharing the store; negative: never. It defaults to
+	// DefaultChangePoll for OpenStore (a store other processes may
+	// share) and to never for Open (a bbolt file is one process's).
+	ChangePoll time.Duration
+	// Notifier, if set, carries change-feed wake-ups between the
+	// processes sharing the store, so waiters wake before the next poll.
+	Notifier Notifier
 	// Rules lets moves, copies, deletes and restores carry access rules
 	// along with the nodes they name; acl.Paths implements it. Without
 	// it rules stay on their paths (for tests of this package alone).
 	Rules RuleMapper
+}
+
+// DefaultChangePoll is OpenStore's ChangePoll.
+const DefaultChangePoll = 250 * time.Millisecond
+
+// Notifier carries change-feed wake-ups between processes sharing one
+// store, such as PostgreSQL's LISTEN/NOTIFY would (none is built yet:
+// without one, waiters poll, Options.ChangePoll).
+type Notifier interface {
+	// Notify tells the other processes that dept has new changes; it is
+	// called after the commit, and must not block for long.
+	Notify(dept string)
+	// Listen calls wake with each department another process notified,
+	// until ctx is done.
+	Listen(ctx context.Context, wake func(dept string)) error
 }
 
 // DB is an open metadata store. It is safe for concurrent use.
@@ -138,6 +163,14 @@ type DB struct {
 
 	mu      sync.Mutex
 	waiters map[string]chan struct{} // per department, closed on each change
+
+	poll       time.Duration      // Options.ChangePoll, 0: never
+	waiting    map[string]int     // WaitChanges calls per department (with poll)
+	pollers    map[string]*poller // running, per department
+	closed     bool               // pollers stop
+	notifier   Notifier
+	stopListen context.CancelFunc
+	listening  chan struct{} // closed when the Notifier's Listen returned
 }
 
 // Open opens (creating if needed) the metadata file at path, a bbolt
@@ -150,6 +183,9 @@ func Open(path string, opts *Options) (*DB, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("meta: open %s: %w", path, err)
+	}
+	if o.ChangePoll == 0 {
+		o.ChangePoll = -1 // one process: every change wakes its waiters
 	}
 	db, err := open(store, o)
 	if err != nil {
@@ -164,7 +200,11 @@ func Open(path string, opts *Options) (*DB, error) {
 // engine: boltkv, pgkv) and brings its schema up to date. The DB owns
 // store from then on: Close closes it, and so does a failed OpenStore.
 func OpenStore(store kv.Store, opts *Options) (*DB, error) {
-	db, err := open(store, options(opts))
+	o := options(opts)
+	if o.ChangePoll == 0 {
+		o.ChangePoll = DefaultChangePoll
+	}
+	db, err := open(store, o)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("meta: open: %w", err)
@@ -187,9 +227,25 @@ func options(opts *Options) Options {
 }
 
 func open(store kv.Store, o Options) (*DB, error) {
-	db := &DB{store: store, now: o.Now, rules: o.Rules, waiters: make(map[string]chan struct{})}
+	db := &DB{store: store, now: o.Now, rules: o.Rules, waiters: make(map[string]chan struct{}),
+		poll: max(o.ChangePoll, 0), notifier: o.Notifier, waiting: map[string]int{}, pollers: map[string]*poller{}}
 	if err := db.migrate(); err != nil {
 		return nil, err
+	}
+	if db.notifier != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		db.stopListen, db.listening = cancel, make(chan struct{})
+		go func() {
+			defer close(db.listening)
+			for ctx.Err() == nil {
+				// Listen returns on a lost connection; polling covers the gap.
+				db.notifier.Listen(ctx, db.wake)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}()
 	}
 	return db, nil
 }
@@ -242,7 +298,33 @@ func (db *DB) migrate() error {
 }
 
 // Close closes the store.
-func (db *DB) Close() error { return db.store.Close() }
+func (db *DB) Close() error {
+	db.mu.Lock()
+	db.closed = true
+	db.mu.Unlock()
+	if db.stopListen != nil {
+		db.stopListen()
+		<-db.listening
+	}
+	return db.store.Close()
+}
+
+// Share opens another DB over the same store, as another process sharing
+// it would (tests of several nodes in one process): its own change-feed
+// waiters and Notifier, the store's data. Closing it leaves the store
+// open; the DB it was made from owns the store.
+func (db *DB) Share(opts *Options) (*DB, error) {
+	o := options(opts)
+	if o.ChangePoll == 0 {
+		o.ChangePoll = DefaultChangePoll
+	}
+	return open(unowned{db.store}, o)
+}
+
+// unowned is a store another DB closes.
+type unowned struct{ kv.Store }
+
+func (unowned) Close() error { return nil }
 
 // Path returns the file name of the database, or "" when it is not a
 // file that Open opened (OpenStore: PostgreSQL, or a store made by the

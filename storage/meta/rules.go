@@ -3,6 +3,7 @@ package meta
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,6 +89,12 @@ func (db *DB) AddRules(rules [][]string) error {
 }
 
 func addRules(tx kv.Tx, rules [][]string) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if err := bumpPolicy(tx); err != nil {
+		return err
+	}
 	b := tx.Bucket(bucketRules)
 	for _, r := range rules {
 		line, err := ruleLine(r)
@@ -107,6 +114,12 @@ func (db *DB) RemoveRules(rules [][]string) error {
 }
 
 func removeRules(tx kv.Tx, rules [][]string) error {
+	if len(rules) == 0 {
+		return nil
+	}
+	if err := bumpPolicy(tx); err != nil {
+		return err
+	}
 	b := tx.Bucket(bucketRules)
 	for _, r := range rules {
 		line, err := ruleLine(r)
@@ -150,7 +163,10 @@ func (db *DB) RemoveRulesWhere(match func(rule []string) bool) ([][]string, erro
 				return err
 			}
 		}
-		return nil
+		if len(doomed) == 0 {
+			return nil
+		}
+		return bumpPolicy(tx)
 	})
 	return removed, err
 }
@@ -176,6 +192,9 @@ func (db *DB) SetRules(rules [][]string) error {
 			return err
 		}
 		if _, err := tx.CreateBucket(bucketRules); err != nil {
+			return err
+		}
+		if err := bumpPolicy(tx); err != nil {
 			return err
 		}
 		return addRules(tx, rules)
@@ -209,4 +228,38 @@ func removeTrashRulesWhere(tx kv.Tx, match func(rule []string) bool) error {
 		}
 	}
 	return nil
+}
+
+// The policy version: a counter in the meta bucket raised in the same
+// transaction as every change of the stored policy lines, so that a
+// process holding the policy in memory (acl.Enforcer, one per node over a
+// shared store) sees with one read whether another process changed it
+// and reloads only then. The key is read by everyone and written by
+// every policy change, which serializes policy changes: they are rare.
+var policyVersionKey = []byte("policy-version")
+
+func bumpPolicy(tx kv.Tx) error {
+	b := tx.Bucket(bucketMeta)
+	v := uint64(0)
+	if raw := b.Get(policyVersionKey); len(raw) == 8 {
+		v = binary.BigEndian.Uint64(raw)
+	}
+	return b.Put(policyVersionKey, u64(v+1))
+}
+
+// PolicyVersion returns the policy version: it changes with every change
+// of the stored policy lines, by any process sharing the store (0 before
+// the first). Cheap: one read.
+func (db *DB) PolicyVersion() (uint64, error) {
+	var v uint64
+	err := db.store.View(func(tx kv.Tx) error {
+		if raw := tx.Bucket(bucketMeta).Get(policyVersionKey); len(raw) == 8 {
+			v = binary.BigEndian.Uint64(raw)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("meta: policy version: %w", err)
+	}
+	return v, nil
 }
