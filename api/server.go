@@ -114,6 +114,11 @@ type Deps struct {
 	Metrics *prometheus.Registry
 	// Uploads is the tus store; nil disables the uploads endpoint.
 	Uploads *uploads.Store
+	// DavLocks and LoginFlows keep the WebDAV locks and the pending
+	// Login Flow v2 sign-ins where every node sees them (*meta.DB); nil
+	// keeps them in this process's memory.
+	DavLocks   dav.LockStore
+	LoginFlows nextcloud.FlowStore
 }
 
 // Options configure the server.
@@ -194,8 +199,8 @@ func New(d Deps, o Options) (*Server, error) {
 		d.Audit = discard{}
 	}
 	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(), requestRate: newLinkRate(requestUploadsPerHour, time.Hour)}
-	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
-	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
+	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now, Locks: d.DavLocks})
+	s.nc = nextcloud.New(nextcloud.Options{Flows: d.LoginFlows, Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now
 	s.oo = o.OIDC
 	s.oidc = oidc.New(oidc.Config{Issuer: o.OIDC.Issuer, ClientID: o.OIDC.ClientID, ClientSecret: o.OIDC.ClientSecret,
