@@ -97,6 +97,11 @@ func TestNodesHandOffTusUpload(t *testing.T) {
 		off := b.TusOffset(ed, loc)
 		r := b.TusPatch(ed, loc, off, data[off:])
 		if r.Status == 204 {
+			// What a read was kept: the client resumed after it, not
+			// over it while a still held the upload.
+			if off == 0 || off > sent {
+				t.Errorf("resumed on b at %d, want the bytes a read (up to %d)", off, sent)
+			}
 			done = true
 			break
 		}
