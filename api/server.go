@@ -119,6 +119,8 @@ type Deps struct {
 	// keeps them in this process's memory.
 	DavLocks   dav.LockStore
 	LoginFlows nextcloud.FlowStore
+	// SignIns keeps the OpenID Connect sign-ins under way likewise.
+	SignIns oidc.Flows
 }
 
 // Options configure the server.
@@ -204,7 +206,7 @@ func New(d Deps, o Options) (*Server, error) {
 	s.throttle.Now = o.Now
 	s.oo = o.OIDC
 	s.oidc = oidc.New(oidc.Config{Issuer: o.OIDC.Issuer, ClientID: o.OIDC.ClientID, ClientSecret: o.OIDC.ClientSecret,
-		Scopes: o.OIDC.Scopes, RoleClaim: o.OIDC.RoleClaim, HTTPClient: o.OIDC.HTTPClient, Now: o.Now})
+		Scopes: o.OIDC.Scopes, RoleClaim: o.OIDC.RoleClaim, HTTPClient: o.OIDC.HTTPClient, Now: o.Now, Flows: d.SignIns})
 	if s.oo.Name == "" {
 		s.oo.Name = "OpenID Connect"
 	}

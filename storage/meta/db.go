@@ -114,7 +114,7 @@ var migrations = []func(tx kv.Tx) error{
 	// 6: state nodes share to coordinate: WebDAV locks, Login Flow v2
 	// and OpenID Connect sign-ins under way (davlock.go, pending.go).
 	func(tx kv.Tx) error {
-		for _, b := range [][]byte{bucketDavLocks, bucketLoginFlows} {
+		for _, b := range [][]byte{bucketDavLocks, bucketLoginFlows, bucketSignIns} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ type LoginFlow struct {
 	User      string `json:"user,omitempty"`
 	TokenID   string `json:"token_id,omitempty"`
 	TokenHash string `json:"token_hash,omitempty"` // the device token's hash, hex: revoked if uncollected
-	Password []byte `json:"password,omitempty"` // sealed under the flow's key
+	Password  []byte `json:"password,omitempty"`   // sealed under the flow's key
 }
 
 // LoginFlows calls fn with every pending login flow, by the hex hash of
