@@ -56,7 +56,7 @@ type locks struct {
 	poll  time.Duration // how often a waiter looks at the lease
 
 	mu      sync.Mutex
-	holders map[string]func()        // interrupt of this node's holder of each upload
+	holders map[string]*holder       // this node's holder of each upload
 	kicks   map[string]chan struct{} // closed when an upload's lease changed here
 	halted  bool                     // tests: this node "died": no renewal, no release
 }
@@ -119,11 +119,17 @@ func (l *locks) changed(id string) {
 	}
 }
 
+// holder is a request holding an upload on this node.
+type holder struct{ interrupt func() }
+
 // localHolder returns the interrupt of this node's holder of id, if any.
 func (l *locks) localHolder(id string) func() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.holders[id]
+	if h := l.holders[id]; h != nil {
+		return h.interrupt
+	}
+	return nil
 }
 
 // lock takes the upload id for the caller, whose record mine accepts
@@ -249,11 +255,12 @@ func (l *locks) hold(id, tok string, interrupt func()) func() {
 	if interrupt == nil {
 		interrupt = func() {}
 	}
+	me := &holder{interrupt: interrupt}
 	l.mu.Lock()
 	if l.holders == nil {
-		l.holders = map[string]func(){}
+		l.holders = map[string]*holder{}
 	}
-	l.holders[id] = interrupt
+	l.holders[id] = me
 	l.mu.Unlock()
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -313,7 +320,7 @@ func (l *locks) hold(id, tok string, interrupt func()) func() {
 			close(stop)
 			<-done
 			l.mu.Lock()
-			if l.holders[id] != nil {
+			if l.holders[id] == me { // not a request that took over since
 				delete(l.holders, id)
 			}
 			halted := l.halted
