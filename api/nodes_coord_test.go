@@ -2,15 +2,19 @@ package api_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"gshare/acl"
 	"gshare/api/apitest"
+	"gshare/storage/meta"
+	"gshare/storage/uploads"
 )
 
 // TestNodesShareDavLocks: a WebDAV lock taken on one node is honoured by
@@ -123,5 +127,80 @@ func TestNodesHandOffTusUpload(t *testing.T) {
 	}
 	if n := strconv.Itoa(len(data)); got.Header.Get("Content-Length") != n {
 		t.Errorf("Content-Length %q, want %s", got.Header.Get("Content-Length"), n)
+	}
+}
+
+// dyingRecords is a node's view of the upload records that stops
+// reaching the database when the node "dies": its lease is then neither
+// renewed nor released, as when its machine stops.
+type dyingRecords struct {
+	uploads.Records
+	dead atomic.Bool
+}
+
+var errNodeDead = errors.New("node is dead")
+
+func (d *dyingRecords) UpdateUpload(id string, garbage []string, fn func(*meta.Upload) error) (meta.Upload, error) {
+	if d.dead.Load() {
+		return meta.Upload{}, errNodeDead
+	}
+	return d.Records.UpdateUpload(id, garbage, fn)
+}
+
+// TestNodesResumeAfterNodeDied: node a dies while a PATCH streams into
+// it, holding the upload's lease; the client resumes on node b from the
+// offset acknowledged before, after b finds a's lease unrenewed for the
+// stale period (4 s), with no error to the client, just a slower answer.
+func TestNodesResumeAfterNodeDied(t *testing.T) {
+	rec := &dyingRecords{}
+	a := apitest.New(t, &apitest.Options{UploadRecords: func(r uploads.Records) uploads.Records {
+		rec.Records = r
+		return rec
+	}})
+	a.Dept("finance")
+	ed := a.User("ed", "finance", acl.RoleEditor)
+	b := apitest.New(t, &apitest.Options{Shared: a})
+	data := bytes.Repeat([]byte("ເອກະສານ-"), 1<<17)
+	loc := a.TusCreate(ed, "/finance/died.bin", int64(len(data)))
+	const acked = 1 << 20
+	if r := a.TusPatch(ed, loc, 0, data[:acked]); r.Status != 204 {
+		t.Fatalf("first PATCH on a: %d %s", r.Status, r.Body)
+	}
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest("PATCH", a.URL+loc, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+ed)
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", strconv.Itoa(acked))
+	req.ContentLength = int64(len(data) - acked)
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := pw.Write(data[acked : acked+1<<19]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	rec.dead.Store(true) // a dies holding the upload
+	defer pw.CloseWithError(io.ErrUnexpectedEOF)
+
+	start := time.Now()
+	off := b.TusOffset(ed, loc)
+	if off != acked {
+		t.Fatalf("b reports offset %d, want the acknowledged %d", off, acked)
+	}
+	if r := b.TusPatch(ed, loc, off, data[off:]); r.Status != 204 {
+		t.Fatalf("PATCH on b after a died: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(start); d < 3*time.Second || d > 10*time.Second {
+		t.Errorf("b resumed after %v; the stale period is 4 s", d)
+	}
+	got := b.Do("GET", "/api/v1/files/finance/died.bin", ed, nil)
+	if got.Status != 200 || !bytes.Equal(got.Body, data) {
+		t.Fatalf("GET on b: %d, %d bytes, want %d", got.Status, len(got.Body), len(data))
 	}
 }
