@@ -64,11 +64,19 @@ func newDavLocks(store LockStore) *davLocks {
 	return &davLocks{store: store, temp: map[string]*davLock{}}
 }
 
-// do runs fn on the whole lock table, stored and temporary, and, if
-// write, stores what fn left in it. fn may run more than once.
-func (ls *davLocks) do(write bool, fn func(locks map[string]*davLock) error) error {
+// Modes of do.
+const (
+	readLocks = iota // look only
+	tempLocks        // change only this node's locks of one request: no write to the store
+	writeLocks       // store what fn left
+)
+
+// do runs fn on the whole lock table, stored and temporary, and keeps
+// what fn left in it as mode says. fn may run more than once.
+func (ls *davLocks) do(mode int, fn func(locks map[string]*davLock) error) error {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	write := mode != readLocks
 	var temp map[string]*davLock
 	run := func(stored map[string]meta.DavLock) error {
 		all := make(map[string]*davLock, len(stored)+len(ls.temp))
@@ -98,11 +106,17 @@ func (ls *davLocks) do(write bool, fn func(locks map[string]*davLock) error) err
 		}
 		return nil
 	}
-	if !write {
+	switch mode {
+	case readLocks:
 		return ls.store.DavLocks(run)
-	}
-	if err := ls.store.UpdateDavLocks(run); err != nil {
-		return err
+	case tempLocks:
+		if err := ls.store.DavLocks(run); err != nil {
+			return err
+		}
+	default:
+		if err := ls.store.UpdateDavLocks(run); err != nil {
+			return err
+		}
 	}
 	ls.temp = temp
 	return nil
@@ -138,7 +152,11 @@ func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool, use
 	if d.Duration >= 0 {
 		n.expiry = now.Add(d.Duration)
 	}
-	err := ls.do(true, func(locks map[string]*davLock) error {
+	mode := writeLocks
+	if user == "" {
+		mode = tempLocks
+	}
+	err := ls.do(mode, func(locks map[string]*davLock) error {
 		expire(locks, now)
 		for _, l := range locks {
 			if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
@@ -167,7 +185,7 @@ func (ls *davLocks) Create(now time.Time, d webdav.LockDetails) (string, error) 
 func (ls *davLocks) discover(now time.Time, name string) []davLock {
 	name = canon(name)
 	var out []davLock
-	err := ls.do(false, func(locks map[string]*davLock) error {
+	err := ls.do(readLocks, func(locks map[string]*davLock) error {
 		expire(locks, now)
 		out = nil
 		for _, l := range locks {
@@ -195,7 +213,7 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 	if name1 != "" {
 		name1 = canon(name1)
 	}
-	err := ls.do(false, func(locks map[string]*davLock) error {
+	err := ls.do(readLocks, func(locks map[string]*davLock) error {
 		expire(locks, now)
 		return confirm(locks, name0, name1, conditions)
 	})
@@ -261,7 +279,7 @@ func (ls *davLocks) refresh(now time.Time, token string, d time.Duration) (webda
 		details webdav.LockDetails
 		shared  bool
 	)
-	err := ls.do(true, func(locks map[string]*davLock) error {
+	err := ls.do(writeLocks, func(locks map[string]*davLock) error {
 		expire(locks, now)
 		l := locks[token]
 		if l == nil {
@@ -283,7 +301,14 @@ func (ls *davLocks) refresh(now time.Time, token string, d time.Duration) (webda
 
 // Unlock implements webdav.LockSystem.
 func (ls *davLocks) Unlock(now time.Time, token string) error {
-	return ls.do(true, func(locks map[string]*davLock) error {
+	ls.mu.Lock()
+	if ls.temp[token] != nil { // x/net/webdav's own, at the end of its request
+		delete(ls.temp, token)
+		ls.mu.Unlock()
+		return nil
+	}
+	ls.mu.Unlock()
+	return ls.do(writeLocks, func(locks map[string]*davLock) error {
 		expire(locks, now)
 		if locks[token] == nil {
 			return webdav.ErrNoSuchLock
@@ -296,7 +321,7 @@ func (ls *davLocks) Unlock(now time.Time, token string) error {
 // lookup returns a copy of the lock token, or nil.
 func (ls *davLocks) lookup(token string) *davLock {
 	var out *davLock
-	err := ls.do(false, func(locks map[string]*davLock) error {
+	err := ls.do(readLocks, func(locks map[string]*davLock) error {
 		out = nil
 		if l := locks[token]; l != nil {
 			c := *l
