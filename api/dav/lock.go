@@ -66,9 +66,9 @@ func newDavLocks(store LockStore) *davLocks {
 
 // Modes of do.
 const (
-	readLocks = iota // look only
-	tempLocks        // change only this node's locks of one request: no write to the store
-	writeLocks       // store what fn left
+	readLocks  = iota // look only
+	tempLocks         // change only this node's locks of one request: no write to the store
+	writeLocks        // store what fn left
 )
 
 // do runs fn on the whole lock table, stored and temporary, and keeps
