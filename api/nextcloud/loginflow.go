@@ -58,6 +58,7 @@ type flows struct {
 type FlowStore interface {
 	LoginFlows(fn func(map[string]meta.LoginFlow) error) error
 	UpdateLoginFlows(fn func(map[string]meta.LoginFlow) error) error
+	UpdateLoginFlow(key string, fn func(*meta.LoginFlow) (keep bool, err error)) error
 }
 
 // flow is a pending flow as a request sees it.
@@ -92,6 +93,25 @@ func (s *memFlows) UpdateLoginFlows(fn func(map[string]meta.LoginFlow) error) er
 		return err
 	}
 	s.m = m
+	return nil
+}
+
+func (s *memFlows) UpdateLoginFlow(key string, fn func(*meta.LoginFlow) (bool, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.m[key]
+	if !ok {
+		return meta.ErrNotFound
+	}
+	keep, err := fn(&f)
+	if err != nil {
+		return err
+	}
+	if keep {
+		s.m[key] = f
+	} else {
+		delete(s.m, key)
+	}
 	return nil
 }
 
@@ -288,32 +308,48 @@ func (fs *flows) sweep() {
 	fs.update(func(map[string]meta.LoginFlow) error { return nil })
 }
 
+// errNotReady aborts a poll's transaction that hands out nothing.
+var errNotReady = errors.New("nextcloud: login flow not granted")
+
 // take returns a granted flow of a poll token and forgets it: an app
-// collects its device token once.
+// collects its device token once. It reads that flow alone.
 func (fs *flows) take(poll string) (flow, bool, error) {
 	var (
-		out flow
-		ok  bool
+		out    flow
+		ok     bool
+		doomed string // the token of an expired flow, revoked once it is forgotten
 	)
-	k := auth.HashToken(poll).String()
-	err := fs.update(func(m map[string]meta.LoginFlow) error {
-		ok = false
-		f, found := m[k]
-		if !found || f.TokenHash == "" {
-			return nil
+	err := fs.store.UpdateLoginFlow(auth.HashToken(poll).String(), func(f *meta.LoginFlow) (bool, error) {
+		ok, doomed = false, ""
+		if !fs.now().Before(f.Expires) {
+			doomed = f.TokenHash
+			return false, nil
+		}
+		if f.TokenHash == "" { // not granted yet: nothing to write
+			return true, errNotReady
 		}
 		key, good := unseal(flowKey(poll), f.KeyByPoll)
 		if !good {
-			return nil
+			return true, errNotReady
 		}
 		password, good := unseal(key, f.Password)
 		if !good {
-			return nil
+			return true, errNotReady
 		}
-		delete(m, k)
 		out, ok = flow{app: f.App, addr: f.Addr, user: f.User, tokenID: f.TokenID, password: string(password), granted: true}, true
-		return nil
+		return false, nil
 	})
+	if errors.Is(err, errNotReady) || errors.Is(err, meta.ErrNotFound) {
+		return flow{}, false, nil
+	}
+	if err == nil && doomed != "" {
+		var h meta.Hash
+		if h.UnmarshalText([]byte(doomed)) == nil {
+			if err := fs.revoke(h); err != nil && !errors.Is(err, meta.ErrNotFound) {
+				return flow{}, false, err
+			}
+		}
+	}
 	return out, ok, err
 }
 

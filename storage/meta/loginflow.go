@@ -1,6 +1,11 @@
 package meta
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"gshare/storage/kv"
+)
 
 // bucketLoginFlows holds the Nextcloud apps' pending Login Flow v2
 // sign-ins (api/nextcloud), by the hash of their poll token, so that the
@@ -37,4 +42,30 @@ func (db *DB) LoginFlows(fn func(map[string]LoginFlow) error) error {
 // flows are few (bounded by the server's MaxFlows) and short-lived.
 func (db *DB) UpdateLoginFlows(fn func(map[string]LoginFlow) error) error {
 	return updateTable(db, bucketLoginFlows, fn)
+}
+
+// UpdateLoginFlow applies fn to the pending flow under key alone (the
+// app's poll, which comes every few seconds, reads one record, not the
+// table) and deletes the flow unless fn keeps it; ErrNotFound when there
+// is none. fn may run more than once.
+func (db *DB) UpdateLoginFlow(key string, fn func(*LoginFlow) (keep bool, err error)) error {
+	return db.store.Update(func(tx kv.Tx) error {
+		b := tx.Bucket(bucketLoginFlows)
+		var f LoginFlow
+		ok, err := get(b, []byte(key), &f)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("meta: login flow: %w", ErrNotFound)
+		}
+		keep, err := fn(&f)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			return b.Delete([]byte(key))
+		}
+		return put(b, []byte(key), f)
+	})
 }
