@@ -114,6 +114,13 @@ type Deps struct {
 	Metrics *prometheus.Registry
 	// Uploads is the tus store; nil disables the uploads endpoint.
 	Uploads *uploads.Store
+	// DavLocks and LoginFlows keep the WebDAV locks and the pending
+	// Login Flow v2 sign-ins where every node sees them (*meta.DB); nil
+	// keeps them in this process's memory.
+	DavLocks   dav.LockStore
+	LoginFlows nextcloud.FlowStore
+	// SignIns keeps the OpenID Connect sign-ins under way likewise.
+	SignIns oidc.Flows
 }
 
 // Options configure the server.
@@ -196,12 +203,12 @@ func New(d Deps, o Options) (*Server, error) {
 	}
 	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(), requestRate: newLinkRate(requestUploadsPerHour, time.Hour)}
 	s.thumbs = newThumbMaker(d.Docs)
-	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now})
-	s.nc = nextcloud.New(nextcloud.Options{Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
+	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now, Locks: d.DavLocks})
+	s.nc = nextcloud.New(nextcloud.Options{Flows: d.LoginFlows, Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})
 	s.throttle.Now = o.Now
 	s.oo = o.OIDC
 	s.oidc = oidc.New(oidc.Config{Issuer: o.OIDC.Issuer, ClientID: o.OIDC.ClientID, ClientSecret: o.OIDC.ClientSecret,
-		Scopes: o.OIDC.Scopes, RoleClaim: o.OIDC.RoleClaim, HTTPClient: o.OIDC.HTTPClient, Now: o.Now})
+		Scopes: o.OIDC.Scopes, RoleClaim: o.OIDC.RoleClaim, HTTPClient: o.OIDC.HTTPClient, Now: o.Now, Flows: d.SignIns})
 	if s.oo.Name == "" {
 		s.oo.Name = "OpenID Connect"
 	}

@@ -179,6 +179,7 @@ func New(t testing.TB, o *Options) *Env {
 		authz = o.ACL(authz)
 	}
 	e.API, err = api.New(api.Deps{Docs: e.Docs, Accounts: e.DB, Shares: e.DB, Auth: e.Auth, ACL: authz, Audit: e.Audit, Log: log, Ready: ready, Uploads: e.Uploads,
+		DavLocks: e.DB, LoginFlows: e.DB, SignIns: e.DB,
 		Policy: e.ACL, AuditLog: e.Log, Ops: ops},
 		api.Options{MaxUploadSize: o.MaxUploadSize, MaxUploadsPerUser: cmp.Or(o.MaxUploadsPerUser, 1000), Now: o.Now,
 			TrustedProxies: o.TrustedProxies, CORSOrigins: o.CORSOrigins, OIDC: o.OIDC, MFARequiredRoles: o.MFARequiredRoles, PublicURL: o.PublicURL})

@@ -297,6 +297,11 @@ func (m *Manager) Logout(tok string) error {
 	return m.DB.DeleteSession(HashToken(tok))
 }
 
+// Revoke revokes a session or token by its hash.
+func (m *Manager) Revoke(h meta.Hash) error {
+	return m.DB.DeleteSession(h)
+}
+
 // Sweep removes expired browser sessions.
 func (m *Manager) Sweep() error {
 	now := m.Now().UTC()

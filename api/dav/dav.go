@@ -67,6 +67,9 @@ type Options struct {
 	MaxUploadSize int64
 	// Now returns the current time; defaults to time.Now.
 	Now func() time.Time
+	// Locks keeps the clients' WebDAV locks, shared by every node
+	// (meta.db); nil keeps them in this process's memory.
+	Locks LockStore
 }
 
 // Handler is the WebDAV door.
@@ -75,7 +78,7 @@ type Handler struct {
 	serveFile     ServeFile
 	maxUploadSize int64
 	now           func() time.Time
-	locks         *davLocks // in memory
+	locks         *davLocks
 	usage         usageCache
 }
 
@@ -84,7 +87,7 @@ func New(o Options) *Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Handler{docs: o.Docs, serveFile: o.ServeFile, maxUploadSize: o.MaxUploadSize, now: o.Now, locks: newDavLocks()}
+	return &Handler{docs: o.Docs, serveFile: o.ServeFile, maxUploadSize: o.MaxUploadSize, now: o.Now, locks: newDavLocks(o.Locks)}
 }
 
 // Register adds WebDAV's routes, every method with its audit action and

@@ -29,12 +29,22 @@ import (
 // davLocks is a WebDAV lock system with exclusive and shared write locks.
 // x/net/webdav's own refuses shared locks; this one implements its
 // LockSystem interface, so the handler's other methods still confirm
-// against it. Locks live in memory: a restart releases them (RFC 4918
-// allows a server to lose locks), and several nodes would need a shared
-// store.
+// against it. Clients' locks live in the lock store (meta.db's davlocks,
+// shared by every node, so a LOCK on one node is honoured by a PUT on
+// another); each decision reads the table and, when it changes it,
+// stores it in the same transaction. x/net/webdav's own locks of a single
+// request stay in this node's memory: they end with the request, and one
+// left in the store by a node that died would never expire.
 type davLocks struct {
-	mu    sync.Mutex
-	locks map[string]*davLock // by token
+	mu    sync.Mutex // serialises this node's calls, and guards temp
+	store LockStore
+	temp  map[string]*davLock // x/net/webdav's locks for one request, by token
+}
+
+// LockStore keeps the clients' WebDAV locks; *meta.DB implements it.
+type LockStore interface {
+	DavLocks(fn func(map[string]meta.DavLock) error) error
+	UpdateDavLocks(fn func(map[string]meta.DavLock) error) error
 }
 
 type davLock struct {
@@ -47,7 +57,70 @@ type davLock struct {
 
 var _ webdav.LockSystem = (*davLocks)(nil)
 
-func newDavLocks() *davLocks { return &davLocks{locks: map[string]*davLock{}} }
+func newDavLocks(store LockStore) *davLocks {
+	if store == nil {
+		store = &meta.MemDavLocks{}
+	}
+	return &davLocks{store: store, temp: map[string]*davLock{}}
+}
+
+// Modes of do.
+const (
+	readLocks  = iota // look only
+	tempLocks         // change only this node's locks of one request: no write to the store
+	writeLocks        // store what fn left
+)
+
+// do runs fn on the whole lock table, stored and temporary, and keeps
+// what fn left in it as mode says. fn may run more than once.
+func (ls *davLocks) do(mode int, fn func(locks map[string]*davLock) error) error {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	write := mode != readLocks
+	var temp map[string]*davLock
+	run := func(stored map[string]meta.DavLock) error {
+		all := make(map[string]*davLock, len(stored)+len(ls.temp))
+		for t, l := range stored {
+			all[t] = &davLock{token: t, shared: l.Shared, expiry: l.Expiry, user: l.User,
+				details: webdav.LockDetails{Root: l.Root, Duration: l.Duration, OwnerXML: l.OwnerXML, ZeroDepth: l.ZeroDepth}}
+		}
+		for t, l := range ls.temp {
+			c := *l
+			all[t] = &c
+		}
+		if err := fn(all); err != nil {
+			return err
+		}
+		if !write {
+			return nil
+		}
+		temp = map[string]*davLock{}
+		clear(stored)
+		for t, l := range all {
+			if l.user == "" {
+				temp[t] = l
+				continue
+			}
+			stored[t] = meta.DavLock{Root: l.details.Root, ZeroDepth: l.details.ZeroDepth, Duration: l.details.Duration,
+				OwnerXML: l.details.OwnerXML, Shared: l.shared, Expiry: l.expiry, User: l.user}
+		}
+		return nil
+	}
+	switch mode {
+	case readLocks:
+		return ls.store.DavLocks(run)
+	case tempLocks:
+		if err := ls.store.DavLocks(run); err != nil {
+			return err
+		}
+	default:
+		if err := ls.store.UpdateDavLocks(run); err != nil {
+			return err
+		}
+	}
+	ls.temp = temp
+	return nil
+}
 
 // covers reports whether lock l applies to the resource name.
 func (l *davLock) covers(name string) bool {
@@ -61,33 +134,43 @@ func (l *davLock) covers(name string) bool {
 	return strings.HasPrefix(name, strings.TrimSuffix(root, "/")+"/")
 }
 
-func (ls *davLocks) expire(now time.Time) {
-	for t, l := range ls.locks {
+// expire drops the locks past their time from the table.
+func expire(locks map[string]*davLock, now time.Time) {
+	for t, l := range locks {
 		if !l.expiry.IsZero() && now.After(l.expiry) {
-			delete(ls.locks, t)
+			delete(locks, t)
 		}
 	}
 }
 
 func (ls *davLocks) create(now time.Time, d webdav.LockDetails, shared bool, user string) (string, error) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.expire(now)
 	d.Root = canon(d.Root)
-	n := &davLock{details: d, shared: shared, user: user}
-	for _, l := range ls.locks {
-		if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
-			return "", webdav.ErrLocked
-		}
-	}
 	var b [16]byte
 	rand.Read(b[:])
-	n.token = "opaquelocktoken:" + hex.EncodeToString(b[:])
+	token := "opaquelocktoken:" + hex.EncodeToString(b[:])
+	n := &davLock{token: token, details: d, shared: shared, user: user}
 	if d.Duration >= 0 {
 		n.expiry = now.Add(d.Duration)
 	}
-	ls.locks[n.token] = n
-	return n.token, nil
+	mode := writeLocks
+	if user == "" {
+		mode = tempLocks
+	}
+	err := ls.do(mode, func(locks map[string]*davLock) error {
+		expire(locks, now)
+		for _, l := range locks {
+			if (l.covers(d.Root) || n.covers(l.details.Root)) && !(shared && l.shared) {
+				return webdav.ErrLocked
+			}
+		}
+		c := *n
+		locks[token] = &c
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return token, nil
 }
 
 // Create implements webdav.LockSystem (exclusive locks).
@@ -100,15 +183,20 @@ func (ls *davLocks) Create(now time.Time, d webdav.LockDetails) (string, error) 
 // they expire. x/net/webdav's locks of a single request are left out: no client
 // could hold them.
 func (ls *davLocks) discover(now time.Time, name string) []davLock {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.expire(now)
 	name = canon(name)
 	var out []davLock
-	for _, l := range ls.locks {
-		if l.user != "" && l.covers(name) {
-			out = append(out, *l)
+	err := ls.do(readLocks, func(locks map[string]*davLock) error {
+		expire(locks, now)
+		out = nil
+		for _, l := range locks {
+			if l.user != "" && l.covers(name) {
+				out = append(out, *l)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil // shown as no lock; a write still confirms against the store
 	}
 	slices.SortFunc(out, func(a, b davLock) int { return cmp.Or(a.expiry.Compare(b.expiry), strings.Compare(a.token, b.token)) })
 	return out
@@ -116,25 +204,37 @@ func (ls *davLocks) discover(now time.Time, name string) []davLock {
 
 // Confirm implements webdav.LockSystem: every token named must be a live
 // lock on one of the resources, and the tokens held must cover every lock
-// on them (for shared locks, holding any one of them will do).
+// on them (for shared locks, holding any one of them will do). A lock
+// store that cannot be read confirms nothing.
 func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...webdav.Condition) (func(), error) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.expire(now)
 	if name0 != "" {
 		name0 = canon(name0)
 	}
 	if name1 != "" {
 		name1 = canon(name1)
 	}
+	err := ls.do(readLocks, func(locks map[string]*davLock) error {
+		expire(locks, now)
+		return confirm(locks, name0, name1, conditions)
+	})
+	if err != nil {
+		if !errors.Is(err, webdav.ErrConfirmationFailed) {
+			return nil, fmt.Errorf("dav: lock table: %w", err)
+		}
+		return nil, err
+	}
+	return func() {}, nil
+}
+
+func confirm(locks map[string]*davLock, name0, name1 string, conditions []webdav.Condition) error {
 	held := map[string]bool{}
 	for _, c := range conditions {
 		if c.Not || c.Token == "" {
 			continue
 		}
-		l := ls.locks[c.Token]
+		l := locks[c.Token]
 		if l == nil || !(name0 != "" && l.covers(name0) || name1 != "" && l.covers(name1)) {
-			return nil, webdav.ErrConfirmationFailed
+			return webdav.ErrConfirmationFailed
 		}
 		held[c.Token] = true
 	}
@@ -143,7 +243,7 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 			continue
 		}
 		sharedHeld, sharedSeen := false, false
-		for t, l := range ls.locks {
+		for t, l := range locks {
 			if !l.covers(name) {
 				continue
 			}
@@ -151,7 +251,7 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 				// x/net/webdav turns anything but ErrConfirmationFailed
 				// into a 500; a list that confers no access fails this way
 				// (412 when every list fails, RFC 4918 §10.4.1).
-				return nil, webdav.ErrConfirmationFailed
+				return webdav.ErrConfirmationFailed
 			}
 			if l.shared {
 				sharedSeen = true
@@ -159,10 +259,10 @@ func (ls *davLocks) Confirm(now time.Time, name0, name1 string, conditions ...we
 			}
 		}
 		if sharedSeen && !sharedHeld {
-			return nil, webdav.ErrConfirmationFailed
+			return webdav.ErrConfirmationFailed
 		}
 	}
-	return func() {}, nil
+	return nil
 }
 
 // Refresh implements webdav.LockSystem.
@@ -171,41 +271,68 @@ func (ls *davLocks) Refresh(now time.Time, token string, d time.Duration) (webda
 	return details, err
 }
 
-// refresh is Refresh, also reporting whether the lock is shared: read
-// under the same hold of the table, since an UNLOCK or an expiry may
-// remove the lock the moment it is let go.
+// refresh is Refresh, also reporting whether the lock is shared: read in
+// the same transaction, since an UNLOCK or an expiry may remove the lock
+// the moment it ends.
 func (ls *davLocks) refresh(now time.Time, token string, d time.Duration) (webdav.LockDetails, bool, error) {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.expire(now)
-	l := ls.locks[token]
-	if l == nil {
-		return webdav.LockDetails{}, false, webdav.ErrNoSuchLock
+	var (
+		details webdav.LockDetails
+		shared  bool
+	)
+	err := ls.do(writeLocks, func(locks map[string]*davLock) error {
+		expire(locks, now)
+		l := locks[token]
+		if l == nil {
+			return webdav.ErrNoSuchLock
+		}
+		l.details.Duration = d
+		l.expiry = time.Time{}
+		if d >= 0 {
+			l.expiry = now.Add(d)
+		}
+		details, shared = l.details, l.shared
+		return nil
+	})
+	if err != nil {
+		return webdav.LockDetails{}, false, err
 	}
-	l.details.Duration = d
-	l.expiry = time.Time{}
-	if d >= 0 {
-		l.expiry = now.Add(d)
-	}
-	return l.details, l.shared, nil
+	return details, shared, nil
 }
 
 // Unlock implements webdav.LockSystem.
 func (ls *davLocks) Unlock(now time.Time, token string) error {
 	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	ls.expire(now)
-	if ls.locks[token] == nil {
-		return webdav.ErrNoSuchLock
+	if ls.temp[token] != nil { // x/net/webdav's own, at the end of its request
+		delete(ls.temp, token)
+		ls.mu.Unlock()
+		return nil
 	}
-	delete(ls.locks, token)
-	return nil
+	ls.mu.Unlock()
+	return ls.do(writeLocks, func(locks map[string]*davLock) error {
+		expire(locks, now)
+		if locks[token] == nil {
+			return webdav.ErrNoSuchLock
+		}
+		delete(locks, token)
+		return nil
+	})
 }
 
+// lookup returns a copy of the lock token, or nil.
 func (ls *davLocks) lookup(token string) *davLock {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return ls.locks[token]
+	var out *davLock
+	err := ls.do(readLocks, func(locks map[string]*davLock) error {
+		out = nil
+		if l := locks[token]; l != nil {
+			c := *l
+			out = &c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	return out
 }
 
 // davName is the lock system's name of a document path.

@@ -1,7 +1,12 @@
 package nextcloud
 
 import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,30 +39,87 @@ import (
 // needs a session of an interactive sign-in, never a device token's, as
 // creating a device token anywhere does (package api's createToken).
 
-// flows are the pending login flows, in memory.
+// flows are the pending login flows, in the flow store (meta.db's
+// loginflows, shared by every node: the app's poll may reach another node
+// than its start, and the browser's grant a third). The device token a
+// grant hands over is kept sealed (AES-GCM) under a random key of the
+// flow, itself kept sealed twice, under keys derived from the poll token
+// and from the login token: only the requests that bring one of them can
+// open it, and the store alone never yields a usable token.
 type flows struct {
-	mu      sync.Mutex
-	byPoll  map[meta.Hash]*flow
-	byLogin map[meta.Hash]*flow
-	perAddr map[string]int // pending flows by the address that started them
-	ttl     time.Duration
-	max     int
-	now     func() time.Time
-	revoke  func(tok string) error
+	store  FlowStore
+	ttl    time.Duration
+	max    int
+	now    func() time.Time
+	revoke func(h meta.Hash) error
 }
 
+// FlowStore keeps the pending login flows; *meta.DB implements it.
+type FlowStore interface {
+	LoginFlows(fn func(map[string]meta.LoginFlow) error) error
+	UpdateLoginFlows(fn func(map[string]meta.LoginFlow) error) error
+	UpdateLoginFlow(key string, fn func(*meta.LoginFlow) (keep bool, err error)) error
+}
+
+// flow is a pending flow as a request sees it.
 type flow struct {
-	app               string // the name the device token gets
-	addr              string // who started it
-	expires           time.Time
-	pollKey, loginKey meta.Hash
+	app  string // the name the device token gets
+	addr string // who started it
 	// Set by the grant:
 	user, password, tokenID string
+	granted                 bool
 }
 
-func newFlows(ttl time.Duration, max int, now func() time.Time, revoke func(string) error) *flows {
-	return &flows{byPoll: map[meta.Hash]*flow{}, byLogin: map[meta.Hash]*flow{}, perAddr: map[string]int{},
-		ttl: ttl, max: max, now: now, revoke: revoke}
+// memFlows keeps the flows in memory, for a door without a shared store.
+type memFlows struct {
+	mu sync.Mutex
+	m  map[string]meta.LoginFlow
+}
+
+func (s *memFlows) LoginFlows(fn func(map[string]meta.LoginFlow) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn(maps.Clone(s.m))
+}
+
+func (s *memFlows) UpdateLoginFlows(fn func(map[string]meta.LoginFlow) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := maps.Clone(s.m)
+	if m == nil {
+		m = map[string]meta.LoginFlow{}
+	}
+	if err := fn(m); err != nil {
+		return err
+	}
+	s.m = m
+	return nil
+}
+
+func (s *memFlows) UpdateLoginFlow(key string, fn func(*meta.LoginFlow) (bool, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.m[key]
+	if !ok {
+		return meta.ErrNotFound
+	}
+	keep, err := fn(&f)
+	if err != nil {
+		return err
+	}
+	if keep {
+		s.m[key] = f
+	} else {
+		delete(s.m, key)
+	}
+	return nil
+}
+
+func newFlows(store FlowStore, ttl time.Duration, max int, now func() time.Time, revoke func(meta.Hash) error) *flows {
+	if store == nil {
+		store = &memFlows{}
+	}
+	return &flows{store: store, ttl: ttl, max: max, now: now, revoke: revoke}
 }
 
 // errTooManyFlows answers a start when MaxFlows are pending.
@@ -74,47 +136,102 @@ const maxFlowsPerAddr = 200
 var errTooManyFromAddr = &router.Error{Status: http.StatusTooManyRequests, Code: "too_many_login_flows",
 	Msg: "too many sign-ins from apps are pending from this address; finish them or try again later", RetryAfter: 60}
 
-// expire forgets the flows past their time, revoking the device tokens
-// granted to apps that never collected them. Called with mu held.
-func (fs *flows) expire() {
+// expire forgets the flows past their time and returns the device tokens
+// granted to apps that never collected them, to be revoked once the
+// change is stored.
+func (fs *flows) expire(m map[string]meta.LoginFlow) []meta.Hash {
 	now := fs.now()
-	for k, f := range fs.byPoll {
-		if now.Before(f.expires) {
+	var doomed []meta.Hash
+	for k, f := range m {
+		if now.Before(f.Expires) {
 			continue
 		}
-		fs.forget(k, f)
-		if f.password != "" {
-			fs.revoke(f.password)
+		delete(m, k)
+		if f.TokenHash != "" {
+			var h meta.Hash
+			if h.UnmarshalText([]byte(f.TokenHash)) == nil {
+				doomed = append(doomed, h)
+			}
 		}
 	}
+	return doomed
 }
 
-// forget drops a flow. Called with mu held.
-func (fs *flows) forget(pollKey meta.Hash, f *flow) {
-	delete(fs.byPoll, pollKey)
-	delete(fs.byLogin, f.loginKey)
-	if fs.perAddr[f.addr]--; fs.perAddr[f.addr] <= 0 {
-		delete(fs.perAddr, f.addr)
+// update changes the flows in one transaction, after forgetting the
+// expired ones, and revokes the tokens of those once it is stored.
+func (fs *flows) update(fn func(m map[string]meta.LoginFlow) error) error {
+	var doomed []meta.Hash
+	err := fs.store.UpdateLoginFlows(func(m map[string]meta.LoginFlow) error {
+		doomed = fs.expire(m)
+		return fn(m)
+	})
+	if err != nil {
+		return err
 	}
+	for _, h := range doomed {
+		if err := fs.revoke(h); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// flowKey derives the key that seals a flow's key from one of its
+// tokens. It differs from the token's hash, which is stored.
+func flowKey(tok string) []byte {
+	k := sha256.Sum256([]byte("gshare login flow key v1\x00" + tok))
+	return k[:]
+}
+
+func seal(key, plain []byte) []byte {
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	nonce := make([]byte, gcm.NonceSize())
+	rand.Read(nonce)
+	return gcm.Seal(nonce, nonce, plain, nil)
+}
+
+func unseal(key, sealed []byte) ([]byte, bool) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, false
+	}
+	gcm, _ := cipher.NewGCM(block)
+	if len(sealed) < gcm.NonceSize() {
+		return nil, false
+	}
+	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], nil)
+	return plain, err == nil
 }
 
 // start begins a flow for app, started from addr, and returns its poll
 // token and login token.
 func (fs *flows) start(app, addr string) (poll, login string, err error) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.expire()
-	if fs.perAddr[addr] >= maxFlowsPerAddr {
-		return "", "", errTooManyFromAddr
-	}
-	if len(fs.byPoll) >= fs.max {
-		return "", "", errTooManyFlows
-	}
 	poll, ph := auth.NewToken(pollPrefix)
 	login, lh := auth.NewToken(loginPrefix)
-	f := &flow{app: app, addr: addr, expires: fs.now().Add(fs.ttl), pollKey: ph, loginKey: lh}
-	fs.byPoll[ph], fs.byLogin[lh] = f, f
-	fs.perAddr[addr]++
+	key := make([]byte, 32)
+	rand.Read(key)
+	f := meta.LoginFlow{App: app, Addr: addr, Expires: fs.now().Add(fs.ttl), LoginKey: lh.String(),
+		KeyByPoll: seal(flowKey(poll), key), KeyByLogin: seal(flowKey(login), key)}
+	err = fs.update(func(m map[string]meta.LoginFlow) error {
+		n := 0
+		for _, g := range m {
+			if g.Addr == addr {
+				n++
+			}
+		}
+		if n >= maxFlowsPerAddr {
+			return errTooManyFromAddr
+		}
+		if len(m) >= fs.max {
+			return errTooManyFlows
+		}
+		m[ph.String()] = f
+		return nil
+	})
+	if err != nil {
+		return "", "", err
+	}
 	return poll, login, nil
 }
 
@@ -124,56 +241,116 @@ const (
 	loginPrefix = "gsfl_"
 )
 
-// byLoginToken returns a copy of the live flow of a login URL's token.
-func (fs *flows) byLoginToken(tok string) (flow, bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.expire()
-	f, ok := fs.byLogin[auth.HashToken(tok)]
-	if !ok {
-		return flow{}, false
+// byLogin returns the key of the live flow of a login URL's token.
+func byLogin(m map[string]meta.LoginFlow, lh meta.Hash, now time.Time) (string, bool) {
+	want := lh.String()
+	for k, f := range m {
+		if f.LoginKey == want && now.Before(f.Expires) {
+			return k, true
+		}
 	}
-	return *f, true
+	return "", false
+}
+
+// byLoginToken returns the live flow of a login URL's token.
+func (fs *flows) byLoginToken(tok string) (flow, bool) {
+	var (
+		out flow
+		ok  bool
+	)
+	err := fs.store.LoginFlows(func(m map[string]meta.LoginFlow) error {
+		k, found := byLogin(m, auth.HashToken(tok), fs.now())
+		ok = found
+		if found {
+			f := m[k]
+			out = flow{app: f.App, addr: f.Addr, user: f.User, tokenID: f.TokenID, granted: f.TokenHash != ""}
+		}
+		return nil
+	})
+	return out, err == nil && ok
 }
 
 // grant hands the flow of a login token a device token of user; false
 // when the flow is gone or was granted already (then the caller revokes
 // the token it made).
-func (fs *flows) grant(login, user, password, tokenID string) bool {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.expire()
-	f, ok := fs.byLogin[auth.HashToken(login)]
-	if !ok || f.password != "" {
-		return false
+func (fs *flows) grant(login, user, password, tokenID string, tokenHash meta.Hash) (bool, error) {
+	var (
+		ok      bool
+		expires time.Time
+	)
+	err := fs.update(func(m map[string]meta.LoginFlow) error {
+		ok = false
+		k, found := byLogin(m, auth.HashToken(login), fs.now())
+		if !found {
+			return nil
+		}
+		f := m[k]
+		key, good := unseal(flowKey(login), f.KeyByLogin)
+		if !good || f.TokenHash != "" {
+			return nil
+		}
+		f.User, f.TokenID, f.TokenHash, f.Password = user, tokenID, tokenHash.String(), seal(key, []byte(password))
+		m[k] = f
+		ok, expires = true, f.Expires
+		return nil
+	})
+	if err != nil || !ok {
+		return false, err
 	}
-	f.user, f.password, f.tokenID = user, password, tokenID
 	// Revoke it when the flow expires uncollected, even if no other
-	// flow comes along to sweep it.
-	time.AfterFunc(f.expires.Sub(fs.now())+time.Second, fs.sweep)
-	return true
+	// flow comes along to sweep it (any node's start sweeps it too).
+	time.AfterFunc(expires.Sub(fs.now())+time.Second, fs.sweep)
+	return true, nil
 }
 
 // sweep forgets expired flows.
 func (fs *flows) sweep() {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.expire()
+	fs.update(func(map[string]meta.LoginFlow) error { return nil })
 }
 
+// errNotReady aborts a poll's transaction that hands out nothing.
+var errNotReady = errors.New("nextcloud: login flow not granted")
+
 // take returns a granted flow of a poll token and forgets it: an app
-// collects its device token once.
-func (fs *flows) take(poll string) (flow, bool) {
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	fs.expire()
-	k := auth.HashToken(poll)
-	f, ok := fs.byPoll[k]
-	if !ok || f.password == "" {
-		return flow{}, false
+// collects its device token once. It reads that flow alone.
+func (fs *flows) take(poll string) (flow, bool, error) {
+	var (
+		out    flow
+		ok     bool
+		doomed string // the token of an expired flow, revoked once it is forgotten
+	)
+	err := fs.store.UpdateLoginFlow(auth.HashToken(poll).String(), func(f *meta.LoginFlow) (bool, error) {
+		ok, doomed = false, ""
+		if !fs.now().Before(f.Expires) {
+			doomed = f.TokenHash
+			return false, nil
+		}
+		if f.TokenHash == "" { // not granted yet: nothing to write
+			return true, errNotReady
+		}
+		key, good := unseal(flowKey(poll), f.KeyByPoll)
+		if !good {
+			return true, errNotReady
+		}
+		password, good := unseal(key, f.Password)
+		if !good {
+			return true, errNotReady
+		}
+		out, ok = flow{app: f.App, addr: f.Addr, user: f.User, tokenID: f.TokenID, password: string(password), granted: true}, true
+		return false, nil
+	})
+	if errors.Is(err, errNotReady) || errors.Is(err, meta.ErrNotFound) {
+		return flow{}, false, nil
 	}
-	fs.forget(k, f)
-	return *f, true
+	if err == nil && doomed != "" {
+		var h meta.Hash
+		if h.UnmarshalText([]byte(doomed)) == nil {
+			if err := fs.revoke(h); err != nil && !errors.Is(err, meta.ErrNotFound) {
+				return flow{}, false, err
+			}
+		}
+	}
+	return out, ok, err
 }
 
 // appName names an app's device token after its User-Agent: printable,
@@ -241,7 +418,7 @@ func (e *Edge) showFlow(w http.ResponseWriter, r *http.Request, rq *router.Reque
 		return err
 	}
 	return e.o.Page(w, r, rq, http.StatusOK, "loginflow", "title_loginflow",
-		web.LoginFlow{App: f.app, User: rq.User.Username, Action: r.URL.Path, Done: f.password != ""})
+		web.LoginFlow{App: f.app, User: rq.User.Username, Action: r.URL.Path, Done: f.granted})
 }
 
 // grantFlow grants the app its device token (step 2's form).
@@ -251,13 +428,20 @@ func (e *Edge) grantFlow(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		return err
 	}
 	user := rq.User.Username
-	if f.password == "" {
+	if !f.granted {
 		tok, sess, err := e.o.Tokens.NewDeviceToken(user, f.app)
 		if err != nil {
 			return err
 		}
 		id := TokenID(sess.Hash)
-		if !e.flows.grant(login, user, tok, id) {
+		ok, err := e.flows.grant(login, user, tok, id, sess.Hash)
+		if err != nil {
+			if lerr := e.o.Tokens.Logout(tok); lerr != nil {
+				return errors.Join(err, lerr)
+			}
+			return err
+		}
+		if !ok {
 			// Granted twice at once, or expired meanwhile: keep no
 			// token nobody will collect.
 			if err := e.o.Tokens.Logout(tok); err != nil {
@@ -313,7 +497,10 @@ func (e *Edge) pollFlow(w http.ResponseWriter, r *http.Request, rq *router.Reque
 	if !strings.HasPrefix(tok, pollPrefix) || len(tok) > 100 {
 		return router.ErrNotFound
 	}
-	f, ok := e.flows.take(tok)
+	f, ok, err := e.flows.take(tok)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		// Not granted yet, expired or collected: the same answer.
 		return router.ErrNotFound

@@ -26,9 +26,8 @@
 //
 // # Caveats
 //
-// Pending login flows live in memory: a restart forgets them (the user
-// starts again from the app), and several G-Share nodes would need a
-// shared store, like WebDAV locks.
+// Pending login flows live in the metadata store (loginflow.go), shared
+// by every node like WebDAV locks: an app's poll may reach any node.
 package nextcloud
 
 import (
@@ -58,6 +57,9 @@ const ProductName = "G-Share"
 type Tokens interface {
 	NewDeviceToken(username, name string) (string, meta.Session, error)
 	Logout(tok string) error
+	// Revoke revokes a token by its hash (one granted to an app that
+	// never collected it: the flow keeps only its hash in the clear).
+	Revoke(h meta.Hash) error
 }
 
 // Page renders a web app page for the request (package api's render),
@@ -68,6 +70,9 @@ type Page func(w http.ResponseWriter, r *http.Request, rq *router.Request, statu
 type Options struct {
 	// Dav is the WebDAV handler the Nextcloud doors open onto.
 	Dav *dav.Handler
+	// Flows keeps the pending login flows where every node sees them
+	// (*meta.DB); nil keeps them in this process's memory.
+	Flows FlowStore
 	// Tokens makes the device token a granted login flow hands the app.
 	Tokens Tokens
 	// BaseURL is the server's URL as clients reach it ("https://host"),
@@ -109,7 +114,7 @@ func New(o Options) *Edge {
 	if o.MaxFlows <= 0 {
 		o.MaxFlows = MaxFlows
 	}
-	return &Edge{o: o, flows: newFlows(o.FlowTTL, o.MaxFlows, o.Now, o.Tokens.Logout)}
+	return &Edge{o: o, flows: newFlows(o.Flows, o.FlowTTL, o.MaxFlows, o.Now, o.Tokens.Revoke)}
 }
 
 // Paths of the Nextcloud protocol.

@@ -1,6 +1,7 @@
 package nextcloud_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/xml"
 	"net/url"
@@ -15,6 +16,7 @@ import (
 	"gshare/api/dav"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
+	"gshare/storage/meta"
 )
 
 // newEnv is a server with two departments, an editor and a viewer of
@@ -619,5 +621,48 @@ func TestLoginFlowLimits(t *testing.T) {
 	clock.Advance(21 * time.Minute)
 	if r := e.Do("POST", "/index.php/login/v2", "", nil); r.Status != 200 {
 		t.Fatalf("after expiry: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestLoginFlowAcrossNodes: a flow started on one node is granted in the
+// browser on a second and collected by the app's poll on a third view of
+// the same store (the first node again), once; the store holds the
+// granted device token only sealed.
+func TestLoginFlowAcrossNodes(t *testing.T) {
+	a, _, _ := newEnv(t, nil)
+	b := apitest.New(t, &apitest.Options{Shared: a})
+	f := startFlow(t, a)
+	page := strings.TrimPrefix(f.Login, a.URL)
+	if r := poll(b, f); r.Status != 404 {
+		t.Fatalf("poll on b before the grant: %d %s", r.Status, r.Body)
+	}
+	cookie, csrf := signIn(t, b, "ed")
+	if r := b.Do("GET", page, "", nil, "Cookie", cookie); r.Status != 200 || !strings.Contains(string(r.Body), "mirall/3.7.3") {
+		t.Fatalf("page on b: %d %s", r.Status, r.Body)
+	}
+	r := b.Do("POST", page, "", "csrf_token="+url.QueryEscape(csrf), "Cookie", cookie, "Content-Type", "application/x-www-form-urlencoded")
+	if r.Status != 200 || !strings.Contains(string(r.Body), `id="loginflow-done"`) {
+		t.Fatalf("grant on b: %d %s", r.Status, r.Body)
+	}
+	var sealed bool
+	if err := a.DB.LoginFlows(func(m map[string]meta.LoginFlow) error {
+		for _, fl := range m {
+			sealed = len(fl.Password) > 0 && !bytes.Contains(fl.Password, []byte("gsd_"))
+		}
+		return nil
+	}); err != nil || !sealed {
+		t.Fatalf("the granted token is not stored sealed (%v)", err)
+	}
+	r = poll(a, f)
+	var got struct{ Server, LoginName, AppPassword string }
+	r.JSON(t, &got)
+	if r.Status != 200 || got.LoginName != "ed" || !strings.HasPrefix(got.AppPassword, "gsd_") {
+		t.Fatalf("poll on a: %d %s", r.Status, r.Body)
+	}
+	if r := poll(b, f); r.Status != 404 {
+		t.Fatalf("second poll, on b: %d %s", r.Status, r.Body)
+	}
+	if r := b.Do("PROPFIND", "/remote.php/dav/files/ed/finance/", "", nil, "Authorization", basic("ed", got.AppPassword), "Depth", "0"); r.Status != 207 {
+		t.Fatalf("PROPFIND on b with the app password: %d %s", r.Status, r.Body)
 	}
 }

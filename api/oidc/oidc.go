@@ -41,6 +41,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"gshare/storage/meta"
 )
 
 // Errors of a sign-in. Callers answer each with its own status and a
@@ -97,6 +99,48 @@ type Config struct {
 	// FlowTTL and MaxFlows default to the package's constants.
 	FlowTTL  time.Duration
 	MaxFlows int
+	// Flows keeps the sign-ins under way where every node sees them
+	// (*meta.DB), so the callback may reach another node than the
+	// start; nil keeps them in this process's memory.
+	Flows Flows
+}
+
+// Flows keeps the sign-ins under way; *meta.DB implements it.
+type Flows interface {
+	StartSignIn(state string, s meta.SignIn, max int, now time.Time) error
+	TakeSignIn(state string) (meta.SignIn, error)
+}
+
+// memFlows keeps the sign-ins in memory.
+type memFlows struct {
+	mu sync.Mutex
+	m  map[string]meta.SignIn
+}
+
+func (f *memFlows) StartSignIn(state string, s meta.SignIn, max int, now time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k, old := range f.m {
+		if now.After(old.Expires) {
+			delete(f.m, k)
+		}
+	}
+	if len(f.m) >= max {
+		return meta.ErrFull
+	}
+	f.m[state] = s
+	return nil
+}
+
+func (f *memFlows) TakeSignIn(state string) (meta.SignIn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, ok := f.m[state]
+	if !ok {
+		return meta.SignIn{}, meta.ErrNotFound
+	}
+	delete(f.m, state)
+	return s, nil
 }
 
 // Identity is who the provider says signed in.
@@ -122,13 +166,6 @@ type RP struct {
 	endpoint string // end_session_endpoint, if any
 	failed   time.Time
 	lastErr  error
-	flows    map[string]*flow // by state
-}
-
-type flow struct {
-	verifier, nonce, next string
-	binding               [32]byte // SHA-256 of the browser's binding value
-	expires               time.Time
 }
 
 // New returns the relying party for c, or nil when c names no issuer.
@@ -151,7 +188,10 @@ func New(c Config) *RP {
 	if len(c.Scopes) == 0 {
 		c.Scopes = []string{"profile", "email"}
 	}
-	return &RP{c: c, flows: map[string]*flow{}}
+	if c.Flows == nil {
+		c.Flows = &memFlows{m: map[string]meta.SignIn{}}
+	}
+	return &RP{c: c}
 }
 
 // provider returns the discovered provider, discovering it if needed.
@@ -217,40 +257,27 @@ func (p *RP) Start(ctx context.Context, binding, redirectURL, next string) (stri
 	}
 	state, nonce, verifier := random(32), random(32), oauth2.GenerateVerifier()
 	now := p.c.Now()
-	p.mu.Lock()
-	p.sweep(now)
-	if len(p.flows) >= p.c.MaxFlows {
-		p.mu.Unlock()
+	err = p.c.Flows.StartSignIn(state, meta.SignIn{Verifier: verifier, Nonce: nonce, Next: next,
+		Binding: sha256.Sum256([]byte(binding)), Expires: now.Add(p.c.FlowTTL)}, p.c.MaxFlows, now)
+	if errors.Is(err, meta.ErrFull) {
 		return "", fmt.Errorf("%w: too many sign-ins pending", ErrUnavailable)
 	}
-	p.flows[state] = &flow{verifier: verifier, nonce: nonce, next: next,
-		binding: sha256.Sum256([]byte(binding)), expires: now.Add(p.c.FlowTTL)}
-	p.mu.Unlock()
+	if err != nil {
+		return "", err
+	}
 	return p.oauth2(prov, redirectURL).AuthCodeURL(state, gooidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)), nil
 }
 
-// sweep forgets expired flows; p.mu held.
-func (p *RP) sweep(now time.Time) {
-	for k, f := range p.flows {
-		if now.After(f.expires) {
-			delete(p.flows, k)
-		}
-	}
-}
-
 // take removes and returns the flow of state, if it is pending.
-func (p *RP) take(state string) (*flow, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	f, ok := p.flows[state]
-	if !ok {
-		return nil, false
+func (p *RP) take(state string) (meta.SignIn, bool, error) {
+	f, err := p.c.Flows.TakeSignIn(state)
+	if errors.Is(err, meta.ErrNotFound) {
+		return meta.SignIn{}, false, nil
 	}
-	delete(p.flows, state)
-	if p.c.Now().After(f.expires) {
-		return nil, false
+	if err != nil {
+		return meta.SignIn{}, false, err
 	}
-	return f, true
+	return f, !p.c.Now().After(f.Expires), nil
 }
 
 // Finish completes the sign-in of the callback query q (state, code or
@@ -265,36 +292,39 @@ func (p *RP) Finish(ctx context.Context, binding, redirectURL string, q url.Valu
 	if state == "" || len(state) > 256 {
 		return Identity{}, "", fmt.Errorf("%w: no state", ErrState)
 	}
-	f, ok := p.take(state)
+	f, ok, err := p.take(state)
+	if err != nil {
+		return Identity{}, "", err
+	}
 	if !ok {
 		return Identity{}, "", ErrState
 	}
 	got := sha256.Sum256([]byte(binding))
-	if binding == "" || subtle.ConstantTimeCompare(got[:], f.binding[:]) != 1 {
+	if binding == "" || subtle.ConstantTimeCompare(got[:], f.Binding[:]) != 1 {
 		return Identity{}, "", fmt.Errorf("%w: started in another browser", ErrState)
 	}
 	if e := q.Get("error"); e != "" {
-		return Identity{}, f.next, fmt.Errorf("%w: %.100s", ErrDenied, e)
+		return Identity{}, f.Next, fmt.Errorf("%w: %.100s", ErrDenied, e)
 	}
 	code := q.Get("code")
 	if code == "" {
-		return Identity{}, f.next, fmt.Errorf("%w: no code", ErrCode)
+		return Identity{}, f.Next, fmt.Errorf("%w: no code", ErrCode)
 	}
 	prov, err := p.provider(ctx)
 	if err != nil {
-		return Identity{}, f.next, err
+		return Identity{}, f.Next, err
 	}
 	ctx = gooidc.ClientContext(ctx, p.c.HTTPClient)
-	tok, err := p.oauth2(prov, redirectURL).Exchange(ctx, code, oauth2.VerifierOption(f.verifier))
+	tok, err := p.oauth2(prov, redirectURL).Exchange(ctx, code, oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) {
-			return Identity{}, f.next, fmt.Errorf("%w: %v", ErrCode, err)
+			return Identity{}, f.Next, fmt.Errorf("%w: %v", ErrCode, err)
 		}
-		return Identity{}, f.next, fmt.Errorf("%w: token endpoint: %v", ErrUnavailable, err)
+		return Identity{}, f.Next, fmt.Errorf("%w: token endpoint: %v", ErrUnavailable, err)
 	}
-	id, err := p.verify(ctx, prov, tok, f.nonce)
-	return id, f.next, err
+	id, err := p.verify(ctx, prov, tok, f.Nonce)
+	return id, f.Next, err
 }
 
 // verify checks the ID token of tok and gathers the identity's claims.

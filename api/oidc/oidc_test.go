@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"gshare/api/oidc"
+	"gshare/storage/meta"
 )
 
 // fakeOP is a minimal OpenID provider for the refusals a real one never
@@ -325,4 +327,26 @@ func FuzzValues(f *testing.F) {
 			_ = v
 		}
 	})
+}
+
+// TestSignInAcrossNodes: a sign-in started on one node is finished by
+// the callback on another node sharing the metadata store, once.
+func TestSignInAcrossNodes(t *testing.T) {
+	op := newFakeOP(t)
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a := oidc.New(oidc.Config{Issuer: op.srv.URL, ClientID: "gshare", ClientSecret: "s", Flows: db})
+	b := oidc.New(oidc.Config{Issuer: op.srv.URL, ClientID: "gshare", ClientSecret: "s", Flows: db})
+	binding := oidc.NewBinding()
+	q := authorize(t, a, binding, "/app/")
+	id, next, err := b.Finish(t.Context(), binding, redirect, q)
+	if err != nil || id.Subject != "u-1" || next != "/app/" {
+		t.Fatalf("callback on b: %+v %q %v", id, next, err)
+	}
+	if _, _, err := a.Finish(t.Context(), binding, redirect, q); !errors.Is(err, oidc.ErrState) {
+		t.Errorf("the callback replayed on a: %v", err)
+	}
 }

@@ -201,7 +201,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		return nil, err
 	}
 	a.api, err = api.New(api.Deps{Docs: a.docs, Accounts: db, Shares: db, Auth: a.auth, ACL: a.acl, Audit: a.audit, Log: log, Ready: ready,
-		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics},
+		Uploads: a.uploads, Policy: a.acl, AuditLog: a.audit, Ops: ops, Metrics: a.metrics, DavLocks: db, LoginFlows: db, SignIns: db},
 		api.Options{MaxUploadSize: int64(cfg.MaxUploadSize), MaxUploadsPerUser: cfg.MaxUploadsPerUser,
 			SecureCookies: cfg.TLSCert != "", TrustedProxies: proxies, PublicURL: cfg.PublicURL, CORSOrigins: cfg.CORSOrigins,
 			TrashRetention: cfg.TrashRetention, MFARequiredRoles: cfg.MFARequiredRoles,

@@ -112,6 +112,16 @@ var migrations = []func(tx kv.Tx) error{
 	},
 	// 5: policy lines keyed by their hash (rekeyRules).
 	rekeyRules,
+	// 6: state nodes share to coordinate: WebDAV locks, Login Flow v2
+	// and OpenID Connect sign-ins under way (davlock.go, pending.go).
+	func(tx kv.Tx) error {
+		for _, b := range [][]byte{bucketDavLocks, bucketLoginFlows, bucketSignIns} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
 }
 
 // Options configures Open and OpenStore. The zero value is ready to use.

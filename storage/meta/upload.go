@@ -39,6 +39,27 @@ type Upload struct {
 	// chunks may write or finish it, and its offset may go back to the
 	// end of the last whole chunk.
 	Chunked *Chunked `json:"chunked,omitempty"`
+	// Lease is the request that holds the upload, on whichever node
+	// (storage/uploads' lock.go): every change a request makes checks,
+	// in its own transaction, that it still holds it.
+	Lease *UploadLease `json:"lease,omitempty"`
+}
+
+// UploadLease is a request's hold on an upload, shared by every node through
+// the metadata store. Its holder renews it (Seq, Expires) while it works;
+// a request that wants the upload names itself in Wanted, and the holder
+// hands the lease straight to it when it lets go.
+type UploadLease struct {
+	Holder string `json:"holder"` // random token of the holding request
+	Node   string `json:"node"`   // node of the holder, for logs
+	// Seq grows at each renewal: a waiter that sees it stand still for
+	// longer than the renewal period plus a margin, by its own clock,
+	// knows the holder is gone.
+	Seq     uint64    `json:"seq"`
+	Expires time.Time `json:"expires"` // wall clock of the holder's node
+	// Wanted is the token of the newest request waiting for the upload.
+	Wanted     string `json:"wanted,omitempty"`
+	WantedNode string `json:"wanted_node,omitempty"`
 }
 
 // UploadPart is a committed part of an upload.

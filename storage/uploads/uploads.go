@@ -106,7 +106,7 @@ type Store struct {
 	rec   Records
 	docs  *docstore.Store
 	o     Options
-	locks locks
+	locks *locks
 }
 
 // New returns a store of uploads recorded in rec and written through docs.
@@ -120,7 +120,7 @@ func New(rec Records, docs *docstore.Store, o Options) *Store {
 	if o.Expiry == 0 {
 		o.Expiry = 7 * 24 * time.Hour
 	}
-	return &Store{rec: rec, docs: docs, o: o}
+	return &Store{rec: rec, docs: docs, o: o, locks: newLocks(rec, o.Log)}
 }
 
 // hashMeta reads an optional SHA-256 from upload metadata.
@@ -233,7 +233,7 @@ func (s *Store) SetMTime(u *meta.Upload, t time.Time) error {
 // update changes an upload's record in one transaction, queuing garbage
 // for deletion, and replaces *u with the stored result.
 func (s *Store) update(u *meta.Upload, garbage []string, fn func(*meta.Upload) error) error {
-	rec, err := s.rec.UpdateUpload(u.ID, garbage, fn)
+	rec, err := s.rec.UpdateUpload(u.ID, garbage, fence(u, fn))
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("uploads: %s: %w", u.ID, ErrNotFound)
 	}
@@ -287,9 +287,13 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, u := range expired {
-		release, ok := s.locks.tryLock(u.ID, nil)
+		u, release, ok := s.locks.tryLock(u.ID)
 		if !ok {
-			continue // a request came back for it just now
+			continue // a request came back for it just now, or it is gone
+		}
+		if !now.After(u.Expires) { // a request came and went meanwhile
+			release()
+			continue
 		}
 		if u.Size >= 0 && u.Offset == u.Size && u.Chunked == nil {
 			v, err := s.Finish(ctx, &u)
@@ -331,7 +335,15 @@ func (s *Store) Recover(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, u := range done {
-		if _, err := s.Finish(ctx, &u); err != nil {
+		// Another node may be finishing it: only a lease that lapsed
+		// (its holder died) or none lets this one.
+		u, release, ok := s.locks.tryLock(u.ID)
+		if !ok {
+			continue
+		}
+		_, err := s.Finish(ctx, &u)
+		release()
+		if err != nil {
 			s.o.Log.Error("cannot finish a completed upload; it stays until it expires", "upload", u.ID, "err", err)
 			continue
 		}
