@@ -14,9 +14,6 @@ import (
 	"gshare/storage/kv"
 	"gshare/storage/kv/boltkv"
 	"gshare/storage/kv/pgkv"
-
-	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // metaCmd is "gshare meta migrate": it copies the metadata store from one
@@ -78,8 +75,8 @@ func openKV(ctx context.Context, spec string, create bool) (kv.Store, error) {
 			return nil, err
 		}
 	}
-	s, err := boltkv.Open(spec, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, bolterrors.ErrTimeout) {
+	s, err := boltkv.Open(spec, &boltkv.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, boltkv.ErrLocked) {
 		return nil, fmt.Errorf("%s is in use: stop the G-Share server first", spec)
 	}
 	return s, err

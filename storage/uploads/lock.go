@@ -140,9 +140,9 @@ func (l *locks) localHolder(id string) func() {
 func (l *locks) lock(ctx context.Context, id string, interrupt func(), mine func(meta.Upload) bool) (meta.Upload, func(), error) {
 	tok := newToken()
 	var (
-		asked  bool       // the lease names this request in Wanted
+		asked  bool             // the lease names this request in Wanted
 		seen   meta.UploadLease // the holder's lease as last seen
-		seenAt time.Time  // when it was first seen so, by this node's clock
+		seenAt time.Time        // when it was first seen so, by this node's clock
 	)
 	for {
 		kicked := l.kick(id)

@@ -20,9 +20,21 @@ var _ kv.Store = (*Store)(nil)
 // New wraps db; closing the Store closes db.
 func New(db *bolt.DB) *Store { return &Store{DB: db} }
 
+// Options are bbolt's, named here so that callers opening a file need
+// not import bbolt (storage/meta's TestBboltImporters keeps bbolt behind
+// this package and meta).
+type Options = bolt.Options
+
+// ErrLocked means another process holds the file for longer than the
+// Options' Timeout.
+var ErrLocked = errors.New("boltkv: the file is in use by another process")
+
 // Open opens (creating if needed) the bbolt file at path.
-func Open(path string, opts *bolt.Options) (*Store, error) {
+func Open(path string, opts *Options) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, opts)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %w", ErrLocked, err)
+	}
 	if err != nil {
 		return nil, err
 	}

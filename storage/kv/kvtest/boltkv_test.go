@@ -7,15 +7,13 @@ import (
 	"gshare/storage/kv"
 	"gshare/storage/kv/boltkv"
 	"gshare/storage/kv/kvtest"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // openBolt opens an empty boltkv store in the test's temporary directory.
 // Its map starts large: bbolt's writer waits for open readers when it must
 // grow the map, which Snapshot would otherwise meet.
 func openBolt(t *testing.T) kv.Store {
-	s, err := boltkv.Open(filepath.Join(t.TempDir(), "kv.db"), &bolt.Options{InitialMmapSize: 64 << 20})
+	s, err := boltkv.Open(filepath.Join(t.TempDir(), "kv.db"), &boltkv.Options{InitialMmapSize: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
