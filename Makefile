@@ -72,6 +72,7 @@ run: build
 test: tools lint cross vulncheck
 	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_TEST_TUSJS=$(TUSJS)/node_modules GSHARE_TEST_AXE=$(AXE)/node_modules/axe-core/axe.min.js GSHARE_TEST_OIDC_OP_BIN=$(OIDCOP) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
 	GSHARE_TEST_META_ENGINE=retry $(GO) test -race -count=1 ./storage/meta/
+	GSHARE_TEST_META_ENGINE=postgres $(GO) test -count=1 ./storage/meta/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 # The long run of the hardening suite: the load test for SOAK (20 minutes

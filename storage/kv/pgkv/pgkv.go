@@ -53,6 +53,13 @@ var ErrBucketNameRequired = errors.New("pgkv: bucket name required")
 const (
 	DefaultMaxAttempts = 30
 	DefaultBatch       = 256
+	// MinConns is the smallest pool Open makes, whatever pool_max_conns
+	// says: a View nested in an Update needs a second connection.
+	MinConns = 4
+	// DefaultIdleInTransaction is idle_in_transaction_session_timeout
+	// unless the URL sets it: how long PostgreSQL lets a session sit
+	// inside a transaction without sending a statement before it ends it.
+	DefaultIdleInTransaction = "5min"
 )
 
 // Store is a kv.Store on a PostgreSQL database.
@@ -80,6 +87,18 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, scrub(fmt.Errorf("pgkv: parse URL: %w", err), pw)
+	}
+	// A View may run inside an Update (keys.Ring.Rewrap reads a
+	// department's key while a move across departments holds its write
+	// transaction): each needs its own connection, so a pool smaller
+	// than MinConns could wait for itself.
+	cfg.MaxConns = max(cfg.MaxConns, MinConns)
+	// A node that stops in the middle of a transaction (a hung process,
+	// a lost network) must not hold its row locks and snapshot for ever:
+	// the server ends such a session, and the transaction rolls back.
+	// The URL may set another value (or 0 for none), as any parameter.
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = DefaultIdleInTransaction
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
