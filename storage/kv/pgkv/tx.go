@@ -86,6 +86,15 @@ func (t *tx) lookup(parent int64, name []byte) int64 {
 
 func (t *tx) bucket(parent int64, name []byte) kv.Bucket {
 	id := t.lookup(parent, name)
+	if t.err != nil {
+		// The transaction failed (a serialization failure met by an
+		// earlier statement, say): its outcome is thrown away, but fn
+		// still runs to its end, and meta reads buckets its schema
+		// guarantees without a nil check. A bucket bound to the failed
+		// transaction reads nothing and refuses writes, instead of a nil
+		// that panics. (Bucket id 0 is none: no statement is sent.)
+		return &bucket{t: t}
+	}
 	if id == 0 {
 		return nil // an untyped nil, so that callers' nil checks work
 	}
