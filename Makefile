@@ -69,9 +69,15 @@ run: build
 # race detector against a real MinIO (and litmus for WebDAV), and the
 # metadata store's tests once more with every update run twice, the first
 # run rolled back (GSHARE_TEST_META_ENGINE=retry: what PostgreSQL may do).
+# The HTTP API's tests that run on PostgreSQL too (GSHARE_TEST_META_ENGINE=postgres): every
+# metadata operation (files, versions, tree, moves, trash, rules, shares, feed, uploads, keys,
+# check, audit) in about 2 minutes; tests of object stores, memory and meta.db's bytes stay on bbolt.
+API_PG_TESTS = ^(TestModel.*|TestPutGetLaoNames|TestRangesAndConditions|TestTreeFoldersMove|TestShareLinks|TestChangeFeed|TestFeed.*|TestEveryDeleteGoesToTheTrash|TestOverwriteKeepsHistory|TestTrashPermissions|TestPurgeRespectsDenies|TestMoveDestinationSwappedAfterAuthorisation|TestUpload(Chunks|Variants|Disconnect|BadInput|Limits|TerminateAndExpire|ConcurrentPatches|Checks|CommitRetriedOnHead|IntoMovedFolder|CommitRetriedOnPatch|RefusedOnceShuttingDown)|TestPatchReadsItsUploadOnce|TestTus.*|TestSessions.*|TestKeyRotationUnderLoad|TestRotationResumes|TestShred|TestCheck|TestBackupUnsupported|TestTreePaging.*|TestTreeBy.*|TestRestoreVersion|TestFileRequest|TestAttack.*|TestNCChunked(Upload|Resume|ProtocolErrors|Delete|NotTus|RecoverLeavesItAlone|Takeover|Shutdown)|TestMTime.*|TestRouteTable|TestZip.*|TestDavConditions|TestFolderETags|TestIntegrity|TestEditorsMayShare|TestFolderLink|TestAuditorsNeverReadContent|TestUsesResolvesImportNames)$$
 test: tools lint cross vulncheck
 	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_TEST_TUSJS=$(TUSJS)/node_modules GSHARE_TEST_AXE=$(AXE)/node_modules/axe-core/axe.min.js GSHARE_TEST_OIDC_OP_BIN=$(OIDCOP) .ci/with-minio $(GO) test -race -count=1 -timeout 25m ./...
 	GSHARE_TEST_META_ENGINE=retry $(GO) test -race -count=1 ./storage/meta/
+	GSHARE_TEST_META_ENGINE=postgres $(GO) test -count=1 ./storage/meta/
+	GSHARE_TEST_META_ENGINE=postgres $(GO) test -count=1 -run '$(API_PG_TESTS)' ./api/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME_SHORT)
 
 # The long run of the hardening suite: the load test for SOAK (20 minutes

@@ -160,6 +160,9 @@ func TestPreviewThumbnails(t *testing.T) {
 			}
 			return nil
 		})
+		if apitest.OnPostgres() {
+			continue // meta.db's bytes: nothing to read on PostgreSQL (its rows are pgkv's)
+		}
 		metaDB, _ := os.ReadFile(filepath.Join(e.DataDir, "meta.db"))
 		if bytes.Contains(metaDB, window) {
 			t.Error("thumbnail bytes in meta.db")

@@ -738,6 +738,9 @@ func TestRouteTable(t *testing.T) {
 			before := len(e.Audit.Entries())
 			resp := e.Do(c.method, path, tok, body, headers...)
 			want := c.want.status(role)
+			if want == 200 && key == "GET /api/v1/backup" && apitest.OnPostgres() {
+				want = 501 // no hot backup of a database (TestBackupUnsupported): allowed, audited, refused
+			}
 			if resp.Status != want {
 				t.Errorf("%s as %s: status %d, want %d (%s)", key, role, resp.Status, want, bytes.TrimSpace(resp.Body))
 				continue

@@ -34,6 +34,9 @@ import (
 type Config struct {
 	Addr string // listen address
 	Data string // data directory: meta.db, master.key, objects/
+	// MetaURL is the PostgreSQL database holding the metadata
+	// (postgres://...); empty keeps it in DATA/meta.db (bbolt).
+	MetaURL string
 
 	AdminPassword    string // initial admin password; random when empty
 	MasterKeyFile    string
@@ -249,6 +252,8 @@ func Settings() []Setting {
 			set: str(func(c *Config) *string { return &c.Addr })},
 		{Key: "data", Env: "GSHARE_DATA", Flag: "data", Default: "./gshare-data", Help: "data directory (meta.db, master.key, objects/)",
 			set: str(func(c *Config) *string { return &c.Data })},
+		{Key: "meta_url", Env: "GSHARE_META_URL", Flag: "meta-url", Help: "PostgreSQL URL of the metadata store (postgres://gshare@db1,db2/gshare?target_session_attrs=read-write); empty keeps it in DATA/meta.db",
+			set: str(func(c *Config) *string { return &c.MetaURL })},
 		{Key: "admin_password", Env: "GSHARE_ADMIN_PASSWORD", Help: "password of the admin user created on first start (random and printed when empty)", Secret: true,
 			set: str(func(c *Config) *string { return &c.AdminPassword })},
 		{Key: "master_key_file", Env: "GSHARE_MASTER_KEY_FILE", Help: "master key file, ideally on another mount (default DATA/master.key, created on first start)",
@@ -625,6 +630,10 @@ func (c *Config) validate() []error {
 	}
 	if c.Data == "" {
 		bad("data", "must not be empty")
+	}
+	if c.MetaURL != "" && !strings.HasPrefix(c.MetaURL, "postgres://") && !strings.HasPrefix(c.MetaURL, "postgresql://") {
+		// Not echoed: the URL may hold a password.
+		bad("meta_url", "want a postgres:// URL (or empty for DATA/meta.db)")
 	}
 	if c.S3.Endpoint != "" {
 		if _, _, err := net.SplitHostPort(c.S3.Endpoint); err != nil {

@@ -49,6 +49,27 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestMetaURL: the three ways to say where the metadata is, and a URL
+// that is refused is not echoed (it may hold a password).
+func TestMetaURL(t *testing.T) {
+	const u = "postgres://gshare@db1,db2/gshare?target_session_attrs=read-write"
+	for _, tt := range []struct{ args, env []string }{
+		{[]string{"--meta-url", u}, nil},
+		{nil, []string{"GSHARE_META_URL=" + u}},
+	} {
+		c, err := config.Load(tt.args, tt.env, &bytes.Buffer{})
+		if err != nil || c.MetaURL != u {
+			t.Errorf("Load(%q, %q): %q, %v", tt.args, tt.env, c.MetaURL, err)
+		}
+	}
+	if c, err := config.Load(nil, nil, &bytes.Buffer{}); err != nil || c.MetaURL != "" {
+		t.Errorf("default meta_url %q, %v; want empty (DATA/meta.db)", c.MetaURL, err)
+	}
+	if _, err := config.Load(nil, []string{"GSHARE_META_URL=mysql://u:s3cret@db/x"}, &bytes.Buffer{}); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a bad meta_url: %v", err)
+	}
+}
+
 func TestErrorsNameTheirKeys(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -63,6 +84,7 @@ func TestErrorsNameTheirKeys(t *testing.T) {
 		{nil, []string{"GSHARE_TRUSTED_PROXIES=10.0.0.0/8, bogus"}, []string{`trusted_proxies: "bogus"`}},
 		{[]string{"extra"}, nil, []string{"unexpected argument"}},
 		{[]string{"--config", "testdata/missing.toml"}, nil, []string{"no such file"}},
+		{[]string{"--meta-url", "mysql://u:pw@db/gshare"}, nil, []string{"meta_url: want a postgres:// URL"}},
 	}
 	for _, tt := range tests {
 		_, err := config.Load(tt.args, tt.env, &bytes.Buffer{})

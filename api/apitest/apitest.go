@@ -33,6 +33,8 @@ import (
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
+	"gshare/storage/kv/pgkv"
+	"gshare/storage/kv/pgkv/pgtest"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
@@ -93,6 +95,36 @@ type Options struct {
 	Shared *Env
 }
 
+// MetaEngineEnv chooses the metadata engine of every test server:
+// empty or "bolt" for DataDir/meta.db, "postgres" for a fresh PostgreSQL
+// database (pgtest.Shared: the test binary's TestMain should call
+// pgtest.Main; tests skip, saying why, without PostgreSQL's binaries).
+// "retry" (meta's own tests) runs on bbolt here.
+const MetaEngineEnv = "GSHARE_TEST_META_ENGINE"
+
+// OnPostgres reports whether the test servers keep their metadata in
+// PostgreSQL: tests about the meta.db file itself skip then.
+func OnPostgres() bool { return os.Getenv(MetaEngineEnv) == "postgres" }
+
+// openMeta opens an empty metadata store on the engine MetaEngineEnv names.
+func openMeta(t testing.TB, dir string, o *meta.Options) *meta.DB {
+	t.Helper()
+	var db *meta.DB
+	var err error
+	if OnPostgres() {
+		var s *pgkv.Store
+		if s, err = pgkv.Open(context.Background(), pgtest.Shared(t)); err == nil {
+			db, err = meta.OpenStore(s, o)
+		}
+	} else {
+		db, err = meta.Open(filepath.Join(dir, "meta.db"), o)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // fastParams keep argon2id cheap in tests; production uses
 // auth.DefaultParams.
 var fastParams = auth.Params{Memory: 64, Time: 1, Threads: 1}
@@ -114,10 +146,7 @@ func New(t testing.TB, o *Options) *Env {
 		}
 		t.Cleanup(func() { e.DB.Close() })
 	} else {
-		e.DB, err = meta.Open(filepath.Join(e.DataDir, "meta.db"), &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e.DB = openMeta(t, e.DataDir, &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
 		t.Cleanup(func() { e.DB.Close() })
 		e.Master = crypt.NewKey()
 		e.Objects = o.Objects

@@ -9,6 +9,7 @@
 //	gshare keys       key status, rotation, shredding; split and join the master key
 //	gshare backup     sealed backup of the metadata; gshare restore puts one back
 //	gshare check      orphan, missing and damaged objects
+//	gshare meta       move the metadata between meta.db and PostgreSQL
 //	gshare version    print the version
 //
 // Run "gshare help" or "gshare COMMAND --help" for details.
@@ -66,6 +67,7 @@ func commands(stdin io.Reader) []command {
 		{"backup", "write a sealed backup of the metadata (from a running server)", backupCmd},
 		{"restore", "restore a backup into a data directory (server stopped)", restoreCmd},
 		{"check", "find orphan, missing and damaged objects (against a running server)", checkCmd},
+		{"meta", "copy the metadata between a meta.db file and PostgreSQL, verified (server stopped)", metaCmd},
 		{"version", "print the version", version},
 	}
 }

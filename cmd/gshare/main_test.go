@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"gshare/storage/kv/pgkv/pgtest"
 )
 
 // binary is the gshare binary built once for the process tests.
@@ -37,7 +39,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build gshare: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // m.Run, with one PostgreSQL server for the tests that ask
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

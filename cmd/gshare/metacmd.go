@@ -22,8 +22,15 @@ import (
 //	gshare meta migrate --data DIR --to postgres://gshare@db1,db2/gshare?target_session_attrs=read-write
 //	gshare meta migrate --from postgres://... --to DIR/meta.db
 func metaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	const usage = "usage: gshare meta migrate [--data DIR | --from SRC] --to DST (SRC, DST: a meta.db file or a postgres:// URL)"
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprintln(stdout, usage+"\n\nCopies every bucket, key and sequence into an empty destination, then compares the two.\n"+
+			"Stop every server first. Then set meta_url (GSHARE_META_URL, --meta-url) to the new database,\n"+
+			"or clear it to go back to DATA/meta.db. Run \"gshare meta migrate --help\" for the flags.")
+		return nil
+	}
 	if len(args) == 0 || args[0] != "migrate" {
-		return usageError{"usage: gshare meta migrate [--data DIR | --from SRC] --to DST (SRC, DST: a meta.db file or a postgres:// URL)"}
+		return usageError{usage}
 	}
 	fs := flag.NewFlagSet("gshare meta migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,7 +44,7 @@ func metaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		*from = filepath.Join(*data, "meta.db")
 	}
 	if *from == "" || *to == "" || fs.NArg() != 0 {
-		return usageError{"usage: gshare meta migrate [--data DIR | --from SRC] --to DST (SRC, DST: a meta.db file or a postgres:// URL)"}
+		return usageError{usage}
 	}
 	src, err := openKV(ctx, *from, false)
 	if err != nil {

@@ -72,3 +72,17 @@ func TestMetaMigrate(t *testing.T) {
 		t.Error("a missing source file was accepted")
 	}
 }
+
+// TestRedactURL: the start's log line names the database, never its
+// password.
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://gshare:s3cret@db1,db2/gshare?target_session_attrs=read-write": "postgres://gshare@db1,db2/gshare?target_session_attrs=read-write",
+		"postgres://gshare@db1/gshare?password=s3cret&sslmode=verify-full":        "postgres://gshare@db1/gshare?sslmode=verify-full",
+		"postgresql://db1/gshare": "postgresql://db1/gshare",
+	} {
+		if got := redactURL(in); got != want || strings.Contains(got, "s3cret") {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -132,6 +132,7 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	data := fs.String("data", "", "data directory to restore into")
 	force := fs.Bool("force", false, "replace meta.db in a data directory that is not empty")
 	keyFile := fs.String("master-key-file", os.Getenv("GSHARE_MASTER_KEY_FILE"), "the master key the backup was made under (default DATA/master.key)")
+	metaURL := fs.String("meta-url", os.Getenv("GSHARE_META_URL"), "set when the server keeps its metadata in PostgreSQL: restore then refuses (use the database's own tools)")
 	// Flags may follow the file: gshare restore FILE --data DIR.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -145,6 +146,10 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if file == "" || *data == "" {
 		return usageError{"usage: gshare restore FILE --data DIR [--force] [--master-key-file F]"}
+	}
+	if *metaURL != "" {
+		return errors.New("restore: the metadata is in PostgreSQL (meta_url): gshare restore only puts back a bbolt meta.db from a sealed backup. " +
+			"Restore the database with PostgreSQL's tools (pg_restore, or a pg_basebackup copy), or unset GSHARE_META_URL to restore a meta.db")
 	}
 	if ents, err := os.ReadDir(*data); err == nil && !*force {
 		for _, e := range ents {

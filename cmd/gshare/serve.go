@@ -99,17 +99,35 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	master, created, err := keys.LoadMaster(ctx, keys.Source{File: cfg.MasterKeyFile, Command: cfg.MasterKeyCommand, DataDir: cfg.Data})
+	// A database (meta_url) is opened before the master key is looked
+	// for: a new key is made only for a store without data, and on
+	// PostgreSQL only the store can say. DATA/meta.db is opened after, so
+	// that a refused start does not create it.
+	var db *meta.DB
+	if cfg.MetaURL != "" {
+		if db, err = openMeta(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	master, created, err := keys.LoadMaster(ctx, keys.Source{File: cfg.MasterKeyFile, Command: cfg.MasterKeyCommand, DataDir: cfg.Data, Meta: db})
 	if err != nil {
+		if db != nil {
+			db.Close()
+		}
 		return nil, err
 	}
 	if created {
 		log.Warn("created a new master key; keep a copy somewhere safe (without it no document can be read)",
 			"file", filepath.Join(cfg.Data, "master.key"))
 	}
-	db, err := meta.Open(filepath.Join(cfg.Data, "meta.db"), &meta.Options{Rules: acl.Paths{}})
-	if err != nil {
-		return nil, err
+	if db == nil {
+		if db, err = openMeta(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.MetaURL != "" {
+		log.Warn("hot backups (GET /api/v1/backup, gshare backup, backup_interval) are for a bbolt meta.db only: " +
+			"back up the PostgreSQL database with pg_dump or pg_basebackup, and keep the master key (or its shares) apart; see docs/operations.md")
 	}
 	a := &app{cfg: cfg, log: log, db: db, metrics: prometheus.NewRegistry()}
 	a.bg, a.stopBg = context.WithCancel(context.WithoutCancel(ctx))
@@ -175,7 +193,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 			proxies = append(proxies, netip.PrefixFrom(addr, addr.BitLen()))
 		}
 	}
-	ready := map[string]api.Checker{"meta": func(context.Context) error { return db.Ping() }}
+	ready := map[string]api.Checker{"meta": pingWithin(db.Ping)}
 	if p, ok := a.objs.(objstore.Pinger); ok {
 		ready["objects"] = p.Ping
 	}

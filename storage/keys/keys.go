@@ -46,6 +46,10 @@ type Source struct {
 	File    string // GSHARE_MASTER_KEY_FILE
 	Command string // GSHARE_MASTER_KEY_COMMAND, run with sh -c; its output is the key
 	DataDir string
+	// Meta is the metadata store when it is not DataDir/meta.db (a
+	// PostgreSQL database, meta_url): LoadMaster refuses to create a key
+	// for it when it already holds data made under another key.
+	Meta *meta.DB
 }
 
 // LoadMaster returns the master key and whether it was just created.
@@ -59,7 +63,18 @@ func LoadMaster(ctx context.Context, src Source) (crypt.Key, bool, error) {
 	if src.Command != "" || src.File != "" || !errors.Is(err, fs.ErrNotExist) {
 		return k, false, err
 	}
+	hasData := false
 	if _, err := os.Stat(filepath.Join(src.DataDir, "meta.db")); err == nil {
+		hasData = true
+	} else if src.Meta != nil {
+		switch _, err := src.Meta.GetValue(checkKey); {
+		case err == nil:
+			hasData = true
+		case !errors.Is(err, meta.ErrNotFound):
+			return crypt.Key{}, false, fmt.Errorf("keys: look for data made under a master key: %w", err)
+		}
+	}
+	if hasData {
 		return crypt.Key{}, false, fmt.Errorf("keys: %w: %s is missing; put it back from its copy, or recover it from its shares (gshare keys join)",
 			ErrNoMaster, filepath.Join(src.DataDir, "master.key"))
 	}

@@ -58,6 +58,34 @@ func TestLoadMaster(t *testing.T) {
 	}
 }
 
+// TestLoadMasterStoreElsewhere: a metadata store that is not
+// DATA/meta.db (PostgreSQL, meta_url) guards the key as meta.db does: an
+// empty store gets a new key, one with data made under a key does not.
+// (On PostgreSQL itself: cmd/gshare TestServeOnPostgres.)
+func TestLoadMasterStoreElsewhere(t *testing.T) {
+	ctx := context.Background()
+	db, err := meta.Open(filepath.Join(t.TempDir(), "elsewhere.db"), &meta.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	dir := t.TempDir()
+	k, created, err := keys.LoadMaster(ctx, keys.Source{DataDir: dir, Meta: db})
+	if err != nil || !created {
+		t.Fatalf("an empty store: %v %v", created, err)
+	}
+	if _, err := keys.NewRing(db, k); err != nil { // the store now has data under k
+		t.Fatal(err)
+	}
+	bare := t.TempDir()
+	if _, _, err := keys.LoadMaster(ctx, keys.Source{DataDir: bare, Meta: db}); !errors.Is(err, keys.ErrNoMaster) {
+		t.Fatalf("a store with data, no key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(bare, "master.key")); err == nil {
+		t.Fatal("a new master key was created for a store with data")
+	}
+}
+
 func TestRing(t *testing.T) {
 	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true})
 	if err != nil {

@@ -45,7 +45,8 @@ func within(pkg, root string) bool { return pkg == root || strings.HasPrefix(pkg
 // sync client's own state file (DESIGN §10) is the one other, in
 // storage/filesync/state (docs/design-notes.md, entry 11).
 func TestBboltImporters(t *testing.T) {
-	allowed := []string{"gshare/storage/meta", "gshare/storage/kv/boltkv", syncState}
+	allowed := []string{"gshare/storage/meta", "gshare/storage/kv/boltkv", syncState,
+		"gshare/storage/kv/kvtest"} // its own tests run the conformance suite on boltkv
 	for _, p := range listPackages(t) {
 		for _, imp := range p.imports {
 			if within(imp, bbolt) && !slices.Contains(allowed, p.path) {

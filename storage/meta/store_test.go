@@ -1,6 +1,7 @@
 package meta_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	"gshare/storage/kv"
 	"gshare/storage/kv/boltkv"
+	"gshare/storage/kv/pgkv"
+	"gshare/storage/kv/pgkv/pgtest"
 	"gshare/storage/meta"
 )
 
@@ -21,7 +24,10 @@ import (
 //	retry  bbolt through runTwice: every update's function runs twice,
 //	       the first run rolled back, as PostgreSQL may run it
 //	       (make test runs the package once more with it)
-//	postgres  (to be added at merge: see POSTGRES below)
+//	postgres  a fresh PostgreSQL database per test (pgtest.Shared, one
+//	       server per test binary), through pgkv; skipped with a
+//	       message when PostgreSQL's binaries are absent
+//	       (make test runs the package once more with it)
 const engineEnv = "GSHARE_TEST_META_ENGINE"
 
 // testEngine returns the engine the tests run on.
@@ -29,12 +35,10 @@ func testEngine(t testing.TB) string {
 	switch e := os.Getenv(engineEnv); e {
 	case "", "bolt":
 		return "bolt"
-	case "retry":
+	case "retry", "postgres":
 		return e
-	// POSTGRES: the lead adds case "postgres" here at merge (m-pg's
-	// storage/kv/pgkv, started by pgtest), and in newTestDB below.
 	default:
-		t.Fatalf("%s=%q: want bolt or retry", engineEnv, e)
+		t.Fatalf("%s=%q: want bolt, retry or postgres", engineEnv, e)
 		return ""
 	}
 }
@@ -62,8 +66,12 @@ func newTestDB(t testing.TB, opts *meta.Options) *meta.DB {
 		if err == nil {
 			db, err = meta.OpenStore(runTwice{s}, &o)
 		}
-		// POSTGRES: case "postgres": a fresh database from pgtest,
-		// opened with pgkv and meta.OpenStore(store, &o).
+	case "postgres":
+		var s *pgkv.Store
+		s, err = pgkv.Open(context.Background(), pgtest.Shared(t))
+		if err == nil {
+			db, err = meta.OpenStore(s, &o)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +79,10 @@ func newTestDB(t testing.TB, opts *meta.Options) *meta.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// TestMain shares one PostgreSQL server among the tests when they run
+// on it (GSHARE_TEST_META_ENGINE=postgres); it starts only if one asks.
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 // errFirstRun rolls back the first run of an update in runTwice.
 var errFirstRun = errors.New("meta test: first run, rolled back")

@@ -28,6 +28,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,13 @@ var ErrBucketNameRequired = errors.New("pgkv: bucket name required")
 const (
 	DefaultMaxAttempts = 30
 	DefaultBatch       = 256
+	// MinConns is the smallest pool Open makes, whatever pool_max_conns
+	// says: a View nested in an Update needs a second connection.
+	MinConns = 4
+	// DefaultIdleInTransaction is idle_in_transaction_session_timeout
+	// unless the URL sets it: how long PostgreSQL lets a session sit
+	// inside a transaction without sending a statement before it ends it.
+	DefaultIdleInTransaction = "5min"
 )
 
 // Store is a kv.Store on a PostgreSQL database.
@@ -61,6 +69,11 @@ type Store struct {
 	pw   string // the URL's password, scrubbed from errors
 
 	retries atomic.Uint64
+	// writers holds a token for each Update under way: at most half the
+	// pool's connections, so that a View run inside an Update (see
+	// MinConns) always finds a connection free. Views take none: they
+	// never wait for anything, so they give their connections back.
+	writers chan struct{}
 
 	// MaxAttempts bounds how many times Update runs fn (and View tries to
 	// begin) before giving up on conflicts or a lost connection.
@@ -81,11 +94,24 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, scrub(fmt.Errorf("pgkv: parse URL: %w", err), pw)
 	}
+	// A View may run inside an Update (keys.Ring.Rewrap reads a
+	// department's key while a move across departments holds its write
+	// transaction): each needs its own connection. Updates take at most
+	// half the pool (Store.writers), and the pool has at least MinConns.
+	cfg.MaxConns = max(cfg.MaxConns, MinConns)
+	// A node that stops in the middle of a transaction (a hung process,
+	// a lost network) must not hold its row locks and snapshot for ever:
+	// the server ends such a session, and the transaction rolls back.
+	// The URL may set another value (or 0 for none), as any parameter.
+	if _, ok := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !ok {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = DefaultIdleInTransaction
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, scrub(fmt.Errorf("pgkv: connect: %w", err), pw)
 	}
-	s := &Store{pool: pool, pw: pw, MaxAttempts: DefaultMaxAttempts, Batch: DefaultBatch}
+	s := &Store{pool: pool, pw: pw, MaxAttempts: DefaultMaxAttempts, Batch: DefaultBatch,
+		writers: make(chan struct{}, max(cfg.MaxConns/2, 1))}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, scrub(fmt.Errorf("pgkv: schema of %s: %w", cfg.ConnConfig.Database, err), pw)
@@ -181,8 +207,13 @@ func backoff(attempt int) time.Duration {
 func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool) {
 	ctx := context.Background()
 	opts := viewOpts
+	release := func() {}
 	if writable {
 		opts = updateOpts
+		s.writers <- struct{}{}
+		var once sync.Once
+		release = func() { once.Do(func() { <-s.writers }) }
+		defer release()
 	}
 	ptx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
@@ -217,6 +248,7 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 		// retry (TestCommitOutcomeUnknown meets that).
 		return fmt.Errorf("%w: %w", ErrCommitUnknown, err), false
 	}
+	release() // before the callbacks, which may start transactions of their own
 	for _, f := range t.onCommit {
 		f()
 	}

@@ -171,6 +171,19 @@ func TestFailedStatementFailsTx(t *testing.T) {
 		if b.Get([]byte("k")) != nil {
 			t.Error("Get in a failed transaction returned a value")
 		}
+		// A bucket that exists, asked for after the failure: not a nil
+		// (meta calls methods on buckets its schema guarantees), but one
+		// that reads nothing and refuses writes.
+		fb := tx.Bucket([]byte("b"))
+		if fb == nil {
+			t.Fatal("Bucket in a failed transaction returned nil")
+		}
+		if fb.Get([]byte("k")) != nil || fb.Put([]byte("k"), []byte("v")) == nil || fb.Bucket([]byte("n")) == nil {
+			t.Error("a bucket of a failed transaction read or wrote")
+		}
+		if k, _ := fb.Cursor().First(); k != nil {
+			t.Error("a cursor of a failed transaction found a key")
+		}
 		return nil
 	})
 	if err == nil {

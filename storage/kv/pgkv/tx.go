@@ -86,6 +86,15 @@ func (t *tx) lookup(parent int64, name []byte) int64 {
 
 func (t *tx) bucket(parent int64, name []byte) kv.Bucket {
 	id := t.lookup(parent, name)
+	if t.err != nil {
+		// The transaction failed (a serialization failure met by an
+		// earlier statement, say): its outcome is thrown away, but fn
+		// still runs to its end, and meta reads buckets its schema
+		// guarantees without a nil check. A bucket bound to the failed
+		// transaction reads nothing and refuses writes, instead of a nil
+		// that panics. (Bucket id 0 is none: no statement is sent.)
+		return &bucket{t: t}
+	}
 	if id == 0 {
 		return nil // an untyped nil, so that callers' nil checks work
 	}
@@ -320,6 +329,20 @@ type cursor struct {
 	seek    []byte // the key of the Seek that found nothing
 	atFirst bool   // rows begins with the bucket's first key
 	atLast  bool   // rows ends with the bucket's last key
+	// limit is the size of the next batch read on in the same direction:
+	// it starts at the Store's Batch and doubles, up to maxGrowth times
+	// that, while a walk goes on, so a long scan (a folder of 100,000
+	// entries) takes fewer round trips and a short one reads no more.
+	limit int
+}
+
+// maxGrowth: a cursor's batches grow to at most maxGrowth times its first.
+const maxGrowth = 16
+
+// grow returns the limit of the next batch of a walk that goes on.
+func (c *cursor) grow() int {
+	c.limit = min(max(c.limit, c.t.batch)*2, c.t.batch*maxGrowth)
+	return c.limit
 }
 
 var _ kv.Cursor = (*cursor)(nil)
@@ -333,7 +356,7 @@ func (c *cursor) at() ([]byte, []byte) {
 
 // fetch reads a batch from the bucket: op is "" (from an end), ">", ">="
 // or "<" from key; desc reads backwards. The rows come back ascending.
-func (c *cursor) fetch(op string, key []byte, desc bool) ([]entry, bool) {
+func (c *cursor) fetch(op string, key []byte, desc bool, limit int) ([]entry, bool) {
 	t := c.t
 	if t.err != nil {
 		return nil, false
@@ -348,7 +371,7 @@ func (c *cursor) fetch(op string, key []byte, desc bool) ([]entry, bool) {
 		q += ` AND k ` + op + ` $2`
 		args = append(args, key)
 	}
-	q += fmt.Sprintf(` ORDER BY k %s LIMIT %d`, order, t.batch)
+	q += fmt.Sprintf(` ORDER BY k %s LIMIT %d`, order, limit)
 	rows, err := t.pg.Query(t.ctx, q, args...)
 	var es []entry
 	if err == nil {
@@ -372,21 +395,24 @@ func (c *cursor) fetch(op string, key []byte, desc bool) ([]entry, bool) {
 }
 
 func (c *cursor) First() ([]byte, []byte) {
-	es, ok := c.fetch("", nil, false)
+	c.limit = c.t.batch
+	es, ok := c.fetch("", nil, false, c.limit)
 	c.rows, c.pos, c.seek = es, 0, nil
 	c.atFirst, c.atLast = true, ok && len(es) < c.t.batch
 	return c.at()
 }
 
 func (c *cursor) Last() ([]byte, []byte) {
-	es, ok := c.fetch("", nil, true)
+	c.limit = c.t.batch
+	es, ok := c.fetch("", nil, true, c.limit)
 	c.rows, c.pos, c.seek = es, len(es)-1, nil
 	c.atFirst, c.atLast = ok && len(es) < c.t.batch, true
 	return c.at()
 }
 
 func (c *cursor) Seek(key []byte) ([]byte, []byte) {
-	es, ok := c.fetch(">=", key, false)
+	c.limit = c.t.batch
+	es, ok := c.fetch(">=", key, false, c.limit)
 	c.rows, c.pos, c.seek = es, 0, nil
 	if len(es) == 0 {
 		c.seek = slices.Clone(key)
@@ -403,13 +429,14 @@ func (c *cursor) Next() ([]byte, []byte) {
 	if c.atLast || len(c.rows) == 0 {
 		return nil, nil // stays on the last key
 	}
-	es, ok := c.fetch(">", c.rows[len(c.rows)-1].k, false)
+	limit := c.grow()
+	es, ok := c.fetch(">", c.rows[len(c.rows)-1].k, false, limit)
 	if len(es) == 0 {
 		c.atLast = ok
 		return nil, nil
 	}
 	c.rows, c.pos, c.seek = es, 0, nil
-	c.atFirst, c.atLast = false, len(es) < c.t.batch
+	c.atFirst, c.atLast = false, len(es) < limit
 	return c.at()
 }
 
@@ -430,13 +457,14 @@ func (c *cursor) Prev() ([]byte, []byte) {
 	default:
 		return nil, nil
 	}
-	es, ok := c.fetch("<", below, true)
+	limit := c.grow()
+	es, ok := c.fetch("<", below, true, limit)
 	if len(es) == 0 {
 		c.atFirst = ok
 		return nil, nil
 	}
 	c.atLast = len(c.rows) == 0 && c.atLast
 	c.rows, c.pos, c.seek = es, len(es)-1, nil
-	c.atFirst = len(es) < c.t.batch
+	c.atFirst = len(es) < limit
 	return c.at()
 }
