@@ -110,15 +110,50 @@ type sortedKey struct {
 	lang string
 }
 
-// sortedCache keeps the sorted order of the folders listed last, so paging
-// through a folder of 100,000 entries sorts it once, not once a page. It
-// holds every entry (before the user's read filter, which each request
-// applies), so users share it.
-type sortedCache struct {
+// listCache keeps the orders of the folders listed last, so paging
+// through a folder of 100,000 entries sorts or reads it once, not once a
+// page. It holds every entry (before the user's read filter, which each
+// request applies), so users share it; it is bounded in listings
+// (sortedCacheSize) and in their entries (sortedCacheEntries), the oldest
+// dropped first.
+type listCache[L interface{ size() int }] struct {
 	mu      sync.Mutex
-	items   map[sortedKey]*sortedList
+	items   map[sortedKey]L
 	order   []sortedKey // oldest first
 	entries int         // of every listing held
+}
+
+// sortedCache holds folders sorted here; nameCache their orders read from
+// meta's name index.
+type (
+	sortedCache = listCache[*sortedList]
+	nameCache   = listCache[*nameList]
+)
+
+func (c *listCache[L]) get(k sortedKey) (L, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.items[k]
+	return l, ok
+}
+
+func (c *listCache[L]) put(k sortedKey, l L) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.items == nil {
+		c.items = map[sortedKey]L{}
+	}
+	if _, ok := c.items[k]; ok || l.size() > sortedCacheEntries {
+		return
+	}
+	for len(c.order) > 0 && (len(c.order) >= sortedCacheSize || c.entries+l.size() > sortedCacheEntries) {
+		c.entries -= c.items[c.order[0]].size()
+		delete(c.items, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.items[k] = l
+	c.order = append(c.order, k)
+	c.entries += l.size()
 }
 
 // sortedList is a folder's entries in one order. Nobody changes it once
@@ -140,31 +175,7 @@ func (l *sortedList) folded() []string {
 	return l.names
 }
 
-func (c *sortedCache) get(k sortedKey) (*sortedList, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	l, ok := c.items[k]
-	return l, ok
-}
-
-func (c *sortedCache) put(k sortedKey, l *sortedList) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.items == nil {
-		c.items = map[sortedKey]*sortedList{}
-	}
-	if _, ok := c.items[k]; ok || len(l.nodes) > sortedCacheEntries {
-		return
-	}
-	for len(c.order) > 0 && (len(c.order) >= sortedCacheSize || c.entries+len(l.nodes) > sortedCacheEntries) {
-		c.entries -= len(c.items[c.order[0]].nodes)
-		delete(c.items, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.items[k] = l
-	c.order = append(c.order, k)
-	c.entries += len(l.nodes)
-}
+func (l *sortedList) size() int { return len(l.nodes) }
 
 // listFolder lists the folder at rq.Path for the user, ordered, filtered
 // and paged as lq says, names collated for tag.
@@ -356,37 +367,4 @@ func (l *nameList) reversed() func(int) int {
 	return func(i int) int { return l.desc[i] }
 }
 
-// nameCache keeps the orders of the folders listed last, bounded
-// like sortedCache: paging and filtering a folder read its order once.
-type nameCache struct {
-	mu      sync.Mutex
-	items   map[sortedKey]*nameList
-	order   []sortedKey // oldest first
-	entries int
-}
-
-func (c *nameCache) get(k sortedKey) (*nameList, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	l, ok := c.items[k]
-	return l, ok
-}
-
-func (c *nameCache) put(k sortedKey, l *nameList) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.items == nil {
-		c.items = map[sortedKey]*nameList{}
-	}
-	if _, ok := c.items[k]; ok || len(l.entries) > sortedCacheEntries {
-		return
-	}
-	for len(c.order) > 0 && (len(c.order) >= sortedCacheSize || c.entries+len(l.entries) > sortedCacheEntries) {
-		c.entries -= len(c.items[c.order[0]].entries)
-		delete(c.items, c.order[0])
-		c.order = c.order[1:]
-	}
-	c.items[k] = l
-	c.order = append(c.order, k)
-	c.entries += len(l.entries)
-}
+func (l *nameList) size() int { return len(l.entries) }
