@@ -10,11 +10,11 @@ import (
 	"slices"
 	"time"
 
-	"golang.org/x/text/collate"
-	"golang.org/x/text/language"
+	"gshare/storage/docpath"
 	"gshare/storage/kv"
 
-	"gshare/storage/docpath"
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
 )
 
 // The name index keeps every folder's entries in the orders people see

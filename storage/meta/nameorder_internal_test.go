@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"gshare/storage/kv"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // nameIndex returns the name index's keys and values.

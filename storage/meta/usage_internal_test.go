@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"gshare/storage/kv"
-
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 )
 
 // usageRecords returns the usage bucket's records.
