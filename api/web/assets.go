@@ -12,10 +12,11 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The static files are embedded, so they are known at start: each is
-// hashed once, compressed once, and served under a name that carries its
+// hashed once at start, compressed once (on its first request), and served under a name that carries its
 // hash ("app.3f9c0a1b2c.js"). A hashed name never changes meaning, so the
 // browser keeps it for a year without asking again; a new release has new
 // names, and the pages (never cached) name them. The plain names keep
@@ -40,7 +41,30 @@ type asset struct {
 	ctype  string
 	etag   string // a strong validator: the hash
 	body   []byte
+
+	// The gzip of body is made on first demand, not at start: web.New
+	// runs for every server a test starts, and compressing the vendored
+	// PDF.js at best compression took about 2 s of each under the race
+	// detector (most of the api package's test time).
+	gzOnce sync.Once
 	gz     []byte // gzip of body; nil when it would not be smaller
+}
+
+// gzipped returns the gzip of the asset's body, or nil when it is not
+// compressible or would not be smaller.
+func (as *asset) gzipped() []byte {
+	as.gzOnce.Do(func() {
+		if !Compressible(as.ctype) {
+			return
+		}
+		var b bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+		zw.Write(as.body)
+		if zw.Close() == nil && b.Len() < len(as.body) {
+			as.gz = b.Bytes()
+		}
+	})
+	return as.gz
 }
 
 // assets are the static files by plain and hashed name.
@@ -71,7 +95,7 @@ func hashedName(name, hash string) string {
 	return strings.TrimSuffix(name, ext) + "." + hash + ext
 }
 
-// loadAssets reads, hashes and compresses every file of fsys.
+// loadAssets reads and hashes every file of fsys.
 func loadAssets(fsys fs.FS) (*assets, error) {
 	a := &assets{byName: map[string]*asset{}, byHashed: map[string]*asset{}}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -97,17 +121,6 @@ func loadAssets(fsys fs.FS) (*assets, error) {
 			ct = http.DetectContentType(body)
 		}
 		as := &asset{name: p, hashed: hashedName(p, h), ctype: ct, etag: `"` + h + `"`, body: body}
-		if Compressible(ct) {
-			var b bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-			zw.Write(body)
-			if err := zw.Close(); err != nil {
-				return err
-			}
-			if b.Len() < len(body) {
-				as.gz = b.Bytes()
-			}
-		}
 		a.byName[p] = as
 		a.byHashed[as.hashed] = as
 		return nil
@@ -172,7 +185,8 @@ func (a *assets) write(w http.ResponseWriter, r *http.Request, as *asset, cache 
 	h.Set("Cache-Control", cache)
 	h.Set("Content-Type", as.ctype)
 	h.Set("ETag", as.etag)
-	if as.gz != nil {
+	gz := as.gzipped()
+	if gz != nil {
 		h.Add("Vary", "Accept-Encoding")
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatch(inm, as.etag) {
@@ -180,8 +194,8 @@ func (a *assets) write(w http.ResponseWriter, r *http.Request, as *asset, cache 
 		return
 	}
 	body := as.body
-	if as.gz != nil && AcceptsGzip(r) {
-		body = as.gz
+	if gz != nil && AcceptsGzip(r) {
+		body = gz
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -114,7 +114,7 @@ var funcs = template.FuncMap{
 
 // Static serves the embedded assets under /static/: a hashed name
 // ("app.3f9c0a1b2c.js") for a year, a plain one ("app.js") revalidated;
-// gzipped when the client takes it (compressed once, at start).
+// gzipped when the client takes it (compressed once, on first demand).
 func (s *Site) Static() http.Handler { return s.static }
 
 // AssetURL is the hashed URL of a static file ("app.js" →
