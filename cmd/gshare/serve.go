@@ -395,6 +395,7 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 		// Uploads store what has arrived and answer with their offset;
 		// other requests (downloads) get the timeout to finish.
 		a.api.InterruptUploads()
+		a.api.EndLongPolls()
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
