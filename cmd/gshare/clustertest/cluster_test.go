@@ -103,7 +103,7 @@ func (c *cluster) startMinIO(t *testing.T, bin string) string {
 	}
 	c.minio = &proc{name: "minio", bin: bin, log: filepath.Join(c.dir, "minio.log"),
 		args: []string{"server", "--address", addr, "--console-address", freeAddr(t), drives + "/d{1...4}"},
-		env:  []string{"MINIO_ROOT_USER=" + minioUser, "MINIO_ROOT_PASSWORD=" + minioSecret, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
+		env: []string{"MINIO_ROOT_USER=" + minioUser, "MINIO_ROOT_PASSWORD=" + minioSecret, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
 			// Four directories of one disk, the root disk: MinIO refuses
 			// drives on the root disk unless told it runs in CI.
 			"MINIO_CI_CD=1"}}
@@ -223,11 +223,18 @@ func startCluster(t *testing.T) *cluster {
 		c.waitUp(n, 30*time.Second)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			for _, p := range append([]*proc{c.lb, c.minio}, c.nodes[0].proc, c.nodes[1].proc, c.nodes[2].proc) {
-				t.Logf("---- last lines of %s:\n%s", p.name, p.tail(30))
-			}
+		if !t.Failed() {
+			return
 		}
+		// The logs outlive the test's directory, for whoever looks.
+		keep, err := os.MkdirTemp("", "gshare-cluster-logs-")
+		for _, p := range append([]*proc{c.lb, c.minio}, c.nodes[0].proc, c.nodes[1].proc, c.nodes[2].proc) {
+			if raw, rerr := os.ReadFile(p.log); rerr == nil && err == nil {
+				os.WriteFile(filepath.Join(keep, filepath.Base(p.log)), raw, 0o644)
+			}
+			t.Logf("---- warnings and errors of %s:\n%s", p.name, p.grep(40, "level=WARN", "level=ERROR", "panic"))
+		}
+		t.Logf("logs kept in %s (%v)", keep, err)
 	})
 	t.Logf("cluster up in %s: balancer %s, nodes %s %s %s", time.Since(began).Round(time.Millisecond),
 		c.url, c.nodes[0].addr, c.nodes[1].addr, c.nodes[2].addr)
@@ -324,8 +331,8 @@ type load struct {
 	failures []string
 
 	ops, retries, nodeShutdown503 atomic.Int64
-	interrupted, resumed           atomic.Int64 // tus uploads cut mid-PATCH, and resumed from the acknowledged offset
-	polls, polled                  atomic.Int64 // long polls answered, changes they returned
+	interrupted, resumed          atomic.Int64 // tus uploads cut mid-PATCH, and resumed from the acknowledged offset
+	polls, polled                 atomic.Int64 // long polls answered, changes they returned
 }
 
 func (l *load) fail(format string, args ...any) {
@@ -368,13 +375,19 @@ func (l *load) do(what string, op func() error) error {
 		if !retryable(err) || time.Now().After(deadline) {
 			return fmt.Errorf("%s: %w", what, err)
 		}
-		if client.StatusOf(err) == http.StatusServiceUnavailable && strings.Contains(err.Error(), "server_shutdown") {
-			l.nodeShutdown503.Add(1)
-		}
-		l.retries.Add(1)
+		l.retried(err)
 		time.Sleep(wait)
 		wait = min(2*wait, time.Second)
 	}
+}
+
+// retried counts a retry of err.
+func (l *load) retried(err error) {
+	var e *client.Error
+	if errors.As(err, &e) && e.Code == "server_shutdown" {
+		l.nodeShutdown503.Add(1)
+	}
+	l.retries.Add(1)
 }
 
 // slowReader gives a PATCH its bytes at about rate bytes a second, so that
@@ -439,7 +452,7 @@ func (l *load) tusUploader(id int, cl *client.Client, sizes []int, chunk int64, 
 				l.fail("tus %s at %d: %v", path, up.Offset, err)
 				return
 			}
-			l.retries.Add(1)
+			l.retried(err)
 			if !cut {
 				cut = true
 				l.interrupted.Add(1)
@@ -578,13 +591,13 @@ func (l *load) lister(cl *client.Client) {
 
 // poller follows the change feed with long polls and returns every path
 // it was told was written.
-func (l *load) poller(ctx context.Context, cl *client.Client, wait time.Duration) map[string]bool {
+func (l *load) poller(ctx context.Context, cl *client.Client, dept string, wait time.Duration) map[string]bool {
 	seen := map[string]bool{}
 	cursor := ""
 	for ctx.Err() == nil {
 		var ch wire.Changes
 		err := l.do("long poll", func() (err error) {
-			ch, err = cl.Changes(ctx, "finance", cursor, wait)
+			ch, err = cl.Changes(ctx, dept, cursor, wait)
 			return err
 		})
 		if ctx.Err() != nil {
@@ -603,7 +616,7 @@ func (l *load) poller(ctx context.Context, cl *client.Client, wait time.Duration
 	}
 	// What is left, without waiting.
 	for {
-		ch, err := cl.Changes(context.Background(), "finance", cursor, 0)
+		ch, err := cl.Changes(context.Background(), dept, cursor, 0)
 		if err != nil {
 			l.fail("change feed after the load: %v", err)
 			return seen
@@ -661,8 +674,17 @@ func TestCluster(t *testing.T) {
 	if _, err := ac.CreateUser(ctx, wire.NewUser{Username: "ed", Password: "editor-password-long", Name: "Ed"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ac.GrantRole(ctx, "ed", wire.Role{Department: "finance", Role: "editor"}); err != nil {
-		t.Fatal(err)
+	// finance takes the load; hr stays quiet, so its long polls wait
+	// their whole time, across the nodes' restarts.
+	for _, d := range []string{"finance", "hr"} {
+		if d == "hr" {
+			if _, err := ac.CreateDept(ctx, wire.NewDept{ID: "hr", Name: "ບຸກຄະລາກອນ"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := ac.GrantRole(ctx, "ed", wire.Role{Department: d, Role: "editor"}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ed, err := c.client("", nil, nil).Login(ctx, "ed", "editor-password-long")
 	if err != nil {
@@ -705,11 +727,19 @@ func TestCluster(t *testing.T) {
 	pollCtx, stopPolls := context.WithCancel(ctx)
 	var seen map[string]bool
 	var pollDone sync.WaitGroup
-	pollDone.Add(1)
+	pollDone.Add(4)
 	go func() {
 		defer pollDone.Done()
-		seen = l.poller(pollCtx, c.client(ed.Token, nil, nil), 20*time.Second)
+		seen = l.poller(pollCtx, c.client(ed.Token, nil, nil), "finance", 20*time.Second)
 	}()
+	for range 3 {
+		go func() {
+			defer pollDone.Done()
+			if got := l.poller(pollCtx, c.client(ed.Token, nil, nil), "hr", 20*time.Second); len(got) != 0 {
+				l.fail("the quiet department's feed named %v", got)
+			}
+		}()
+	}
 
 	loadBegan := time.Now()
 	for cycle := 0; ; cycle++ {

@@ -112,6 +112,24 @@ func (p *proc) tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// grep returns the last n lines of the process's log holding any of subs.
+func (p *proc) grep(n int, subs ...string) string {
+	raw, _ := os.ReadFile(p.log)
+	var out []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		for _, s := range subs {
+			if strings.Contains(l, s) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return strings.Join(out, "\n")
+}
+
 // waitHTTP waits until url answers 200, failing if the process exits.
 func (p *proc) waitHTTP(t *testing.T, url string, limit time.Duration) {
 	t.Helper()
