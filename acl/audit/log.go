@@ -345,7 +345,7 @@ func hashReader(tx meta.AuditTx) tlog.HashReader {
 // never written ("gave up after 30 attempts") and its shutdown dropped
 // them. Short transactions let each node make progress.
 const (
-	perTx         = 64
+	perTx         = 32
 	shutdownTries = 10
 )
 
@@ -369,7 +369,39 @@ func (l *Log) write(batch []pending) error {
 		return nil
 	}
 	return l.db.AuditUpdate(func(tx meta.AuditTx) error {
-		r := hashReader(tx)
+		// The hashes an append needs are mostly those the previous
+		// appends of the batch stored: kept here, they are not read back.
+		// Fewer rows read make a shorter transaction, and on PostgreSQL
+		// fewer predicate locks (past a few dozen rows of one table they
+		// become a lock on the whole table, which every other node's
+		// write then conflicts with).
+		cache := map[int64]tlog.Hash{}
+		stored := hashReader(tx)
+		r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			var miss []int64
+			for i, x := range idx {
+				h, ok := cache[x]
+				if !ok {
+					miss = append(miss, x)
+				}
+				out[i] = h
+			}
+			if len(miss) == 0 {
+				return out, nil
+			}
+			hs, err := stored.ReadHashes(miss)
+			if err != nil {
+				return nil, err
+			}
+			for i, x := range miss {
+				cache[x] = hs[i]
+			}
+			for i, x := range idx {
+				out[i] = cache[x]
+			}
+			return out, nil
+		})
 		for _, p := range batch {
 			n := tx.Size()
 			leaf := p.rec
@@ -387,6 +419,9 @@ func (l *Log) write(batch []pending) error {
 			}
 			if err := tx.Append(p.rec, p.at, tlog.StoredHashIndex(0, n), conv); err != nil {
 				return err
+			}
+			for i, h := range hs {
+				cache[tlog.StoredHashIndex(0, n)+int64(i)] = h
 			}
 		}
 		return nil
