@@ -130,6 +130,12 @@ func (p *proc) grep(n int, subs ...string) string {
 	return strings.Join(out, "\n")
 }
 
+// count returns how many lines of the process's log hold sub.
+func (p *proc) count(sub string) int {
+	raw, _ := os.ReadFile(p.log)
+	return strings.Count(string(raw), sub)
+}
+
 // waitHTTP waits until url answers 200, failing if the process exits.
 func (p *proc) waitHTTP(t *testing.T, url string, limit time.Duration) {
 	t.Helper()
