@@ -346,6 +346,7 @@ type load struct {
 
 	ops, retries, nodeShutdown503 atomic.Int64
 	interrupted, resumed          atomic.Int64 // tus uploads cut mid-PATCH, and resumed from the acknowledged offset
+	resumedPinned                 atomic.Int64 // of those, the pinned uploaders' (the kill's)
 	polls, polled                 atomic.Int64 // long polls answered, changes they returned
 }
 
@@ -438,7 +439,7 @@ func randomBytes(seed uint64, n int) []byte {
 // where the upload stands (HEAD, through the balancer: any node) and
 // resumes from there; the offset must never be behind what was
 // acknowledged.
-func (l *load) tusUploader(id int, cl *client.Client, sizes []int, chunk int64, rate int) {
+func (l *load) tusUploader(id int, cl *client.Client, pinned bool, sizes []int, chunk int64, rate int) {
 	ctx := context.Background()
 	for i := 0; !l.stop.Load(); i++ {
 		size := sizes[i%len(sizes)]
@@ -497,6 +498,9 @@ func (l *load) tusUploader(id int, cl *client.Client, sizes []int, chunk int64, 
 		}
 		if cut {
 			l.resumed.Add(1)
+			if pinned {
+				l.resumedPinned.Add(1)
+			}
 		}
 		l.acked(path, data)
 	}
@@ -727,11 +731,11 @@ func TestCluster(t *testing.T) {
 	var pinned atomic.Int64 // PATCHes in flight from the pinned uploaders
 	for i := range 2 {
 		cl := c.client(ed.Token, &pin, &pinned)
-		run(func() { l.tusUploader(i, cl, []int{5 << 20, 3<<20 + 12345}, 1<<20, 2<<20) })
+		run(func() { l.tusUploader(i, cl, true, []int{5 << 20, 3<<20 + 12345}, 1<<20, 2<<20) })
 	}
 	for i := 2; i < 4; i++ {
 		cl := c.client(ed.Token, nil, nil)
-		run(func() { l.tusUploader(i, cl, []int{2<<20 + 7, 300_001, 1 << 20}, 512<<10, 8<<20) })
+		run(func() { l.tusUploader(i, cl, false, []int{2<<20 + 7, 300_001, 1 << 20}, 512<<10, 8<<20) })
 	}
 	for i := range 2 {
 		cl := c.client(ed.Token, nil, nil)
@@ -803,7 +807,7 @@ func (c *cluster) killMidUpload(l *load, victim *node, pin *atomic.Pointer[strin
 	t.Helper()
 	name := victim.name
 	pin.Store(&name)
-	resumed := l.resumed.Load()
+	resumed := l.resumedPinned.Load()
 	// Pinned PATCHes in flight, and past their first bytes.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -818,13 +822,14 @@ func (c *cluster) killMidUpload(l *load, victim *node, pin *atomic.Pointer[strin
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	inFlight := pinned.Load()
 	at := time.Now()
 	victim.kill()
 	l.mu.Lock()
 	l.kills = append(l.kills, at)
 	l.mu.Unlock()
-	t.Logf("SIGKILL %s at %s with %d pinned PATCHes in flight", name, at.Format("15:04:05.000"), pinned.Load())
-	for l.resumed.Load() == resumed {
+	t.Logf("SIGKILL %s at %s with %d pinned PATCHes in flight", name, at.Format("15:04:05.000"), inFlight)
+	for l.resumedPinned.Load() == resumed {
 		if time.Since(at) > 60*time.Second {
 			t.Fatalf("no cut upload resumed within a minute of the kill")
 		}
