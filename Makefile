@@ -83,14 +83,17 @@ test: tools lint cross vulncheck
 
 # The long run of the hardening suite: the load test for SOAK (20 minutes
 # by default) with its figures in docs/soak.md, the model-based test of
-# access rules (api TestModel) on fresh seeds for MODEL_SOAK, then every
-# fuzz target for a minute.
+# access rules (api TestModel) on fresh seeds for MODEL_SOAK, the cluster
+# test (docs/cluster.md: three nodes behind HAProxy, kills and rolling
+# restarts in a loop) for CLUSTER_SOAK, then every fuzz target for a minute.
 SOAK ?= 20m
 MODEL_SOAK ?= $(SOAK)
+CLUSTER_SOAK ?= 10m
 soak: tools
 	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_LOAD_DURATION=$(SOAK) GSHARE_LOAD_REPORT=$(CURDIR)/docs/soak.md \
 	  $(GO) test -count=1 -run '^TestLoad$$' -timeout 0 -v ./api/
 	GSHARE_MODEL_DURATION=$(MODEL_SOAK) $(GO) test -count=1 -run '^TestModel$$' -timeout 0 -v ./api/
+	GSHARE_TEST_MINIO_BIN=$(MINIO) GSHARE_CLUSTER_DURATION=$(CLUSTER_SOAK) $(GO) test -count=1 -run '^TestCluster$$' -timeout 0 -v ./cmd/gshare/clustertest/
 	$(MAKE) --no-print-directory fuzz FUZZTIME=1m
 
 # The sync client must build for phones: a static android/arm64 binary,
@@ -157,14 +160,16 @@ $(GOVULNCHECK):
 # own configuration; postgresql-15, the PostgreSQL server whose binaries
 # storage/kv/pgkv/pgtest runs in a temporary directory (initdb, postgres
 # in /usr/lib/postgresql/15/bin; GSHARE_TEST_PG_BIN names another
-# directory); the system services these packages start (slapd, and
-# PostgreSQL's "main" cluster) are stopped and disabled right after
-# installing);
+# directory); haproxy, the load balancer in front of the three nodes of
+# the cluster test (cmd/gshare/clustertest, run in the foreground with its
+# own configuration); the system services these packages start (slapd,
+# PostgreSQL's "main" cluster and haproxy) are stopped and disabled right
+# after installing);
 # installed when running as root on Debian, otherwise those tests skip and
 # say why. A package installed at another version is reinstalled at this one.
 DEBIAN_PACKAGES := litmus=0.13-5 chromium=156.0.8078.114-1~deb12u1 fonts-lao=0.0.20060226-10 \
 	rclone=1.60.1+dfsg-2+b5 nextcloud-desktop-cmd=3.7.3-1+deb12u2 curl=7.88.1-10+deb12u14 slapd=2.5.13+dfsg-5 \
-	postgresql-15=15.18-0+deb12u1
+	postgresql-15=15.18-0+deb12u1 haproxy=2.6.12-1+deb12u4
 debian-packages:
 	@missing=""; for pv in $(DEBIAN_PACKAGES); do p=$${pv%%=*}; v=$${pv#*=}; \
 	  [ "$$(dpkg-query -W -f='$${Status} $${Version}' $$p 2>/dev/null)" = "install ok installed $$v" ] || missing="$$missing $$pv"; done; \
@@ -175,6 +180,7 @@ debian-packages:
 	    case "$$missing" in *slapd=*) (systemctl disable --now slapd || invoke-rc.d slapd stop) >/dev/null 2>&1 || true;; esac; \
 	    case "$$missing" in *postgresql-15=*) (systemctl disable --now postgresql || invoke-rc.d postgresql stop; \
 	      pg_ctlcluster 15 main stop) >/dev/null 2>&1 || true;; esac; \
+	    case "$$missing" in *haproxy=*) (systemctl disable --now haproxy || invoke-rc.d haproxy stop) >/dev/null 2>&1 || true;; esac; \
 	  else echo "Not installing$$missing (needs root and apt-get); their tests will skip"; fi; \
 	fi
 

@@ -78,10 +78,15 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		return err
 	}
 	if len(cs) == 0 && wait > 0 && q.Get("cursor") != "latest" {
+		// A shutdown ends the wait early (EndLongPolls): the client gets
+		// what there is, usually nothing and its own cursor back, and
+		// polls again, on another node behind a balancer.
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		stop := context.AfterFunc(s.closing, cancel)
 		err := docs.WaitChanges(ctx, dept, after)
+		stop()
 		cancel()
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) && s.closing.Err() == nil {
 			return err
 		}
 		if cs, next, err = docs.Changes(dept, after, maxChanges); err != nil {

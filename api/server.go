@@ -188,6 +188,11 @@ type Server struct {
 	gzip     sync.Pool      // *gzip.Writer, for compressed answers (compress.go)
 	active   atomic.Int64   // requests being served, for metrics
 	inflight sync.WaitGroup // requests being served
+
+	// closing ends when shutdown begins (EndLongPolls): long polls of
+	// the change feed answer then instead of holding the shutdown.
+	closing  context.Context
+	endPolls context.CancelFunc
 }
 
 // New returns a server with every route registered.
@@ -202,6 +207,7 @@ func New(d Deps, o Options) (*Server, error) {
 		d.Audit = discard{}
 	}
 	s := &Server{d: d, o: o, log: d.Log, rt: router.New(), throttle: auth.NewThrottle(), requestRate: newLinkRate(requestUploadsPerHour, time.Hour)}
+	s.closing, s.endPolls = context.WithCancel(context.Background())
 	s.thumbs = newThumbMaker(d.Docs)
 	s.dav = dav.New(dav.Options{Docs: d.Docs, ServeFile: s.serveFile, MaxUploadSize: o.MaxUploadSize, Now: o.Now, Locks: d.DavLocks})
 	s.nc = nextcloud.New(nextcloud.Options{Flows: d.LoginFlows, Dav: s.dav, Tokens: d.Auth, BaseURL: s.baseURL, Page: s.render, Now: o.Now})

@@ -266,15 +266,30 @@ func (l *Log) writer(ctx context.Context) {
 			for len(l.ch) > 0 {
 				batch = append(batch, <-l.ch)
 			}
-			if err := l.write(batch); err != nil {
+			// Other nodes appending at once can make a write fail (the
+			// store gave up on serialization failures): try again a few
+			// times before giving up on what is left.
+			var err error
+			for try := 0; len(batch) > 0 && try < shutdownTries; try++ {
+				var n int
+				n, err = l.writeAll(batch)
+				batch = batch[n:]
+			}
+			if len(batch) > 0 {
 				l.o.Log.Error("audit entries could not be written at shutdown", "count", len(batch), "err", err)
 			}
 			return
 		}
 		force := reply != nil
 		if len(batch) > 0 && (len(batch) >= 1000 || force || l.due(batch)) {
-			if err := l.write(batch); err != nil {
-				// Keep the batch and retry: losing entries is worse than
+			n, err := l.writeAll(batch)
+			for _, p := range batch[:n] {
+				force = force || p.urgent
+			}
+			dirty = dirty || n > 0
+			batch = append(batch[:0], batch[n:]...)
+			if err != nil {
+				// Keep the rest and retry: losing entries is worse than
 				// waiting for a disk to come back.
 				l.o.Log.Error("audit entries not written yet; retrying", "count", len(batch), "err", err)
 				if reply != nil {
@@ -282,10 +297,6 @@ func (l *Log) writer(ctx context.Context) {
 				}
 				continue
 			}
-			for _, p := range batch {
-				force = force || p.urgent
-			}
-			batch, dirty = batch[:0], true
 		}
 		if dirty && (force || time.Since(lastCP) >= l.o.CheckpointEvery) {
 			err := l.checkpoint(context.Background())
@@ -324,13 +335,73 @@ func hashReader(tx meta.AuditTx) tlog.HashReader {
 	})
 }
 
+// perTx bounds the entries appended in one transaction, and shutdownTries
+// how often the writer tries to write what is left at shutdown. Several
+// nodes append to one log (PostgreSQL), each append reading and moving
+// the tree's head, so concurrent appends are serialization failures the
+// store retries. A transaction of 1,000 entries (a backlog) took seconds
+// of round trips and lost every race to the other nodes' short ones: in
+// the cluster test a node's backlog grew past 2,500 entries that were
+// never written ("gave up after 30 attempts") and its shutdown dropped
+// them. Short transactions let each node make progress.
+const (
+	perTx         = 32
+	shutdownTries = 10
+)
+
+// writeAll appends batch in transactions of at most perTx entries and
+// returns how many it wrote before an error.
+func (l *Log) writeAll(batch []pending) (int, error) {
+	done := 0
+	for done < len(batch) {
+		n := min(len(batch)-done, perTx)
+		if err := l.write(batch[done : done+n]); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
+}
+
 // write appends a batch in one transaction.
 func (l *Log) write(batch []pending) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	return l.db.AuditUpdate(func(tx meta.AuditTx) error {
-		r := hashReader(tx)
+		// The hashes an append needs are mostly those the previous
+		// appends of the batch stored: kept here, they are not read back.
+		// Fewer rows read make a shorter transaction, and on PostgreSQL
+		// fewer predicate locks (past a few dozen rows of one table they
+		// become a lock on the whole table, which every other node's
+		// write then conflicts with).
+		cache := map[int64]tlog.Hash{}
+		stored := hashReader(tx)
+		r := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(idx))
+			var miss []int64
+			for i, x := range idx {
+				h, ok := cache[x]
+				if !ok {
+					miss = append(miss, x)
+				}
+				out[i] = h
+			}
+			if len(miss) == 0 {
+				return out, nil
+			}
+			hs, err := stored.ReadHashes(miss)
+			if err != nil {
+				return nil, err
+			}
+			for i, x := range miss {
+				cache[x] = hs[i]
+			}
+			for i, x := range idx {
+				out[i] = cache[x]
+			}
+			return out, nil
+		})
 		for _, p := range batch {
 			n := tx.Size()
 			leaf := p.rec
@@ -348,6 +419,9 @@ func (l *Log) write(batch []pending) error {
 			}
 			if err := tx.Append(p.rec, p.at, tlog.StoredHashIndex(0, n), conv); err != nil {
 				return err
+			}
+			for i, h := range hs {
+				cache[tlog.StoredHashIndex(0, n)+int64(i)] = h
 			}
 		}
 		return nil

@@ -129,6 +129,12 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		log.Warn("hot backups (GET /api/v1/backup, gshare backup, backup_interval) are for a bbolt meta.db only: " +
 			"back up the PostgreSQL database with pg_dump or pg_basebackup, and keep the master key (or its shares) apart; see docs/operations.md")
 	}
+	if db.Path() == "" {
+		// A shared store: this node reclaims only its own interrupted
+		// writes at start (meta.DB.SetWriter), named the same across its
+		// restarts.
+		db.SetWriter(writerName(cfg.Data))
+	}
 	a := &app{cfg: cfg, log: log, db: db, metrics: prometheus.NewRegistry()}
 	a.bg, a.stopBg = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
@@ -389,6 +395,7 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 		// Uploads store what has arrived and answer with their offset;
 		// other requests (downloads) get the timeout to finish.
 		a.api.InterruptUploads()
+		a.api.EndLongPolls()
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
@@ -465,6 +472,17 @@ func (a *app) nodeID() string {
 	var r [6]byte
 	rand.Read(r[:])
 	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), r)
+}
+
+// writerName names this node's writes on a shared metadata store: its
+// host and data directory, which stay the same across its restarts and
+// differ between nodes (two nodes on one host have two data directories).
+func writerName(data string) string {
+	host, _ := os.Hostname()
+	if abs, err := filepath.Abs(data); err == nil {
+		data = abs
+	}
+	return host + ":" + data
 }
 
 // leaderJobs are the background jobs run by one node of those sharing the

@@ -170,6 +170,8 @@ type DB struct {
 	path  string // the bbolt file, when Open opened one
 	now   func() time.Time
 	rules RuleMapper
+	// writer names this node's writes on a shared store (SetWriter).
+	writer string
 
 	mu      sync.Mutex
 	waiters map[string]chan struct{} // per department, closed on each change

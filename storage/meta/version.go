@@ -68,6 +68,9 @@ type Write struct {
 	// write outlives restarts, and ends with its upload (commit, expiry,
 	// termination) rather than at the next start.
 	Upload string `json:"upload,omitempty"`
+	// Writer is the node that began the write (DB.SetWriter), on a store
+	// several nodes share; RecoverWrites leaves other nodes' writes alone.
+	Writer string `json:"writer,omitempty"`
 	// Folder is the deepest folder on the way to the path that existed
 	// when the write began, and File the file at the path then, if any.
 	// The commit refuses (ErrMoved) if either has been moved or deleted,
@@ -187,7 +190,7 @@ func (db *DB) BeginWrite(p docpath.Path, upload string) (Write, error) {
 		if err != nil {
 			return err
 		}
-		w.Upload = upload
+		w.Upload, w.Writer = upload, db.writer
 		return put(tx.Bucket(bucketPending), []byte(w.Object), w)
 	})
 	return w, err
@@ -206,7 +209,9 @@ func (db *DB) AbortWrite(object string) error {
 
 // RecoverWrites queues the objects of every pending write that started
 // before t for garbage collection, but for those of uploads that still
-// exist. Run at start, it reclaims writes cut off by a crash.
+// exist and, on a store shared by several nodes (SetWriter), those
+// another node began. Run at start, it reclaims writes cut off by a
+// crash.
 func (db *DB) RecoverWrites(before time.Time) (int, error) {
 	n := 0
 	err := db.store.Update(func(tx kv.Tx) error {
@@ -219,6 +224,9 @@ func (db *DB) RecoverWrites(before time.Time) (int, error) {
 			}
 			if w.Upload != "" && tx.Bucket(bucketUploads).Get([]byte(w.Upload)) != nil {
 				return nil
+			}
+			if db.writer != "" && w.Writer != db.writer {
+				return nil // another node's, maybe in flight there
 			}
 			if w.Started.Before(before) {
 				doomed = append(doomed, string(k))
@@ -360,7 +368,14 @@ func commit(tx kv.Tx, ch *changeLog, c Commit) (Node, Version, error) {
 	if err := touch(tx, ch, n.ID); err != nil {
 		return Node{}, Version{}, err
 	}
-	if err := tx.Bucket(bucketPending).Delete([]byte(c.Write.Object)); err != nil {
+	// The write must still be pending: one reclaimed meanwhile has its
+	// object queued for deletion, and a version of it would lose its
+	// bytes at the next collection.
+	pend := tx.Bucket(bucketPending)
+	if pend.Get([]byte(c.Write.Object)) == nil {
+		return Node{}, Version{}, fmt.Errorf("meta: commit to %s: %w", p, ErrReclaimed)
+	}
+	if err := pend.Delete([]byte(c.Write.Object)); err != nil {
 		return Node{}, Version{}, err
 	}
 	if c.Upload != "" {

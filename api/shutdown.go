@@ -1,0 +1,11 @@
+package api
+
+// EndLongPolls answers every long poll of the change feed at once, with
+// the changes there are (usually none, and the client's own cursor), and
+// every later one without waiting: a step of a graceful shutdown, which
+// would otherwise wait for each poll's whole wait (up to 5 minutes), or
+// cut it off at shutdown_timeout. The clients poll again, and behind a
+// balancer reach another node. Found by the cluster test: nodes of a
+// rolling restart took 14–19 s to stop, held by long polls of a quiet
+// department.
+func (s *Server) EndLongPolls() { s.endPolls() }
