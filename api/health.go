@@ -16,6 +16,10 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request, rq *router.Requ
 // readyz runs every readiness check with a short timeout. Failures name the
 // component, not the internal error (which goes to the log).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
+	if s.draining.Load() {
+		router.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
 	names := make([]string, 0, len(s.d.Ready))

@@ -187,6 +187,7 @@ type Server struct {
 	metrics  *metrics
 	gzip     sync.Pool      // *gzip.Writer, for compressed answers (compress.go)
 	active   atomic.Int64   // requests being served, for metrics
+	draining atomic.Bool    // /readyz answers 503 draining (shutdown.go)
 	inflight sync.WaitGroup // requests being served
 
 	// closing ends when shutdown begins (EndLongPolls): long polls of

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,40 @@ func TestLongPollEndsAtShutdown(t *testing.T) {
 		t.Fatalf("a poll after EndLongPolls: %d after %s", r.Status, time.Since(began))
 	} else {
 		r.JSON(t, &g)
+	}
+}
+
+// TestDrainFailsOnlyReadiness: once draining, /readyz answers 503 so a
+// balancer moves new requests away, while every request is still served:
+// uploads are neither refused nor interrupted until shutdown goes on.
+func TestDrainFailsOnlyReadiness(t *testing.T) {
+	e := apitest.New(t, nil)
+	e.Dept("finance")
+	ed := e.User("ed", "finance", acl.RoleEditor)
+	if r := e.Do("GET", "/readyz", "", nil); r.Status != 200 {
+		t.Fatalf("readyz before the drain: %d %s", r.Status, r.Body)
+	}
+	e.API.Drain()
+	r := e.Do("GET", "/readyz", "", nil)
+	var body struct{ Status string }
+	r.JSON(t, &body)
+	if r.Status != 503 || body.Status != "draining" {
+		t.Fatalf("readyz while draining: %d %s, want 503 draining", r.Status, r.Body)
+	}
+	if r := e.Do("GET", "/healthz", "", nil); r.Status != 200 {
+		t.Errorf("healthz while draining: %d, want 200 (the process is alive)", r.Status)
+	}
+	if r := e.Do("PUT", "/api/v1/files/finance/a.txt", ed, "a"); r.Status != 201 {
+		t.Errorf("PUT while draining: %d %s", r.Status, r.Body)
+	}
+	r = e.Do("POST", "/api/v1/uploads/", ed, nil, "Tus-Resumable", "1.0.0", "Upload-Length", "2",
+		"Upload-Metadata", apitest.TusMetadata("path", "/finance/b.txt"))
+	if r.Status != 201 {
+		t.Fatalf("tus create while draining: %d %s", r.Status, r.Body)
+	}
+	loc := strings.TrimPrefix(r.Header.Get("Location"), e.URL)
+	if r := e.Do("PATCH", loc, ed, "bb", "Tus-Resumable", "1.0.0", "Upload-Offset", "0",
+		"Content-Type", "application/offset+octet-stream"); r.Status != 204 {
+		t.Errorf("tus PATCH while draining: %d %s", r.Status, r.Body)
 	}
 }

@@ -60,6 +60,9 @@ type Config struct {
 	LoginFailuresPerAddress int
 
 	ShutdownTimeout time.Duration
+	// ShutdownDrain is how long a stopping node keeps serving while its
+	// /readyz answers 503, so a load balancer moves new requests away.
+	ShutdownDrain time.Duration
 
 	TLSCert string
 	TLSKey  string
@@ -303,6 +306,8 @@ func Settings() []Setting {
 			set: count(func(c *Config) *int { return &c.LoginFailuresPerAddress })},
 		{Key: "shutdown_timeout", Env: "GSHARE_SHUTDOWN_TIMEOUT", Default: "30s", Help: "how long shutdown waits for requests in flight",
 			set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{Key: "shutdown_drain", Env: "GSHARE_SHUTDOWN_DRAIN", Default: "0s", Help: "behind a load balancer: how long a stopping node keeps serving while /readyz answers 503 draining, before it interrupts uploads and stops (longer than the balancer's health checks take to mark a node down; 0s: no drain, for one node)",
+			set: dur(func(c *Config) *time.Duration { return &c.ShutdownDrain })},
 		{Key: "change_retention", Env: "GSHARE_CHANGE_RETENTION", Default: "2160h", Help: "how long the change feed keeps entries (sync clients older than this resync)",
 			set: dur(func(c *Config) *time.Duration { return &c.ChangeRetention })},
 		{Key: "trash_retention", Env: "GSHARE_TRASH_RETENTION", Default: "720h", Help: "how long deleted files and folders stay in their department's trash before they are purged for good",
@@ -718,6 +723,9 @@ func (c *Config) validate() []error {
 		if d.v <= 0 {
 			bad(d.key, "must be positive")
 		}
+	}
+	if c.ShutdownDrain < 0 {
+		bad("shutdown_drain", "must not be negative")
 	}
 	return errs
 }

@@ -391,6 +391,13 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
+		if d := a.cfg.ShutdownDrain; d > 0 {
+			// Behind a balancer: fail /readyz and keep serving until the
+			// balancer has moved new requests to other nodes.
+			a.log.Info("draining: /readyz answers 503 while requests are still served", "drain", d.String())
+			a.api.Drain()
+			time.Sleep(d)
+		}
 		a.log.Info("shutting down; waiting for requests in flight", "timeout", a.cfg.ShutdownTimeout.String())
 		// Uploads store what has arrived and answer with their offset;
 		// other requests (downloads) get the timeout to finish.

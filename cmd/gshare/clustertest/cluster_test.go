@@ -193,7 +193,10 @@ func startCluster(t *testing.T) *cluster {
 		"GSHARE_S3_ENDPOINT=" + s3, "GSHARE_S3_ACCESS_KEY=" + minioUser, "GSHARE_S3_SECRET_KEY=" + minioSecret,
 		"GSHARE_S3_BUCKET=" + bucket,
 		"GSHARE_ADMIN_PASSWORD=" + adminPassword,
-		"GSHARE_SHUTDOWN_TIMEOUT=20s"}
+		"GSHARE_SHUTDOWN_TIMEOUT=20s",
+		// Longer than HAProxy takes to mark a node down (fall 2 at
+		// fastinter 250ms, below).
+		"GSHARE_SHUTDOWN_DRAIN=2s"}
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("n%d", i)
 		data := filepath.Join(c.dir, name)
@@ -310,11 +313,12 @@ func (p *pinTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 //     refused, reset, unexpected EOF), which is what a client sees when a
 //     node dies under a request HAProxy had already passed on;
 //   - 502 and 504 from HAProxy itself (its own error pages, not JSON);
-//   - 503: from HAProxy (no node up), or from a node that has begun a
-//     graceful shutdown (code server_shutdown: it refused or interrupted
-//     an upload, kept what arrived, and tells the client to come back).
+//   - 503 from HAProxy (no node up; not JSON).
 //
-// Any other answer of a node, any 4xx or 5xx, is a failure.
+// Any answer of a node, any 4xx or 5xx, is a failure: a stopping node
+// drains first (shutdown_drain: its /readyz fails while it still serves),
+// so the balancer has moved new requests away before it stops. The one
+// exception is uploadRetryable's.
 func retryable(err error) bool {
 	if err == nil || errors.Is(err, client.ErrProtocol) || errors.Is(err, context.Canceled) {
 		return false
@@ -323,13 +327,23 @@ func retryable(err error) bool {
 	if errors.As(err, &e) {
 		switch e.Status {
 		case http.StatusServiceUnavailable:
-			return e.Code == "" || e.Code == "server_shutdown"
+			return e.Code == ""
 		case http.StatusBadGateway, http.StatusGatewayTimeout:
 			return e.Code == ""
 		}
 		return false
 	}
 	return true
+}
+
+// uploadRetryable is retryable, and also a node's 503 server_shutdown to a
+// PATCH: a PATCH still sending when its node's drain ends is interrupted,
+// its bytes are kept, and the tus client resumes from the offset a HEAD
+// gives (through the balancer, so on another node). A PATCH cannot be
+// replayed by the balancer as a short request can.
+func uploadRetryable(err error) bool {
+	var e *client.Error
+	return retryable(err) || errors.As(err, &e) && e.Status == http.StatusServiceUnavailable && e.Code == "server_shutdown"
 }
 
 // load is the clients' shared record.
@@ -464,7 +478,7 @@ func (l *load) tusUploader(id int, cl *client.Client, pinned bool, sizes []int, 
 			if err == nil {
 				break
 			}
-			if !retryable(err) {
+			if !uploadRetryable(err) {
 				l.fail("tus %s at %d: %v", path, up.Offset, err)
 				return
 			}
