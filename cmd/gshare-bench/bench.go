@@ -122,7 +122,14 @@ func (b *bench) build() error {
 // makeFiles writes one file of random (incompressible) bytes per size.
 func (b *bench) makeFiles() error {
 	b.files = map[int64]string{}
-	sizes := append(b.sizes(), 64*mib, plainSize)
+	var sizes []int64
+	if b.o.steps["ceiling"] || b.o.steps["tusd"] || b.o.steps["s3"] || b.o.steps["dir"] {
+		sizes = b.sizes()
+	}
+	sizes = append(sizes, 64*mib) // the concurrent uploads (tusSize too)
+	if b.o.steps["curl"] {
+		sizes = append(sizes, plainSize)
+	}
 	for _, size := range sizes {
 		if b.files[size] != "" {
 			continue
