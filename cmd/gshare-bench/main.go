@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"gshare/storage/kv/pgkv/pgtest"
 )
 
 type options struct {
@@ -91,6 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for name, bin := range map[string]string{"minio": o.minio, "tusd": o.tusd} {
 		if _, err := os.Stat(bin); err != nil {
 			return fmt.Errorf("%s binary %q not found (run `make bench-tools`, or pass --%s)", name, bin, name)
+		}
+	}
+	if o.steps["meta"] || o.steps["nodes"] || o.steps["bytes"] {
+		dir := cmpOr(o.pgBin, pgtest.DefaultBin)
+		for _, b := range []string{"initdb", "postgres"} {
+			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+				return fmt.Errorf("the steps meta, nodes and bytes need PostgreSQL 15: no %s in %s (Debian package postgresql-15: `make debian-packages`; or --pg-bin DIR; or leave those steps out of --steps)", b, dir)
+			}
 		}
 	}
 	work, err := os.MkdirTemp("", "gshare-bench-")
