@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -74,6 +75,15 @@ type cluster struct {
 	nodes   []*gshare
 	metaURL string // empty on bbolt
 	reader  string // the user grants are given to
+	via     string // "haproxy": nodes is the one balancer in front of n nodes
+	n       int
+}
+
+func (c *cluster) nodeCount() int {
+	if c.n > 0 {
+		return c.n
+	}
+	return len(c.nodes)
 }
 
 // api returns the client of node i (round robin).
@@ -169,7 +179,7 @@ func (c *cluster) stop() {
 // measureCluster runs the metadata mix and the concurrent tus uploads on
 // c and records them under c.id.
 func (b *bench) measureCluster(ctx context.Context, c *cluster) error {
-	run := ClusterRun{ID: c.id, Engine: c.engine, Nodes: len(c.nodes), Clients: metaClients}
+	run := ClusterRun{ID: c.id, Engine: c.engine, Nodes: c.nodeCount(), Via: c.via, Clients: metaClients}
 	before, err := c.xacts(ctx)
 	if err != nil {
 		return err
@@ -198,13 +208,13 @@ func (b *bench) metaMix(ctx context.Context, c *cluster, run *ClusterRun) error 
 	}
 	workers := make([]*mixClient, metaClients)
 	for k := range workers {
-		w := &mixClient{b: b, g: c.api(k), reader: c.reader, dir: fmt.Sprintf("/bench/m/c%d", k), lat: map[string]stats{}}
+		w := &mixClient{b: b, g: c.api(k), reader: c.reader, dir: fmt.Sprintf("/bench/m-%s/c%d", c.id, k), lat: map[string]stats{}}
 		if err := w.prepare(ctx); err != nil {
 			return err
 		}
 		workers[k] = w
 	}
-	b.logf("%-44s %d clients on %d node(s), %s", c.id+": metadata mix", metaClients, len(c.nodes), dur)
+	b.logf("%-44s %d clients on %d node(s), %s", c.id+": metadata mix", metaClients, c.nodeCount(), dur)
 	var wg sync.WaitGroup
 	errs := make(chan error, metaClients)
 	stop := time.Now().Add(dur)
@@ -371,7 +381,7 @@ func (b *bench) tusMany(ctx context.Context, c *cluster, run *ClusterRun) error 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := b.upload(ctx, c.api(k).api, b.files[tusSize], map[string]string{client.MetaPath: fmt.Sprintf("/bench/t/r%d-c%d.bin", r, k)})
+				_, err := b.upload(ctx, c.api(k).api, b.files[tusSize], map[string]string{client.MetaPath: fmt.Sprintf("/bench/t-%s/r%d-c%d.bin", c.id, r, k)})
 				errs <- err
 			}()
 		}
@@ -420,20 +430,86 @@ func (b *bench) nodesStep(ctx context.Context) error {
 }
 
 func (b *bench) onPostgres(ctx context.Context, id string, n int) error {
-	pg, err := b.postgres()
-	if err != nil {
-		return err
-	}
-	url, err := pg.CreateDB(strings.ReplaceAll(id, "-", "_"))
-	if err != nil {
-		return err
-	}
-	c, err := b.startCluster(id, n, url, "gshare-"+id)
+	c, err := b.startOnPostgres(id, n)
 	if err != nil {
 		return err
 	}
 	defer c.stop()
-	return b.measureCluster(ctx, c)
+	if err := b.measureCluster(ctx, c); err != nil {
+		return err
+	}
+	if n == 1 {
+		return nil
+	}
+	// The same nodes again through HAProxy, when it is installed: each
+	// request to any node, so a tus upload created on one node is
+	// written through others (the lease hand-off).
+	lb, err := b.haproxy(c)
+	if err != nil || lb == nil {
+		return err
+	}
+	defer lb.stop()
+	return b.measureCluster(ctx, lb)
+}
+
+// haproxy starts HAProxy round robin in front of c's nodes and returns
+// the cluster seen through it, or nil when haproxy is not installed.
+func (b *bench) haproxy(c *cluster) (*cluster, error) {
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		if _, err := os.Stat("/usr/sbin/haproxy"); err != nil {
+			b.logf("no haproxy (Debian package haproxy): %s not measured through a balancer", c.id)
+			return nil, nil
+		}
+		bin = "/usr/sbin/haproxy"
+	}
+	addr := freeAddr()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, `defaults
+	mode http
+	option http-server-close
+	timeout connect 3s
+	timeout client 6m
+	timeout server 6m
+	retries 3
+	option redispatch 1
+	retry-on conn-failure
+
+frontend gshare
+	bind %s
+	default_backend nodes
+
+backend nodes
+	balance roundrobin
+`, addr)
+	for i, g := range c.nodes {
+		fmt.Fprintf(&cfg, "\tserver n%d %s\n", i+1, strings.TrimPrefix(g.url, "http://"))
+	}
+	file := filepath.Join(b.o.work, c.id+"-haproxy.cfg")
+	if err := os.WriteFile(file, []byte(cfg.String()), 0o644); err != nil {
+		return nil, err
+	}
+	p, err := b.start(c.id+"-haproxy", nil, "http://"+addr+"/readyz", bin, "-db", "-f", file)
+	if err != nil {
+		return nil, err
+	}
+	lb := &gshare{proc: p, url: "http://" + addr, token: c.nodes[0].token}
+	if err := b.attach(lb); err != nil {
+		return nil, err
+	}
+	return &cluster{id: c.id + "-haproxy", engine: c.engine, nodes: []*gshare{lb}, metaURL: c.metaURL, reader: c.reader, via: "haproxy", n: len(c.nodes)}, nil
+}
+
+func (b *bench) startOnPostgres(id string, n int) (*cluster, error) {
+	pg, err := b.postgres()
+	if err != nil {
+		return nil, err
+	}
+	url, err := pg.CreateDB(strings.ReplaceAll(id, "-", "_"))
+	if err != nil {
+		return nil, err
+	}
+	return b.startCluster(id, n, url, "gshare-"+id)
 }
 
 // listingPostgres lists a folder of 100,000 files (10,000 with --quick)

@@ -36,6 +36,7 @@ type ClusterRun struct {
 	ID         string      `json:"id"`
 	Engine     string      `json:"engine"` // bbolt or postgresql
 	Nodes      int         `json:"nodes"`
+	Via        string      `json:"via,omitempty"` // "haproxy", or empty: clients round robin over the nodes
 	Clients    int         `json:"meta_clients"`
 	OpsPerS    float64     `json:"meta_ops_per_s"`
 	Ops        []OpLatency `json:"meta_ops"`
