@@ -20,6 +20,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"gshare/api/client"
+	"gshare/storage/kv/pgkv/pgtest"
 )
 
 const (
@@ -41,6 +42,11 @@ type bench struct {
 	mc        *minio.Client
 	files     map[int64]string // size → path of a random file
 	hc        *http.Client
+
+	pg       *pgtest.Server // started by the first step that needs it
+	pgErr    error
+	s3Token  string   // the s3 step's device token
+	cleanups []func() // run after every process stopped
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -80,6 +86,9 @@ func (b *bench) run(ctx context.Context) error {
 		{"s3", "G-Share, S3 backend", b.gshareS3},
 		{"dir", "G-Share, directory backend", b.gshareDir},
 		{"curl", "plain client: curl against MinIO, tusd and G-Share", b.plain},
+		{"meta", "metadata engines: bbolt against PostgreSQL, one node each", b.metaStep},
+		{"nodes", "one node against three on one PostgreSQL", b.nodesStep},
+		{"bytes", "bytes of metadata per document on bbolt and PostgreSQL", b.bytesStep},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -113,7 +122,14 @@ func (b *bench) build() error {
 // makeFiles writes one file of random (incompressible) bytes per size.
 func (b *bench) makeFiles() error {
 	b.files = map[int64]string{}
-	sizes := append(b.sizes(), 64*mib, plainSize)
+	var sizes []int64
+	if b.o.steps["ceiling"] || b.o.steps["tusd"] || b.o.steps["s3"] || b.o.steps["dir"] {
+		sizes = b.sizes()
+	}
+	sizes = append(sizes, 64*mib) // the concurrent uploads (tusSize too)
+	if b.o.steps["curl"] {
+		sizes = append(sizes, plainSize)
+	}
 	for _, size := range sizes {
 		if b.files[size] != "" {
 			continue
@@ -384,6 +400,7 @@ func (b *bench) gshareS3(ctx context.Context) error {
 		return err
 	}
 	defer g.stop()
+	b.s3Token = g.token
 	if err := b.gshareTransfers(ctx, g, "gshare-s3", "s3"); err != nil {
 		return err
 	}

@@ -27,6 +27,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"gshare/storage/kv/pgkv/pgtest"
 )
 
 type options struct {
@@ -36,11 +38,12 @@ type options struct {
 	reps         int
 	profile      string
 	work         string
+	pgBin        string
 	steps        map[string]bool
 }
 
 // allSteps are the parts of a run, in order.
-const allSteps = "ceiling,tusd,s3,dir,curl"
+const allSteps = "ceiling,tusd,s3,dir,curl,meta,nodes,bytes"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -65,7 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.minio, "minio", firstExisting(os.Getenv("GSHARE_TEST_MINIO_BIN"), ".cache/minio-v0.0.0-20260212201848-7aac2a2c5b7c/minio"), "minio binary")
 	fs.StringVar(&o.tusd, "tusd", firstExisting(os.Getenv("GSHARE_BENCH_TUSD_BIN"), ".cache/tusd-v2.9.1/tusd"), "tusd binary (make bench-tools installs v2.9.1)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions of each throughput measurement")
-	steps := fs.String("steps", allSteps, "the parts to run, comma-separated: ceiling (minio-go), tusd, s3 and dir (G-Share's backends), curl (all three with a plain client); ratios need ceiling and tusd")
+	steps := fs.String("steps", allSteps, "the parts to run, comma-separated: ceiling (minio-go), tusd, s3 and dir (G-Share's backends), curl (all three with a plain client), meta (bbolt against PostgreSQL; its 100,000-file listing reuses the s3 step's folder when both run), nodes (one against three nodes on PostgreSQL), bytes (metadata bytes per document); ratios need ceiling and tusd")
+	fs.StringVar(&o.pgBin, "pg-bin", os.Getenv("GSHARE_TEST_PG_BIN"), "directory of PostgreSQL 15's initdb and postgres, for the meta, nodes and bytes steps (default /usr/lib/postgresql/15/bin, Debian's postgresql-15)")
 	fs.StringVar(&o.profile, "profile", "", "write CPU and heap profiles of G-Share during the largest upload and download into this directory")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: gshare-bench [flags]\n\nMeasures G-Share against minio-go and tusd on this machine, in one run.\nRun it from the repository root. Progress goes to stderr, the table to stdout.\n\n")
@@ -89,6 +93,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for name, bin := range map[string]string{"minio": o.minio, "tusd": o.tusd} {
 		if _, err := os.Stat(bin); err != nil {
 			return fmt.Errorf("%s binary %q not found (run `make bench-tools`, or pass --%s)", name, bin, name)
+		}
+	}
+	if o.steps["meta"] || o.steps["nodes"] || o.steps["bytes"] {
+		dir := cmpOr(o.pgBin, pgtest.DefaultBin)
+		for _, b := range []string{"initdb", "postgres"} {
+			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+				return fmt.Errorf("the steps meta, nodes and bytes need PostgreSQL 15: no %s in %s (Debian package postgresql-15: `make debian-packages`; or --pg-bin DIR; or leave those steps out of --steps)", b, dir)
+			}
 		}
 	}
 	work, err := os.MkdirTemp("", "gshare-bench-")

@@ -86,6 +86,10 @@ func (b *bench) stopAll() {
 	for i := len(b.procs) - 1; i >= 0; i-- {
 		b.procs[i].stop()
 	}
+	for _, f := range b.cleanups {
+		f()
+	}
+	b.cleanups = nil
 }
 
 // rssSampler records the peak resident set size of a process.
@@ -195,6 +199,16 @@ func (g *gshare) profile(dir, kind, name string, fn func() error) error {
 }
 
 func (b *bench) startGShare(name string, extraEnv ...string) (*gshare, error) {
+	g, err := b.startNode(name, extraEnv...)
+	if err != nil {
+		return nil, err
+	}
+	return g, b.setUp(g, "editor")
+}
+
+// startNode starts a G-Share process with its own data directory and no
+// client yet.
+func (b *bench) startNode(name string, extraEnv ...string) (*gshare, error) {
 	addr := freeAddr()
 	data := filepath.Join(b.o.work, name+"-data")
 	env := append([]string{"GSHARE_ADMIN_PASSWORD=bench-admin-password", "GSHARE_LOG_LEVEL=warn",
@@ -208,33 +222,46 @@ func (b *bench) startGShare(name string, extraEnv ...string) (*gshare, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &gshare{proc: p, url: "http://" + addr, debug: debug}
+	return &gshare{proc: p, url: "http://" + addr, debug: debug}, nil
+}
+
+// setUp makes the department bench, its user bench with the role, and
+// the user's device token, and gives g a client with it.
+func (b *bench) setUp(g *gshare, role string) error {
 	ctx := context.Background()
 	anon, err := client.New(g.url, "", &client.Options{HTTP: b.hc})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s, err := anon.Login(ctx, "admin", "bench-admin-password")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	admin := anon.WithToken(s.Token)
 	if _, err := admin.CreateDept(ctx, wire.NewDept{ID: "bench", Name: "Benchmark"}); err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := admin.CreateUser(ctx, wire.NewUser{Username: "bench", Password: "bench-user-password", Name: "Bench"}); err != nil {
-		return nil, err
+		return err
 	}
-	if _, err := admin.GrantRole(ctx, "bench", wire.Role{Department: "bench", Role: "editor"}); err != nil {
-		return nil, err
+	if _, err := admin.GrantRole(ctx, "bench", wire.Role{Department: "bench", Role: role}); err != nil {
+		return err
 	}
 	if s, err = anon.Login(ctx, "bench", "bench-user-password"); err != nil {
-		return nil, err
+		return err
 	}
 	dev, err := anon.WithToken(s.Token).CreateToken(ctx, "bench")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	g.token, g.api = dev.Token, anon.WithToken(dev.Token)
-	return g, nil
+	return nil
+}
+
+// attach gives g a client with g.token (a node started on metadata
+// that already holds the token).
+func (b *bench) attach(g *gshare) error {
+	var err error
+	g.api, err = client.New(g.url, g.token, &client.Options{HTTP: b.hc})
+	return err
 }

@@ -18,7 +18,54 @@ type Results struct {
 	CreateRate float64           `json:"create_files_per_s,omitempty"`
 	Changes    []Timing          `json:"change_feed,omitempty"`
 	RSS        []RSS             `json:"peak_rss,omitempty"`
-	Targets    []Target          `json:"targets"`
+
+	// Issue 20: the metadata engines and several nodes (steps meta,
+	// nodes, bytes).
+	Cluster         []ClusterRun `json:"cluster,omitempty"`
+	ListingPostgres *Timing      `json:"listing_postgres,omitempty"`
+	MigrateSeconds  float64      `json:"migrate_s,omitempty"`
+	MetaBytes       []MetaBytes  `json:"metadata_bytes,omitempty"`
+
+	Targets []Target `json:"targets"`
+}
+
+// ClusterRun is one configuration of the steps meta and nodes: an engine
+// and a number of nodes, under the metadata mix and concurrent tus
+// uploads. ID is stable: bbolt-1, postgres-1, postgres-3.
+type ClusterRun struct {
+	ID         string      `json:"id"`
+	Engine     string      `json:"engine"` // bbolt or postgresql
+	Nodes      int         `json:"nodes"`
+	Via        string      `json:"via,omitempty"` // "haproxy", or empty: clients round robin over the nodes
+	Clients    int         `json:"meta_clients"`
+	OpsPerS    float64     `json:"meta_ops_per_s"`
+	Ops        []OpLatency `json:"meta_ops"`
+	TusClients int         `json:"tus_clients"`
+	TusSize    int64       `json:"tus_size_bytes"`
+	TusRuns    stats       `json:"tus_mb_per_s_runs"`
+	TusMedian  float64     `json:"tus_mb_per_s_median"`
+	// PostgreSQL's committed and rolled back transactions during the
+	// metadata mix (rolled back: conflicts pgkv ran again).
+	Commits   int64 `json:"pg_commits,omitempty"`
+	Rollbacks int64 `json:"pg_rollbacks,omitempty"`
+}
+
+// OpLatency is one operation of the metadata mix, in milliseconds.
+type OpLatency struct {
+	Op    string  `json:"op"` // create, list, stat, move, grant
+	Count int     `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P99   float64 `json:"p99_ms"`
+}
+
+// MetaBytes is what the metadata store grew by per document stored
+// through the API, and per further version of it.
+type MetaBytes struct {
+	Engine     string  `json:"engine"` // bbolt or postgresql
+	Documents  int     `json:"documents"`
+	PerDoc     float64 `json:"bytes_per_document"`
+	PerVersion float64 `json:"bytes_per_version"`
+	How        string  `json:"how"`
 }
 
 // Throughput is one transfer measured several times.
@@ -151,6 +198,9 @@ func (r *Results) judge() {
 	if r.Listing != nil {
 		r.target(fmt.Sprintf("listing %d entries < 1 s", r.Listing.Entries), fmt.Sprintf("%.0f ms", r.Listing.MS), r.Listing.MS < 1000)
 	}
+	if r.ListingPostgres != nil {
+		r.target(fmt.Sprintf("listing %d entries on PostgreSQL < 1.5 s", r.ListingPostgres.Entries), fmt.Sprintf("%.0f ms", r.ListingPostgres.MS), r.ListingPostgres.MS < 1500)
+	}
 	if n := len(r.Changes); n >= 2 {
 		// Proportional: the time per change returned must not grow when
 		// fewer changes are asked for (allowing a fixed request cost).
@@ -189,6 +239,7 @@ func (r *Results) markdown() string {
 			fmt.Fprintf(&b, "| %d | %.1f | %.3f |\n", c.Entries, c.MS, c.MS/float64(c.Entries))
 		}
 	}
+	r.clusterMarkdown(&b)
 	if len(r.RSS) > 0 {
 		b.WriteString("\n| Server | during | size | peak RSS |\n|---|---|---:|---:|\n")
 		for _, m := range r.RSS {
@@ -213,4 +264,39 @@ func ratio(x float64) string {
 		return ""
 	}
 	return fmt.Sprintf("%.2f", x)
+}
+
+// clusterMarkdown writes the tables of the steps meta, nodes and bytes.
+func (r *Results) clusterMarkdown(b *strings.Builder) {
+	if r.ListingPostgres != nil {
+		fmt.Fprintf(b, "\nListing a folder of %d files on PostgreSQL: %.0f ms (median of 5, spread %.0f ms; the folder made on bbolt, moved by `gshare meta migrate` in %.0f s).\n",
+			r.ListingPostgres.Entries, r.ListingPostgres.MS, r.ListingPostgres.Spread, r.MigrateSeconds)
+	}
+	if len(r.Cluster) > 0 {
+		b.WriteString("\n| Configuration | engine | nodes | metadata ops/s | create p50/p99 | list p50/p99 | PROPFIND p50/p99 | move p50/p99 | grant p50/p99 | tus upload MB/s | runs | PostgreSQL commits / rollbacks |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, c := range r.Cluster {
+			fmt.Fprintf(b, "| %s | %s | %d | %.0f (%d clients) |", c.ID, c.Engine, c.Nodes, c.OpsPerS, c.Clients)
+			for _, op := range metaOps {
+				cell := ""
+				for _, o := range c.Ops {
+					if o.Op == op {
+						cell = fmt.Sprintf("%.1f / %.1f ms", o.P50, o.P99)
+					}
+				}
+				fmt.Fprintf(b, " %s |", cell)
+			}
+			fmt.Fprintf(b, " %.1f (%d × %s) | %d |", c.TusMedian, c.TusClients, human(c.TusSize), len(c.TusRuns))
+			if c.Commits > 0 {
+				fmt.Fprintf(b, " %d / %d |\n", c.Commits, c.Rollbacks)
+			} else {
+				b.WriteString(" |\n")
+			}
+		}
+	}
+	if len(r.MetaBytes) > 0 {
+		b.WriteString("\n| Metadata engine | documents | bytes per document | bytes per further version | measured as |\n|---|---:|---:|---:|---|\n")
+		for _, m := range r.MetaBytes {
+			fmt.Fprintf(b, "| %s | %d | %.0f | %.0f | %s |\n", m.Engine, m.Documents, m.PerDoc, m.PerVersion, m.How)
+		}
+	}
 }

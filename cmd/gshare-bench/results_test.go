@@ -52,3 +52,38 @@ func TestJudge(t *testing.T) {
 		t.Errorf("markdown lacks the ratios:\n%s", md)
 	}
 }
+
+// TestClusterResults: the steps meta, nodes and bytes show one row per
+// configuration and engine, and the PostgreSQL listing is judged against
+// issue 20's 1.5 s.
+func TestClusterResults(t *testing.T) {
+	for _, tt := range []struct {
+		ms  float64
+		met bool
+	}{{641, true}, {1600, false}} {
+		r := &Results{
+			ListingPostgres: &Timing{Entries: 100_000, MS: tt.ms},
+			Cluster: []ClusterRun{
+				{ID: "bbolt-1", Engine: "bbolt", Nodes: 1, Clients: 8, OpsPerS: 345, Ops: []OpLatency{{Op: "list", P50: 13.2, P99: 71.1}}, TusClients: 4, TusSize: 64 << 20, TusRuns: stats{149}, TusMedian: 149},
+				{ID: "postgres-3", Engine: "postgresql", Nodes: 3, Clients: 8, OpsPerS: 100, TusClients: 4, TusSize: 64 << 20, TusRuns: stats{99}, TusMedian: 99, Commits: 17673, Rollbacks: 2314},
+			},
+			MetaBytes: []MetaBytes{{Engine: "postgresql", Documents: 2000, PerDoc: 7029, PerVersion: 2367}},
+		}
+		r.judge()
+		if len(r.Targets) != 1 || r.Targets[0].Name != "listing 100000 entries on PostgreSQL < 1.5 s" || r.Targets[0].Met != tt.met {
+			t.Errorf("listing in %v ms: targets %+v, want met %v", tt.ms, r.Targets, tt.met)
+		}
+		md := r.markdown()
+		for _, want := range []string{
+			"| bbolt-1 | bbolt | 1 | 345 (8 clients) |  | 13.2 / 71.1 ms |",
+			"| postgres-3 | postgresql | 3 | 100 (8 clients) |",
+			"| 99.0 (4 × 64 MiB) | 1 | 17673 / 2314 |",
+			"| postgresql | 2000 | 7029 | 2367 |",
+			"Listing a folder of 100000 files on PostgreSQL",
+		} {
+			if !strings.Contains(md, want) {
+				t.Errorf("markdown lacks %q:\n%s", want, md)
+			}
+		}
+	}
+}

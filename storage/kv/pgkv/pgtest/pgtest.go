@@ -325,6 +325,10 @@ func (s *Server) NewDB(t testing.TB) string {
 }
 
 func (s *Server) admin(t testing.TB, sql string) error {
+	return s.exec(sql)
+}
+
+func (s *Server) exec(sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := pgx.Connect(ctx, s.URL("postgres"))
