@@ -256,14 +256,14 @@ func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *router.R
 }
 
 // readableDepts are the departments the user may open, in name order.
-func (s *Server) readableDepts(user string) ([]web.Dept, error) {
+func (s *Server) readableDepts(az router.Authorizer, user string) ([]web.Dept, error) {
 	all, err := s.d.Docs.Depts()
 	if err != nil {
 		return nil, err
 	}
 	var out []web.Dept
 	for _, d := range all {
-		if s.mayReadDept(user, d.ID) {
+		if s.mayReadDept(az, user, d.ID) {
 			out = append(out, web.Dept{ID: d.ID, Name: d.Name})
 		}
 	}
@@ -271,7 +271,7 @@ func (s *Server) readableDepts(user string) ([]web.Dept, error) {
 }
 
 func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	depts, err := s.readableDepts(rq.User.Username)
+	depts, err := s.readableDepts(rq.ACL, rq.User.Username)
 	if err != nil {
 		return err
 	}
@@ -325,7 +325,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	data := web.Folder{
 		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path, dept.Name),
 		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Query: norm.NFC.String(strings.TrimSpace(q.Get("q"))),
-		CanWrite:  s.d.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
+		CanWrite:  rq.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
 		CanShare:  s.mayShare(user, rq.Path) == nil,
 		ChunkSize: pageChunkSize,
 	}
@@ -335,7 +335,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	lang, _ := s.web.Lang(r)
 	var nodes []docstore.Found
 	if data.Query != "" {
-		mayRead := func(p docpath.Path) bool { return s.d.ACL.Can(user, p, acl.ActRead) == nil }
+		mayRead := func(p docpath.Path) bool { return rq.ACL.Can(user, p, acl.ActRead) == nil }
 		nodes, data.Limited, err = s.d.Docs.Search(docpath.Path{Dept: rq.Path.Dept}, data.Query, mayRead,
 			docstore.SearchLimits{Results: searchLimit, Visit: searchVisit})
 		if err != nil {
@@ -407,13 +407,13 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *router.Re
 		return err
 	}
 	user := rq.User.Username
-	es, err := s.visibleTrash(user, dept)
+	es, err := s.visibleTrash(rq.ACL, user, dept)
 	if err != nil {
 		return err
 	}
 	data := web.Trash{Dept: web.Dept{ID: d.ID, Name: d.Name}, RetentionDays: int(s.o.TrashRetention / (24 * time.Hour)),
-		CanRestore: s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
-		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
+		CanRestore: rq.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
+		CanPurge:   rq.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
 	for _, e := range es {
 		te := web.TrashEntry{ID: e.ID.String(), Name: e.Name, Path: e.Path, Folder: e.Dir, Files: e.Files, Size: e.Size,
 			Deleted: e.Deleted, DeletedBy: e.DeletedBy}
@@ -436,7 +436,7 @@ func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *router
 		return err
 	}
 	data := web.Versions{Name: n.Name, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path.Parent(), dept.Name), Current: n.Version,
-		CanWrite: s.d.ACL.Can(rq.User.Username, rq.Path, acl.ActWrite) == nil}
+		CanWrite: rq.ACL.Can(rq.User.Username, rq.Path, acl.ActWrite) == nil}
 	for i := len(vs) - 1; i >= 0; i-- {
 		v := vs[i]
 		data.Versions = append(data.Versions, web.Version{Number: v.Number, Size: v.Size, Modified: v.Time, Author: v.Author,
