@@ -93,6 +93,13 @@ type Options struct {
 	// writer, caches) its own, as a second process would have it.
 	// Objects is ignored.
 	Shared *Env
+	// MetaURL, if set, is the PostgreSQL database (a pgkv URL, several
+	// hosts allowed) the metadata is kept in, whatever MetaEngineEnv
+	// says, through a connection pool of this server's own: with
+	// Shared, the second node opens its own pool to the same URL, as a
+	// second process would (a failover test needs each node to find the
+	// new primary by itself).
+	MetaURL string
 }
 
 // MetaEngineEnv chooses the metadata engine of every test server:
@@ -125,6 +132,20 @@ func openMeta(t testing.TB, dir string, o *meta.Options) *meta.DB {
 	return db
 }
 
+// openURL opens the metadata store in the PostgreSQL database at url.
+func openURL(t testing.TB, url string, o *meta.Options) *meta.DB {
+	t.Helper()
+	s, err := pgkv.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := meta.OpenStore(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 // fastParams keep argon2id cheap in tests; production uses
 // auth.DefaultParams.
 var fastParams = auth.Params{Memory: 64, Time: 1, Threads: 1}
@@ -141,12 +162,18 @@ func New(t testing.TB, o *Options) *Env {
 		e.DataDir, e.Objects, e.Master = sh.DataDir, sh.Objects, sh.Master
 		// Its own DB over the same store: its own change-feed waiters,
 		// which only see the other node's commits through the store.
-		if e.DB, err = sh.DB.Share(&meta.Options{Now: o.Now, Rules: acl.Paths{}}); err != nil {
+		if o.MetaURL != "" {
+			e.DB = openURL(t, o.MetaURL, &meta.Options{Now: o.Now, Rules: acl.Paths{}})
+		} else if e.DB, err = sh.DB.Share(&meta.Options{Now: o.Now, Rules: acl.Paths{}}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { e.DB.Close() })
 	} else {
-		e.DB = openMeta(t, e.DataDir, &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
+		if o.MetaURL != "" {
+			e.DB = openURL(t, o.MetaURL, &meta.Options{Now: o.Now, Rules: acl.Paths{}})
+		} else {
+			e.DB = openMeta(t, e.DataDir, &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
+		}
 		t.Cleanup(func() { e.DB.Close() })
 		e.Master = crypt.NewKey()
 		e.Objects = o.Objects
