@@ -74,6 +74,9 @@ type Store struct {
 	// MinConns) always finds a connection free. Views take none: they
 	// never wait for anything, so they give their connections back.
 	writers chan struct{}
+	// closed is closed by Close (Notifier senders stop).
+	closed    chan struct{}
+	closeOnce sync.Once
 
 	// MaxAttempts bounds how many times Update runs fn (and View tries to
 	// begin) before giving up on conflicts or a lost connection.
@@ -111,7 +114,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, scrub(fmt.Errorf("pgkv: connect: %w", err), pw)
 	}
 	s := &Store{pool: pool, pw: pw, MaxAttempts: DefaultMaxAttempts, Batch: DefaultBatch,
-		writers: make(chan struct{}, max(cfg.MaxConns/2, 1))}
+		writers: make(chan struct{}, max(cfg.MaxConns/2, 1)), closed: make(chan struct{})}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, scrub(fmt.Errorf("pgkv: schema of %s: %w", cfg.ConnConfig.Database, err), pw)
@@ -126,6 +129,7 @@ func (s *Store) Retries() uint64 { return s.retries.Load() }
 // Close closes the pool; transactions still running hold their connection
 // until they end.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.pool.Close()
 	return nil
 }
