@@ -633,3 +633,49 @@ func TestStageOfUnknownOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestMultipartOfUnknownOutcome: a multipart upload whose id's recording
+// ended with an unknown outcome is the upload's when the record holds it
+// (not aborted: the upload goes on with it), and is aborted when it does
+// not.
+func TestMultipartOfUnknownOutcome(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(fmt.Sprint("committed=", committed), func(t *testing.T) {
+			ledger := &multipartLedger{open: map[string]bool{}}
+			w := newWorldWith(t, func(o objstore.MultipartStore) objstore.MultipartStore {
+				ledger.MultipartStore = o
+				return ledger
+			})
+			f := &unknownOutcome{Records: w.rec, commit: committed}
+			w.s.rec = f
+			P := int(crypt.DefaultPartSize)
+			data := random(2*P + 10)
+			u, _ := w.s.Create("ed", path(t, "/finance/multipart"), int64(len(data)), nil)
+			h, release := w.open(t, u.ID)
+			f.armed.Store(true) // the first update records the multipart id
+			_, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(data[:P+10]))
+			release()
+			switch {
+			case committed && err != nil:
+				t.Fatalf("Write = %v; the id was recorded", err)
+			case !committed && !errors.Is(err, kv.ErrUnavailable):
+				t.Fatalf("Write = %v, want kv.ErrUnavailable (not recorded)", err)
+			}
+			if !committed && (len(ledger.open) != 0 || ledger.aborted != 1) {
+				t.Fatalf("not recorded: %d multipart uploads left open, %d aborted", len(ledger.open), ledger.aborted)
+			}
+			rec, err := w.db.Upload(u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.send(t, u.ID, data[rec.Offset:])
+			v := w.finish(t, u.ID)
+			if got := w.read(t, v); !bytes.Equal(got, data) {
+				t.Fatalf("the document differs from what was sent")
+			}
+			if committed && ledger.aborted != 0 {
+				t.Errorf("%d multipart uploads aborted; the recorded one was", ledger.aborted)
+			}
+		})
+	}
+}
