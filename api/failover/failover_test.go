@@ -334,7 +334,11 @@ func TestFailoverUnderLoad(t *testing.T) {
 		}()
 	}
 	ackedBy := func() int { st.mu.Lock(); defer st.mu.Unlock(); return st.acked }
-	time.Sleep(time.Second)
+	// Mid-load: once the clients have had 30 requests acknowledged (a
+	// few rounds each), or after 10 s.
+	for warm := time.Now().Add(10 * time.Second); ackedBy() < 30 && time.Now().Before(warm); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if ackedBy() == 0 {
 		t.Fatal("nothing acknowledged before the failover")
 	}
