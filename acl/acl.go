@@ -242,9 +242,13 @@ func (e *Enforcer) syncLocked() error {
 // decisions and queries call it themselves.
 func (e *Enforcer) Sync() error { return e.sync() }
 
-func (e *Enforcer) decide(user, dom, obj, act string) error {
-	if err := e.sync(); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDenied)
+// decideAfter decides once the policy was brought up to date (synced is
+// the outcome of sync, or nil for a Request already checked). A failed
+// sync is a refusal that keeps its cause, so that a store that cannot be
+// reached is told apart from a "no" (the API answers it 503).
+func (e *Enforcer) decideAfter(synced error, user, dom, obj, act string) error {
+	if synced != nil {
+		return fmt.Errorf("%w: %w", synced, ErrDenied)
 	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
@@ -269,16 +273,20 @@ func (e *Enforcer) decideLocked(user, dom, obj, act string) error {
 
 // Can decides whether user may act on the document or folder p.
 func (e *Enforcer) Can(user string, p docpath.Path, act string) error {
-	return e.decide(user, p.Dept, p.String(), act)
+	return e.decideAfter(e.sync(), user, p.Dept, p.String(), act)
 }
 
 // CanSystem decides whether user may act on a system object of a
 // department (or of all of them, AllDepts).
 func (e *Enforcer) CanSystem(user, dept, obj, act string) error {
+	return e.canSystemAfter(e.sync(), user, dept, obj, act)
+}
+
+func (e *Enforcer) canSystemAfter(synced error, user, dept, obj, act string) error {
 	if !strings.HasPrefix(obj, "sys:") {
 		return fmt.Errorf("acl: system object %q: %w", obj, ErrDenied)
 	}
-	return e.decide(user, dept, obj, act)
+	return e.decideAfter(synced, user, dept, obj, act)
 }
 
 func validRole(role string) bool {
@@ -377,8 +385,12 @@ func (e *Enforcer) Unassign(user, dept, role string) error {
 }
 
 func (e *Enforcer) assignments(field int, value string) ([]Assignment, error) {
-	if err := e.sync(); err != nil {
-		return nil, err
+	return e.assignmentsAfter(e.sync(), field, value)
+}
+
+func (e *Enforcer) assignmentsAfter(synced error, field int, value string) ([]Assignment, error) {
+	if synced != nil {
+		return nil, synced
 	}
 	rows, err := e.e.GetFilteredGroupingPolicy(field, value)
 	if err != nil {
@@ -422,7 +434,15 @@ func (e *Enforcer) Members(dept string) ([]Assignment, error) {
 // Depts returns the departments where user holds a role, and whether they
 // hold one in every department.
 func (e *Enforcer) Depts(user string) ([]string, bool) {
-	as, err := e.Assignments(user)
+	return e.deptsAfter(e.sync(), user)
+}
+
+func (e *Enforcer) deptsAfter(synced error, user string) ([]string, bool) {
+	sub, err := subject(user)
+	if err != nil {
+		return nil, false
+	}
+	as, err := e.assignmentsAfter(synced, 0, sub)
 	if err != nil {
 		return nil, false
 	}
@@ -449,12 +469,16 @@ func (e *Enforcer) Depts(user string) ([]string, bool) {
 // auditor. Depts, which counts every role, is not membership: an auditor
 // never gains content through a grant to the department they audit.
 func (e *Enforcer) Groups(user string) ([]string, error) {
+	return e.groupsAfter(e.sync(), user)
+}
+
+func (e *Enforcer) groupsAfter(synced error, user string) ([]string, error) {
 	sub, err := subject(user)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.sync(); err != nil {
-		return nil, err
+	if synced != nil {
+		return nil, synced
 	}
 	rows, err := e.e.GetFilteredGroupingPolicy(0, sub, "", AllDepts)
 	if err != nil {

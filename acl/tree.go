@@ -176,8 +176,12 @@ func (e *Enforcer) CanAll(user string, p docpath.Path, act string) error {
 // trash entry will bring back with it. Only their denies count: rules not
 // yet in force never allow anything.
 func (e *Enforcer) CanAllWith(user string, p docpath.Path, act string, extra [][]string) error {
-	if err := e.sync(); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDenied)
+	return e.canAllWithAfter(e.sync(), user, p, act, extra)
+}
+
+func (e *Enforcer) canAllWithAfter(synced error, user string, p docpath.Path, act string, extra [][]string) error {
+	if synced != nil {
+		return fmt.Errorf("%w: %w", synced, ErrDenied)
 	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
@@ -221,8 +225,12 @@ func (e *Enforcer) CanAllWith(user string, p docpath.Path, act string, extra [][
 
 // CanWith is Can with extra rules in force (their denies only).
 func (e *Enforcer) CanWith(user string, p docpath.Path, act string, extra [][]string) error {
-	if err := e.sync(); err != nil {
-		return fmt.Errorf("%v: %w", err, ErrDenied)
+	return e.canWithAfter(e.sync(), user, p, act, extra)
+}
+
+func (e *Enforcer) canWithAfter(synced error, user string, p docpath.Path, act string, extra [][]string) error {
+	if synced != nil {
+		return fmt.Errorf("%w: %w", synced, ErrDenied)
 	}
 	e.gate.RLock()
 	defer e.gate.RUnlock()
@@ -270,8 +278,12 @@ func (e *Enforcer) deniedBy(rules [][]string, user, dept, obj, act string) bool 
 // children only where a rule names a child, so it costs one decision for
 // all the others, however many there are.
 func (e *Enforcer) CanEach(user string, dir docpath.Path, act string, names []string) []bool {
+	return e.canEachAfter(e.sync(), user, dir, act, names)
+}
+
+func (e *Enforcer) canEachAfter(synced error, user string, dir docpath.Path, act string, names []string) []bool {
 	out := make([]bool, len(names))
-	if e.sync() != nil {
+	if synced != nil {
 		return out // refused, as a failed decision is
 	}
 	e.gate.RLock()

@@ -33,7 +33,7 @@ func (s *Server) pageAuditUser(w http.ResponseWriter, r *http.Request, rq *route
 }
 
 func (s *Server) pageAuditEntries(w http.ResponseWriter, r *http.Request, rq *router.Request, kind string) error {
-	depts := s.auditDepts(rq.User.Username)
+	depts := s.auditDepts(rq.ACL, rq.User.Username)
 	if len(depts) == 0 {
 		rq.AuthorizeSystem(router.AllDepts, "sys:audit", acl.ActAudit) // records the refusal
 		return router.Forbidden(errors.New("no sys:audit"))

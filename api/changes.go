@@ -94,7 +94,7 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 		}
 	}
 	out := []changeJSON{}
-	f, err := newFeedFilter(s, rq.User.Username)
+	f, err := newFeedFilter(s, rq.ACL, rq.User.Username)
 	if err != nil {
 		return err
 	}
@@ -133,15 +133,16 @@ func (s *Server) changes(w http.ResponseWriter, r *http.Request, rq *router.Requ
 // disappears (moved into one).
 type feedFilter struct {
 	s      *Server
+	az     router.Authorizer // the request's
 	user   string
 	trash  map[string]*meta.TrashEntry // trash entry id → entry (nil: gone), as looked up
 	hidden map[meta.ID]bool            // node → hidden from the user now, as looked up
 	groups map[string]bool             // "d:dept" subjects the user is a member of
 }
 
-func newFeedFilter(s *Server, user string) (*feedFilter, error) {
-	f := &feedFilter{s: s, user: user, trash: map[string]*meta.TrashEntry{}, hidden: map[meta.ID]bool{}, groups: map[string]bool{}}
-	depts, err := s.d.ACL.Groups(user)
+func newFeedFilter(s *Server, az router.Authorizer, user string) (*feedFilter, error) {
+	f := &feedFilter{s: s, az: az, user: user, trash: map[string]*meta.TrashEntry{}, hidden: map[meta.ID]bool{}, groups: map[string]bool{}}
+	depts, err := az.Groups(user)
 	if err != nil {
 		return nil, err
 	}
@@ -225,9 +226,9 @@ func (f *feedFilter) nodeHidden(id meta.ID) bool {
 	h := true
 	if loc, err := f.s.d.Docs.Locate(id); err == nil {
 		if loc.Trash != nil {
-			h = !f.s.mayReadInTrash(f.user, *loc.Trash, loc.Path)
+			h = !f.s.mayReadInTrash(f.az, f.user, *loc.Trash, loc.Path)
 		} else {
-			h = f.s.d.ACL.Can(f.user, loc.Path, acl.ActRead) != nil
+			h = f.az.Can(f.user, loc.Path, acl.ActRead) != nil
 		}
 	}
 	f.hidden[id] = h
@@ -238,7 +239,7 @@ func (f *feedFilter) nodeHidden(id meta.ID) bool {
 // decided as the entry is, too.
 func (f *feedFilter) mayRead(path, trashID string) bool {
 	if trashID == "" {
-		return f.s.mayRead(f.user, path)
+		return f.s.mayRead(f.az, f.user, path)
 	}
 	p, err := docpath.Parse(path)
 	if err != nil {
@@ -255,22 +256,22 @@ func (f *feedFilter) mayRead(path, trashID string) bool {
 	}
 	// The path as it is named now, and the deleted node as the entry's
 	// rules decide: a name denied now stays unnamed, whatever it held.
-	return f.s.mayRead(f.user, path) && (e == nil || f.s.mayReadInTrash(f.user, *e, p))
+	return f.s.mayRead(f.az, f.user, path) && (e == nil || f.s.mayReadInTrash(f.az, f.user, *e, p))
 }
 
-func (s *Server) mayRead(user, path string) bool {
+func (s *Server) mayRead(az router.Authorizer, user, path string) bool {
 	p, err := docpath.Parse(path)
-	return err == nil && s.d.ACL.Can(user, p, acl.ActRead) == nil
+	return err == nil && az.Can(user, p, acl.ActRead) == nil
 }
 
 // hasGrantIn reports whether a folder grant in dept names the user or a
 // department the user is a member of.
-func (s *Server) hasGrantIn(user, dept string) bool {
+func (s *Server) hasGrantIn(az router.Authorizer, user, dept string) bool {
 	gs, err := s.d.Policy.Grants(dept)
 	if err != nil {
 		return false
 	}
-	mine, err := s.d.ACL.Groups(user)
+	mine, err := az.Groups(user)
 	if err != nil {
 		return false
 	}

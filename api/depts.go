@@ -47,8 +47,8 @@ func (s *Server) listDepts(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
-	mine, everywhere := s.d.ACL.Depts(rq.User.Username)
-	admin := s.d.ACL.CanSystem(rq.User.Username, router.AllDepts, "sys:depts", acl.ActManage) == nil
+	mine, everywhere := rq.ACL.Depts(rq.User.Username)
+	admin := rq.ACL.CanSystem(rq.User.Username, router.AllDepts, "sys:depts", acl.ActManage) == nil
 	keep := map[string]bool{}
 	for _, d := range mine {
 		keep[d] = true

@@ -51,7 +51,7 @@ func (s *Server) adminHome(w http.ResponseWriter, r *http.Request, rq *router.Re
 		ok := s.d.Ready[n](ctx) == nil
 		data.Checks = append(data.Checks, web.Check{Name: n, OK: ok})
 	}
-	data.Auditor = len(s.auditDepts(rq.User.Username)) > 0
+	data.Auditor = len(s.auditDepts(rq.ACL, rq.User.Username)) > 0
 	if data.Storage, data.StorageTotal, err = s.storage(); err != nil {
 		return err
 	}
@@ -59,8 +59,8 @@ func (s *Server) adminHome(w http.ResponseWriter, r *http.Request, rq *router.Re
 }
 
 // isAdmin reports whether user manages users in every department.
-func (s *Server) isAdmin(user string) bool {
-	return s.d.ACL.CanSystem(user, router.AllDepts, "sys:users", acl.ActManage) == nil
+func (s *Server) isAdmin(az router.Authorizer, user string) bool {
+	return az.CanSystem(user, router.AllDepts, "sys:users", acl.ActManage) == nil
 }
 
 // storage returns each department's storage figures and their total, from

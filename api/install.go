@@ -36,7 +36,7 @@ func (s *Server) serviceWorker(w http.ResponseWriter, r *http.Request, rq *route
 // another app go: a department they may read (writing is checked by the
 // upload itself, which refuses with 403 where they may not write).
 func (s *Server) pageShareTarget(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	depts, err := s.readableDepts(rq.User.Username)
+	depts, err := s.readableDepts(rq.ACL, rq.User.Username)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func (s *Server) newPage(w http.ResponseWriter, r *http.Request, rq *router.Requ
 	}
 	p := &web.Page{Lang: lang, Title: title, Path: r.URL.Path, Data: data}
 	if rq.User != nil {
-		p.User = s.webUser(rq.User)
+		p.User = s.webUser(rq.ACL, rq.User)
 		if rq.Session != nil {
 			p.CSRF = rq.Session.CSRF
 		}
@@ -95,11 +95,11 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, rq *router.Reque
 }
 
 // webUser says which parts of the app the user may open, for the menu.
-func (s *Server) webUser(u *meta.User) *web.User {
+func (s *Server) webUser(az router.Authorizer, u *meta.User) *web.User {
 	wu := &web.User{Username: u.Username, Name: cmp.Or(u.Name, u.Username)}
-	wu.Admin = s.d.ACL.CanSystem(u.Username, router.AllDepts, "sys:users", acl.ActManage) == nil
-	wu.Auditor = len(s.auditDepts(u.Username)) > 0
-	wu.Manager = len(s.managedDepts(u.Username)) > 0
+	wu.Admin = az.CanSystem(u.Username, router.AllDepts, "sys:users", acl.ActManage) == nil
+	wu.Auditor = len(s.auditDepts(az, u.Username)) > 0
+	wu.Manager = len(s.managedDepts(az, u.Username)) > 0
 	return wu
 }
 
@@ -256,14 +256,14 @@ func (s *Server) pageLogout(w http.ResponseWriter, r *http.Request, rq *router.R
 }
 
 // readableDepts are the departments the user may open, in name order.
-func (s *Server) readableDepts(user string) ([]web.Dept, error) {
+func (s *Server) readableDepts(az router.Authorizer, user string) ([]web.Dept, error) {
 	all, err := s.d.Docs.Depts()
 	if err != nil {
 		return nil, err
 	}
 	var out []web.Dept
 	for _, d := range all {
-		if s.mayReadDept(user, d.ID) {
+		if s.mayReadDept(az, user, d.ID) {
 			out = append(out, web.Dept{ID: d.ID, Name: d.Name})
 		}
 	}
@@ -271,11 +271,11 @@ func (s *Server) readableDepts(user string) ([]web.Dept, error) {
 }
 
 func (s *Server) pageDepts(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	depts, err := s.readableDepts(rq.User.Username)
+	depts, err := s.readableDepts(rq.ACL, rq.User.Username)
 	if err != nil {
 		return err
 	}
-	if len(depts) == 0 && s.isAdmin(rq.User.Username) {
+	if len(depts) == 0 && s.isAdmin(rq.ACL, rq.User.Username) {
 		return s.adminHome(w, r, rq)
 	}
 	if len(depts) == 1 {
@@ -325,8 +325,8 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	data := web.Folder{
 		Dept: web.Dept{ID: dept.ID, Name: dept.Name}, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path, dept.Name),
 		Sort: q.Get("sort"), Desc: q.Get("desc") == "1", Query: norm.NFC.String(strings.TrimSpace(q.Get("q"))),
-		CanWrite:  s.d.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
-		CanShare:  s.mayShare(user, rq.Path) == nil,
+		CanWrite:  rq.ACL.Can(user, rq.Path, acl.ActWrite) == nil,
+		CanShare:  s.mayShare(rq.ACL, user, rq.Path) == nil,
 		ChunkSize: pageChunkSize,
 	}
 	if len(data.Query) > 200 {
@@ -335,7 +335,7 @@ func (s *Server) pageFiles(w http.ResponseWriter, r *http.Request, rq *router.Re
 	lang, _ := s.web.Lang(r)
 	var nodes []docstore.Found
 	if data.Query != "" {
-		mayRead := func(p docpath.Path) bool { return s.d.ACL.Can(user, p, acl.ActRead) == nil }
+		mayRead := func(p docpath.Path) bool { return rq.ACL.Can(user, p, acl.ActRead) == nil }
 		nodes, data.Limited, err = s.d.Docs.Search(docpath.Path{Dept: rq.Path.Dept}, data.Query, mayRead,
 			docstore.SearchLimits{Results: searchLimit, Visit: searchVisit})
 		if err != nil {
@@ -407,13 +407,13 @@ func (s *Server) pageTrash(w http.ResponseWriter, r *http.Request, rq *router.Re
 		return err
 	}
 	user := rq.User.Username
-	es, err := s.visibleTrash(user, dept)
+	es, err := s.visibleTrash(rq.ACL, user, dept)
 	if err != nil {
 		return err
 	}
 	data := web.Trash{Dept: web.Dept{ID: d.ID, Name: d.Name}, RetentionDays: int(s.o.TrashRetention / (24 * time.Hour)),
-		CanRestore: s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
-		CanPurge:   s.d.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
+		CanRestore: rq.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActWrite) == nil,
+		CanPurge:   rq.ACL.CanSystem(user, dept, "sys:trash", acl.ActManage) == nil}
 	for _, e := range es {
 		te := web.TrashEntry{ID: e.ID.String(), Name: e.Name, Path: e.Path, Folder: e.Dir, Files: e.Files, Size: e.Size,
 			Deleted: e.Deleted, DeletedBy: e.DeletedBy}
@@ -436,7 +436,7 @@ func (s *Server) pageVersions(w http.ResponseWriter, r *http.Request, rq *router
 		return err
 	}
 	data := web.Versions{Name: n.Name, Path: rq.Path.String(), Crumbs: s.crumbs(rq.Path.Parent(), dept.Name), Current: n.Version,
-		CanWrite: s.d.ACL.Can(rq.User.Username, rq.Path, acl.ActWrite) == nil}
+		CanWrite: rq.ACL.Can(rq.User.Username, rq.Path, acl.ActWrite) == nil}
 	for i := len(vs) - 1; i >= 0; i-- {
 		v := vs[i]
 		data.Versions = append(data.Versions, web.Version{Number: v.Number, Size: v.Size, Modified: v.Time, Author: v.Author,
@@ -477,27 +477,27 @@ func (s *Server) pageAccount(w http.ResponseWriter, r *http.Request, rq *router.
 }
 
 // managedDepts are the departments whose members the user manages.
-func (s *Server) managedDepts(user string) []meta.Dept {
-	return s.deptsWhere(user, "sys:members", acl.ActManage)
+func (s *Server) managedDepts(az router.Authorizer, user string) []meta.Dept {
+	return s.deptsWhere(az, user, "sys:members", acl.ActManage)
 }
 
 // auditDepts are the departments whose audit reports the user may read.
-func (s *Server) auditDepts(user string) []meta.Dept {
+func (s *Server) auditDepts(az router.Authorizer, user string) []meta.Dept {
 	if s.d.AuditLog == nil {
 		return nil
 	}
-	return s.deptsWhere(user, "sys:audit", acl.ActAudit)
+	return s.deptsWhere(az, user, "sys:audit", acl.ActAudit)
 }
 
 // deptsWhere are the departments in which the user may act on obj.
-func (s *Server) deptsWhere(user, obj, act string) []meta.Dept {
+func (s *Server) deptsWhere(az router.Authorizer, user, obj, act string) []meta.Dept {
 	all, err := s.d.Docs.Depts()
 	if err != nil {
 		return nil
 	}
 	var out []meta.Dept
 	for _, d := range all {
-		if s.d.ACL.CanSystem(user, d.ID, obj, act) == nil {
+		if az.CanSystem(user, d.ID, obj, act) == nil {
 			out = append(out, d)
 		}
 	}
@@ -515,7 +515,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *router.Re
 		if depts, err = s.d.Docs.Depts(); err != nil {
 			return err
 		}
-	} else if depts = s.managedDepts(user); len(depts) == 0 {
+	} else if depts = s.managedDepts(rq.ACL, user); len(depts) == 0 {
 		return router.Forbidden(errors.New("neither sys:users nor sys:members"))
 	}
 	data := web.Admin{All: all, Roles: []string{"viewer", "editor"}}
@@ -566,7 +566,7 @@ func (s *Server) pageAdmin(w http.ResponseWriter, r *http.Request, rq *router.Re
 // chart, and unusual patterns. Auditors see paths and actions, never
 // document contents.
 func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
-	depts := s.auditDepts(rq.User.Username)
+	depts := s.auditDepts(rq.ACL, rq.User.Username)
 	if len(depts) == 0 {
 		return router.Forbidden(errors.New("no sys:audit"))
 	}

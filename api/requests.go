@@ -119,7 +119,7 @@ func (s *Server) pageShares(w http.ResponseWriter, r *http.Request, rq *router.R
 			Created: sh.Created, Expires: sh.Expires, Expired: !now.Before(sh.Expires), Password: sh.Password != "",
 			Downloads: sh.Downloads, Files: sh.Files, Received: sh.Received, MaxFile: sh.MaxFile, MaxTotal: sh.MaxTotal, Label: sh.Label})
 	}
-	for _, d := range s.deptsWhere(user, "sys:members", acl.ActManage) {
+	for _, d := range s.deptsWhere(rq.ACL, user, "sys:members", acl.ActManage) {
 		data.Settings = append(data.Settings, web.DeptSetting{ID: d.ID, Name: d.Name, EditorsShare: d.EditorsShare})
 	}
 	return s.render(w, r, rq, http.StatusOK, "shares", "title_shares", data)
@@ -166,7 +166,7 @@ func (s *Server) requestByToken(tok string) (meta.Share, error) {
 // requestFolder is where a file request puts files, if its creator may
 // still share there and write: the rules are checked at each use against
 // the creator's current rights, as for links to read.
-func (s *Server) requestFolder(sh meta.Share, at *docpath.Path) (docpath.Path, error) {
+func (s *Server) requestFolder(az router.Authorizer, sh meta.Share, at *docpath.Path) (docpath.Path, error) {
 	folder, err := s.d.Docs.PathOf(sh.File)
 	if err != nil {
 		return folder, errNoRequest
@@ -178,10 +178,10 @@ func (s *Server) requestFolder(sh meta.Share, at *docpath.Path) (docpath.Path, e
 		}
 		target = *at
 	}
-	if err := s.mayShare(sh.CreatedBy, folder); err != nil {
+	if err := s.mayShare(az, sh.CreatedBy, folder); err != nil {
 		return folder, &router.Error{Status: http.StatusNotFound, Code: "no_such_link", Msg: errNoRequest.Msg, Err: err}
 	}
-	if err := s.d.ACL.Can(sh.CreatedBy, target, acl.ActWrite); err != nil {
+	if err := az.Can(sh.CreatedBy, target, acl.ActWrite); err != nil {
 		return folder, &router.Error{Status: http.StatusNotFound, Code: "no_such_link", Msg: errNoRequest.Msg, Err: err}
 	}
 	return folder, nil
@@ -219,7 +219,7 @@ func (g fileRequests) Admit(r *http.Request, rq *router.Request, name string, de
 			return tus.Guest{}, err
 		}
 	}
-	folder, err := s.requestFolder(sh, dest)
+	folder, err := s.requestFolder(rq.ACL, sh, dest)
 	rq.Path, rq.HasPath = folder, true
 	if err != nil {
 		return tus.Guest{}, err
@@ -381,7 +381,7 @@ func (a requestAccess) Check(r *http.Request, rq *router.Request) error {
 	if err != nil {
 		return err
 	}
-	folder, err := a.s.requestFolder(sh, nil)
+	folder, err := a.s.requestFolder(rq.ACL, sh, nil)
 	rq.Path, rq.HasPath = folder, true
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"gshare/acl"
 	"gshare/api/dav"
 	"gshare/api/ncchunk"
 	"gshare/api/nextcloud"
@@ -288,7 +289,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.active.Add(-1)
 	body := &router.Body{R: r.Body}
 	r.Body = body
-	rq := &router.Request{ID: newRequestID(), Start: s.o.Now(), Addr: s.clientAddr(r), Body: body, ACL: s.d.ACL}
+	rq := &router.Request{ID: newRequestID(), Start: s.o.Now(), Addr: s.clientAddr(r), Body: body, ACL: s.requestACL()}
 	rw := &responseWriter{ResponseWriter: w}
 	w = rw
 	h := w.Header()
@@ -349,6 +350,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.finish(rq, r, rw, err, false)
+}
+
+// requestACL is the authoriser of one request: with an acl.Enforcer, its
+// decisions read the stored policy version once per request (at the first
+// decision) rather than once per decision (package acl, Request). Another
+// Authorizer decides as it does.
+func (s *Server) requestACL() router.Authorizer {
+	if e, ok := s.d.ACL.(interface{ ForRequest() *acl.Request }); ok {
+		return e.ForRequest()
+	}
+	return s.d.ACL
 }
 
 func (s *Server) serve(w *responseWriter, r *http.Request, rq *router.Request) error {

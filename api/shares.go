@@ -149,7 +149,7 @@ func (s *Server) createShare(w http.ResponseWriter, r *http.Request, rq *router.
 // that the setting is one field, changed and audited by one route, and the
 // policy model stays the same in every department (docs/security.md).
 func (s *Server) authorizeShare(rq *router.Request, p docpath.Path) error {
-	if s.d.ACL.Can(rq.User.Username, p, acl.ActShare) != nil && s.editorsShare(p.Dept) {
+	if rq.ACL.Can(rq.User.Username, p, acl.ActShare) != nil && s.editorsShare(p.Dept) {
 		return rq.Authorize(p, acl.ActWrite)
 	}
 	return rq.Authorize(p, acl.ActShare)
@@ -157,9 +157,9 @@ func (s *Server) authorizeShare(rq *router.Request, p docpath.Path) error {
 
 // mayShare is authorizeShare without recording: whether user may
 // (still) share p. Each use of a link asks it of the link's creator.
-func (s *Server) mayShare(user string, p docpath.Path) error {
-	err := s.d.ACL.Can(user, p, acl.ActShare)
-	if err != nil && s.editorsShare(p.Dept) && s.d.ACL.Can(user, p, acl.ActWrite) == nil {
+func (s *Server) mayShare(az router.Authorizer, user string, p docpath.Path) error {
+	err := az.Can(user, p, acl.ActShare)
+	if err != nil && s.editorsShare(p.Dept) && az.Can(user, p, acl.ActWrite) == nil {
 		return nil
 	}
 	return err
@@ -327,10 +327,10 @@ func (a shareAccess) Check(r *http.Request, rq *router.Request) error {
 		}
 	}
 	rq.Path, rq.HasPath = p, true
-	if err := s.mayShare(sh.CreatedBy, p); err != nil {
+	if err := s.mayShare(rq.ACL, sh.CreatedBy, p); err != nil {
 		return &router.Error{Status: http.StatusNotFound, Code: "no_such_link", Msg: "this share link does not exist or was revoked", Err: err}
 	}
-	if err := s.d.ACL.Can(sh.CreatedBy, p, acl.ActRead); err != nil {
+	if err := rq.ACL.Can(sh.CreatedBy, p, acl.ActRead); err != nil {
 		return &router.Error{Status: http.StatusNotFound, Code: "no_such_link", Msg: "this share link does not exist or was revoked", Err: err}
 	}
 	rq.Ext = &sh
@@ -415,7 +415,7 @@ func (s *Server) shareFolder(w http.ResponseWriter, r *http.Request, rq *router.
 	var nodes []docstore.Found
 	for _, k := range kids {
 		kp := rq.Path.Child(k.Name)
-		if s.d.ACL.Can(sh.CreatedBy, kp, acl.ActRead) == nil && s.mayShare(sh.CreatedBy, kp) == nil {
+		if rq.ACL.Can(sh.CreatedBy, kp, acl.ActRead) == nil && s.mayShare(rq.ACL, sh.CreatedBy, kp) == nil {
 			nodes = append(nodes, docstore.Found{Node: k, Path: kp})
 		}
 	}

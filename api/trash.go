@@ -68,21 +68,21 @@ func entryView(e meta.TrashEntry, p docpath.Path) (docpath.Path, [][]string) {
 }
 
 // mayReadInTrash decides whether user may see the path p of a trash entry.
-func (s *Server) mayReadInTrash(user string, e meta.TrashEntry, p docpath.Path) bool {
+func (s *Server) mayReadInTrash(az router.Authorizer, user string, e meta.TrashEntry, p docpath.Path) bool {
 	v, extra := entryView(e, p)
-	return s.d.ACL.CanWith(user, v, acl.ActRead, extra) == nil
+	return az.CanWith(user, v, acl.ActRead, extra) == nil
 }
 
 // visibleTrash lists the entries of dept's trash that user may see: those
 // they could read where they were.
-func (s *Server) visibleTrash(user, dept string) ([]meta.TrashEntry, error) {
+func (s *Server) visibleTrash(az router.Authorizer, user, dept string) ([]meta.TrashEntry, error) {
 	es, err := s.d.Docs.Trash(dept)
 	if err != nil {
 		return nil, err
 	}
 	var out []meta.TrashEntry
 	for _, e := range es {
-		if orig, err := e.OriginalPath(); err == nil && s.mayReadInTrash(user, e, orig) {
+		if orig, err := e.OriginalPath(); err == nil && s.mayReadInTrash(az, user, e, orig) {
 			out = append(out, e)
 		}
 	}
@@ -91,8 +91,8 @@ func (s *Server) visibleTrash(user, dept string) ([]meta.TrashEntry, error) {
 
 // mayReadDept reports whether user may read anything in dept: the
 // department itself, or a folder granted to them in it.
-func (s *Server) mayReadDept(user, dept string) bool {
-	return s.d.ACL.Can(user, docpath.Path{Dept: dept}, acl.ActRead) == nil || s.hasGrantIn(user, dept)
+func (s *Server) mayReadDept(az router.Authorizer, user, dept string) bool {
+	return az.Can(user, docpath.Path{Dept: dept}, acl.ActRead) == nil || s.hasGrantIn(az, user, dept)
 }
 
 // authorizeDept decides a request to a door that opens a whole
@@ -101,7 +101,7 @@ func (s *Server) mayReadDept(user, dept string) bool {
 // recorded as one; should the rules have let the caller in since the
 // first decision, the refusal stands all the same.
 func (s *Server) authorizeDept(rq *router.Request, dept string) error {
-	if s.mayReadDept(rq.User.Username, dept) {
+	if s.mayReadDept(rq.ACL, rq.User.Username, dept) {
 		rq.Allow()
 		return nil
 	}
@@ -142,7 +142,7 @@ func (s *Server) visibleEntry(rq *router.Request, dept string) (meta.TrashEntry,
 		return meta.TrashEntry{}, docpath.Path{}, err
 	}
 	rq.Path, rq.HasPath = orig, true
-	if !s.mayReadInTrash(rq.User.Username, e, orig) {
+	if !s.mayReadInTrash(rq.ACL, rq.User.Username, e, orig) {
 		return meta.TrashEntry{}, docpath.Path{}, router.ErrNotFound
 	}
 	return e, orig, nil
@@ -153,7 +153,7 @@ func (s *Server) listTrash(w http.ResponseWriter, r *http.Request, rq *router.Re
 	if err != nil {
 		return err
 	}
-	es, err := s.visibleTrash(rq.User.Username, dept)
+	es, err := s.visibleTrash(rq.ACL, rq.User.Username, dept)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (s *Server) restoreTrash(w http.ResponseWriter, r *http.Request, rq *router
 		return fmt.Errorf("api: restore to %s: %w: %w", dest, meta.ErrRulePath, err)
 	}
 	extra = append(extra, again...)
-	if err := s.d.ACL.CanAllWith(rq.User.Username, dest, acl.ActWrite, extra); err != nil {
+	if err := rq.ACL.CanAllWith(rq.User.Username, dest, acl.ActWrite, extra); err != nil {
 		return router.Forbidden(err)
 	}
 	if landing != nil {
@@ -256,11 +256,11 @@ func (s *Server) purgeTrash(w http.ResponseWriter, r *http.Request, rq *router.R
 	if err != nil {
 		return err
 	}
-	if err := s.d.ACL.CanSystem(rq.User.Username, dept, "sys:trash", acl.ActManage); err != nil {
+	if err := rq.ACL.CanSystem(rq.User.Username, dept, "sys:trash", acl.ActManage); err != nil {
 		return router.Forbidden(err)
 	}
 	v, extra := entryView(e, orig)
-	if err := s.d.ACL.CanAllWith(rq.User.Username, v, acl.ActDelete, extra); err != nil {
+	if err := rq.ACL.CanAllWith(rq.User.Username, v, acl.ActDelete, extra); err != nil {
 		return router.Forbidden(err)
 	}
 	if _, err := s.d.Docs.Purge(dept, e.ID); err != nil {

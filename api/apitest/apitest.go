@@ -60,6 +60,7 @@ type Env struct {
 	DataDir string     // meta.db and, for the directory store, objects/
 	Output  *bytes.Buffer
 	out     *lockedWriter // writes to Output
+	pg      *pgkv.Store   // the PostgreSQL store, if the metadata is there
 }
 
 // Options modify New.
@@ -93,6 +94,13 @@ type Options struct {
 	// writer, caches) its own, as a second process would have it.
 	// Objects is ignored.
 	Shared *Env
+	// MetaURL, if set, is the PostgreSQL database (a pgkv URL, several
+	// hosts allowed) the metadata is kept in, whatever MetaEngineEnv
+	// says, through a connection pool of this server's own: with
+	// Shared, the second node opens its own pool to the same URL, as a
+	// second process would (a failover test needs each node to find the
+	// new primary by itself).
+	MetaURL string
 }
 
 // MetaEngineEnv chooses the metadata engine of every test server:
@@ -107,22 +115,32 @@ const MetaEngineEnv = "GSHARE_TEST_META_ENGINE"
 func OnPostgres() bool { return os.Getenv(MetaEngineEnv) == "postgres" }
 
 // openMeta opens an empty metadata store on the engine MetaEngineEnv names.
-func openMeta(t testing.TB, dir string, o *meta.Options) *meta.DB {
+func openMeta(t testing.TB, dir string, o *meta.Options) (*meta.DB, *pgkv.Store) {
 	t.Helper()
-	var db *meta.DB
-	var err error
 	if OnPostgres() {
-		var s *pgkv.Store
-		if s, err = pgkv.Open(context.Background(), pgtest.Shared(t)); err == nil {
-			db, err = meta.OpenStore(s, o)
-		}
-	} else {
-		db, err = meta.Open(filepath.Join(dir, "meta.db"), o)
+		return openURL(t, pgtest.Shared(t), o)
 	}
+	db, err := meta.Open(filepath.Join(dir, "meta.db"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return db
+	return db, nil
+}
+
+// openURL opens the metadata store in the PostgreSQL database at url,
+// with change-feed wake-ups by LISTEN/NOTIFY as gshare serve has them.
+func openURL(t testing.TB, url string, o *meta.Options) (*meta.DB, *pgkv.Store) {
+	t.Helper()
+	s, err := pgkv.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Notifier = s.Notifier(meta.ChangesChannel)
+	db, err := meta.OpenStore(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, s
 }
 
 // fastParams keep argon2id cheap in tests; production uses
@@ -141,12 +159,24 @@ func New(t testing.TB, o *Options) *Env {
 		e.DataDir, e.Objects, e.Master = sh.DataDir, sh.Objects, sh.Master
 		// Its own DB over the same store: its own change-feed waiters,
 		// which only see the other node's commits through the store.
-		if e.DB, err = sh.DB.Share(&meta.Options{Now: o.Now, Rules: acl.Paths{}}); err != nil {
-			t.Fatal(err)
+		if o.MetaURL != "" {
+			e.DB, e.pg = openURL(t, o.MetaURL, &meta.Options{Now: o.Now, Rules: acl.Paths{}})
+		} else {
+			mo := &meta.Options{Now: o.Now, Rules: acl.Paths{}}
+			if e.pg = sh.pg; e.pg != nil {
+				mo.Notifier = e.pg.Notifier(meta.ChangesChannel)
+			}
+			if e.DB, err = sh.DB.Share(mo); err != nil {
+				t.Fatal(err)
+			}
 		}
 		t.Cleanup(func() { e.DB.Close() })
 	} else {
-		e.DB = openMeta(t, e.DataDir, &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
+		if o.MetaURL != "" {
+			e.DB, e.pg = openURL(t, o.MetaURL, &meta.Options{Now: o.Now, Rules: acl.Paths{}})
+		} else {
+			e.DB, e.pg = openMeta(t, e.DataDir, &meta.Options{NoSync: true, Now: o.Now, Rules: acl.Paths{}})
+		}
 		t.Cleanup(func() { e.DB.Close() })
 		e.Master = crypt.NewKey()
 		e.Objects = o.Objects

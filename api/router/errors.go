@@ -16,6 +16,7 @@ import (
 	"gshare/storage/crypt"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
+	"gshare/storage/kv"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 	"gshare/storage/uploads"
@@ -68,6 +69,12 @@ func Response(err error) (int, string, string) {
 		return http.StatusBadGateway, "integrity_error", "stored data failed its integrity check; the incident has been logged"
 	case errors.Is(err, objstore.ErrUnavailable):
 		return http.StatusServiceUnavailable, "storage_unavailable", "the object store is unreachable; try again later"
+	case errors.Is(err, kv.ErrOutcomeUnknown):
+		// Checked before ErrUnavailable: it may wrap both. A client must
+		// look (HEAD, GET, the listing) before doing it again.
+		return http.StatusServiceUnavailable, "outcome_unknown", "the metadata database was lost while this change was being saved: it may or may not have been made; look before you try again"
+	case errors.Is(err, kv.ErrUnavailable):
+		return http.StatusServiceUnavailable, "metadata_unavailable", "the metadata database is unreachable (it may be failing over); try again in a few seconds"
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, objstore.ErrFull):
 		// The data directory or the object store is full: nothing was
 		// stored, nothing lost.

@@ -9,6 +9,7 @@ import (
 	"gshare/acl"
 	"gshare/acl/audit"
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 	"gshare/storage/meta"
 )
 
@@ -222,8 +223,13 @@ func (rq *Request) AuthorizeSystem(dept, obj, act string) error {
 	return nil
 }
 
-// Forbidden is the refusal of a decision that said no.
+// Forbidden is the refusal of a decision that said no. A decision that
+// could not be made because the metadata store is unreachable (its policy
+// version could not be read) is not a "no": it stays that error, a 503.
 func Forbidden(err error) error {
+	if errors.Is(err, kv.ErrUnavailable) {
+		return err
+	}
 	return &Error{Status: http.StatusForbidden, Code: "forbidden", Msg: "access denied", Err: err}
 }
 

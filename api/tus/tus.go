@@ -674,6 +674,11 @@ func (w *tusWriter) flush() error {
 		_, code, msg = router.Response(cause)
 	}
 	w.Header().Del("Content-Length")
+	if w.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		// As router.WriteError says it for every 503 (the metadata
+		// database failing over, the object store down).
+		w.Header().Set("Retry-After", "10")
+	}
 	router.WriteJSON(w.ResponseWriter, w.status, map[string]string{"error": msg, "code": code, "request_id": w.rq.ID})
 	return &router.Error{Status: w.status, Code: code, Msg: msg, Err: cause}
 }

@@ -32,6 +32,9 @@ func openMeta(ctx context.Context, cfg *config.Config, log *slog.Logger) (*meta.
 	if err != nil {
 		return nil, fmt.Errorf("meta_url: %w", err)
 	}
+	// Change-feed wake-ups from the other nodes by LISTEN/NOTIFY, with
+	// the polling of meta.DefaultChangePoll kept as the fallback.
+	opts.Notifier = s.Notifier(meta.ChangesChannel)
 	db, err := meta.OpenStore(s, opts)
 	if err != nil {
 		return nil, fmt.Errorf("meta_url: %w", err)

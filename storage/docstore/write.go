@@ -14,6 +14,7 @@ import (
 
 	"gshare/storage/crypt"
 	"gshare/storage/docpath"
+	"gshare/storage/kv"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 )
@@ -376,7 +377,12 @@ func (s *Store) startPart(ctx context.Context, d *Draft, st *Stream, buf *[]byte
 			return nil, err
 		}
 		if st.Created != nil {
-			if err := st.Created(id); err != nil {
+			if err := st.Created(id); errors.Is(err, kv.ErrOutcomeUnknown) {
+				// Maybe recorded: aborting it could break the upload
+				// that holds it; unused, the object store expires it.
+				s.log.Warn("a multipart upload whose recording has an unknown outcome is kept", "object", d.Write.Object, "err", err)
+				return nil, err
+			} else if err != nil {
 				// Recorded nowhere, the upload would never be aborted.
 				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 				if aerr := s.objs.AbortMultipart(actx, d.Write.Object, id); aerr != nil {

@@ -153,8 +153,10 @@ type Options struct {
 const DefaultChangePoll = 250 * time.Millisecond
 
 // Notifier carries change-feed wake-ups between processes sharing one
-// store, such as PostgreSQL's LISTEN/NOTIFY would (none is built yet:
-// without one, waiters poll, Options.ChangePoll).
+// store: on PostgreSQL, LISTEN/NOTIFY (pgkv.Store.Notifier on
+// ChangesChannel). Without one, waiters poll (Options.ChangePoll); with
+// one, they poll too, as a fallback for a wake-up lost while a listener
+// was reconnecting.
 type Notifier interface {
 	// Notify tells the other processes that dept has new changes; it is
 	// called after the commit, and must not block for long.

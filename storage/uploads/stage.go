@@ -12,6 +12,7 @@ import (
 
 	"gshare/storage/crypt"
 	"gshare/storage/docstore"
+	"gshare/storage/kv"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 )
@@ -91,7 +92,7 @@ func (s *Store) stage(ctx context.Context, u *meta.Upload, d *docstore.Draft, pl
 		rec.Expires = s.o.Now().UTC().Add(s.o.Expiry)
 		return nil
 	})
-	if err != nil {
+	if err != nil && !s.mayBeRecorded(u.ID, key, err) {
 		// The blob is not recorded: queue it, or it would never be
 		// deleted; failing that (the upload is gone, meta.db refuses
 		// writes), delete it now, since nothing refers to it.
@@ -102,6 +103,33 @@ func (s *Store) stage(ctx context.Context, u *meta.Upload, d *docstore.Draft, pl
 		}
 	}
 	return err
+}
+
+// mayBeRecorded reports whether the record of upload id may hold the
+// staging blob key after an update that failed with err. A commit whose
+// outcome is unknown (the database lost mid-commit, kv.ErrOutcomeUnknown)
+// may have recorded it, and the client may then be told that offset by
+// HEAD: deleting the blob would lose those bytes. So the record is read
+// again; when it cannot be, the blob is kept (at worst an orphan, which
+// gshare check --repair deletes).
+func (s *Store) mayBeRecorded(id, key string, err error) bool {
+	if !errors.Is(err, kv.ErrOutcomeUnknown) {
+		return false // nothing was committed
+	}
+	rec, rerr := s.rec.Upload(id)
+	if errors.Is(rerr, meta.ErrNotFound) {
+		return false
+	}
+	if rerr != nil {
+		s.o.Log.Warn("a staging blob whose recording has an unknown outcome is kept", "upload", id, "object", key, "err", rerr)
+		return true
+	}
+	for _, st := range rec.Stages {
+		if st.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 func stageKey(uploadID string) string {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -21,6 +22,7 @@ import (
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
+	"gshare/storage/kv"
 	"gshare/storage/meta"
 	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
@@ -558,5 +560,122 @@ func TestUnrecordedMultipartIsAborted(t *testing.T) {
 	}
 	if len(ledger.open) != 0 || ledger.aborted != 1 {
 		t.Fatalf("%d multipart uploads left open, %d aborted", len(ledger.open), ledger.aborted)
+	}
+}
+
+// unknownOutcome makes the next update of an upload record end as a
+// commit cut by a lost connection does (kv.ErrOutcomeUnknown), after
+// making it (commit) or not.
+type unknownOutcome struct {
+	Records
+	armed  atomic.Bool
+	commit bool
+}
+
+func (u *unknownOutcome) UpdateUpload(id string, garbage []string, fn func(*meta.Upload) error) (meta.Upload, error) {
+	if !u.armed.CompareAndSwap(true, false) {
+		return u.Records.UpdateUpload(id, garbage, fn)
+	}
+	if u.commit {
+		if _, err := u.Records.UpdateUpload(id, garbage, fn); err != nil {
+			return meta.Upload{}, err
+		}
+	}
+	return meta.Upload{}, fmt.Errorf("pgkv: connection lost during COMMIT: %w", kv.ErrOutcomeUnknown)
+}
+
+// TestStageOfUnknownOutcome: a staging blob whose recording ended with an
+// unknown outcome is kept when the record holds it (the client may be
+// told that offset), and the upload goes on from there; when the record
+// does not, it is queued for deletion as an unrecorded one is.
+func TestStageOfUnknownOutcome(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(fmt.Sprint("committed=", committed), func(t *testing.T) {
+			w := newWorld(t)
+			f := &unknownOutcome{Records: w.rec, commit: committed}
+			w.s.rec = f
+			data := random(3000)
+			u, _ := w.s.Create("ed", path(t, "/finance/unknown"), int64(len(data)), nil)
+			h, release := w.open(t, u.ID)
+			f.armed.Store(true)
+			if _, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(data[:1000])); !errors.Is(err, kv.ErrOutcomeUnknown) {
+				t.Fatalf("Write = %v, want the unknown outcome", err)
+			}
+			release()
+			// The collector runs meanwhile (every node's janitor does).
+			if _, err := w.docs.Collect(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := w.db.Upload(u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int64(0)
+			if committed {
+				want = 1000
+			}
+			if rec.Offset != want {
+				t.Fatalf("offset %d after the write, want %d", rec.Offset, want)
+			}
+			w.send(t, u.ID, data[rec.Offset:])
+			v := w.finish(t, u.ID)
+			if got := w.read(t, v); !bytes.Equal(got, data) {
+				t.Fatalf("the document differs from what was sent (%d bytes, %d read)", len(data), len(got))
+			}
+			if _, err := w.docs.Collect(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			w.docs.Objects().List(t.Context(), "v1/stage/", func(objstore.Info) error { n++; return nil })
+			if n != 0 {
+				t.Errorf("%d staging blobs left after the upload finished", n)
+			}
+		})
+	}
+}
+
+// TestMultipartOfUnknownOutcome: a multipart upload whose id's recording
+// ended with an unknown outcome is the upload's when the record holds it
+// (not aborted: the upload goes on with it), and is aborted when it does
+// not.
+func TestMultipartOfUnknownOutcome(t *testing.T) {
+	for _, committed := range []bool{true, false} {
+		t.Run(fmt.Sprint("committed=", committed), func(t *testing.T) {
+			ledger := &multipartLedger{open: map[string]bool{}}
+			w := newWorldWith(t, func(o objstore.MultipartStore) objstore.MultipartStore {
+				ledger.MultipartStore = o
+				return ledger
+			})
+			f := &unknownOutcome{Records: w.rec, commit: committed}
+			w.s.rec = f
+			P := int(crypt.DefaultPartSize)
+			data := random(2*P + 10)
+			u, _ := w.s.Create("ed", path(t, "/finance/multipart"), int64(len(data)), nil)
+			h, release := w.open(t, u.ID)
+			f.armed.Store(true) // the first update records the multipart id
+			_, err := w.s.Write(t.Context(), h, 0, bytes.NewReader(data[:P+10]))
+			release()
+			switch {
+			case committed && err != nil:
+				t.Fatalf("Write = %v; the id was recorded", err)
+			case !committed && !errors.Is(err, kv.ErrUnavailable):
+				t.Fatalf("Write = %v, want kv.ErrUnavailable (not recorded)", err)
+			}
+			if !committed && (len(ledger.open) != 0 || ledger.aborted != 1) {
+				t.Fatalf("not recorded: %d multipart uploads left open, %d aborted", len(ledger.open), ledger.aborted)
+			}
+			rec, err := w.db.Upload(u.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.send(t, u.ID, data[rec.Offset:])
+			v := w.finish(t, u.ID)
+			if got := w.read(t, v); !bytes.Equal(got, data) {
+				t.Fatalf("the document differs from what was sent")
+			}
+			if committed && ledger.aborted != 0 {
+				t.Errorf("%d multipart uploads aborted; the recorded one was", ledger.aborted)
+			}
+		})
 	}
 }

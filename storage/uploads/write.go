@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
 
 	"gshare/storage/docstore"
+	"gshare/storage/kv"
 	"gshare/storage/meta"
 )
 
@@ -47,11 +49,33 @@ func (s *Store) stream(ctx context.Context, u *meta.Upload, d *docstore.Draft) (
 		Load: func(buf []byte) (int, error) { return s.loadStages(ctx, u, d, buf) },
 		// The multipart id is recorded before any part goes up, so an
 		// abandoned upload can always be aborted.
-		Created: func(id string) error {
-			return s.update(u, nil, func(rec *meta.Upload) error { rec.Multipart = id; return nil })
-		},
-		Stored: func(p docstore.Part, state []byte) error { return s.record(u, p, state) },
+		Created: func(id string) error { return s.recordMultipart(u, id) },
+		Stored:  func(p docstore.Part, state []byte) error { return s.record(u, p, state) },
 	}, nil
+}
+
+// recordMultipart records the id of the upload's multipart upload. After
+// a commit of unknown outcome (kv.ErrOutcomeUnknown) it reads the record
+// again: recorded, the id is the upload's (aborting it would break the
+// upload); not recorded, the error says the store's write failed
+// (kv.ErrUnavailable), and docstore aborts the multipart upload. When
+// the record cannot be read, the unknown outcome stands, and docstore
+// keeps the multipart upload (the object store expires it if nothing
+// uses it).
+func (s *Store) recordMultipart(u *meta.Upload, id string) error {
+	err := s.update(u, nil, func(rec *meta.Upload) error { rec.Multipart = id; return nil })
+	if !errors.Is(err, kv.ErrOutcomeUnknown) {
+		return err
+	}
+	rec, rerr := s.rec.Upload(u.ID)
+	switch {
+	case rerr != nil:
+		return err
+	case rec.Multipart == id:
+		*u = rec
+		return nil
+	}
+	return fmt.Errorf("uploads: %s: the multipart upload's id was not recorded (%v): %w", u.ID, err, kv.ErrUnavailable)
 }
 
 // restoreHash returns the document's SHA-256 as it stood after the parts

@@ -41,8 +41,8 @@ import (
 
 // ErrCommitUnknown is wrapped by Update's error when the connection failed
 // while COMMIT was under way: the transaction may or may not have been
-// committed, so fn is not run again.
-var ErrCommitUnknown = errors.New("pgkv: connection lost during COMMIT: outcome unknown")
+// committed, so fn is not run again. It wraps kv.ErrOutcomeUnknown.
+var ErrCommitUnknown = fmt.Errorf("pgkv: connection lost during COMMIT: %w", kv.ErrOutcomeUnknown)
 
 // ErrKeyRequired is returned by Put for an empty key (bbolt refuses it too).
 var ErrKeyRequired = errors.New("pgkv: key required")
@@ -74,6 +74,9 @@ type Store struct {
 	// MinConns) always finds a connection free. Views take none: they
 	// never wait for anything, so they give their connections back.
 	writers chan struct{}
+	// closed is closed by Close (Notifier senders stop).
+	closed    chan struct{}
+	closeOnce sync.Once
 
 	// MaxAttempts bounds how many times Update runs fn (and View tries to
 	// begin) before giving up on conflicts or a lost connection.
@@ -111,7 +114,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, scrub(fmt.Errorf("pgkv: connect: %w", err), pw)
 	}
 	s := &Store{pool: pool, pw: pw, MaxAttempts: DefaultMaxAttempts, Batch: DefaultBatch,
-		writers: make(chan struct{}, max(cfg.MaxConns/2, 1))}
+		writers: make(chan struct{}, max(cfg.MaxConns/2, 1)), closed: make(chan struct{})}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, scrub(fmt.Errorf("pgkv: schema of %s: %w", cfg.ConnConfig.Database, err), pw)
@@ -126,6 +129,7 @@ func (s *Store) Retries() uint64 { return s.retries.Load() }
 // Close closes the pool; transactions still running hold their connection
 // until they end.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
 	s.pool.Close()
 	return nil
 }
@@ -219,7 +223,7 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 	if err != nil {
 		// fn has not run: trying again is safe for View too. An error
 		// that is not the server's is the pool failing to connect.
-		return fmt.Errorf("pgkv: begin: %w", err), transient(err, true)
+		return unavailable(fmt.Errorf("pgkv: begin: %w", err), true), transient(err, true)
 	}
 	defer ptx.Rollback(ctx) // if fn panics; a no-op after Commit
 	t := &tx{ctx: ctx, pg: ptx, writable: writable, batch: max(s.Batch, 1), ids: map[bucketKey]int64{}}
@@ -227,7 +231,7 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 	if t.err != nil {
 		lost := ptx.Conn().IsClosed() // before Rollback hands it back to the pool
 		ptx.Rollback(ctx)
-		return t.err, writable && transient(t.err, lost)
+		return unavailable(t.err, lost), writable && transient(t.err, lost)
 	}
 	if ferr != nil {
 		ptx.Rollback(ctx)
@@ -241,7 +245,7 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 			// found at commit): nothing was committed.
 			return fmt.Errorf("pgkv: commit: %w", err), writable && transient(err, false)
 		case !writable:
-			return fmt.Errorf("pgkv: end of read-only transaction: %w", err), false
+			return unavailable(fmt.Errorf("pgkv: end of read-only transaction: %w", err), true), false
 		}
 		// Not pgconn.SafeToRetry: after the COMMIT left, pgx may report
 		// the dead connection as "conn closed", which it calls safe to
@@ -253,6 +257,24 @@ func (s *Store) try(fn func(kv.Tx) error, writable bool) (err error, again bool)
 		f()
 	}
 	return nil, false
+}
+
+// unavailable wraps err with kv.ErrUnavailable when it says that the
+// server could not be reached or the connection was lost (lost says so
+// for errors that are not the server's), so that the service answers
+// "try again later" rather than an internal error once the retries are
+// spent: while PostgreSQL fails over, for instance.
+func unavailable(err error, lost bool) error {
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &pe):
+		if !strings.HasPrefix(pe.Code, "08") && pe.Code != "57P01" && pe.Code != "57P02" && pe.Code != "57P03" {
+			return err
+		}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), !lost:
+		return err
+	}
+	return fmt.Errorf("%w: %w", kv.ErrUnavailable, err)
 }
 
 // transient reports whether err, met before COMMIT, leaves a transaction
