@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
 
 	"gshare/acl/audit"
 	"gshare/storage/crypt"
@@ -38,7 +37,7 @@ func (f *flaky) Update(fn func(kv.Tx) error) error {
 func TestShutdownRetriesWrites(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "meta.db")
 	open := func() (*flaky, *meta.DB) {
-		s, err := boltkv.Open(path, &bolt.Options{Timeout: time.Second, NoSync: true})
+		s, err := boltkv.Open(path, &boltkv.Options{Timeout: time.Second, NoSync: true})
 		if err != nil {
 			t.Fatal(err)
 		}

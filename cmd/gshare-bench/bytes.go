@@ -8,8 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"gshare/storage/kv/boltkv"
+
 	"github.com/jackc/pgx/v5"
-	bolt "go.etcd.io/bbolt"
 )
 
 // The step bytes (issue 20): what the metadata store grows by per
@@ -115,17 +116,12 @@ func (b *bench) bytesBolt(ctx context.Context, n int) error {
 }
 
 func boltUsed(file string) (int64, error) {
-	db, err := bolt.Open(file, 0o600, &bolt.Options{ReadOnly: true, Timeout: 10 * time.Second})
+	db, err := boltkv.Open(file, &boltkv.Options{ReadOnly: true, Timeout: 10 * time.Second})
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	var size int64
-	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
-		return 0, err
-	}
-	st := db.Stats()
-	return size - int64(st.FreePageN+st.PendingPageN)*int64(db.Info().PageSize), nil
+	return db.InUse()
 }
 
 // bytesPostgres measures the tables with their indexes and TOAST

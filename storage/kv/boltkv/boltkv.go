@@ -41,6 +41,18 @@ func Open(path string, opts *Options) (*Store, error) {
 	return New(db), nil
 }
 
+// InUse returns the bytes of the pages s's file uses: its size less its
+// free pages (bbolt does not shrink a file; a deleted key's page is
+// reused). The benchmark's measure of metadata bytes per document.
+func (s *Store) InUse() (int64, error) {
+	var size int64
+	if err := s.DB.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return 0, err
+	}
+	st := s.DB.Stats()
+	return size - int64(st.FreePageN+st.PendingPageN)*int64(s.DB.Info().PageSize), nil
+}
+
 func (s *Store) View(fn func(kv.Tx) error) error {
 	return s.DB.View(func(tx *bolt.Tx) error { return fn(Tx{tx}) })
 }
