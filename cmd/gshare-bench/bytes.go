@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"gshare/storage/kv/boltkv"
-
 	"github.com/jackc/pgx/v5"
+
+	"gshare/storage/kv/boltkv"
 )
 
 // The step bytes (issue 20): what the metadata store grows by per
