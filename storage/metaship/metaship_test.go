@@ -539,3 +539,29 @@ func FuzzOpenSegment(f *testing.F) {
 		}
 	})
 }
+
+// TestDeferredWaitsForShipping: a write through Deferred reaches the
+// bucket only after the changes committed before it are shipped.
+func TestDeferredWaitsForShipping(t *testing.T) {
+	f := newFixture(t)
+	f.ship()
+	d := f.shipper.Defer(f.objs)
+	ctx := context.Background()
+	if err := d.Put(ctx, "audit/cp/1", strings.NewReader("one"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.objs.Stat(ctx, "audit/cp/1"); err != nil {
+		t.Errorf("nothing unshipped, yet the write waits: %v", err)
+	}
+	f.churn(3)
+	if err := d.Put(ctx, "audit/cp/2", strings.NewReader("two"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.objs.Stat(ctx, "audit/cp/2"); !errors.Is(err, objstore.ErrNotExist) {
+		t.Fatalf("written before the changes before it were shipped: %v", err)
+	}
+	f.ship()
+	if b := read(t, f, "audit/cp/2"); string(b) != "two" {
+		t.Errorf("after the ship: %q", b)
+	}
+}

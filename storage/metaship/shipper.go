@@ -47,6 +47,11 @@ type Shipper struct {
 	mu       sync.Mutex // one ShipOnce at a time
 	started  bool       // this process took its first snapshot
 	failures atomic.Int64
+
+	qmu     sync.Mutex    // guards queue and shipped
+	fmu     sync.Mutex    // one flushDeferred at a time
+	queue   []deferredPut // Deferred's writes, in order
+	shipped uint64        // the journal is shipped up to this record
 }
 
 // state is what was shipped, kept in meta.db's bucketState (never
@@ -183,6 +188,13 @@ func (sh *Shipper) saveState(st state, trimTo uint64) error {
 // most 32 MiB of records), starting a new generation first when one is
 // due.
 func (sh *Shipper) ShipOnce(ctx context.Context) error {
+	if err := sh.shipOnce(ctx); err != nil {
+		return err
+	}
+	return sh.flushDeferred(ctx)
+}
+
+func (sh *Shipper) shipOnce(ctx context.Context) error {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	master := sh.Master()
@@ -240,6 +252,7 @@ func (sh *Shipper) ShipOnce(ctx context.Context) error {
 		if err := sh.saveState(st, last); err != nil {
 			return err
 		}
+		sh.setShipped(last)
 	}
 }
 
@@ -310,8 +323,9 @@ func (sh *Shipper) snapshot(ctx context.Context, master crypt.Key, dropOld bool)
 			return errors.New("metaship: shipping needs a bbolt meta.db")
 		}
 		if j := t.Bucket(bucketJournal); j != nil {
+			// Every record so far is in the copy, shipped or not.
+			last = j.Sequence()
 			if k, v := j.Cursor().Last(); k != nil {
-				last = binary.BigEndian.Uint64(k)
 				if r, err := DecodeRecord(v); err == nil {
 					lastTime = r.Time
 				}
@@ -358,6 +372,7 @@ func (sh *Shipper) snapshot(ctx context.Context, master crypt.Key, dropOld bool)
 	if err := sh.saveState(st, last); err != nil {
 		return state{}, err
 	}
+	sh.setShipped(last)
 	sh.log().Info("metadata shipping: new generation", "generation", g.String())
 	return st, nil
 }
@@ -498,14 +513,13 @@ func ReadStatus(store kv.Store) (Status, error) {
 		if j == nil {
 			return nil
 		}
-		c := j.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if s.Pending == 0 {
-				if r, err := DecodeRecord(v); err == nil {
-					s.OldestUnsent = time.Unix(0, r.Time).UTC()
-				}
+		// Keys are consecutive (NextSequence) and trimmed from the first:
+		// the count needs no walk, however far shipping fell behind.
+		if k, v := j.Cursor().First(); k != nil {
+			s.Pending = int(j.Sequence() - binary.BigEndian.Uint64(k) + 1)
+			if r, err := DecodeRecord(v); err == nil {
+				s.OldestUnsent = time.Unix(0, r.Time).UTC()
 			}
-			s.Pending++
 		}
 		return nil
 	})
