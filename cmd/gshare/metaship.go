@@ -107,6 +107,14 @@ func (a *app) runShipping(ctx context.Context) {
 	a.ship.Run(ctx, a.cfg.MetaShipInterval)
 }
 
+// shipNow runs one round of shipping; a failure is logged (and counted),
+// and the running shipper retries.
+func (a *app) shipNow(ctx context.Context) {
+	if err := a.ship.ShipOnce(ctx); err != nil {
+		a.log.Warn("metadata not shipped to the bucket at start; retried every meta_ship_interval", "err", err)
+	}
+}
+
 // finalShip ships what is left at a graceful stop (a crash leaves it in
 // the journal, shipped at the next start).
 func (a *app) finalShip() {

@@ -184,6 +184,11 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	if a.audit, err = openAudit(ctx, cfg, db, master, anchors, log); err != nil {
 		return nil, err
 	}
+	if a.ship != nil {
+		// The first round (a new generation) before serving, which also
+		// anchors the checkpoints the audit log wrote while opening.
+		a.shipNow(ctx)
+	}
 	a.auth = auth.NewManager(db, auth.DefaultParams, cfg.SessionIdle, cfg.SessionMax)
 	mfaKey, err := auth.MFAKey(db, master)
 	if err != nil {

@@ -14,8 +14,11 @@ import (
 // committed before them is shipped: the audit log's anchored checkpoints
 // go through it, so that a meta.db rebuilt from the bucket is never older
 // than a checkpoint anchored beside it, and the restored server starts
-// without the rollback override (docs/audit.md). A write returns at once;
-// the Shipper makes it after the round that ships what preceded it. If
+// without the rollback override (docs/audit.md). A write returns at once
+// and wakes the Shipper, which makes it after the round that ships what
+// preceded it (so the audit log's checkpoints, signed about once a
+// second while people work, also bring the recovery point to about a
+// second then; meta_ship_interval bounds it when they do not). If
 // the process stops first, the write is lost as if never made: the audit
 // log anchors its newest checkpoint again at the next start. Reads,
 // lists and deletes go straight through.
@@ -56,6 +59,10 @@ func (d *Deferred) Put(ctx context.Context, key string, r io.Reader, size int64)
 	d.sh.qmu.Unlock()
 	if last <= shipped {
 		return d.sh.flushDeferred(ctx)
+	}
+	select {
+	case d.sh.kicks() <- struct{}{}:
+	default:
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ type Shipper struct {
 	fmu     sync.Mutex    // one flushDeferred at a time
 	queue   []deferredPut // Deferred's writes, in order
 	shipped uint64        // the journal is shipped up to this record
+	kick    chan struct{} // wakes Run for a Deferred write
 }
 
 // state is what was shipped, kept in meta.db's bucketState (never
@@ -127,22 +128,41 @@ func (sh *Shipper) log() *slog.Logger {
 // Failures counts failed shipping rounds since the start.
 func (sh *Shipper) Failures() int64 { return sh.failures.Load() }
 
-// Run ships every interval until ctx ends. It makes no final round: a
-// stop is as a crash, and the journal keeps what was not shipped.
+// Run ships every interval until ctx ends, and at once when a Deferred
+// write waits (the audit log anchoring a checkpoint, about once a second
+// while people work). After a failed round it waits the whole interval.
+// It makes no final round: a stop is as a crash, and the journal keeps
+// what was not shipped.
 func (sh *Shipper) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		failed := false
 		if err := sh.ShipOnce(ctx); err != nil && ctx.Err() == nil {
 			sh.failures.Add(1)
+			failed = true
 			sh.log().Error("metadata not shipped to the object store; will retry", "err", err)
+		}
+		kick := sh.kicks()
+		if failed {
+			kick = nil
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-kick:
 		}
 	}
+}
+
+func (sh *Shipper) kicks() chan struct{} {
+	sh.qmu.Lock()
+	defer sh.qmu.Unlock()
+	if sh.kick == nil {
+		sh.kick = make(chan struct{}, 1)
+	}
+	return sh.kick
 }
 
 func (sh *Shipper) loadState() (state, bool, error) {
