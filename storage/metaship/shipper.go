@@ -22,7 +22,7 @@ import (
 
 // Defaults of a Shipper's snapshot policy.
 const (
-	DefaultSnapshotSegments = 2000      // segments of one generation
+	DefaultSnapshotSegments = 10000     // segments of one generation (a few hours of work: about one a second)
 	DefaultSnapshotBytes    = 256 << 20 // sealed segment bytes of one generation
 	DefaultSnapshotAge      = 24 * time.Hour
 	maxSegmentBytes         = 32 << 20 // of records in one segment
