@@ -345,6 +345,15 @@ func TestDiskLossRestoreFromBucket(t *testing.T) {
 	if ck.MetaShip == nil || ck.MetaShip.Generation == "" {
 		t.Errorf("check reports no shipping: %+v", ck.MetaShip)
 	}
+	body := string(s2.must(200, "GET", "/metrics", "", nil).body)
+	for _, m := range []string{"gshare_meta_ship_lag_seconds", "gshare_meta_ship_pending_changes", "gshare_meta_ship_failures_total 0"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	if out, err := s2.cli(t, s2.adminToken(t), "check"); err != nil || !strings.Contains(out, "metadata shipped to the bucket: changes committed up to") {
+		t.Errorf("gshare check: %v\n%s", err, out)
+	}
 	t.Logf("checked %d documents, %d deleted or moved, %d grants, acknowledged before %s (kill at %s)",
 		checked, gone, ng, cutoff.Format(time.StampMilli), killAt.Format(time.StampMilli))
 }

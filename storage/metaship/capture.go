@@ -40,7 +40,6 @@ var (
 type Store struct {
 	inner kv.Store
 	now   func() time.Time
-	wake  func() // after a commit with changes; may be nil
 }
 
 var _ kv.Store = (*Store)(nil)
@@ -76,13 +75,7 @@ func (s *Store) Update(fn func(kv.Tx) error) error {
 		if err != nil {
 			return err
 		}
-		if err := j.Put(journalKey(n), rec.Append(nil)); err != nil {
-			return err
-		}
-		if s.wake != nil {
-			t.OnCommit(s.wake)
-		}
-		return nil
+		return j.Put(journalKey(n), rec.Append(nil))
 	})
 }
 

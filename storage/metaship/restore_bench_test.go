@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,78 @@ func BenchmarkRestore100k(b *testing.B) {
 		}
 		rdb.Close()
 		b.Logf("restored %d changes after a snapshot (%d bytes) in %s", res.Records, res.Bytes, time.Since(t0).Round(time.Millisecond))
+	}
+}
+
+// TestShredLeavesNoCopyOfTheKey runs meta's own shred on a shipped
+// meta.db: the next round starts a new generation and deletes the older
+// ones, none of what is kept opens to the department's key, and the
+// restored meta.db has no key for it (and still the other department's).
+func TestShredLeavesNoCopyOfTheKey(t *testing.T) {
+	objs, err := dir.New(filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := crypt.NewKey()
+	var capture *metaship.Store
+	db, err := meta.Open(filepath.Join(t.TempDir(), "meta.db"), &meta.Options{NoSync: true, Wrap: func(s kv.Store) kv.Store {
+		capture = metaship.Capture(s)
+		return capture
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	newShipper := func() *metaship.Shipper {
+		return &metaship.Shipper{Store: capture, Objects: objs, Master: func() crypt.Key { return master }}
+	}
+	sh := newShipper()
+	for _, d := range []string{"finance", "hr"} {
+		if _, err := db.CreateDept(d, d, []byte("wrapped key of "+d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sh.ShipOnce(ctx)
+	sh = newShipper() // a restart: a second generation
+	if err := sh.ShipOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		objs.List(ctx, "metaship/", func(i objstore.Info) error {
+			if strings.HasSuffix(i.Key, "/snapshot") {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d generations before the shred, want 2", n)
+	}
+	if _, err := db.Shred("finance"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.ShipOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d generations after the shred, want 1", n)
+	}
+	out := filepath.Join(t.TempDir(), "meta.db")
+	if _, err := metaship.Restore(ctx, objs, master, out, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	rdb, err := meta.Open(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	if _, err := rdb.KEK("finance", 1); err == nil {
+		t.Error("the restored meta.db holds the shredded department's key")
+	}
+	if _, err := rdb.KEK("hr", 1); err != nil {
+		t.Errorf("the other department's key: %v", err)
 	}
 }
