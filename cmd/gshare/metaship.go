@@ -48,12 +48,12 @@ func captureWrap(cfg *config.Config) (func(kv.Store) kv.Store, **metaship.Store)
 // logShipping says at the start whether metadata is shipped, and why not.
 func logShipping(cfg *config.Config, log *slog.Logger) {
 	switch {
-	case cfg.MetaShipInterval == 0:
-		log.Warn("meta_ship_interval is 0s: meta.db is not shipped to the bucket; losing this disk loses every document's keys since the last backup")
 	case cfg.MetaURL != "":
 		log.Info("metadata shipping (meta_ship_interval) is for a bbolt meta.db; on PostgreSQL use the database's point-in-time recovery (WAL archiving), see docs/operations.md")
 	case cfg.S3.Endpoint == "":
 		log.Info("metadata shipping (meta_ship_interval) is off: it ships to the S3 bucket, and objects are in a local directory")
+	case cfg.MetaShipInterval == 0:
+		log.Warn("meta_ship_interval is 0s: meta.db is not shipped to the bucket; losing this disk loses every document's keys since the last backup")
 	default:
 		log.Info("meta.db's changes are shipped to the bucket", "interval", cfg.MetaShipInterval.String(), "keep", cfg.MetaShipKeep.String())
 	}
@@ -110,6 +110,7 @@ func (a *app) runShipping(ctx context.Context) {
 // shipNow runs one round of shipping; a failure is logged (and counted),
 // and the running shipper retries.
 func (a *app) shipNow(ctx context.Context) {
+	a.shipStarted = true
 	if err := a.ship.ShipOnce(ctx); err != nil {
 		a.log.Warn("metadata not shipped to the bucket at start; retried every meta_ship_interval", "err", err)
 	}
@@ -118,8 +119,8 @@ func (a *app) shipNow(ctx context.Context) {
 // finalShip ships what is left at a graceful stop (a crash leaves it in
 // the journal, shipped at the next start).
 func (a *app) finalShip() {
-	if a.ship == nil {
-		return
+	if a.ship == nil || !a.shipStarted {
+		return // a start refused (by the audit check, say) ships nothing
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

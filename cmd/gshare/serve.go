@@ -68,7 +68,8 @@ type app struct {
 	leader *lease.Elector
 	// ship ships meta.db's changes to the bucket (nil when off: see
 	// shipping).
-	ship *metaship.Shipper
+	ship        *metaship.Shipper
+	shipStarted bool // its first round ran: open got past the audit check
 	// initialHash is the admin's password hash last seen to match
 	// DATA/initial-admin-password (dropStalePassword); janitor only.
 	initialHash string
