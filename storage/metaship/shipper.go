@@ -128,29 +128,36 @@ func (sh *Shipper) log() *slog.Logger {
 // Failures counts failed shipping rounds since the start.
 func (sh *Shipper) Failures() int64 { return sh.failures.Load() }
 
-// Run ships every interval until ctx ends, and at once when a Deferred
+// Run ships each committed change within interval until ctx ends: a
+// round every half interval (so that a change committed just after one
+// round began is shipped by the next, upload time included; a round
+// with nothing to ship reads one key), and one at once when a Deferred
 // write waits (the audit log anchoring a checkpoint, about once a second
-// while people work). After a failed round it waits the whole interval.
+// while people work). After a failed round it waits a whole interval.
 // It makes no final round: a stop is as a crash, and the journal keeps
 // what was not shipped.
 func (sh *Shipper) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+	t := time.NewTicker(max(interval/2, time.Millisecond))
 	defer t.Stop()
 	for {
-		failed := false
+		var wait <-chan time.Time
+		kick := sh.kicks()
 		if err := sh.ShipOnce(ctx); err != nil && ctx.Err() == nil {
 			sh.failures.Add(1)
-			failed = true
 			sh.log().Error("metadata not shipped to the object store; will retry", "err", err)
-		}
-		kick := sh.kicks()
-		if failed {
-			kick = nil
+			wait, kick = time.After(interval), nil
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if wait != nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-wait:
+				}
+			}
 		case <-kick:
 		}
 	}
