@@ -132,9 +132,9 @@ func TestDiskLossRestoreFromBucket(t *testing.T) {
 			t.Fatal("upload refused before the load")
 		}
 	}
-	time.Sleep(2 * shipInterval)
+	time.Sleep(100 * time.Millisecond)
 	at := time.Now().UTC()
-	time.Sleep(2 * shipInterval)
+	time.Sleep(100 * time.Millisecond)
 
 	// Phase 2: load from four clients until the kill.
 	var killed sync.WaitGroup
@@ -193,7 +193,7 @@ func TestDiskLossRestoreFromBucket(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(6 * time.Second)
+	time.Sleep(4 * time.Second)
 	killAt := time.Now()
 	s.kill() // SIGKILL: no final shipping round
 	close(stop)
