@@ -580,3 +580,46 @@ func TestDeferredWaitsForShipping(t *testing.T) {
 		t.Errorf("after the ship: %q", b)
 	}
 }
+
+// TestNewMasterKeyNewGeneration: after a master key rotation the next
+// round starts a generation sealed under the new key, which restores
+// with it; the older one needs the old key.
+func TestNewMasterKeyNewGeneration(t *testing.T) {
+	f := newFixture(t)
+	f.churn(5)
+	f.ship()
+	old := f.master
+	f.master = crypt.NewKey()
+	f.churn(5)
+	f.ship()
+	gens, _ := listGenerations(context.Background(), f.objs)
+	if len(gens) != 2 {
+		t.Fatalf("%d generations, want 2", len(gens))
+	}
+	want := f.copyOf()
+	file, _, err := f.restore(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mustEqual(file, want)
+	f.master = old
+	if _, _, err := f.restore(time.Time{}); !errors.Is(err, ErrTampered) {
+		t.Errorf("the new generation under the old key: %v", err)
+	}
+	if _, _, err := f.restore(gens[1].Gen.Time().Add(-time.Nanosecond)); err != nil {
+		t.Errorf("the old generation under the old key: %v", err)
+	}
+}
+
+func TestRestoreRefusesAnExistingFile(t *testing.T) {
+	f := newFixture(t)
+	f.ship()
+	file := filepath.Join(t.TempDir(), "meta.db")
+	os.WriteFile(file, []byte("mine"), 0o600)
+	if _, err := Restore(context.Background(), f.objs, f.master, file, time.Time{}); err == nil {
+		t.Fatal("restored over an existing meta.db")
+	}
+	if b, _ := os.ReadFile(file); string(b) != "mine" {
+		t.Error("the existing file was changed")
+	}
+}
