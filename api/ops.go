@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"gshare/api/wire"
 	"gshare/storage/docpath"
 	"gshare/storage/docstore"
 	"gshare/storage/keys"
@@ -19,6 +20,9 @@ type Ops struct {
 	Keys *keys.Admin
 	// Backup writes a sealed snapshot of meta.db and returns its size.
 	Backup func(w io.Writer) (int64, error)
+	// MetaShip, if set, reports how far the copy of meta.db shipped to
+	// the bucket is behind (storage/metaship), for GET /api/v1/check.
+	MetaShip func() *wire.MetaShip
 }
 
 func (s *Server) keysStatus(w http.ResponseWriter, r *http.Request, rq *router.Request) error {
@@ -153,6 +157,13 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, rq *router.Reques
 	if err != nil {
 		return err
 	}
-	router.WriteJSON(w, http.StatusOK, rep)
+	out := struct {
+		docstore.CheckReport
+		MetaShip *wire.MetaShip `json:"meta_ship,omitempty"`
+	}{CheckReport: rep}
+	if s.d.Ops != nil && s.d.Ops.MetaShip != nil {
+		out.MetaShip = s.d.Ops.MetaShip()
+	}
+	router.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

@@ -102,6 +102,13 @@ type Config struct {
 	BackupInterval time.Duration
 	BackupDir      string
 	BackupKeep     int
+	// MetaShipInterval is how often meta.db's committed changes are
+	// shipped to the S3 bucket (storage/metaship); 0 turns shipping off.
+	// Only with S3 and a bbolt meta.db.
+	MetaShipInterval time.Duration
+	// MetaShipKeep is how long shipped snapshots and changes are kept
+	// (how far back `gshare restore --from-bucket --at` can go).
+	MetaShipKeep time.Duration
 	// LDAP is the directory (LDAP, Active Directory) accounts may sign in
 	// at; off when its URL is empty.
 	LDAP LDAP
@@ -334,6 +341,24 @@ func Settings() []Setting {
 					return fmt.Errorf("bad count %q", v)
 				}
 				c.BackupKeep = n
+				return nil
+			}},
+		{Key: "meta_ship_interval", Env: "GSHARE_META_SHIP_INTERVAL", Default: "10s", Help: "with S3 and meta.db, ship meta.db's committed changes to the bucket this often, sealed (0s: off); the recovery point of a lost disk (gshare restore --from-bucket)",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 0 {
+					return fmt.Errorf("bad duration %q (examples: 10s, 1m; 0s turns shipping off)", v)
+				}
+				c.MetaShipInterval = d
+				return nil
+			}},
+		{Key: "meta_ship_keep", Env: "GSHARE_META_SHIP_KEEP", Default: "720h", Help: "how long metadata shipped to the bucket is kept: how far back gshare restore --from-bucket --at can go",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("bad duration %q (examples: 168h, 720h)", v)
+				}
+				c.MetaShipKeep = d
 				return nil
 			}},
 		{Key: "ldap.url", Env: "GSHARE_LDAP_URL", Help: "LDAP or Active Directory server for sign-in: ldaps://host[:636], or ldap://host[:389] with ldap.start_tls; off when empty (docs/identity.md)",

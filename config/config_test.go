@@ -70,6 +70,22 @@ func TestMetaURL(t *testing.T) {
 	}
 }
 
+func TestMetaShip(t *testing.T) {
+	c, err := config.Load(nil, nil, &bytes.Buffer{})
+	if err != nil || c.MetaShipInterval != 10*time.Second || c.MetaShipKeep != 720*time.Hour {
+		t.Fatalf("defaults %v and %v, %v; want 10s and 720h", c.MetaShipInterval, c.MetaShipKeep, err)
+	}
+	c, err = config.Load(nil, []string{"GSHARE_META_SHIP_INTERVAL=0s", "GSHARE_META_SHIP_KEEP=168h"}, &bytes.Buffer{})
+	if err != nil || c.MetaShipInterval != 0 || c.MetaShipKeep != 168*time.Hour {
+		t.Errorf("0s and 168h: %v and %v, %v", c.MetaShipInterval, c.MetaShipKeep, err)
+	}
+	for _, env := range []string{"GSHARE_META_SHIP_INTERVAL=-1s", "GSHARE_META_SHIP_INTERVAL=often", "GSHARE_META_SHIP_KEEP=0s"} {
+		if _, err := config.Load(nil, []string{env}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "meta_ship_") {
+			t.Errorf("%s: %v, want an error naming the setting", env, err)
+		}
+	}
+}
+
 func TestErrorsNameTheirKeys(t *testing.T) {
 	tests := []struct {
 		args []string

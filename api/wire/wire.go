@@ -350,4 +350,18 @@ type CheckReport struct {
 	Repaired  int            `json:"repaired"`
 	TookNS    int64          `json:"took_ns"`
 	Summary   map[string]int `json:"summary"`
+	// MetaShip is how far the copy of meta.db shipped to the bucket is
+	// behind; absent when shipping is off.
+	MetaShip *MetaShip `json:"meta_ship,omitempty"`
+}
+
+// MetaShip is the state of metadata shipping (meta_ship_interval).
+type MetaShip struct {
+	Generation      string     `json:"generation,omitempty"`
+	LastShipped     *time.Time `json:"last_shipped,omitempty"` // commit time of the newest shipped change
+	Pending         int        `json:"pending_changes"`        // committed, not yet shipped
+	LagSeconds      float64    `json:"lag_seconds"`            // how long the oldest of them has waited
+	Failures        int64      `json:"failures"`               // failed rounds since the start
+	IntervalSeconds float64    `json:"interval_seconds"`
+	Problem         string     `json:"problem,omitempty"`
 }

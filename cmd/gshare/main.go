@@ -65,7 +65,7 @@ func commands(stdin io.Reader) []command {
 		{"sync", "keep a local directory and a department in two-way sync", syncCmd},
 		{"keys", "key status, rotation and shredding (against a running server); split custody of the master key", keysWith(stdin)},
 		{"backup", "write a sealed backup of the metadata (from a running server)", backupCmd},
-		{"restore", "restore a backup into a data directory (server stopped)", restoreCmd},
+		{"restore", "restore a backup, or with --from-bucket the metadata shipped to S3, into a data directory (server stopped)", restoreCmd},
 		{"check", "find orphan, missing and damaged objects (against a running server)", checkCmd},
 		{"meta", "copy the metadata between a meta.db file and PostgreSQL, verified (server stopped)", metaCmd},
 		{"version", "print the version", version},

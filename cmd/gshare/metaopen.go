@@ -9,6 +9,7 @@ import (
 
 	"gshare/acl"
 	"gshare/config"
+	"gshare/storage/kv"
 	"gshare/storage/kv/pgkv"
 	"gshare/storage/meta"
 )
@@ -17,8 +18,9 @@ import (
 // PostgreSQL database at meta_url, or else DATA/meta.db (bbolt, the
 // default, which needs nothing set up). It logs which engine it opened,
 // never a password.
-func openMeta(ctx context.Context, cfg *config.Config, log *slog.Logger) (*meta.DB, error) {
-	opts := &meta.Options{Rules: acl.Paths{}}
+// wrap, if set, wraps the bbolt engine (metadata shipping's capture).
+func openMeta(ctx context.Context, cfg *config.Config, log *slog.Logger, wrap func(kv.Store) kv.Store) (*meta.DB, error) {
+	opts := &meta.Options{Rules: acl.Paths{}, Wrap: wrap}
 	if cfg.MetaURL == "" {
 		file := filepath.Join(cfg.Data, "meta.db")
 		db, err := meta.Open(file, opts)

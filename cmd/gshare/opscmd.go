@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"gshare/api/client"
 	"gshare/api/wire"
@@ -127,6 +129,9 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // restoreCmd is "gshare restore FILE --data DIR [--force]", offline.
 func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if slices.ContainsFunc(args, func(a string) bool { return a == "--from-bucket" || a == "-from-bucket" }) {
+		return restoreFromBucket(ctx, args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("gshare restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "", "data directory to restore into")
@@ -145,7 +150,7 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		file = fs.Arg(0)
 	}
 	if file == "" || *data == "" {
-		return usageError{"usage: gshare restore FILE --data DIR [--force] [--master-key-file F]"}
+		return usageError{"usage: gshare restore FILE --data DIR [--force] [--master-key-file F]\n       gshare restore --from-bucket [--at TIME] --data DIR (with the S3 settings)"}
 	}
 	if *metaURL != "" {
 		return errors.New("restore: the metadata is in PostgreSQL (meta_url): gshare restore only puts back a bbolt meta.db from a sealed backup. " +
@@ -253,6 +258,14 @@ func checkCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	s := rep.Summary
 	fmt.Fprintf(stdout, "%d objects, %d versions: %d orphans (%d deleted), %d missing, %d failing integrity\n",
 		s["objects"], s["versions"], s["orphans"], s["repaired"], s["missing"], s["integrity"])
+	if m := rep.MetaShip; m != nil {
+		last := "nothing yet"
+		if m.LastShipped != nil {
+			last = "changes committed up to " + m.LastShipped.Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "metadata shipped to the bucket: %s; %d changes not yet shipped (oldest waiting %.0fs; interval %.0fs); %d failed rounds since the start\n",
+			last, m.Pending, m.LagSeconds, m.IntervalSeconds, m.Failures)
+	}
 	if s["missing"] > 0 || s["integrity"] > 0 {
 		return errors.New("check found damage")
 	}

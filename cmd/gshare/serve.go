@@ -33,6 +33,7 @@ import (
 	"gshare/storage/keys"
 	"gshare/storage/lease"
 	"gshare/storage/meta"
+	"gshare/storage/metaship"
 	"gshare/storage/objstore"
 	"gshare/storage/objstore/dir"
 	"gshare/storage/objstore/metered"
@@ -65,6 +66,10 @@ type app struct {
 	// leader elects the one node, among those sharing the metadata
 	// store, that runs the background jobs (leaderJobs).
 	leader *lease.Elector
+	// ship ships meta.db's changes to the bucket (nil when off: see
+	// shipping).
+	ship        *metaship.Shipper
+	shipStarted bool // its first round ran: open got past the audit check
 	// initialHash is the admin's password hash last seen to match
 	// DATA/initial-admin-password (dropStalePassword); janitor only.
 	initialHash string
@@ -105,7 +110,7 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 	// that a refused start does not create it.
 	var db *meta.DB
 	if cfg.MetaURL != "" {
-		if db, err = openMeta(ctx, cfg, log); err != nil {
+		if db, err = openMeta(ctx, cfg, log, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -120,11 +125,13 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		log.Warn("created a new master key; keep a copy somewhere safe (without it no document can be read)",
 			"file", filepath.Join(cfg.Data, "master.key"))
 	}
+	wrap, capture := captureWrap(cfg)
 	if db == nil {
-		if db, err = openMeta(ctx, cfg, log); err != nil {
+		if db, err = openMeta(ctx, cfg, log, wrap); err != nil {
 			return nil, err
 		}
 	}
+	logShipping(cfg, log)
 	if cfg.MetaURL != "" {
 		log.Warn("hot backups (GET /api/v1/backup, gshare backup, backup_interval) are for a bbolt meta.db only: " +
 			"back up the PostgreSQL database with pg_dump or pg_basebackup, and keep the master key (or its shares) apart; see docs/operations.md")
@@ -164,6 +171,12 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		return nil, err
 	}
 	a.objs = metered.New(a.rawObjs, a.metrics)
+	var anchors audit.Anchor = a.objs
+	if capture != nil {
+		a.newShipper(*capture)
+		// Audit anchors wait for the metadata they describe to be shipped.
+		anchors = a.ship.Defer(a.objs)
+	}
 	a.docs = docstore.New(db, a.objs, ring, log)
 	a.docs.MaxSize = int64(cfg.MaxUploadSize)
 	if n, err := a.docs.Recover(); err != nil {
@@ -175,8 +188,13 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 		return nil, err
 	}
 	a.docs.Rules = a.acl
-	if a.audit, err = openAudit(ctx, cfg, db, master, a.objs, log); err != nil {
+	if a.audit, err = openAudit(ctx, cfg, db, master, anchors, log); err != nil {
 		return nil, err
+	}
+	if a.ship != nil {
+		// The first round (a new generation) before serving, which also
+		// anchors the checkpoints the audit log wrote while opening.
+		a.shipNow(ctx)
 	}
 	a.auth = auth.NewManager(db, auth.DefaultParams, cfg.SessionIdle, cfg.SessionMax)
 	mfaKey, err := auth.MFAKey(db, master)
@@ -219,7 +237,8 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.W
 			a.audit.Record(audit.Entry{Time: time.Now().UTC(), Action: action, Dept: dept, Result: audit.Allowed})
 		}}
 	ops := &api.Ops{Keys: keyAdmin,
-		Backup: func(w io.Writer) (int64, error) { return backup.Write(w, db, *a.master.Load()) }}
+		Backup:   func(w io.Writer) (int64, error) { return backup.Write(w, db, *a.master.Load()) },
+		MetaShip: a.shipStatus}
 	oidcRoles, err := rolemap.Parse(cfg.OIDC.RoleMap) // checked by config.Load
 	if err != nil {
 		return nil, err
@@ -286,7 +305,7 @@ func openObjects(ctx context.Context, cfg *config.Config) (objstore.MultipartSto
 // openAudit opens the audit log and refuses to go on if meta.db's log is
 // behind or different from the checkpoint anchored in the object store,
 // unless the operator says so (and that is audited).
-func openAudit(ctx context.Context, cfg *config.Config, db *meta.DB, master crypt.Key, objs objstore.MultipartStore, log *slog.Logger) (*audit.Log, error) {
+func openAudit(ctx context.Context, cfg *config.Config, db *meta.DB, master crypt.Key, objs audit.Anchor, log *slog.Logger) (*audit.Log, error) {
 	l, err := audit.Open(db, master, objs, audit.Options{Log: log})
 	if err != nil {
 		return nil, err
@@ -320,6 +339,7 @@ func (a *app) close() {
 		}
 		cancel()
 	}
+	a.finalShip() // after the audit log's last checkpoint, so that it is anchored
 	if a.db != nil {
 		a.db.Close()
 	}
@@ -355,6 +375,13 @@ func (a *app) serve(ctx context.Context, stdout io.Writer) error {
 		defer wg.Done()
 		a.localJanitor(jctx)
 	}()
+	if a.ship != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.runShipping(jctx)
+		}()
+	}
 	a.leader = &lease.Elector{Store: a.db, Name: "jobs", Node: a.nodeID(), Log: a.log}
 	wg.Add(1)
 	go func() {
@@ -511,6 +538,9 @@ func (a *app) leaderJobs(ctx context.Context) {
 	}
 	if a.cfg.BackupInterval > 0 {
 		run(a.scheduledBackups)
+	}
+	if a.ship != nil {
+		run(a.pruneShipped)
 	}
 	// Not waited for: a rotation runs until done or until the app's
 	// background context ends (a.bg, at shutdown), as one started through

@@ -143,6 +143,9 @@ type Options struct {
 	// Notifier, if set, carries change-feed wake-ups between the
 	// processes sharing the store, so waiters wake before the next poll.
 	Notifier Notifier
+	// Wrap, if set, wraps the bbolt engine before the store runs on it
+	// (storage/metaship's capture of changes for shipping). (Open only.)
+	Wrap func(kv.Store) kv.Store
 	// Rules lets moves, copies, deletes and restores carry access rules
 	// along with the nodes they name; acl.Paths implements it. Without
 	// it rules stay on their paths (for tests of this package alone).
@@ -201,7 +204,11 @@ func Open(path string, opts *Options) (*DB, error) {
 	if o.ChangePoll == 0 {
 		o.ChangePoll = -1 // one process: every change wakes its waiters
 	}
-	db, err := open(store, o)
+	var engine kv.Store = store
+	if o.Wrap != nil {
+		engine = o.Wrap(store)
+	}
+	db, err := open(engine, o)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("meta: open %s: %w", path, err)
