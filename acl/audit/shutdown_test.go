@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-
 	"gshare/acl/audit"
 	"gshare/storage/crypt"
 	"gshare/storage/kv"
