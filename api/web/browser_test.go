@@ -118,6 +118,26 @@ func poll(js string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// clickID clicks the element with id once its page has loaded, and
+// again if the page replaced it between the lookup and the click (CDP's
+// "Could not find node with given id"): a page that redirects or
+// re-renders right after it loads (TestOIDCBrowser's login flow, once in
+// a cold run) must not fail the test by its timing.
+func clickID(id string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var err error
+		for range 5 {
+			if _, err = poll(`document.readyState === "complete" && document.getElementById("` + id + `") !== null`)(ctx, t); err != nil {
+				return err
+			}
+			if _, err = chromedp.Click(chromedp.ID(id))(ctx, t); err == nil || !strings.Contains(err.Error(), "Could not find node") {
+				return err
+			}
+		}
+		return err
+	})
+}
+
 func login(t *testing.T, ctx context.Context, base, user, password string) {
 	t.Helper()
 	do(t, ctx, "log in as "+user,

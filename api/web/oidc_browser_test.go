@@ -254,13 +254,13 @@ func TestOIDCBrowser(t *testing.T) {
 	do(t, app, "login flow through the provider",
 		chromedp.Navigate(flow.Login),
 		chromedp.WaitVisible(chromedp.ID("login-oidc")),
-		chromedp.Click(chromedp.ID("login-oidc")),
+		clickID("login-oidc"),
 		poll(`location.href.startsWith("`+op.issuer+`") && document.getElementById("username") !== null`),
 		chromedp.SendKeys(chromedp.ID("username"), opUser),
 		chromedp.SendKeys(chromedp.ID("password"), opPassword),
 		chromedp.Submit(chromedp.ID("password")),
 		poll(`location.pathname.startsWith("/index.php/login/v2/flow/") && document.getElementById("loginflow-grant") !== null`),
-		chromedp.Click(chromedp.ID("loginflow-grant")),
+		clickID("loginflow-grant"),
 		poll(`document.getElementById("loginflow-done") !== null`),
 	)
 	resp, err := http.PostForm(flow.Poll.Endpoint, url.Values{"token": {flow.Poll.Token}})
