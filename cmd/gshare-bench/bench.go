@@ -572,18 +572,9 @@ func (b *bench) listing(ctx context.Context, g *gshare) error {
 		cursors[remain] = cur.Cursor
 	}
 	b.res.CreateRate = float64(total) / time.Since(start).Seconds()
-	var lat stats
-	for range 5 {
-		t := time.Now()
-		// A client reads the whole listing.
-		out, err := g.api.Tree(ctx, "/bench/many")
-		if err != nil {
-			return err
-		}
-		if len(out.Entries) != total {
-			return fmt.Errorf("listing returned %d of %d entries", len(out.Entries), total)
-		}
-		lat = append(lat, time.Since(t).Seconds()*1000)
+	lat, err := g.listFolder(ctx, total)
+	if err != nil {
+		return err
 	}
 	b.res.Listing = &Timing{Entries: total, MS: lat.median(), Spread: lat.spread()}
 	b.logf("%-44s %8d  %.0f ms", "listing one folder", total, lat.median())
@@ -619,15 +610,24 @@ func (b *bench) listing(ctx context.Context, g *gshare) error {
 // createFiles creates the empty files f{from}..f{to-1} in /bench/many
 // with 16 clients.
 func (g *gshare) createFiles(ctx context.Context, from, to int) error {
+	return parallel(16, from, to, func(i int) error {
+		_, err := g.api.Put(ctx, fmt.Sprintf("/bench/many/f%06d.txt", i), nil, 0, nil)
+		return err
+	})
+}
+
+// parallel runs do(i) for i in [from, to) on workers goroutines, and
+// stops handing out work at the first error, which it returns.
+func parallel(workers, from, to int, do func(i int) error) error {
 	next := make(chan int)
-	errs := make(chan error, 16)
+	errs := make(chan error, workers)
 	var wg sync.WaitGroup
-	for range 16 {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if _, err := g.api.Put(ctx, fmt.Sprintf("/bench/many/f%06d.txt", i), nil, 0, nil); err != nil {
+				if err := do(i); err != nil {
 					errs <- err
 					return
 				}
@@ -648,6 +648,24 @@ func (g *gshare) createFiles(ctx context.Context, from, to int) error {
 		return err
 	}
 	return <-errs
+}
+
+// listFolder lists /bench/many (whole, as a client reads it) five times,
+// checking it has total entries, and returns the latencies in ms.
+func (g *gshare) listFolder(ctx context.Context, total int) (stats, error) {
+	var lat stats
+	for range 5 {
+		t := time.Now()
+		out, err := g.api.Tree(ctx, "/bench/many")
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Entries) != total {
+			return nil, fmt.Errorf("listing returned %d of %d entries", len(out.Entries), total)
+		}
+		lat = append(lat, time.Since(t).Seconds()*1000)
+	}
+	return lat, nil
 }
 
 func human(n int64) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,35 +43,10 @@ func (b *bench) bytesStep(ctx context.Context) error {
 
 // putDocs stores documents 0..n-1 (again: a new version) with 8 clients.
 func putDocs(ctx context.Context, g *gshare, n int) error {
-	next := make(chan int)
-	errs := make(chan error, 8)
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if _, err := g.api.Put(ctx, docPath(i), bytes.NewReader(doc4k), int64(len(doc4k)), nil); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	var err error
-	for i := 0; i < n && err == nil; i++ {
-		select {
-		case next <- i:
-		case err = <-errs:
-		}
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err != nil {
+	return parallel(8, 0, n, func(i int) error {
+		_, err := g.api.Put(ctx, docPath(i), bytes.NewReader(doc4k), int64(len(doc4k)), nil)
 		return err
-	}
-	return <-errs
+	})
 }
 
 // bytesBolt measures meta.db with the server stopped (bbolt's lock):

@@ -571,17 +571,9 @@ func (b *bench) listingPostgres(ctx context.Context) error {
 	if err := b.attach(g); err != nil {
 		return err
 	}
-	var lat stats
-	for range 5 {
-		t := time.Now()
-		out, err := g.api.Tree(ctx, "/bench/many")
-		if err != nil {
-			return err
-		}
-		if len(out.Entries) != total {
-			return fmt.Errorf("listing on PostgreSQL returned %d of %d entries", len(out.Entries), total)
-		}
-		lat = append(lat, time.Since(t).Seconds()*1000)
+	lat, err := g.listFolder(ctx, total)
+	if err != nil {
+		return fmt.Errorf("on PostgreSQL: %w", err)
 	}
 	b.res.ListingPostgres = &Timing{Entries: total, MS: lat.median(), Spread: lat.spread()}
 	b.logf("%-44s %8d  %.0f ms", "listing one folder on PostgreSQL", total, lat.median())
