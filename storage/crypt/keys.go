@@ -146,9 +146,10 @@ func wrapAAD(aad []byte) []byte {
 	return append([]byte{wrapSuite}, aad...)
 }
 
-// fields encodes each field as uint32(length) ‖ bytes, so no two field
-// lists share an encoding.
-func fields(fs ...[]byte) []byte {
+// Fields encodes each field as uint32(length) ‖ bytes, so no two field
+// lists share an encoding: the associated data of a seal made of several
+// values.
+func Fields(fs ...[]byte) []byte {
 	var out []byte
 	for _, f := range fs {
 		out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
@@ -159,11 +160,11 @@ func fields(fs ...[]byte) []byte {
 
 // DEKContext is the wrapping context of a data key.
 func DEKContext(fileID [16]byte, version uint64, dept string, kekVersion uint32) []byte {
-	return fields([]byte("gshare/dek/v1"), fileID[:], binary.BigEndian.AppendUint64(nil, version),
+	return Fields([]byte("gshare/dek/v1"), fileID[:], binary.BigEndian.AppendUint64(nil, version),
 		[]byte(dept), binary.BigEndian.AppendUint32(nil, kekVersion))
 }
 
 // KEKContext is the wrapping context of a department key.
 func KEKContext(dept string, kekVersion uint32) []byte {
-	return fields([]byte("gshare/kek/v1"), []byte(dept), binary.BigEndian.AppendUint32(nil, kekVersion))
+	return Fields([]byte("gshare/kek/v1"), []byte(dept), binary.BigEndian.AppendUint32(nil, kekVersion))
 }

@@ -69,18 +69,8 @@ var (
 	snapMagic = []byte("GSHARESHIPSNAP1\n")
 )
 
-// fields encodes each field as uint32(length) ‖ bytes.
-func fields(fs ...[]byte) []byte {
-	var out []byte
-	for _, f := range fs {
-		out = binary.BigEndian.AppendUint32(out, uint32(len(f)))
-		out = append(out, f...)
-	}
-	return out
-}
-
 func segAD(g Gen, n uint64, prev [32]byte) []byte {
-	return fields([]byte("gshare/meta-ship/segment/v1"), g[:], binary.BigEndian.AppendUint64(nil, n), prev[:])
+	return crypt.Fields([]byte("gshare/meta-ship/segment/v1"), g[:], binary.BigEndian.AppendUint64(nil, n), prev[:])
 }
 
 func seal(key crypt.Key, magic, plain, ad []byte) []byte {
@@ -164,7 +154,7 @@ type head struct {
 	Time int64    // commit time of its last record (Unix nanoseconds)
 }
 
-func headAD(g Gen) []byte { return fields([]byte("gshare/meta-ship/head/v1"), g[:]) }
+func headAD(g Gen) []byte { return crypt.Fields([]byte("gshare/meta-ship/head/v1"), g[:]) }
 
 func sealHead(master crypt.Key, g Gen, h head) []byte {
 	plain := binary.BigEndian.AppendUint64(nil, h.Seq)
@@ -195,7 +185,7 @@ func hashOf(b []byte) [32]byte { return sha256.Sum256(b) }
 //	the sealed object · the parts' salts (32 each)
 const snapPrefixSize = 16 + 8 + 16 + crypt.WrappedKeySize
 
-func snapContext(g Gen) []byte { return fields([]byte("gshare/meta-ship/snapshot/v1"), g[:]) }
+func snapContext(g Gen) []byte { return crypt.Fields([]byte("gshare/meta-ship/snapshot/v1"), g[:]) }
 
 func snapLayout(plain int64) (crypt.Layout, error) {
 	psize, err := crypt.PartSizeFor(plain)
