@@ -127,7 +127,7 @@ func clickID(id string) chromedp.Action[chromedp.Void] {
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		var err error
 		for range 5 {
-			if _, err = poll(`document.readyState === "complete" && document.getElementById("` + id + `") !== null`)(ctx, t); err != nil {
+			if _, err = poll(`document.readyState === "complete" && document.getElementById("`+id+`") !== null`)(ctx, t); err != nil {
 				return err
 			}
 			if _, err = chromedp.Click(chromedp.ID(id))(ctx, t); err == nil || !strings.Contains(err.Error(), "Could not find node") {
