@@ -228,6 +228,13 @@ func (e *Enforcer) syncLocked() error {
 	if v == e.loaded.Load() {
 		return nil
 	}
+	return e.reload(v)
+}
+
+// reload loads the stored policy, clears the cached decisions and
+// remembers v, the policy version read before the rules; gate is held for
+// writing.
+func (e *Enforcer) reload(v uint64) error {
 	if err := e.e.LoadPolicy(); err != nil {
 		return fmt.Errorf("acl: reload policy: %w", err)
 	}

@@ -155,14 +155,7 @@ func (e *Enforcer) Change(fn func() error) error {
 			return fmt.Errorf("acl: policy version: %w", err)
 		}
 	}
-	if err := e.e.LoadPolicy(); err != nil {
-		return fmt.Errorf("acl: reload policy: %w", err)
-	}
-	if err := e.invalidate(); err != nil {
-		return err
-	}
-	e.loaded.Store(v)
-	return nil
+	return e.reload(v)
 }
 
 // CanAll decides whether user may act on p and on everything below it: an
