@@ -82,10 +82,7 @@ func (b *bench) bytesBolt(ctx context.Context, n int) error {
 			return err
 		}
 	}
-	m := MetaBytes{Engine: "bbolt", Documents: n, PerDoc: float64(used[1]-used[0]) / float64(n), PerVersion: float64(used[2]-used[1]) / float64(n),
-		How: "meta.db's pages in use (file size less free pages), server stopped"}
-	b.res.MetaBytes = append(b.res.MetaBytes, m)
-	b.logf("%-44s %8d  %.0f B per document, %.0f B per version", "metadata bytes on bbolt", n, m.PerDoc, m.PerVersion)
+	b.metaBytes("bbolt", "bbolt", "meta.db's pages in use (file size less free pages), server stopped", n, used)
 	return nil
 }
 
@@ -137,9 +134,16 @@ func (b *bench) bytesPostgres(ctx context.Context, n int) error {
 			return err
 		}
 	}
-	m := MetaBytes{Engine: "postgresql", Documents: n, PerDoc: float64(size[1]-size[0]) / float64(n), PerVersion: float64(size[2]-size[1]) / float64(n),
-		How: "pg_total_relation_size of G-Share's tables (indexes and TOAST included) after VACUUM FULL"}
-	b.res.MetaBytes = append(b.res.MetaBytes, m)
-	b.logf("%-44s %8d  %.0f B per document, %.0f B per version", "metadata bytes on PostgreSQL", n, m.PerDoc, m.PerVersion)
+	b.metaBytes("postgresql", "PostgreSQL", "pg_total_relation_size of G-Share's tables (indexes and TOAST included) after VACUUM FULL", n, size)
 	return nil
+}
+
+// metaBytes records how much a store grew per document and per version,
+// from its sizes (measured as how says) before the n documents, after
+// them, and after one more version of each.
+func (b *bench) metaBytes(engine, name, how string, n int, sizes [3]int64) {
+	m := MetaBytes{Engine: engine, Documents: n, PerDoc: float64(sizes[1]-sizes[0]) / float64(n),
+		PerVersion: float64(sizes[2]-sizes[1]) / float64(n), How: how}
+	b.res.MetaBytes = append(b.res.MetaBytes, m)
+	b.logf("%-44s %8d  %.0f B per document, %.0f B per version", "metadata bytes on "+name, n, m.PerDoc, m.PerVersion)
 }
